@@ -1,0 +1,198 @@
+package dev.meshlet.l4;
+
+import dev.meshlet.core.Endpoint;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One proxied connection: the client socket, the backend socket once connected, and the two
+ * directions spliced between them, each on its own virtual thread with blocking I/O.
+ *
+ * <p>Each direction reads into a small heap buffer first, so an idle connection parks holding no
+ * more than that; only when a read fills it does the direction borrow a large direct buffer from
+ * the pool, and it gives that back as soon as a read no longer fills it.
+ */
+final class Splice {
+  static final int SMALL_BUFFER = 512;
+
+  private final TcpProxy proxy;
+  private final SocketChannel client;
+  private volatile @Nullable SocketChannel upstream;
+  private volatile @Nullable Endpoint endpoint;
+  private final AtomicInteger openDirections = new AtomicInteger(2);
+  private final AtomicBoolean ended = new AtomicBoolean();
+  private volatile boolean closing;
+  /** Bumped on every read in either direction; the idle reaper compares it between scans. */
+  volatile long activity;
+  /** Owned by the reaper thread. */
+  long seenActivity = -1;
+  long seenSince;
+
+  Splice(TcpProxy proxy, SocketChannel client) {
+    this.proxy = proxy;
+    this.client = client;
+    this.seenSince = System.nanoTime();
+  }
+
+  /** Connects to a backend, then splices; runs on the connection's first virtual thread. */
+  void run() {
+    SocketChannel up = connect();
+    if (up == null) {
+      end();
+      return;
+    }
+    try {
+      proxy.executor().execute(() -> pump(up, client, false));
+    } catch (RuntimeException rejected) { // the proxy is shutting down
+      openDirections.decrementAndGet();
+      closeBoth(false);
+    }
+    pump(client, up, true);
+  }
+
+  private @Nullable SocketChannel connect() {
+    long key;
+    try {
+      key = ((InetSocketAddress) client.getRemoteAddress()).getAddress().hashCode();
+    } catch (IOException | RuntimeException e) {
+      key = 0;
+    }
+    int attempts = Math.min(proxy.connectAttempts(), Math.max(1, proxy.cluster().endpoints().size()));
+    Endpoint previous = null;
+    for (int attempt = 0; attempt < attempts && !closing; attempt++) {
+      Endpoint e = attempt == 0 ? proxy.cluster().pick(key) : proxy.cluster().pick(key, attempt, previous);
+      if (e == null) {
+        break;
+      }
+      SocketChannel ch = null;
+      try {
+        ch = SocketChannel.open();
+        ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        ch.socket().connect(e.address(), proxy.connectTimeoutMillis());
+        e.begin();
+        endpoint = e;
+        upstream = ch;
+        if (closing) { // close() raced with the connect
+          closeBoth(false);
+          return null;
+        }
+        return ch;
+      } catch (IOException | RuntimeException ex) { // RuntimeException: unresolved address
+        closeQuietly(ch);
+        e.failed();
+        proxy.connectFailed(e, ex);
+        previous = e;
+      }
+    }
+    proxy.noBackend();
+    return null;
+  }
+
+  private void pump(SocketChannel src, SocketChannel dst, boolean toUpstream) {
+    ByteBuffer small = ByteBuffer.allocate(SMALL_BUFFER);
+    ByteBuffer big = null;
+    BufferPool pool = proxy.pool();
+    try {
+      while (true) {
+        ByteBuffer buf = big != null ? big : small;
+        int n = src.read(buf);
+        if (n < 0) {
+          dst.shutdownOutput(); // half-close: the other direction keeps flowing
+          break;
+        }
+        activity++;
+        buf.flip();
+        while (buf.hasRemaining()) {
+          dst.write(buf);
+        }
+        buf.clear();
+        proxy.transferred(endpoint, toUpstream, n);
+        if (big == null) {
+          if (n == small.capacity()) {
+            big = pool.take();
+          }
+        } else if (n < big.capacity()) {
+          pool.give(big);
+          big = null;
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      if (!closing) {
+        reset();
+      }
+    } finally {
+      if (big != null) {
+        pool.give(big);
+      }
+      if (openDirections.decrementAndGet() == 0) {
+        closeBoth(false);
+      }
+    }
+  }
+
+  /** A reset or I/O error on one side: send RST to both, as the peer that saw nothing would expect. */
+  private void reset() {
+    proxy.resetSeen();
+    closeBoth(true);
+  }
+
+  /** The idle timeout fired. */
+  void idleClose() {
+    closeBoth(false);
+  }
+
+  /** The proxy is closing and the drain deadline has passed. */
+  void forceClose() {
+    closeBoth(true);
+  }
+
+  private void closeBoth(boolean rst) {
+    closing = true;
+    SocketChannel up = upstream;
+    if (rst) {
+      linger0(client);
+      if (up != null) {
+        linger0(up);
+      }
+    }
+    closeQuietly(client);
+    closeQuietly(up);
+    end();
+  }
+
+  private void end() {
+    if (ended.compareAndSet(false, true)) {
+      closing = true;
+      closeQuietly(client);
+      Endpoint e = endpoint;
+      if (e != null) {
+        e.end();
+      }
+      proxy.ended(this);
+    }
+  }
+
+  private static void linger0(SocketChannel ch) {
+    try {
+      ch.setOption(StandardSocketOptions.SO_LINGER, 0);
+    } catch (IOException | RuntimeException ignored) {
+      // already closed: nothing to reset
+    }
+  }
+
+  static void closeQuietly(@Nullable SocketChannel ch) {
+    if (ch != null) {
+      try {
+        ch.close();
+      } catch (IOException ignored) {
+        // closing is best effort
+      }
+    }
+  }
+}

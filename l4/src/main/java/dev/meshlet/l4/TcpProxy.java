@@ -1,0 +1,532 @@
+package dev.meshlet.l4;
+
+import dev.meshlet.core.Backend;
+import dev.meshlet.core.Balancer;
+import dev.meshlet.core.Cluster;
+import dev.meshlet.core.Endpoint;
+import java.io.IOException;
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.net.UnknownHostException;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A TCP proxy: accepts connections on a port and splices each one, byte for byte, to a backend the
+ * cluster's balancer picks.
+ *
+ * <pre>{@code
+ * try (TcpProxy proxy = TcpProxy.builder()
+ *         .listen(0)                                   // 0 = ephemeral; proxy.port() tells the real one
+ *         .backends(Backend.of("127.0.0.1", 5432), Backend.of("127.0.0.1", 5433))
+ *         .balancer(Balancer.roundRobin())
+ *         .connectTimeout(Duration.ofSeconds(2))
+ *         .start()) {
+ *     // point the client under test at proxy.port()
+ * }
+ * }</pre>
+ *
+ * <p>One virtual thread accepts; each connection gets one virtual thread per direction doing blocking
+ * reads and writes, so backpressure is the sockets' own: a slow reader never makes the proxy buffer
+ * more than its buffers. A FIN from one side half-closes toward the other while the other direction
+ * keeps flowing; a reset on one side resets the other. The client address is the key for
+ * {@link Balancer#consistentHash()}.
+ */
+public final class TcpProxy implements AutoCloseable {
+  private static final System.Logger LOG = System.getLogger(TcpProxy.class.getName());
+
+  private final Cluster cluster;
+  private final ServerSocketChannel server;
+  private final InetSocketAddress address;
+  private final int connectTimeoutMillis;
+  private final int connectAttempts;
+  private final long idleTimeoutNanos;
+  private final long drainTimeoutNanos;
+  private final int maxConnections;
+  private final BufferPool pool;
+  private final ExecutorService executor;
+  private final Set<Splice> connections = ConcurrentHashMap.newKeySet();
+  private final AtomicInteger active = new AtomicInteger();
+  private final AtomicInteger liveThreads = new AtomicInteger();
+  private final LongAdder accepted = new LongAdder();
+  private final LongAdder rejected = new LongAdder();
+  private final LongAdder connectFailures = new LongAdder();
+  private final LongAdder noBackend = new LongAdder();
+  private final LongAdder idleTimeouts = new LongAdder();
+  private final LongAdder resets = new LongAdder();
+  private final LongAdder bytesUpstream = new LongAdder();
+  private final LongAdder bytesDownstream = new LongAdder();
+  private final AtomicBoolean loggedMaxConnections = new AtomicBoolean();
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final ReentrantLock drainLock = new ReentrantLock();
+  private final Condition drained = drainLock.newCondition();
+  private final Thread acceptor;
+  private final @Nullable Thread reaper;
+  private volatile boolean draining;
+
+  private TcpProxy(Builder b, Cluster cluster, ServerSocketChannel server) throws IOException {
+    this.cluster = cluster;
+    this.server = server;
+    this.address = (InetSocketAddress) server.getLocalAddress();
+    this.connectTimeoutMillis = (int) Math.min(Integer.MAX_VALUE, b.connectTimeout.toMillis());
+    this.connectAttempts = b.connectAttempts;
+    this.idleTimeoutNanos = b.idleTimeout.toNanos();
+    this.drainTimeoutNanos = b.drainTimeout.toNanos();
+    this.maxConnections = b.maxConnections;
+    this.pool = new BufferPool(b.bufferSize, b.bufferPoolSize);
+    String prefix = "meshlet-l4-" + address.getPort();
+    ThreadFactory connectionThreads = Thread.ofVirtual().name(prefix + "-conn-", 0).factory();
+    this.executor = Executors.newThreadPerTaskExecutor(task -> connectionThreads.newThread(tracked(task)));
+    this.acceptor = Thread.ofVirtual().name(prefix + "-accept").unstarted(tracked(this::acceptLoop));
+    this.reaper = idleTimeoutNanos > 0
+        ? Thread.ofVirtual().name(prefix + "-idle").unstarted(tracked(this::reapLoop))
+        : null;
+  }
+
+  private Runnable tracked(Runnable task) {
+    return () -> {
+      liveThreads.incrementAndGet();
+      try {
+        task.run();
+      } finally {
+        liveThreads.decrementAndGet();
+      }
+    };
+  }
+
+  /** Threads of this proxy still running (for leak checks in tests). */
+  int liveThreads() {
+    return liveThreads.get();
+  }
+
+  /** Starts building a proxy. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** The port the proxy listens on (the real one when built with port 0). */
+  public int port() {
+    return address.getPort();
+  }
+
+  /** The address the proxy is bound to. */
+  public InetSocketAddress address() {
+    return address;
+  }
+
+  /** The cluster the proxy forwards to; add or remove backends on it while traffic flows. */
+  public Cluster cluster() {
+    return cluster;
+  }
+
+  /** A snapshot of the proxy's counters. */
+  public TcpProxyStats stats() {
+    return new TcpProxyStats(
+        accepted.sum(), active.get(), rejected.sum(), connectFailures.sum(), noBackend.sum(),
+        idleTimeouts.sum(), resets.sum(), bytesUpstream.sum(), bytesDownstream.sum(), draining);
+  }
+
+  private void acceptLoop() {
+    while (!draining) {
+      SocketChannel client;
+      try {
+        client = server.accept();
+      } catch (ClosedChannelException e) {
+        return;
+      } catch (IOException e) { // e.g. out of file descriptors: back off instead of spinning
+        if (draining) {
+          return;
+        }
+        LOG.log(System.Logger.Level.WARNING, "meshlet-l4 " + address + ": accept failed: " + e);
+        try {
+          Thread.sleep(10);
+        } catch (InterruptedException ie) {
+          return;
+        }
+        continue;
+      }
+      accepted.increment();
+      if (active.incrementAndGet() > maxConnections) {
+        active.decrementAndGet();
+        rejected.increment();
+        if (loggedMaxConnections.compareAndSet(false, true)) {
+          LOG.log(System.Logger.Level.WARNING, "meshlet-l4 " + address + ": maxConnections ("
+              + maxConnections + ") reached; excess connections are closed and counted in stats().rejected");
+        }
+        Splice.closeQuietly(client);
+        continue;
+      }
+      Splice splice = new Splice(this, client);
+      connections.add(splice);
+      try {
+        client.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        executor.execute(splice::run);
+      } catch (IOException | RuntimeException e) { // closed meanwhile, or the executor is shut down
+        splice.forceClose();
+      }
+    }
+  }
+
+  private void reapLoop() {
+    long tick = Math.clamp(idleTimeoutNanos / 4, TimeUnit.MILLISECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(1));
+    while (!closed.get()) {
+      try {
+        Thread.sleep(Duration.ofNanos(tick));
+      } catch (InterruptedException e) {
+        return;
+      }
+      long now = System.nanoTime();
+      for (Splice s : connections) {
+        long seen = s.activity;
+        if (seen != s.seenActivity) {
+          s.seenActivity = seen;
+          s.seenSince = now;
+        } else if (now - s.seenSince >= idleTimeoutNanos) {
+          idleTimeouts.increment();
+          s.idleClose();
+        }
+      }
+    }
+  }
+
+  /**
+   * Stops accepting at once, lets open connections finish for up to the drain timeout, then closes
+   * what is left. When it returns the port can be bound again and none of the proxy's threads is
+   * alive. Idempotent.
+   */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      awaitThreads();
+      return;
+    }
+    draining = true;
+    try {
+      server.close();
+    } catch (IOException ignored) {
+      // the port is released either way
+    }
+    long deadline = System.nanoTime() + drainTimeoutNanos;
+    drainLock.lock();
+    try {
+      long left;
+      while (active.get() > 0 && (left = deadline - System.nanoTime()) > 0) {
+        drained.awaitNanos(left);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      drainLock.unlock();
+    }
+    for (Splice s : connections) {
+      s.forceClose();
+    }
+    if (reaper != null) {
+      reaper.interrupt();
+    }
+    executor.shutdownNow();
+    awaitThreads();
+  }
+
+  private void awaitThreads() {
+    try {
+      acceptor.join();
+      if (reaper != null) {
+        reaper.join();
+      }
+      if (!executor.awaitTermination(10, TimeUnit.SECONDS)) {
+        LOG.log(System.Logger.Level.WARNING, "meshlet-l4 " + address + ": connection threads still running after close");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  // --- called by Splice ---
+
+  ExecutorService executor() {
+    return executor;
+  }
+
+  BufferPool pool() {
+    return pool;
+  }
+
+  int connectAttempts() {
+    return connectAttempts;
+  }
+
+  int connectTimeoutMillis() {
+    return connectTimeoutMillis;
+  }
+
+  void connectFailed(Endpoint e, Exception cause) {
+    connectFailures.increment();
+    LOG.log(System.Logger.Level.DEBUG, () -> "meshlet-l4 " + address + ": connect to " + e + " failed: " + cause);
+  }
+
+  void noBackend() {
+    noBackend.increment();
+  }
+
+  void resetSeen() {
+    resets.increment();
+  }
+
+  void transferred(@Nullable Endpoint e, boolean toUpstream, int n) {
+    if (toUpstream) {
+      bytesUpstream.add(n);
+      if (e != null) {
+        e.bytesOut(n);
+      }
+    } else {
+      bytesDownstream.add(n);
+      if (e != null) {
+        e.bytesIn(n);
+      }
+    }
+  }
+
+  void ended(Splice s) {
+    connections.remove(s);
+    if (active.decrementAndGet() == 0 && draining) {
+      drainLock.lock();
+      try {
+        drained.signalAll();
+      } finally {
+        drainLock.unlock();
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "TcpProxy[" + address + " -> " + cluster.name() + "]";
+  }
+
+  /**
+   * Collects a {@link TcpProxy}'s settings; {@link #start()} validates them and binds the port.
+   * Every setter rejects a nonsense value at once with a message that says what to fix.
+   */
+  public static final class Builder {
+    private String host = "0.0.0.0";
+    private int port = -1;
+    private final List<Backend> backends = new ArrayList<>();
+    private @Nullable Balancer balancer;
+    private @Nullable Cluster cluster;
+    private Duration connectTimeout = Duration.ofSeconds(5);
+    private int connectAttempts = 3;
+    private Duration idleTimeout = Duration.ofHours(1);
+    private Duration drainTimeout = Duration.ofSeconds(5);
+    private int maxConnections = 10_000;
+    private int bufferSize = 64 * 1024;
+    private int bufferPoolSize = 256;
+    private int backlog = 1024;
+
+    private Builder() {}
+
+    /** Listens on all interfaces at {@code port}; 0 picks a free port. Required (or {@link #listen(String, int)}). */
+    public Builder listen(int port) {
+      return listen("0.0.0.0", port);
+    }
+
+    /** Listens on {@code host} (a local address or name) at {@code port}; 0 picks a free port. */
+    public Builder listen(String host, int port) {
+      Objects.requireNonNull(host, "host");
+      if (port < 0 || port > 65535) {
+        throw new IllegalArgumentException("listen port: " + port + " (expected: 0-65535, 0 for any free port)");
+      }
+      this.host = host;
+      this.port = port;
+      return this;
+    }
+
+    /** The backends to forward to, balanced by {@link #balancer(Balancer)}. */
+    public Builder backends(Backend... backends) {
+      return backends(Arrays.asList(backends));
+    }
+
+    /** The backends to forward to, balanced by {@link #balancer(Balancer)}. */
+    public Builder backends(List<Backend> backends) {
+      for (Backend b : backends) {
+        this.backends.add(Objects.requireNonNull(b, "backend"));
+      }
+      return this;
+    }
+
+    /** The balancer over {@link #backends(Backend...)}; default {@link Balancer#roundRobin()}. */
+    public Builder balancer(Balancer balancer) {
+      this.balancer = Objects.requireNonNull(balancer, "balancer");
+      return this;
+    }
+
+    /** Forward to an existing cluster (which brings its balancer) instead of listing backends. */
+    public Builder cluster(Cluster cluster) {
+      this.cluster = Objects.requireNonNull(cluster, "cluster");
+      return this;
+    }
+
+    /** How long one attempt to connect to a backend may take; default 5 s. */
+    public Builder connectTimeout(Duration timeout) {
+      this.connectTimeout = positive("connectTimeout", timeout);
+      return this;
+    }
+
+    /**
+     * How many backends to try, one after the other, before the client connection is closed
+     * (Envoy's {@code max_connect_attempts}); default 3, never more than the backends in service.
+     */
+    public Builder connectAttempts(int attempts) {
+      if (attempts < 1) {
+        throw new IllegalArgumentException("connectAttempts: " + attempts + " (expected: >= 1)");
+      }
+      this.connectAttempts = attempts;
+      return this;
+    }
+
+    /** Closes a connection with no traffic in either direction for this long; default 1 h; zero disables. */
+    public Builder idleTimeout(Duration timeout) {
+      this.idleTimeout = notNegative("idleTimeout", timeout);
+      return this;
+    }
+
+    /** How long {@link TcpProxy#close()} lets open connections finish before cutting them; default 5 s. */
+    public Builder drainTimeout(Duration timeout) {
+      this.drainTimeout = notNegative("drainTimeout", timeout);
+      return this;
+    }
+
+    /**
+     * The most client connections open at once; more are closed on accept and counted in
+     * {@link TcpProxyStats#rejected()}. Default 10,000 (each costs two file descriptors).
+     */
+    public Builder maxConnections(int max) {
+      if (max < 1) {
+        throw new IllegalArgumentException("maxConnections: " + max + " (expected: >= 1)");
+      }
+      this.maxConnections = max;
+      return this;
+    }
+
+    /**
+     * The size of the direct buffer a direction borrows while bytes stream; default 64 KiB, between
+     * 1 KiB and 16 MiB. An idle connection holds only {@value Splice#SMALL_BUFFER} bytes per direction.
+     */
+    public Builder bufferSize(int bytes) {
+      if (bytes < 1024 || bytes > 16 * 1024 * 1024) {
+        throw new IllegalArgumentException("bufferSize: " + bytes + " (expected: 1024 to 16777216 bytes)");
+      }
+      this.bufferSize = bytes;
+      return this;
+    }
+
+    /** How many free bulk buffers the proxy keeps for reuse; default 256. */
+    public Builder bufferPoolSize(int buffers) {
+      if (buffers < 0) {
+        throw new IllegalArgumentException("bufferPoolSize: " + buffers + " (expected: >= 0)");
+      }
+      this.bufferPoolSize = Math.max(1, buffers);
+      return this;
+    }
+
+    /** The listen backlog: connections the OS queues before the proxy accepts them; default 1024. */
+    public Builder backlog(int backlog) {
+      if (backlog < 1) {
+        throw new IllegalArgumentException("backlog: " + backlog + " (expected: >= 1)");
+      }
+      this.backlog = backlog;
+      return this;
+    }
+
+    /**
+     * Validates the settings, binds the port and starts accepting.
+     *
+     * @throws IllegalStateException if the settings do not make a proxy (no port, no backends, …)
+     * @throws BindException naming the address, if it is in use
+     * @throws IOException if the port cannot be opened for another reason
+     */
+    public TcpProxy start() throws IOException {
+      if (port < 0) {
+        throw new IllegalStateException("no listen port: call listen(port), e.g. listen(0) for any free port");
+      }
+      Cluster c = cluster;
+      if (c != null && !backends.isEmpty()) {
+        throw new IllegalStateException("both cluster(...) and backends(...) given: use one");
+      }
+      if (c != null && balancer != null) {
+        throw new IllegalStateException(
+            "balancer(...) applies to backends(...); cluster " + c.name() + " brings its own balancer");
+      }
+      if (c == null) {
+        if (backends.isEmpty()) {
+          throw new IllegalStateException("no backends: call backends(...) or cluster(...)");
+        }
+        c = Cluster.builder("l4-" + (port == 0 ? "ephemeral" : port)).backends(backends)
+            .balancer(balancer != null ? balancer : Balancer.roundRobin()).build();
+      }
+      InetSocketAddress bindTo;
+      try {
+        bindTo = new InetSocketAddress(InetAddress.getByName(host), port);
+      } catch (UnknownHostException e) {
+        throw new IllegalArgumentException("listen host '" + host + "': unknown host", e);
+      }
+      ServerSocketChannel server = ServerSocketChannel.open();
+      try {
+        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+        server.bind(bindTo, backlog);
+      } catch (BindException e) {
+        server.close();
+        BindException named = new BindException(
+            "listen " + host + ":" + port + ": address already in use (" + e.getMessage() + ")");
+        named.initCause(e);
+        throw named;
+      } catch (IOException | RuntimeException e) {
+        server.close();
+        throw e;
+      }
+      TcpProxy proxy = new TcpProxy(this, c, server);
+      proxy.acceptor.start();
+      if (proxy.reaper != null) {
+        proxy.reaper.start();
+      }
+      LOG.log(System.Logger.Level.DEBUG, () -> "meshlet-l4 listening on " + proxy.address + " -> " + proxy.cluster);
+      return proxy;
+    }
+
+    private static Duration positive(String what, Duration d) {
+      Objects.requireNonNull(d, what);
+      if (d.isNegative() || d.isZero()) {
+        throw new IllegalArgumentException(what + ": " + d + " (expected: > 0)");
+      }
+      return d;
+    }
+
+    private static Duration notNegative(String what, Duration d) {
+      Objects.requireNonNull(d, what);
+      if (d.isNegative()) {
+        throw new IllegalArgumentException(what + ": " + d + " (expected: >= 0)");
+      }
+      return d;
+    }
+  }
+}

@@ -1,0 +1,555 @@
+package dev.meshlet.l4;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.meshlet.core.Backend;
+import dev.meshlet.core.Balancer;
+import dev.meshlet.core.Cluster;
+import dev.meshlet.core.Endpoint;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class TcpProxyTest {
+  private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
+  private final List<AutoCloseable> resources = new ArrayList<>();
+
+  @AfterEach
+  void tearDown() throws Exception {
+    for (int i = resources.size() - 1; i >= 0; i--) {
+      resources.get(i).close();
+    }
+  }
+
+  private <T extends AutoCloseable> T track(T resource) {
+    resources.add(resource);
+    return resource;
+  }
+
+  private TestServer echo() {
+    return track(TestServer.echo());
+  }
+
+  private static Backend backend(TestServer s) {
+    return Backend.of("127.0.0.1", s.port());
+  }
+
+  private TcpProxy.Builder proxyTo(TestServer... servers) {
+    TcpProxy.Builder b = TcpProxy.builder().listen("127.0.0.1", 0);
+    for (TestServer s : servers) {
+      b.backends(backend(s));
+    }
+    return b;
+  }
+
+  private TcpProxy start(TcpProxy.Builder b) throws IOException {
+    return track(b.start());
+  }
+
+  private Socket connect(TcpProxy proxy) throws IOException {
+    Socket s = track(new Socket(LOOPBACK, proxy.port()));
+    s.setSoTimeout(10_000);
+    return s;
+  }
+
+  private static String readLine(Socket s) throws IOException {
+    StringBuilder line = new StringBuilder();
+    InputStream in = s.getInputStream();
+    int c;
+    while ((c = in.read()) != -1 && c != '\n') {
+      line.append((char) c);
+    }
+    return line.toString();
+  }
+
+  @Test
+  void transfers64MiBBothWaysAtOnceByteExact() throws Exception {
+    TcpProxy proxy = start(proxyTo(echo()));
+    Socket client = connect(proxy);
+    int size = 64 * 1024 * 1024;
+    MessageDigest sent = MessageDigest.getInstance("SHA-256");
+    MessageDigest received = MessageDigest.getInstance("SHA-256");
+    Future<?> writer = CompletableFuture.runAsync(() -> {
+      try {
+        Random random = new Random(42);
+        byte[] chunk = new byte[64 * 1024];
+        OutputStream out = client.getOutputStream();
+        for (int sentBytes = 0; sentBytes < size; sentBytes += chunk.length) {
+          random.nextBytes(chunk);
+          sent.update(chunk);
+          out.write(chunk);
+        }
+        client.shutdownOutput();
+      } catch (IOException e) {
+        throw new RuntimeException(e);
+      }
+    });
+    byte[] buf = new byte[64 * 1024];
+    long total = 0;
+    InputStream in = client.getInputStream();
+    for (int n; (n = in.read(buf)) != -1; ) {
+      received.update(buf, 0, n);
+      total += n;
+    }
+    writer.get();
+    assertThat(total).isEqualTo(size);
+    assertThat(received.digest()).isEqualTo(sent.digest());
+    Await.until("bytes counted", () -> proxy.stats().bytesDownstream() == size);
+    assertThat(proxy.stats().bytesUpstream()).isEqualTo(size);
+    assertThat(proxy.cluster().endpoints().get(0).stats().bytesIn()).isEqualTo(size);
+  }
+
+  @Test
+  void halfCloseFromClientStillDeliversBackendReply() throws Exception {
+    TestServer counting = track(TestServer.start(s -> {
+      long n = s.getInputStream().transferTo(OutputStream.nullOutputStream());
+      s.getOutputStream().write(("got " + n + "\n").getBytes(StandardCharsets.US_ASCII));
+      s.shutdownOutput();
+    }));
+    TcpProxy proxy = start(proxyTo(counting));
+    Socket client = connect(proxy);
+    client.getOutputStream().write(new byte[100_000]);
+    client.shutdownOutput();
+    assertThat(readLine(client)).isEqualTo("got 100000");
+    assertThat(client.getInputStream().read()).isEqualTo(-1);
+  }
+
+  @Test
+  void halfCloseFromBackendStillDeliversClientData() throws Exception {
+    CompletableFuture<String> backendGot = new CompletableFuture<>();
+    TestServer greeter = track(TestServer.start(s -> {
+      s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
+      s.shutdownOutput(); // FIN toward the client; keep reading
+      backendGot.complete(new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII));
+    }));
+    TcpProxy proxy = start(proxyTo(greeter));
+    Socket client = connect(proxy);
+    assertThat(readLine(client)).isEqualTo("hello");
+    assertThat(client.getInputStream().read()).isEqualTo(-1); // the backend's FIN came through
+    client.getOutputStream().write("still here".getBytes(StandardCharsets.US_ASCII));
+    client.shutdownOutput();
+    assertThat(backendGot.get(10, TimeUnit.SECONDS)).isEqualTo("still here");
+  }
+
+  @Test
+  void resetFromClientResetsBackend() throws Exception {
+    CompletableFuture<Throwable> backendSaw = new CompletableFuture<>();
+    TestServer server = track(TestServer.start(s -> {
+      try {
+        InputStream in = s.getInputStream();
+        in.read();
+        s.getOutputStream().write('k');
+        in.read(); // blocks until the proxy resets us
+        backendSaw.complete(new AssertionError("clean EOF instead of a reset"));
+      } catch (IOException e) {
+        backendSaw.complete(e);
+      }
+    }));
+    TcpProxy proxy = start(proxyTo(server));
+    Socket client = connect(proxy);
+    client.getOutputStream().write('x');
+    assertThat(client.getInputStream().read()).isEqualTo('k');
+    client.setSoLinger(true, 0);
+    client.close(); // RST
+    assertThat(backendSaw.get(10, TimeUnit.SECONDS))
+        .isInstanceOf(SocketException.class).hasMessageContaining("reset");
+    Await.until("reset counted", () -> proxy.stats().resets() == 1);
+  }
+
+  @Test
+  void resetFromBackendResetsClient() throws Exception {
+    TestServer server = track(TestServer.start(s -> {
+      s.getInputStream().read();
+      s.setSoLinger(true, 0);
+      s.close();
+    }));
+    TcpProxy proxy = start(proxyTo(server));
+    Socket client = connect(proxy);
+    client.getOutputStream().write('x');
+    assertThatThrownBy(() -> client.getInputStream().read())
+        .isInstanceOf(SocketException.class).hasMessageContaining("reset");
+  }
+
+  @Test
+  void roundRobinIsExactOverThreeBackends() throws Exception {
+    TestServer a = track(TestServer.named("a"));
+    TestServer b = track(TestServer.named("b"));
+    TestServer c = track(TestServer.named("c"));
+    TcpProxy proxy = start(proxyTo(a, b, c).balancer(Balancer.roundRobin()));
+    List<String> seen = new ArrayList<>();
+    for (int i = 0; i < 9; i++) {
+      try (Socket s = connect(proxy)) {
+        seen.add(readLine(s));
+      }
+    }
+    assertThat(seen).containsExactly("a", "b", "c", "a", "b", "c", "a", "b", "c");
+  }
+
+  @Test
+  void weightedRoundRobinSplitsByWeight() throws Exception {
+    TestServer a = track(TestServer.named("a"));
+    TestServer b = track(TestServer.named("b"));
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
+        .backends(backend(a).withWeight(3), backend(b))
+        .balancer(Balancer.weightedRoundRobin()));
+    Map<String, Integer> counts = new HashMap<>();
+    for (int i = 0; i < 40; i++) {
+      try (Socket s = connect(proxy)) {
+        counts.merge(readLine(s), 1, Integer::sum);
+      }
+    }
+    // smooth weighted round robin is exact per cycle of 4: tolerance zero
+    assertThat(counts).containsEntry("a", 30).containsEntry("b", 10);
+  }
+
+  @Test
+  void leastConnectionsSteersNewConnectionsAwayFromABusyBackend() throws Exception {
+    TestServer a = track(TestServer.named("a"));
+    TestServer b = track(TestServer.named("b"));
+    Cluster cluster = Cluster.builder("lc").backends(backend(a)).balancer(Balancer.leastConnections()).build();
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster));
+    for (int i = 0; i < 10; i++) { // a now holds 10 open connections
+      assertThat(readLine(connect(proxy))).isEqualTo("a");
+    }
+    cluster.add(backend(b));
+    for (int i = 0; i < 10; i++) { // every new one goes to b until b holds as many
+      assertThat(readLine(connect(proxy))).isEqualTo("b");
+    }
+    assertThat(cluster.endpoints()).extracting(Endpoint::active).containsExactly(10, 10);
+  }
+
+  @Test
+  void consistentHashKeepsClientsOnTheirBackendAndMovesOnlyTheRemovedOnes() throws Exception {
+    List<TestServer> servers = new ArrayList<>();
+    Cluster.Builder cb = Cluster.builder("hash").balancer(Balancer.consistentHash());
+    for (int i = 0; i < 4; i++) {
+      TestServer s = track(TestServer.named("s" + i));
+      servers.add(s);
+      cb.backends(backend(s));
+    }
+    Cluster cluster = cb.build();
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster));
+    int clients = 200;
+    String[] before = new String[clients];
+    for (int i = 0; i < clients; i++) {
+      before[i] = nameFrom(proxy, i);
+      assertThat(nameFrom(proxy, i)).isEqualTo(before[i]); // same client address, same backend
+    }
+    assertThat(new java.util.HashSet<>(List.of(before))).hasSize(4);
+    cluster.remove(backend(servers.get(1)));
+    int moved = 0;
+    for (int i = 0; i < clients; i++) {
+      String now = nameFrom(proxy, i);
+      if (!now.equals(before[i])) {
+        moved++;
+        assertThat(before[i]).isEqualTo("s1");
+      }
+    }
+    // exactly s1's clients move: about a quarter of them
+    assertThat(moved).isBetween(clients / 4 / 2, clients / 4 * 2);
+  }
+
+  /** Connects from 127.0.0.(2 + i) so each client has its own address, and reads the backend name. */
+  private String nameFrom(TcpProxy proxy, int i) throws IOException {
+    try (Socket s = new Socket()) {
+      s.bind(new InetSocketAddress(InetAddress.getByAddress(new byte[] {127, 0, (byte) (i / 250), (byte) (2 + i % 250)}), 0));
+      s.connect(new InetSocketAddress(LOOPBACK, proxy.port()), 5_000);
+      s.setSoTimeout(10_000);
+      return readLine(s);
+    }
+  }
+
+  @Test
+  void deadBackendIsSkippedOnConnectFailure() throws Exception {
+    int deadPort;
+    try (ServerSocket s = new ServerSocket(0, 1, LOOPBACK)) {
+      deadPort = s.getLocalPort();
+    }
+    TestServer live = track(TestServer.named("live"));
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
+        .backends(Backend.of("127.0.0.1", deadPort), backend(live))
+        .connectAttempts(2));
+    for (int i = 0; i < 6; i++) {
+      try (Socket s = connect(proxy)) {
+        assertThat(readLine(s)).isEqualTo("live");
+      }
+    }
+    // round robin hands every new connection the dead backend first (no outlier ejection here),
+    // so each of the 6 connections fails once and succeeds on its second attempt
+    assertThat(proxy.stats().connectFailures()).isEqualTo(6);
+    assertThat(proxy.cluster().endpoints().get(0).stats().failures()).isEqualTo(6);
+    assertThat(proxy.cluster().endpoints().get(1).stats().total()).isEqualTo(6);
+  }
+
+  @Test
+  void allBackendsDeadClosesTheClientQuickly() throws Exception {
+    int deadPort;
+    try (ServerSocket s = new ServerSocket(0, 1, LOOPBACK)) {
+      deadPort = s.getLocalPort();
+    }
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
+        .backends(Backend.of("127.0.0.1", deadPort)));
+    Socket client = connect(proxy);
+    long t0 = System.nanoTime();
+    assertThat(client.getInputStream().read()).isEqualTo(-1);
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+    Await.until("no-backend counted", () -> proxy.stats().noBackend() == 1);
+    assertThat(proxy.stats().active()).isZero();
+  }
+
+  @Test
+  void connectTimeoutToABlackholedBackend() throws Exception {
+    // a listener whose backlog is full and never accepts: further connects hang in SYN-SENT
+    try (ServerSocket full = new ServerSocket(0, 1, LOOPBACK)) {
+      List<Socket> fillers = new ArrayList<>();
+      TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
+          .backends(Backend.of("127.0.0.1", full.getLocalPort()))
+          .connectTimeout(Duration.ofMillis(300)));
+      for (int i = 0; i < 8; i++) { // fill the accept queue
+        Socket f = new Socket();
+        try {
+          f.connect(full.getLocalSocketAddress(), 200);
+          fillers.add(f);
+        } catch (IOException e) {
+          f.close();
+        }
+      }
+      try {
+        Socket client = connect(proxy);
+        assertThat(client.getInputStream().read()).isEqualTo(-1);
+        Await.until("no-backend counted", () -> proxy.stats().noBackend() == 1);
+      } finally {
+        for (Socket f : fillers) {
+          f.close();
+        }
+      }
+    }
+  }
+
+  @Test
+  void idleTimeoutClosesQuietConnectionsOnly() throws Exception {
+    TcpProxy proxy = start(proxyTo(echo()).idleTimeout(Duration.ofMillis(300)));
+    Socket quiet = connect(proxy);
+    quiet.getOutputStream().write('x');
+    assertThat(quiet.getInputStream().read()).isEqualTo('x');
+    assertThat(quiet.getInputStream().read()).isEqualTo(-1); // closed by the idle timeout
+    assertThat(proxy.stats().idleTimeouts()).isEqualTo(1);
+  }
+
+  @Test
+  void maxConnectionsClosesTheExcessAndCountsIt() throws Exception {
+    TcpProxy proxy = start(proxyTo(echo()).maxConnections(2));
+    Socket a = connect(proxy);
+    Socket b = connect(proxy);
+    for (Socket s : List.of(a, b)) {
+      s.getOutputStream().write('x');
+      assertThat(s.getInputStream().read()).isEqualTo('x');
+    }
+    Socket c = connect(proxy);
+    assertThat(c.getInputStream().read()).isEqualTo(-1);
+    assertThat(proxy.stats().rejected()).isEqualTo(1);
+    a.close();
+    Await.until("a's slot freed", () -> proxy.stats().active() == 1);
+    Socket d = connect(proxy);
+    d.getOutputStream().write('y');
+    assertThat(d.getInputStream().read()).isEqualTo('y');
+  }
+
+  @Test
+  void thousandConcurrentConnectionsAreAllByteExact() throws Exception {
+    TcpProxy proxy = start(proxyTo(echo(), echo()));
+    int clients = 1000;
+    int size = 32 * 1024;
+    try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+      List<Future<Boolean>> results = new ArrayList<>();
+      for (int i = 0; i < clients; i++) {
+        int seed = i;
+        results.add(pool.submit(() -> {
+          byte[] data = new byte[size];
+          new Random(seed).nextBytes(data);
+          try (Socket s = new Socket(LOOPBACK, proxy.port())) {
+            s.setSoTimeout(60_000);
+            CompletableFuture<Void> w = CompletableFuture.runAsync(() -> {
+              try {
+                s.getOutputStream().write(data);
+                s.shutdownOutput();
+              } catch (IOException e) {
+                throw new RuntimeException(e);
+              }
+            }, Executors.newVirtualThreadPerTaskExecutor());
+            byte[] back = s.getInputStream().readAllBytes();
+            w.join();
+            return java.util.Arrays.equals(data, back);
+          }
+        }));
+      }
+      int ok = 0;
+      for (Future<Boolean> r : results) {
+        if (r.get()) {
+          ok++;
+        }
+      }
+      assertThat(ok).isEqualTo(clients);
+    }
+    Await.until("all connections ended", () -> proxy.stats().active() == 0);
+    assertThat(proxy.stats().accepted()).isEqualTo(clients);
+    assertThat(proxy.stats().bytesUpstream()).isEqualTo((long) clients * size);
+  }
+
+  @Test
+  void closeReleasesThePortAndLeavesNoThreads() throws Exception {
+    TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0).backends(backend(echo()))
+        .drainTimeout(Duration.ofMillis(200)).start();
+    Socket open = connect(proxy);
+    open.getOutputStream().write('x');
+    assertThat(open.getInputStream().read()).isEqualTo('x');
+    assertThat(proxy.liveThreads()).isGreaterThanOrEqualTo(3); // accept, idle reaper, 2 per connection
+    int port = proxy.port();
+    long t0 = System.nanoTime();
+    proxy.close();
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+    assertThat(proxy.liveThreads()).isZero();
+    assertThat(proxy.stats().active()).isZero();
+    // cut after the drain deadline: a reset, so the client cannot mistake it for a complete stream
+    assertThatThrownBy(() -> open.getInputStream().read()).isInstanceOf(SocketException.class);
+    try (ServerSocket again = new ServerSocket()) {
+      again.bind(new InetSocketAddress(LOOPBACK, port));
+      assertThat(again.getLocalPort()).isEqualTo(port);
+    }
+    proxy.close(); // idempotent
+  }
+
+  @Test
+  void closeLetsInFlightConnectionsFinishWithinTheDrainTimeout() throws Exception {
+    TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0).backends(backend(echo()))
+        .drainTimeout(Duration.ofSeconds(30)).start();
+    Socket client = connect(proxy);
+    client.getOutputStream().write('a');
+    assertThat(client.getInputStream().read()).isEqualTo('a');
+    CompletableFuture<Void> closing = CompletableFuture.runAsync(proxy::close);
+    Await.until("draining", () -> proxy.stats().draining());
+    assertThatThrownBy(() -> new Socket(LOOPBACK, proxy.port()).close()).isInstanceOf(IOException.class);
+    client.getOutputStream().write('b'); // the open connection still works
+    assertThat(client.getInputStream().read()).isEqualTo('b');
+    assertThat(closing).isNotDone();
+    client.shutdownOutput();
+    assertThat(client.getInputStream().read()).isEqualTo(-1);
+    closing.get(10, TimeUnit.SECONDS);
+    assertThat(proxy.liveThreads()).isZero();
+  }
+
+  @Test
+  void backendsAddedAndRemovedWhileConnectionsStayOpen() throws Exception {
+    TestServer a = track(TestServer.named("a"));
+    TestServer b = track(TestServer.named("b"));
+    TcpProxy proxy = start(proxyTo(a));
+    Socket toA = connect(proxy);
+    assertThat(readLine(toA)).isEqualTo("a");
+    proxy.cluster().add(backend(b));
+    proxy.cluster().remove(backend(a));
+    try (Socket s = connect(proxy)) {
+      assertThat(readLine(s)).isEqualTo("b");
+    }
+    toA.getOutputStream().write("ping\n".getBytes(StandardCharsets.US_ASCII)); // undisturbed
+    assertThat(readLine(toA)).isEqualTo("ping");
+  }
+
+  @Test
+  void badConfigurationSaysWhatToFix() throws Exception {
+    assertThatThrownBy(() -> TcpProxy.builder().listen(70_000))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("listen port: 70000 (expected: 0-65535, 0 for any free port)");
+    assertThatThrownBy(() -> TcpProxy.builder().listen(0).start())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("no backends: call backends(...) or cluster(...)");
+    assertThatThrownBy(() -> TcpProxy.builder().backends(Backend.of("h", 1)).start())
+        .isInstanceOf(IllegalStateException.class).hasMessageContaining("no listen port");
+    assertThatThrownBy(() -> TcpProxy.builder().connectTimeout(Duration.ofSeconds(-1)))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("connectTimeout: PT-1S (expected: > 0)");
+    assertThatThrownBy(() -> TcpProxy.builder().idleTimeout(Duration.ofMillis(-5)))
+        .hasMessage("idleTimeout: PT-0.005S (expected: >= 0)");
+    assertThatThrownBy(() -> TcpProxy.builder().bufferSize(10)).hasMessageContaining("bufferSize: 10");
+    assertThatThrownBy(() -> TcpProxy.builder().maxConnections(0)).hasMessageContaining("maxConnections: 0");
+    assertThatThrownBy(() -> TcpProxy.builder().connectAttempts(0)).hasMessageContaining("connectAttempts: 0");
+    Cluster c = Cluster.of("c", Backend.of("127.0.0.1", 1));
+    assertThatThrownBy(() -> TcpProxy.builder().listen(0).cluster(c).balancer(Balancer.random()).start())
+        .isInstanceOf(IllegalStateException.class).hasMessageContaining("brings its own balancer");
+  }
+
+  @Test
+  void portInUseNamesTheAddress() throws Exception {
+    try (ServerSocket taken = new ServerSocket(0, 1, LOOPBACK)) {
+      assertThatThrownBy(() -> TcpProxy.builder().listen("127.0.0.1", taken.getLocalPort())
+              .backends(Backend.of("127.0.0.1", 1)).start())
+          .isInstanceOf(BindException.class)
+          .hasMessageStartingWith("listen 127.0.0.1:" + taken.getLocalPort() + ": address already in use");
+    }
+  }
+
+  @Test
+  void slowReaderBackpressuresInsteadOfBuffering() throws Exception {
+    // the backend streams 256 MiB; the client reads nothing: the backend must block, not the proxy buffer it all
+    CompletableFuture<Long> written = new CompletableFuture<>();
+    long[] progress = new long[1];
+    TestServer firehose = track(TestServer.start(s -> {
+      byte[] chunk = new byte[64 * 1024];
+      OutputStream out = s.getOutputStream();
+      try {
+        for (int i = 0; i < 4096; i++) {
+          out.write(chunk);
+          progress[0] += chunk.length;
+        }
+      } finally {
+        written.complete(progress[0]);
+      }
+    }));
+    TcpProxy proxy = start(proxyTo(firehose));
+    Socket client = connect(proxy);
+    client.getOutputStream().write('x');
+    Await.until("backend stalls", () -> progress[0] > 0);
+    long stalled = Await.value("writes to stop advancing", () -> {
+      long p1 = progress[0];
+      java.util.concurrent.locks.LockSupport.parkNanos(200_000_000);
+      return progress[0] == p1 ? p1 : -1L;
+    }, v -> v > 0);
+    // socket buffers on three sockets plus the proxy's buffers: a few MiB, not 256
+    assertThat(stalled).isLessThan(32L * 1024 * 1024);
+    assertThat(written).isNotDone();
+    client.close();
+  }
+
+  @Test
+  void readsBackendNameOverBufferedReaderForSanity() throws Exception {
+    TcpProxy proxy = start(proxyTo(track(TestServer.named("solo"))));
+    try (Socket s = connect(proxy);
+        BufferedReader r = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII))) {
+      assertThat(r.readLine()).isEqualTo("solo");
+    }
+  }
+}
