@@ -1,0 +1,58 @@
+package dev.meshlet.l4;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.meshlet.core.Backend;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import jdk.jfr.Recording;
+import jdk.jfr.consumer.RecordedEvent;
+import jdk.jfr.consumer.RecordingFile;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The splice must never pin a carrier thread: JFR's jdk.VirtualThreadPinned events would show it. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class PinningTest {
+
+  @Test
+  void splicingConnectionsPinsNoCarrierThread() throws Exception {
+    Path file = Files.createTempFile("meshlet-pinning", ".jfr");
+    try (TestServer echo = TestServer.echo();
+        Recording recording = new Recording()) {
+      recording.enable("jdk.VirtualThreadPinned").withThreshold(Duration.ZERO).withStackTrace();
+      recording.start();
+      try (TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0)
+          .backends(Backend.of("127.0.0.1", echo.port())).idleTimeout(Duration.ofSeconds(30)).start()) {
+        for (int i = 0; i < 50; i++) {
+          try (Socket s = new Socket(InetAddress.getLoopbackAddress(), proxy.port())) {
+            s.setSoTimeout(10_000);
+            OutputStream out = s.getOutputStream();
+            InputStream in = s.getInputStream();
+            out.write(new byte[2000]); // past the small buffer: borrows a pooled one
+            assertThat(in.readNBytes(2000)).hasSize(2000);
+            s.shutdownOutput();
+            assertThat(in.read()).isEqualTo(-1);
+          }
+        }
+      }
+      recording.stop();
+      recording.dump(file);
+      List<RecordedEvent> pinned = RecordingFile.readAllEvents(file).stream()
+          .filter(e -> e.getEventType().getName().equals("jdk.VirtualThreadPinned"))
+          .filter(e -> e.getStackTrace() != null && e.getStackTrace().getFrames().stream()
+              .anyMatch(f -> f.getMethod().getType().getName().startsWith("dev.meshlet")))
+          .toList();
+      assertThat(pinned).as("pinned events in meshlet code").isEmpty();
+    } finally {
+      Files.deleteIfExists(file);
+    }
+  }
+}
