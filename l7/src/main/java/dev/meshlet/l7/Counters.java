@@ -1,0 +1,83 @@
+package dev.meshlet.l7;
+
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+/** Live, lock-free counters behind one {@link HttpProxyStats.Counts}. */
+final class Counters {
+  private final LongAdder requests = new LongAdder();
+  private final AtomicLong inFlight = new AtomicLong();
+  private final LongAdder[] byClass = new LongAdder[6];
+  private final LongAdder[] errors = new LongAdder[HttpProxyStats.ErrorKind.values().length];
+  private final LongAdder bytesIn = new LongAdder();
+  private final LongAdder bytesOut = new LongAdder();
+
+  Counters() {
+    for (int i = 0; i < byClass.length; i++) {
+      byClass[i] = new LongAdder();
+    }
+    for (int i = 0; i < errors.length; i++) {
+      errors[i] = new LongAdder();
+    }
+  }
+
+  void begin() {
+    requests.increment();
+    inFlight.incrementAndGet();
+  }
+
+  /** Ends a request begun with {@link #begin()}; status 0 means no response was sent. */
+  long end(int status) {
+    if (status >= 100 && status < 600) {
+      byClass[status / 100].increment();
+    }
+    return inFlight.decrementAndGet();
+  }
+
+  /** Counts a response the proxy sent without a request ever reaching a handler. */
+  void rejected(int status) {
+    requests.increment();
+    if (status >= 100 && status < 600) {
+      byClass[status / 100].increment();
+    }
+  }
+
+  void error(HttpProxyStats.ErrorKind kind) {
+    errors[kind.ordinal()].increment();
+  }
+
+  void bytesIn(long n) {
+    bytesIn.add(n);
+  }
+
+  void bytesOut(long n) {
+    bytesOut.add(n);
+  }
+
+  long inFlight() {
+    return inFlight.get();
+  }
+
+  HttpProxyStats.Counts snapshot() {
+    Map<HttpProxyStats.ErrorKind, Long> e = new EnumMap<>(HttpProxyStats.ErrorKind.class);
+    for (HttpProxyStats.ErrorKind k : HttpProxyStats.ErrorKind.values()) {
+      long n = errors[k.ordinal()].sum();
+      if (n != 0) {
+        e.put(k, n);
+      }
+    }
+    return new HttpProxyStats.Counts(
+        requests.sum(),
+        inFlight.get(),
+        byClass[1].sum(),
+        byClass[2].sum(),
+        byClass[3].sum(),
+        byClass[4].sum(),
+        byClass[5].sum(),
+        e,
+        bytesIn.sum(),
+        bytesOut.sum());
+  }
+}

@@ -1,0 +1,658 @@
+package dev.meshlet.l7;
+
+import dev.meshlet.core.Cluster;
+import dev.meshlet.core.Endpoint;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.eclipse.jetty.client.ContentResponse;
+import org.eclipse.jetty.client.Result;
+import org.eclipse.jetty.http.HttpException;
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpMethod;
+import org.eclipse.jetty.http.HttpURI;
+import org.eclipse.jetty.http.HttpVersion;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.BufferUtil;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.Invocable;
+import org.eclipse.jetty.util.thread.Scheduler;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One proxied request and its four legs: client→proxy ({@code request}), proxy→server
+ * ({@code upstream}), server→proxy (this listener's callbacks) and proxy→client ({@code response}).
+ *
+ * <p>Everything here runs on Jetty's callbacks; nothing waits. The Jetty {@code callback} is completed
+ * exactly once, in {@link #finish}, after the last write to the client completed or failed.
+ */
+final class Exchange implements org.eclipse.jetty.client.Response.Listener {
+  private static final char[] HEX = "0123456789abcdef".toCharArray();
+  private static final String X_REQUEST_ID = "X-Request-ID";
+
+  private final ForwardingHandler handler;
+  private final ProxyConfig config;
+  private final Request request;
+  private final Response response;
+  private final Callback callback;
+  private final long startNanos = System.nanoTime();
+  private final AtomicBoolean finished = new AtomicBoolean();
+
+  private @Nullable HttpRoute route;
+  private @Nullable Counters routeCounters;
+  private @Nullable Endpoint endpoint;
+  private @Nullable Counters backendCounters;
+  private org.eclipse.jetty.client.@Nullable Request upstream;
+  private @Nullable UpstreamBody body;
+  private Scheduler.@Nullable Task responseTimeout;
+  private volatile long upstreamHeadNanos;
+  private volatile boolean responseBegun;
+  private volatile boolean headForwarded;
+  private volatile boolean responseSucceeded;
+  private volatile boolean clientGone;
+  private volatile boolean clientBodyFailed;
+  private volatile boolean timedOut;
+  private volatile @Nullable HttpFields upstreamTrailers;
+  private volatile long bytesIn;
+  private volatile long bytesOut;
+
+  Exchange(ForwardingHandler handler, Request request, Response response, Callback callback) {
+    this.handler = handler;
+    this.config = handler.config;
+    this.request = request;
+    this.response = response;
+    this.callback = callback;
+  }
+
+  void start() {
+    handler.total.begin();
+    HeadDeadline deadline = handler.headDeadline;
+    if (deadline != null && !deadline.headArrived(request.getConnectionMetaData().getConnection())) {
+      finish(0, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, new TimeoutException("request head deadline"));
+      return;
+    }
+    if (HttpMethod.CONNECT.is(request.getMethod())) {
+      sendError(405, HttpProxyStats.ErrorKind.METHOD_NOT_ALLOWED, true);
+      return;
+    }
+    if (!framingIsUnambiguous()) {
+      sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+      return;
+    }
+    HttpURI uri = request.getHttpURI();
+    String rawPath = uri.getPath();
+    String query = uri.getQuery();
+    if (rawPath == null || rawPath.isEmpty() || rawPath.charAt(0) != '/') {
+      // asterisk-form (OPTIONS *) or an authority-form target has nothing a backend could serve
+      sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+      return;
+    }
+    if (rawPath.length() + (query == null ? 0 : query.length() + 1) > config.maxUriLength()) {
+      sendError(414, HttpProxyStats.ErrorKind.URI_TOO_LONG, true);
+      return;
+    }
+    String canonical = uri.getCanonicalPath();
+    if (canonical == null) {
+      canonical = rawPath;
+    }
+    HttpRoute chosen = null;
+    List<HttpRoute> routes = config.routes();
+    for (int i = 0, n = routes.size(); i < n; i++) {
+      HttpRoute r = routes.get(i);
+      if (r.matches(request, canonical)) {
+        chosen = r;
+        break;
+      }
+    }
+    if (chosen == null) {
+      chosen = config.defaultRoute();
+    }
+    if (chosen == null) {
+      sendError(404, HttpProxyStats.ErrorKind.NO_ROUTE, false);
+      return;
+    }
+    route = chosen;
+    Counters rc = handler.routeCounters(chosen);
+    rc.begin();
+    routeCounters = rc;
+
+    Cluster cluster = chosen.pickCluster();
+    Endpoint picked = cluster.pick(clientKey());
+    if (picked == null) {
+      sendError(503, HttpProxyStats.ErrorKind.NO_BACKEND, false);
+      return;
+    }
+    endpoint = picked;
+    picked.begin();
+    Counters bc = handler.backendCounters(picked);
+    bc.begin();
+    backendCounters = bc;
+
+    String target = chosen.rewritePath(rawPath, canonical);
+    if (query != null) {
+      target = target + '?' + query;
+    }
+    InetSocketAddress address = picked.address();
+    String host = address.isUnresolved() ? address.getHostString() : address.getAddress().getHostAddress();
+    org.eclipse.jetty.client.Request up = handler.client.newRequest(host, address.getPort())
+        .scheme("http")
+        .method(request.getMethod())
+        .version(HttpVersion.HTTP_1_1)
+        .path(target);
+    up.headers(this::copyRequestHeaders);
+    upstream = up;
+
+    request.addFailureListener(this::onClientFailure);
+
+    if (hasBody()) {
+      boolean expectContinue = request.getHeaders().contains(HttpHeader.EXPECT, "100-continue");
+      UpstreamBody b = new UpstreamBody(this, request, expectContinue);
+      body = b;
+      up.body(b);
+      up.attribute(EXCHANGE_ATTRIBUTE_UPSTREAM, this);
+      if (!expectContinue) {
+        // Read the first body chunk before dialing: a framing error in it (bad chunk size) is then
+        // answered 400 with nothing sent upstream.
+        readFirstChunkThenSend();
+        return;
+      }
+    }
+    send();
+  }
+
+  static final String EXCHANGE_ATTRIBUTE_UPSTREAM = "dev.meshlet.l7.upstream-exchange";
+
+  private void readFirstChunkThenSend() {
+    if (finished.get()) {
+      return;
+    }
+    Content.Chunk chunk = request.read();
+    if (chunk == null) {
+      request.demand(this::readFirstChunkThenSend);
+      return;
+    }
+    if (Content.Chunk.isFailure(chunk)) {
+      clientBodyFailed = true;
+      sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+      return;
+    }
+    UpstreamBody b = body;
+    if (b != null) {
+      b.pushBack(chunk);
+    }
+    send();
+  }
+
+  private void send() {
+    org.eclipse.jetty.client.Request up = upstream;
+    if (up == null) {
+      return;
+    }
+    upstreamHeadNanos = System.nanoTime();
+    long timeout = config.responseTimeout().toMillis();
+    if (timeout > 0) {
+      responseTimeout = handler.scheduler.schedule(this::onResponseTimeout, timeout, TimeUnit.MILLISECONDS);
+    }
+    up.send(this);
+  }
+
+  private void onResponseTimeout() {
+    org.eclipse.jetty.client.Request up = upstream;
+    if (!responseBegun && up != null) {
+      timedOut = true;
+      up.abort(new TimeoutException("no response within " + config.responseTimeout().toMillis() + " ms"));
+    }
+  }
+
+  private void onClientFailure(Throwable failure) {
+    if (failure instanceof HttpException) {
+      clientBodyFailed = true;
+    } else {
+      clientGone = true;
+    }
+    org.eclipse.jetty.client.Request up = upstream;
+    if (up != null) {
+      up.abort(failure);
+    }
+  }
+
+  // --- client -> proxy checks and header copy
+
+  /** Jetty's strict parser rejects most ambiguities; it still accepts codings before chunked. */
+  private boolean framingIsUnambiguous() {
+    HttpFields headers = request.getHeaders();
+    int te = 0;
+    for (HttpField f : headers) {
+      if (f.getHeader() == HttpHeader.TRANSFER_ENCODING) {
+        te++;
+        if (te > 1 || !"chunked".equalsIgnoreCase(f.getValue().strip())) {
+          return false;
+        }
+      }
+    }
+    if (te > 0 && headers.contains(HttpHeader.CONTENT_LENGTH)) {
+      return false;
+    }
+    return te == 0 || request.getConnectionMetaData().getHttpVersion() != HttpVersion.HTTP_1_0;
+  }
+
+  private boolean hasBody() {
+    long length = request.getLength();
+    return length > 0 || (length < 0 && request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING));
+  }
+
+  private long clientKey() {
+    SocketAddress remote = request.getConnectionMetaData().getRemoteSocketAddress();
+    if (remote instanceof InetSocketAddress isa && isa.getAddress() != null) {
+      return isa.getAddress().hashCode();
+    }
+    return ThreadLocalRandom.current().nextLong();
+  }
+
+  private void copyRequestHeaders(HttpFields.Mutable out) {
+    HttpFields in = request.getHeaders();
+    Set<String> named = connectionTokens(in);
+    boolean trusted = config.trusted(peerAddress());
+    StringBuilder xff = null;
+    String via = null;
+    String originalHost = null;
+    boolean hasRequestId = false;
+    for (HttpField f : in) {
+      HttpHeader h = f.getHeader();
+      if (h != null) {
+        switch (h) {
+          case HOST -> {
+            originalHost = f.getValue();
+            out.add(f); // never stripped, even when named in Connection
+            continue;
+          }
+          case CONNECTION, KEEP_ALIVE, PROXY_CONNECTION, TE, TRANSFER_ENCODING, UPGRADE,
+              PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, CONTENT_LENGTH -> {
+            continue;
+          }
+          default -> {}
+        }
+      }
+      if (named != null && named.contains(f.getLowerCaseName())) {
+        continue;
+      }
+      if (h != null) {
+        switch (h) {
+          case X_FORWARDED_FOR -> {
+            if (!config.dropClientForwardedFor()) {
+              xff = xff == null ? new StringBuilder(f.getValue()) : xff.append(", ").append(f.getValue());
+            }
+            continue;
+          }
+          case X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_PORT -> {
+            if (trusted) {
+              out.add(f);
+            }
+            continue;
+          }
+          case VIA -> {
+            via = via == null ? f.getValue() : via + ", " + f.getValue();
+            continue;
+          }
+          default -> {}
+        }
+      } else if (f.is(X_REQUEST_ID)) {
+        hasRequestId = true;
+      }
+      out.add(f);
+    }
+    String peer = Request.getRemoteAddr(request);
+    out.put(HttpHeader.X_FORWARDED_FOR, xff == null ? peer : xff.append(", ").append(peer).toString());
+    if (!out.contains(HttpHeader.X_FORWARDED_PROTO)) {
+      out.put(HttpHeader.X_FORWARDED_PROTO, request.isSecure() ? "https" : "http");
+    }
+    if (originalHost != null && !out.contains(HttpHeader.X_FORWARDED_HOST)) {
+      out.put(HttpHeader.X_FORWARDED_HOST, originalHost);
+    }
+    if (!out.contains(HttpHeader.X_FORWARDED_PORT)) {
+      out.put(HttpHeader.X_FORWARDED_PORT, Integer.toString(Request.getLocalPort(request)));
+    }
+    String hop = (request.getConnectionMetaData().getHttpVersion() == HttpVersion.HTTP_1_0 ? "1.0" : "1.1")
+        + handler.viaSuffix;
+    out.put(HttpHeader.VIA, via == null ? hop : via + ", " + hop);
+    if (!hasRequestId) {
+      out.put(X_REQUEST_ID, newRequestId());
+    }
+    config.requestHeaders().apply(out);
+    HttpRoute r = route;
+    if (r != null) {
+      r.requestHeaders().apply(out);
+      String hostRewrite = r.hostRewrite();
+      if (hostRewrite != null) {
+        out.put(HttpHeader.HOST, hostRewrite);
+      }
+    }
+  }
+
+  private @Nullable InetAddress peerAddress() {
+    SocketAddress remote = request.getConnectionMetaData().getRemoteSocketAddress();
+    return remote instanceof InetSocketAddress isa ? isa.getAddress() : null;
+  }
+
+  /** The lower-case header names listed in Connection, or null when there are none. */
+  static @Nullable Set<String> connectionTokens(HttpFields fields) {
+    Set<String> names = null;
+    for (HttpField f : fields) {
+      if (f.getHeader() != HttpHeader.CONNECTION) {
+        continue;
+      }
+      for (String token : f.getValues()) {
+        String t = token.strip().toLowerCase(Locale.ROOT);
+        if (t.isEmpty() || t.equals("close") || t.equals("keep-alive")) {
+          continue;
+        }
+        if (names == null) {
+          names = new HashSet<>();
+        }
+        names.add(t);
+      }
+    }
+    return names;
+  }
+
+  /** 128 random bits as 32 hex digits, without SecureRandom's contention. */
+  static String newRequestId() {
+    ThreadLocalRandom random = ThreadLocalRandom.current();
+    char[] out = new char[32];
+    long a = random.nextLong();
+    long b = random.nextLong();
+    for (int i = 0; i < 16; i++) {
+      out[i] = HEX[(int) (a >>> (60 - 4 * i)) & 0xF];
+      out[16 + i] = HEX[(int) (b >>> (60 - 4 * i)) & 0xF];
+    }
+    return new String(out);
+  }
+
+  // --- server -> proxy -> client
+
+  void onContinue() {
+    UpstreamBody b = body;
+    if (b != null) {
+      b.open();
+    }
+  }
+
+  void onClientBodyFailure() {
+    clientBodyFailed = true;
+  }
+
+  void countBytesIn(int n) {
+    bytesIn += n;
+    Endpoint e = endpoint;
+    if (e != null) {
+      e.bytesOut(n);
+    }
+  }
+
+  @Override
+  public void onBegin(org.eclipse.jetty.client.Response upstreamResponse) {
+    responseBegun = true;
+    Scheduler.Task t = responseTimeout;
+    if (t != null) {
+      t.cancel();
+    }
+  }
+
+  @Override
+  public void onHeaders(org.eclipse.jetty.client.Response upstreamResponse) {
+    forwardHead(upstreamResponse);
+  }
+
+  private void forwardHead(org.eclipse.jetty.client.Response upstreamResponse) {
+    headForwarded = true;
+    upstreamHeadNanos = System.nanoTime() - upstreamHeadNanos;
+    response.setStatus(upstreamResponse.getStatus());
+    HttpFields in = upstreamResponse.getHeaders();
+    HttpFields.Mutable out = response.getHeaders();
+    Set<String> named = connectionTokens(in);
+    boolean chunked = false;
+    for (HttpField f : in) {
+      HttpHeader h = f.getHeader();
+      if (h != null) {
+        switch (h) {
+          case TRANSFER_ENCODING -> {
+            chunked = true;
+            continue;
+          }
+          case CONNECTION, KEEP_ALIVE, PROXY_CONNECTION, TE, UPGRADE, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION -> {
+            continue;
+          }
+          default -> {}
+        }
+      }
+      if (named != null && named.contains(f.getLowerCaseName())) {
+        continue;
+      }
+      out.add(f);
+    }
+    HttpRoute r = route;
+    if (r != null) {
+      r.responseHeaders().apply(out);
+    }
+    config.responseHeaders().apply(out);
+    if (chunked) {
+      response.setTrailersSupplier(this::trailers);
+    }
+  }
+
+  private @Nullable HttpFields trailers() {
+    return upstreamTrailers;
+  }
+
+  @Override
+  public void onContent(org.eclipse.jetty.client.Response upstreamResponse, Content.Chunk chunk, Runnable demander) {
+    ByteBuffer buffer = chunk.getByteBuffer();
+    int n = buffer.remaining();
+    bytesOut += n;
+    Endpoint e = endpoint;
+    if (e != null) {
+      e.bytesIn(n);
+    }
+    chunk.retain();
+    response.write(false, buffer, new Callback() {
+      @Override
+      public void succeeded() {
+        chunk.release();
+        demander.run();
+      }
+
+      @Override
+      public void failed(Throwable x) {
+        chunk.release();
+        clientGone = true; // cannot write to the client: abort towards the server
+        upstreamResponse.abort(x);
+      }
+
+      @Override
+      public Invocable.InvocationType getInvocationType() {
+        return Invocable.InvocationType.NON_BLOCKING;
+      }
+    });
+  }
+
+  @Override
+  public void onSuccess(org.eclipse.jetty.client.Response upstreamResponse) {
+    responseSucceeded = true;
+    ByteBuffer last = BufferUtil.EMPTY_BUFFER;
+    if (!headForwarded) {
+      // A final response to "Expect: 100-continue" arrives here already buffered by Jetty.
+      forwardHead(upstreamResponse);
+      if (upstreamResponse instanceof ContentResponse cr && cr.getContent().length > 0) {
+        last = ByteBuffer.wrap(cr.getContent());
+        bytesOut += last.remaining();
+      }
+    }
+    HttpFields trailers = upstreamResponse.getTrailers();
+    if (trailers != null && trailers.size() > 0) {
+      upstreamTrailers = trailers;
+    }
+    int status = upstreamResponse.getStatus();
+    response.write(true, last, Callback.from(
+        () -> finish(status, null, null),
+        x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
+  }
+
+  @Override
+  public void onComplete(Result result) {
+    Throwable failure = result.getResponseFailure();
+    if (failure == null && responseSucceeded) {
+      return; // the last write's callback finishes the exchange
+    }
+    if (failure == null) {
+      failure = result.getFailure();
+    }
+    onUpstreamFailure(failure != null ? failure : new IllegalStateException("upstream exchange failed"));
+  }
+
+  private void onUpstreamFailure(Throwable failure) {
+    Endpoint e = endpoint;
+    if (clientGone) {
+      finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, failure);
+      return;
+    }
+    if (clientBodyFailed) {
+      sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+      return;
+    }
+    if (e != null) {
+      e.failed();
+    }
+    if (response.isCommitted()) {
+      // The backend died mid-response: abort the client connection rather than end the body cleanly.
+      finish(0, HttpProxyStats.ErrorKind.UPSTREAM_ABORTED, failure);
+    } else if (timedOut || failure instanceof TimeoutException) {
+      sendError(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, false);
+    } else {
+      sendError(502, HttpProxyStats.ErrorKind.BAD_GATEWAY, false);
+    }
+  }
+
+  // --- answers from the proxy itself and the end of the exchange
+
+  private void sendError(int status, HttpProxyStats.ErrorKind kind, boolean close) {
+    if (response.isCommitted()) {
+      finish(0, kind, new IllegalStateException(status + " after the response was committed"));
+      return;
+    }
+    response.reset();
+    response.setStatus(status);
+    byte[] text = ErrorBodies.body(status);
+    HttpFields.Mutable h = response.getHeaders();
+    h.put(HttpHeader.CONTENT_TYPE, "text/plain; charset=utf-8");
+    h.put(HttpHeader.CONTENT_LENGTH, text.length);
+    if (close) {
+      h.put(HttpHeader.CONNECTION, "close");
+    }
+    response.write(true, ByteBuffer.wrap(text), Callback.from(
+        () -> finish(status, kind, null),
+        x -> finish(status, kind, x)));
+  }
+
+  private void finish(int status, HttpProxyStats.@Nullable ErrorKind kind, @Nullable Throwable failure) {
+    if (!finished.compareAndSet(false, true)) {
+      return;
+    }
+    Scheduler.Task t = responseTimeout;
+    if (t != null) {
+      t.cancel();
+    }
+    UpstreamBody b = body;
+    long in = b != null ? bytesIn : 0;
+    long out = bytesOut;
+    Counters rc = routeCounters;
+    Counters bc = backendCounters;
+    Endpoint e = endpoint;
+    if (kind != null) {
+      handler.total.error(kind);
+      if (rc != null) {
+        rc.error(kind);
+      }
+      if (bc != null) {
+        bc.error(kind);
+      }
+    }
+    handler.total.bytesIn(in);
+    handler.total.bytesOut(out);
+    if (rc != null) {
+      rc.bytesIn(in);
+      rc.bytesOut(out);
+      rc.end(status);
+    }
+    if (bc != null) {
+      bc.bytesIn(in);
+      bc.bytesOut(out);
+      bc.end(status);
+    }
+    if (e != null) {
+      e.end();
+    }
+    if (config.accessLog() && ForwardingHandler.ACCESS_LOG.isInfoEnabled()) {
+      long totalMicros = (System.nanoTime() - startNanos) / 1000;
+      long upstreamMicros = headForwarded ? upstreamHeadNanos / 1000 : -1;
+      HttpRoute r = route;
+      ForwardingHandler.ACCESS_LOG.info(
+          "{} {} {} route={} backend={} upstream_us={} total_us={} in={} out={}{}",
+          request.getMethod(),
+          request.getHttpURI().getPathQuery(),
+          status,
+          r == null ? "-" : r.name(),
+          e == null ? "-" : e.backend().displayName(),
+          upstreamMicros,
+          totalMicros,
+          in,
+          out,
+          kind == null ? "" : " error=" + kind);
+    }
+    HeadDeadline deadline = handler.headDeadline;
+    if (deadline != null && failure == null) {
+      deadline.responseDone(request.getConnectionMetaData().getConnection());
+    }
+    long left = handler.total.end(status);
+    handler.ended(left);
+    if (failure == null) {
+      callback.succeeded();
+    } else {
+      callback.failed(failure);
+    }
+  }
+
+  /** Short fixed bodies for the proxy's own answers. */
+  static final class ErrorBodies {
+    private ErrorBodies() {}
+
+    static byte[] body(int status) {
+      String text = switch (status) {
+        case 400 -> "400 Bad Request\n";
+        case 404 -> "404 Not Found: no route\n";
+        case 405 -> "405 Method Not Allowed\n";
+        case 408 -> "408 Request Timeout\n";
+        case 414 -> "414 URI Too Long\n";
+        case 431 -> "431 Request Header Fields Too Large\n";
+        case 502 -> "502 Bad Gateway\n";
+        case 503 -> "503 Service Unavailable: no backend\n";
+        case 504 -> "504 Gateway Timeout\n";
+        default -> status + "\n";
+      };
+      return text.getBytes(StandardCharsets.US_ASCII);
+    }
+  }
+}

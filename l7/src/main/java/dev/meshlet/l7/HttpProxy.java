@@ -1,0 +1,506 @@
+package dev.meshlet.l7;
+
+import dev.meshlet.core.Cluster;
+import java.io.IOException;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+import org.eclipse.jetty.client.ContinueProtocolHandler;
+import org.eclipse.jetty.client.HttpClient;
+import org.eclipse.jetty.client.ProcessingProtocolHandler;
+import org.eclipse.jetty.client.ProtocolHandlers;
+import org.eclipse.jetty.client.transport.HttpClientTransportOverHTTP;
+import org.eclipse.jetty.http.HttpCompliance;
+import org.eclipse.jetty.http.HttpCookieStore;
+import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.io.ClientConnector;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.component.LifeCycle;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An HTTP/1.1 forwarding (reverse) proxy on Jetty 12: it routes each request by path, host, headers,
+ * method or query to a {@link Cluster}, rewrites it, and streams both bodies without buffering whole
+ * messages.
+ *
+ * <pre>{@code
+ * try (HttpProxy proxy = HttpProxy.builder()
+ *         .listen(0)
+ *         .route(r -> r.pathPrefix("/api/").to(apiPool))
+ *         .route(r -> r.host("admin.example.com").to(adminPool))
+ *         .route(r -> r.header("X-API-Version", "v2").to(v2Pool))
+ *         .defaultRoute(webPool)
+ *         .start()) {
+ *   System.out.println("proxying on " + proxy.uri());
+ * }
+ * }</pre>
+ *
+ * <p>Only the clusters' backends are ever contacted: an absolute-form request target is routed like
+ * any other request (its authority is not a destination) and CONNECT is answered 405. Requests are
+ * parsed in Jetty's strictest mode, and ambiguous framing is answered 400 with the connection closed.
+ */
+public final class HttpProxy implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
+
+  private final ProxyConfig config;
+  private final QueuedThreadPool threads;
+  private final ScheduledExecutorScheduler scheduler;
+  private final HttpClient client;
+  private final Server server;
+  private final ServerConnector connector;
+  private final ForwardingHandler handler;
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final int port;
+
+  private HttpProxy(ProxyConfig config) throws IOException {
+    this.config = config;
+    threads = new QueuedThreadPool(config.maxThreads(), Math.min(4, config.maxThreads()));
+    threads.setName("meshlet-l7");
+    scheduler = new ScheduledExecutorScheduler("meshlet-l7-scheduler", false);
+
+    ClientConnector clientConnector = new ClientConnector();
+    clientConnector.setExecutor(threads);
+    clientConnector.setScheduler(scheduler);
+    clientConnector.setSelectors(1);
+    client = new HttpClient(new HttpClientTransportOverHTTP(clientConnector));
+    client.setExecutor(threads);
+    client.setScheduler(scheduler);
+    client.setFollowRedirects(false);
+    client.setHttpCookieStore(new HttpCookieStore.Empty()); // before start()
+    client.setUserAgentField(null);
+    client.setDefaultRequestContentType(null);
+    client.setConnectTimeout(config.connectTimeout().toMillis());
+    client.setIdleTimeout(config.upstreamIdleTimeout().toMillis());
+    client.setMaxConnectionsPerDestination(config.maxConnectionsPerBackend());
+    client.setMaxRequestsQueuedPerDestination(64 * 1024);
+    client.setDestinationIdleTimeout(Math.max(60_000, 2 * config.upstreamIdleTimeout().toMillis()));
+
+    server = new Server(threads, scheduler, null);
+    HttpConfiguration http = new HttpConfiguration();
+    http.setHttpCompliance(HttpCompliance.STRICT);
+    http.setUriCompliance(UriCompliance.DEFAULT);
+    http.setSendServerVersion(false);
+    http.setSendDateHeader(false);
+    http.setSendXPoweredBy(false);
+    http.setRequestHeaderSize(config.maxRequestHeaderSize());
+    http.setIdleTimeout(config.idleTimeout().toMillis());
+    connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http));
+    connector.setHost(config.host());
+    connector.setPort(config.port());
+    connector.setIdleTimeout(config.idleTimeout().toMillis());
+    connector.setReuseAddress(true);
+    long headMillis = config.requestHeadTimeout().toMillis();
+    Counters total = new Counters();
+    HeadDeadline deadline = null;
+    if (headMillis > 0) {
+      deadline = new HeadDeadline(scheduler, headMillis, total);
+      connector.addBean(deadline);
+    }
+    server.addConnector(connector);
+    handler = new ForwardingHandler(config, client, scheduler, deadline, total);
+    server.setHandler(handler);
+    server.setErrorHandler(new ShortErrorHandler(total));
+    server.setStopTimeout(0);
+
+    try {
+      threads.start();
+      scheduler.start();
+      client.start();
+      // 12.1 installs the default decoders at start only if none are configured: clear them after.
+      client.getContentDecoderFactories().clear();
+      ProtocolHandlers protocolHandlers = client.getProtocolHandlers();
+      protocolHandlers.clear(); // no redirects, no 401/407 challenges, no upgrades
+      protocolHandlers.put(new ProxyContinueHandler());
+      protocolHandlers.put(new ProcessingProtocolHandler());
+      server.start();
+    } catch (Exception e) {
+      stopQuietly();
+      if (hasBindException(e)) {
+        throw new BindException("listen " + config.host() + ":" + config.port() + ": address already in use");
+      }
+      if (e instanceof IOException io) {
+        throw io;
+      }
+      throw new IOException("starting the HTTP proxy on " + config.host() + ":" + config.port() + ": " + e, e);
+    }
+    port = connector.getLocalPort();
+  }
+
+  /** Starts a builder; {@link Builder#start()} validates the settings and starts the proxy. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** The port the proxy listens on (the real one when it was asked for port 0). */
+  public int port() {
+    return port;
+  }
+
+  /** The address the proxy listens on; the wildcard address when it listens on all interfaces. */
+  public InetSocketAddress address() {
+    return new InetSocketAddress(config.host(), port);
+  }
+
+  /** {@code http://HOST:PORT/}, with 127.0.0.1 for a proxy listening on all interfaces. */
+  public URI uri() {
+    String h = config.host();
+    if (h.equals("0.0.0.0") || h.equals("::") || h.equals("0:0:0:0:0:0:0:0")) {
+      h = "127.0.0.1";
+    } else if (h.indexOf(':') >= 0) {
+      h = "[" + h + "]";
+    }
+    return URI.create("http://" + h + ":" + port + "/");
+  }
+
+  /** A snapshot of the counters, for the proxy, per route and per backend. */
+  public HttpProxyStats stats() {
+    Map<String, HttpProxyStats.Counts> routes = new HashMap<>();
+    handler.routeCounters.forEach((name, c) -> routes.put(name, c.snapshot()));
+    Map<String, HttpProxyStats.Counts> backends = new HashMap<>();
+    handler.backendCounters.forEach((e, c) -> backends.merge(e.backend().displayName(), c.snapshot(), (a, b) -> b));
+    return new HttpProxyStats(handler.total.snapshot(), routes, backends);
+  }
+
+  /**
+   * Stops accepting connections, lets requests in flight finish for up to the drain timeout, then
+   * stops Jetty and every thread the proxy started. Idempotent; the port can be bound again after.
+   */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    try {
+      connector.shutdown();
+    } catch (RuntimeException e) {
+      LOG.debug("shutting down the connector", e);
+    }
+    try {
+      if (!handler.awaitDrained(config.drainTimeout().toMillis())) {
+        LOG.warn("closing with {} requests still in flight after the drain timeout of {} ms",
+            handler.total.inFlight(), config.drainTimeout().toMillis());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    stopQuietly();
+  }
+
+  private void stopQuietly() {
+    LifeCycle.stop(server);
+    LifeCycle.stop(client);
+    LifeCycle.stop(scheduler);
+    LifeCycle.stop(threads);
+  }
+
+  private static boolean hasBindException(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause()) {
+      if (c instanceof BindException) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  @Override
+  public String toString() {
+    return "HttpProxy[" + uri() + " routes=" + config.routes().size() + "]";
+  }
+
+  /** Starts reading the body only when the backend answers 100 Continue (the client is told then). */
+  private static final class ProxyContinueHandler extends ContinueProtocolHandler {
+    @Override
+    protected @Nullable Runnable onContinue(org.eclipse.jetty.client.Request request) {
+      Object exchange = request.getAttributes().get(Exchange.EXCHANGE_ATTRIBUTE_UPSTREAM);
+      return exchange instanceof Exchange e ? e::onContinue : null;
+    }
+  }
+
+  /**
+   * Collects an {@link HttpProxy}'s settings; {@link #start()} validates them all and starts it.
+   * Defaults are listed on each method.
+   */
+  public static final class Builder {
+    private String host = "0.0.0.0";
+    private int port = -1;
+    private final List<Consumer<HttpRoute.Builder>> routeSpecs = new ArrayList<>();
+    private @Nullable Cluster defaultCluster;
+    private Duration responseTimeout = Duration.ofSeconds(15);
+    private Duration connectTimeout = Duration.ofSeconds(5);
+    private Duration drainTimeout = Duration.ofSeconds(5);
+    private Duration requestHeadTimeout = Duration.ofSeconds(10);
+    private Duration idleTimeout = Duration.ofSeconds(60);
+    private Duration upstreamIdleTimeout = Duration.ofSeconds(15);
+    private int maxConnectionsPerBackend = 64;
+    private int maxThreads = 200;
+    private boolean accessLog;
+    private final HeaderOps.Collector requestHeaders = new HeaderOps.Collector("request");
+    private final HeaderOps.Collector responseHeaders = new HeaderOps.Collector("response");
+    private final List<String> trustedProxies = new ArrayList<>();
+    private boolean dropClientForwardedFor;
+    private String via = "meshlet";
+    private int maxRequestHeaderSize = 8192;
+    private int maxUriLength = 8192;
+
+    private Builder() {}
+
+    /** Listens on all interfaces at {@code port}; 0 picks a free port (see {@link HttpProxy#port()}). */
+    public Builder listen(int port) {
+      return listen("0.0.0.0", port);
+    }
+
+    /** Listens on {@code host} (an IP literal or name) at {@code port}; 0 picks a free port. */
+    public Builder listen(String host, int port) {
+      Objects.requireNonNull(host, "host");
+      if (host.isBlank()) {
+        throw new IllegalArgumentException("listen host: blank (expected: e.g. 127.0.0.1 or 0.0.0.0)");
+      }
+      if (port < 0 || port > 65535) {
+        throw new IllegalArgumentException("listen port: " + port + " (expected: 0-65535, 0 for any free port)");
+      }
+      this.host = host.strip();
+      this.port = port;
+      return this;
+    }
+
+    /**
+     * Adds a route; routes are tried in the order added, the first whose conditions all hold wins.
+     *
+     * <pre>{@code .route(r -> r.name("api").pathPrefix("/api/").to(apiCluster))}</pre>
+     */
+    public Builder route(Consumer<HttpRoute.Builder> spec) {
+      routeSpecs.add(Objects.requireNonNull(spec, "spec"));
+      return this;
+    }
+
+    /** Where requests no route matched go (route name {@code default}); without it they get 404. */
+    public Builder defaultRoute(Cluster cluster) {
+      this.defaultCluster = Objects.requireNonNull(cluster, "cluster");
+      return this;
+    }
+
+    /** How long a backend may take to begin its response before the client gets 504; default 15 s. */
+    public Builder responseTimeout(Duration d) {
+      responseTimeout = positive("responseTimeout", d);
+      return this;
+    }
+
+    /** How long connecting to a backend may take before the client gets 502; default 5 s. */
+    public Builder connectTimeout(Duration d) {
+      connectTimeout = positive("connectTimeout", d);
+      return this;
+    }
+
+    /** How long {@link HttpProxy#close()} lets requests in flight finish; default 5 s. */
+    public Builder drainTimeout(Duration d) {
+      Objects.requireNonNull(d, "drainTimeout");
+      if (d.isNegative()) {
+        throw new IllegalArgumentException("drainTimeout: " + d + " (expected: >= 0)");
+      }
+      drainTimeout = d;
+      return this;
+    }
+
+    /**
+     * How long a client may take to send a complete request head, from connecting or from the end
+     * of the previous response; then it gets 408 and the connection is closed. Default 10 s;
+     * {@link Duration#ZERO} turns the deadline off.
+     */
+    public Builder requestHeadTimeout(Duration d) {
+      Objects.requireNonNull(d, "requestHeadTimeout");
+      if (d.isNegative()) {
+        throw new IllegalArgumentException("requestHeadTimeout: " + d + " (expected: >= 0, 0 for none)");
+      }
+      requestHeadTimeout = d;
+      return this;
+    }
+
+    /** How long a client connection may stay silent; default 60 s. */
+    public Builder idleTimeout(Duration d) {
+      idleTimeout = positive("idleTimeout", d);
+      return this;
+    }
+
+    /**
+     * How long a pooled connection to a backend may stay idle; default 15 s, shorter than the
+     * keep-alive timeout of typical servers so that the proxy, not the backend, closes it.
+     */
+    public Builder upstreamIdleTimeout(Duration d) {
+      upstreamIdleTimeout = positive("upstreamIdleTimeout", d);
+      return this;
+    }
+
+    /** The most connections open to one backend at a time; default 64. */
+    public Builder maxConnectionsPerBackend(int n) {
+      if (n < 1) {
+        throw new IllegalArgumentException("maxConnectionsPerBackend: " + n + " (expected: >= 1)");
+      }
+      maxConnectionsPerBackend = n;
+      return this;
+    }
+
+    /** The most threads in the proxy's pool (named {@code meshlet-l7-N}); default 200, at least 8. */
+    public Builder maxThreads(int n) {
+      if (n < 8) {
+        throw new IllegalArgumentException("maxThreads: " + n + " (expected: >= 8)");
+      }
+      maxThreads = n;
+      return this;
+    }
+
+    /** Logs one line per request at INFO to the SLF4J logger {@code dev.meshlet.l7.access}; default off. */
+    public Builder accessLog(boolean on) {
+      accessLog = on;
+      return this;
+    }
+
+    /** Adds a header to every forwarded request (before route rewrites). */
+    public Builder addRequestHeader(String name, String value) {
+      requestHeaders.add(HeaderOps.Kind.ADD, name, value);
+      return this;
+    }
+
+    /** Sets a header on every forwarded request, replacing the client's (before route rewrites). */
+    public Builder setRequestHeader(String name, String value) {
+      requestHeaders.add(HeaderOps.Kind.SET, name, value);
+      return this;
+    }
+
+    /** Removes a header from every forwarded request; {@code "X-Internal-*"} removes by prefix. */
+    public Builder removeRequestHeader(String name) {
+      requestHeaders.remove(name);
+      return this;
+    }
+
+    /** Adds a header to every response (after route rewrites), e.g. {@code Strict-Transport-Security}. */
+    public Builder addResponseHeader(String name, String value) {
+      responseHeaders.add(HeaderOps.Kind.ADD, name, value);
+      return this;
+    }
+
+    /** Sets a header on every response, replacing the backend's (after route rewrites). */
+    public Builder setResponseHeader(String name, String value) {
+      responseHeaders.add(HeaderOps.Kind.SET, name, value);
+      return this;
+    }
+
+    /** Removes a header from every response, e.g. {@code Server}; {@code "X-Internal-*"} removes by prefix. */
+    public Builder removeResponseHeader(String name) {
+      responseHeaders.remove(name);
+      return this;
+    }
+
+    /**
+     * Clients (IP addresses or CIDR blocks such as {@code 10.0.0.0/8}) whose {@code X-Forwarded-Proto},
+     * {@code -Host} and {@code -Port} are passed on; from anyone else they are overwritten. Default: none.
+     */
+    public Builder trustedProxies(String... addressesOrBlocks) {
+      for (String a : addressesOrBlocks) {
+        ProxyConfig.Cidr.parse(Objects.requireNonNull(a, "trusted proxy"));
+        trustedProxies.add(a);
+      }
+      return this;
+    }
+
+    /**
+     * At an edge, drops the client's {@code X-Forwarded-For} entries so that the header holds only
+     * the real peer address; default false (the peer is appended as the right-most entry).
+     */
+    public Builder dropClientForwardedFor(boolean on) {
+      dropClientForwardedFor = on;
+      return this;
+    }
+
+    /** The pseudonym in the {@code Via} header this proxy adds ({@code 1.1 meshlet}); default {@code meshlet}. */
+    public Builder via(String pseudonym) {
+      Objects.requireNonNull(pseudonym, "pseudonym");
+      if (pseudonym.isEmpty() || !pseudonym.chars().allMatch(c -> Rfc.isTokenChar((char) c))) {
+        throw new IllegalArgumentException("via '" + pseudonym + "': expected a token such as meshlet");
+      }
+      via = pseudonym;
+      return this;
+    }
+
+    /** The largest request head (request line and headers) in bytes; larger gets 431. Default 8192. */
+    public Builder maxRequestHeaderSize(int bytes) {
+      if (bytes < 256 || bytes > 1 << 20) {
+        throw new IllegalArgumentException("maxRequestHeaderSize: " + bytes + " (expected: 256-1048576)");
+      }
+      maxRequestHeaderSize = bytes;
+      return this;
+    }
+
+    /**
+     * The longest request target (path and query) in characters; longer gets 414. Default 8192. A
+     * target longer than {@link #maxRequestHeaderSize(int)} gets 414 or 431 from the parser.
+     */
+    public Builder maxUriLength(int chars) {
+      if (chars < 16) {
+        throw new IllegalArgumentException("maxUriLength: " + chars + " (expected: >= 16)");
+      }
+      maxUriLength = chars;
+      return this;
+    }
+
+    /**
+     * Validates the settings and starts the proxy.
+     *
+     * @throws BindException naming the address when the port is in use
+     * @throws IllegalStateException when {@link #listen(int)} was not called or no route is set
+     * @throws IllegalArgumentException when a route is incomplete or names repeat
+     */
+    public HttpProxy start() throws IOException {
+      if (port < 0) {
+        throw new IllegalStateException("no listen port (expected: .listen(port), 0 for any free port)");
+      }
+      if (routeSpecs.isEmpty() && defaultCluster == null) {
+        throw new IllegalStateException("no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
+      }
+      List<HttpRoute> routes = new ArrayList<>();
+      Set<String> names = new HashSet<>();
+      for (int i = 0; i < routeSpecs.size(); i++) {
+        HttpRoute r = HttpRoute.build(routeSpecs.get(i), "route-" + (i + 1));
+        if (!names.add(r.name()) || r.name().equals("default") && defaultCluster != null) {
+          throw new IllegalArgumentException("route name '" + r.name() + "' used twice (expected: unique names)");
+        }
+        routes.add(r);
+      }
+      List<ProxyConfig.Cidr> trusted = new ArrayList<>();
+      for (String t : trustedProxies) {
+        trusted.add(ProxyConfig.Cidr.parse(t));
+      }
+      ProxyConfig config = new ProxyConfig(
+          host, port, routes, defaultCluster == null ? null : HttpRoute.catchAll(defaultCluster),
+          responseTimeout, connectTimeout, drainTimeout, requestHeadTimeout, idleTimeout,
+          upstreamIdleTimeout, maxConnectionsPerBackend, maxThreads, accessLog,
+          requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
+          maxRequestHeaderSize, maxUriLength);
+      return new HttpProxy(config);
+    }
+
+    private static Duration positive(String what, Duration d) {
+      Objects.requireNonNull(d, what);
+      if (d.isNegative() || d.isZero()) {
+        throw new IllegalArgumentException(what + ": " + d + " (expected: > 0)");
+      }
+      return d;
+    }
+  }
+}

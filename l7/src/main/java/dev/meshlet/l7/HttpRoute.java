@@ -1,0 +1,435 @@
+package dev.meshlet.l7;
+
+import dev.meshlet.core.Cluster;
+import dev.meshlet.core.Route;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.util.URIUtil;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One entry of an {@link HttpProxy}'s routing table: conditions on the request (all must hold), the
+ * cluster or weighted split of clusters that serves it, and the rewrites applied on the way.
+ *
+ * <p>Routes are built inside {@link HttpProxy.Builder#route(Consumer)}:
+ *
+ * <pre>{@code
+ * HttpProxy.builder()
+ *     .route(r -> r.name("api").pathPrefix("/v1/").method("GET", "POST")
+ *         .rewritePathPrefix("/v1/", "/api/v1/")
+ *         .setResponseHeader("Strict-Transport-Security", "max-age=31536000")
+ *         .to(apiCluster))
+ *     .route(r -> r.host("*.example.com").split(s -> s.to(stable, 90).to(canary, 10)))
+ * }</pre>
+ *
+ * <p>Paths are matched against the decoded, normalized path ({@code /a/%62} matches {@code /a/b});
+ * the request target is forwarded as received unless a rewrite applies.
+ */
+public final class HttpRoute implements Route<Request> {
+
+  private final String name;
+  private final RequestMatcher[] matchers;
+  private final Cluster[] clusters;
+  private final int[] cumulativeWeights;
+  private final @Nullable PathRewrite pathRewrite;
+  private final @Nullable String hostRewrite;
+  private final HeaderOps requestHeaders;
+  private final HeaderOps responseHeaders;
+
+  private HttpRoute(Builder b, String name) {
+    this.name = name;
+    this.matchers = b.matchers.toArray(new RequestMatcher[0]);
+    this.clusters = b.clusters.toArray(new Cluster[0]);
+    this.cumulativeWeights = new int[b.weights.size()];
+    int sum = 0;
+    for (int i = 0; i < cumulativeWeights.length; i++) {
+      sum += b.weights.get(i);
+      cumulativeWeights[i] = sum;
+    }
+    this.pathRewrite = b.pathRewrite;
+    this.hostRewrite = b.hostRewrite;
+    this.requestHeaders = b.requestHeaders.build();
+    this.responseHeaders = b.responseHeaders.build();
+  }
+
+  static HttpRoute build(Consumer<Builder> spec, String defaultName) {
+    Builder b = new Builder();
+    spec.accept(b);
+    return b.build(defaultName);
+  }
+
+  static HttpRoute catchAll(Cluster cluster) {
+    Builder b = new Builder();
+    b.name("default").to(cluster);
+    return b.build("default");
+  }
+
+  /** The route's name, used in stats and the access log; {@code route-N} when not set (N from 1). */
+  public String name() {
+    return name;
+  }
+
+  /** The clusters this route sends to: one, or several for a weighted split. */
+  public List<Cluster> clusters() {
+    return List.of(clusters);
+  }
+
+  /**
+   * Whether every condition of this route holds for {@code request}.
+   *
+   * @param path the request's decoded, normalized path
+   */
+  boolean matches(Request request, String path) {
+    for (RequestMatcher m : matchers) {
+      if (!m.matches(request, path)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The cluster for {@code request} when every condition holds (for a split, drawn at random by
+   * weight for each request), otherwise {@code null}.
+   */
+  @Override
+  public @Nullable Cluster select(Request request) {
+    String path = request.getHttpURI().getCanonicalPath();
+    return matches(request, path == null ? "/" : path) ? pickCluster() : null;
+  }
+
+  Cluster pickCluster() {
+    if (clusters.length == 1) {
+      return clusters[0];
+    }
+    int r = ThreadLocalRandom.current().nextInt(cumulativeWeights[cumulativeWeights.length - 1]);
+    for (int i = 0; i < cumulativeWeights.length; i++) {
+      if (r < cumulativeWeights[i]) {
+        return clusters[i];
+      }
+    }
+    return clusters[clusters.length - 1];
+  }
+
+  /** The raw path to forward: {@code rawPath} rewritten if this route rewrites paths. */
+  String rewritePath(String rawPath, String canonicalPath) {
+    PathRewrite rw = pathRewrite;
+    return rw == null ? rawPath : rw.apply(rawPath, canonicalPath);
+  }
+
+  @Nullable String hostRewrite() {
+    return hostRewrite;
+  }
+
+  HeaderOps requestHeaders() {
+    return requestHeaders;
+  }
+
+  HeaderOps responseHeaders() {
+    return responseHeaders;
+  }
+
+  @Override
+  public String toString() {
+    return "HttpRoute[" + name + "]";
+  }
+
+  /** How a route rewrites the path; the query string is kept as received. */
+  sealed interface PathRewrite {
+    String apply(String rawPath, String canonicalPath);
+
+    record Prefix(String from, String to) implements PathRewrite {
+      @Override
+      public String apply(String rawPath, String canonicalPath) {
+        if (rawPath.startsWith(from)) {
+          return to + rawPath.substring(from.length());
+        }
+        if (canonicalPath.startsWith(from)) { // matched on the decoded form: re-encode the rest
+          return to + URIUtil.encodePath(canonicalPath.substring(from.length()));
+        }
+        return rawPath;
+      }
+    }
+
+    record Regex(Pattern pattern, String replacement) implements PathRewrite {
+      @Override
+      public String apply(String rawPath, String canonicalPath) {
+        Matcher m = pattern.matcher(rawPath);
+        String out = m.replaceAll(replacement);
+        return out.startsWith("/") ? out : "/" + out;
+      }
+    }
+  }
+
+  /** A weighted split over clusters: {@code s -> s.to(stable, 90).to(canary, 10)}. */
+  public static final class Split {
+    private final List<Cluster> clusters = new ArrayList<>();
+    private final List<Integer> weights = new ArrayList<>();
+
+    private Split() {}
+
+    /**
+     * Sends a share of requests to {@code cluster}, proportional to {@code weight} among the
+     * weights of the split.
+     *
+     * @param weight 1 to 1,000,000
+     */
+    public Split to(Cluster cluster, int weight) {
+      Objects.requireNonNull(cluster, "cluster");
+      if (weight < 1 || weight > 1_000_000) {
+        throw new IllegalArgumentException(
+            "split weight for cluster " + cluster.name() + ": " + weight + " (expected: 1-1000000)");
+      }
+      clusters.add(cluster);
+      weights.add(weight);
+      return this;
+    }
+  }
+
+  /**
+   * Collects a route's conditions, target and rewrites. Every condition added must hold for the
+   * route to match; a route with no condition matches every request.
+   */
+  public static final class Builder {
+    private final List<RequestMatcher> matchers = new ArrayList<>();
+    private final List<Cluster> clusters = new ArrayList<>();
+    private final List<Integer> weights = new ArrayList<>();
+    private @Nullable String name;
+    private @Nullable PathRewrite pathRewrite;
+    private @Nullable String hostRewrite;
+    private final HeaderOps.Collector requestHeaders = new HeaderOps.Collector("request");
+    private final HeaderOps.Collector responseHeaders = new HeaderOps.Collector("response");
+    private boolean targetSet;
+
+    private Builder() {}
+
+    /** The route's name in stats and logs; default {@code route-N}, N its position from 1. */
+    public Builder name(String name) {
+      Objects.requireNonNull(name, "name");
+      if (name.isBlank()) {
+        throw new IllegalArgumentException("route name: blank (expected: a name such as \"api\")");
+      }
+      this.name = name;
+      return this;
+    }
+
+    /** Matches paths starting with {@code prefix}, e.g. {@code "/api/"}. */
+    public Builder pathPrefix(String prefix) {
+      matchers.add(new RequestMatcher.PathPrefix(checkPath("pathPrefix", prefix)));
+      return this;
+    }
+
+    /** Matches exactly this path (the query string is not part of it). */
+    public Builder path(String path) {
+      matchers.add(new RequestMatcher.PathExact(checkPath("path", path)));
+      return this;
+    }
+
+    /** Matches paths the regular expression matches entirely, e.g. {@code "/users/[0-9]+"}. */
+    public Builder pathRegex(String regex) {
+      matchers.add(new RequestMatcher.PathRegex(compile("pathRegex", regex)));
+      return this;
+    }
+
+    /**
+     * Matches the request's host, case-insensitively and ignoring any port: exactly
+     * ({@code "admin.example.com"}) or by wildcard ({@code "*.example.com"} matches
+     * {@code a.example.com} and {@code a.b.example.com}, not {@code example.com}).
+     */
+    public Builder host(String host) {
+      Objects.requireNonNull(host, "host");
+      String h = host.strip();
+      if (h.isEmpty() || h.indexOf('*', 1) >= 0 || (h.startsWith("*") && !h.startsWith("*."))) {
+        throw new IllegalArgumentException(
+            "host '" + host + "': expected a host name or a wildcard such as *.example.com");
+      }
+      matchers.add(h.startsWith("*.")
+          ? new RequestMatcher.Host(h.substring(1), true)
+          : new RequestMatcher.Host(h, false));
+      return this;
+    }
+
+    /** Matches when a header named {@code name} has exactly {@code value}. */
+    public Builder header(String name, String value) {
+      matchers.add(new RequestMatcher.Header(checkName(name), Objects.requireNonNull(value, "value")));
+      return this;
+    }
+
+    /** Matches when a header named {@code name} is present, with any value. */
+    public Builder headerPresent(String name) {
+      matchers.add(new RequestMatcher.HeaderPresent(checkName(name)));
+      return this;
+    }
+
+    /** Matches when a value of header {@code name} matches {@code regex} entirely. */
+    public Builder headerRegex(String name, String regex) {
+      matchers.add(new RequestMatcher.HeaderRegex(checkName(name), compile("headerRegex", regex)));
+      return this;
+    }
+
+    /** Matches any of the given methods (case-insensitive when configured, exact on the wire). */
+    public Builder method(String... methods) {
+      matchers.add(RequestMatcher.Method.of(methods));
+      return this;
+    }
+
+    /** Matches when the query string has parameter {@code name} with (decoded) value {@code value}. */
+    public Builder queryParam(String name, String value) {
+      Objects.requireNonNull(name, "name");
+      Objects.requireNonNull(value, "value");
+      if (name.isEmpty()) {
+        throw new IllegalArgumentException("queryParam name: empty");
+      }
+      matchers.add(new RequestMatcher.QueryParam(name, value));
+      return this;
+    }
+
+    /** Sends matching requests to {@code cluster}, balanced by the cluster's own balancer. */
+    public Builder to(Cluster cluster) {
+      Objects.requireNonNull(cluster, "cluster");
+      checkTarget();
+      clusters.add(cluster);
+      weights.add(1);
+      return this;
+    }
+
+    /** Splits matching requests over several clusters by weight, e.g. a 90/10 canary. */
+    public Builder split(Consumer<Split> spec) {
+      Objects.requireNonNull(spec, "spec");
+      checkTarget();
+      Split s = new Split();
+      spec.accept(s);
+      if (s.clusters.isEmpty()) {
+        throw new IllegalArgumentException("split: no cluster (expected: s -> s.to(a, 90).to(b, 10))");
+      }
+      clusters.addAll(s.clusters);
+      weights.addAll(s.weights);
+      return this;
+    }
+
+    /** Replaces a leading {@code from} of the path with {@code to}: {@code /v1/x} → {@code /api/v1/x}. */
+    public Builder rewritePathPrefix(String from, String to) {
+      checkRewrite();
+      pathRewrite = new PathRewrite.Prefix(checkPath("rewritePathPrefix from", from), checkPath("rewritePathPrefix to", to));
+      return this;
+    }
+
+    /**
+     * Replaces every match of {@code regex} in the raw path with {@code replacement} ({@code $1}
+     * refers to groups), e.g. {@code ("^/users/([0-9]+)$", "/u/$1")}.
+     */
+    public Builder rewritePathRegex(String regex, String replacement) {
+      checkRewrite();
+      Objects.requireNonNull(replacement, "replacement");
+      Pattern p = compile("rewritePathRegex", regex);
+      try {
+        p.matcher("").replaceAll(replacement);
+      } catch (IllegalArgumentException | IndexOutOfBoundsException e) {
+        throw new IllegalArgumentException(
+            "rewritePathRegex replacement '" + replacement + "': " + e.getMessage(), e);
+      }
+      pathRewrite = new PathRewrite.Regex(p, replacement);
+      return this;
+    }
+
+    /** Sends {@code Host: host} upstream instead of the client's Host. */
+    public Builder rewriteHost(String host) {
+      Objects.requireNonNull(host, "host");
+      if (host.isBlank() || host.chars().anyMatch(c -> c <= ' ' || c == '/' || c == '@' || c > 126)) {
+        throw new IllegalArgumentException("rewriteHost '" + host + "': expected host or host:port");
+      }
+      hostRewrite = host;
+      return this;
+    }
+
+    /** Adds a request header (keeping any the client sent). */
+    public Builder addRequestHeader(String name, String value) {
+      requestHeaders.add(HeaderOps.Kind.ADD, name, value);
+      return this;
+    }
+
+    /** Sets a request header, replacing any the client sent. */
+    public Builder setRequestHeader(String name, String value) {
+      requestHeaders.add(HeaderOps.Kind.SET, name, value);
+      return this;
+    }
+
+    /** Removes a request header; {@code "X-Internal-*"} removes every header with that prefix. */
+    public Builder removeRequestHeader(String name) {
+      requestHeaders.remove(name);
+      return this;
+    }
+
+    /** Adds a response header (keeping any the backend sent). */
+    public Builder addResponseHeader(String name, String value) {
+      responseHeaders.add(HeaderOps.Kind.ADD, name, value);
+      return this;
+    }
+
+    /** Sets a response header, replacing any the backend sent. */
+    public Builder setResponseHeader(String name, String value) {
+      responseHeaders.add(HeaderOps.Kind.SET, name, value);
+      return this;
+    }
+
+    /** Removes a response header; {@code "X-Internal-*"} removes every header with that prefix. */
+    public Builder removeResponseHeader(String name) {
+      responseHeaders.remove(name);
+      return this;
+    }
+
+    HttpRoute build(String defaultName) {
+      if (clusters.isEmpty()) {
+        throw new IllegalArgumentException(
+            "route " + (name != null ? name : defaultName) + ": no target (expected: .to(cluster) or .split(...))");
+      }
+      return new HttpRoute(this, name != null ? name : defaultName);
+    }
+
+    private void checkTarget() {
+      if (targetSet) {
+        throw new IllegalArgumentException(
+            "route" + (name != null ? " " + name : "") + ": target set twice (expected: one .to(cluster) or one .split(...))");
+      }
+      targetSet = true;
+    }
+
+    private void checkRewrite() {
+      if (pathRewrite != null) {
+        throw new IllegalArgumentException("route: path rewrite set twice (expected: one rewritePathPrefix or rewritePathRegex)");
+      }
+    }
+
+    private static String checkPath(String what, String path) {
+      Objects.requireNonNull(path, what);
+      if (!path.startsWith("/")) {
+        throw new IllegalArgumentException(what + " '" + path + "': expected a path starting with /");
+      }
+      return path;
+    }
+
+    private static String checkName(String name) {
+      Objects.requireNonNull(name, "name");
+      if (name.isEmpty() || !name.chars().allMatch(c -> Rfc.isTokenChar((char) c))) {
+        throw new IllegalArgumentException("header name '" + name + "': expected an RFC 9110 token");
+      }
+      return name;
+    }
+
+    private static Pattern compile(String what, String regex) {
+      Objects.requireNonNull(regex, what);
+      try {
+        return Pattern.compile(regex);
+      } catch (PatternSyntaxException e) {
+        throw new IllegalArgumentException(what + " '" + regex + "': " + e.getDescription(), e);
+      }
+    }
+  }
+}
