@@ -1,0 +1,30 @@
+package dev.meshlet.bench;
+
+import dev.meshlet.core.Backend;
+import dev.meshlet.core.Cluster;
+import dev.meshlet.l7.HttpProxy;
+import java.io.IOException;
+import java.time.Duration;
+
+/** Starts meshlet's L7 proxy in front of one backend, as the harness measures it. */
+final class L7Role {
+  private L7Role() {}
+
+  record Started(AutoCloseable proxy, int port) {}
+
+  static Started start(int backendPort) throws IOException {
+    Cluster backend = Cluster.of("bench", Backend.of("127.0.0.1", backendPort));
+    HttpProxy p = HttpProxy.builder()
+        .listen("127.0.0.1", 0)
+        .route(r -> r.pathPrefix("/api/").to(backend))
+        .defaultRoute(backend)
+        .idleTimeout(Duration.ofMinutes(10)) // the memory test holds connections idle
+        .maxConnectionsPerBackend(64)
+        .start();
+    return new Started(p, p.port());
+  }
+
+  static boolean available() {
+    return true;
+  }
+}

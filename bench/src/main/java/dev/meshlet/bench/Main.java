@@ -1,0 +1,37 @@
+package dev.meshlet.bench;
+
+import java.util.Arrays;
+
+/**
+ * The jar's entry point: {@code load} runs the load harness, {@code jmh} the microbenchmarks; the
+ * other commands are the roles the harness starts as child processes.
+ */
+public final class Main {
+  private Main() {}
+
+  /** Dispatches on the first argument; see {@code bench/README.md}. */
+  public static void main(String[] args) throws Exception {
+    if (args.length == 0) {
+      System.err.println("""
+          usage: java -jar meshlet-bench.jar load [options]   load harness (see bench/README.md)
+                 java -jar meshlet-bench.jar jmh [jmh options] microbenchmarks, e.g. jmh -prof gc
+          roles started by the harness: proxy, bulk-server, bulk-client, latency, hold""");
+      System.exit(2);
+    }
+    String[] rest = Arrays.copyOfRange(args, 1, args.length);
+    switch (args[0]) {
+      case "load" -> Harness.main(rest);
+      case "jmh" -> org.openjdk.jmh.Main.main(rest);
+      case "proxy" -> ProxyRole.main(rest);
+      case "bulk-server" -> Bulk.server(rest);
+      case "bulk-client" -> Bulk.client(rest);
+      case "latency" -> LatencyClient.main(rest);
+      case "hold" -> HoldClient.main(rest);
+      default -> {
+        System.err.println("unknown command: " + args[0] + " (expected: load, jmh, proxy, bulk-server, "
+            + "bulk-client, latency, hold)");
+        System.exit(2);
+      }
+    }
+  }
+}

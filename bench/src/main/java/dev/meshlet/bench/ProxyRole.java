@@ -1,0 +1,65 @@
+package dev.meshlet.bench;
+
+import dev.meshlet.core.Backend;
+import dev.meshlet.l4.TcpProxy;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Child role: a meshlet proxy (L4 or L7) in its own JVM, forwarding to one backend on loopback.
+ *
+ * <p>Prints {@code PORT n} once listening. Reads commands on stdin: {@code mem} prints
+ * {@code MEM <heap bytes after GC> <rss bytes> <platform threads> <active connections>}; end of input
+ * closes the proxy and exits.
+ */
+final class ProxyRole {
+  private ProxyRole() {}
+
+  static void main(String[] args) throws Exception {
+    if (args.length < 2) {
+      throw new IllegalArgumentException("usage: proxy l4|l7 <backend port>");
+    }
+    int backendPort = Integer.parseInt(args[1]);
+    AutoCloseable proxy;
+    int port;
+    java.util.function.LongSupplier active;
+    switch (args[0]) {
+      case "l4" -> {
+        TcpProxy p = TcpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .backends(Backend.of("127.0.0.1", backendPort))
+            .maxConnections(20_000)
+            .start();
+        proxy = p;
+        port = p.port();
+        active = () -> p.stats().active();
+      }
+      case "l7" -> {
+        L7Role.Started s = L7Role.start(backendPort);
+        proxy = s.proxy();
+        port = s.port();
+        active = () -> -1;
+      }
+      default -> throw new IllegalArgumentException("layer: " + args[0] + " (expected: l4 or l7)");
+    }
+    System.out.println("PORT " + port);
+    System.out.flush();
+    try (proxy;
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+      for (String line; (line = in.readLine()) != null; ) {
+        if (line.equals("mem")) {
+          System.gc();
+          System.gc();
+          long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+          long rss = Proc.rss(ProcessHandle.current().pid());
+          int threads = ManagementFactory.getThreadMXBean().getThreadCount();
+          System.out.println("MEM " + heap + " " + rss + " " + threads + " " + active.getAsLong());
+          System.out.flush();
+        }
+      }
+    }
+    System.exit(0);
+  }
+}
