@@ -68,21 +68,21 @@ enum Balancers implements Balancer {
 
   static final class WeightedRandom implements Picker {
     private final Endpoint[] endpoints;
-    private final int[] cumulative; // cumulative[i] = sum of weights 0..i
+    private final long[] cumulative; // cumulative[i] = sum of weights 0..i
     private final boolean uniform;
 
     WeightedRandom(Endpoint[] endpoints) {
       this.endpoints = endpoints;
-      this.cumulative = new int[endpoints.length];
-      int sum = 0;
-      boolean allOne = true;
+      this.cumulative = new long[endpoints.length];
+      long sum = 0;
+      boolean equal = true;
       for (int i = 0; i < endpoints.length; i++) {
-        int w = endpoints[i].backend().weight();
-        allOne &= w == 1;
+        int w = endpoints[i].weight();
+        equal &= w == endpoints[0].weight();
         sum += w;
         cumulative[i] = sum;
       }
-      this.uniform = allOne;
+      this.uniform = equal;
     }
 
     @Override
@@ -91,7 +91,7 @@ enum Balancers implements Balancer {
       if (uniform) {
         return endpoints[random.nextInt(endpoints.length)];
       }
-      int r = random.nextInt(cumulative[cumulative.length - 1]);
+      long r = random.nextLong(cumulative[cumulative.length - 1]);
       int i = Arrays.binarySearch(cumulative, r + 1);
       return endpoints[i >= 0 ? i : -i - 1];
     }
@@ -118,7 +118,7 @@ enum Balancers implements Balancer {
       long total = 0;
       int g = 0;
       for (int i = 0; i < w.length; i++) {
-        w[i] = endpoints[i].backend().weight();
+        w[i] = endpoints[i].weight();
         total += w[i];
         g = gcd(g, w[i]);
       }
@@ -192,8 +192,8 @@ enum Balancers implements Balancer {
       Endpoint a = endpoints[i];
       Endpoint b = endpoints[j];
       // a.active / a.weight <= b.active / b.weight, without division
-      long lhs = (long) a.active() * b.backend().weight();
-      long rhs = (long) b.active() * a.backend().weight();
+      long lhs = (long) a.active() * b.weight();
+      long rhs = (long) b.active() * a.weight();
       return lhs <= rhs ? a : b;
     }
   }
@@ -210,7 +210,7 @@ enum Balancers implements Balancer {
       this.endpoints = endpoints;
       long totalWeight = 0;
       for (Endpoint e : endpoints) {
-        totalWeight += e.backend().weight();
+        totalWeight += e.weight();
       }
       int perWeight = (int) Math.max(1, Math.min(POINTS_PER_WEIGHT, MAX_POINTS / totalWeight));
       int size = (int) (totalWeight * perWeight);
@@ -220,7 +220,7 @@ enum Balancers implements Balancer {
       for (int i = 0; i < endpoints.length; i++) {
         // The point positions depend only on the backend's identity, so they survive rebuilds.
         long seed = hash(endpoints[i].backend().authority());
-        int points = endpoints[i].backend().weight() * perWeight;
+        int points = endpoints[i].weight() * perWeight;
         for (int k = 0; k < points; k++) {
           packedHashes[p] = mix(seed + k * 0x9e3779b97f4a7c15L);
           packedOwners[p] = i;

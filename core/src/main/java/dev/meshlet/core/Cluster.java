@@ -1,46 +1,112 @@
 package dev.meshlet.core;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
 /**
- * A named pool of backends with its balancer and live per-endpoint counters.
+ * A named pool of backends with its balancer, its health policy and live per-endpoint counters.
  *
  * <p>Backends can be {@linkplain #add added} and {@linkplain #remove removed} while traffic flows: the
  * next pick sees the change, and connections or requests already in flight to a removed backend run
  * to their end undisturbed. A cluster may be shared by several proxies, L4 and L7 alike.
  *
+ * <p>The balancer picks only among <em>available</em> endpoints: in service, passing their
+ * {@linkplain HealthCheck health checks}, and not ejected by {@linkplain OutlierDetection outlier
+ * detection}. When none is available, the cluster either uses them all (Envoy's panic mode, the
+ * default) or refuses, as {@link Builder#whenNoneAvailable(NoneAvailable)} says. An endpoint that joins
+ * or recovers can {@linkplain Builder#slowStart(Duration) ramp its weight up} over a window.
+ *
  * <pre>{@code
- * Cluster web = Cluster.builder("web")
- *     .backends(Backend.of("127.0.0.1", 8081), Backend.of("127.0.0.1", 8082))
- *     .balancer(Balancer.roundRobin())
- *     .build();
- * web.add(Backend.of("127.0.0.1", 8083));
+ * try (Cluster web = Cluster.builder("web")
+ *         .backends(Backend.of("127.0.0.1", 8081), Backend.of("127.0.0.1", 8082))
+ *         .balancer(Balancer.leastConnections())
+ *         .healthCheck(HealthCheck.tcp().withInterval(Duration.ofSeconds(2)))
+ *         .outlierDetection(OutlierDetection.consecutiveFailures(5))
+ *         .build()) {
+ *     web.add(Backend.of("127.0.0.1", 8083));
+ * }
  * }</pre>
+ *
+ * <p>A cluster with health checks runs one virtual thread for them; {@link #close()} stops it. A
+ * cluster without health checks holds no thread and needs no closing.
  */
-public final class Cluster {
+public final class Cluster implements AutoCloseable {
+  private static final System.Logger LOG = System.getLogger(Cluster.class.getName());
+  private static final int SLOW_START_SCALE = 100;
 
-  /** The immutable state picks read: endpoints in service and the picker over them. */
-  private record State(List<Endpoint> endpoints, Balancer.@Nullable Picker picker) {}
+  /** What a cluster does when no endpoint is available (all unhealthy or ejected). */
+  public enum NoneAvailable {
+    /** Pick among all endpoints in service anyway, as Envoy's panic mode does. */
+    USE_ALL,
+    /** Pick nothing: an L4 proxy closes the connection, an L7 proxy answers 503. */
+    REFUSE
+  }
+
+  /** The immutable state picks read. {@code refreshAt} is meaningful only when {@code timed}. */
+  private record State(
+      List<Endpoint> endpoints, List<Endpoint> available, Balancer.@Nullable Picker picker,
+      boolean panic, boolean timed, long refreshAt) {}
 
   private final String name;
   private final Balancer balancer;
+  private final Ticker ticker;
+  private final @Nullable HealthCheck healthCheck;
+  private final @Nullable OutlierDetection outlier;
+  private final long slowStartNanos;
+  private final NoneAvailable noneAvailable;
+  private final int maxActive;
+  private final AtomicInteger active = new AtomicInteger();
+  private final LongAdder overflows = new LongAdder();
+  private final LongAdder ejections = new LongAdder();
+  private final AtomicBoolean loggedOverflow = new AtomicBoolean();
   private final ReentrantLock updates = new ReentrantLock();
+  private final @Nullable Thread healthThread;
+  private final @Nullable ExecutorService probes;
+  private volatile boolean closed;
   private volatile State state;
 
-  private Cluster(String name, Balancer balancer, List<Backend> backends) {
-    this.name = name;
-    this.balancer = balancer;
-    List<Endpoint> endpoints = new ArrayList<>(backends.size());
-    for (Backend b : backends) {
-      endpoints.add(new Endpoint(b));
+  private Cluster(Builder b) {
+    this.name = b.name;
+    this.balancer = b.balancer;
+    this.ticker = b.ticker;
+    this.healthCheck = b.healthCheck;
+    this.outlier = b.outlier;
+    this.slowStartNanos = b.slowStart.toNanos();
+    this.noneAvailable = b.noneAvailable;
+    this.maxActive = b.maxActive;
+    List<Endpoint> endpoints = new ArrayList<>(b.backends.size());
+    for (Backend backend : b.backends) {
+      endpoints.add(new Endpoint(this, backend));
     }
-    this.state = newState(endpoints);
+    this.state = new State(List.of(), List.of(), null, false, false, 0);
+    updates.lock();
+    try {
+      rebuild(endpoints);
+    } finally {
+      updates.unlock();
+    }
+    if (healthCheck != null) {
+      this.probes = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("meshlet-health-" + name + "-", 0).factory());
+      this.healthThread = Thread.ofVirtual().name("meshlet-health-" + name).start(this::healthLoop);
+    } else {
+      this.probes = null;
+      this.healthThread = null;
+    }
   }
 
   /** Starts a cluster with the given name (used in stats and logs). */
@@ -53,11 +119,6 @@ public final class Cluster {
     return builder(name).backends(backends).build();
   }
 
-  private State newState(List<Endpoint> endpoints) {
-    List<Endpoint> copy = List.copyOf(endpoints);
-    return new State(copy, copy.isEmpty() ? null : balancer.picker(copy));
-  }
-
   /** The cluster's name. */
   public String name() {
     return name;
@@ -68,19 +129,44 @@ public final class Cluster {
     return balancer;
   }
 
-  /** The endpoints in service now, in the order they were added. */
+  /** The endpoints in service now (healthy or not), in the order they were added. */
   public List<Endpoint> endpoints() {
     return state.endpoints();
+  }
+
+  /** The endpoints the balancer picks from now. */
+  public List<Endpoint> available() {
+    return current().available();
+  }
+
+  /** A snapshot of the cluster's state and counters. */
+  public ClusterStats stats() {
+    State s = current();
+    return new ClusterStats(s.endpoints().size(), s.panic() ? 0 : s.available().size(), s.panic(),
+        active.get(), overflows.sum(), ejections.sum());
+  }
+
+  private State current() {
+    State s = state;
+    if (s.timed() && ticker.nanoTime() - s.refreshAt() >= 0 && updates.tryLock()) {
+      try {
+        rebuild(state.endpoints());
+      } finally {
+        updates.unlock();
+      }
+      s = state;
+    }
+    return s;
   }
 
   /**
    * Picks an endpoint for a new connection or request.
    *
    * @param key a hash identifying the client or request, read by {@link Balancer#consistentHash()}
-   * @return the endpoint, or {@code null} when the cluster has none in service
+   * @return the endpoint, or {@code null} when the cluster has none to offer
    */
   public @Nullable Endpoint pick(long key) {
-    Balancer.Picker picker = state.picker();
+    Balancer.Picker picker = current().picker();
     return picker == null ? null : picker.pick(key, 0);
   }
 
@@ -90,27 +176,55 @@ public final class Cluster {
    * @param attempt 1 for the first retry, 2 for the second, …
    */
   public @Nullable Endpoint pick(long key, int attempt, @Nullable Endpoint previous) {
-    State s = state;
+    State s = current();
     Balancer.Picker picker = s.picker();
     if (picker == null) {
       return null;
     }
     Endpoint e = picker.pick(key, attempt);
-    if (previous == null || s.endpoints().size() < 2) {
+    if (previous == null || s.available().size() < 2) {
       return e;
     }
     if (e == previous) {
       e = picker.pick(key, attempt + 1);
     }
     if (e == previous) { // random balancers can repeat themselves: take the next one in order
-      List<Endpoint> endpoints = s.endpoints();
-      e = endpoints.get((endpoints.indexOf(previous) + 1) % endpoints.size());
+      List<Endpoint> available = s.available();
+      e = available.get((available.indexOf(previous) + 1) % available.size());
     }
     return e;
   }
 
   /**
-   * Adds a backend; the next pick may choose it.
+   * The circuit breaker: admits one more connection (L4) or request (L7) unless {@code maxActive}
+   * are in flight, in which case the overflow is counted and logged once. Pair a true answer with
+   * {@link #release()}.
+   */
+  public boolean tryAcquire() {
+    int max = maxActive;
+    while (true) {
+      int now = active.get();
+      if (now >= max) {
+        overflows.increment();
+        if (loggedOverflow.compareAndSet(false, true)) {
+          LOG.log(System.Logger.Level.WARNING, "meshlet cluster " + name + ": maxActive (" + max
+              + ") reached; excess connections/requests are refused and counted in stats().overflows");
+        }
+        return false;
+      }
+      if (active.compareAndSet(now, now + 1)) {
+        return true;
+      }
+    }
+  }
+
+  /** Ends what a successful {@link #tryAcquire()} admitted. */
+  public void release() {
+    active.decrementAndGet();
+  }
+
+  /**
+   * Adds a backend; the next pick may choose it (ramping up if the cluster has slow start).
    *
    * @throws IllegalArgumentException if a backend with the same host and port is already in service
    */
@@ -125,9 +239,10 @@ public final class Cluster {
               "cluster " + name + ": backend " + backend.authority() + " is already in service");
         }
       }
-      Endpoint added = new Endpoint(backend);
+      Endpoint added = new Endpoint(this, backend);
+      startWarming(added, ticker.nanoTime());
       endpoints.add(added);
-      state = newState(endpoints);
+      rebuild(endpoints);
       return added;
     } finally {
       updates.unlock();
@@ -149,14 +264,200 @@ public final class Cluster {
         Endpoint e = endpoints.get(i);
         if (sameAddress(e.backend(), backend)) {
           endpoints.remove(i);
-          state = newState(endpoints);
           e.retire();
+          rebuild(endpoints);
           return true;
         }
       }
       return false;
     } finally {
       updates.unlock();
+    }
+  }
+
+  /** Stops the health checks, if any. Picks keep working on the last known state. Idempotent. */
+  @Override
+  public void close() {
+    closed = true;
+    if (healthThread != null && probes != null) {
+      healthThread.interrupt();
+      probes.shutdownNow();
+      try {
+        healthThread.join();
+        probes.awaitTermination(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  // --- state changes; all under the updates lock ---
+
+  private void rebuild(List<Endpoint> endpoints) {
+    long now = ticker.nanoTime();
+    boolean timed = false;
+    long refreshAt = Long.MAX_VALUE;
+    List<Endpoint> available = new ArrayList<>(endpoints.size());
+    for (Endpoint e : endpoints) {
+      if (e.ejected) {
+        if (now - e.ejectedUntil >= 0) {
+          e.ejected = false;
+          e.resetFailureStreak();
+          startWarming(e, now);
+          LOG.log(System.Logger.Level.INFO, () -> "meshlet cluster " + name + ": " + e + " back from ejection");
+        } else {
+          refreshAt = timed ? Math.min(refreshAt, e.ejectedUntil) : e.ejectedUntil;
+          timed = true;
+          continue;
+        }
+      }
+      if (e.healthy) {
+        available.add(e);
+      }
+    }
+    for (Endpoint e : endpoints) {
+      int w = weightNow(e, now);
+      e.weight(w);
+      if (e.warming) {
+        long step = Math.max(TimeUnit.MILLISECONDS.toNanos(1), slowStartNanos / 20);
+        long at = now + step;
+        refreshAt = timed ? Math.min(refreshAt, at) : at;
+        timed = true;
+      }
+    }
+    boolean panic = false;
+    if (available.isEmpty() && !endpoints.isEmpty() && noneAvailable == NoneAvailable.USE_ALL) {
+      available = endpoints;
+      panic = true;
+    }
+    List<Endpoint> all = List.copyOf(endpoints);
+    List<Endpoint> picked = List.copyOf(available);
+    Balancer.Picker picker = picked.isEmpty() ? null : balancer.picker(picked);
+    state = new State(all, picked, picker, panic, timed, refreshAt);
+  }
+
+  private int weightNow(Endpoint e, long now) {
+    int configured = e.backend().weight();
+    if (slowStartNanos == 0) {
+      return configured;
+    }
+    int full = configured * SLOW_START_SCALE;
+    if (!e.warming) {
+      return full;
+    }
+    long elapsed = now - e.warmingSince;
+    if (elapsed >= slowStartNanos) {
+      e.warming = false;
+      return full;
+    }
+    double fraction = Math.max(0.1, (double) elapsed / slowStartNanos); // Envoy's min weight percent: 10%
+    return (int) Math.max(1, Math.round(full * fraction));
+  }
+
+  private void startWarming(Endpoint e, long now) {
+    if (slowStartNanos > 0) {
+      e.warming = true;
+      e.warmingSince = now;
+    }
+  }
+
+  /** Called by {@link Endpoint#failed()} with the endpoint's current failure streak. */
+  void failureStreak(Endpoint e, int streak) {
+    OutlierDetection od = outlier;
+    if (od == null || streak < od.consecutiveFailures() || e.ejected || !e.inService()) {
+      return;
+    }
+    updates.lock();
+    try {
+      if (e.ejected || !e.inService()) {
+        return;
+      }
+      List<Endpoint> endpoints = state.endpoints();
+      int ejectedNow = 0;
+      for (Endpoint x : endpoints) {
+        if (x.ejected) {
+          ejectedNow++;
+        }
+      }
+      int allowed = Math.max(1, endpoints.size() * od.maxEjectionPercent() / 100);
+      if (ejectedNow >= allowed) {
+        return;
+      }
+      e.ejections++;
+      long base = od.baseEjectionTime().toNanos();
+      long length = Math.min(od.maxEjectionTime().toNanos(), base * e.ejections);
+      e.ejectedUntil = ticker.nanoTime() + length;
+      e.ejected = true;
+      ejections.increment();
+      LOG.log(System.Logger.Level.INFO, () -> "meshlet cluster " + name + ": ejected " + e + " for "
+          + Duration.ofNanos(length) + " after " + streak + " consecutive failures");
+      rebuild(endpoints);
+    } finally {
+      updates.unlock();
+    }
+  }
+
+  private void setHealthy(Endpoint e, boolean healthy) {
+    updates.lock();
+    try {
+      if (e.healthy == healthy || !e.inService()) {
+        return;
+      }
+      e.healthy = healthy;
+      if (healthy) {
+        startWarming(e, ticker.nanoTime());
+      }
+      LOG.log(System.Logger.Level.INFO, () -> "meshlet cluster " + name + ": " + e + (healthy ? " healthy" : " unhealthy"));
+      rebuild(state.endpoints());
+    } finally {
+      updates.unlock();
+    }
+  }
+
+  private void healthLoop() {
+    HealthCheck hc = Objects.requireNonNull(healthCheck);
+    ExecutorService executor = Objects.requireNonNull(probes);
+    long jitter = hc.jitter().toNanos();
+    while (!closed) {
+      try {
+        long pause = hc.interval().toNanos() + (jitter > 0 ? ThreadLocalRandom.current().nextLong(jitter + 1) : 0);
+        Thread.sleep(Duration.ofNanos(pause));
+        List<Endpoint> endpoints = state.endpoints();
+        List<Future<Boolean>> results = new ArrayList<>(endpoints.size());
+        for (Endpoint e : endpoints) {
+          results.add(executor.submit(() -> hc.probe().check(e, hc.timeout())));
+        }
+        long deadline = System.nanoTime() + hc.timeout().toNanos();
+        for (int i = 0; i < endpoints.size(); i++) {
+          boolean ok;
+          Future<Boolean> f = results.get(i);
+          try {
+            ok = Boolean.TRUE.equals(f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
+          } catch (TimeoutException | java.util.concurrent.ExecutionException ex) {
+            f.cancel(true);
+            ok = false;
+          }
+          record(endpoints.get(i), ok, hc);
+        }
+      } catch (InterruptedException | java.util.concurrent.RejectedExecutionException e) {
+        return;
+      }
+    }
+  }
+
+  private void record(Endpoint e, boolean ok, HealthCheck hc) {
+    if (ok) {
+      e.checkFailures = 0;
+      if (!e.healthy && ++e.checkSuccesses >= hc.healthyThreshold()) {
+        e.checkSuccesses = 0;
+        setHealthy(e, true);
+      }
+    } else {
+      e.checkSuccesses = 0;
+      if (e.healthy && ++e.checkFailures >= hc.unhealthyThreshold()) {
+        e.checkFailures = 0;
+        setHealthy(e, false);
+      }
     }
   }
 
@@ -174,6 +475,12 @@ public final class Cluster {
     private final String name;
     private final List<Backend> backends = new ArrayList<>();
     private Balancer balancer = Balancer.roundRobin();
+    private Ticker ticker = Ticker.system();
+    private @Nullable HealthCheck healthCheck;
+    private @Nullable OutlierDetection outlier;
+    private Duration slowStart = Duration.ZERO;
+    private NoneAvailable noneAvailable = NoneAvailable.USE_ALL;
+    private int maxActive = Integer.MAX_VALUE;
 
     private Builder(String name) {
       Objects.requireNonNull(name, "name");
@@ -208,8 +515,60 @@ public final class Cluster {
       return this;
     }
 
+    /** Active health checks; none by default. */
+    public Builder healthCheck(HealthCheck healthCheck) {
+      this.healthCheck = Objects.requireNonNull(healthCheck, "healthCheck");
+      return this;
+    }
+
+    /** Passive outlier ejection; none by default. */
+    public Builder outlierDetection(OutlierDetection outlierDetection) {
+      this.outlier = Objects.requireNonNull(outlierDetection, "outlierDetection");
+      return this;
+    }
+
     /**
-     * Builds the cluster. It may be empty (backends can be added later); picks then return null.
+     * Ramps the weight of an endpoint that was added at runtime, became healthy again or came back
+     * from ejection, from 10% to 100% over {@code window}; zero (the default) disables. It acts
+     * through weights, so it shapes {@link Balancer#weightedRoundRobin()}, {@link Balancer#random()}
+     * and {@link Balancer#leastConnections()}; {@link Balancer#roundRobin()} ignores weights.
+     */
+    public Builder slowStart(Duration window) {
+      Objects.requireNonNull(window, "window");
+      if (window.isNegative()) {
+        throw new IllegalArgumentException("slowStart: " + window + " (expected: >= 0)");
+      }
+      this.slowStart = window;
+      return this;
+    }
+
+    /** What to do when no endpoint is available; default {@link NoneAvailable#USE_ALL}. */
+    public Builder whenNoneAvailable(NoneAvailable policy) {
+      this.noneAvailable = Objects.requireNonNull(policy, "policy");
+      return this;
+    }
+
+    /**
+     * The circuit breaker: the most connections (L4) or requests (L7) in flight to this cluster at
+     * once; more are refused at once and counted. Unlimited by default.
+     */
+    public Builder maxActive(int max) {
+      if (max < 1) {
+        throw new IllegalArgumentException("maxActive: " + max + " (expected: >= 1)");
+      }
+      this.maxActive = max;
+      return this;
+    }
+
+    /** The clock for ejection and slow-start windows; default {@link Ticker#system()}. For tests. */
+    public Builder ticker(Ticker ticker) {
+      this.ticker = Objects.requireNonNull(ticker, "ticker");
+      return this;
+    }
+
+    /**
+     * Builds the cluster (and starts its health checks, if any). It may be empty: backends can be
+     * added later; picks return null until then.
      *
      * @throws IllegalArgumentException if two backends share a host and port
      */
@@ -222,7 +581,7 @@ public final class Cluster {
           }
         }
       }
-      return new Cluster(name, balancer, backends);
+      return new Cluster(this);
     }
   }
 }

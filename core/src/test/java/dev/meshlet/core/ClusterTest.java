@@ -62,7 +62,7 @@ class ClusterTest {
     e.bytesOut(20);
     e.failed();
     e.end();
-    assertThat(e.stats()).isEqualTo(new EndpointStats(0, 1, 1, 10, 20, true));
+    assertThat(e.stats()).isEqualTo(new EndpointStats(0, 1, 1, 10, 20, true, true, false, 0, 1));
   }
 
   @Test
