@@ -1,0 +1,279 @@
+package dev.meshlet.l7;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.meshlet.core.Cluster;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.Fields;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class ForwardingTest {
+  static final int MIB = 1024 * 1024;
+  static TestBackend backend;
+  static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+  HttpProxy proxy;
+
+  /** Deterministic bytes: the same seed gives the same stream on both ends. */
+  static final class Bytes extends InputStream {
+    private final SplittableRandom random;
+    private long left;
+
+    Bytes(long seed, long size) {
+      random = new SplittableRandom(seed);
+      left = size;
+    }
+
+    @Override
+    public int read() {
+      byte[] one = new byte[1];
+      return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) {
+      if (left == 0) {
+        return -1;
+      }
+      int n = (int) Math.min(len, left);
+      for (int i = 0; i < n; i++) {
+        b[off + i] = (byte) random.nextInt(256);
+      }
+      left -= n;
+      return n;
+    }
+  }
+
+  static String sha256(InputStream in) throws Exception {
+    MessageDigest md = MessageDigest.getInstance("SHA-256");
+    byte[] buf = new byte[64 * 1024];
+    for (int n; (n = in.read(buf)) >= 0; ) {
+      md.update(buf, 0, n);
+    }
+    return HexFormat.of().formatHex(md.digest());
+  }
+
+  static boolean handle(Request request, Response response, Callback callback) throws Exception {
+    String path = request.getHttpURI().getPath();
+    Fields q = Request.extractQueryParameters(request);
+    switch (path) {
+      case "/download" -> {
+        long size = Long.parseLong(q.getValue("size"));
+        if (q.getValue("chunked") == null) {
+          response.getHeaders().put("Content-Length", size);
+        }
+        try (OutputStream out = Content.Sink.asOutputStream(response); InputStream in = new Bytes(7, size)) {
+          in.transferTo(out);
+        }
+        callback.succeeded();
+      }
+      case "/upload" -> {
+        String digest;
+        try (InputStream in = Content.Source.asInputStream(request)) {
+          digest = sha256(in);
+        }
+        response.getHeaders().put("X-Length", String.valueOf(request.getLength()));
+        response.write(true, ByteBuffer.wrap(digest.getBytes(StandardCharsets.US_ASCII)), callback);
+      }
+      case "/status" -> {
+        int status = Integer.parseInt(q.getValue("code"));
+        response.setStatus(status);
+        response.getHeaders().put("ETag", "\"v1\"");
+        if (status == 200) {
+          response.getHeaders().put("Content-Length", 5);
+          response.write(true, ByteBuffer.wrap("hello".getBytes(StandardCharsets.US_ASCII)), callback);
+        } else {
+          callback.succeeded();
+        }
+      }
+      case "/trailers" -> {
+        response.setTrailersSupplier(() -> HttpFields.build().put("X-Checksum", "abc123"));
+        response.write(false, ByteBuffer.wrap("part1-".getBytes(StandardCharsets.US_ASCII)), Callback.NOOP);
+        response.write(true, ByteBuffer.wrap("part2".getBytes(StandardCharsets.US_ASCII)), callback);
+      }
+      case "/reject" -> {
+        response.setStatus(417);
+        response.write(true, ByteBuffer.wrap("nope".getBytes(StandardCharsets.US_ASCII)), callback);
+      }
+      default -> {
+        response.getHeaders().put("Content-Type", "text/plain");
+        response.write(true, ByteBuffer.wrap(("ok " + request.getHttpURI().getPathQuery()).getBytes(StandardCharsets.UTF_8)), callback);
+      }
+    }
+    return true;
+  }
+
+  @BeforeAll
+  static void startBackend() throws Exception {
+    backend = TestBackend.with("data", ForwardingTest::handle);
+  }
+
+  @AfterAll
+  static void stopBackend() throws Exception {
+    backend.close();
+    http.close();
+  }
+
+  @BeforeEach
+  void startProxy() throws Exception {
+    backend.requests.clear();
+    proxy = HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(Cluster.of("data", backend.backend())).start();
+  }
+
+  @AfterEach
+  void stopProxy() {
+    proxy.close();
+  }
+
+  @Test
+  void keepAliveReusesUpstreamConnections() throws Exception {
+    try (TestBackend counted = TestBackend.named("counted");
+        HttpProxy p = HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(Cluster.of("c", counted.backend())).start()) {
+      for (int i = 0; i < 100; i++) {
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(p.uri().resolve("/k" + i)).build(),
+            HttpResponse.BodyHandlers.ofString());
+        assertThat(r.body()).isEqualTo("counted");
+      }
+      assertThat(counted.requests).hasSize(100);
+      assertThat(counted.connections.get()).isLessThanOrEqualTo(3);
+    }
+  }
+
+  @Test
+  void download64MiBFixedLengthByteExact() throws Exception {
+    download(false);
+  }
+
+  @Test
+  void download64MiBChunkedByteExact() throws Exception {
+    download(true);
+  }
+
+  private void download(boolean chunked) throws Exception {
+    long size = 64L * MIB;
+    String expected = sha256(new Bytes(7, size));
+    HttpResponse<InputStream> r = http.send(
+        HttpRequest.newBuilder(proxy.uri().resolve("/download?size=" + size + (chunked ? "&chunked=1" : ""))).build(),
+        HttpResponse.BodyHandlers.ofInputStream());
+    assertThat(r.statusCode()).isEqualTo(200);
+    if (chunked) {
+      assertThat(r.headers().firstValue("Content-Length")).isEmpty();
+    } else {
+      assertThat(r.headers().firstValueAsLong("Content-Length")).hasValue(size);
+    }
+    try (InputStream in = r.body()) {
+      assertThat(sha256(in)).isEqualTo(expected);
+    }
+    assertThat(proxy.stats().total().bytesOut()).isEqualTo(size);
+  }
+
+  @Test
+  void upload64MiBFixedLengthByteExact() throws Exception {
+    upload(false);
+  }
+
+  @Test
+  void upload64MiBChunkedByteExact() throws Exception {
+    upload(true);
+  }
+
+  private void upload(boolean chunked) throws Exception {
+    long size = 64L * MIB;
+    String expected = sha256(new Bytes(11, size));
+    HttpRequest.BodyPublisher stream = HttpRequest.BodyPublishers.ofInputStream(() -> new Bytes(11, size));
+    HttpRequest.BodyPublisher body = chunked ? stream : HttpRequest.BodyPublishers.fromPublisher(stream, size);
+    HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/upload")).POST(body).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.body()).isEqualTo(expected);
+    assertThat(r.headers().firstValue("X-Length")).hasValue(chunked ? "-1" : String.valueOf(size));
+    assertThat(backend.last().header("Transfer-Encoding")).isEqualTo(chunked ? "chunked" : null);
+    assertThat(proxy.stats().total().bytesIn()).isEqualTo(size);
+  }
+
+  @Test
+  void requestTargetIsForwardedExactlyAsReceived() throws Exception {
+    String target = "/raw/%7Euser/a%20b/%C3%A9?q=a+b&r=%2F&empty=&x=%41";
+    Raw.Reply r = Raw.exchange(proxy.port(), "GET " + target + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assertThat(r.status()).isEqualTo(200);
+    assertThat(backend.last().target()).isEqualTo(target);
+  }
+
+  @Test
+  void headAnd204And304CarryNoBody() throws Exception {
+    Raw.Reply head = Raw.exchange(proxy.port(), "HEAD /status?code=200 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assertThat(head.status()).isEqualTo(200);
+    assertThat(head.header("Content-Length")).isEqualTo("5");
+    assertThat(head.body()).isEmpty();
+    for (int code : new int[] {204, 304}) {
+      Raw.Reply r = Raw.exchange(proxy.port(), "GET /status?code=" + code + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      assertThat(r.status()).isEqualTo(code);
+      assertThat(r.body()).isEmpty();
+      assertThat(r.header("Transfer-Encoding")).isNull();
+      assertThat(r.header("ETag")).isEqualTo("\"v1\"");
+    }
+    // and the connection stays usable: two requests on one socket
+    Raw.Reply two = Raw.exchange(proxy.port(),
+        "GET /status?code=204 HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assertThat(two.raw()).startsWith("HTTP/1.1 204").contains("ok /after");
+  }
+
+  @Test
+  void expect100ContinueForwardsBodyAfterBackendAgrees() throws Exception {
+    HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/upload")).expectContinue(true)
+        .POST(HttpRequest.BodyPublishers.ofString("hello")).build(), HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.body()).isEqualTo(sha256(new java.io.ByteArrayInputStream("hello".getBytes(StandardCharsets.US_ASCII))));
+    assertThat(backend.last().header("Expect")).isEqualToIgnoringCase("100-continue");
+  }
+
+  @Test
+  void expect100ContinueRefusedByBackendReachesClient() throws Exception {
+    HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/reject")).expectContinue(true)
+        .POST(HttpRequest.BodyPublishers.ofString("x".repeat(100_000))).build(), HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(417);
+    assertThat(r.body()).isEqualTo("nope");
+  }
+
+  @Test
+  void http10ClientIsServed() throws Exception {
+    Raw.Reply r = Raw.exchange(proxy.port(), "GET /old HTTP/1.0\r\n\r\n");
+    assertThat(r.statusLine()).matches("HTTP/1\\.[01] 200 .*"); // RFC 9110 §2.5: the server's own version
+    assertThat(r.body()).isEqualTo("ok /old");
+    assertThat(backend.last().header("Via")).isEqualTo("1.0 meshlet");
+    assertThat(backend.last().version()).isEqualTo("HTTP/1.1");
+  }
+
+  @Test
+  void responseTrailersAreForwarded() throws Exception {
+    Raw.Reply r = Raw.exchange(proxy.port(), "GET /trailers HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nConnection: close\r\n\r\n");
+    assertThat(r.status()).isEqualTo(200);
+    assertThat(r.header("Transfer-Encoding")).isEqualTo("chunked");
+    assertThat(r.body()).contains("part1-").contains("part2").contains("X-Checksum: abc123");
+  }
+
+  static String readAll(InputStream in) throws IOException {
+    return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+  }
+}
