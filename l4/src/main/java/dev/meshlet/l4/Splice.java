@@ -1,5 +1,6 @@
 package dev.meshlet.l4;
 
+import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -22,7 +23,10 @@ final class Splice {
   static final int SMALL_BUFFER = 512;
 
   private final TcpProxy proxy;
+  /** The cluster when the connection arrived: a live update applies to later connections only. */
+  private final Cluster cluster;
   private final SocketChannel client;
+  private boolean acquired;
   private volatile @Nullable SocketChannel upstream;
   private volatile @Nullable Endpoint endpoint;
   private final AtomicInteger openDirections = new AtomicInteger(2);
@@ -36,6 +40,7 @@ final class Splice {
 
   Splice(TcpProxy proxy, SocketChannel client) {
     this.proxy = proxy;
+    this.cluster = proxy.cluster();
     this.client = client;
     this.seenSince = System.nanoTime();
   }
@@ -57,16 +62,22 @@ final class Splice {
   }
 
   private @Nullable SocketChannel connect() {
+    Cluster cluster = this.cluster;
+    if (!cluster.tryAcquire()) { // the cluster's circuit breaker is open: refuse at once
+      proxy.overflow();
+      return null;
+    }
+    acquired = true;
     long key;
     try {
       key = ((InetSocketAddress) client.getRemoteAddress()).getAddress().hashCode();
     } catch (IOException | RuntimeException e) {
       key = 0;
     }
-    int attempts = Math.min(proxy.connectAttempts(), Math.max(1, proxy.cluster().endpoints().size()));
+    int attempts = Math.min(proxy.connectAttempts(), Math.max(1, cluster.available().size()));
     Endpoint previous = null;
     for (int attempt = 0; attempt < attempts && !closing; attempt++) {
-      Endpoint e = attempt == 0 ? proxy.cluster().pick(key) : proxy.cluster().pick(key, attempt, previous);
+      Endpoint e = attempt == 0 ? cluster.pick(key) : cluster.pick(key, attempt, previous);
       if (e == null) {
         break;
       }
@@ -75,6 +86,7 @@ final class Splice {
         ch = SocketChannel.open();
         ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         ch.socket().connect(e.address(), proxy.connectTimeoutMillis());
+        e.succeeded();
         e.begin();
         endpoint = e;
         upstream = ch;
@@ -173,6 +185,9 @@ final class Splice {
       Endpoint e = endpoint;
       if (e != null) {
         e.end();
+      }
+      if (acquired) {
+        cluster.release();
       }
       proxy.ended(this);
     }

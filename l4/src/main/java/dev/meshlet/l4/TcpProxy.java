@@ -55,7 +55,8 @@ import org.jspecify.annotations.Nullable;
 public final class TcpProxy implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(TcpProxy.class.getName());
 
-  private final Cluster cluster;
+  private volatile Cluster cluster;
+  private final boolean ownsCluster;
   private final ServerSocketChannel server;
   private final InetSocketAddress address;
   private final int connectTimeoutMillis;
@@ -72,6 +73,7 @@ public final class TcpProxy implements AutoCloseable {
   private final LongAdder rejected = new LongAdder();
   private final LongAdder connectFailures = new LongAdder();
   private final LongAdder noBackend = new LongAdder();
+  private final LongAdder overflows = new LongAdder();
   private final LongAdder idleTimeouts = new LongAdder();
   private final LongAdder resets = new LongAdder();
   private final LongAdder bytesUpstream = new LongAdder();
@@ -84,8 +86,9 @@ public final class TcpProxy implements AutoCloseable {
   private final @Nullable Thread reaper;
   private volatile boolean draining;
 
-  private TcpProxy(Builder b, Cluster cluster, ServerSocketChannel server) throws IOException {
+  private TcpProxy(Builder b, Cluster cluster, boolean ownsCluster, ServerSocketChannel server) throws IOException {
     this.cluster = cluster;
+    this.ownsCluster = ownsCluster;
     this.server = server;
     this.address = (InetSocketAddress) server.getLocalAddress();
     this.connectTimeoutMillis = (int) Math.min(Integer.MAX_VALUE, b.connectTimeout.toMillis());
@@ -139,10 +142,24 @@ public final class TcpProxy implements AutoCloseable {
     return cluster;
   }
 
+  /**
+   * Replaces the cluster in one step: new connections go to {@code next}, connections already open
+   * stay on the backends they have until they end. The old cluster is not closed (the caller made
+   * it, or {@link #close()} closes it when the proxy built it from {@link Builder#backends}).
+   *
+   * @return the cluster replaced
+   */
+  public Cluster replaceCluster(Cluster next) {
+    Objects.requireNonNull(next, "next");
+    Cluster previous = cluster;
+    cluster = next;
+    return previous;
+  }
+
   /** A snapshot of the proxy's counters. */
   public TcpProxyStats stats() {
     return new TcpProxyStats(
-        accepted.sum(), active.get(), rejected.sum(), connectFailures.sum(), noBackend.sum(),
+        accepted.sum(), active.get(), rejected.sum(), overflows.sum(), connectFailures.sum(), noBackend.sum(),
         idleTimeouts.sum(), resets.sum(), bytesUpstream.sum(), bytesDownstream.sum(), draining);
   }
 
@@ -246,6 +263,9 @@ public final class TcpProxy implements AutoCloseable {
     }
     executor.shutdownNow();
     awaitThreads();
+    if (ownsCluster) {
+      cluster.close();
+    }
   }
 
   private void awaitThreads() {
@@ -287,6 +307,10 @@ public final class TcpProxy implements AutoCloseable {
 
   void noBackend() {
     noBackend.increment();
+  }
+
+  void overflow() {
+    overflows.increment();
   }
 
   void resetSeen() {
@@ -466,6 +490,7 @@ public final class TcpProxy implements AutoCloseable {
      * @throws IOException if the port cannot be opened for another reason
      */
     public TcpProxy start() throws IOException {
+      boolean owns = cluster == null;
       if (port < 0) {
         throw new IllegalStateException("no listen port: call listen(port), e.g. listen(0) for any free port");
       }
@@ -504,7 +529,7 @@ public final class TcpProxy implements AutoCloseable {
         server.close();
         throw e;
       }
-      TcpProxy proxy = new TcpProxy(this, c, server);
+      TcpProxy proxy = new TcpProxy(this, c, owns, server);
       proxy.acceptor.start();
       if (proxy.reaper != null) {
         proxy.reaper.start();

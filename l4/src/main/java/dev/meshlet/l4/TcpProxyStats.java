@@ -7,6 +7,8 @@ package dev.meshlet.l4;
  * @param accepted         client connections accepted (including rejected ones)
  * @param active           client connections open now
  * @param rejected         connections closed at once because {@code maxConnections} was reached
+ * @param overflows        connections closed at once because the cluster's circuit breaker
+ *                         ({@code maxActive}) was open
  * @param connectFailures  failed attempts to connect to a backend (each attempt counts)
  * @param noBackend        client connections closed because no backend could be reached or picked
  * @param idleTimeouts     connections closed by the idle timeout
@@ -19,6 +21,7 @@ public record TcpProxyStats(
     long accepted,
     long active,
     long rejected,
+    long overflows,
     long connectFailures,
     long noBackend,
     long idleTimeouts,

@@ -1,0 +1,143 @@
+package dev.meshlet.l4;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.meshlet.core.Backend;
+import dev.meshlet.core.Cluster;
+import dev.meshlet.core.HealthCheck;
+import dev.meshlet.core.OutlierDetection;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Health checks, outlier ejection, circuit breaking and live updates, seen through a TCP proxy. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class ResilienceTest {
+  private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
+  private final List<AutoCloseable> resources = new ArrayList<>();
+
+  @AfterEach
+  void tearDown() throws Exception {
+    for (int i = resources.size() - 1; i >= 0; i--) {
+      resources.get(i).close();
+    }
+  }
+
+  private <T extends AutoCloseable> T track(T r) {
+    resources.add(r);
+    return r;
+  }
+
+  private static Backend backend(TestServer s) {
+    return Backend.of("127.0.0.1", s.port());
+  }
+
+  private static int deadPort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, LOOPBACK)) {
+      return s.getLocalPort();
+    }
+  }
+
+  /** Connects through the proxy and reads the backend's name line; "" when the proxy closed. */
+  private static String name(TcpProxy proxy) throws IOException {
+    try (Socket s = new Socket(LOOPBACK, proxy.port())) {
+      s.setSoTimeout(10_000);
+      InputStream in = s.getInputStream();
+      StringBuilder line = new StringBuilder();
+      for (int c; (c = in.read()) != -1 && c != '\n'; ) {
+        line.append((char) c);
+      }
+      return line.toString();
+    }
+  }
+
+  @Test
+  void outlierEjectionStopsTryingADeadBackend() throws Exception {
+    TestServer live = track(TestServer.named("live"));
+    Cluster cluster = track(Cluster.builder("c")
+        .backends(Backend.of("127.0.0.1", deadPort()), backend(live))
+        .outlierDetection(OutlierDetection.consecutiveFailures(2))
+        .build());
+    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).start());
+    for (int i = 0; i < 10; i++) {
+      assertThat(name(proxy)).isEqualTo("live");
+    }
+    // two failed attempts eject the dead backend; after that no connection tries it
+    assertThat(proxy.stats().connectFailures()).isEqualTo(2);
+    assertThat(cluster.endpoints().get(0).stats().ejected()).isTrue();
+    assertThat(cluster.stats().ejections()).isEqualTo(1);
+  }
+
+  @Test
+  void killedBackendLeavesTheRotationWithinTheHealthCheckWindowAndClientsSeeNoFailure() throws Exception {
+    TestServer a = TestServer.named("a");
+    TestServer b = track(TestServer.named("b"));
+    Cluster cluster = track(Cluster.builder("c")
+        .backends(backend(a), backend(b))
+        .healthCheck(HealthCheck.tcp().withInterval(Duration.ofMillis(25)).withThresholds(1, 2))
+        .build());
+    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).connectAttempts(2).start());
+    assertThat(List.of(name(proxy), name(proxy))).containsExactlyInAnyOrder("a", "b");
+    a.close();
+    long killed = System.nanoTime();
+    int served = 0;
+    while (!cluster.available().equals(List.of(cluster.endpoints().get(1)))) {
+      assertThat(name(proxy)).isEqualTo("b"); // connect retries cover the gap
+      served++;
+      assertThat(System.nanoTime() - killed).as("detection time").isLessThan(TimeUnit.SECONDS.toNanos(10));
+    }
+    long failuresAtDetection = proxy.stats().connectFailures();
+    for (int i = 0; i < 20; i++) {
+      assertThat(name(proxy)).isEqualTo("b");
+    }
+    assertThat(proxy.stats().connectFailures()).as("no attempts on the unhealthy backend").isEqualTo(failuresAtDetection);
+    assertThat(proxy.stats().noBackend()).isZero();
+    assertThat(served).isGreaterThanOrEqualTo(0);
+  }
+
+  @Test
+  void circuitBreakerRefusesOverflowAtOnce() throws Exception {
+    TestServer echo = track(TestServer.echo());
+    Cluster cluster = Cluster.builder("c").backends(backend(echo)).maxActive(2).build();
+    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).start());
+    List<Socket> open = new ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      Socket s = track(new Socket(LOOPBACK, proxy.port()));
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write('x');
+      assertThat(s.getInputStream().read()).isEqualTo('x');
+      open.add(s);
+    }
+    Socket third = track(new Socket(LOOPBACK, proxy.port()));
+    third.setSoTimeout(10_000);
+    assertThat(third.getInputStream().read()).isEqualTo(-1);
+    assertThat(proxy.stats().overflows()).isEqualTo(1);
+    assertThat(cluster.stats().overflows()).isEqualTo(1);
+    open.get(0).close();
+    assertThat(cluster.stats().active()).isLessThanOrEqualTo(2);
+  }
+
+  @Test
+  void replacingTheClusterMovesNewConnectionsAndLeavesOpenOnesAlone() throws Exception {
+    TestServer a = track(TestServer.named("a"));
+    TestServer b = track(TestServer.named("b"));
+    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0).backends(backend(a)).start());
+    Socket old = track(new Socket(LOOPBACK, proxy.port()));
+    old.setSoTimeout(10_000);
+    assertThat(new String(old.getInputStream().readNBytes(2))).isEqualTo("a\n");
+    Cluster previous = proxy.replaceCluster(Cluster.of("next", backend(b)));
+    assertThat(previous.name()).startsWith("l4-");
+    assertThat(name(proxy)).isEqualTo("b");
+    old.getOutputStream().write("still a\n".getBytes());
+    assertThat(new String(old.getInputStream().readNBytes(8))).isEqualTo("still a\n");
+  }
+}
