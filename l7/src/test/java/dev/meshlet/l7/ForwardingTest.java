@@ -185,7 +185,7 @@ class ForwardingTest {
     try (InputStream in = r.body()) {
       assertThat(sha256(in)).isEqualTo(expected);
     }
-    assertThat(proxy.stats().total().bytesOut()).isEqualTo(size);
+    assertThat(Await.idle(proxy).stats().total().bytesOut()).isEqualTo(size);
   }
 
   @Test
@@ -209,7 +209,7 @@ class ForwardingTest {
     assertThat(r.body()).isEqualTo(expected);
     assertThat(r.headers().firstValue("X-Length")).hasValue(chunked ? "-1" : String.valueOf(size));
     assertThat(backend.last().header("Transfer-Encoding")).isEqualTo(chunked ? "chunked" : null);
-    assertThat(proxy.stats().total().bytesIn()).isEqualTo(size);
+    assertThat(Await.idle(proxy).stats().total().bytesIn()).isEqualTo(size);
   }
 
   @Test
