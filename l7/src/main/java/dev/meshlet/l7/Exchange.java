@@ -109,19 +109,23 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (canonical == null) {
       canonical = rawPath;
     }
+    // Routes are core Route<Request>s: the first to select a cluster wins (a split draws one here).
     HttpRoute chosen = null;
+    Cluster cluster = null;
     List<HttpRoute> routes = config.routes();
     for (int i = 0, n = routes.size(); i < n; i++) {
       HttpRoute r = routes.get(i);
-      if (r.matches(request, canonical)) {
+      cluster = r.select(request);
+      if (cluster != null) {
         chosen = r;
         break;
       }
     }
     if (chosen == null) {
       chosen = config.defaultRoute();
+      cluster = chosen == null ? null : chosen.select(request);
     }
-    if (chosen == null) {
+    if (chosen == null || cluster == null) {
       sendError(404, HttpProxyStats.ErrorKind.NO_ROUTE, false);
       return;
     }
@@ -130,7 +134,6 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     rc.begin();
     routeCounters = rc;
 
-    Cluster cluster = chosen.pickCluster();
     Endpoint picked = cluster.pick(clientKey());
     if (picked == null) {
       sendError(503, HttpProxyStats.ErrorKind.NO_BACKEND, false);

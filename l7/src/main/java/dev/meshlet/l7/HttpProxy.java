@@ -240,7 +240,7 @@ public final class HttpProxy implements AutoCloseable {
   public static final class Builder {
     private String host = "0.0.0.0";
     private int port = -1;
-    private final List<Consumer<HttpRoute.Builder>> routeSpecs = new ArrayList<>();
+    private final List<HttpRoute> routes = new ArrayList<>();
     private @Nullable Cluster defaultCluster;
     private Duration responseTimeout = Duration.ofSeconds(15);
     private Duration connectTimeout = Duration.ofSeconds(5);
@@ -286,7 +286,8 @@ public final class HttpProxy implements AutoCloseable {
      * <pre>{@code .route(r -> r.name("api").pathPrefix("/api/").to(apiCluster))}</pre>
      */
     public Builder route(Consumer<HttpRoute.Builder> spec) {
-      routeSpecs.add(Objects.requireNonNull(spec, "spec"));
+      Objects.requireNonNull(spec, "spec");
+      routes.add(HttpRoute.build(spec, "route-" + (routes.size() + 1)));
       return this;
     }
 
@@ -470,17 +471,14 @@ public final class HttpProxy implements AutoCloseable {
       if (port < 0) {
         throw new IllegalStateException("no listen port (expected: .listen(port), 0 for any free port)");
       }
-      if (routeSpecs.isEmpty() && defaultCluster == null) {
+      if (routes.isEmpty() && defaultCluster == null) {
         throw new IllegalStateException("no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
       }
-      List<HttpRoute> routes = new ArrayList<>();
       Set<String> names = new HashSet<>();
-      for (int i = 0; i < routeSpecs.size(); i++) {
-        HttpRoute r = HttpRoute.build(routeSpecs.get(i), "route-" + (i + 1));
+      for (HttpRoute r : routes) {
         if (!names.add(r.name()) || r.name().equals("default") && defaultCluster != null) {
           throw new IllegalArgumentException("route name '" + r.name() + "' used twice (expected: unique names)");
         }
-        routes.add(r);
       }
       List<ProxyConfig.Cidr> trusted = new ArrayList<>();
       for (String t : trustedProxies) {
