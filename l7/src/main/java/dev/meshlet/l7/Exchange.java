@@ -423,7 +423,17 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private void forwardHead(org.eclipse.jetty.client.Response upstreamResponse) {
     headForwarded = true;
     upstreamHeadNanos = System.nanoTime() - upstreamHeadNanos;
-    response.setStatus(upstreamResponse.getStatus());
+    int status = upstreamResponse.getStatus();
+    Endpoint e = endpoint;
+    if (e != null) {
+      // feeds the cluster's outlier detection: a server error counts against the backend
+      if (status >= 500) {
+        e.failed();
+      } else {
+        e.succeeded();
+      }
+    }
+    response.setStatus(status);
     HttpFields in = upstreamResponse.getHeaders();
     HttpFields.Mutable out = response.getHeaders();
     Set<String> named = connectionTokens(in);
