@@ -37,20 +37,42 @@ final class Splice {
   /** Owned by the reaper thread. */
   long seenActivity = -1;
   long seenSince;
+  /** Numbered from 1 in accept order; the journal and the toxics' draws use it. */
+  final long id;
+  /** The toxics in effect on this connection (usually none). */
+  private final ConnectionToxics toxics;
+  /** Bytes forwarded per direction, each written by its direction's thread only (for the journal). */
+  private long bytesUp;
+  private long bytesDown;
+  /** Why the connection ended, for the journal; the first cause set wins. */
+  private volatile @Nullable String cause;
 
   Splice(TcpProxy proxy, SocketChannel client) {
     this.proxy = proxy;
     this.cluster = proxy.cluster();
     this.client = client;
     this.seenSince = System.nanoTime();
+    this.id = proxy.nextConnectionId();
+    proxy.journal().record(new TcpEvent.Opened(id, remote(client), java.time.Instant.now()));
+    this.toxics = proxy.toxics().attach(this, id);
   }
 
   /** Connects to a backend, then splices; runs on the connection's first virtual thread. */
   void run() {
+    if (!proxy.toxics().enabled()) { // "down": refuse by resetting at once, before any backend is touched
+      proxy.journal().record(new TcpEvent.Refused(id, remote(client), java.time.Instant.now()));
+      cut("disabled", true);
+      return;
+    }
     SocketChannel up = connect();
     if (up == null) {
+      because("no backend");
       end();
       return;
+    }
+    Endpoint chosen = endpoint;
+    if (chosen != null) {
+      proxy.journal().record(new TcpEvent.Connected(id, chosen.backend(), java.time.Instant.now()));
     }
     try {
       proxy.executor().execute(() -> pump(up, client, false));
@@ -115,16 +137,26 @@ final class Splice {
         ByteBuffer buf = big != null ? big : small;
         int n = src.read(buf);
         if (n < 0) {
+          ActiveToxic[] faults = toxics.active(toUpstream);
+          if (faults.length != 0) {
+            ToxicPath.beforeEndOfStream(faults);
+          }
           dst.shutdownOutput(); // half-close: the other direction keeps flowing
           break;
         }
         activity++;
         buf.flip();
-        while (buf.hasRemaining()) {
-          dst.write(buf);
+        ActiveToxic[] faults = toxics.active(toUpstream);
+        int sent = n;
+        if (faults.length == 0) {
+          while (buf.hasRemaining()) {
+            dst.write(buf);
+          }
+        } else {
+          sent = ToxicPath.forward(this, faults, buf, dst, toUpstream);
         }
         buf.clear();
-        proxy.transferred(endpoint, toUpstream, n);
+        account(toUpstream, sent);
         if (big == null) {
           if (n == small.capacity()) {
             big = pool.take();
@@ -148,20 +180,71 @@ final class Splice {
     }
   }
 
+  /** Counts bytes forwarded; called by the direction's own thread. */
+  void account(boolean toUpstream, int sent) {
+    if (toUpstream) {
+      bytesUp += sent;
+    } else {
+      bytesDown += sent;
+    }
+    proxy.transferred(endpoint, toUpstream, sent);
+  }
+
   /** A reset or I/O error on one side: send RST to both, as the peer that saw nothing would expect. */
   private void reset() {
+    because("reset");
     proxy.resetSeen();
     closeBoth(true);
   }
 
   /** The idle timeout fired. */
   void idleClose() {
+    because("idle timeout");
     closeBoth(false);
   }
 
   /** The proxy is closing and the drain deadline has passed. */
   void forceClose() {
+    because("proxy closed");
     closeBoth(true);
+  }
+
+  /** A toxic, or disabling the proxy, ends the connection: FIN both ways, or RST if {@code rst}. */
+  void cut(String why, boolean rst) {
+    because(why);
+    if (!rst) { // a FIN after the bytes already written, even if a direction's thread is still blocked
+      shutdownOutputQuietly(client);
+      SocketChannel up = upstream;
+      if (up != null) {
+        shutdownOutputQuietly(up);
+      }
+    }
+    closeBoth(rst);
+  }
+
+  private static void shutdownOutputQuietly(SocketChannel ch) {
+    try {
+      ch.shutdownOutput();
+    } catch (IOException | RuntimeException ignored) {
+      // closed already
+    }
+  }
+
+  private void because(String why) {
+    if (cause == null) {
+      cause = why;
+    }
+  }
+
+  private static InetSocketAddress remote(SocketChannel ch) {
+    try {
+      if (ch.getRemoteAddress() instanceof InetSocketAddress a) {
+        return a;
+      }
+    } catch (IOException | RuntimeException e) {
+      // closed already: the journal says "unknown"
+    }
+    return InetSocketAddress.createUnresolved("unknown", 0);
   }
 
   private void closeBoth(boolean rst) {
@@ -189,6 +272,10 @@ final class Splice {
       if (acquired) {
         cluster.release();
       }
+      proxy.toxics().detach(toxics);
+      String why = cause;
+      proxy.journal().record(new TcpEvent.Closed(
+          id, bytesUp, bytesDown, why != null ? why : "closed", java.time.Instant.now()));
       proxy.ended(this);
     }
   }

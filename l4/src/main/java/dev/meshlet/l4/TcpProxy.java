@@ -4,6 +4,7 @@ import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
+import dev.meshlet.core.Journal;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.InetAddress;
@@ -16,7 +17,9 @@ import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -26,8 +29,11 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
@@ -85,6 +91,9 @@ public final class TcpProxy implements AutoCloseable {
   private final Thread acceptor;
   private final @Nullable Thread reaper;
   private volatile boolean draining;
+  private final AtomicLong connectionIds = new AtomicLong();
+  private final Journal<TcpEvent> journal;
+  private final Toxics toxics;
 
   private TcpProxy(Builder b, Cluster cluster, boolean ownsCluster, ServerSocketChannel server) throws IOException {
     this.cluster = cluster;
@@ -97,6 +106,9 @@ public final class TcpProxy implements AutoCloseable {
     this.drainTimeoutNanos = b.drainTimeout.toNanos();
     this.maxConnections = b.maxConnections;
     this.pool = new BufferPool(b.bufferSize, b.bufferPoolSize);
+    this.journal = new Journal<>(b.journalCapacity);
+    this.toxics = new Toxics(this, b.seed != null ? b.seed : ThreadLocalRandom.current().nextLong(), journal);
+    b.toxics.forEach(toxics::add);
     String prefix = "meshlet-l4-" + address.getPort();
     ThreadFactory connectionThreads = Thread.ofVirtual().name(prefix + "-conn-", 0).factory();
     this.executor = Executors.newThreadPerTaskExecutor(task -> connectionThreads.newThread(tracked(task)));
@@ -161,6 +173,83 @@ public final class TcpProxy implements AutoCloseable {
     return new TcpProxyStats(
         accepted.sum(), active.get(), rejected.sum(), overflows.sum(), connectFailures.sum(), noBackend.sum(),
         idleTimeouts.sum(), resets.sum(), bytesUpstream.sum(), bytesDownstream.sum(), draining);
+  }
+
+  /**
+   * The toxics (network faults) applied to this proxy's connections; add and remove them while
+   * traffic flows.
+   */
+  public Toxics toxics() {
+    return toxics;
+  }
+
+  /** What this proxy did, connection by connection, for tests to assert on; see {@link TcpEvent}. */
+  public Journal<TcpEvent> journal() {
+    return journal;
+  }
+
+  /**
+   * The seed of the random source every toxicity, jitter and slice size draws from; pass it to
+   * {@link Builder#seed(long)} to replay a run.
+   */
+  public long seed() {
+    return toxics.seed();
+  }
+
+  /**
+   * Takes the proxy "down", like Toxiproxy's {@code enabled: false}: connections open now are closed,
+   * and new ones are accepted and reset at once (the listening port stays bound, so a client sees a
+   * reset rather than "connection refused"). Toxics stay installed. {@link #enable()} undoes it.
+   */
+  public void disable() {
+    toxics.setEnabled(false);
+  }
+
+  /** Brings the proxy back up after {@link #disable()}: new connections are forwarded again. */
+  public void enable() {
+    toxics.setEnabled(true);
+  }
+
+  /** Whether the proxy forwards new connections (false after {@link #disable()}). */
+  public boolean isEnabled() {
+    return toxics.enabled();
+  }
+
+  /**
+   * Waits until exactly {@code n} client connections are open.
+   *
+   * @throws AssertionError if that does not happen within {@code timeout}; the message gives the
+   *     seed and the journal's last entries
+   */
+  public void awaitConnections(int n, Duration timeout) {
+    await(n + " open connection(s)", timeout, () -> active.get() == n, () -> "open now: " + active.get());
+  }
+
+  /** Waits until no client connection is open; see {@link #awaitConnections(int, Duration)}. */
+  public void awaitIdle(Duration timeout) {
+    awaitConnections(0, timeout);
+  }
+
+  /** Waits until at least {@code n} client connections have been accepted since the proxy started. */
+  public void awaitAccepted(long n, Duration timeout) {
+    await(n + " accepted connection(s)", timeout, () -> accepted.sum() >= n, () -> "accepted so far: " + accepted.sum());
+  }
+
+  private void await(String what, Duration timeout, java.util.function.BooleanSupplier done,
+      java.util.function.Supplier<String> now) {
+    Objects.requireNonNull(timeout, "timeout");
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!done.getAsBoolean()) {
+      if (System.nanoTime() - deadline > 0) {
+        throw new AssertionError(this + ": timed out after " + timeout + " waiting for " + what + "; "
+            + now.get() + "; " + journal.describeTail(10));
+      }
+      LockSupport.parkNanos(1_000_000);
+    }
+  }
+
+  long nextConnectionId() {
+    return connectionIds.incrementAndGet();
   }
 
   private void acceptLoop() {
@@ -345,7 +434,7 @@ public final class TcpProxy implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "TcpProxy[" + address + " -> " + cluster.name() + "]";
+    return "TcpProxy[" + address + " -> " + cluster.name() + ", seed=" + Toxics.seedString(toxics.seed()) + "]";
   }
 
   /**
@@ -366,8 +455,43 @@ public final class TcpProxy implements AutoCloseable {
     private int bufferSize = 64 * 1024;
     private int bufferPoolSize = 256;
     private int backlog = 1024;
+    private @Nullable Long seed;
+    private int journalCapacity = 10_000;
+    private final Map<String, Toxic> toxics = new LinkedHashMap<>();
 
     private Builder() {}
+
+    /**
+     * The seed for every random draw the toxics make (toxicity, jitter, slice sizes); default a random
+     * one, reported by {@link TcpProxy#seed()} and in {@link TcpProxy#toString()}. The same seed and the
+     * same order of connections give the same faults.
+     */
+    public Builder seed(long seed) {
+      this.seed = seed;
+      return this;
+    }
+
+    /**
+     * How many entries the {@linkplain TcpProxy#journal() journal} keeps (the oldest are dropped and
+     * counted beyond that); default 10,000; 0 keeps none.
+     */
+    public Builder journalCapacity(int entries) {
+      if (entries < 0) {
+        throw new IllegalArgumentException("journalCapacity: " + entries + " (expected: >= 0)");
+      }
+      this.journalCapacity = entries;
+      return this;
+    }
+
+    /** A toxic installed from the start, as if added with {@link Toxics#add(String, Toxic)}. */
+    public Builder toxic(String name, Toxic toxic) {
+      Objects.requireNonNull(name, "name");
+      Objects.requireNonNull(toxic, "toxic");
+      if (toxics.putIfAbsent(name, toxic) != null) {
+        throw new IllegalArgumentException("toxic '" + name + "' given twice");
+      }
+      return this;
+    }
 
     /** Listens on all interfaces at {@code port}; 0 picks a free port. Required (or {@link #listen(String, int)}). */
     public Builder listen(int port) {

@@ -1,0 +1,191 @@
+package dev.meshlet.core;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Predicate;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A bounded, in-memory record of what a proxy did (connections, requests, faults fired), for tests to
+ * assert on. When full, the oldest entry is dropped and {@linkplain #dropped() counted}: never a
+ * silent cap.
+ *
+ * <pre>{@code
+ * TcpEvent.Closed closed = proxy.journal().await(TcpEvent.Closed.class, e -> true, Duration.ofSeconds(5));
+ * assertThat(proxy.journal().dropped()).isZero();
+ * }</pre>
+ *
+ * <p>Thread-safe. Recording takes a short lock and happens per connection or request, never per byte.
+ *
+ * @param <E> the kind of entry the proxy records
+ */
+public final class Journal<E> {
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Condition changed = lock.newCondition();
+  private final @Nullable Object[] ring;
+  private int head; // index of the oldest entry
+  private int size;
+  private long recorded;
+  private long dropped;
+
+  /**
+   * A journal that keeps the last {@code capacity} entries; 0 keeps none (everything is counted as
+   * dropped).
+   */
+  public Journal(int capacity) {
+    if (capacity < 0) {
+      throw new IllegalArgumentException("journal capacity: " + capacity + " (expected: >= 0)");
+    }
+    this.ring = new Object[capacity];
+  }
+
+  /** How many entries the journal keeps at most. */
+  public int capacity() {
+    return ring.length;
+  }
+
+  /** Appends an entry, dropping (and counting) the oldest when full. */
+  public void record(E entry) {
+    Objects.requireNonNull(entry, "entry");
+    lock.lock();
+    try {
+      recorded++;
+      if (ring.length == 0) {
+        dropped++;
+        return;
+      }
+      if (size == ring.length) {
+        ring[head] = entry;
+        head = (head + 1) % ring.length;
+        dropped++;
+      } else {
+        ring[(head + size) % ring.length] = entry;
+        size++;
+      }
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** The entries kept, oldest first (a copy). */
+  public List<E> entries() {
+    lock.lock();
+    try {
+      List<E> out = new ArrayList<>(size);
+      for (int i = 0; i < size; i++) {
+        @SuppressWarnings("unchecked")
+        E e = (E) ring[(head + i) % ring.length];
+        out.add(e);
+      }
+      return out;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** The entries of one type kept, oldest first, e.g. {@code entries(TcpEvent.Closed.class)}. */
+  public <T extends E> List<T> entries(Class<T> type) {
+    Objects.requireNonNull(type, "type");
+    List<T> out = new ArrayList<>();
+    for (E e : entries()) {
+      if (type.isInstance(e)) {
+        out.add(type.cast(e));
+      }
+    }
+    return out;
+  }
+
+  /** Entries ever recorded, including dropped ones. */
+  public long recorded() {
+    lock.lock();
+    try {
+      return recorded;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Entries dropped because the journal was full (or had no capacity). */
+  public long dropped() {
+    lock.lock();
+    try {
+      return dropped;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Forgets the entries kept; the {@link #recorded()} and {@link #dropped()} counters restart at 0. */
+  public void clear() {
+    lock.lock();
+    try {
+      java.util.Arrays.fill(ring, null);
+      head = 0;
+      size = 0;
+      recorded = 0;
+      dropped = 0;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Waits until an entry of {@code type} matching {@code condition} is in the journal and returns the
+   * first such entry (it may have been recorded before the call).
+   *
+   * @throws AssertionError naming what was awaited and the last entries, if none appears in time
+   */
+  public <T extends E> T await(Class<T> type, Predicate<? super T> condition, Duration timeout) {
+    Objects.requireNonNull(type, "type");
+    Objects.requireNonNull(condition, "condition");
+    long deadline = System.nanoTime() + timeout.toNanos();
+    lock.lock();
+    try {
+      while (true) {
+        for (int i = 0; i < size; i++) {
+          Object e = ring[(head + i) % ring.length];
+          if (type.isInstance(e) && condition.test(type.cast(e))) {
+            return type.cast(e);
+          }
+        }
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          throw new AssertionError("timed out after " + timeout + " waiting for a "
+              + type.getSimpleName() + " entry in the journal; " + describeTail(10));
+        }
+        changed.await(left, TimeUnit.NANOSECONDS);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError("interrupted while waiting for a " + type.getSimpleName() + " entry", e);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** A short description of the last {@code n} entries, for failure messages. */
+  public String describeTail(int n) {
+    List<E> all = entries();
+    long droppedNow = dropped();
+    StringBuilder sb = new StringBuilder("journal (" + all.size() + " kept, " + droppedNow + " dropped)");
+    if (all.isEmpty()) {
+      return sb.append(": empty").toString();
+    }
+    sb.append(", last ").append(Math.min(n, all.size())).append(':');
+    for (int i = Math.max(0, all.size() - n); i < all.size(); i++) {
+      sb.append("\n  ").append(all.get(i));
+    }
+    return sb.toString();
+  }
+
+  @Override
+  public String toString() {
+    return "Journal[capacity=" + capacity() + ", recorded=" + recorded() + ", dropped=" + dropped() + "]";
+  }
+}

@@ -1,0 +1,73 @@
+package dev.meshlet.l4;
+
+import dev.meshlet.core.Backend;
+import java.net.InetSocketAddress;
+import java.time.Instant;
+
+/**
+ * What a {@link TcpProxy} records in its {@linkplain TcpProxy#journal() journal}: one entry per
+ * connection milestone and per toxic applied. Connections are numbered from 1 in accept order.
+ *
+ * <pre>{@code
+ * List<TcpEvent.Closed> closed = proxy.journal().entries(TcpEvent.Closed.class);
+ * }</pre>
+ */
+public sealed interface TcpEvent {
+
+  /** The connection this entry is about. */
+  long connection();
+
+  /** When it was recorded. */
+  Instant at();
+
+  /**
+   * A client connection was accepted.
+   *
+   * @param connection the connection number
+   * @param client     the client's address
+   * @param at         when
+   */
+  record Opened(long connection, InetSocketAddress client, Instant at) implements TcpEvent {}
+
+  /**
+   * The proxy connected the client to a backend.
+   *
+   * @param connection the connection number
+   * @param backend    the backend the balancer chose
+   * @param at         when
+   */
+  record Connected(long connection, Backend backend, Instant at) implements TcpEvent {}
+
+  /**
+   * A connection was refused (reset at once) because the proxy is {@linkplain TcpProxy#disable() disabled}.
+   *
+   * @param connection the connection number
+   * @param client     the client's address
+   * @param at         when
+   */
+  record Refused(long connection, InetSocketAddress client, Instant at) implements TcpEvent {}
+
+  /**
+   * A toxic was drawn for a connection and now affects it.
+   *
+   * @param connection the connection number
+   * @param name       the name the toxic was added under
+   * @param toxic      the toxic
+   * @param at         when
+   */
+  record ToxicApplied(long connection, String name, Toxic toxic, Instant at) implements TcpEvent {}
+
+  /**
+   * A connection ended.
+   *
+   * @param connection     the connection number
+   * @param bytesUpstream  bytes forwarded client to backend
+   * @param bytesDownstream bytes forwarded backend to client
+   * @param cause          why: {@code "closed"} (both sides finished), {@code "reset"}, {@code "idle timeout"},
+   *                       {@code "proxy closed"}, {@code "no backend"}, {@code "disabled"}, or
+   *                       {@code "toxic <name>: <what>"} when a toxic ended it
+   * @param at             when
+   */
+  record Closed(long connection, long bytesUpstream, long bytesDownstream, String cause, Instant at)
+      implements TcpEvent {}
+}

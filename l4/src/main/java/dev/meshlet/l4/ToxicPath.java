@@ -1,0 +1,150 @@
+package dev.meshlet.l4;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+
+/**
+ * The slow path of a splice direction: forwards one chunk through the toxics in effect. Everything
+ * happens on the direction's own virtual thread: delays park it, bandwidth paces its writes.
+ */
+final class ToxicPath {
+  /** A bandwidth-limited write sends at most this fraction of a second's worth of bytes at once. */
+  private static final int PACING_SLICES_PER_SECOND = 20;
+
+  private ToxicPath() {}
+
+  /**
+   * Forwards what {@code buf} holds (between position and limit) to {@code dst} through
+   * {@code toxics}; returns the bytes written. A toxic may end the connection, after which the
+   * pump's next read fails and it stops quietly.
+   */
+  static int forward(Splice splice, ActiveToxic[] toxics, ByteBuffer buf, SocketChannel dst, boolean toUpstream)
+      throws IOException {
+    int n = buf.remaining();
+    // Toxics that swallow the chunk come first: nothing after them sees the data.
+    for (ActiveToxic t : toxics) {
+      if (t.toxic instanceof Toxic.ResetPeer r) {
+        buf.position(buf.limit());
+        sleep(r.timeout().toNanos());
+        splice.cut("toxic " + t.name + ": reset peer", true);
+        return 0;
+      }
+      if (t.toxic instanceof Toxic.Timeout) {
+        t.dropped += n;
+        buf.position(buf.limit());
+        return 0;
+      }
+    }
+    ActiveToxic limitReached = null;
+    long delayNanos = 0;
+    ActiveToxic slicer = null;
+    ActiveToxic bandwidth = null;
+    long bytesPerSecond = Long.MAX_VALUE;
+    for (ActiveToxic t : toxics) {
+      switch (t.toxic) {
+        case Toxic.LimitData l -> {
+          long left = l.bytes() - t.passed;
+          int pass = (int) Math.min(buf.remaining(), Math.max(0, left));
+          buf.limit(buf.position() + pass);
+          t.passed += pass;
+          if (t.passed >= l.bytes()) {
+            limitReached = t;
+          }
+        }
+        case Toxic.Latency l -> {
+          long jitter = l.jitter().toNanos();
+          long d = l.latency().toNanos();
+          if (jitter > 0) {
+            d += (long) ((t.random.nextDouble() * 2 - 1) * jitter);
+          }
+          delayNanos += Math.max(0, d);
+        }
+        case Toxic.Slicer s -> {
+          if (slicer == null) {
+            slicer = t;
+          }
+        }
+        case Toxic.Bandwidth b -> {
+          long rate = b.kibPerSecond() * 1024;
+          if (rate < bytesPerSecond) {
+            bytesPerSecond = rate;
+            bandwidth = t;
+          }
+        }
+        case Toxic.SlowClose s -> {
+          // acts at end of stream
+        }
+        case Toxic.ResetPeer r -> throw new AssertionError("handled above");
+        case Toxic.Timeout x -> throw new AssertionError("handled above");
+      }
+    }
+    if (delayNanos > 0) {
+      sleep(delayNanos);
+    }
+    int written = 0;
+    int end = buf.limit();
+    long pacingSlice = bandwidth == null ? Integer.MAX_VALUE
+        : Math.max(1, bytesPerSecond / PACING_SLICES_PER_SECOND);
+    while (buf.position() < end) {
+      int size = end - buf.position();
+      if (slicer != null) {
+        size = Math.min(size, segmentSize((Toxic.Slicer) slicer.toxic, slicer));
+      }
+      size = (int) Math.min(size, pacingSlice);
+      buf.limit(buf.position() + size);
+      while (buf.hasRemaining()) {
+        dst.write(buf);
+      }
+      buf.limit(end);
+      written += size;
+      if (bandwidth != null) {
+        long now = System.nanoTime();
+        long due = Math.max(bandwidth.nextWriteNanos, now) + size * 1_000_000_000L / bytesPerSecond;
+        bandwidth.nextWriteNanos = due;
+        sleep(due - now);
+      }
+      if (slicer != null && buf.position() < end) {
+        sleep(((Toxic.Slicer) slicer.toxic).delay().toNanos());
+      }
+    }
+    if (limitReached != null) {
+      splice.account(toUpstream, written); // before the cut, so the journal's count includes them
+      written = 0;
+      splice.cut("toxic " + limitReached.name + ": limit of "
+          + ((Toxic.LimitData) limitReached.toxic).bytes() + " bytes reached", false);
+    }
+    return written;
+  }
+
+  /** Before the FIN is passed on: a slow close holds it. */
+  static void beforeEndOfStream(ActiveToxic[] toxics) throws IOException {
+    for (ActiveToxic t : toxics) {
+      if (t.toxic instanceof Toxic.SlowClose s) {
+        sleep(s.delay().toNanos());
+      }
+    }
+  }
+
+  private static int segmentSize(Toxic.Slicer s, ActiveToxic state) {
+    int variation = s.sizeVariation();
+    if (variation == 0) {
+      return s.averageSize();
+    }
+    return s.averageSize() - variation + state.random.nextInt(2 * variation + 1);
+  }
+
+  private static void sleep(long nanos) throws InterruptedIOException {
+    if (nanos <= 0) {
+      return;
+    }
+    try {
+      Thread.sleep(Duration.ofNanos(nanos));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while a toxic held the data");
+    }
+  }
+}

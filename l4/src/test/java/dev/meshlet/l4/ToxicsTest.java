@@ -1,0 +1,402 @@
+package dev.meshlet.l4;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.meshlet.core.Backend;
+import dev.meshlet.core.Schedule;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Each toxic measured on real sockets: what arrives, when, and how the connection ends. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class ToxicsTest {
+  private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
+  private static final Duration WAIT = Duration.ofSeconds(10);
+  private final List<AutoCloseable> resources = new ArrayList<>();
+
+  @AfterEach
+  void tearDown() throws Exception {
+    for (int i = resources.size() - 1; i >= 0; i--) {
+      resources.get(i).close();
+    }
+  }
+
+  private <T extends AutoCloseable> T track(T resource) {
+    resources.add(resource);
+    return resource;
+  }
+
+  private TcpProxy proxyTo(TestServer server) throws IOException {
+    return proxyTo(server, 7L);
+  }
+
+  private TcpProxy proxyTo(TestServer server, long seed) throws IOException {
+    return track(TcpProxy.builder().listen("127.0.0.1", 0)
+        .backends(Backend.of("127.0.0.1", server.port())).seed(seed).start());
+  }
+
+  private Socket connect(TcpProxy proxy) throws IOException {
+    Socket s = track(new Socket(LOOPBACK, proxy.port()));
+    s.setSoTimeout(10_000);
+    s.setTcpNoDelay(true);
+    return s;
+  }
+
+  /** A backend that writes {@code size} bytes as soon as a client connects, then closes. */
+  private TestServer source(int size) {
+    return track(TestServer.start(s -> {
+      byte[] data = new byte[size];
+      Arrays.fill(data, (byte) 'x');
+      s.getOutputStream().write(data);
+      s.shutdownOutput();
+      s.getInputStream().transferTo(OutputStream.nullOutputStream());
+    }));
+  }
+
+  private static long roundTripNanos(Socket s) throws IOException {
+    long start = System.nanoTime();
+    s.getOutputStream().write('p');
+    assertThat(s.getInputStream().read()).isEqualTo('p');
+    return System.nanoTime() - start;
+  }
+
+  private static long readAll(Socket s) throws IOException {
+    InputStream in = s.getInputStream();
+    byte[] buf = new byte[8192];
+    long total = 0;
+    for (int n; (n = in.read(buf)) != -1; ) {
+      total += n;
+    }
+    return total;
+  }
+
+  /** Lets wall-clock time pass (a schedule's window is about time itself, not a condition to poll). */
+  private static void letTimePass(Duration d) {
+    long deadline = System.nanoTime() + d.toNanos();
+    for (long left; (left = deadline - System.nanoTime()) > 0; ) {
+      LockSupport.parkNanos(left);
+    }
+  }
+
+  @Test
+  void latencyAddsTheConfiguredDelayToEachRoundTrip() throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    Socket client = connect(proxy);
+    long base = Long.MAX_VALUE;
+    for (int i = 0; i < 5; i++) {
+      base = Math.min(base, roundTripNanos(client));
+    }
+    proxy.toxics().add("slow", Toxic.latency(Duration.ofMillis(150)).downstream());
+    for (int i = 0; i < 5; i++) {
+      long added = TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client) - base);
+      assertThat(added).as("added latency, ms").isBetween(148L, 150L + 150L);
+    }
+  }
+
+  @Test
+  void jitterSpreadsTheDelayWithinItsBounds() throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    proxy.toxics().add("jittery", Toxic.latency(Duration.ofMillis(60), Duration.ofMillis(40)).upstream());
+    Socket client = connect(proxy);
+    long min = Long.MAX_VALUE;
+    long max = 0;
+    for (int i = 0; i < 12; i++) {
+      long ms = TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client));
+      min = Math.min(min, ms);
+      max = Math.max(max, ms);
+    }
+    assertThat(min).as("fastest round trip, ms").isGreaterThanOrEqualTo(19);
+    assertThat(max).as("slowest round trip, ms").isLessThan(100 + 150);
+    assertThat(max - min).as("spread, ms").isGreaterThan(10);
+  }
+
+  @Test
+  void bandwidthLimitsThroughputWithinTwentyPercent() throws Exception {
+    int size = 192 * 1024;
+    TcpProxy proxy = proxyTo(source(size));
+    proxy.toxics().add("thin", Toxic.bandwidth(96).downstream());
+    long start = System.nanoTime();
+    Socket client = connect(proxy);
+    assertThat(readAll(client)).isEqualTo(size);
+    double seconds = (System.nanoTime() - start) / 1e9;
+    double kibPerSecond = size / 1024.0 / seconds;
+    System.out.printf("bandwidth: configured 96 KiB/s, measured %.1f KiB/s over %d KiB%n", kibPerSecond, size / 1024);
+    assertThat(kibPerSecond).as("measured KiB/s").isBetween(96 * 0.8, 96 * 1.2);
+  }
+
+  @Test
+  void slicerCutsDataIntoSegmentsOfTheConfiguredSize() throws Exception {
+    int size = 4000;
+    TcpProxy proxy = proxyTo(source(size));
+    proxy.toxics().add("sliced", Toxic.slicer(100, 20, Duration.ofMillis(8)).downstream());
+    Socket client = connect(proxy);
+    InputStream in = client.getInputStream();
+    byte[] buf = new byte[8192];
+    List<Integer> reads = new ArrayList<>();
+    int total = 0;
+    for (int n; (n = in.read(buf)) != -1; ) {
+      reads.add(n);
+      total += n;
+    }
+    assertThat(total).isEqualTo(size);
+    // The client may now and then read two segments at once under load; most reads are one segment.
+    long inRange = reads.stream().filter(n -> n >= 80 && n <= 120).count();
+    System.out.println("slicer: " + reads.size() + " reads, " + inRange + " of 80-120 bytes: " + reads);
+    assertThat(reads.size()).as("segments").isGreaterThanOrEqualTo(size / 120 * 8 / 10);
+    assertThat(inRange).as("reads of one segment (80-120 bytes)").isGreaterThanOrEqualTo(reads.size() * 8L / 10);
+  }
+
+  @Test
+  void limitDataClosesAfterExactlyNBytesDownstream() throws Exception {
+    TcpProxy proxy = proxyTo(source(100_000));
+    proxy.toxics().add("cap", Toxic.limitData(4321).downstream());
+    Socket client = connect(proxy);
+    assertThat(readAll(client)).isEqualTo(4321);
+    TcpEvent.Closed closed = proxy.journal().await(TcpEvent.Closed.class, c -> true, WAIT);
+    assertThat(closed.cause()).isEqualTo("toxic cap: limit of 4321 bytes reached");
+    assertThat(closed.bytesDownstream()).isEqualTo(4321);
+  }
+
+  @Test
+  void limitDataClosesAfterExactlyNBytesUpstream() throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    proxy.toxics().add("cap", Toxic.limitData(1000).upstream());
+    Socket client = connect(proxy);
+    byte[] data = new byte[5000];
+    try {
+      client.getOutputStream().write(data);
+    } catch (SocketException e) {
+      // the proxy may close before the whole write went out
+    }
+    assertThat(readAll(client)).isEqualTo(1000);
+  }
+
+  @Test
+  void resetPeerIsSeenAsAResetByTheClient() throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    proxy.toxics().add("rst", Toxic.resetPeer(Duration.ofMillis(200)).upstream());
+    Socket client = connect(proxy);
+    long start = System.nanoTime();
+    client.getOutputStream().write("hello".getBytes());
+    assertThatThrownBy(() -> client.getInputStream().read())
+        .isInstanceOf(SocketException.class).hasMessageContaining("reset");
+    assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isGreaterThanOrEqualTo(195);
+    assertThat(proxy.journal().await(TcpEvent.Closed.class, c -> true, WAIT).cause())
+        .isEqualTo("toxic rst: reset peer");
+  }
+
+  @Test
+  void timeoutDropsDataAndClosesAfterTheTimeout() throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    proxy.toxics().add("hang", Toxic.timeout(Duration.ofMillis(300)).downstream());
+    long start = System.nanoTime();
+    Socket client = connect(proxy);
+    client.getOutputStream().write("anyone there?".getBytes());
+    assertThat(client.getInputStream().read()).isEqualTo(-1);
+    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+    assertThat(ms).as("closed after, ms").isBetween(295L, 300L + 1000L);
+  }
+
+  @Test
+  void blackholeKeepsTheConnectionOpenAndRemovingItClosesWhatItBroke() throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    proxy.toxics().add("void", Toxic.blackhole().downstream());
+    Socket client = connect(proxy);
+    client.setSoTimeout(300);
+    client.getOutputStream().write('a');
+    assertThatThrownBy(() -> client.getInputStream().read()).isInstanceOf(SocketTimeoutException.class);
+    assertThat(proxy.stats().active()).isEqualTo(1);
+    client.setSoTimeout(10_000);
+    proxy.toxics().remove("void");
+    assertThat(client.getInputStream().read()).isEqualTo(-1);
+  }
+
+  @Test
+  void slowCloseHoldsTheFinButNotTheData() throws Exception {
+    TcpProxy proxy = proxyTo(source(3));
+    proxy.toxics().add("lingering", Toxic.slowClose(Duration.ofMillis(300)).downstream());
+    long start = System.nanoTime();
+    Socket client = connect(proxy);
+    InputStream in = client.getInputStream();
+    assertThat(in.readNBytes(3)).hasSize(3);
+    long dataMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+    assertThat(in.read()).isEqualTo(-1);
+    long finMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+    assertThat(dataMs).as("data after, ms").isLessThan(250);
+    assertThat(finMs).as("FIN after, ms").isGreaterThanOrEqualTo(295);
+  }
+
+  @Test
+  void disableRefusesNewConnectionsAndCutsOpenOnes() throws Exception {
+    TestServer echo = track(TestServer.echo());
+    TcpProxy proxy = proxyTo(echo);
+    Socket open = connect(proxy);
+    roundTripNanos(open);
+    proxy.disable();
+    assertThat(proxy.isEnabled()).isFalse();
+    assertThat(open.getInputStream().read()).isEqualTo(-1);
+    int backendsBefore = echo.accepted();
+
+    Socket refused = connect(proxy);
+    assertThatThrownBy(() -> {
+      refused.getOutputStream().write('x');
+      if (refused.getInputStream().read() == -1) {
+        throw new SocketException("closed without a reset");
+      }
+    }).isInstanceOf(SocketException.class).hasMessageContaining("reset");
+    proxy.journal().await(TcpEvent.Refused.class, r -> true, WAIT);
+    assertThat(echo.accepted()).as("backend connections while down").isEqualTo(backendsBefore);
+
+    proxy.enable();
+    roundTripNanos(connect(proxy));
+  }
+
+  @Test
+  void toxicAddedToAnOpenConnectionAppliesAtOnceAndRemovalStopsIt() throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    Socket client = connect(proxy);
+    roundTripNanos(client);
+    proxy.toxics().add("late", Toxic.latency(Duration.ofMillis(200)).upstream());
+    assertThat(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client))).isGreaterThanOrEqualTo(198);
+    assertThat(proxy.toxics().remove("late")).isTrue();
+    assertThat(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client))).isLessThan(150);
+    assertThat(proxy.journal().entries(TcpEvent.ToxicApplied.class))
+        .extracting(TcpEvent.ToxicApplied::name).containsExactly("late");
+  }
+
+  /** Connections (numbered from 1) that the toxic {@code name} was applied to, for 200 connections. */
+  private List<Long> appliedOver200Connections(long seed, Toxic toxic) throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()), seed);
+    proxy.toxics().add("maybe", toxic);
+    for (int i = 0; i < 200; i++) {
+      new Socket(LOOPBACK, proxy.port()).close();
+    }
+    proxy.awaitAccepted(200, WAIT);
+    proxy.awaitIdle(WAIT);
+    return proxy.journal().entries(TcpEvent.ToxicApplied.class).stream()
+        .map(TcpEvent.ToxicApplied::connection).sorted().toList();
+  }
+
+  @Test
+  void toxicityIsDrawnPerConnectionAndReplaysExactlyWithTheSameSeed() throws Exception {
+    Toxic half = Toxic.latency(Duration.ofMillis(1)).toxicity(0.5);
+    List<Long> first = appliedOver200Connections(42, half);
+    List<Long> again = appliedOver200Connections(42, half);
+    List<Long> other = appliedOver200Connections(43, half);
+    // 200 draws at p = 0.5: mean 100, sigma ~7; +-35 is five sigmas.
+    assertThat(first.size()).as("connections drawn").isBetween(65, 135);
+    assertThat(again).as("same seed, same connections").isEqualTo(first);
+    assertThat(other).as("another seed").isNotEqualTo(first);
+  }
+
+  @Test
+  void schedulesPickTheFirstNOrEveryKthConnection() throws Exception {
+    assertThat(appliedOver200Connections(1, Toxic.latency(Duration.ofMillis(1)).schedule(Schedule.firstN(3))))
+        .containsExactly(1L, 2L, 3L);
+    assertThat(appliedOver200Connections(1, Toxic.latency(Duration.ofMillis(1)).schedule(Schedule.everyNth(50))))
+        .containsExactly(50L, 100L, 150L, 200L);
+  }
+
+  @Test
+  void windowScheduleAppliesOnlyWithinTheWindow() throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    proxy.toxics().add("brief", Toxic.latency(Duration.ofMillis(1)).schedule(
+        Schedule.window(Duration.ZERO, Duration.ofMillis(300))));
+    new Socket(LOOPBACK, proxy.port()).close();
+    proxy.awaitAccepted(1, WAIT);
+    letTimePass(Duration.ofMillis(350));
+    new Socket(LOOPBACK, proxy.port()).close();
+    proxy.awaitAccepted(2, WAIT);
+    proxy.awaitIdle(WAIT);
+    assertThat(proxy.journal().entries(TcpEvent.ToxicApplied.class))
+        .extracting(TcpEvent.ToxicApplied::connection).containsExactly(1L);
+  }
+
+  @Test
+  void journalRecordsEachConnectionAndCountsWhatItDrops() throws Exception {
+    TestServer echo = track(TestServer.echo());
+    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0)
+        .backends(Backend.of("127.0.0.1", echo.port())).journalCapacity(4).start());
+    Socket client = connect(proxy);
+    roundTripNanos(client);
+    client.close();
+    proxy.journal().await(TcpEvent.Closed.class, c -> c.connection() == 1, WAIT);
+    List<TcpEvent> entries = proxy.journal().entries();
+    assertThat(entries).extracting(e -> e.getClass().getSimpleName())
+        .containsExactly("Opened", "Connected", "Closed");
+    TcpEvent.Connected connected = (TcpEvent.Connected) entries.get(1);
+    assertThat(connected.backend().port()).isEqualTo(echo.port());
+    TcpEvent.Closed closed = (TcpEvent.Closed) entries.get(2);
+    assertThat(closed.bytesUpstream()).isEqualTo(1);
+    assertThat(closed.bytesDownstream()).isEqualTo(1);
+
+    new Socket(LOOPBACK, proxy.port()).close();
+    proxy.journal().await(TcpEvent.Closed.class, c -> c.connection() == 2, WAIT);
+    assertThat(proxy.journal().entries()).hasSize(4);
+    assertThat(proxy.journal().dropped()).isEqualTo(2);
+    assertThat(proxy.journal().recorded()).isEqualTo(6);
+  }
+
+  @Test
+  void awaitHelpersWaitForConnectionsAndReportTheSeedWhenTheyTimeOut() throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()), 0xABCDL);
+    List<Socket> clients = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      clients.add(connect(proxy));
+    }
+    proxy.awaitConnections(3, WAIT);
+    assertThatThrownBy(() -> proxy.awaitConnections(5, Duration.ofMillis(50)))
+        .isInstanceOf(AssertionError.class)
+        .hasMessageContaining("5 open connection(s)").hasMessageContaining("seed=0xabcdL");
+    for (Socket s : clients) {
+      s.close();
+    }
+    proxy.awaitIdle(WAIT);
+    assertThat(proxy.seed()).isEqualTo(0xABCDL);
+  }
+
+  @Test
+  void toxicsAreListedRemovedAndCleared() throws Exception {
+    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0)
+        .backends(Backend.of("127.0.0.1", 9)).toxic("a", Toxic.latency(Duration.ofMillis(5))).start());
+    proxy.toxics().add("b", Toxic.bandwidth(10).upstream());
+    assertThat(proxy.toxics().list()).containsOnlyKeys("a", "b");
+    assertThat(proxy.toxics().get("b")).isEqualTo(new Toxic.Bandwidth(10, Toxic.Direction.UPSTREAM, 1.0, Schedule.always()));
+    assertThatThrownBy(() -> proxy.toxics().add("a", Toxic.blackhole()))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("toxic 'a' already exists");
+    assertThat(proxy.toxics().remove("a")).isTrue();
+    assertThat(proxy.toxics().remove("a")).isFalse();
+    proxy.toxics().clear();
+    assertThat(proxy.toxics().list()).isEmpty();
+  }
+
+  @Test
+  void badToxicsSayWhatToFix() {
+    assertThatThrownBy(() -> Toxic.latency(Duration.ofMillis(1)).toxicity(1.5))
+        .hasMessage("toxicity: 1.5 (expected: 0 to 1)");
+    assertThatThrownBy(() -> Toxic.slicer(10, 10, Duration.ZERO))
+        .hasMessage("slicer sizeVariation: 10 (expected: 0 to averageSize - 1 = 9)");
+    assertThatThrownBy(() -> Toxic.bandwidth(0)).hasMessage("bandwidth: 0 KiB/s (expected: >= 1)");
+    assertThatThrownBy(() -> Toxic.limitData(-1)).hasMessage("limitData: -1 bytes (expected: >= 0)");
+    assertThatThrownBy(() -> Toxic.latency(Duration.ofMillis(-1)))
+        .hasMessage("latency: PT-0.001S (expected: >= 0)");
+    assertThatThrownBy(() -> Schedule.firstN(0)).hasMessage("firstN: 0 (expected: >= 1)");
+    assertThatThrownBy(() -> TcpProxy.builder().journalCapacity(-1))
+        .hasMessage("journalCapacity: -1 (expected: >= 0)");
+  }
+}
