@@ -67,6 +67,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private volatile boolean clientBodyFailed;
   private volatile boolean timedOut;
   private volatile @Nullable HttpFields upstreamTrailers;
+  private volatile @Nullable HttpFields requestTrailers;
   private volatile long bytesIn;
   private volatile long bytesOut;
 
@@ -166,6 +167,9 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       UpstreamBody b = new UpstreamBody(this, request, expectContinue);
       body = b;
       up.body(b);
+      if (request.getLength() < 0) {
+        up.trailersSupplier(() -> requestTrailers); // chunked: pass the client's trailers on
+      }
       up.attribute(EXCHANGE_ATTRIBUTE_UPSTREAM, this);
       if (!expectContinue) {
         // Read the first body chunk before dialing: a framing error in it (bad chunk size) is then
@@ -392,6 +396,10 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (b != null) {
       b.open();
     }
+  }
+
+  void requestTrailers(HttpFields trailers) {
+    requestTrailers = trailers;
   }
 
   void onClientBodyFailure() {

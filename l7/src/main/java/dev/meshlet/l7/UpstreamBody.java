@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import java.util.concurrent.locks.ReentrantLock;
+import org.eclipse.jetty.http.Trailers;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Request;
 import org.jspecify.annotations.Nullable;
@@ -86,6 +87,8 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
   private void count(Content.Chunk chunk) {
     if (Content.Chunk.isFailure(chunk)) {
       exchange.onClientBodyFailure();
+    } else if (chunk instanceof Trailers trailers) {
+      exchange.requestTrailers(trailers.getTrailers());
     } else {
       exchange.countBytesIn(chunk.remaining());
     }

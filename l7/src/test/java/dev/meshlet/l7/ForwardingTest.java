@@ -112,6 +112,15 @@ class ForwardingTest {
         response.write(false, ByteBuffer.wrap("part1-".getBytes(StandardCharsets.US_ASCII)), Callback.NOOP);
         response.write(true, ByteBuffer.wrap("part2".getBytes(StandardCharsets.US_ASCII)), callback);
       }
+      case "/request-trailers" -> {
+        byte[] body;
+        try (InputStream in = Content.Source.asInputStream(request)) {
+          body = in.readAllBytes();
+        }
+        HttpFields trailers = request.getTrailers();
+        response.getHeaders().put("X-Got-Trailer", trailers == null ? "none" : String.valueOf(trailers.get("X-Sum")));
+        response.write(true, ByteBuffer.wrap(body), callback);
+      }
       case "/reject" -> {
         response.setStatus(417);
         response.write(true, ByteBuffer.wrap("nope".getBytes(StandardCharsets.US_ASCII)), callback);
@@ -157,6 +166,33 @@ class ForwardingTest {
       }
       assertThat(counted.requests).hasSize(100);
       assertThat(counted.connections.get()).isLessThanOrEqualTo(3);
+    }
+  }
+
+  @Test
+  void maxConnectionsPerBackendBoundsTheUpstreamPool() throws Exception {
+    try (TestBackend slow = TestBackend.with("slow", (request, response, callback) -> {
+          Thread.ofVirtual().start(() -> {
+            try {
+              Thread.sleep(20); // keep requests overlapping
+            } catch (InterruptedException ignored) {
+              // stop
+            }
+            response.write(true, ByteBuffer.wrap("s".getBytes(StandardCharsets.US_ASCII)), callback);
+          });
+          return true;
+        });
+        HttpProxy p = HttpProxy.builder().listen("127.0.0.1", 0).maxConnectionsPerBackend(2)
+            .defaultRoute(Cluster.of("s", slow.backend())).start()) {
+      java.util.List<java.util.concurrent.CompletableFuture<HttpResponse<String>>> all = new java.util.ArrayList<>();
+      for (int i = 0; i < 20; i++) {
+        all.add(http.sendAsync(HttpRequest.newBuilder(p.uri().resolve("/c" + i)).build(), HttpResponse.BodyHandlers.ofString()));
+      }
+      for (var f : all) {
+        assertThat(f.get(30, TimeUnit.SECONDS).body()).isEqualTo("s");
+      }
+      assertThat(slow.requests).hasSize(20);
+      assertThat(slow.connections.get()).isBetween(1, 2);
     }
   }
 
@@ -271,6 +307,15 @@ class ForwardingTest {
     assertThat(r.status()).isEqualTo(200);
     assertThat(r.header("Transfer-Encoding")).isEqualTo("chunked");
     assertThat(r.body()).contains("part1-").contains("part2").contains("X-Checksum: abc123");
+  }
+
+  @Test
+  void requestTrailersAreForwarded() throws Exception {
+    Raw.Reply r = Raw.exchange(proxy.port(), "POST /request-trailers HTTP/1.1\r\nHost: h\r\nConnection: close\r\n"
+        + "Transfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n");
+    assertThat(r.status()).isEqualTo(200);
+    assertThat(r.body()).isEqualTo("hello world");
+    assertThat(r.header("X-Got-Trailer")).isEqualTo("42");
   }
 
   static String readAll(InputStream in) throws IOException {
