@@ -27,7 +27,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
+@ExtendWith(NoLeakedThreads.class)
 @Timeout(value = 90, unit = TimeUnit.SECONDS)
 class ForwardingTest {
   static final int MIB = 1024 * 1024;

@@ -20,12 +20,14 @@ import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Request;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * 1 GiB through the proxy in each direction with the test JVM's heap capped (see the module's
  * surefire {@code -Xmx}): heap use must be bounded by buffers, not by body size. The backend and
  * client live in the same JVM and stream too, so a sampled peak well under the cap is the proxy's.
  */
+@ExtendWith(NoLeakedThreads.class)
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class LargeTransferTest {
   static final long GIB = 1024L * 1024 * 1024;
