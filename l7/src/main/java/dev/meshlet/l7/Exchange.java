@@ -446,6 +446,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     HttpFields.Mutable out = response.getHeaders();
     Set<String> named = connectionTokens(in);
     boolean chunked = false;
+    String via = null;
     for (HttpField f : in) {
       HttpHeader h = f.getHeader();
       if (h != null) {
@@ -463,8 +464,15 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       if (named != null && named.contains(f.getLowerCaseName())) {
         continue;
       }
+      if (h == HttpHeader.VIA) {
+        via = via == null ? f.getValue() : via + ", " + f.getValue();
+        continue;
+      }
       out.add(f);
     }
+    // RFC 9110 §7.6.3: a proxy adds itself to Via in both directions
+    String hop = (upstreamResponse.getVersion() == HttpVersion.HTTP_1_0 ? "1.0" : "1.1") + handler.viaSuffix;
+    out.put(HttpHeader.VIA, via == null ? hop : via + ", " + hop);
     HttpRoute r = route;
     if (r != null) {
       r.responseHeaders().apply(out);

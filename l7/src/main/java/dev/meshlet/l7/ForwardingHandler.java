@@ -27,6 +27,10 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
   final ConcurrentHashMap<String, Counters> routeCounters = new ConcurrentHashMap<>();
   final ConcurrentHashMap<Endpoint, Counters> backendCounters = new ConcurrentHashMap<>();
   final String viaSuffix;
+  /** Fault injection and the journal (issue 7), set by the proxy before it starts. */
+  long faultSeed;
+  dev.meshlet.core.Journal<HttpEvent> journal = new dev.meshlet.core.Journal<>(0);
+  final java.util.concurrent.atomic.AtomicLong requestIds = new java.util.concurrent.atomic.AtomicLong();
   private final ReentrantLock drainLock = new ReentrantLock();
   private final Condition drained = drainLock.newCondition();
 

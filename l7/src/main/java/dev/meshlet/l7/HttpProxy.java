@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.Journal;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.InetSocketAddress;
@@ -74,7 +75,7 @@ public final class HttpProxy implements AutoCloseable {
   private final AtomicBoolean closed = new AtomicBoolean();
   private final int port;
 
-  private HttpProxy(ProxyConfig config) throws IOException {
+  private HttpProxy(ProxyConfig config, long seed, int journalCapacity) throws IOException {
     this.config = config;
     threads = new QueuedThreadPool(config.maxThreads(), Math.min(4, config.maxThreads()));
     threads.setName("meshlet-l7");
@@ -120,6 +121,8 @@ public final class HttpProxy implements AutoCloseable {
     }
     server.addConnector(connector);
     handler = new ForwardingHandler(config, client, scheduler, deadline, total);
+    handler.faultSeed = seed;
+    handler.journal = new Journal<>(journalCapacity);
     server.setHandler(handler);
     server.setErrorHandler(new ShortErrorHandler(total));
     server.setStopTimeout(0);
@@ -174,6 +177,22 @@ public final class HttpProxy implements AutoCloseable {
     return URI.create("http://" + h + ":" + port + "/");
   }
 
+  /**
+   * What this proxy did, request by request (route, backend, status, faults applied), for tests to
+   * assert on; see {@link HttpEvent}. Keeps the last {@link Builder#journalCapacity(int)} entries.
+   */
+  public Journal<HttpEvent> journal() {
+    return handler.journal;
+  }
+
+  /**
+   * The seed every {@link HttpFault} percentage draws from; pass it to {@link Builder#seed(long)} to
+   * replay a run.
+   */
+  public long seed() {
+    return handler.faultSeed;
+  }
+
   /** A snapshot of the counters, for the proxy, per route and per backend. */
   public HttpProxyStats stats() {
     Map<String, HttpProxyStats.Counts> routes = new HashMap<>();
@@ -226,7 +245,8 @@ public final class HttpProxy implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "HttpProxy[" + uri() + " routes=" + config.routes().size() + "]";
+    return "HttpProxy[" + uri() + " routes=" + config.routes().size() + ", seed=0x"
+        + Long.toHexString(handler.faultSeed) + "L]";
   }
 
   /** Starts reading the body only when the backend answers 100 Continue (the client is told then). */
@@ -263,8 +283,32 @@ public final class HttpProxy implements AutoCloseable {
     private String via = "meshlet";
     private int maxRequestHeaderSize = 8192;
     private int maxUriLength = 8192;
+    private @Nullable Long seed;
+    private int journalCapacity = 10_000;
 
     private Builder() {}
+
+    /**
+     * The seed for the routes' {@link HttpFault} draws; default a random one, reported by
+     * {@link HttpProxy#seed()} and {@link HttpProxy#toString()}. The same seed and the same sequence of
+     * requests give the same faults.
+     */
+    public Builder seed(long seed) {
+      this.seed = seed;
+      return this;
+    }
+
+    /**
+     * How many entries the {@linkplain HttpProxy#journal() journal} keeps (older ones are dropped and
+     * counted); default 10,000; 0 keeps none.
+     */
+    public Builder journalCapacity(int entries) {
+      if (entries < 0) {
+        throw new IllegalArgumentException("journalCapacity: " + entries + " (expected: >= 0)");
+      }
+      this.journalCapacity = entries;
+      return this;
+    }
 
     /** Listens on all interfaces at {@code port}; 0 picks a free port (see {@link HttpProxy#port()}). */
     public Builder listen(int port) {
@@ -302,7 +346,11 @@ public final class HttpProxy implements AutoCloseable {
       return this;
     }
 
-    /** How long a backend may take to begin its response before the client gets 504; default 15 s. */
+    /**
+     * How long a backend may take to begin its response before the client gets 504; default 15 s.
+     * Keep it below {@link #idleTimeout(Duration)}: a client connection idle for that long while
+     * waiting is given up on first.
+     */
     public Builder responseTimeout(Duration d) {
       responseTimeout = positive("responseTimeout", d);
       return this;
@@ -495,7 +543,8 @@ public final class HttpProxy implements AutoCloseable {
           upstreamIdleTimeout, maxConnectionsPerBackend, maxThreads, accessLog,
           requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
           maxRequestHeaderSize, maxUriLength);
-      return new HttpProxy(config);
+      return new HttpProxy(config, seed != null ? seed : java.util.concurrent.ThreadLocalRandom.current().nextLong(),
+          journalCapacity);
     }
 
     private static Duration positive(String what, Duration d) {

@@ -42,6 +42,11 @@ public final class HttpRoute implements Route<Request> {
   private final @Nullable String hostRewrite;
   private final HeaderOps requestHeaders;
   private final HeaderOps responseHeaders;
+  /** Faults (issue 7): usually none; per fault, how many requests it was drawn for and its draw key. */
+  final HttpFault[] faults;
+  final java.util.concurrent.atomic.AtomicLong[] faultCandidates;
+  final long[] faultKeys;
+  final long createdNanos = System.nanoTime();
 
   private HttpRoute(Builder b, String name) {
     this.name = name;
@@ -57,6 +62,13 @@ public final class HttpRoute implements Route<Request> {
     this.hostRewrite = b.hostRewrite;
     this.requestHeaders = b.requestHeaders.build();
     this.responseHeaders = b.responseHeaders.build();
+    this.faults = b.faults.toArray(new HttpFault[0]);
+    this.faultCandidates = new java.util.concurrent.atomic.AtomicLong[faults.length];
+    this.faultKeys = new long[faults.length];
+    for (int i = 0; i < faults.length; i++) {
+      faultCandidates[i] = new java.util.concurrent.atomic.AtomicLong();
+      faultKeys[i] = (name + "#" + i).hashCode();
+    }
   }
 
   static HttpRoute build(Consumer<Builder> spec, String defaultName) {
@@ -74,6 +86,11 @@ public final class HttpRoute implements Route<Request> {
   /** The route's name, used in stats and the access log; {@code route-N} when not set (N from 1). */
   public String name() {
     return name;
+  }
+
+  /** The faults this route injects, in the order they were added. */
+  public List<HttpFault> faults() {
+    return List.of(faults);
   }
 
   /** The clusters this route sends to: one, or several for a weighted split. */
@@ -207,8 +224,18 @@ public final class HttpRoute implements Route<Request> {
     private final HeaderOps.Collector requestHeaders = new HeaderOps.Collector("request");
     private final HeaderOps.Collector responseHeaders = new HeaderOps.Collector("response");
     private boolean targetSet;
+    private final List<HttpFault> faults = new ArrayList<>();
 
     private Builder() {}
+
+    /**
+     * Injects {@code fault} into this route's requests (for its percentage of them, and only when its
+     * header is present if it names one). Several faults are drawn independently; an abort wins.
+     */
+    public Builder fault(HttpFault fault) {
+      faults.add(Objects.requireNonNull(fault, "fault"));
+      return this;
+    }
 
     /** The route's name in stats and logs; default {@code route-N}, N its position from 1. */
     public Builder name(String name) {

@@ -78,6 +78,7 @@ class HeadersTest {
         assertThat(r.header(gone)).as(gone).isNull();
       }
       assertThat(r.header("X-Public")).isEqualTo("p");
+      assertThat(r.header("Via")).as("the proxy adds itself to responses too").isEqualTo("1.1 meshlet");
       assertThat(r.header("Server")).as("the backend's Server passes; the proxy adds none").isEqualTo("backend/1.0");
       assertThat(r.raw().split("\r\nDate: ", -1)).as("one Date (the backend's), none added by the proxy").hasSize(2);
     }

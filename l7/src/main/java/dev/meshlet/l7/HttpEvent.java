@@ -1,0 +1,53 @@
+package dev.meshlet.l7;
+
+import dev.meshlet.core.Backend;
+import java.time.Instant;
+import java.util.List;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * What an {@link HttpProxy} records in its {@linkplain HttpProxy#journal() journal}. Requests are
+ * numbered from 1 in the order they arrive.
+ *
+ * <pre>{@code
+ * List<HttpEvent.Completed> done = proxy.journal().entries(HttpEvent.Completed.class);
+ * }</pre>
+ */
+public sealed interface HttpEvent {
+
+  /** The request this entry is about. */
+  long request();
+
+  /** When it was recorded. */
+  Instant at();
+
+  /**
+   * A fault was drawn for a request and applies to it.
+   *
+   * @param request the request number
+   * @param route   the route whose fault it is
+   * @param fault   the fault
+   * @param at      when
+   */
+  record FaultApplied(long request, String route, HttpFault fault, Instant at) implements HttpEvent {}
+
+  /**
+   * A request ended.
+   *
+   * @param request the request number
+   * @param method  its method
+   * @param path    its path and query as received
+   * @param route   the route that matched, or null
+   * @param backend the backend it went to, or null (no route, an abort fault, no backend)
+   * @param status  the status the client got, or 0 when the exchange was cut before one was sent
+   * @param faults  the kinds of the faults applied ({@code "Abort"}, {@code "Delay"}, …), in route order
+   * @param at      when
+   */
+  record Completed(long request, String method, String path, @Nullable String route, @Nullable Backend backend,
+      int status, List<String> faults, Instant at) implements HttpEvent {
+    /** Copies the fault list. */
+    public Completed {
+      faults = List.copyOf(faults);
+    }
+  }
+}
