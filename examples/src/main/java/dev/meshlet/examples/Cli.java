@@ -1,0 +1,338 @@
+package dev.meshlet.examples;
+
+import dev.meshlet.core.Backend;
+import dev.meshlet.core.Balancer;
+import dev.meshlet.core.Cluster;
+import dev.meshlet.l4.TcpProxy;
+import dev.meshlet.l7.HttpProxy;
+import java.io.PrintStream;
+import java.net.BindException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CountDownLatch;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The command line: {@code meshlet l4 …} and {@code meshlet l7 …}, a thin layer that parses flags and
+ * calls the public builders, nothing more.
+ */
+public final class Cli {
+
+  static final String USAGE = """
+      usage:
+        java -jar meshlet.jar                      run the demo (see: java -jar meshlet.jar demo --help)
+        java -jar meshlet.jar l4 --listen HOST:PORT --backend HOST:PORT [--backend HOST:PORT ...]
+                 [--balancer NAME] [--connect-timeout 5s] [--idle-timeout 1h] [--max-connections N]
+                 [--drain-timeout 10s]
+        java -jar meshlet.jar l7 --listen HOST:PORT
+                 [--route PATH_PREFIX=HOST:PORT[,HOST:PORT...]]      (repeatable, kept in order)
+                 [--host-route HOST=HOST:PORT[,...]]                (repeatable; *.example.com allowed)
+                 [--header-route NAME:VALUE=HOST:PORT[,...]]        (repeatable)
+                 [--default HOST:PORT[,...]] [--balancer NAME] [--connect-timeout 5s]
+                 [--response-timeout 30s] [--drain-timeout 10s] [--access-log]
+      balancers: round-robin (default), random, weighted-round-robin, least-connections, consistent-hash
+      durations: 500ms, 2s, 1m, 1h. Routes are tried in order; the first match wins.
+      --listen 127.0.0.1:0 picks a free port; the real one is printed as "listening on HOST:PORT".
+      SIGTERM or Ctrl-C stops accepting, lets in-flight work finish (up to --drain-timeout), exits 0.
+      """;
+
+  private Cli() {}
+
+  /** A bad flag or value: the message is the one-line reason. */
+  static final class UsageException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    UsageException(String message) {
+      super(message);
+    }
+  }
+
+  /** Runs {@code meshlet l4|l7 …}; returns the process exit code. */
+  static int run(String mode, List<String> args, PrintStream out, PrintStream err, CountDownLatch stop) {
+    try {
+      return switch (mode) {
+        case "l4" -> runL4(args, out, stop);
+        case "l7" -> runL7(args, out, stop);
+        default -> throw new UsageException("unknown mode '" + mode + "' (expected: l4, l7 or demo)");
+      };
+    } catch (UsageException | IllegalArgumentException | IllegalStateException e) {
+      err.println("meshlet: " + e.getMessage());
+      err.print(USAGE);
+      return 2;
+    } catch (BindException e) {
+      err.println("meshlet: " + e.getMessage());
+      return 1;
+    } catch (Exception e) {
+      err.println("meshlet: " + e);
+      return 1;
+    }
+  }
+
+  private static int runL4(List<String> args, PrintStream out, CountDownLatch stop) throws Exception {
+    Flags f = new Flags(args);
+    TcpProxy.Builder b = TcpProxy.builder();
+    String[] listen = listen(f.required("--listen"));
+    b.listen(listen[0], port(listen[1], "--listen"));
+    List<String> backends = f.all("--backend");
+    if (backends.isEmpty()) {
+      throw new UsageException("l4: give at least one --backend HOST:PORT");
+    }
+    for (String backend : backends) {
+      b.backends(backend(backend));
+    }
+    String balancer = f.optional("--balancer");
+    if (balancer != null) {
+      b.balancer(balancer(balancer));
+    }
+    String v;
+    if ((v = f.optional("--connect-timeout")) != null) {
+      b.connectTimeout(duration(v, "--connect-timeout"));
+    }
+    if ((v = f.optional("--idle-timeout")) != null) {
+      b.idleTimeout(duration(v, "--idle-timeout"));
+    }
+    if ((v = f.optional("--max-connections")) != null) {
+      b.maxConnections(integer(v, "--max-connections"));
+    }
+    b.drainTimeout(duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
+    f.done();
+    try (TcpProxy proxy = b.start()) {
+      out.println("meshlet l4 listening on " + listen[0] + ":" + proxy.port() + " -> " + proxy.cluster().endpoints());
+      out.flush();
+      await(stop);
+      out.println("meshlet l4 draining (" + proxy.stats().active() + " connections open)");
+      out.flush();
+    }
+    out.println("meshlet l4 stopped");
+    return 0;
+  }
+
+  private static int runL7(List<String> args, PrintStream out, CountDownLatch stop) throws Exception {
+    Flags f = new Flags(args);
+    HttpProxy.Builder b = HttpProxy.builder();
+    String[] listen = listen(f.required("--listen"));
+    b.listen(listen[0], port(listen[1], "--listen"));
+    String balancerName = f.optional("--balancer");
+    Balancer balancer = balancerName == null ? Balancer.roundRobin() : balancer(balancerName);
+    int routes = 0;
+    for (Flags.Flag flag : f.inOrder("--route", "--host-route", "--header-route")) {
+      int eq = flag.value().indexOf('=');
+      if (eq <= 0 || eq == flag.value().length() - 1) {
+        throw new UsageException(flag.name() + " '" + flag.value() + "': expected MATCH=HOST:PORT[,HOST:PORT...]");
+      }
+      String match = flag.value().substring(0, eq);
+      Cluster cluster = cluster("route-" + (++routes) + " " + match, flag.value().substring(eq + 1), balancer);
+      switch (flag.name()) {
+        case "--route" -> {
+          if (!match.startsWith("/")) {
+            throw new UsageException("--route '" + flag.value() + "': the path prefix must start with /");
+          }
+          b.route(r -> r.name(match).pathPrefix(match).to(cluster));
+        }
+        case "--host-route" -> b.route(r -> r.name(match).host(match).to(cluster));
+        default -> {
+          int colon = match.indexOf(':');
+          if (colon <= 0 || colon == match.length() - 1) {
+            throw new UsageException("--header-route '" + flag.value() + "': expected NAME:VALUE=HOST:PORT[,...]");
+          }
+          String name = match.substring(0, colon);
+          String value = match.substring(colon + 1);
+          b.route(r -> r.name(match).header(name, value).to(cluster));
+        }
+      }
+    }
+    String def = f.optional("--default");
+    if (def != null) {
+      b.defaultRoute(cluster("default", def, balancer));
+    }
+    if (routes == 0 && def == null) {
+      throw new UsageException("l7: give at least one --route, --host-route, --header-route or --default");
+    }
+    String v;
+    if ((v = f.optional("--connect-timeout")) != null) {
+      b.connectTimeout(duration(v, "--connect-timeout"));
+    }
+    if ((v = f.optional("--response-timeout")) != null) {
+      b.responseTimeout(duration(v, "--response-timeout"));
+    }
+    if (f.flag("--access-log")) {
+      b.accessLog(true);
+    }
+    b.drainTimeout(duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
+    f.done();
+    try (HttpProxy proxy = b.start()) {
+      out.println("meshlet l7 listening on " + listen[0] + ":" + proxy.port());
+      out.flush();
+      await(stop);
+      out.println("meshlet l7 draining");
+      out.flush();
+    }
+    out.println("meshlet l7 stopped");
+    return 0;
+  }
+
+  private static void await(CountDownLatch stop) throws InterruptedException {
+    stop.await();
+  }
+
+  static Cluster cluster(String name, String backends, Balancer balancer) {
+    Cluster.Builder c = Cluster.builder(name).balancer(balancer);
+    for (String part : backends.split(",", -1)) {
+      c.backends(backend(part));
+    }
+    return c.build();
+  }
+
+  static Backend backend(String text) {
+    try {
+      return Backend.parse(text);
+    } catch (IllegalArgumentException e) {
+      throw new UsageException(e.getMessage());
+    }
+  }
+
+  /** {@code HOST:PORT}, {@code :PORT} or {@code PORT}; returns {host, port}. */
+  static String[] listen(String text) {
+    int colon = text.lastIndexOf(':');
+    String host = colon < 0 ? "0.0.0.0" : text.substring(0, colon);
+    String port = text.substring(colon + 1);
+    if (host.isEmpty()) {
+      host = "0.0.0.0";
+    }
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    return new String[] {host, port};
+  }
+
+  static int port(String text, String flag) {
+    int port = integer(text, flag);
+    if (port < 0 || port > 65535) {
+      throw new UsageException(flag + ": port " + port + " out of range (expected: 0-65535)");
+    }
+    return port;
+  }
+
+  static int integer(String text, String flag) {
+    try {
+      return Integer.parseInt(text);
+    } catch (NumberFormatException e) {
+      throw new UsageException(flag + ": '" + text + "' is not a number");
+    }
+  }
+
+  static Balancer balancer(String name) {
+    return switch (name.toLowerCase(Locale.ROOT)) {
+      case "round-robin" -> Balancer.roundRobin();
+      case "random" -> Balancer.random();
+      case "weighted-round-robin" -> Balancer.weightedRoundRobin();
+      case "least-connections" -> Balancer.leastConnections();
+      case "consistent-hash" -> Balancer.consistentHash();
+      default -> throw new UsageException("--balancer '" + name
+          + "' (expected: round-robin, random, weighted-round-robin, least-connections, consistent-hash)");
+    };
+  }
+
+  /** {@code 250ms}, {@code 2s}, {@code 5m}, {@code 1h}, or an ISO-8601 duration such as {@code PT2S}. */
+  static Duration duration(String text, String flag) {
+    String t = text.strip().toLowerCase(Locale.ROOT);
+    try {
+      if (t.startsWith("pt")) {
+        return Duration.parse(text.strip());
+      }
+      if (t.endsWith("ms")) {
+        return Duration.ofMillis(Long.parseLong(t.substring(0, t.length() - 2)));
+      }
+      long n = Long.parseLong(t.substring(0, t.length() - 1));
+      return switch (t.charAt(t.length() - 1)) {
+        case 's' -> Duration.ofSeconds(n);
+        case 'm' -> Duration.ofMinutes(n);
+        case 'h' -> Duration.ofHours(n);
+        default -> throw new NumberFormatException();
+      };
+    } catch (RuntimeException e) {
+      throw new UsageException(flag + ": '" + text + "' is not a duration (expected e.g. 500ms, 2s, 1m, 1h)");
+    }
+  }
+
+  /** Flags in the order given; each consumed flag is checked off, and {@link #done()} rejects leftovers. */
+  static final class Flags {
+    record Flag(String name, String value) {}
+
+    private final List<Flag> flags = new ArrayList<>();
+    private final List<Flag> used = new ArrayList<>();
+
+    Flags(List<String> args) {
+      for (int i = 0; i < args.size(); i++) {
+        String a = args.get(i);
+        if (!a.startsWith("--")) {
+          throw new UsageException("unexpected argument '" + a + "'");
+        }
+        if (a.equals("--access-log")) {
+          flags.add(new Flag(a, "true"));
+        } else if (i + 1 < args.size() && !args.get(i + 1).startsWith("--")) {
+          flags.add(new Flag(a, args.get(++i)));
+        } else {
+          throw new UsageException(a + ": missing value");
+        }
+      }
+    }
+
+    String required(String name) {
+      String v = optional(name);
+      if (v == null) {
+        throw new UsageException("missing " + name);
+      }
+      return v;
+    }
+
+    @Nullable String optional(String name) {
+      List<String> all = all(name);
+      if (all.size() > 1) {
+        throw new UsageException(name + " given " + all.size() + " times (expected: once)");
+      }
+      return all.isEmpty() ? null : all.get(0);
+    }
+
+    String optionalOr(String name, String fallback) {
+      String v = optional(name);
+      return v == null ? fallback : v;
+    }
+
+    boolean flag(String name) {
+      return optional(name) != null;
+    }
+
+    List<String> all(String name) {
+      List<String> values = new ArrayList<>();
+      for (Flag f : flags) {
+        if (f.name().equals(name)) {
+          values.add(f.value());
+          used.add(f);
+        }
+      }
+      return values;
+    }
+
+    List<Flag> inOrder(String... names) {
+      List<Flag> out = new ArrayList<>();
+      for (Flag f : flags) {
+        if (List.of(names).contains(f.name())) {
+          out.add(f);
+          used.add(f);
+        }
+      }
+      return out;
+    }
+
+    void done() {
+      for (Flag f : flags) {
+        if (!used.contains(f)) {
+          throw new UsageException("unknown flag " + f.name());
+        }
+      }
+    }
+  }
+}

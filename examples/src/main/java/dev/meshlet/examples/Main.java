@@ -1,0 +1,50 @@
+package dev.meshlet.examples;
+
+import java.io.PrintStream;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import sun.misc.Signal;
+
+/**
+ * {@code java -jar meshlet.jar [demo|l4|l7] …}: the demo with no arguments, otherwise the command
+ * line. Exit codes: 0 after a clean stop (SIGTERM or Ctrl-C drain first), 1 when the proxy cannot
+ * start (e.g. the port is in use), 2 for a bad flag or value.
+ */
+public final class Main {
+  private Main() {}
+
+  /** Entry point of the runnable jar. */
+  public static void main(String[] args) {
+    CountDownLatch stop = new CountDownLatch(1);
+    // Handle TERM and INT ourselves so the process drains and exits 0 instead of 143/130.
+    for (String sig : List.of("TERM", "INT")) {
+      try {
+        Signal.handle(new Signal(sig), s -> stop.countDown());
+      } catch (IllegalArgumentException unsupported) {
+        // not on this platform: the JVM's default handling applies
+      }
+    }
+    System.exit(run(Arrays.asList(args), System.out, System.err, stop));
+  }
+
+  static int run(List<String> args, PrintStream out, PrintStream err, CountDownLatch stop) {
+    if (args.isEmpty()) {
+      return Demo.run(args, out, err, stop);
+    }
+    String mode = args.get(0);
+    List<String> rest = args.subList(1, args.size());
+    if (mode.equals("--help") || mode.equals("-h") || mode.equals("help")) {
+      out.print(Cli.USAGE);
+      return 0;
+    }
+    if (rest.contains("--help") || rest.contains("-h")) {
+      out.print(mode.equals("demo") ? Demo.USAGE : Cli.USAGE);
+      return 0;
+    }
+    if (mode.equals("demo") || mode.startsWith("--")) {
+      return Demo.run(mode.equals("demo") ? rest : args, out, err, stop);
+    }
+    return Cli.run(mode, rest, out, err, stop);
+  }
+}

@@ -1,0 +1,213 @@
+package dev.meshlet.examples;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The runnable jar end to end: started as a real process, driven over real sockets, stopped with SIGTERM. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class CliIT {
+  private static final Path JAR = Path.of("target", "meshlet.jar");
+  private static final Pattern LISTENING = Pattern.compile("listening on ([0-9.]+):(\\d+)");
+  private final List<AutoCloseable> resources = new ArrayList<>();
+  private final HttpClient http = HttpClient.newHttpClient();
+
+  @AfterEach
+  void tearDown() throws Exception {
+    for (int i = resources.size() - 1; i >= 0; i--) {
+      resources.get(i).close();
+    }
+  }
+
+  /** A started {@code java -jar meshlet.jar …} with its output collected line by line. */
+  private final class Jar implements AutoCloseable {
+    final Process process;
+    final BlockingQueue<String> stdout = new LinkedBlockingQueue<>();
+    final StringBuffer stderr = new StringBuffer();
+
+    Jar(String... args) throws Exception {
+      assertThat(JAR).as("the runnable jar (built by package)").exists();
+      List<String> command = new ArrayList<>(List.of(
+          ProcessHandle.current().info().command().orElse("java"), "-jar", JAR.toString()));
+      command.addAll(List.of(args));
+      process = new ProcessBuilder(command).start();
+      Thread.ofVirtual().start(() -> pump(new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8)), true));
+      Thread.ofVirtual().start(() -> pump(new BufferedReader(new InputStreamReader(process.getErrorStream(), StandardCharsets.UTF_8)), false));
+      resources.add(this);
+    }
+
+    private void pump(BufferedReader r, boolean out) {
+      try (r) {
+        for (String line; (line = r.readLine()) != null; ) {
+          if (out) {
+            stdout.add(line);
+          } else {
+            stderr.append(line).append('\n');
+          }
+        }
+      } catch (Exception ignored) {
+        // the process ended
+      }
+    }
+
+    /** Waits for the line that says where the proxy listens and returns its port. */
+    int awaitListening() throws Exception {
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (System.nanoTime() < deadline) {
+        String line = stdout.poll(100, TimeUnit.MILLISECONDS);
+        if (line != null) {
+          Matcher m = LISTENING.matcher(line);
+          if (m.find()) {
+            return Integer.parseInt(m.group(2));
+          }
+        }
+        if (!process.isAlive()) {
+          throw new AssertionError("exited " + process.exitValue() + " before listening: " + stderr);
+        }
+      }
+      throw new AssertionError("no 'listening on' line within 30 s; stderr: " + stderr);
+    }
+
+    int exitCode(Duration within) throws Exception {
+      assertThat(process.waitFor(within.toMillis(), TimeUnit.MILLISECONDS)).as("exited within " + within).isTrue();
+      return process.exitValue();
+    }
+
+    @Override
+    public void close() {
+      process.destroyForcibly();
+    }
+  }
+
+  private NamedBackend backend(String name) throws Exception {
+    NamedBackend b = NamedBackend.start(name);
+    resources.add(b);
+    return b;
+  }
+
+  private String get(int port, String path) throws Exception {
+    HttpResponse<String> r = http.send(
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(200);
+    return r.body().strip();
+  }
+
+  @Test
+  void l7RoutesAsConfiguredAndStopsCleanlyOnSigterm() throws Exception {
+    NamedBackend api = backend("api-1");
+    NamedBackend web = backend("web-1");
+    NamedBackend v2 = backend("v2-1");
+    Jar jar = new Jar("l7", "--listen", "127.0.0.1:0",
+        "--route", "/api/=127.0.0.1:" + api.port(),
+        "--header-route", "X-API-Version:v2=127.0.0.1:" + v2.port(),
+        "--default", "127.0.0.1:" + web.port());
+    int port = jar.awaitListening();
+    assertThat(get(port, "/api/orders")).isEqualTo("api-1: GET /api/orders");
+    assertThat(get(port, "/")).isEqualTo("web-1: GET /");
+    HttpResponse<String> v = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/x"))
+        .header("X-API-Version", "v2").build(), HttpResponse.BodyHandlers.ofString());
+    assertThat(v.body().strip()).isEqualTo("v2-1: GET /x");
+    jar.process.destroy(); // SIGTERM
+    assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
+  }
+
+  @Test
+  void l4ForwardsAndStopsCleanlyOnSigterm() throws Exception {
+    NamedBackend a = backend("a");
+    NamedBackend b = backend("b");
+    Jar jar = new Jar("l4", "--listen", "127.0.0.1:0",
+        "--backend", "127.0.0.1:" + a.port(), "--backend", "127.0.0.1:" + b.port(),
+        "--balancer", "round-robin");
+    int port = jar.awaitListening();
+    List<String> seen = new ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      HttpClient fresh = HttpClient.newHttpClient(); // a new connection each time: L4 balances connections
+      seen.add(fresh.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/t")).build(),
+          HttpResponse.BodyHandlers.ofString()).body().strip());
+      fresh.close();
+    }
+    assertThat(seen).containsExactlyInAnyOrder("a: GET /t", "b: GET /t");
+    jar.process.destroy();
+    assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
+  }
+
+  @Test
+  void demoServesTheRoutingTable() throws Exception {
+    Jar jar = new Jar("demo", "--http-port", "0", "--tcp-port", "0");
+    int port = jar.awaitListening(); // the L7 line comes first
+    assertThat(get(port, "/api/users")).matches("api-[12]: GET /api/users");
+    assertThat(get(port, "/static/logo.png")).isEqualTo("static-1: GET /static/logo.png");
+    assertThat(get(port, "/")).matches("web-[12]: GET /");
+    jar.process.destroy();
+    assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
+  }
+
+  @Test
+  void badFlagsExitTwoWithTheReasonAndUsage() throws Exception {
+    String[][] cases = {
+        {"l4", "--listen", "127.0.0.1:0"},
+        {"l4", "--listen", "127.0.0.1:0", "--backend", "nope"},
+        {"l4", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:1", "--balancer", "fastest"},
+        {"l7", "--listen", "127.0.0.1:0", "--route", "api=127.0.0.1:1"},
+        {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--frobnicate", "1"},
+        {"bogus"},
+    };
+    String[] reasons = {
+        "give at least one --backend", "backend 'nope'", "--balancer 'fastest'",
+        "must start with /", "unknown flag --frobnicate", "unknown mode 'bogus'",
+    };
+    for (int i = 0; i < cases.length; i++) {
+      Jar jar = new Jar(cases[i]);
+      assertThat(jar.exitCode(Duration.ofSeconds(30))).as(String.join(" ", cases[i])).isEqualTo(2);
+      assertThat(jar.stderr.toString()).contains(reasons[i]).contains("usage:");
+    }
+  }
+
+  @Test
+  void helpPrintsUsage() throws Exception {
+    Jar jar = new Jar("--help");
+    assertThat(jar.exitCode(Duration.ofSeconds(30))).isZero();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    String first = null;
+    while (first == null && System.nanoTime() < deadline) {
+      first = jar.stdout.poll(100, TimeUnit.MILLISECONDS);
+    }
+    assertThat(first).isEqualTo("usage:");
+  }
+
+  @Test
+  void portInUseSaysSoAndExitsOne() throws Exception {
+    try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      Jar jar = new Jar("l4", "--listen", "127.0.0.1:" + taken.getLocalPort(), "--backend", "127.0.0.1:1");
+      assertThat(jar.exitCode(Duration.ofSeconds(30))).isEqualTo(1);
+      assertThat(jar.stderr.toString()).contains("127.0.0.1:" + taken.getLocalPort()).contains("address already in use");
+    }
+  }
+
+  @Test
+  void jarIsSelfContained() throws Exception {
+    assertThat(Files.size(JAR)).isGreaterThan(1_000_000); // Jetty and meshlet inside
+  }
+}
