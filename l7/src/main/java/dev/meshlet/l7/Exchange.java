@@ -70,8 +70,13 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private volatile @Nullable HttpFields requestTrailers;
   private volatile long bytesIn;
   private volatile long bytesOut;
+  /** Numbered from 1 in arrival order, for the journal and the fault draws. */
+  private final long requestId;
+  /** The faults drawn for this request; null (the usual case) when none applies. */
+  private volatile @Nullable FaultPlan faults;
 
   Exchange(ForwardingHandler handler, Request request, Response response, Callback callback) {
+    this.requestId = handler.requestIds.incrementAndGet();
     this.handler = handler;
     this.config = handler.config;
     this.request = request;
@@ -134,6 +139,15 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     Counters rc = handler.routeCounters(chosen);
     rc.begin();
     routeCounters = rc;
+
+    FaultPlan plan = FaultPlan.decide(chosen, request, requestId, handler.faultSeed, handler.journal);
+    if (plan != null) {
+      faults = plan;
+      if (plan.abortStatus > 0) {
+        sendFault(plan.abortStatus);
+        return;
+      }
+    }
 
     Endpoint picked = cluster.pick(clientKey());
     if (picked == null) {
@@ -207,6 +221,13 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private void send() {
     org.eclipse.jetty.client.Request up = upstream;
     if (up == null) {
+      return;
+    }
+    FaultPlan plan = faults;
+    if (plan != null && plan.requestDelayNanos > 0) { // a delay fault: send later, no thread waits
+      long delay = plan.requestDelayNanos;
+      plan.requestDelayNanos = 0;
+      handler.scheduler.schedule(this::send, delay, TimeUnit.NANOSECONDS);
       return;
     }
     upstreamHeadNanos = System.nanoTime();
@@ -489,6 +510,11 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
 
   @Override
   public void onContent(org.eclipse.jetty.client.Response upstreamResponse, Content.Chunk chunk, Runnable demander) {
+    FaultPlan plan = faults;
+    if (plan != null && plan.shapesResponse()) {
+      shapedContent(plan, upstreamResponse, chunk, demander);
+      return;
+    }
     ByteBuffer buffer = chunk.getByteBuffer();
     int n = buffer.remaining();
     bytesOut += n;
@@ -535,6 +561,18 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       upstreamTrailers = trailers;
     }
     int status = upstreamResponse.getStatus();
+    FaultPlan plan = faults;
+    if (plan != null && plan.responseDelayNanos > 0) { // a response delay and no body written yet
+      long delay = plan.responseDelayNanos;
+      plan.responseDelayNanos = 0;
+      ByteBuffer lastBuffer = last;
+      handler.scheduler.schedule(() -> writeLast(status, lastBuffer), delay, TimeUnit.NANOSECONDS);
+      return;
+    }
+    writeLast(status, last);
+  }
+
+  private void writeLast(int status, ByteBuffer last) {
     response.write(true, last, Callback.from(
         () -> finish(status, null, null),
         x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
@@ -655,6 +693,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (deadline != null && failure == null) {
       deadline.responseDone(request.getConnectionMetaData().getConnection());
     }
+    recordCompleted(status);
     long left = handler.total.end(status);
     handler.ended(left);
     if (failure == null) {
@@ -662,6 +701,129 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     } else {
       callback.failed(failure);
     }
+  }
+
+  // --- fault injection (issue 7): hooks above call these only when the route has faults
+
+  private void sendFault(int status) {
+    byte[] text = ("fault injected: " + status + "\n").getBytes(StandardCharsets.US_ASCII);
+    response.setStatus(status);
+    HttpFields.Mutable h = response.getHeaders();
+    h.put(HttpHeader.CONTENT_TYPE, "text/plain; charset=utf-8");
+    h.put(HttpHeader.CONTENT_LENGTH, text.length);
+    response.write(true, ByteBuffer.wrap(text), Callback.from(
+        () -> finish(status, null, null),
+        x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
+  }
+
+  private void shapedContent(
+      FaultPlan plan, org.eclipse.jetty.client.Response upstreamResponse, Content.Chunk chunk, Runnable demander) {
+    ByteBuffer buffer = chunk.getByteBuffer();
+    Endpoint e = endpoint;
+    if (e != null) {
+      e.bytesIn(buffer.remaining());
+    }
+    chunk.retain();
+    long delay = plan.responseDelayNanos;
+    if (delay > 0) {
+      plan.responseDelayNanos = 0;
+      handler.scheduler.schedule(
+          () -> writeShaped(plan, upstreamResponse, chunk, buffer, demander), delay, TimeUnit.NANOSECONDS);
+      return;
+    }
+    writeShaped(plan, upstreamResponse, chunk, buffer, demander);
+  }
+
+  /** Writes the chunk in paced slices and/or up to the abort point; demands more when it is all out. */
+  private void writeShaped(FaultPlan plan, org.eclipse.jetty.client.Response upstreamResponse, Content.Chunk chunk,
+      ByteBuffer buffer, Runnable demander) {
+    int size = buffer.remaining();
+    if (plan.bytesPerSecond > 0) {
+      size = (int) Math.min(size, Math.max(1, plan.bytesPerSecond / 20)); // 50 ms worth at a time
+    }
+    boolean cut = false;
+    if (plan.abortAfter >= 0) {
+      long left = plan.abortAfter - plan.bodyWritten;
+      if (size >= left) {
+        size = (int) Math.max(0, left);
+        cut = true;
+      }
+    }
+    ByteBuffer part = buffer.slice(buffer.position(), size);
+    buffer.position(buffer.position() + size);
+    plan.bodyWritten += size;
+    bytesOut += size;
+    int written = size;
+    boolean reset = cut;
+    response.write(false, part, new Callback() {
+      @Override
+      public void succeeded() {
+        if (reset) {
+          chunk.release();
+          resetClient(plan, upstreamResponse);
+          return;
+        }
+        Runnable next = buffer.hasRemaining()
+            ? () -> writeShaped(plan, upstreamResponse, chunk, buffer, demander)
+            : () -> {
+              chunk.release();
+              demander.run();
+            };
+        long wait = 0;
+        if (plan.bytesPerSecond > 0) {
+          long now = System.nanoTime();
+          plan.nextWriteNanos = Math.max(plan.nextWriteNanos, now) + written * 1_000_000_000L / plan.bytesPerSecond;
+          wait = plan.nextWriteNanos - now;
+        }
+        if (wait > 0) {
+          handler.scheduler.schedule(next, wait, TimeUnit.NANOSECONDS);
+        } else {
+          next.run();
+        }
+      }
+
+      @Override
+      public void failed(Throwable x) {
+        chunk.release();
+        clientGone = true;
+        upstreamResponse.abort(x);
+      }
+
+      @Override
+      public Invocable.InvocationType getInvocationType() {
+        return Invocable.InvocationType.NON_BLOCKING;
+      }
+    });
+  }
+
+  /** The abort-body fault: RST to the client after the bytes it was allowed, and drop the upstream exchange. */
+  private void resetClient(FaultPlan plan, org.eclipse.jetty.client.Response upstreamResponse) {
+    clientGone = true; // the upstream abort below is ours, not the backend's fault
+    java.io.IOException why = new java.io.IOException(
+        "meshlet fault: response reset after " + plan.bodyWritten + " body bytes");
+    if (request.getConnectionMetaData().getConnection().getEndPoint().getTransport()
+        instanceof java.nio.channels.SocketChannel ch) {
+      try {
+        ch.setOption(java.net.StandardSocketOptions.SO_LINGER, 0);
+      } catch (java.io.IOException | RuntimeException ignored) {
+        // closed already: the client sees the end either way
+      }
+    }
+    finish(response.getStatus(), HttpProxyStats.ErrorKind.UPSTREAM_ABORTED, why);
+    upstreamResponse.abort(why);
+  }
+
+  private void recordCompleted(int status) {
+    dev.meshlet.core.Journal<HttpEvent> journal = handler.journal;
+    if (journal.capacity() == 0) {
+      return;
+    }
+    HttpRoute r = route;
+    Endpoint e = endpoint;
+    FaultPlan plan = faults;
+    journal.record(new HttpEvent.Completed(requestId, request.getMethod(), request.getHttpURI().getPathQuery(),
+        r == null ? null : r.name(), e == null ? null : e.backend(), status,
+        plan == null ? List.of() : plan.kinds, java.time.Instant.now()));
   }
 
   /** Short fixed bodies for the proxy's own answers. */
