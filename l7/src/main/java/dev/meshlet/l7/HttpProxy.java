@@ -72,6 +72,7 @@ public final class HttpProxy implements AutoCloseable {
   private final Server server;
   private final ServerConnector connector;
   private final ForwardingHandler handler;
+  private final @Nullable HeadDeadline headDeadline;
   private final AtomicBoolean closed = new AtomicBoolean();
   private final int port;
 
@@ -121,6 +122,7 @@ public final class HttpProxy implements AutoCloseable {
     }
     server.addConnector(connector);
     handler = new ForwardingHandler(config, client, scheduler, deadline, total);
+    headDeadline = deadline;
     handler.faultSeed = seed;
     handler.journal = new Journal<>(journalCapacity);
     server.setHandler(handler);
@@ -137,6 +139,9 @@ public final class HttpProxy implements AutoCloseable {
       protocolHandlers.clear(); // no redirects, no 401/407 challenges, no upgrades
       protocolHandlers.put(new ProxyContinueHandler());
       protocolHandlers.put(new ProcessingProtocolHandler());
+      if (deadline != null) {
+        deadline.start();
+      }
       server.start();
     } catch (Exception e) {
       stopQuietly();
@@ -228,6 +233,9 @@ public final class HttpProxy implements AutoCloseable {
   }
 
   private void stopQuietly() {
+    if (headDeadline != null) {
+      headDeadline.stop();
+    }
     LifeCycle.stop(server);
     LifeCycle.stop(client);
     LifeCycle.stop(scheduler);
