@@ -60,6 +60,27 @@ final class Counters {
     return inFlight.get();
   }
 
+  /**
+   * Adds two snapshots: one backend name can stand for several endpoints over time (removed and
+   * re-added) or in several clusters.
+   */
+  static HttpProxyStats.Counts sum(HttpProxyStats.Counts a, HttpProxyStats.Counts b) {
+    Map<HttpProxyStats.ErrorKind, Long> e = new EnumMap<>(HttpProxyStats.ErrorKind.class);
+    e.putAll(a.errors());
+    b.errors().forEach((k, v) -> e.merge(k, v, Long::sum));
+    return new HttpProxyStats.Counts(
+        a.requests() + b.requests(),
+        a.inFlight() + b.inFlight(),
+        a.status1xx() + b.status1xx(),
+        a.status2xx() + b.status2xx(),
+        a.status3xx() + b.status3xx(),
+        a.status4xx() + b.status4xx(),
+        a.status5xx() + b.status5xx(),
+        e,
+        a.bytesIn() + b.bytesIn(),
+        a.bytesOut() + b.bytesOut());
+  }
+
   HttpProxyStats.Counts snapshot() {
     Map<HttpProxyStats.ErrorKind, Long> e = new EnumMap<>(HttpProxyStats.ErrorKind.class);
     for (HttpProxyStats.ErrorKind k : HttpProxyStats.ErrorKind.values()) {

@@ -203,7 +203,7 @@ public final class HttpProxy implements AutoCloseable {
     Map<String, HttpProxyStats.Counts> routes = new HashMap<>();
     handler.routeCounters.forEach((name, c) -> routes.put(name, c.snapshot()));
     Map<String, HttpProxyStats.Counts> backends = new HashMap<>();
-    handler.backendCounters.forEach((e, c) -> backends.merge(e.backend().displayName(), c.snapshot(), (a, b) -> b));
+    handler.backendCounters.forEach((e, c) -> backends.merge(e.backend().displayName(), c.snapshot(), Counters::sum));
     return new HttpProxyStats(handler.total.snapshot(), routes, backends);
   }
 

@@ -198,6 +198,19 @@ class RoutingTest {
   }
 
   @Test
+  void backendStatsAddUpAcrossClustersSharingABackend() throws Exception {
+    try (HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0)
+        .route(r -> r.pathPrefix("/a/").to(pool(api)))
+        .route(r -> r.pathPrefix("/b/").to(pool(api)))
+        .start()) {
+      get(proxy, "/a/1");
+      get(proxy, "/b/1");
+      get(proxy, "/b/2");
+      assertThat(Await.idle(proxy).stats().backends().get("api").requests()).isEqualTo(3);
+    }
+  }
+
+  @Test
   void weightedSplitWithinTolerance() throws Exception {
     Cluster stable = pool(api);
     Cluster canary = pool(v2);
