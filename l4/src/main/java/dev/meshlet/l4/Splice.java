@@ -213,6 +213,7 @@ final class Splice {
   void cut(String why, boolean rst) {
     because(why);
     if (!rst) { // a FIN after the bytes already written, even if a direction's thread is still blocked
+      closing = true; // the other direction's failing I/O is then no reason to reset
       shutdownOutputQuietly(client);
       SocketChannel up = upstream;
       if (up != null) {
