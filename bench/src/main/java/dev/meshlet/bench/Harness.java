@@ -54,6 +54,7 @@ final class Harness {
   static final class Options {
     String cpu = "0";
     String otherCpu = "1";
+    @Nullable String latencyCpu;
     double seconds = 5;
     double warmup = 2;
     int rounds = 3;
@@ -77,6 +78,7 @@ final class Harness {
         switch (a) {
           case "--cpu" -> { o.cpu = v; i++; }
           case "--other-cpu" -> { o.otherCpu = v; i++; }
+          case "--latency-cpu" -> { o.latencyCpu = v; i++; }
           case "--seconds" -> { o.seconds = Double.parseDouble(v); i++; }
           case "--warmup" -> { o.warmup = Double.parseDouble(v); i++; }
           case "--rounds" -> { o.rounds = Integer.parseInt(v); i++; }
@@ -98,7 +100,14 @@ final class Harness {
           default -> throw new IllegalArgumentException("unknown option: " + a + "\n" + HELP);
         }
       }
+      if (o.latencyCpu == null) {
+        o.latencyCpu = o.cpu;
+      }
       return o;
+    }
+
+    String latencyCpu() {
+      return latencyCpu != null ? latencyCpu : cpu;
     }
 
     static Peer parsePeer(String spec) {
@@ -119,7 +128,8 @@ final class Harness {
   static final String HELP = """
       java -jar bench/target/meshlet-bench.jar load [options]
         --cpu C              CPU (taskset list) for proxy, backend and load generator (default 0)
-        --other-cpu C        CPU for the latency/hold clients and for the proxy in the split view (default 1)
+        --other-cpu C        CPU for the hold client and for the proxy in the split view (default 1)
+        --latency-cpu C      CPU for the open-loop latency client (default: --cpu, with proxy and backend)
         --seconds S          measured seconds per wrk/bulk run (default 5); --warmup S before each target (2)
         --rounds N           runs per target, the median is reported (default 3)
         --connections N      wrk connections (default 64)
@@ -429,7 +439,7 @@ final class Harness {
     targets.addAll(proxies);
     try {
       line("## Latency at a fixed rate (open loop, " + o.latencyConnections + " connections, client on CPU "
-          + o.otherCpu + "; µs from the scheduled send time)");
+          + o.latencyCpu() + "; µs from the scheduled send time)");
       line("");
       line("| layer | target | rate/s | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | errors | p99 target µs |");
       line("|---|---|---|---|---|---|---|---|---|---|");
@@ -442,7 +452,7 @@ final class Harness {
         if (sat == null) {
           sat = wrk(ours, o.seconds, false);
         }
-        double rate = Math.floor(sat * o.latencyLoad / 1000) * 1000;
+        double rate = roundRate(sat * o.latencyLoad);
         List<Target> these = new ArrayList<>();
         these.add(targets.get(0));
         for (Target t : proxies) {
@@ -478,7 +488,7 @@ final class Harness {
   }
 
   private double[] latencyRun(Target t, double rate, double warmup, double seconds) {
-    Proc c = Proc.role("latency", Proc.pinned(o.otherCpu, Proc.javaRole(List.of("-Xms256m", "-Xmx256m"), "latency",
+    Proc c = Proc.role("latency", Proc.pinned(o.latencyCpu(), Proc.javaRole(List.of("-Xms256m", "-Xmx256m"), "latency",
         String.valueOf(t.port()), String.valueOf(rate), String.valueOf(o.latencyConnections),
         String.valueOf(warmup), String.valueOf(seconds))));
     try {
@@ -603,6 +613,15 @@ final class Harness {
     } catch (IOException e) {
       return "?";
     }
+  }
+
+  /** Two significant digits, at least 100/s. */
+  static double roundRate(double r) {
+    if (r < 100) {
+      return 100;
+    }
+    double unit = Math.pow(10, Math.floor(Math.log10(r)) - 1);
+    return Math.floor(r / unit) * unit;
   }
 
   static double median(double[] v) {

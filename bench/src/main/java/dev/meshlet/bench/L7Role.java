@@ -12,10 +12,10 @@ final class L7Role {
 
   record Started(AutoCloseable proxy, int port) {}
 
-  static Started start(int backendPort) throws IOException {
+  static Started start(int backendPort, int listenPort) throws IOException {
     Cluster backend = Cluster.of("bench", Backend.of("127.0.0.1", backendPort));
     HttpProxy p = HttpProxy.builder()
-        .listen("127.0.0.1", 0)
+        .listen("127.0.0.1", listenPort)
         .route(r -> r.pathPrefix("/api/").to(backend))
         .defaultRoute(backend)
         .idleTimeout(Duration.ofMinutes(10)) // the memory test holds connections idle

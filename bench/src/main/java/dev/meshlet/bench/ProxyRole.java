@@ -10,7 +10,9 @@ import java.nio.charset.StandardCharsets;
 /**
  * Child role: a meshlet proxy (L4 or L7) in its own JVM, forwarding to one backend on loopback.
  *
- * <p>Prints {@code PORT n} once listening. Reads commands on stdin: {@code mem} prints
+ * <p>Usage: {@code proxy l4|l7 <backend port> [listen port]} (0 or absent: any free port, as the
+ * harness starts it; a fixed port lets a meshlet variant, e.g. with other JVM options, run as a
+ * {@code --peer}). Prints {@code PORT n} once listening. Reads commands on stdin: {@code mem} prints
  * {@code MEM <heap bytes after GC> <rss bytes> <platform threads> <active connections>}; end of input
  * closes the proxy and exits.
  */
@@ -19,16 +21,17 @@ final class ProxyRole {
 
   static void main(String[] args) throws Exception {
     if (args.length < 2) {
-      throw new IllegalArgumentException("usage: proxy l4|l7 <backend port>");
+      throw new IllegalArgumentException("usage: proxy l4|l7 <backend port> [listen port]");
     }
     int backendPort = Integer.parseInt(args[1]);
+    int listenPort = args.length > 2 ? Integer.parseInt(args[2]) : 0;
     AutoCloseable proxy;
     int port;
     java.util.function.LongSupplier active;
     switch (args[0]) {
       case "l4" -> {
         TcpProxy p = TcpProxy.builder()
-            .listen("127.0.0.1", 0)
+            .listen("127.0.0.1", listenPort)
             .backends(Backend.of("127.0.0.1", backendPort))
             .maxConnections(20_000)
             .start();
@@ -37,7 +40,7 @@ final class ProxyRole {
         active = () -> p.stats().active();
       }
       case "l7" -> {
-        L7Role.Started s = L7Role.start(backendPort);
+        L7Role.Started s = L7Role.start(backendPort, listenPort);
         proxy = s.proxy();
         port = s.port();
         active = () -> -1;
