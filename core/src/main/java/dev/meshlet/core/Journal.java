@@ -28,6 +28,7 @@ public final class Journal<E> {
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
   private final @Nullable Object[] ring;
+  private final String owner;
   private int head; // index of the oldest entry
   private int size;
   private long recorded;
@@ -38,10 +39,19 @@ public final class Journal<E> {
    * dropped).
    */
   public Journal(int capacity) {
+    this(capacity, "journal");
+  }
+
+  /**
+   * A journal that keeps the last {@code capacity} entries and names its {@code owner} (e.g. a proxy
+   * and its seed) in failure messages.
+   */
+  public Journal(int capacity, String owner) {
     if (capacity < 0) {
       throw new IllegalArgumentException("journal capacity: " + capacity + " (expected: >= 0)");
     }
     this.ring = new Object[capacity];
+    this.owner = java.util.Objects.requireNonNull(owner, "owner");
   }
 
   /** How many entries the journal keeps at most. */
@@ -156,7 +166,7 @@ public final class Journal<E> {
         }
         long left = deadline - System.nanoTime();
         if (left <= 0) {
-          throw new AssertionError("timed out after " + timeout + " waiting for a "
+          throw new AssertionError(owner + ": timed out after " + timeout + " waiting for a "
               + type.getSimpleName() + " entry in the journal; " + describeTail(10));
         }
         changed.await(left, TimeUnit.NANOSECONDS);
@@ -169,11 +179,42 @@ public final class Journal<E> {
     }
   }
 
+  /**
+   * Waits until the journal holds at least {@code count} entries of {@code type} and returns them,
+   * oldest first (e.g. "three requests completed").
+   *
+   * @throws AssertionError naming what was awaited and the last entries, if they do not appear in time
+   */
+  public <T extends E> List<T> awaitCount(Class<T> type, int count, Duration timeout) {
+    Objects.requireNonNull(type, "type");
+    long deadline = System.nanoTime() + timeout.toNanos();
+    lock.lock();
+    try {
+      while (true) {
+        List<T> found = entries(type);
+        if (found.size() >= count) {
+          return found;
+        }
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          throw new AssertionError(owner + ": timed out after " + timeout + " waiting for " + count + " "
+              + type.getSimpleName() + " entries (found " + found.size() + "); " + describeTail(10));
+        }
+        changed.await(left, TimeUnit.NANOSECONDS);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError("interrupted while waiting for " + count + " " + type.getSimpleName() + " entries", e);
+    } finally {
+      lock.unlock();
+    }
+  }
+
   /** A short description of the last {@code n} entries, for failure messages. */
   public String describeTail(int n) {
     List<E> all = entries();
     long droppedNow = dropped();
-    StringBuilder sb = new StringBuilder("journal (" + all.size() + " kept, " + droppedNow + " dropped)");
+    StringBuilder sb = new StringBuilder(owner + " journal (" + all.size() + " kept, " + droppedNow + " dropped)");
     if (all.isEmpty()) {
       return sb.append(": empty").toString();
     }
@@ -186,6 +227,6 @@ public final class Journal<E> {
 
   @Override
   public String toString() {
-    return "Journal[capacity=" + capacity() + ", recorded=" + recorded() + ", dropped=" + dropped() + "]";
+    return "Journal[" + owner + ", capacity=" + capacity() + ", recorded=" + recorded() + ", dropped=" + dropped() + "]";
   }
 }

@@ -17,6 +17,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
@@ -81,7 +82,8 @@ class CheckoutGatewayTest {
   @Test
   void paysThroughTheGateway(@MeshletProxy int port) throws Exception {
     assertThat(checkout(URI.create("http://127.0.0.1:" + port + "/"), false)).isEqualTo(200);
-    HttpEvent.Completed done = gateway.journal().entries(HttpEvent.Completed.class).get(0);
+    // the proxy records an exchange once its last write completed, which may be just after the client saw it
+    HttpEvent.Completed done = gateway.journal().await(HttpEvent.Completed.class, c -> true, Duration.ofSeconds(5));
     assertThat(done.route()).isEqualTo("payments");
     assertThat(done.backend()).isNotNull();
     assertThat(done.faults()).isEmpty();
@@ -90,7 +92,7 @@ class CheckoutGatewayTest {
   @Test
   void retriesOnceWhenThePaymentRouteAnswers503(HttpProxy proxy) throws Exception {
     assertThat(checkout(proxy.uri(), true)).isEqualTo(503);
-    assertThat(gateway.journal().entries(HttpEvent.Completed.class))
+    assertThat(gateway.journal().awaitCount(HttpEvent.Completed.class, 2, Duration.ofSeconds(5)))
         .extracting(HttpEvent.Completed::status).containsExactly(503, 503);
     assertThat(gateway.journal().entries(HttpEvent.FaultApplied.class)).hasSize(2);
   }

@@ -106,8 +106,9 @@ public final class TcpProxy implements AutoCloseable {
     this.drainTimeoutNanos = b.drainTimeout.toNanos();
     this.maxConnections = b.maxConnections;
     this.pool = new BufferPool(b.bufferSize, b.bufferPoolSize);
-    this.journal = new Journal<>(b.journalCapacity);
-    this.toxics = new Toxics(this, b.seed != null ? b.seed : ThreadLocalRandom.current().nextLong(), journal);
+    long seed = b.seed != null ? b.seed : ThreadLocalRandom.current().nextLong();
+    this.journal = new Journal<>(b.journalCapacity, "meshlet-l4 " + address + " seed=" + Toxics.seedString(seed));
+    this.toxics = new Toxics(this, seed, journal);
     b.toxics.forEach(toxics::add);
     String prefix = "meshlet-l4-" + address.getPort();
     ThreadFactory connectionThreads = Thread.ofVirtual().name(prefix + "-conn-", 0).factory();

@@ -104,10 +104,13 @@ class ToxicsTest {
       base = Math.min(base, roundTripNanos(client));
     }
     proxy.toxics().add("slow", Toxic.latency(Duration.ofMillis(150)).downstream());
+    List<Long> added = new ArrayList<>();
     for (int i = 0; i < 5; i++) {
-      long added = TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client) - base);
-      assertThat(added).as("added latency, ms").isBetween(148L, 150L + 150L);
+      added.add(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client) - base));
     }
+    // Never less than configured; a stall of the shared CPUs may lengthen one sample, not the median.
+    assertThat(added).as("added latency, ms").allMatch(ms -> ms >= 148);
+    assertThat(added.stream().sorted().toList().get(2)).as("median added latency, ms").isLessThan(150L + 60L);
   }
 
   @Test
@@ -115,15 +118,15 @@ class ToxicsTest {
     TcpProxy proxy = proxyTo(track(TestServer.echo()));
     proxy.toxics().add("jittery", Toxic.latency(Duration.ofMillis(60), Duration.ofMillis(40)).upstream());
     Socket client = connect(proxy);
-    long min = Long.MAX_VALUE;
-    long max = 0;
+    List<Long> samples = new ArrayList<>();
     for (int i = 0; i < 12; i++) {
-      long ms = TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client));
-      min = Math.min(min, ms);
-      max = Math.max(max, ms);
+      samples.add(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client)));
     }
+    long min = samples.stream().min(Long::compare).orElseThrow();
+    long max = samples.stream().max(Long::compare).orElseThrow();
     assertThat(min).as("fastest round trip, ms").isGreaterThanOrEqualTo(19);
-    assertThat(max).as("slowest round trip, ms").isLessThan(100 + 150);
+    assertThat(samples.stream().filter(ms -> ms <= 100 + 50).count()).as("round trips within 60+40 ms (+50)")
+        .isGreaterThanOrEqualTo(9);
     assertThat(max - min).as("spread, ms").isGreaterThan(10);
   }
 
@@ -353,6 +356,8 @@ class ToxicsTest {
 
     new Socket(LOOPBACK, proxy.port()).close();
     proxy.journal().await(TcpEvent.Closed.class, c -> c.connection() == 2, WAIT);
+    assertThat(proxy.journal().awaitCount(TcpEvent.Closed.class, 2, WAIT))
+        .extracting(TcpEvent.Closed::connection).containsExactly(1L, 2L);
     assertThat(proxy.journal().entries()).hasSize(4);
     assertThat(proxy.journal().dropped()).isEqualTo(2);
     assertThat(proxy.journal().recorded()).isEqualTo(6);
@@ -369,6 +374,9 @@ class ToxicsTest {
     assertThatThrownBy(() -> proxy.awaitConnections(5, Duration.ofMillis(50)))
         .isInstanceOf(AssertionError.class)
         .hasMessageContaining("5 open connection(s)").hasMessageContaining("seed=0xabcdL");
+    assertThatThrownBy(() -> proxy.journal().await(TcpEvent.Refused.class, r -> true, Duration.ofMillis(20)))
+        .isInstanceOf(AssertionError.class)
+        .hasMessageContaining("waiting for a Refused entry").hasMessageContaining("seed=0xabcdL");
     for (Socket s : clients) {
       s.close();
     }

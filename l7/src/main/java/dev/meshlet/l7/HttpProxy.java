@@ -124,7 +124,7 @@ public final class HttpProxy implements AutoCloseable {
     handler = new ForwardingHandler(config, client, scheduler, deadline, total);
     headDeadline = deadline;
     handler.faultSeed = seed;
-    handler.journal = new Journal<>(journalCapacity);
+    handler.journal = new Journal<>(journalCapacity, "meshlet-l7 seed=0x" + Long.toHexString(seed) + "L");
     server.setHandler(handler);
     server.setErrorHandler(new ShortErrorHandler(total));
     server.setStopTimeout(0);
