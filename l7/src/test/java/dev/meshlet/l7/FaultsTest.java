@@ -124,7 +124,8 @@ class FaultsTest {
         assertThat(new String(faulted.body(), StandardCharsets.US_ASCII)).isEqualTo("fault injected: 418\n");
       }
       // an exchange is recorded once its last write completed, which may be just after the client saw it
-      List<HttpEvent.Completed> done = proxy.journal().awaitCount(HttpEvent.Completed.class, 40, Duration.ofSeconds(5));
+      List<HttpEvent.Completed> done = proxy.awaitRequests(40, Duration.ofSeconds(5));
+      proxy.awaitIdle(Duration.ofSeconds(5));
       assertThat(done).hasSize(40);
       assertThat(done).filteredOn(c -> c.status() == 418)
           .allSatisfy(c -> {
