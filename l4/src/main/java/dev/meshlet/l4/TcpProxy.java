@@ -327,12 +327,12 @@ public final class TcpProxy implements AutoCloseable {
       awaitThreads();
       return;
     }
-    draining = true;
     try {
       server.close();
     } catch (IOException ignored) {
       // the port is released either way
     }
+    draining = true; // only now: whoever sees draining can rely on the port being closed
     long deadline = System.nanoTime() + drainTimeoutNanos;
     drainLock.lock();
     try {
