@@ -38,6 +38,7 @@ final class Harness {
 
   static void main(String[] args) throws Exception {
     Options o = Options.parse(args);
+    Proc.nice = o.nice;
     Harness h = new Harness(o);
     try {
       h.run();
@@ -69,6 +70,7 @@ final class Harness {
     List<Peer> peers = new ArrayList<>();
     List<String> proxyJvm = new ArrayList<>(List.of("-Xms512m", "-Xmx512m", "-XX:+AlwaysPreTouch"));
     @Nullable Path out;
+    int nice;
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -91,6 +93,7 @@ final class Harness {
           case "--no-l7" -> o.l7 = false;
           case "--proxy-jvm" -> { o.proxyJvm = new ArrayList<>(Arrays.asList(v.strip().split("\\s+"))); i++; }
           case "--out" -> { o.out = Path.of(v); i++; }
+          case "--nice" -> { o.nice = Integer.parseInt(v); i++; }
           case "--peer" -> { o.peers.add(parsePeer(v)); i++; }
           case "--quick" -> { o.seconds = 2; o.warmup = 1; o.rounds = 1; o.hold = 2000; o.latencySeconds = 3; }
           case "--help", "-h" -> {
@@ -143,6 +146,8 @@ final class Harness {
         --no-l7              skip meshlet's L7 proxy
         --proxy-jvm "ARGS"   JVM options of meshlet's proxy process (default -Xms512m -Xmx512m -XX:+AlwaysPreTouch)
         --out FILE           also write the markdown report to FILE
+        --nice N             run every measured process with this niceness (e.g. -10 as root), so that
+                             other work on a shared machine takes less of the measured CPU
         --quick              1 round of 2 s, 2000 held connections: a smoke test, not a measurement""";
 
   // ---------------------------------------------------------------- targets
@@ -246,6 +251,9 @@ final class Harness {
     line("- method: proxy, nginx backend and load generator pinned to CPU " + o.cpu + " (taskset); medians of "
         + o.rounds + " runs of " + o.seconds + " s after " + o.warmup + " s warm-up per target");
     line("- proxy JVM options: " + String.join(" ", o.proxyJvm));
+    if (o.nice != 0) {
+      line("- every measured process runs with nice " + o.nice);
+    }
     line("");
     startNginx();
     if (o.phases.contains("keepalive")) {

@@ -48,9 +48,19 @@ final class Proc implements AutoCloseable {
     }
   }
 
-  /** The command prefix that pins a process to {@code cpus} (e.g. "0" or "0,1"). */
+  /** A niceness for every pinned process (e.g. -10, as root), or 0 to leave it alone. */
+  static volatile int nice;
+
+  /**
+   * The command prefix that pins a process to {@code cpus} (e.g. "0" or "0,1"), with {@link #nice}
+   * if set, so that other work on a shared machine disturbs the measured processes less.
+   */
   static List<String> pinned(String cpus, List<String> command) {
-    List<String> c = new ArrayList<>(List.of("taskset", "-c", cpus));
+    List<String> c = new ArrayList<>();
+    if (nice != 0) {
+      c.addAll(List.of("nice", "-n", String.valueOf(nice)));
+    }
+    c.addAll(List.of("taskset", "-c", cpus));
     c.addAll(command);
     return c;
   }

@@ -100,7 +100,7 @@ public class RouteBench {
         break;
       }
     }
-    Cluster c = chosen.clusters().get(0);
+    Cluster c = BenchRoutes.pickCluster(chosen);
     return c.pick(key++);
   }
 

@@ -16,6 +16,11 @@ public final class BenchRoutes {
     return HttpRoute.build(spec, name);
   }
 
+  /** The route's cluster, as the proxy draws it per request (one, or a weighted split). */
+  public static dev.meshlet.core.Cluster pickCluster(HttpRoute route) {
+    return route.pickCluster();
+  }
+
   /** Whether every condition of {@code route} holds; {@code path} is the canonical path. */
   public static boolean matches(HttpRoute route, Request request, String path) {
     return route.matches(request, path);
