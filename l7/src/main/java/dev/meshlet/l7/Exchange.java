@@ -75,6 +75,30 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   /** The faults drawn for this request; null (the usual case) when none applies. */
   private volatile @Nullable FaultPlan faults;
 
+  // --- retries, timeouts, circuit breaking (issue 6)
+  /** The cluster whose circuit breaker admitted this request; released in {@link #finish}. */
+  private @Nullable Cluster cluster;
+  private RetryPolicy policy = RetryPolicy.none();
+  private long key;
+  private String target = "/";
+  /** Tries made before the current one. */
+  private int attempt;
+  private int staleRetries;
+  /** The whole request body, when buffered for replay; null when streamed or absent. */
+  private byte @Nullable [] replayBuffer;
+  private int replayLength;
+  private @Nullable Endpoint firstEndpoint;
+  private volatile boolean requestBegun;
+  private volatile boolean reusedConnection;
+  private volatile HttpProxyStats.@Nullable RetryReason retryReason;
+  private volatile boolean totalTimedOut;
+  private volatile int retryStatus;
+  private boolean holdsRetryBudget;
+  private Scheduler.@Nullable Task totalTimeout;
+  private Scheduler.@Nullable Task connectTimeout;
+  private volatile Scheduler.@Nullable Task backoff;
+  private @Nullable String generatedRequestId;
+
   Exchange(ForwardingHandler handler, Request request, Response response, Callback callback) {
     this.requestId = handler.requestIds.incrementAndGet();
     this.handler = handler;
@@ -118,7 +142,8 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     // Routes are core Route<Request>s: the first to select a cluster wins (a split draws one here).
     HttpRoute chosen = null;
     Cluster cluster = null;
-    List<HttpRoute> routes = config.routes();
+    Resilience.RouteTable table = handler.resilience.table; // a live update swaps it whole
+    List<HttpRoute> routes = table.routes();
     for (int i = 0, n = routes.size(); i < n; i++) {
       HttpRoute r = routes.get(i);
       cluster = r.select(request);
@@ -128,7 +153,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       }
     }
     if (chosen == null) {
-      chosen = config.defaultRoute();
+      chosen = table.defaultRoute();
       cluster = chosen == null ? null : chosen.select(request);
     }
     if (chosen == null || cluster == null) {
@@ -149,21 +174,65 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       }
     }
 
-    Endpoint picked = cluster.pick(clientKey());
+    if (!cluster.tryAcquire()) { // the circuit breaker: refuse at once, say why
+      sendOverflow(HttpProxyStats.ErrorKind.OVERFLOW, "cluster " + cluster.name() + " max requests");
+      return;
+    }
+    this.cluster = cluster;
+    Resilience res = handler.resilience;
+    RetryPolicy p = chosen.retryPolicy != null ? chosen.retryPolicy : res.retryPolicy;
+    policy = p;
+    key = clientKey();
+    Endpoint picked = cluster.pick(key);
     if (picked == null) {
       sendError(503, HttpProxyStats.ErrorKind.NO_BACKEND, false);
       return;
     }
+
+    String t = chosen.rewritePath(rawPath, canonical);
+    if (query != null) {
+      t = t + '?' + query;
+    }
+    target = t;
+    request.addFailureListener(this::onClientFailure);
+    java.time.Duration whole = chosen.requestTimeout != null ? chosen.requestTimeout : res.requestTimeout;
+    if (!whole.isZero()) {
+      totalTimeout = handler.scheduler.schedule(this::onTotalTimeout, whole.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    if (hasBody()) {
+      boolean expectContinue = request.getHeaders().contains(HttpHeader.EXPECT, "100-continue")
+          && request.getConnectionMetaData().getHttpVersion() != HttpVersion.HTTP_1_0;
+      long length = request.getLength();
+      if (p.retries() && !expectContinue && p.replayBufferBytes() > 0 && length <= p.replayBufferBytes()) {
+        // retries on: read a body that fits the replay buffer whole before the first try
+        replayBuffer = new byte[length >= 0 ? (int) length : Math.min(p.replayBufferBytes(), 8192)];
+        firstEndpoint = picked;
+        readBodyForReplay();
+        return;
+      }
+      newUpstream(picked);
+      streamBody(expectContinue);
+      if (!expectContinue) {
+        // Read the first body chunk before dialing: a framing error in it (bad chunk size) is then
+        // answered 400 with nothing sent upstream.
+        readFirstChunkThenSend();
+        return;
+      }
+      send();
+      return;
+    }
+    newUpstream(picked);
+    send();
+  }
+
+  /** Starts a try towards {@code picked}: its counters and a fresh upstream request, not yet sent. */
+  private void newUpstream(Endpoint picked) {
     endpoint = picked;
     picked.begin();
     Counters bc = handler.backendCounters(picked);
     bc.begin();
     backendCounters = bc;
-
-    String target = chosen.rewritePath(rawPath, canonical);
-    if (query != null) {
-      target = target + '?' + query;
-    }
     InetSocketAddress address = picked.address();
     String host = address.isUnresolved() ? address.getHostString() : address.getAddress().getHostAddress();
     org.eclipse.jetty.client.Request up = handler.client.newRequest(host, address.getPort())
@@ -172,27 +241,35 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
         .version(HttpVersion.HTTP_1_1)
         .path(target);
     up.headers(this::copyRequestHeaders);
-    upstream = up;
-
-    request.addFailureListener(this::onClientFailure);
-
-    if (hasBody()) {
-      boolean expectContinue = request.getHeaders().contains(HttpHeader.EXPECT, "100-continue");
-      UpstreamBody b = new UpstreamBody(this, request, expectContinue);
-      body = b;
-      up.body(b);
-      if (request.getLength() < 0) {
-        up.trailersSupplier(() -> requestTrailers); // chunked: pass the client's trailers on
-      }
-      up.attribute(EXCHANGE_ATTRIBUTE_UPSTREAM, this);
-      if (!expectContinue) {
-        // Read the first body chunk before dialing: a framing error in it (bad chunk size) is then
-        // answered 400 with nothing sent upstream.
-        readFirstChunkThenSend();
-        return;
-      }
+    up.onRequestBegin(this::onRequestBegin);
+    HttpRoute r = route;
+    if (r != null && r.idleTimeout != null) {
+      up.idleTimeout(r.idleTimeout.toMillis(), TimeUnit.MILLISECONDS);
     }
-    send();
+    requestBegun = false;
+    reusedConnection = false;
+    responseBegun = false;
+    timedOut = false;
+    retryReason = null;
+    retryStatus = 0;
+    byte[] replay = replayBuffer;
+    if (replay != null) {
+      up.body(new org.eclipse.jetty.client.ByteBufferRequestContent((String) null, ByteBuffer.wrap(replay, 0, replayLength)));
+      picked.bytesOut(replayLength);
+    }
+    upstream = up;
+  }
+
+  /** The client's body streams to the backend as it arrives: never replayed, so never retried. */
+  private void streamBody(boolean expectContinue) {
+    org.eclipse.jetty.client.Request up = java.util.Objects.requireNonNull(upstream);
+    UpstreamBody b = new UpstreamBody(this, request, expectContinue);
+    body = b;
+    up.body(b);
+    if (request.getLength() < 0) {
+      up.trailersSupplier(() -> requestTrailers); // chunked: pass the client's trailers on
+    }
+    up.attribute(EXCHANGE_ATTRIBUTE_UPSTREAM, this);
   }
 
   static final String EXCHANGE_ATTRIBUTE_UPSTREAM = "dev.meshlet.l7.upstream-exchange";
@@ -220,7 +297,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
 
   private void send() {
     org.eclipse.jetty.client.Request up = upstream;
-    if (up == null) {
+    if (up == null || finished.get()) {
       return;
     }
     FaultPlan plan = faults;
@@ -231,19 +308,256 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       return;
     }
     upstreamHeadNanos = System.nanoTime();
-    long timeout = config.responseTimeout().toMillis();
+    long timeout = perTryTimeout().toMillis();
     if (timeout > 0) {
       responseTimeout = handler.scheduler.schedule(this::onResponseTimeout, timeout, TimeUnit.MILLISECONDS);
     }
+    HttpRoute r = route;
+    if (r != null && r.connectTimeout != null) {
+      connectTimeout = handler.scheduler.schedule(this::onConnectTimeout, r.connectTimeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
     up.send(this);
+  }
+
+  private java.time.Duration perTryTimeout() {
+    if (!policy.perTryTimeout().isZero()) {
+      return policy.perTryTimeout();
+    }
+    HttpRoute r = route;
+    return r != null && r.responseTimeout != null ? r.responseTimeout : config.responseTimeout();
   }
 
   private void onResponseTimeout() {
     org.eclipse.jetty.client.Request up = upstream;
     if (!responseBegun && up != null) {
       timedOut = true;
-      up.abort(new TimeoutException("no response within " + config.responseTimeout().toMillis() + " ms"));
+      up.abort(new TimeoutException("no response within " + perTryTimeout().toMillis() + " ms"));
     }
+  }
+
+  private void onConnectTimeout() {
+    org.eclipse.jetty.client.Request up = upstream;
+    HttpRoute r = route;
+    if (!requestBegun && up != null && r != null && r.connectTimeout != null) {
+      up.abort(new java.net.ConnectException("no connection within " + r.connectTimeout.toMillis() + " ms"));
+    }
+  }
+
+  /** The try got a connection and starts writing: note whether the connection served requests before. */
+  private void onRequestBegin(org.eclipse.jetty.client.Request up) {
+    requestBegun = true;
+    Scheduler.Task t = connectTimeout;
+    if (t != null) {
+      t.cancel();
+    }
+    // Jetty counts the request being sent: more than one means a pooled connection was reused
+    reusedConnection = up.getConnection() instanceof org.eclipse.jetty.io.Connection c && c.getMessagesOut() > 1;
+  }
+
+  private void onTotalTimeout() {
+    totalTimedOut = true;
+    Scheduler.Task b = backoff;
+    if (b != null && b.cancel()) { // between tries: nothing in flight upstream
+      sendError(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, false);
+      return;
+    }
+    org.eclipse.jetty.client.Request up = upstream;
+    if (up == null) { // still reading a body to replay: nothing sent yet
+      sendError(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, false);
+    } else if (!responseSucceeded) {
+      timedOut = true;
+      up.abort(new TimeoutException("request not complete within its request timeout"));
+    }
+  }
+
+  /** Buffers a body that fits the replay buffer, then sends the first try; a larger one is streamed. */
+  private void readBodyForReplay() {
+    while (!finished.get()) {
+      Content.Chunk chunk = request.read();
+      if (chunk == null) {
+        request.demand(this::readBodyForReplay);
+        return;
+      }
+      if (Content.Chunk.isFailure(chunk)) {
+        clientBodyFailed = true;
+        sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+        return;
+      }
+      byte[] buffer = java.util.Objects.requireNonNull(replayBuffer);
+      if (chunk instanceof org.eclipse.jetty.http.Trailers trailers) {
+        requestTrailers = trailers.getTrailers(); // not forwarded: a replayed body goes with Content-Length
+      } else if (chunk.hasRemaining()) {
+        int n = chunk.remaining();
+        if ((long) replayLength + n > policy.replayBufferBytes()) {
+          tooLargeToReplay(buffer, chunk);
+          return;
+        }
+        if (replayLength + n > buffer.length) {
+          buffer = java.util.Arrays.copyOf(buffer, Math.min(policy.replayBufferBytes(), Math.max(replayLength + n, buffer.length * 2)));
+          replayBuffer = buffer;
+        }
+        chunk.getByteBuffer().get(buffer, replayLength, n);
+        replayLength += n;
+      }
+      boolean last = chunk.isLast();
+      chunk.release();
+      if (last) {
+        bytesIn += replayLength;
+        newUpstream(java.util.Objects.requireNonNull(firstEndpoint));
+        send();
+        return;
+      }
+    }
+  }
+
+  /** The body outgrew the replay buffer: stream it (what was read first), and never retry it. */
+  private void tooLargeToReplay(byte[] buffer, Content.Chunk chunk) {
+    int n = chunk.remaining();
+    byte[] head = java.util.Arrays.copyOf(buffer, replayLength + n);
+    chunk.getByteBuffer().get(head, replayLength, n);
+    boolean last = chunk.isLast();
+    chunk.release();
+    replayBuffer = null;
+    replayLength = 0;
+    newUpstream(java.util.Objects.requireNonNull(firstEndpoint));
+    streamBody(false);
+    java.util.Objects.requireNonNull(body).pushBack(Content.Chunk.from(ByteBuffer.wrap(head), last));
+    send();
+  }
+
+  /** The circuit breaker (or a backend's pending queue) is full: 503 at once, with the reason in a header. */
+  private void sendOverflow(HttpProxyStats.ErrorKind kind, String why) {
+    if (response.isCommitted()) {
+      finish(0, kind, new IllegalStateException("503 after the response was committed"));
+      return;
+    }
+    response.reset();
+    response.setStatus(503);
+    byte[] text = ("503 Service Unavailable: " + why + "\n").getBytes(StandardCharsets.US_ASCII);
+    HttpFields.Mutable h = response.getHeaders();
+    h.put(HttpHeader.CONTENT_TYPE, "text/plain; charset=utf-8");
+    h.put(HttpHeader.CONTENT_LENGTH, text.length);
+    h.put(OVERFLOW_HEADER, why);
+    response.write(true, ByteBuffer.wrap(text), Callback.from(
+        () -> finish(503, kind, null),
+        x -> finish(503, kind, x)));
+  }
+
+  /** The header naming why the proxy refused a request with 503. */
+  static final String OVERFLOW_HEADER = "X-Meshlet-Overflow";
+
+  // --- retries
+
+  /**
+   * Whether the failed try may be retried for {@code reason}, by the rules in {@link RetryPolicy};
+   * a true answer holds a place in the retry budget.
+   */
+  private boolean mayRetry(HttpProxyStats.RetryReason reason) {
+    if (finished.get() || clientGone || clientBodyFailed || totalTimedOut || headForwarded || response.isCommitted()) {
+      return false;
+    }
+    boolean replayable = !hasBody() || replayBuffer != null;
+    Resilience res = handler.resilience;
+    if (reason == HttpProxyStats.RetryReason.STALE_CONNECTION && staleRetries < 2) {
+      if (!replayable) {
+        res.notReplayable();
+        return false;
+      }
+      staleRetries++;
+      if (!holdsRetryBudget) {
+        res.startFreeRetry();
+        holdsRetryBudget = true;
+      }
+      return true;
+    }
+    RetryPolicy p = policy;
+    if (attempt + 1 >= p.maxAttempts() || p.idempotentOnly() && !RetryPolicy.idempotent(request.getMethod())) {
+      return false;
+    }
+    if (!replayable) {
+      res.notReplayable();
+      return false;
+    }
+    if (holdsRetryBudget) {
+      return true;
+    }
+    if (!res.tryStartRetry(p, handler.total.inFlight())) {
+      return false;
+    }
+    holdsRetryBudget = true;
+    return true;
+  }
+
+  /** What went wrong with the current try, as a retry reason; null when it must not be retried. */
+  private HttpProxyStats.@Nullable RetryReason retryReason(Throwable failure) {
+    if (failure instanceof java.util.concurrent.RejectedExecutionException || responseBegun) {
+      return null;
+    }
+    if (timedOut) {
+      return HttpProxyStats.RetryReason.PER_TRY_TIMEOUT;
+    }
+    if (!requestBegun) {
+      return HttpProxyStats.RetryReason.CONNECT_FAILURE;
+    }
+    if (reusedConnection && failure instanceof java.io.IOException) {
+      return HttpProxyStats.RetryReason.STALE_CONNECTION;
+    }
+    return HttpProxyStats.RetryReason.RESET;
+  }
+
+  /** Ends the failed try and starts the next one, on another backend if there is one, after a backoff. */
+  private void retry(HttpProxyStats.RetryReason reason) {
+    handler.resilience.retried(reason);
+    Scheduler.Task t = responseTimeout;
+    if (t != null) {
+      t.cancel();
+    }
+    Endpoint previous = endpoint;
+    Counters bc = backendCounters;
+    if (previous != null) {
+      switch (reason) {
+        case CONNECT_FAILURE, RESET, PER_TRY_TIMEOUT -> previous.failed(); // STATUS counted in onHeaders
+        default -> {}
+      }
+      previous.end();
+    }
+    if (bc != null) {
+      if (reason == HttpProxyStats.RetryReason.PER_TRY_TIMEOUT) {
+        bc.error(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT);
+      } else if (reason != HttpProxyStats.RetryReason.STATUS) {
+        bc.error(HttpProxyStats.ErrorKind.BAD_GATEWAY);
+      }
+      bc.end(retryStatus);
+    }
+    endpoint = null;
+    backendCounters = null;
+    attempt++;
+    long delay = reason == HttpProxyStats.RetryReason.STALE_CONNECTION ? 0
+        : policy.backoffNanos(attempt, ThreadLocalRandom.current().nextLong());
+    if (delay <= 0) {
+      nextTry(previous);
+    } else {
+      backoff = handler.scheduler.schedule(() -> nextTry(previous), delay, TimeUnit.NANOSECONDS);
+    }
+  }
+
+  private void nextTry(@Nullable Endpoint previous) {
+    backoff = null;
+    if (finished.get() || clientGone) {
+      return;
+    }
+    if (totalTimedOut) {
+      sendError(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, false);
+      return;
+    }
+    Cluster c = java.util.Objects.requireNonNull(cluster);
+    Endpoint next = c.pick(key, attempt, previous);
+    if (next == null) {
+      sendError(503, HttpProxyStats.ErrorKind.NO_BACKEND, false);
+      return;
+    }
+    newUpstream(next);
+    send();
   }
 
   private void onClientFailure(Throwable failure) {
@@ -358,7 +672,12 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
         + handler.viaSuffix;
     out.put(HttpHeader.VIA, via == null ? hop : via + ", " + hop);
     if (!hasRequestId) {
-      out.put(X_REQUEST_ID, newRequestId());
+      String id = generatedRequestId; // one id for all tries of a request
+      if (id == null) {
+        id = newRequestId();
+        generatedRequestId = id;
+      }
+      out.put(X_REQUEST_ID, id);
     }
     config.requestHeaders().apply(out);
     HttpRoute r = route;
@@ -446,6 +765,18 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
 
   @Override
   public void onHeaders(org.eclipse.jetty.client.Response upstreamResponse) {
+    int status = upstreamResponse.getStatus();
+    RetryPolicy p = policy;
+    if (p.retries() && p.retryOn().contains(status) && mayRetry(HttpProxyStats.RetryReason.STATUS)) {
+      Endpoint e = endpoint;
+      if (e != null && status >= 500) {
+        e.failed(); // outlier detection sees it as forwardHead would have
+      }
+      retryStatus = status;
+      retryReason = HttpProxyStats.RetryReason.STATUS;
+      upstreamResponse.abort(new java.io.IOException("meshlet: retrying after status " + status)); // then onComplete
+      return;
+    }
     forwardHead(upstreamResponse);
   }
 
@@ -587,7 +918,21 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (failure == null) {
       failure = result.getFailure();
     }
-    onUpstreamFailure(failure != null ? failure : new IllegalStateException("upstream exchange failed"));
+    if (failure == null) {
+      failure = new IllegalStateException("upstream exchange failed");
+    }
+    HttpProxyStats.RetryReason reason = retryReason;
+    if (reason == null) {
+      reason = retryReason(failure);
+      if (reason != null && !mayRetry(reason)) {
+        reason = null;
+      }
+    }
+    if (reason != null) {
+      retry(reason);
+      return;
+    }
+    onUpstreamFailure(failure);
   }
 
   private void onUpstreamFailure(Throwable failure) {
@@ -598,6 +943,12 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     }
     if (clientBodyFailed) {
       sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+      return;
+    }
+    if (failure instanceof java.util.concurrent.RejectedExecutionException && !response.isCommitted()) {
+      // Jetty's queue of requests waiting for a connection to this backend is full
+      sendOverflow(HttpProxyStats.ErrorKind.PENDING_OVERFLOW,
+          "backend " + (e == null ? "?" : e.backend().displayName()) + " max pending requests");
       return;
     }
     if (e != null) {
@@ -642,8 +993,17 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (t != null) {
       t.cancel();
     }
+    cancel(totalTimeout);
+    cancel(connectTimeout);
+    Cluster admitted = cluster;
+    if (admitted != null) {
+      admitted.release();
+    }
+    if (holdsRetryBudget) {
+      handler.resilience.retryEnded();
+    }
     UpstreamBody b = body;
-    long in = b != null ? bytesIn : 0;
+    long in = b != null || replayBuffer != null ? bytesIn : 0;
     long out = bytesOut;
     Counters rc = routeCounters;
     Counters bc = backendCounters;
@@ -700,6 +1060,12 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       callback.succeeded();
     } else {
       callback.failed(failure);
+    }
+  }
+
+  private static void cancel(Scheduler.@Nullable Task task) {
+    if (task != null) {
+      task.cancel();
     }
   }
 

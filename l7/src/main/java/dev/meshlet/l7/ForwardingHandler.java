@@ -31,6 +31,8 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
   long faultSeed;
   dev.meshlet.core.Journal<HttpEvent> journal = new dev.meshlet.core.Journal<>(0);
   final java.util.concurrent.atomic.AtomicLong requestIds = new java.util.concurrent.atomic.AtomicLong();
+  /** Retries, timeouts, the live route table and drain state (issue 6), replaced by the proxy before it starts. */
+  Resilience resilience;
   private final ReentrantLock drainLock = new ReentrantLock();
   private final Condition drained = drainLock.newCondition();
 
@@ -42,6 +44,8 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
     this.scheduler = scheduler;
     this.headDeadline = headDeadline;
     this.viaSuffix = " " + config.via();
+    this.resilience = new Resilience(RetryPolicy.none(), java.time.Duration.ZERO,
+        new Resilience.RouteTable(config.routes(), config.defaultRoute()));
     for (HttpRoute r : config.routes()) {
       routeCounters.put(r.name(), new Counters());
     }

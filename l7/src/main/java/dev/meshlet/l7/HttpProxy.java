@@ -76,7 +76,8 @@ public final class HttpProxy implements AutoCloseable {
   private final AtomicBoolean closed = new AtomicBoolean();
   private final int port;
 
-  private HttpProxy(ProxyConfig config, long seed, int journalCapacity) throws IOException {
+  private HttpProxy(ProxyConfig config, long seed, int journalCapacity, RetryPolicy retryPolicy,
+      Duration requestTimeout, int maxPendingRequests) throws IOException {
     this.config = config;
     threads = new QueuedThreadPool(config.maxThreads(), Math.min(4, config.maxThreads()));
     threads.setName("meshlet-l7");
@@ -96,7 +97,7 @@ public final class HttpProxy implements AutoCloseable {
     client.setConnectTimeout(config.connectTimeout().toMillis());
     client.setIdleTimeout(config.upstreamIdleTimeout().toMillis());
     client.setMaxConnectionsPerDestination(config.maxConnectionsPerBackend());
-    client.setMaxRequestsQueuedPerDestination(64 * 1024);
+    client.setMaxRequestsQueuedPerDestination(maxPendingRequests);
     client.setDestinationIdleTimeout(Math.max(60_000, 2 * config.upstreamIdleTimeout().toMillis()));
 
     server = new Server(threads, scheduler, null);
@@ -124,6 +125,8 @@ public final class HttpProxy implements AutoCloseable {
     handler = new ForwardingHandler(config, client, scheduler, deadline, total);
     headDeadline = deadline;
     handler.faultSeed = seed;
+    handler.resilience = new Resilience(retryPolicy, requestTimeout,
+        new Resilience.RouteTable(config.routes(), config.defaultRoute()));
     handler.journal = new Journal<>(journalCapacity, "meshlet-l7 seed=0x" + Long.toHexString(seed) + "L");
     server.setHandler(handler);
     server.setErrorHandler(new ShortErrorHandler(total));
@@ -231,7 +234,66 @@ public final class HttpProxy implements AutoCloseable {
     handler.routeCounters.forEach((name, c) -> routes.put(name, c.snapshot()));
     Map<String, HttpProxyStats.Counts> backends = new HashMap<>();
     handler.backendCounters.forEach((e, c) -> backends.merge(e.backend().displayName(), c.snapshot(), Counters::sum));
-    return new HttpProxyStats(handler.total.snapshot(), routes, backends);
+    Resilience r = handler.resilience;
+    return new HttpProxyStats(handler.total.snapshot(), routes, backends, r.snapshot(), r.draining);
+  }
+
+  /**
+   * Replaces the whole routing table at once: requests that arrive after this call are routed by
+   * {@code spec}'s routes (and so reach their clusters and backends), requests in flight finish on
+   * the route, cluster and backend they started with. Nothing is dropped; pooled connections to
+   * backends no route reaches any more are closed when idle.
+   *
+   * <pre>{@code
+   * proxy.replaceRoutes(t -> t
+   *     .route(r -> r.name("api").pathPrefix("/api/").to(apiV2))
+   *     .defaultRoute(web));
+   * }</pre>
+   *
+   * @throws IllegalArgumentException when a route is incomplete or route names repeat
+   * @throws IllegalStateException when the table has no route, or the proxy is closed
+   */
+  public void replaceRoutes(Consumer<Routes> spec) {
+    Objects.requireNonNull(spec, "spec");
+    if (closed.get()) {
+      throw new IllegalStateException("replaceRoutes: proxy closed");
+    }
+    Routes t = new Routes();
+    spec.accept(t);
+    Builder.checkRoutes(t.routes, t.defaultCluster);
+    handler.resilience.table = new Resilience.RouteTable(
+        t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster));
+  }
+
+  /** The routes in use now, in the order they are tried (the default route, if any, last). */
+  public List<HttpRoute> routes() {
+    Resilience.RouteTable t = handler.resilience.table;
+    List<HttpRoute> all = new ArrayList<>(t.routes());
+    if (t.defaultRoute() != null) {
+      all.add(t.defaultRoute());
+    }
+    return List.copyOf(all);
+  }
+
+  /** A new routing table for {@link HttpProxy#replaceRoutes(Consumer)}, built as the builder's routes are. */
+  public static final class Routes {
+    private final List<HttpRoute> routes = new ArrayList<>();
+    private @Nullable Cluster defaultCluster;
+
+    private Routes() {}
+
+    /** Adds a route; routes are tried in the order added, the first whose conditions all hold wins. */
+    public Routes route(Consumer<HttpRoute.Builder> spec) {
+      Objects.requireNonNull(spec, "spec");
+      routes.add(HttpRoute.build(spec, "route-" + (routes.size() + 1)));
+      return this;
+    }
+
+    /** Where requests no route matched go (route name {@code default}); without it they get 404. */
+    public Routes defaultRoute(Cluster cluster) {
+      this.defaultCluster = Objects.requireNonNull(cluster, "cluster");
+      return this;
+    }
   }
 
   /**
@@ -243,6 +305,7 @@ public final class HttpProxy implements AutoCloseable {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
+    handler.resilience.draining = true;
     try {
       connector.shutdown();
     } catch (RuntimeException e) {
@@ -280,7 +343,7 @@ public final class HttpProxy implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "HttpProxy[" + uri() + " routes=" + config.routes().size() + ", seed=0x"
+    return "HttpProxy[" + uri() + " routes=" + handler.resilience.table.routes().size() + ", seed=0x"
         + Long.toHexString(handler.faultSeed) + "L]";
   }
 
@@ -320,8 +383,47 @@ public final class HttpProxy implements AutoCloseable {
     private int maxUriLength = 8192;
     private @Nullable Long seed;
     private int journalCapacity = 10_000;
+    private RetryPolicy retryPolicy = RetryPolicy.none();
+    private Duration requestTimeout = Duration.ZERO;
+    private int maxPendingRequestsPerBackend = 1024;
 
     private Builder() {}
+
+    /**
+     * Retries for routes that set none of their own; default {@link RetryPolicy#none()} (only the
+     * stale pooled connection retry, which is always made).
+     */
+    public Builder retryPolicy(RetryPolicy policy) {
+      this.retryPolicy = Objects.requireNonNull(policy, "policy");
+      return this;
+    }
+
+    /**
+     * The whole-request timeout for routes that set none: from the request's arrival to the end of its
+     * response, retries included; 504 when no response began by then, otherwise the client
+     * connection is aborted. Default {@link Duration#ZERO}, none.
+     */
+    public Builder requestTimeout(Duration d) {
+      Objects.requireNonNull(d, "requestTimeout");
+      if (d.isNegative()) {
+        throw new IllegalArgumentException("requestTimeout: " + d + " (expected: >= 0, 0 for none)");
+      }
+      this.requestTimeout = d;
+      return this;
+    }
+
+    /**
+     * The circuit breaker on pending requests: how many requests may wait for a connection to one
+     * backend (all {@link #maxConnectionsPerBackend(int)} busy); more are answered 503 at once with
+     * {@code X-Meshlet-Overflow: backend NAME max pending requests}. Default 1024.
+     */
+    public Builder maxPendingRequestsPerBackend(int n) {
+      if (n < 1) {
+        throw new IllegalArgumentException("maxPendingRequestsPerBackend: " + n + " (expected: >= 1)");
+      }
+      this.maxPendingRequestsPerBackend = n;
+      return this;
+    }
 
     /**
      * The seed for the routes' {@link HttpFault} draws; default a random one, reported by
@@ -562,12 +664,7 @@ public final class HttpProxy implements AutoCloseable {
       if (routes.isEmpty() && defaultCluster == null) {
         throw new IllegalStateException("no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
       }
-      Set<String> names = new HashSet<>();
-      for (HttpRoute r : routes) {
-        if (!names.add(r.name()) || r.name().equals("default") && defaultCluster != null) {
-          throw new IllegalArgumentException("route name '" + r.name() + "' used twice (expected: unique names)");
-        }
-      }
+      checkRoutes(routes, defaultCluster);
       List<ProxyConfig.Cidr> trusted = new ArrayList<>();
       for (String t : trustedProxies) {
         trusted.add(ProxyConfig.Cidr.parse(t));
@@ -579,7 +676,19 @@ public final class HttpProxy implements AutoCloseable {
           requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
           maxRequestHeaderSize, maxUriLength);
       return new HttpProxy(config, seed != null ? seed : java.util.concurrent.ThreadLocalRandom.current().nextLong(),
-          journalCapacity);
+          journalCapacity, retryPolicy, requestTimeout, maxPendingRequestsPerBackend);
+    }
+
+    static void checkRoutes(List<HttpRoute> routes, @Nullable Cluster defaultCluster) {
+      if (routes.isEmpty() && defaultCluster == null) {
+        throw new IllegalStateException("no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
+      }
+      Set<String> names = new HashSet<>();
+      for (HttpRoute r : routes) {
+        if (!names.add(r.name()) || r.name().equals("default") && defaultCluster != null) {
+          throw new IllegalArgumentException("route name '" + r.name() + "' used twice (expected: unique names)");
+        }
+      }
     }
 
     private static Duration positive(String what, Duration d) {

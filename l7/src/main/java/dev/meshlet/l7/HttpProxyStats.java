@@ -16,14 +16,68 @@ import java.util.Objects;
  * @param total    every request the proxy answered, including those rejected before routing
  * @param routes   requests that matched a route, by route name
  * @param backends requests forwarded to a backend, by backend display name
+ * @param retries  retries made and refused, by reason
+ * @param draining whether the proxy is closing: it accepts no more connections and lets the
+ *                 {@code total().inFlight()} requests finish within its drain timeout
  */
-public record HttpProxyStats(Counts total, Map<String, Counts> routes, Map<String, Counts> backends) {
+public record HttpProxyStats(
+    Counts total, Map<String, Counts> routes, Map<String, Counts> backends, Retries retries, boolean draining) {
 
   /** Copies the maps. */
   public HttpProxyStats {
     Objects.requireNonNull(total, "total");
+    Objects.requireNonNull(retries, "retries");
     routes = Map.copyOf(routes);
     backends = Map.copyOf(backends);
+  }
+
+  /** Stats without retries, of a proxy that is not draining. */
+  public HttpProxyStats(Counts total, Map<String, Counts> routes, Map<String, Counts> backends) {
+    this(total, routes, backends, new Retries(Map.of(), 0, 0), false);
+  }
+
+  /** Why a request was tried again. */
+  public enum RetryReason {
+    /** Connecting to the backend failed (refused, unreachable, connect timeout). */
+    CONNECT_FAILURE,
+    /** The backend reset or closed the connection before a response began. */
+    RESET,
+    /** A reused pooled connection turned out closed by the backend (keep-alive race); always retried. */
+    STALE_CONNECTION,
+    /** The try's response did not begin within the per-try timeout. */
+    PER_TRY_TIMEOUT,
+    /** The backend answered a status the policy retries (502, 503, 504 by default). */
+    STATUS
+  }
+
+  /**
+   * Retries of the whole proxy.
+   *
+   * @param byReason        retries made, by reason (reasons never seen are absent)
+   * @param budgetExhausted retries refused because the retry budget was spent
+   * @param notReplayable   retries refused because the request body was larger than the replay
+   *                        buffer (or already partly sent, for the stale-connection retry)
+   */
+  public record Retries(Map<RetryReason, Long> byReason, long budgetExhausted, long notReplayable) {
+    /** Copies the map. */
+    public Retries {
+      byReason = Map.copyOf(byReason);
+    }
+
+    /** Retries made for {@code reason}, 0 if none. */
+    public long count(RetryReason reason) {
+      Long n = byReason.get(reason);
+      return n == null ? 0 : n;
+    }
+
+    /** Retries made in all. */
+    public long total() {
+      long t = 0;
+      for (long n : byReason.values()) {
+        t += n;
+      }
+      return t;
+    }
   }
 
   /** Why the proxy itself answered with an error or gave up on an exchange. */
@@ -44,6 +98,17 @@ public record HttpProxyStats(Counts total, Map<String, Counts> routes, Map<Strin
     BAD_GATEWAY(502),
     /** The route's cluster has no backend in service: 503. */
     NO_BACKEND(503),
+    /**
+     * The cluster's circuit breaker ({@code Cluster.Builder.maxActive}) refused the request: 503 with
+     * {@code X-Meshlet-Overflow: cluster NAME max requests}.
+     */
+    OVERFLOW(503),
+    /**
+     * The backend's queue of requests waiting for a connection was full
+     * ({@link HttpProxy.Builder#maxPendingRequestsPerBackend(int)}): 503 with
+     * {@code X-Meshlet-Overflow: backend NAME max pending requests}.
+     */
+    PENDING_OVERFLOW(503),
     /** The backend did not begin its response within the response timeout: 504. */
     GATEWAY_TIMEOUT(504),
     /** The backend failed after its response began: the client connection was aborted. */

@@ -47,6 +47,12 @@ public final class HttpRoute implements Route<Request> {
   final java.util.concurrent.atomic.AtomicLong[] faultCandidates;
   final long[] faultKeys;
   final long createdNanos = System.nanoTime();
+  /** Retries and timeouts (issue 6); null means the proxy's setting. */
+  final @Nullable RetryPolicy retryPolicy;
+  final java.time.@Nullable Duration requestTimeout;
+  final java.time.@Nullable Duration responseTimeout;
+  final java.time.@Nullable Duration connectTimeout;
+  final java.time.@Nullable Duration idleTimeout;
 
   private HttpRoute(Builder b, String name) {
     this.name = name;
@@ -63,6 +69,11 @@ public final class HttpRoute implements Route<Request> {
     this.requestHeaders = b.requestHeaders.build();
     this.responseHeaders = b.responseHeaders.build();
     this.faults = b.faults.toArray(new HttpFault[0]);
+    this.retryPolicy = b.retryPolicy;
+    this.requestTimeout = b.requestTimeout;
+    this.responseTimeout = b.responseTimeout;
+    this.connectTimeout = b.connectTimeout;
+    this.idleTimeout = b.idleTimeout;
     this.faultCandidates = new java.util.concurrent.atomic.AtomicLong[faults.length];
     this.faultKeys = new long[faults.length];
     for (int i = 0; i < faults.length; i++) {
@@ -225,8 +236,70 @@ public final class HttpRoute implements Route<Request> {
     private final HeaderOps.Collector responseHeaders = new HeaderOps.Collector("response");
     private boolean targetSet;
     private final List<HttpFault> faults = new ArrayList<>();
+    private @Nullable RetryPolicy retryPolicy;
+    private java.time.@Nullable Duration requestTimeout;
+    private java.time.@Nullable Duration responseTimeout;
+    private java.time.@Nullable Duration connectTimeout;
+    private java.time.@Nullable Duration idleTimeout;
 
     private Builder() {}
+
+    /**
+     * Retries for this route's requests, instead of the proxy's
+     * {@linkplain HttpProxy.Builder#retryPolicy(RetryPolicy) default}; {@link RetryPolicy#none()}
+     * turns them off here.
+     */
+    public Builder retryPolicy(RetryPolicy policy) {
+      this.retryPolicy = Objects.requireNonNull(policy, "policy");
+      return this;
+    }
+
+    /**
+     * The whole-request timeout for this route, from the request's arrival to the end of its response,
+     * retries and backoffs included: the client gets 504 if no response began, otherwise its connection
+     * is aborted. Default: the proxy's {@link HttpProxy.Builder#requestTimeout(java.time.Duration)}.
+     */
+    public Builder requestTimeout(java.time.Duration d) {
+      this.requestTimeout = positive("requestTimeout", d);
+      return this;
+    }
+
+    /**
+     * How long one try may wait for the backend's response to begin (504 or a retry after); default
+     * the retry policy's per-try timeout, else the proxy's
+     * {@link HttpProxy.Builder#responseTimeout(java.time.Duration)}.
+     */
+    public Builder responseTimeout(java.time.Duration d) {
+      this.responseTimeout = positive("responseTimeout", d);
+      return this;
+    }
+
+    /**
+     * How long a try may wait for a connection to the backend (connecting, or queued for a pooled
+     * one) before it fails as a connect failure; default the proxy's
+     * {@link HttpProxy.Builder#connectTimeout(java.time.Duration)}, which bounds connecting only.
+     */
+    public Builder connectTimeout(java.time.Duration d) {
+      this.connectTimeout = positive("connectTimeout", d);
+      return this;
+    }
+
+    /**
+     * How long this route's exchange with the backend may stay silent (no byte either way) before it
+     * fails; default the proxy's {@link HttpProxy.Builder#upstreamIdleTimeout(java.time.Duration)}.
+     */
+    public Builder idleTimeout(java.time.Duration d) {
+      this.idleTimeout = positive("idleTimeout", d);
+      return this;
+    }
+
+    private static java.time.Duration positive(String what, java.time.Duration d) {
+      Objects.requireNonNull(d, what);
+      if (d.isNegative() || d.isZero()) {
+        throw new IllegalArgumentException(what + ": " + d + " (expected: > 0)");
+      }
+      return d;
+    }
 
     /**
      * Injects {@code fault} into this route's requests (for its percentage of them, and only when its

@@ -1,0 +1,87 @@
+package dev.meshlet.l7;
+
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The proxy-wide side of retries, timeouts and live updates: defaults routes fall back to, the
+ * current route table, the retry budget and the retry counters.
+ */
+final class Resilience {
+  /** The routing table requests read once, at their start; replaced whole by a live update. */
+  record RouteTable(List<HttpRoute> routes, @Nullable HttpRoute defaultRoute) {
+    RouteTable {
+      routes = List.copyOf(routes);
+    }
+  }
+
+  final RetryPolicy retryPolicy;
+  /** Whole-request timeout; zero for none. */
+  final Duration requestTimeout;
+  volatile RouteTable table;
+  volatile boolean draining;
+  private final LongAdder[] retries = new LongAdder[HttpProxyStats.RetryReason.values().length];
+  private final LongAdder budgetExhausted = new LongAdder();
+  private final LongAdder notReplayable = new LongAdder();
+  private final AtomicInteger retriesActive = new AtomicInteger();
+
+  Resilience(RetryPolicy retryPolicy, Duration requestTimeout, RouteTable table) {
+    this.retryPolicy = retryPolicy;
+    this.requestTimeout = requestTimeout;
+    this.table = table;
+    for (int i = 0; i < retries.length; i++) {
+      retries[i] = new LongAdder();
+    }
+  }
+
+  /**
+   * Takes a place in the retry budget of {@code policy} given {@code inFlight} requests; pair a true
+   * answer with {@link #retryEnded()}. A false answer is counted.
+   */
+  boolean tryStartRetry(RetryPolicy policy, long inFlight) {
+    long allowed = Math.max(policy.minRetries(), inFlight * policy.budgetPercent() / 100);
+    while (true) {
+      int now = retriesActive.get();
+      if (now >= allowed) {
+        budgetExhausted.increment();
+        return false;
+      }
+      if (retriesActive.compareAndSet(now, now + 1)) {
+        return true;
+      }
+    }
+  }
+
+  /** Takes a place for a retry that is always made (stale connection): not limited by the budget. */
+  void startFreeRetry() {
+    retriesActive.incrementAndGet();
+  }
+
+  void retryEnded() {
+    retriesActive.decrementAndGet();
+  }
+
+  void retried(HttpProxyStats.RetryReason reason) {
+    retries[reason.ordinal()].increment();
+  }
+
+  void notReplayable() {
+    notReplayable.increment();
+  }
+
+  HttpProxyStats.Retries snapshot() {
+    Map<HttpProxyStats.RetryReason, Long> m = new EnumMap<>(HttpProxyStats.RetryReason.class);
+    for (HttpProxyStats.RetryReason r : HttpProxyStats.RetryReason.values()) {
+      long n = retries[r.ordinal()].sum();
+      if (n != 0) {
+        m.put(r, n);
+      }
+    }
+    return new HttpProxyStats.Retries(m, budgetExhausted.sum(), notReplayable.sum());
+  }
+}

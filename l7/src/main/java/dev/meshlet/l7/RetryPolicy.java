@@ -1,0 +1,225 @@
+package dev.meshlet.l7;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * When and how an {@link HttpProxy} retries a request on another backend: for a whole proxy
+ * ({@link HttpProxy.Builder#retryPolicy(RetryPolicy)}) or one route
+ * ({@link HttpRoute.Builder#retryPolicy(RetryPolicy)}).
+ *
+ * <pre>{@code
+ * RetryPolicy retries = RetryPolicy.builder()
+ *     .maxAttempts(3)                                   // the first try and two retries
+ *     .perTryTimeout(Duration.ofSeconds(2))
+ *     .backoff(Duration.ofMillis(25), Duration.ofMillis(250))
+ *     .retryOnStatus(429)                               // besides 502, 503, 504
+ *     .build();
+ * }</pre>
+ *
+ * <p>A request is retried after a connect failure, a reset or close before any response byte, a
+ * per-try timeout, or a response status in {@code retryOn} (502, 503 and 504 by default), and only
+ * while nothing of the response has been sent to the client. A retry prefers a backend other than
+ * the one that failed, waits an exponential backoff with full jitter, and is refused when the retry
+ * budget is spent (then the client gets the failure as it is).
+ *
+ * <p>Only what is safe is retried. A request body is replayed from a bounded buffer: with a policy
+ * that retries, a body of at most {@code replayBufferBytes} is read whole before the first try; a
+ * larger one is streamed and the request is never retried. Idempotent methods (GET, HEAD, OPTIONS,
+ * PUT, DELETE, TRACE) are retried; other methods too, because their body is replayable, unless
+ * {@code idempotentOnly}. Without a policy nothing is buffered and nothing is retried, except a
+ * request that failed on a reused pooled connection the backend had closed before answering (the
+ * keep-alive race of RFC 9112 §9.3.1), which is always retried once on a fresh connection when its
+ * body is still whole.
+ *
+ * @param maxAttempts        tries in all, the first included; 1 means no retries. Default 3
+ * @param perTryTimeout      how long one try may wait for the response to begin; zero means the
+ *                           route's or proxy's response timeout. Default zero
+ * @param backoffBase        the first retry waits a random time up to this; each further retry
+ *                           doubles it. Default 25 ms
+ * @param backoffMax         the cap on the backoff. Default 250 ms
+ * @param retryOn            response statuses that are retried. Default 502, 503, 504
+ * @param replayBufferBytes  the largest request body buffered for replay; 0 buffers none (then only
+ *                           bodiless requests are retried). Default 64 KiB
+ * @param idempotentOnly     retry only idempotent methods, even when their body is replayable.
+ *                           Default false
+ * @param budgetPercent      retries in flight may be at most this percentage of the proxy's requests
+ *                           in flight… Default 20
+ * @param minRetries         …or this many, whichever is more. Default 3
+ */
+public record RetryPolicy(
+    int maxAttempts,
+    Duration perTryTimeout,
+    Duration backoffBase,
+    Duration backoffMax,
+    Set<Integer> retryOn,
+    int replayBufferBytes,
+    boolean idempotentOnly,
+    int budgetPercent,
+    int minRetries) {
+
+  private static final RetryPolicy NONE = builder().maxAttempts(1).replayBuffer(0).build();
+
+  /** Validates the ranges given in the record description and copies {@code retryOn}. */
+  public RetryPolicy {
+    if (maxAttempts < 1 || maxAttempts > 10) {
+      throw new IllegalArgumentException("maxAttempts: " + maxAttempts + " (expected: 1-10)");
+    }
+    nonNegative("perTryTimeout", perTryTimeout);
+    nonNegative("backoffBase", backoffBase);
+    nonNegative("backoffMax", backoffMax);
+    if (backoffMax.compareTo(backoffBase) < 0) {
+      throw new IllegalArgumentException(
+          "backoffMax: " + backoffMax + " (expected: >= backoffBase " + backoffBase + ")");
+    }
+    for (Integer s : Objects.requireNonNull(retryOn, "retryOn")) {
+      if (s == null || s < 100 || s > 599) {
+        throw new IllegalArgumentException("retryOn status: " + s + " (expected: 100-599)");
+      }
+    }
+    retryOn = Set.copyOf(retryOn);
+    if (replayBufferBytes < 0 || replayBufferBytes > 64 << 20) {
+      throw new IllegalArgumentException("replayBufferBytes: " + replayBufferBytes + " (expected: 0-67108864)");
+    }
+    if (budgetPercent < 0 || budgetPercent > 100) {
+      throw new IllegalArgumentException("budgetPercent: " + budgetPercent + " (expected: 0-100)");
+    }
+    if (minRetries < 0) {
+      throw new IllegalArgumentException("minRetries: " + minRetries + " (expected: >= 0)");
+    }
+  }
+
+  private static void nonNegative(String what, Duration d) {
+    Objects.requireNonNull(d, what);
+    if (d.isNegative()) {
+      throw new IllegalArgumentException(what + ": " + d + " (expected: >= 0)");
+    }
+  }
+
+  /** No retries and no body buffering: the proxy's default. */
+  public static RetryPolicy none() {
+    return NONE;
+  }
+
+  /** Starts a builder with the defaults listed in the record description. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** A builder holding this policy's settings, to derive a variant. */
+  public Builder toBuilder() {
+    Builder b = new Builder();
+    b.maxAttempts = maxAttempts;
+    b.perTryTimeout = perTryTimeout;
+    b.backoffBase = backoffBase;
+    b.backoffMax = backoffMax;
+    b.retryOn = new TreeSet<>(retryOn);
+    b.replayBufferBytes = replayBufferBytes;
+    b.idempotentOnly = idempotentOnly;
+    b.budgetPercent = budgetPercent;
+    b.minRetries = minRetries;
+    return b;
+  }
+
+  /** Whether this policy ever retries on its own (not counting the stale-connection retry). */
+  boolean retries() {
+    return maxAttempts > 1;
+  }
+
+  /** The backoff before retry number {@code retry} (1, 2, …): uniform in [0, min(max, base·2^(retry-1))]. */
+  long backoffNanos(int retry, long random) {
+    long base = backoffBase.toNanos();
+    if (base == 0) {
+      return 0;
+    }
+    long cap = Math.min(backoffMax.toNanos(), base << Math.min(20, retry - 1));
+    return Math.floorMod(random, cap + 1);
+  }
+
+  /** Whether {@code method} is idempotent by RFC 9110 §9.2.2. */
+  static boolean idempotent(String method) {
+    return switch (method) {
+      case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE" -> true;
+      default -> false;
+    };
+  }
+
+  /** Collects a {@link RetryPolicy}; defaults are in the record description. */
+  public static final class Builder {
+    private int maxAttempts = 3;
+    private Duration perTryTimeout = Duration.ZERO;
+    private Duration backoffBase = Duration.ofMillis(25);
+    private Duration backoffMax = Duration.ofMillis(250);
+    private Set<Integer> retryOn = new TreeSet<>(Arrays.asList(502, 503, 504));
+    private int replayBufferBytes = 64 * 1024;
+    private boolean idempotentOnly;
+    private int budgetPercent = 20;
+    private int minRetries = 3;
+
+    private Builder() {}
+
+    /** Tries in all, the first included (1-10); default 3. */
+    public Builder maxAttempts(int n) {
+      this.maxAttempts = n;
+      return this;
+    }
+
+    /** How long one try may wait for its response to begin; default zero (the response timeout). */
+    public Builder perTryTimeout(Duration d) {
+      this.perTryTimeout = d;
+      return this;
+    }
+
+    /** Exponential backoff with full jitter between {@code base} and {@code max}; default 25 ms, 250 ms. */
+    public Builder backoff(Duration base, Duration max) {
+      this.backoffBase = base;
+      this.backoffMax = max;
+      return this;
+    }
+
+    /** Also retries these response statuses (502, 503 and 504 are retried by default). */
+    public Builder retryOnStatus(int... statuses) {
+      for (int s : statuses) {
+        retryOn.add(s);
+      }
+      return this;
+    }
+
+    /** Retries exactly these response statuses (none when empty). */
+    public Builder retryOnStatusOnly(int... statuses) {
+      retryOn = new TreeSet<>();
+      return retryOnStatus(statuses);
+    }
+
+    /** The largest request body buffered for replay, in bytes; default 65536; 0 buffers none. */
+    public Builder replayBuffer(int bytes) {
+      this.replayBufferBytes = bytes;
+      return this;
+    }
+
+    /** Retries only idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE); default false. */
+    public Builder idempotentOnly(boolean on) {
+      this.idempotentOnly = on;
+      return this;
+    }
+
+    /**
+     * The retry budget: retries in flight at most {@code percent} of the requests in flight, or
+     * {@code min}, whichever is more; default 20 %, 3.
+     */
+    public Builder budget(int percent, int min) {
+      this.budgetPercent = percent;
+      this.minRetries = min;
+      return this;
+    }
+
+    /** Validates and builds the policy. */
+    public RetryPolicy build() {
+      return new RetryPolicy(maxAttempts, perTryTimeout, backoffBase, backoffMax, retryOn, replayBufferBytes,
+          idempotentOnly, budgetPercent, minRetries);
+    }
+  }
+}
