@@ -65,6 +65,11 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private volatile boolean responseSucceeded;
   private volatile boolean clientGone;
   private volatile boolean clientBodyFailed;
+  private volatile boolean noBody;
+  private volatile boolean requestBodyRead;
+  private volatile ClientWatcher.@Nullable Watch clientWatch;
+  private long silentRest;
+  private volatile int silentAttempt;
   private volatile boolean timedOut;
   private volatile @Nullable HttpFields upstreamTrailers;
   private volatile @Nullable HttpFields requestTrailers;
@@ -133,6 +138,12 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     }
     if (rawPath.length() + (query == null ? 0 : query.length() + 1) > config.maxUriLength()) {
       sendError(414, HttpProxyStats.ErrorKind.URI_TOO_LONG, true);
+      return;
+    }
+    if (!TargetCheck.percentEncodingValid(rawPath, query)
+        || config.rejectUnderscoreHeaders() && hasUnderscoreHeader()) {
+      // the client's fault: answered here, before any backend is picked or dialed
+      sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
       return;
     }
     String canonical = uri.getCanonicalPath();
@@ -267,12 +278,17 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     body = b;
     up.body(b);
     if (request.getLength() < 0) {
-      up.trailersSupplier(() -> requestTrailers); // chunked: pass the client's trailers on
+      up.trailersSupplier(this::forwardedRequestTrailers); // chunked: pass the client's trailers on, filtered
     }
     up.attribute(EXCHANGE_ATTRIBUTE_UPSTREAM, this);
   }
 
   static final String EXCHANGE_ATTRIBUTE_UPSTREAM = "dev.meshlet.l7.upstream-exchange";
+
+  private @Nullable HttpFields forwardedRequestTrailers() {
+    HttpRoute r = route;
+    return TrailerPolicy.filter(requestTrailers, config.requestHeaders(), r == null ? null : r.requestHeaders());
+  }
 
   private void readFirstChunkThenSend() {
     if (finished.get()) {
@@ -284,8 +300,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       return;
     }
     if (Content.Chunk.isFailure(chunk)) {
-      clientBodyFailed = true;
-      sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+      bodyFailedEarly(chunk);
       return;
     }
     UpstreamBody b = body;
@@ -310,13 +325,71 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     upstreamHeadNanos = System.nanoTime();
     long timeout = perTryTimeout().toMillis();
     if (timeout > 0) {
-      responseTimeout = handler.scheduler.schedule(this::onResponseTimeout, timeout, TimeUnit.MILLISECONDS);
+      if (timeout > WATCH_AFTER_MILLIS && handler.clientWatcher != null && clientWatch == null) {
+        // the same one task first checks, once the backend has been silent a while, that the client is still there
+        silentRest = timeout - WATCH_AFTER_MILLIS;
+        silentAttempt = attempt;
+        responseTimeout = handler.scheduler.schedule(this::onBackendSilent, WATCH_AFTER_MILLIS, TimeUnit.MILLISECONDS);
+      } else {
+        responseTimeout = handler.scheduler.schedule(this::onResponseTimeout, timeout, TimeUnit.MILLISECONDS);
+      }
     }
     HttpRoute r = route;
     if (r != null && r.connectTimeout != null) {
       connectTimeout = handler.scheduler.schedule(this::onConnectTimeout, r.connectTimeout.toNanos(), TimeUnit.NANOSECONDS);
     }
     up.send(this);
+  }
+
+  /** How long a backend may be silent before the client's connection is watched for it leaving. */
+  private static final long WATCH_AFTER_MILLIS = 200;
+
+  /** The backend has been silent for a while: watch the client's connection, then keep waiting. */
+  private void onBackendSilent() {
+    if (responseBegun || finished.get() || attempt != silentAttempt) {
+      return;
+    }
+    watchClient();
+    responseTimeout = handler.scheduler.schedule(this::onResponseTimeout, silentRest, TimeUnit.MILLISECONDS);
+  }
+
+  private void watchClient() {
+    ClientWatcher watcher = handler.clientWatcher;
+    if (watcher == null || clientWatch != null || hasBody() && !requestBodyRead && replayBuffer == null) {
+      return; // while Jetty still reads the body it sees the client leave by itself
+    }
+    if (request.getConnectionMetaData().getConnection().getEndPoint().getTransport()
+        instanceof java.nio.channels.SocketChannel channel) {
+      ClientWatcher.Watch w = watcher.watch(channel, this::onClientVanished);
+      clientWatch = w;
+      if (w != null && finished.get()) {
+        w.cancel();
+      }
+    }
+  }
+
+  /** The client closed or reset its connection while the backend was silent: abort the upstream exchange. */
+  private void onClientVanished() {
+    if (finished.get()) {
+      return;
+    }
+    clientGone = true;
+    org.eclipse.jetty.io.EofException gone =
+        new org.eclipse.jetty.io.EofException("client closed the connection while the backend was silent");
+    // closed first, so that nothing (not Jetty's error page either) is written to a half-closed client
+    request.getConnectionMetaData().getConnection().getEndPoint().close();
+    Scheduler.Task b = backoff;
+    org.eclipse.jetty.client.Request up = upstream;
+    if (b != null && b.cancel()) {
+      finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, gone); // between tries: nothing in flight upstream
+    } else if (up != null) {
+      up.abort(gone); // then onComplete finishes the exchange as CLIENT_ABORTED
+    }
+  }
+
+  /** The client's request body was read to its end. */
+  void requestBodyRead() {
+    requestBodyRead = true;
   }
 
   private java.time.Duration perTryTimeout() {
@@ -379,8 +452,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
         return;
       }
       if (Content.Chunk.isFailure(chunk)) {
-        clientBodyFailed = true;
-        sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+        bodyFailedEarly(chunk);
         return;
       }
       byte[] buffer = java.util.Objects.requireNonNull(replayBuffer);
@@ -560,8 +632,24 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     send();
   }
 
+  /**
+   * Whether the client's request failed for being malformed rather than for the client leaving. Jetty
+   * reports both a bad chunk and a client gone mid-body as an early EOF; only the latter has read the
+   * end of the client's stream.
+   */
+  private boolean malformed(@Nullable Throwable failure) {
+    if (!(failure instanceof HttpException)) {
+      return false;
+    }
+    if (!(failure instanceof org.eclipse.jetty.io.EofException)) {
+      return true;
+    }
+    org.eclipse.jetty.io.EndPoint endPoint = request.getConnectionMetaData().getConnection().getEndPoint();
+    return endPoint.isOpen() && !endPoint.isInputShutdown();
+  }
+
   private void onClientFailure(Throwable failure) {
-    if (failure instanceof HttpException) {
+    if (malformed(failure)) {
       clientBodyFailed = true;
     } else {
       clientGone = true;
@@ -590,6 +678,15 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       return false;
     }
     return te == 0 || request.getConnectionMetaData().getHttpVersion() != HttpVersion.HTTP_1_0;
+  }
+
+  private boolean hasUnderscoreHeader() {
+    for (HttpField f : request.getHeaders()) {
+      if (f.getHeader() == null && TargetCheck.hasUnderscore(f.getName())) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private boolean hasBody() {
@@ -640,7 +737,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
             }
             continue;
           }
-          case X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_PORT -> {
+          case X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_PORT, FORWARDED -> {
             if (trusted) {
               out.add(f);
             }
@@ -650,17 +747,27 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
             via = via == null ? f.getValue() : via + ", " + f.getValue();
             continue;
           }
+          case EXPECT -> {
+            if (request.getConnectionMetaData().getHttpVersion() == HttpVersion.HTTP_1_0) {
+              continue; // RFC 9110 §10.1.1: a 1.0 client's expectation is ignored, never passed on
+            }
+          }
           default -> {}
         }
       } else if (f.is(X_REQUEST_ID)) {
         hasRequestId = true;
+      } else if (TargetCheck.hasUnderscore(f.getName())) {
+        continue; // X_Forwarded_For reads as X-Forwarded-For to CGI-style backends: dropped, as nginx does
+      } else if (!trusted && (f.is("X-Real-IP") || f.is("X-Forwarded-Prefix"))) {
+        continue;
       }
       out.add(f);
     }
     String peer = Request.getRemoteAddr(request);
     out.put(HttpHeader.X_FORWARDED_FOR, xff == null ? peer : xff.append(", ").append(peer).toString());
     if (!out.contains(HttpHeader.X_FORWARDED_PROTO)) {
-      out.put(HttpHeader.X_FORWARDED_PROTO, request.isSecure() ? "https" : "http");
+      // the connection's security, not the request target's scheme, which the client chooses
+      out.put(HttpHeader.X_FORWARDED_PROTO, request.getConnectionMetaData().isSecure() ? "https" : "http");
     }
     if (originalHost != null && !out.contains(HttpHeader.X_FORWARDED_HOST)) {
       out.put(HttpHeader.X_FORWARDED_HOST, originalHost);
@@ -742,8 +849,44 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     requestTrailers = trailers;
   }
 
-  void onClientBodyFailure() {
-    clientBodyFailed = true;
+  /** Reading the client's body failed: malformed (400) or the client went away (counted as such). */
+  void onClientBodyFailure(@Nullable Throwable failure) {
+    if (malformed(failure)) {
+      clientBodyFailed = true;
+    } else {
+      clientGone = true;
+    }
+  }
+
+  /** Ends the exchange the client's body failure ended before anything was sent upstream. */
+  private void bodyFailedEarly(Content.Chunk chunk) {
+    if (malformed(chunk.getFailure())) {
+      clientBodyFailed = true;
+      sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+    } else {
+      clientGone = true;
+      finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, chunk.getFailure());
+    }
+  }
+
+  /**
+   * {@link #start} threw (a route matcher on an odd request, say): answer 400 if the response is
+   * still ours to write, and end the exchange so the counters stay balanced.
+   */
+  void startFailed(RuntimeException failure) {
+    if (finished.get()) {
+      return;
+    }
+    clientBodyFailed = true; // whatever happens upstream now is not the backend's fault
+    org.eclipse.jetty.client.Request up = upstream;
+    if (up != null) {
+      up.abort(failure);
+    }
+    if (!response.isCommitted()) {
+      sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+    } else {
+      finish(0, HttpProxyStats.ErrorKind.BAD_REQUEST, failure);
+    }
   }
 
   void countBytesIn(int n) {
@@ -780,10 +923,18 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     forwardHead(upstreamResponse);
   }
 
-  private void forwardHead(org.eclipse.jetty.client.Response upstreamResponse) {
-    headForwarded = true;
-    upstreamHeadNanos = System.nanoTime() - upstreamHeadNanos;
+  /** Forwards the backend's response head; false when it was refused (the exchange then ends in 502). */
+  private boolean forwardHead(org.eclipse.jetty.client.Response upstreamResponse) {
     int status = upstreamResponse.getStatus();
+    String badFraming = ResponseCheck.problem(upstreamResponse);
+    if (badFraming != null) {
+      // bad framing or a stray 1xx (101 to a request that asked no upgrade): 502, never forwarded
+      upstreamResponse.abort(new java.io.IOException("meshlet: backend response refused: " + badFraming));
+      return false;
+    }
+    headForwarded = true;
+    noBody = status == 204 || status == 304 || HttpMethod.HEAD.is(request.getMethod());
+    upstreamHeadNanos = System.nanoTime() - upstreamHeadNanos;
     Endpoint e = endpoint;
     if (e != null) {
       // feeds the cluster's outlier detection: a server error counts against the backend
@@ -820,6 +971,9 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
         via = via == null ? f.getValue() : via + ", " + f.getValue();
         continue;
       }
+      if (h == HttpHeader.CONTENT_LENGTH && (status == 204 || status == 304)) {
+        continue; // RFC 9110 §8.6: a 204 has none; a 304's would make Jetty expect a body it must not send
+      }
       out.add(f);
     }
     // RFC 9110 §7.6.3: a proxy adds itself to Via in both directions
@@ -833,10 +987,12 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (chunked) {
       response.setTrailersSupplier(this::trailers);
     }
+    return true;
   }
 
   private @Nullable HttpFields trailers() {
-    return upstreamTrailers;
+    HttpRoute r = route;
+    return TrailerPolicy.filter(upstreamTrailers, r == null ? null : r.responseHeaders(), config.responseHeaders());
   }
 
   @Override
@@ -848,6 +1004,11 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     }
     ByteBuffer buffer = chunk.getByteBuffer();
     int n = buffer.remaining();
+    if (noBody) {
+      buffer.position(buffer.limit()); // 204, 304 or HEAD: whatever the backend sent is not a body
+      demander.run();
+      return;
+    }
     bytesOut += n;
     Endpoint e = endpoint;
     if (e != null) {
@@ -881,7 +1042,14 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     ByteBuffer last = BufferUtil.EMPTY_BUFFER;
     if (!headForwarded) {
       // A final response to "Expect: 100-continue" arrives here already buffered by Jetty.
-      forwardHead(upstreamResponse);
+      if (!forwardHead(upstreamResponse)) {
+        Endpoint e = endpoint;
+        if (e != null) {
+          e.failed();
+        }
+        sendError(502, HttpProxyStats.ErrorKind.BAD_GATEWAY, false);
+        return;
+      }
       if (upstreamResponse instanceof ContentResponse cr && cr.getContent().length > 0) {
         last = ByteBuffer.wrap(cr.getContent());
         bytesOut += last.remaining();
@@ -988,6 +1156,10 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private void finish(int status, HttpProxyStats.@Nullable ErrorKind kind, @Nullable Throwable failure) {
     if (!finished.compareAndSet(false, true)) {
       return;
+    }
+    ClientWatcher.Watch watch = clientWatch;
+    if (watch != null) {
+      watch.cancel(); // before the callback: the connection is Jetty's alone again
     }
     Scheduler.Task t = responseTimeout;
     if (t != null) {

@@ -33,6 +33,8 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
   final java.util.concurrent.atomic.AtomicLong requestIds = new java.util.concurrent.atomic.AtomicLong();
   /** Retries, timeouts, the live route table and drain state (issue 6), replaced by the proxy before it starts. */
   Resilience resilience;
+  /** Notices clients leaving while their backend is silent; set by the proxy before it starts. */
+  volatile @Nullable ClientWatcher clientWatcher;
   private final ReentrantLock drainLock = new ReentrantLock();
   private final Condition drained = drainLock.newCondition();
 
@@ -58,7 +60,11 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
   public boolean handle(Request request, Response response, Callback callback) {
     Exchange exchange = new Exchange(this, request, response, callback);
     request.setAttribute(EXCHANGE_ATTRIBUTE, exchange);
-    exchange.start();
+    try {
+      exchange.start();
+    } catch (RuntimeException x) {
+      exchange.startFailed(x); // else Jetty answers on its own and the exchange never ends
+    }
     return true;
   }
 

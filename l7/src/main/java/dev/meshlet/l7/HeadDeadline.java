@@ -20,7 +20,7 @@ import org.jspecify.annotations.Nullable;
  * deadlines, so a request costs two volatile writes rather than a timer. When a deadline passed and
  * part of a head has arrived, the client gets {@code 408} and the connection is closed; an idle
  * keep-alive connection (no byte since the deadline started) is left to the idle timeout and watched
- * again from then on.
+ * again from then on; a new connection that sent nothing at all by its deadline is closed.
  */
 final class HeadDeadline implements Connection.Listener, Runnable {
   private static final byte[] RESPONSE_408 =
@@ -86,6 +86,7 @@ final class HeadDeadline implements Connection.Listener, Runnable {
   void responseDone(Connection connection) {
     State s = states.get(connection);
     if (s != null) {
+      s.served = true;
       s.arm(System.nanoTime());
       s.phase.compareAndSet(BUSY, WAITING);
     }
@@ -112,6 +113,8 @@ final class HeadDeadline implements Connection.Listener, Runnable {
     final AtomicInteger phase = new AtomicInteger(WAITING);
     volatile long armedAt;
     volatile long bytesAtArm;
+    /** Whether a response completed on this connection; until then silence counts against the deadline. */
+    volatile boolean served;
 
     State(Connection connection) {
       this.connection = connection;
@@ -123,17 +126,27 @@ final class HeadDeadline implements Connection.Listener, Runnable {
     }
 
     void expire(long now) {
-      if (connection.getBytesIn() <= bytesAtArm) {
+      boolean silent = connection.getBytesIn() <= bytesAtArm;
+      if (silent && served) {
         armedAt = now; // idle keep-alive: the idle timeout governs it; watch for a slow head from now
         return;
       }
       if (!phase.compareAndSet(WAITING, EXPIRED)) {
         return;
       }
-      total.rejected(408);
       total.error(HttpProxyStats.ErrorKind.REQUEST_TIMEOUT);
       EndPoint endPoint = connection.getEndPoint();
-      endPoint.write(Callback.from(endPoint::close, x -> endPoint.close()), ByteBuffer.wrap(RESPONSE_408));
+      if (silent) {
+        endPoint.close(); // a new connection that never sent a byte (nginx's client_header_timeout)
+        return;
+      }
+      total.rejected(408);
+      try {
+        endPoint.write(Callback.from(endPoint::close, x -> endPoint.close()), ByteBuffer.wrap(RESPONSE_408));
+      } catch (RuntimeException writing) {
+        // Jetty is writing an answer of its own on this connection (WritePendingException): close instead
+        endPoint.close();
+      }
     }
   }
 }

@@ -45,6 +45,25 @@ record HeaderOps(List<Op> ops) {
     }
   }
 
+  /**
+   * For trailers: removes every field these edits name (removed, added or set ones alike), so that a
+   * trailer can neither bring back a removed header nor override one the proxy sets.
+   */
+  void removeNamed(HttpFields.Mutable fields) {
+    for (int i = 0; i < ops.size(); i++) {
+      Op op = ops.get(i);
+      if (op.prefix()) {
+        for (Iterator<HttpField> it = fields.iterator(); it.hasNext(); ) {
+          if (it.next().getLowerCaseName().startsWith(op.lowerName())) {
+            it.remove();
+          }
+        }
+      } else {
+        fields.remove(op.name());
+      }
+    }
+  }
+
   /** Collects header edits for a builder; validates names and values as they come. */
   static final class Collector {
     private final String what;

@@ -17,6 +17,7 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import org.eclipse.jetty.client.ContinueProtocolHandler;
+import org.eclipse.jetty.client.EarlyHintsProtocolHandler;
 import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.client.ProcessingProtocolHandler;
 import org.eclipse.jetty.client.ProtocolHandlers;
@@ -58,7 +59,8 @@ import org.slf4j.LoggerFactory;
  * parsed in Jetty's strictest mode, and ambiguous framing is answered 400 with the connection closed.
  *
  * <p>Threads: one Jetty {@code QueuedThreadPool} named {@code meshlet-l7-N}, shared by the server
- * and the upstream client, plus one scheduler thread. No virtual threads: the forwarding path never
+ * and the upstream client, plus one scheduler thread and one thread ({@code meshlet-l7-client-watcher})
+ * that notices clients leaving while their backend is silent. No virtual threads: the forwarding path never
  * blocks (bodies move on Jetty's demand callbacks), and Jetty's proxy measured slower on virtual
  * threads with few CPUs. {@link #close()} stops them all.
  */
@@ -98,6 +100,9 @@ public final class HttpProxy implements AutoCloseable {
     client.setIdleTimeout(config.upstreamIdleTimeout().toMillis());
     client.setMaxConnectionsPerDestination(config.maxConnectionsPerBackend());
     client.setMaxRequestsQueuedPerDestination(maxPendingRequests);
+    // room for the headers the proxy adds (X-Forwarded-*, Via, X-Request-ID, configured ones): a head
+    // the server accepted must never fail as too large on its way upstream, blamed on the backend
+    client.setMaxRequestHeadersSize(config.maxRequestHeaderSize() + 4096);
     client.setDestinationIdleTimeout(Math.max(60_000, 2 * config.upstreamIdleTimeout().toMillis()));
 
     server = new Server(threads, scheduler, null);
@@ -122,6 +127,9 @@ public final class HttpProxy implements AutoCloseable {
       connector.addBean(deadline);
     }
     server.addConnector(connector);
+    if (config.maxConnections() > 0) {
+      server.addBean(new ConnectionCap(config.maxConnections(), total, connector));
+    }
     handler = new ForwardingHandler(config, client, scheduler, deadline, total);
     headDeadline = deadline;
     handler.faultSeed = seed;
@@ -142,9 +150,11 @@ public final class HttpProxy implements AutoCloseable {
       protocolHandlers.clear(); // no redirects, no 401/407 challenges, no upgrades
       protocolHandlers.put(new ProxyContinueHandler());
       protocolHandlers.put(new ProcessingProtocolHandler());
+      protocolHandlers.put(new EarlyHintsProtocolHandler()); // 103 is interim: dropped, the final response follows
       if (deadline != null) {
         deadline.start();
       }
+      handler.clientWatcher = new ClientWatcher(threads);
       server.start();
     } catch (Exception e) {
       stopQuietly();
@@ -327,6 +337,10 @@ public final class HttpProxy implements AutoCloseable {
       headDeadline.stop();
     }
     LifeCycle.stop(server);
+    ClientWatcher watcher = handler.clientWatcher;
+    if (watcher != null) {
+      watcher.close();
+    }
     LifeCycle.stop(client);
     LifeCycle.stop(scheduler);
     LifeCycle.stop(threads);
@@ -381,6 +395,8 @@ public final class HttpProxy implements AutoCloseable {
     private String via = "meshlet";
     private int maxRequestHeaderSize = 8192;
     private int maxUriLength = 8192;
+    private boolean rejectUnderscoreHeaders;
+    private int maxConnections = 10_000;
     private @Nullable Long seed;
     private int journalCapacity = 10_000;
     private RetryPolicy retryPolicy = RetryPolicy.none();
@@ -651,6 +667,29 @@ public final class HttpProxy implements AutoCloseable {
     }
 
     /**
+     * What to do with request headers whose names hold an underscore ({@code X_Forwarded_For}), which
+     * CGI-style backends read as the dashed name: false (the default) drops them, true answers 400.
+     */
+    public Builder rejectUnderscoreHeaders(boolean reject) {
+      rejectUnderscoreHeaders = reject;
+      return this;
+    }
+
+    /**
+     * The most client connections open at once; at the limit the proxy stops accepting (new clients
+     * wait in the listen backlog) until one closes. Each time the limit is reached it is counted as
+     * {@link HttpProxyStats.ErrorKind#CONNECTION_LIMIT} and the first time logged at WARN. Default
+     * 10,000.
+     */
+    public Builder maxConnections(int n) {
+      if (n < 1) {
+        throw new IllegalArgumentException("maxConnections: " + n + " (expected: >= 1)");
+      }
+      maxConnections = n;
+      return this;
+    }
+
+    /**
      * Validates the settings and starts the proxy.
      *
      * @throws BindException naming the address when the port is in use
@@ -674,7 +713,7 @@ public final class HttpProxy implements AutoCloseable {
           responseTimeout, connectTimeout, drainTimeout, requestHeadTimeout, idleTimeout,
           upstreamIdleTimeout, maxConnectionsPerBackend, maxThreads, accessLog,
           requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
-          maxRequestHeaderSize, maxUriLength);
+          maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections);
       return new HttpProxy(config, seed != null ? seed : java.util.concurrent.ThreadLocalRandom.current().nextLong(),
           journalCapacity, retryPolicy, requestTimeout, maxPendingRequestsPerBackend);
     }

@@ -114,7 +114,12 @@ public record HttpProxyStats(
     /** The backend failed after its response began: the client connection was aborted. */
     UPSTREAM_ABORTED(0),
     /** The client went away before its response was complete: the upstream exchange was aborted. */
-    CLIENT_ABORTED(0);
+    CLIENT_ABORTED(0),
+    /**
+     * Not a request: the proxy reached {@link HttpProxy.Builder#maxConnections(int)} and stopped
+     * accepting connections until one closed; counted each time.
+     */
+    CONNECTION_LIMIT(0);
 
     private final int status;
 

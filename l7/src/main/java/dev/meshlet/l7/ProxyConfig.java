@@ -26,7 +26,9 @@ record ProxyConfig(
     boolean dropClientForwardedFor,
     String via,
     int maxRequestHeaderSize,
-    int maxUriLength) {
+    int maxUriLength,
+    boolean rejectUnderscoreHeaders,
+    int maxConnections) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

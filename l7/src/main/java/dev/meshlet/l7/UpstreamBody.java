@@ -86,11 +86,14 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
 
   private void count(Content.Chunk chunk) {
     if (Content.Chunk.isFailure(chunk)) {
-      exchange.onClientBodyFailure();
+      exchange.onClientBodyFailure(chunk.getFailure());
     } else if (chunk instanceof Trailers trailers) {
       exchange.requestTrailers(trailers.getTrailers());
     } else {
       exchange.countBytesIn(chunk.remaining());
+    }
+    if (chunk.isLast() && !Content.Chunk.isFailure(chunk)) {
+      exchange.requestBodyRead();
     }
   }
 

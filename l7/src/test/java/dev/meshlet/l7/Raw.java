@@ -63,4 +63,29 @@ final class Raw {
     }
     return new Reply(raw.isEmpty() ? "" : lines[0], headers, body, raw);
   }
-}
+
+  /** Reads until {@code n} responses with Content-Length bodies arrived. */
+  static String readResponses(InputStream in, int n) throws IOException {
+    StringBuilder all = new StringBuilder();
+    int done = 0;
+    int from = 0;
+    while (done < n) {
+      int b = in.read();
+      if (b < 0) {
+        break;
+      }
+      all.append((char) b);
+      int head = all.indexOf("\r\n\r\n", from);
+      if (head >= 0) {
+        String h = all.substring(from, head).toLowerCase(java.util.Locale.ROOT);
+        int at = h.indexOf("content-length:");
+        int len = Integer.parseInt(h.substring(at + 15, h.indexOf('\r', at) < 0 ? h.length() : h.indexOf('\r', at)).strip());
+        for (int i = 0; i < len; i++) {
+          all.append((char) in.read());
+        }
+        from = all.length();
+        done++;
+      }
+    }
+    return all.toString();
+  }}

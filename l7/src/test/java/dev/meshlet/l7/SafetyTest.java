@@ -191,11 +191,25 @@ class SafetyTest {
   void idleKeepAliveConnectionIsNotCutByTheHeadDeadline() throws Exception {
     try (Socket s = new Socket("127.0.0.1", proxy.port())) {
       s.setSoTimeout(20_000);
+      s.getOutputStream().write("GET /first HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+      assertThat(Raw.readResponses(s.getInputStream(), 1)).startsWith("HTTP/1.1 200");
       Thread.sleep(1200); // idle for more than twice the head deadline, on purpose
       s.getOutputStream().write("GET /late HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
       Raw.Reply r = Raw.parse(Raw.readAll(s.getInputStream()));
       assertThat(r.status()).isEqualTo(200);
     }
+  }
+
+  /** Like nginx's client_header_timeout: a new connection must send its first request in time, even if it sends nothing. */
+  @Test
+  void newConnectionThatSendsNothingIsClosedAtTheHeadDeadline() throws Exception {
+    try (Socket s = new Socket("127.0.0.1", proxy.port())) {
+      s.setSoTimeout(20_000);
+      long start = System.nanoTime();
+      assertThat(s.getInputStream().read()).as("closed without an answer").isEqualTo(-1);
+      assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(10));
+    }
+    assertThat(backend.requests).isEmpty();
   }
 
   @Test
