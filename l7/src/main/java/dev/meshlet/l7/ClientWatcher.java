@@ -80,7 +80,7 @@ final class ClientWatcher implements AutoCloseable {
   private void loop() {
     try {
       while (running) {
-        selector.select();
+        selector.select(1000); // wakes each second too: cancelled keys are deregistered, their sockets freed
         for (Iterator<SelectionKey> it = selector.selectedKeys().iterator(); it.hasNext(); ) {
           SelectionKey k = it.next();
           it.remove();

@@ -124,6 +124,11 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       sendError(405, HttpProxyStats.ErrorKind.METHOD_NOT_ALLOWED, true);
       return;
     }
+    if (!TargetCheck.methodForwardable(request.getMethod())) {
+      // methods are case-sensitive and the upstream client would upper-case "get" into GET: refuse it
+      sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+      return;
+    }
     if (!framingIsUnambiguous()) {
       sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
       return;
@@ -1208,8 +1213,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       long totalMicros = (System.nanoTime() - startNanos) / 1000;
       long upstreamMicros = headForwarded ? upstreamHeadNanos / 1000 : -1;
       HttpRoute r = route;
-      ForwardingHandler.ACCESS_LOG.info(
-          "{} {} {} route={} backend={} upstream_us={} total_us={} in={} out={}{}",
+      Object[] line = {
           request.getMethod(),
           request.getHttpURI().getPathQuery(),
           status,
@@ -1219,7 +1223,15 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
           totalMicros,
           in,
           out,
-          kind == null ? "" : " error=" + kind);
+          kind == null ? "" : " error=" + kind};
+      // this may run on a selector thread: a synchronous appender must not stall the network
+      Runnable log = () -> ForwardingHandler.ACCESS_LOG.info(
+          "{} {} {} route={} backend={} upstream_us={} total_us={} in={} out={}{}", line);
+      try {
+        handler.client.getExecutor().execute(log);
+      } catch (java.util.concurrent.RejectedExecutionException stopping) {
+        log.run();
+      }
     }
     HeadDeadline deadline = handler.headDeadline;
     if (deadline != null && failure == null) {

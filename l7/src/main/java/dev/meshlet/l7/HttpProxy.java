@@ -60,7 +60,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Threads: one Jetty {@code QueuedThreadPool} named {@code meshlet-l7-N}, shared by the server
  * and the upstream client, plus one scheduler thread and one thread ({@code meshlet-l7-client-watcher})
- * that notices clients leaving while their backend is silent. No virtual threads: the forwarding path never
+ * that notices clients leaving while their backend is silent. Route matchers (including
+ * {@code pathRegex} and {@code headerRegex}) run on Jetty's network threads: keep their regexes free
+ * of catastrophic backtracking; the access log is written from the pool. No virtual threads: the forwarding path never
  * blocks (bodies move on Jetty's demand callbacks), and Jetty's proxy measured slower on virtual
  * threads with few CPUs. {@link #close()} stops them all.
  */

@@ -31,6 +31,20 @@ final class TargetCheck {
     return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F';
   }
 
+  /**
+   * Whether {@code method} can be forwarded as is: methods are case-sensitive (RFC 9110 §9.1) and
+   * Jetty's client upper-cases them, so one with a lower-case letter ({@code get}) would change.
+   */
+  static boolean methodForwardable(String method) {
+    for (int i = 0, n = method.length(); i < n; i++) {
+      char c = method.charAt(i);
+      if (c >= 'a' && c <= 'z') {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** Whether a header name holds an underscore (ambiguous with a dash in CGI-style backends). */
   static boolean hasUnderscore(String name) {
     return name.indexOf('_') >= 0;

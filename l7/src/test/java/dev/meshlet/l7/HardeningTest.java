@@ -204,6 +204,14 @@ class HardeningTest {
     assertThat(backend.requests).isEmpty();
   }
 
+  @ParameterizedTest
+  @ValueSource(strings = {"get", "Post", "pUT"})
+  void lowerCaseMethodsAreRefusedRatherThanUpperCasedUpstream(String method) throws Exception {
+    Raw.Reply r = send(method + " / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    assertThat(r.status()).isEqualTo(400);
+    assertThat(backend.requests).isEmpty();
+  }
+
   @Test
   void expectContinueFromAnHttp10ClientIsNotForwarded() throws Exception {
     Raw.Reply r = send("POST /e HTTP/1.0\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc");
