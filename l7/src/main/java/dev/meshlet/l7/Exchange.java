@@ -343,7 +343,12 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (r != null && r.connectTimeout != null) {
       connectTimeout = handler.scheduler.schedule(this::onConnectTimeout, r.connectTimeout.toNanos(), TimeUnit.NANOSECONDS);
     }
-    up.send(this);
+    Endpoint e = endpoint;
+    if (e != null) {
+      handler.send(e, up, this);
+    } else {
+      up.send(this);
+    }
   }
 
   /** How long a backend may be silent before the client's connection is watched for it leaving. */

@@ -72,6 +72,59 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
     return routeCounters.computeIfAbsent(route.name(), k -> new Counters());
   }
 
+  /**
+   * Sends {@code upstream} through the Jetty destination of {@code endpoint}, resolved once per
+   * endpoint: {@code Request.send} would resolve it per request with a {@code ConcurrentHashMap.compute}
+   * on one bin shared by every request to that backend, a lock that stalls them all on one CPU.
+   */
+  void send(Endpoint endpoint, org.eclipse.jetty.client.Request upstream,
+      org.eclipse.jetty.client.Response.CompleteListener listener) {
+    CachedDestination c = destinations.get(endpoint);
+    long now = System.nanoTime();
+    if (c == null || now - c.checkedNanos > STALE_CHECK_NANOS) {
+      try {
+        c = refresh(endpoint, upstream, c, now);
+      } catch (RuntimeException x) {
+        upstream.send(listener); // Jetty's path, which fails the request as it should
+        return;
+      }
+    }
+    c.destination.send(upstream, listener);
+  }
+
+  /**
+   * Jetty's destination sweeper drops a destination after it has been idle (no exchange, no connection,
+   * no {@code stale()} check) for the destination idle timeout (at least 60 s). Checking at least once
+   * a second keeps a destination in use from being swept between the check and the send, and replaces
+   * one that was swept while unused.
+   */
+  private CachedDestination refresh(Endpoint endpoint, org.eclipse.jetty.client.Request upstream,
+      @Nullable CachedDestination cached, long now) {
+    if (cached != null && cached.destination instanceof org.eclipse.jetty.client.transport.HttpDestination d
+        && !d.stale()) {
+      cached.checkedNanos = now;
+      return cached;
+    }
+    // Jetty's own resolution: creates the destination if absent or stale, and marks it active
+    CachedDestination fresh = new CachedDestination(client.resolveDestination(upstream), now);
+    destinations.put(endpoint, fresh);
+    return fresh;
+  }
+
+  private static final long STALE_CHECK_NANOS = 1_000_000_000L;
+
+  private final ConcurrentHashMap<Endpoint, CachedDestination> destinations = new ConcurrentHashMap<>();
+
+  private static final class CachedDestination {
+    final org.eclipse.jetty.client.Destination destination;
+    volatile long checkedNanos;
+
+    CachedDestination(org.eclipse.jetty.client.Destination destination, long checkedNanos) {
+      this.destination = destination;
+      this.checkedNanos = checkedNanos;
+    }
+  }
+
   Counters backendCounters(Endpoint endpoint) {
     Counters c = backendCounters.get(endpoint);
     return c != null ? c : backendCounters.computeIfAbsent(endpoint, k -> new Counters());

@@ -31,6 +31,7 @@ import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.component.LifeCycle;
+import org.eclipse.jetty.util.thread.Invocable;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 import org.jspecify.annotations.Nullable;
@@ -83,7 +84,7 @@ public final class HttpProxy implements AutoCloseable {
   private HttpProxy(ProxyConfig config, long seed, int journalCapacity, RetryPolicy retryPolicy,
       Duration requestTimeout, int maxPendingRequests) throws IOException {
     this.config = config;
-    threads = new QueuedThreadPool(config.maxThreads(), Math.min(4, config.maxThreads()));
+    threads = new ProxyThreadPool(config.maxThreads(), Math.min(4, config.maxThreads()));
     threads.setName("meshlet-l7");
     scheduler = new ScheduledExecutorScheduler("meshlet-l7-scheduler", false);
 
@@ -91,7 +92,11 @@ public final class HttpProxy implements AutoCloseable {
     clientConnector.setExecutor(threads);
     clientConnector.setScheduler(scheduler);
     clientConnector.setSelectors(1);
-    client = new HttpClient(new HttpClientTransportOverHTTP(clientConnector));
+    HttpClientTransportOverHTTP transport = new HttpClientTransportOverHTTP(clientConnector);
+    // The response listeners (Exchange) never block: run them on the selector thread that read the
+    // response, as the server runs the NonBlocking handler, instead of handing each response to the pool.
+    transport.setInvocationType(Invocable.InvocationType.NON_BLOCKING);
+    client = new HttpClient(transport);
     client.setExecutor(threads);
     client.setScheduler(scheduler);
     client.setFollowRedirects(false);
@@ -169,6 +174,33 @@ public final class HttpProxy implements AutoCloseable {
       throw new IOException("starting the HTTP proxy on " + config.host() + ":" + config.port() + ": " + e, e);
     }
     port = connector.getLocalPort();
+  }
+
+  /**
+   * The proxy's pool. When a request's callback completes after {@code handle()} returned (always, for
+   * a proxied request: it completes when the backend's response has been written), Jetty's server
+   * connection resumes reading the client's next request by handing itself to the pool: one thread
+   * wake-up and context switch per request. The handler never blocks, so that resumption runs
+   * right away on the thread that completed the request (a selector thread, usually), as it would
+   * have had the request completed inside {@code handle()}.
+   */
+  private static final class ProxyThreadPool extends QueuedThreadPool {
+    ProxyThreadPool(int maxThreads, int minThreads) {
+      super(maxThreads, minThreads);
+    }
+
+    @Override
+    public void execute(Runnable job) {
+      if (job instanceof org.eclipse.jetty.server.internal.HttpConnection && isRunning()) {
+        try {
+          job.run();
+        } catch (RuntimeException | Error x) {
+          LOG.warn("resuming a client connection", x); // what the pool would have done with it
+        }
+        return;
+      }
+      super.execute(job);
+    }
   }
 
   /** Starts a builder; {@link Builder#start()} validates the settings and starts the proxy. */
