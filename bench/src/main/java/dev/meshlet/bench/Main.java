@@ -23,6 +23,7 @@ public final class Main {
       case "load" -> Harness.main(rest);
       case "jmh" -> org.openjdk.jmh.Main.main(rest);
       case "proxy" -> ProxyRole.main(rest);
+      case "jetty-proxy" -> JettyProxyRole.main(rest);
       case "bulk-server" -> Bulk.server(rest);
       case "bulk-client" -> Bulk.client(rest);
       case "latency" -> LatencyClient.main(rest);
