@@ -3,20 +3,15 @@ package dev.meshlet.junit;
 import dev.meshlet.core.Journal;
 import dev.meshlet.l7.HttpEvent;
 import dev.meshlet.l7.HttpProxy;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.URI;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.function.Supplier;
-import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.ParameterContext;
-import org.junit.jupiter.api.extension.ParameterResolutionException;
 import org.junit.jupiter.api.extension.ParameterResolver;
 import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
 
@@ -46,28 +41,26 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
 public final class HttpProxyExtension
     implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback, ParameterResolver,
         TestExecutionExceptionHandler {
-  private final Supplier<HttpProxy.Builder> builder;
-  private final String name;
-  private volatile @Nullable HttpProxy proxy;
-  private volatile @Nullable String startedFor;
+  private static final ProxyLifecycle.Kind<HttpProxy.Builder, HttpProxy> KIND = new ProxyLifecycle.Kind<>(
+      "meshlet HTTP proxy", HttpProxy.class, HttpProxy.Builder::start, HttpProxy::port, HttpProxy::journal,
+      HttpProxy::close,
+      p -> p + ": replay with HttpProxy.builder().seed(0x" + Long.toHexString(p.seed()) + "L); "
+          + p.journal().describeTail(20));
 
-  private HttpProxyExtension(Supplier<HttpProxy.Builder> builder, String name) {
-    this.builder = builder;
-    this.name = name;
+  private final ProxyLifecycle<HttpProxy.Builder, HttpProxy> lifecycle;
+
+  private HttpProxyExtension(ProxyLifecycle<HttpProxy.Builder, HttpProxy> lifecycle) {
+    this.lifecycle = lifecycle;
   }
 
   /** An extension that starts the proxy {@code builder} describes, when the tests begin. */
   public static HttpProxyExtension create(Supplier<HttpProxy.Builder> builder) {
-    return new HttpProxyExtension(Objects.requireNonNull(builder, "builder"), "");
+    return new HttpProxyExtension(new ProxyLifecycle<>(KIND, Objects.requireNonNull(builder, "builder"), ""));
   }
 
   /** This extension under {@code name}, for {@link MeshletProxy#value()} when a class has several. */
   public HttpProxyExtension named(String name) {
-    Objects.requireNonNull(name, "name");
-    if (name.isEmpty()) {
-      throw new IllegalArgumentException("name: empty (expected: a name such as \"gateway\")");
-    }
-    return new HttpProxyExtension(builder, name);
+    return new HttpProxyExtension(lifecycle.named(name, "gateway"));
   }
 
   /**
@@ -76,12 +69,7 @@ public final class HttpProxyExtension
    * @throws IllegalStateException outside the tests' lifecycle
    */
   public HttpProxy proxy() {
-    HttpProxy p = proxy;
-    if (p == null) {
-      throw new IllegalStateException("meshlet HTTP proxy" + label()
-          + " is not running: use it inside a test, or register the extension on a static field to use it in @BeforeAll");
-    }
-    return p;
+    return lifecycle.proxy();
   }
 
   /** The proxy's port. */
@@ -101,95 +89,41 @@ public final class HttpProxyExtension
 
   @Override
   public void beforeAll(ExtensionContext context) {
-    start(context);
+    lifecycle.beforeAll(context);
   }
 
   @Override
   public void beforeEach(ExtensionContext context) {
-    HttpProxy p = proxy;
-    if (p == null) {
-      start(context);
-    } else {
-      p.journal().clear();
-    }
+    lifecycle.beforeEach(context);
   }
 
   @Override
   public void afterEach(ExtensionContext context) {
-    if (context.getUniqueId().equals(startedFor)) {
-      stop();
-    }
+    lifecycle.afterEach(context);
   }
 
   @Override
   public void afterAll(ExtensionContext context) {
-    if (context.getUniqueId().equals(startedFor)) {
-      stop();
-    }
-  }
-
-  private void start(ExtensionContext context) {
-    if (proxy != null) {
-      return;
-    }
-    HttpProxy.Builder b = Objects.requireNonNull(builder.get(), "the builder supplier returned null");
-    try {
-      proxy = b.start();
-    } catch (IOException e) {
-      throw new UncheckedIOException("meshlet HTTP proxy" + label() + " did not start: " + e.getMessage(), e);
-    }
-    startedFor = context.getUniqueId();
-  }
-
-  private void stop() {
-    HttpProxy p = proxy;
-    proxy = null;
-    startedFor = null;
-    if (p != null) {
-      p.close();
-    }
+    lifecycle.afterAll(context);
   }
 
   @Override
   public boolean supportsParameter(ParameterContext parameter, ExtensionContext context) {
-    Class<?> type = parameter.getParameter().getType();
-    Optional<MeshletProxy> annotation = parameter.findAnnotation(MeshletProxy.class);
-    if (annotation.isPresent() && !annotation.get().value().isEmpty() && !annotation.get().value().equals(name)) {
-      return false;
-    }
-    if (type == HttpProxy.class) {
-      return true;
-    }
-    return annotation.isPresent() && (type == int.class || type == Integer.class);
+    return lifecycle.supportsParameter(parameter);
   }
 
   @Override
   public Object resolveParameter(ParameterContext parameter, ExtensionContext context) {
-    HttpProxy p = proxy;
-    if (p == null) {
-      throw new ParameterResolutionException("meshlet HTTP proxy" + label() + " is not running when "
-          + parameter.getDeclaringExecutable() + " needs it: register the extension on a static field for @BeforeAll");
-    }
-    return parameter.getParameter().getType() == HttpProxy.class ? p : (Object) p.port();
+    return lifecycle.resolveParameter(parameter);
   }
 
   @Override
   public void handleTestExecutionException(ExtensionContext context, Throwable failure) throws Throwable {
-    HttpProxy p = proxy;
-    if (p != null) {
-      failure.addSuppressed(new TcpProxyExtension.ProxyReport(p + ": replay with HttpProxy.builder().seed(0x"
-          + Long.toHexString(p.seed()) + "L); " + p.journal().describeTail(20)));
-    }
-    throw failure;
-  }
-
-  private String label() {
-    return name.isEmpty() ? "" : " '" + name + "'";
+    lifecycle.handleTestExecutionException(failure);
   }
 
   @Override
   public String toString() {
-    HttpProxy p = proxy;
-    return "HttpProxyExtension" + label() + "[" + (p == null ? "not running" : p) + "]";
+    return lifecycle.describe("HttpProxyExtension");
   }
 }

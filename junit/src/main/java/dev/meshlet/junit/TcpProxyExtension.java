@@ -4,19 +4,14 @@ import dev.meshlet.core.Journal;
 import dev.meshlet.l4.TcpEvent;
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.l4.Toxics;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.function.Supplier;
-import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.ParameterContext;
-import org.junit.jupiter.api.extension.ParameterResolutionException;
 import org.junit.jupiter.api.extension.ParameterResolver;
 import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
 
@@ -52,14 +47,15 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
 public final class TcpProxyExtension
     implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback, ParameterResolver,
         TestExecutionExceptionHandler {
-  private final Supplier<TcpProxy.Builder> builder;
-  private final String name;
-  private volatile @Nullable TcpProxy proxy;
-  private volatile @Nullable String startedFor; // unique id of the context that started it
+  private static final ProxyLifecycle.Kind<TcpProxy.Builder, TcpProxy> KIND = new ProxyLifecycle.Kind<>(
+      "meshlet proxy", TcpProxy.class, TcpProxy.Builder::start, TcpProxy::port, TcpProxy::journal, TcpProxy::close,
+      p -> p + ": replay with TcpProxy.builder().seed(0x" + Long.toHexString(p.seed()) + "L); toxics "
+          + p.toxics().list() + "; " + p.journal().describeTail(20));
 
-  private TcpProxyExtension(Supplier<TcpProxy.Builder> builder, String name) {
-    this.builder = builder;
-    this.name = name;
+  private final ProxyLifecycle<TcpProxy.Builder, TcpProxy> lifecycle;
+
+  private TcpProxyExtension(ProxyLifecycle<TcpProxy.Builder, TcpProxy> lifecycle) {
+    this.lifecycle = lifecycle;
   }
 
   /**
@@ -68,16 +64,12 @@ public final class TcpProxyExtension
    * known by then.
    */
   public static TcpProxyExtension create(Supplier<TcpProxy.Builder> builder) {
-    return new TcpProxyExtension(Objects.requireNonNull(builder, "builder"), "");
+    return new TcpProxyExtension(new ProxyLifecycle<>(KIND, Objects.requireNonNull(builder, "builder"), ""));
   }
 
   /** This extension under {@code name}, for {@link MeshletProxy#value()} when a class has several. */
   public TcpProxyExtension named(String name) {
-    Objects.requireNonNull(name, "name");
-    if (name.isEmpty()) {
-      throw new IllegalArgumentException("name: empty (expected: a name such as \"db\")");
-    }
-    return new TcpProxyExtension(builder, name);
+    return new TcpProxyExtension(lifecycle.named(name, "db"));
   }
 
   /**
@@ -86,12 +78,7 @@ public final class TcpProxyExtension
    * @throws IllegalStateException outside the tests' lifecycle (before it starts or after it closed)
    */
   public TcpProxy proxy() {
-    TcpProxy p = proxy;
-    if (p == null) {
-      throw new IllegalStateException("meshlet proxy" + label()
-          + " is not running: use it inside a test, or register the extension on a static field to use it in @BeforeAll");
-    }
-    return p;
+    return lifecycle.proxy();
   }
 
   /** The proxy's port. */
@@ -111,103 +98,46 @@ public final class TcpProxyExtension
 
   @Override
   public void beforeAll(ExtensionContext context) {
-    start(context);
+    lifecycle.beforeAll(context);
   }
 
   @Override
   public void beforeEach(ExtensionContext context) {
-    TcpProxy p = proxy;
-    if (p == null) {
-      start(context);
-    } else {
-      p.journal().clear();
-    }
+    lifecycle.beforeEach(context);
   }
 
   @Override
   public void afterEach(ExtensionContext context) {
-    TcpProxy p = proxy;
-    if (p == null) {
-      return;
+    TcpProxy p = lifecycle.afterEach(context);
+    if (p != null) {
+      p.toxics().clear();
+      p.enable();
     }
-    if (context.getUniqueId().equals(startedFor)) {
-      stop();
-      return;
-    }
-    p.toxics().clear();
-    p.enable();
   }
 
   @Override
   public void afterAll(ExtensionContext context) {
-    if (context.getUniqueId().equals(startedFor)) {
-      stop();
-    }
-  }
-
-  private void start(ExtensionContext context) {
-    if (proxy != null) {
-      return; // a @Nested class inherits its enclosing class's proxy
-    }
-    TcpProxy.Builder b = Objects.requireNonNull(builder.get(), "the builder supplier returned null");
-    try {
-      proxy = b.start();
-    } catch (IOException e) {
-      throw new UncheckedIOException("meshlet proxy" + label() + " did not start: " + e.getMessage(), e);
-    }
-    startedFor = context.getUniqueId();
-  }
-
-  private void stop() {
-    TcpProxy p = proxy;
-    proxy = null;
-    startedFor = null;
-    if (p != null) {
-      p.close();
-    }
+    lifecycle.afterAll(context);
   }
 
   @Override
   public boolean supportsParameter(ParameterContext parameter, ExtensionContext context) {
-    Class<?> type = parameter.getParameter().getType();
-    Optional<MeshletProxy> annotation = parameter.findAnnotation(MeshletProxy.class);
-    if (annotation.isPresent() && !annotation.get().value().isEmpty() && !annotation.get().value().equals(name)) {
-      return false;
-    }
-    if (type == TcpProxy.class) {
-      return true;
-    }
-    return annotation.isPresent() && (type == int.class || type == Integer.class);
+    return lifecycle.supportsParameter(parameter);
   }
 
   @Override
   public Object resolveParameter(ParameterContext parameter, ExtensionContext context) {
-    TcpProxy p = proxy;
-    if (p == null) {
-      throw new ParameterResolutionException("meshlet proxy" + label() + " is not running when "
-          + parameter.getDeclaringExecutable() + " needs it: register the extension on a static field for @BeforeAll");
-    }
-    return parameter.getParameter().getType() == TcpProxy.class ? p : (Object) p.port();
+    return lifecycle.resolveParameter(parameter);
   }
 
   @Override
   public void handleTestExecutionException(ExtensionContext context, Throwable failure) throws Throwable {
-    TcpProxy p = proxy;
-    if (p != null) {
-      failure.addSuppressed(new ProxyReport(p + ": replay with TcpProxy.builder().seed(0x"
-          + Long.toHexString(p.seed()) + "L); toxics " + p.toxics().list() + "; " + p.journal().describeTail(20)));
-    }
-    throw failure;
-  }
-
-  private String label() {
-    return name.isEmpty() ? "" : " '" + name + "'";
+    lifecycle.handleTestExecutionException(failure);
   }
 
   @Override
   public String toString() {
-    TcpProxy p = proxy;
-    return "TcpProxyExtension" + label() + "[" + (p == null ? "not running" : p) + "]";
+    return lifecycle.describe("TcpProxyExtension");
   }
 
   /** What the proxy saw, attached to a failed test. Not thrown on its own. */
