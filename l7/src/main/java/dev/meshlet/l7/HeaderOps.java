@@ -30,17 +30,7 @@ record HeaderOps(List<Op> ops) {
       switch (op.kind()) {
         case ADD -> fields.add(op.name(), op.value());
         case SET -> fields.put(op.name(), op.value());
-        case REMOVE -> {
-          if (op.prefix()) {
-            for (Iterator<HttpField> it = fields.iterator(); it.hasNext(); ) {
-              if (it.next().getLowerCaseName().startsWith(op.lowerName())) {
-                it.remove();
-              }
-            }
-          } else {
-            fields.remove(op.name());
-          }
-        }
+        case REMOVE -> remove(fields, op);
       }
     }
   }
@@ -51,16 +41,20 @@ record HeaderOps(List<Op> ops) {
    */
   void removeNamed(HttpFields.Mutable fields) {
     for (int i = 0; i < ops.size(); i++) {
-      Op op = ops.get(i);
-      if (op.prefix()) {
-        for (Iterator<HttpField> it = fields.iterator(); it.hasNext(); ) {
-          if (it.next().getLowerCaseName().startsWith(op.lowerName())) {
-            it.remove();
-          }
+      remove(fields, ops.get(i));
+    }
+  }
+
+  /** Removes the field {@code op} names, or every field with its prefix for {@code X-Internal-*}. */
+  private static void remove(HttpFields.Mutable fields, Op op) {
+    if (op.prefix()) {
+      for (Iterator<HttpField> it = fields.iterator(); it.hasNext(); ) {
+        if (it.next().getLowerCaseName().startsWith(op.lowerName())) {
+          it.remove();
         }
-      } else {
-        fields.remove(op.name());
       }
+    } else {
+      fields.remove(op.name());
     }
   }
 
