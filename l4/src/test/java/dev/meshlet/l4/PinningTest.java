@@ -15,6 +15,7 @@ import java.util.concurrent.TimeUnit;
 import jdk.jfr.Recording;
 import jdk.jfr.consumer.RecordedEvent;
 import jdk.jfr.consumer.RecordingFile;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -47,6 +48,10 @@ class PinningTest {
       recording.dump(file);
       List<RecordedEvent> pinned = RecordingFile.readAllEvents(file).stream()
           .filter(e -> e.getEventType().getName().equals("jdk.VirtualThreadPinned"))
+          // A virtual thread that waits while another thread runs a class's static initializer is
+          // pinned once by the JVM (JDK 25 reports it as "Waited for initialization of ..."); that is
+          // class loading, not a lock in meshlet, and it happened on CI for a JFR-internal class.
+          .filter(e -> !String.valueOf(pinnedReason(e)).startsWith("Waited for initialization"))
           .filter(e -> e.getStackTrace() != null && e.getStackTrace().getFrames().stream()
               .anyMatch(f -> f.getMethod().getType().getName().startsWith("dev.meshlet")))
           .toList();
@@ -54,5 +59,10 @@ class PinningTest {
     } finally {
       Files.deleteIfExists(file);
     }
+  }
+
+  /** The event's pinnedReason field (JDK 24+), or null on JDK 21 where the field does not exist. */
+  private static @Nullable String pinnedReason(RecordedEvent e) {
+    return e.hasField("pinnedReason") ? e.getString("pinnedReason") : null;
   }
 }
