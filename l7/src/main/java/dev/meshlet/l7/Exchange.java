@@ -269,17 +269,25 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     retryReason = null;
     retryStatus = 0;
     byte[] replay = replayBuffer;
+    upstream = up;
     if (replay != null) {
       up.body(new org.eclipse.jetty.client.ByteBufferRequestContent((String) null, ByteBuffer.wrap(replay, 0, replayLength)));
       picked.bytesOut(replayLength);
+    } else if (body != null) {
+      attachBody(body); // a stale-connection retry of a streamed body: what was sent, then the rest
     }
-    upstream = up;
   }
 
-  /** The client's body streams to the backend as it arrives: never replayed, so never retried. */
+  /**
+   * The client's body streams to the backend as it arrives: not replayed, so not retried, except
+   * after a stale pooled connection while what was sent of it fits {@link UpstreamBody#REPLAY_WINDOW}.
+   */
   private void streamBody(boolean expectContinue) {
+    attachBody(new UpstreamBody(this, request, expectContinue));
+  }
+
+  private void attachBody(UpstreamBody b) {
     org.eclipse.jetty.client.Request up = java.util.Objects.requireNonNull(upstream);
-    UpstreamBody b = new UpstreamBody(this, request, expectContinue);
     body = b;
     up.body(b);
     if (request.getLength() < 0) {
@@ -541,6 +549,14 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     boolean replayable = !hasBody() || replayBuffer != null;
     Resilience res = handler.resilience;
     if (reason == HttpProxyStats.RetryReason.STALE_CONNECTION && staleRetries < 2) {
+      UpstreamBody streamed = body;
+      if (!replayable && streamed != null) {
+        UpstreamBody next = streamed.replay();
+        if (next != null) {
+          body = next; // attached to the next try by newUpstream
+          replayable = true;
+        }
+      }
       if (!replayable) {
         res.notReplayable();
         return false;
@@ -1185,6 +1201,9 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       handler.resilience.retryEnded();
     }
     UpstreamBody b = body;
+    if (b != null) {
+      b.discard();
+    }
     long in = b != null || replayBuffer != null ? bytesIn : 0;
     long out = bytesOut;
     Counters rc = routeCounters;

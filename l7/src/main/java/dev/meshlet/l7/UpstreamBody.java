@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import java.util.Arrays;
 import java.util.concurrent.locks.ReentrantLock;
 import org.eclipse.jetty.http.Trailers;
 import org.eclipse.jetty.io.Content;
@@ -10,18 +11,36 @@ import org.jspecify.annotations.Nullable;
  * The client's request body as the upstream request's content: read on demand, chunk by chunk,
  * straight from Jetty's server request. Optionally gated until the backend answers {@code 100
  * Continue}, so that the client is told to send its body only when the backend wants it.
+ *
+ * <p>What it hands to the upstream client is also copied, up to {@link #REPLAY_WINDOW} bytes, so that
+ * a try that failed on a stale pooled connection can be made again with {@link #replay()}: the copy
+ * first, then the rest of the client's body as it arrives. A body that went past the window cannot
+ * be replayed.
  */
 final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
+  /** The most of a streamed body kept for a stale-connection retry. */
+  static final int REPLAY_WINDOW = 64 * 1024;
+
   private final Exchange exchange;
-  private final Request request;
+  private final ClientSource source;
   private final ReentrantLock lock = new ReentrantLock();
   private Content.@Nullable Chunk pending;
   private boolean gated;
   private @Nullable Runnable gatedDemand;
+  /** A copy of what {@link #read()} handed out; null once that outgrew the window. */
+  private byte @Nullable [] sent = new byte[0];
+  private int sentLength;
+  private boolean sentLast;
+  /** Replaced by the body of a later try: the failed try's sender gets nothing more from it. */
+  private boolean retired;
 
   UpstreamBody(Exchange exchange, Request request, boolean gated) {
+    this(exchange, new ClientSource(request), gated);
+  }
+
+  private UpstreamBody(Exchange exchange, ClientSource source, boolean gated) {
     this.exchange = exchange;
-    this.request = request;
+    this.source = source;
     this.gated = gated;
   }
 
@@ -34,6 +53,41 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
       lock.unlock();
     }
     count(chunk);
+  }
+
+  /**
+   * A body for the next try that sends again what this one sent, then reads on from the client;
+   * null when that is no longer possible (more than the window was sent).
+   */
+  @Nullable UpstreamBody replay() {
+    lock.lock();
+    try {
+      byte[] copy = sent;
+      if (copy == null) {
+        return null;
+      }
+      UpstreamBody next = new UpstreamBody(exchange, source, gated);
+      Content.Chunk p = pending;
+      if (p != null) {
+        // never handed out: move it over as it is, after what was sent
+        pending = null;
+        if (sentLength > 0) {
+          byte[] both = Arrays.copyOf(copy, sentLength + p.remaining());
+          p.getByteBuffer().get(both, sentLength, p.remaining());
+          next.pending = Content.Chunk.from(java.nio.ByteBuffer.wrap(both), p.isLast());
+          p.release();
+        } else {
+          next.pending = p;
+        }
+      } else if (sentLength > 0 || sentLast) {
+        next.pending = Content.Chunk.from(java.nio.ByteBuffer.wrap(copy, 0, sentLength), sentLast);
+      }
+      retired = true;
+      source.forget(); // a demand this try's sender left pending must not call it back
+      return next;
+    } finally {
+      lock.unlock();
+    }
   }
 
   /** The backend sent 100 Continue: let the body flow. */
@@ -59,29 +113,62 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
 
   @Override
   public long getLength() {
-    return request.getLength();
+    return source.request.getLength();
   }
 
   @Override
   public Content.@Nullable Chunk read() {
+    Content.Chunk chunk;
     lock.lock();
     try {
+      if (retired) {
+        return Content.Chunk.from(new java.io.IOException("replaced by a retry"), true);
+      }
       if (gated) {
         return null;
       }
-      Content.Chunk p = pending;
-      if (p != null) {
-        pending = null;
-        return p;
-      }
+      chunk = pending;
+      pending = null;
     } finally {
       lock.unlock();
     }
-    Content.Chunk chunk = request.read();
-    if (chunk != null) {
+    if (chunk == null) {
+      chunk = source.request.read();
+      if (chunk == null) {
+        return null;
+      }
       count(chunk);
     }
+    keep(chunk);
     return chunk;
+  }
+
+  /** Copies what is handed out while it fits the replay window. */
+  private void keep(Content.Chunk chunk) {
+    if (Content.Chunk.isFailure(chunk)) {
+      return;
+    }
+    lock.lock();
+    try {
+      byte[] copy = sent;
+      if (copy == null) {
+        return;
+      }
+      int n = chunk instanceof Trailers ? 0 : chunk.remaining();
+      if (sentLength + n > REPLAY_WINDOW) {
+        sent = null;
+        return;
+      }
+      if (sentLength + n > copy.length) {
+        copy = Arrays.copyOf(copy, Math.min(REPLAY_WINDOW, Math.max(sentLength + n, copy.length * 2)));
+        sent = copy;
+      }
+      chunk.getByteBuffer().duplicate().get(copy, sentLength, n);
+      sentLength += n;
+      sentLast |= chunk.isLast();
+    } finally {
+      lock.unlock();
+    }
   }
 
   private void count(Content.Chunk chunk) {
@@ -106,24 +193,98 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
         gatedDemand = demandCallback;
         return;
       }
-      runNow = pending != null;
+      runNow = pending != null || retired;
     } finally {
       lock.unlock();
     }
     if (runNow) {
       demandCallback.run();
     } else {
-      request.demand(demandCallback);
+      source.demand(demandCallback);
     }
   }
 
+  /**
+   * The upstream request failed. The client's request is left alone: the exchange decides between a
+   * retry and an answer, and Jetty discards whatever of the body is left unread when it ends.
+   */
   @Override
   public void fail(Throwable failure) {
-    request.fail(failure);
+    // The upstream request failed. The client's request is left alone: the exchange decides between
+    // a retry and an answer, Jetty discards the unread rest of the body when the exchange ends, and a
+    // chunk still pending here stays for replay() or discard().
+  }
+
+  /** The exchange ended: releases a chunk that was never handed out. */
+  void discard() {
+    Content.Chunk p;
+    lock.lock();
+    try {
+      p = pending;
+      pending = null;
+    } finally {
+      lock.unlock();
+    }
+    if (p != null) {
+      p.release();
+    }
   }
 
   @Override
   public boolean rewind() {
     return false;
+  }
+
+  /**
+   * The client's request as a source shared by the bodies of successive tries: Jetty allows one
+   * pending demand on it, and a demand the failed try's sender left pending must wake the next try.
+   */
+  private static final class ClientSource {
+    final Request request;
+    private final ReentrantLock lock = new ReentrantLock();
+    private @Nullable Runnable waiting;
+    private boolean demanded;
+
+    ClientSource(Request request) {
+      this.request = request;
+    }
+
+    void demand(Runnable callback) {
+      lock.lock();
+      try {
+        waiting = callback;
+        if (demanded) {
+          return;
+        }
+        demanded = true;
+      } finally {
+        lock.unlock();
+      }
+      request.demand(this::available);
+    }
+
+    void forget() {
+      lock.lock();
+      try {
+        waiting = null;
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    private void available() {
+      Runnable callback;
+      lock.lock();
+      try {
+        demanded = false;
+        callback = waiting;
+        waiting = null;
+      } finally {
+        lock.unlock();
+      }
+      if (callback != null) {
+        callback.run();
+      }
+    }
   }
 }

@@ -348,6 +348,159 @@ class ResilienceTest {
     }
   }
 
+  @Test
+  void streamedBodyOnAStaleConnectionIsReplayedWhole() throws Exception {
+    // No retry policy, so bodies stream; the backend drops every second request on a connection after
+    // reading only its head. What the proxy sent of each body (at most 40 KiB) is replayed on a fresh
+    // connection, then the rest follows from the client: every body reaches the backend exact.
+    try (DroppingBackend backend = new DroppingBackend(0)) {
+      Cluster c = Cluster.of("c", Backend.of("127.0.0.1", backend.port()));
+      HttpProxy proxy = track(HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(c).start());
+      java.util.Random random = new java.util.Random(42);
+      for (int i = 0; i < 12; i++) {
+        byte[] body = new byte[i % 3 == 0 ? 5 : 1000 + random.nextInt(40_000)];
+        random.nextBytes(body);
+        HttpRequest.BodyPublisher publisher = i % 2 == 0
+            ? HttpRequest.BodyPublishers.ofByteArray(body) // Content-Length
+            : HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(body)); // chunked
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/p"))
+            .POST(publisher).timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as("request %d", i).isEqualTo(200);
+        assertThat(r.body()).as("request %d", i).isEqualTo(DroppingBackend.digest(body));
+      }
+      HttpProxyStats s = Await.idle(proxy).stats();
+      assertThat(s.retries().count(HttpProxyStats.RetryReason.STALE_CONNECTION)).isGreaterThanOrEqualTo(11);
+      assertThat(s.retries().notReplayable()).isZero();
+      assertThat(s.total().status5xx()).isZero();
+      assertThat(s.total().bytesIn()).as("replayed bytes are not counted twice")
+          .isLessThanOrEqualTo(12L * 41_000);
+    }
+  }
+
+  @Test
+  void streamedBodyPastTheReplayWindowIsNotRetried() throws Exception {
+    // The backend reads 100 KiB of the second request's body, then drops the connection unanswered:
+    // the proxy sent more than it keeps for replay, so the client gets 502 and nothing is retried.
+    try (DroppingBackend backend = new DroppingBackend(100 * 1024)) {
+      Cluster c = Cluster.of("c", Backend.of("127.0.0.1", backend.port()));
+      HttpProxy proxy = track(HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(c).start());
+      assertThat(post(proxy, 10).statusCode()).isEqualTo(200);
+      byte[] big = new byte[1 << 20];
+      HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/p"))
+          .POST(HttpRequest.BodyPublishers.ofByteArray(big)).timeout(Duration.ofSeconds(20)).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertThat(r.statusCode()).isEqualTo(502);
+      HttpProxyStats s = Await.idle(proxy).stats();
+      assertThat(s.retries().total()).isZero();
+      assertThat(s.retries().notReplayable()).isEqualTo(1);
+      assertThat(backend.answered.get()).isEqualTo(1);
+    }
+  }
+
+  /**
+   * A raw HTTP/1.1 backend that answers the first request on each connection with a digest of its
+   * body, and on the second reads its head (and {@code readBeforeDrop} bytes of its body), then closes
+   * the connection unanswered: the keep-alive race, every time.
+   */
+  private static final class DroppingBackend implements AutoCloseable {
+    final AtomicInteger answered = new AtomicInteger();
+    private final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+    private final int readBeforeDrop;
+    private final Thread acceptor;
+
+    DroppingBackend(int readBeforeDrop) throws IOException {
+      this.readBeforeDrop = readBeforeDrop;
+      acceptor = Thread.ofVirtual().start(() -> {
+        while (!server.isClosed()) {
+          try {
+            Socket s = server.accept();
+            Thread.ofVirtual().start(() -> serve(s));
+          } catch (IOException e) {
+            return;
+          }
+        }
+      });
+    }
+
+    int port() {
+      return server.getLocalPort();
+    }
+
+    static String digest(byte[] body) {
+      java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+      crc.update(body);
+      return body.length + ":" + Long.toHexString(crc.getValue());
+    }
+
+    private void serve(Socket s) {
+      try (s) {
+        java.io.BufferedInputStream in = new java.io.BufferedInputStream(s.getInputStream());
+        OutputStream out = s.getOutputStream();
+        for (int n = 0; ; n++) {
+          String head = readHeadText(in);
+          if (head == null) {
+            return;
+          }
+          if (n > 0) {
+            in.readNBytes(readBeforeDrop);
+            return; // the second request on a connection: close it unanswered
+          }
+          String lower = head.toLowerCase(java.util.Locale.ROOT);
+          byte[] body;
+          if (lower.contains("transfer-encoding: chunked")) {
+            java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+            while (true) {
+              int size = Integer.parseInt(line(in).split(";")[0].strip(), 16);
+              if (size == 0) {
+                while (!line(in).isEmpty()) { } // trailers
+                break;
+              }
+              b.write(in.readNBytes(size));
+              line(in);
+            }
+            body = b.toByteArray();
+          } else {
+            int at = lower.indexOf("content-length:");
+            body = at < 0 ? new byte[0]
+                : in.readNBytes(Integer.parseInt(lower.substring(at + 15, lower.indexOf('\r', at)).strip()));
+          }
+          byte[] answer = digest(body).getBytes(StandardCharsets.US_ASCII);
+          out.write(("HTTP/1.1 200 OK\r\nContent-Length: " + answer.length + "\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
+          out.write(answer);
+          out.flush();
+          answered.incrementAndGet();
+        }
+      } catch (IOException | RuntimeException ignored) {
+        // the proxy closed
+      }
+    }
+
+    private static @org.jspecify.annotations.Nullable String readHeadText(InputStream in) throws IOException {
+      StringBuilder head = new StringBuilder();
+      for (String l; !(l = line(in)).isEmpty(); ) {
+        head.append(l).append("\r\n");
+      }
+      return head.isEmpty() ? null : head.toString();
+    }
+
+    private static String line(InputStream in) throws IOException {
+      StringBuilder b = new StringBuilder();
+      for (int c; (c = in.read()) != -1 && c != '\n'; ) {
+        if (c != '\r') {
+          b.append((char) c);
+        }
+      }
+      return b.toString();
+    }
+
+    @Override
+    public void close() throws Exception {
+      server.close();
+      acceptor.join();
+    }
+  }
+
   private static void serveOnceThenDrop(Socket s, AtomicInteger seen) {
     try (s) {
       InputStream in = s.getInputStream();
