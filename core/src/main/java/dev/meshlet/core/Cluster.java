@@ -4,7 +4,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -12,8 +14,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
@@ -70,10 +70,11 @@ public final class Cluster implements AutoCloseable {
   private final long slowStartNanos;
   private final NoneAvailable noneAvailable;
   private final int maxActive;
-  private final AtomicInteger active = new AtomicInteger();
-  private final LongAdder overflows = new LongAdder();
+  private final int maxPending;
+  private final Gate active;
+  private final Gate pending;
+  private final Gate retries;
   private final LongAdder ejections = new LongAdder();
-  private final AtomicBoolean loggedOverflow = new AtomicBoolean();
   private final ReentrantLock updates = new ReentrantLock();
   private final @Nullable Thread healthThread;
   private final @Nullable ExecutorService probes;
@@ -89,6 +90,13 @@ public final class Cluster implements AutoCloseable {
     this.slowStartNanos = b.slowStart.toNanos();
     this.noneAvailable = b.noneAvailable;
     this.maxActive = b.maxActive;
+    this.maxPending = b.maxPending;
+    this.active = new Gate("meshlet cluster " + name + ": maxActive (" + maxActive
+        + ") reached; excess connections/requests are refused and counted in stats().overflows");
+    this.pending = new Gate("meshlet cluster " + name + ": maxPending (" + maxPending
+        + ") reached; excess connections/requests are refused and counted in stats().pendingOverflows");
+    this.retries = new Gate("meshlet cluster " + name
+        + ": retry budget spent; further retries are refused until retries in flight end");
     List<Endpoint> endpoints = new ArrayList<>(b.backends.size());
     for (Backend backend : b.backends) {
       endpoints.add(new Endpoint(this, backend));
@@ -142,8 +150,13 @@ public final class Cluster implements AutoCloseable {
   /** A snapshot of the cluster's state and counters. */
   public ClusterStats stats() {
     State s = current();
+    Map<String, EndpointStats> backends = new LinkedHashMap<>();
+    for (Endpoint e : s.endpoints()) {
+      backends.put(e.backend().displayName(), e.stats());
+    }
     return new ClusterStats(s.endpoints().size(), s.panic() ? 0 : s.available().size(), s.panic(),
-        active.get(), overflows.sum(), ejections.sum());
+        active.inside(), active.refused(), pending.inside(), pending.refused(), retries.inside(),
+        retries.refused(), ejections.sum(), backends);
   }
 
   private State current() {
@@ -201,26 +214,50 @@ public final class Cluster implements AutoCloseable {
    * {@link #release()}.
    */
   public boolean tryAcquire() {
-    int max = maxActive;
-    while (true) {
-      int now = active.get();
-      if (now >= max) {
-        overflows.increment();
-        if (loggedOverflow.compareAndSet(false, true)) {
-          LOG.log(System.Logger.Level.WARNING, "meshlet cluster " + name + ": maxActive (" + max
-              + ") reached; excess connections/requests are refused and counted in stats().overflows");
-        }
-        return false;
-      }
-      if (active.compareAndSet(now, now + 1)) {
-        return true;
-      }
-    }
+    return active.tryEnter(maxActive);
   }
 
   /** Ends what a successful {@link #tryAcquire()} admitted. */
   public void release() {
-    active.decrementAndGet();
+    active.exit();
+  }
+
+  /**
+   * The pending circuit breaker: admits one more request (L7) waiting for a connection to one of the
+   * cluster's backends, or connection (L4) waiting for its backend connection to be established,
+   * unless {@code maxPending} are waiting; a refusal is counted and logged once. Pair a true answer
+   * with {@link #releasePending()}.
+   */
+  public boolean tryAcquirePending() {
+    return pending.tryEnter(maxPending);
+  }
+
+  /** Ends the wait a successful {@link #tryAcquirePending()} admitted. */
+  public void releasePending() {
+    pending.exit();
+  }
+
+  /**
+   * The retry budget: admits one more retry unless the retries in flight to this cluster are already
+   * {@code budgetPercent} of the connections or requests in flight ({@link #tryAcquire()}), or
+   * {@code minRetries}, whichever is more; a refusal is counted and logged once. Pair a true answer
+   * with {@link #releaseRetry()}.
+   */
+  public boolean tryAcquireRetry(int budgetPercent, int minRetries) {
+    return retries.tryEnter(Math.max(minRetries, (long) active.inside() * budgetPercent / 100));
+  }
+
+  /**
+   * Admits a retry the budget does not limit (a stale pooled connection, retried whatever the
+   * budget); it still counts as in flight. Pair with {@link #releaseRetry()}.
+   */
+  public void acquireRetry() {
+    retries.tryEnter(Integer.MAX_VALUE);
+  }
+
+  /** Ends a retry {@link #tryAcquireRetry} or {@link #acquireRetry()} admitted. */
+  public void releaseRetry() {
+    retries.exit();
   }
 
   /**
@@ -481,6 +518,7 @@ public final class Cluster implements AutoCloseable {
     private Duration slowStart = Duration.ZERO;
     private NoneAvailable noneAvailable = NoneAvailable.USE_ALL;
     private int maxActive = Integer.MAX_VALUE;
+    private int maxPending = Integer.MAX_VALUE;
 
     private Builder(String name) {
       Objects.requireNonNull(name, "name");
@@ -557,6 +595,19 @@ public final class Cluster implements AutoCloseable {
         throw new IllegalArgumentException("maxActive: " + max + " (expected: >= 1)");
       }
       this.maxActive = max;
+      return this;
+    }
+
+    /**
+     * The pending circuit breaker: the most requests (L7) waiting at once for a connection to one of
+     * this cluster's backends, or connections (L4) waiting for their backend connection to be
+     * established; more are refused at once (L7: 503) and counted. Unlimited by default.
+     */
+    public Builder maxPending(int max) {
+      if (max < 1) {
+        throw new IllegalArgumentException("maxPending: " + max + " (expected: >= 1)");
+      }
+      this.maxPending = max;
       return this;
     }
 

@@ -152,6 +152,33 @@ class ResilienceTest {
   }
 
   @Test
+  void pendingLimitAndRetryBudgetAreCountedPerCluster() {
+    Cluster c = threeBackends().maxPending(1).build();
+    assertThat(c.tryAcquirePending()).isTrue();
+    assertThat(c.tryAcquirePending()).isFalse();
+    c.releasePending();
+    assertThat(c.tryAcquirePending()).isTrue();
+    assertThat(c.stats().pending()).isEqualTo(1);
+    assertThat(c.stats().pendingOverflows()).isEqualTo(1);
+
+    // budget: 50 % of 4 requests in flight = 2 retries, at least 1
+    for (int i = 0; i < 4; i++) {
+      assertThat(c.tryAcquire()).isTrue();
+    }
+    assertThat(c.tryAcquireRetry(50, 1)).isTrue();
+    assertThat(c.tryAcquireRetry(50, 1)).isTrue();
+    assertThat(c.tryAcquireRetry(50, 1)).isFalse();
+    c.acquireRetry(); // a stale-connection retry is not limited, but it counts
+    assertThat(c.stats().retriesActive()).isEqualTo(3);
+    assertThat(c.stats().retryOverflows()).isEqualTo(1);
+    for (int i = 0; i < 3; i++) {
+      c.releaseRetry();
+    }
+    assertThat(c.tryAcquireRetry(0, 1)).as("the minimum applies however few are in flight").isTrue();
+    assertThat(c.stats().backends()).hasSize(3);
+  }
+
+  @Test
   void tcpHealthCheckTakesADeadBackendOutAndBringsItBack() throws Exception {
     InetAddress lo = InetAddress.getLoopbackAddress();
     ServerSocket a = new ServerSocket(0, 50, lo);

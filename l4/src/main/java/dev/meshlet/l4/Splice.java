@@ -90,6 +90,18 @@ final class Splice {
       return null;
     }
     acquired = true;
+    if (!cluster.tryAcquirePending()) { // too many connections wait for their backend connection
+      proxy.overflow();
+      return null;
+    }
+    try {
+      return connectTo(cluster);
+    } finally {
+      cluster.releasePending();
+    }
+  }
+
+  private @Nullable SocketChannel connectTo(Cluster cluster) {
     long key;
     try {
       key = ((InetSocketAddress) client.getRemoteAddress()).getAddress().hashCode();

@@ -173,7 +173,8 @@ public final class TcpProxy implements AutoCloseable {
   public TcpProxyStats stats() {
     return new TcpProxyStats(
         accepted.sum(), active.get(), rejected.sum(), overflows.sum(), connectFailures.sum(), noBackend.sum(),
-        idleTimeouts.sum(), resets.sum(), bytesUpstream.sum(), bytesDownstream.sum(), draining);
+        idleTimeouts.sum(), resets.sum(), bytesUpstream.sum(), bytesDownstream.sum(), draining,
+        cluster().stats());
   }
 
   /**

@@ -1,14 +1,15 @@
 package dev.meshlet.l4;
 
 /**
- * A snapshot of a {@link TcpProxy}'s counters since it started. Per-backend counters live in the
- * cluster's {@link dev.meshlet.core.Endpoint#stats() endpoints}.
+ * A snapshot of a {@link TcpProxy}'s counters since it started, with its cluster's state and
+ * per-backend counters ({@code stats().cluster().backends().get("b").healthy()}).
  *
  * @param accepted         client connections accepted (including rejected ones)
  * @param active           client connections open now
  * @param rejected         connections closed at once because {@code maxConnections} was reached
- * @param overflows        connections closed at once because the cluster's circuit breaker
- *                         ({@code maxActive}) was open
+ * @param overflows        connections closed at once because a cluster circuit breaker was open
+ *                         ({@code maxActive}, or {@code maxPending} connections waiting for their
+ *                         backend connection)
  * @param connectFailures  failed attempts to connect to a backend (each attempt counts)
  * @param noBackend        client connections closed because no backend could be reached or picked
  * @param idleTimeouts     connections closed by the idle timeout
@@ -16,6 +17,8 @@ package dev.meshlet.l4;
  * @param bytesUpstream    bytes forwarded from clients to backends
  * @param bytesDownstream  bytes forwarded from backends to clients
  * @param draining         whether {@link TcpProxy#close()} has begun and the proxy accepts no more
+ * @param cluster          the cluster new connections go to: circuit breakers and each backend's
+ *                         health, ejection, weight and counters
  */
 public record TcpProxyStats(
     long accepted,
@@ -28,4 +31,5 @@ public record TcpProxyStats(
     long resets,
     long bytesUpstream,
     long bytesDownstream,
-    boolean draining) {}
+    boolean draining,
+    dev.meshlet.core.ClusterStats cluster) {}

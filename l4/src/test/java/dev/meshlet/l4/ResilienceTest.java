@@ -101,6 +101,10 @@ class ResilienceTest {
     }
     assertThat(proxy.stats().connectFailures()).as("no attempts on the unhealthy backend").isEqualTo(failuresAtDetection);
     assertThat(proxy.stats().noBackend()).isZero();
+    dev.meshlet.core.ClusterStats cs = proxy.stats().cluster();
+    assertThat(cs.backends().keySet()).containsExactly("127.0.0.1:" + a.port(), "127.0.0.1:" + b.port());
+    assertThat(cs.backends().get("127.0.0.1:" + a.port()).healthy()).isFalse();
+    assertThat(cs.backends().get("127.0.0.1:" + b.port()).healthy()).isTrue();
     assertThat(served).isGreaterThanOrEqualTo(0);
   }
 
@@ -124,6 +128,41 @@ class ResilienceTest {
     assertThat(cluster.stats().overflows()).isEqualTo(1);
     open.get(0).close();
     assertThat(cluster.stats().active()).isLessThanOrEqualTo(2);
+  }
+
+  @Test
+  void pendingLimitRefusesConnectionsWhileOthersWaitForTheirBackend() throws Exception {
+    // A backend whose accept queue is full: the kernel drops further SYNs, so a connect to it waits.
+    ServerSocket stuck = track(new ServerSocket(0, 1, LOOPBACK));
+    for (int i = 0; i < 10; i++) {
+      Socket fill = track(new Socket());
+      try {
+        fill.connect(stuck.getLocalSocketAddress(), 300);
+      } catch (java.net.SocketTimeoutException full) {
+        break;
+      }
+    }
+    Cluster cluster = Cluster.builder("c").backends(Backend.of("127.0.0.1", stuck.getLocalPort())).maxPending(1).build();
+    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster)
+        .connectTimeout(Duration.ofSeconds(30)).drainTimeout(Duration.ofMillis(100)).start());
+    Socket waiting = track(new Socket(LOOPBACK, proxy.port()));
+    Await.until("one connection waits for its backend", () -> cluster.stats().pending() == 1);
+    Socket refused = track(new Socket(LOOPBACK, proxy.port()));
+    refused.setSoTimeout(10_000);
+    assertThat(refused.getInputStream().read()).isEqualTo(-1);
+    assertThat(proxy.stats().overflows()).isEqualTo(1);
+    assertThat(cluster.stats().pendingOverflows()).isEqualTo(1);
+    assertThat(cluster.stats().pending()).isEqualTo(1);
+    proxy.close(); // after the drain deadline the waiting connect is abandoned and its client cut
+    waiting.setSoTimeout(10_000);
+    int end;
+    try {
+      end = waiting.getInputStream().read();
+    } catch (java.net.SocketException reset) {
+      end = -1;
+    }
+    assertThat(end).isEqualTo(-1);
+    Await.until("nothing pending", () -> cluster.stats().pending() == 0);
   }
 
   @Test

@@ -99,6 +99,10 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private volatile boolean totalTimedOut;
   private volatile int retryStatus;
   private boolean holdsRetryBudget;
+  /** 1 while the current try holds a place in the cluster's pending limit (waits for a connection). */
+  private volatile int pendingHeld;
+  private static final java.util.concurrent.atomic.AtomicIntegerFieldUpdater<Exchange> PENDING =
+      java.util.concurrent.atomic.AtomicIntegerFieldUpdater.newUpdater(Exchange.class, "pendingHeld");
   private Scheduler.@Nullable Task totalTimeout;
   private Scheduler.@Nullable Task connectTimeout;
   private volatile Scheduler.@Nullable Task backoff;
@@ -335,6 +339,14 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       handler.scheduler.schedule(this::send, delay, TimeUnit.NANOSECONDS);
       return;
     }
+    Cluster c = cluster;
+    if (c != null) {
+      if (!c.tryAcquirePending()) { // the pending circuit breaker: too many wait for a connection
+        sendOverflow(HttpProxyStats.ErrorKind.PENDING_OVERFLOW, "cluster " + c.name() + " max pending requests");
+        return;
+      }
+      PENDING.set(this, 1);
+    }
     upstreamHeadNanos = System.nanoTime();
     long timeout = perTryTimeout().toMillis();
     if (timeout > 0) {
@@ -437,6 +449,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   /** The try got a connection and starts writing: note whether the connection served requests before. */
   private void onRequestBegin(org.eclipse.jetty.client.Request up) {
     requestBegun = true;
+    releasePending();
     Scheduler.Task t = connectTimeout;
     if (t != null) {
       t.cancel();
@@ -563,7 +576,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       }
       staleRetries++;
       if (!holdsRetryBudget) {
-        res.startFreeRetry();
+        java.util.Objects.requireNonNull(cluster).acquireRetry();
         holdsRetryBudget = true;
       }
       return true;
@@ -579,7 +592,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (holdsRetryBudget) {
       return true;
     }
-    if (!res.tryStartRetry(p, handler.total.inFlight())) {
+    if (!res.tryStartRetry(p, java.util.Objects.requireNonNull(cluster))) {
       return false;
     }
     holdsRetryBudget = true;
@@ -603,8 +616,17 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     return HttpProxyStats.RetryReason.RESET;
   }
 
+  /** The try no longer waits for a connection: its place in the cluster's pending limit is free. */
+  private void releasePending() {
+    Cluster c = cluster;
+    if (c != null && PENDING.compareAndSet(this, 1, 0)) {
+      c.releasePending();
+    }
+  }
+
   /** Ends the failed try and starts the next one, on another backend if there is one, after a backoff. */
   private void retry(HttpProxyStats.RetryReason reason) {
+    releasePending();
     handler.resilience.retried(reason);
     Scheduler.Task t = responseTimeout;
     if (t != null) {
@@ -1193,12 +1215,13 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     }
     cancel(totalTimeout);
     cancel(connectTimeout);
+    releasePending();
     Cluster admitted = cluster;
     if (admitted != null) {
       admitted.release();
     }
-    if (holdsRetryBudget) {
-      handler.resilience.retryEnded();
+    if (holdsRetryBudget && admitted != null) {
+      admitted.releaseRetry();
     }
     UpstreamBody b = body;
     if (b != null) {

@@ -279,7 +279,18 @@ public final class HttpProxy implements AutoCloseable {
     Map<String, HttpProxyStats.Counts> backends = new HashMap<>();
     handler.backendCounters.forEach((e, c) -> backends.merge(e.backend().displayName(), c.snapshot(), Counters::sum));
     Resilience r = handler.resilience;
-    return new HttpProxyStats(handler.total.snapshot(), routes, backends, r.snapshot(), r.draining);
+    Map<String, dev.meshlet.core.ClusterStats> clusters = new java.util.LinkedHashMap<>();
+    Resilience.RouteTable table = r.table;
+    List<HttpRoute> all = new ArrayList<>(table.routes());
+    if (table.defaultRoute() != null) {
+      all.add(table.defaultRoute());
+    }
+    for (HttpRoute route : all) {
+      for (Cluster c : route.clusters()) {
+        clusters.computeIfAbsent(c.name(), n -> c.stats());
+      }
+    }
+    return new HttpProxyStats(handler.total.snapshot(), routes, backends, r.snapshot(), r.draining, clusters);
   }
 
   /**

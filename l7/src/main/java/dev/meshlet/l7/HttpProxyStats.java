@@ -1,5 +1,8 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.ClusterStats;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 
@@ -19,9 +22,13 @@ import java.util.Objects;
  * @param retries  retries made and refused, by reason
  * @param draining whether the proxy is closing: it accepts no more connections and lets the
  *                 {@code total().inFlight()} requests finish within its drain timeout
+ * @param clusters the clusters the current routes reach, by name: circuit breakers, retry budget,
+ *                 and each backend's health, ejection and weight
+ *                 ({@code clusters().get("web").backends().get("b").healthy()})
  */
 public record HttpProxyStats(
-    Counts total, Map<String, Counts> routes, Map<String, Counts> backends, Retries retries, boolean draining) {
+    Counts total, Map<String, Counts> routes, Map<String, Counts> backends, Retries retries, boolean draining,
+    Map<String, ClusterStats> clusters) {
 
   /** Copies the maps. */
   public HttpProxyStats {
@@ -29,11 +36,12 @@ public record HttpProxyStats(
     Objects.requireNonNull(retries, "retries");
     routes = Map.copyOf(routes);
     backends = Map.copyOf(backends);
+    clusters = Collections.unmodifiableMap(new LinkedHashMap<>(clusters));
   }
 
-  /** Stats without retries, of a proxy that is not draining. */
+  /** Stats without retries or clusters, of a proxy that is not draining. */
   public HttpProxyStats(Counts total, Map<String, Counts> routes, Map<String, Counts> backends) {
-    this(total, routes, backends, new Retries(Map.of(), 0, 0), false);
+    this(total, routes, backends, new Retries(Map.of(), 0, 0), false, Map.of());
   }
 
   /** Why a request was tried again. */
@@ -54,7 +62,7 @@ public record HttpProxyStats(
    * Retries of the whole proxy.
    *
    * @param byReason        retries made, by reason (reasons never seen are absent)
-   * @param budgetExhausted retries refused because the retry budget was spent
+   * @param budgetExhausted retries refused because the retry budget (of the route's cluster) was spent
    * @param notReplayable   retries refused because the request body was larger than the replay
    *                        buffer (or already partly sent, for the stale-connection retry)
    */
@@ -104,9 +112,10 @@ public record HttpProxyStats(
      */
     OVERFLOW(503),
     /**
-     * The backend's queue of requests waiting for a connection was full
-     * ({@link HttpProxy.Builder#maxPendingRequestsPerBackend(int)}): 503 with
-     * {@code X-Meshlet-Overflow: backend NAME max pending requests}.
+     * Too many requests were waiting for a backend connection: the cluster's pending circuit breaker
+     * ({@code Cluster.Builder.maxPending}, 503 with {@code X-Meshlet-Overflow: cluster NAME max pending
+     * requests}) or a backend's queue ({@link HttpProxy.Builder#maxPendingRequestsPerBackend(int)}, 503
+     * with {@code X-Meshlet-Overflow: backend NAME max pending requests}).
      */
     PENDING_OVERFLOW(503),
     /** The backend did not begin its response within the response timeout: 504. */

@@ -1,16 +1,16 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.Cluster;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import org.jspecify.annotations.Nullable;
 
 /**
  * The proxy-wide side of retries, timeouts and live updates: defaults routes fall back to, the
- * current route table, the retry budget and the retry counters.
+ * current route table and the retry counters (the retry budget itself is per cluster).
  */
 final class Resilience {
   /** The routing table requests read once, at their start; replaced whole by a live update. */
@@ -28,7 +28,6 @@ final class Resilience {
   private final LongAdder[] retries = new LongAdder[HttpProxyStats.RetryReason.values().length];
   private final LongAdder budgetExhausted = new LongAdder();
   private final LongAdder notReplayable = new LongAdder();
-  private final AtomicInteger retriesActive = new AtomicInteger();
 
   Resilience(RetryPolicy retryPolicy, Duration requestTimeout, RouteTable table) {
     this.retryPolicy = retryPolicy;
@@ -40,30 +39,15 @@ final class Resilience {
   }
 
   /**
-   * Takes a place in the retry budget of {@code policy} given {@code inFlight} requests; pair a true
-   * answer with {@link #retryEnded()}. A false answer is counted.
+   * Takes a place in {@code cluster}'s retry budget, as large as {@code policy} says; pair a true
+   * answer with {@link Cluster#releaseRetry()}. A false answer is counted.
    */
-  boolean tryStartRetry(RetryPolicy policy, long inFlight) {
-    long allowed = Math.max(policy.minRetries(), inFlight * policy.budgetPercent() / 100);
-    while (true) {
-      int now = retriesActive.get();
-      if (now >= allowed) {
-        budgetExhausted.increment();
-        return false;
-      }
-      if (retriesActive.compareAndSet(now, now + 1)) {
-        return true;
-      }
+  boolean tryStartRetry(RetryPolicy policy, Cluster cluster) {
+    if (cluster.tryAcquireRetry(policy.budgetPercent(), policy.minRetries())) {
+      return true;
     }
-  }
-
-  /** Takes a place for a retry that is always made (stale connection): not limited by the budget. */
-  void startFreeRetry() {
-    retriesActive.incrementAndGet();
-  }
-
-  void retryEnded() {
-    retriesActive.decrementAndGet();
+    budgetExhausted.increment();
+    return false;
   }
 
   void retried(HttpProxyStats.RetryReason reason) {
