@@ -39,7 +39,9 @@ public sealed interface TcpEvent {
   record Connected(long connection, Backend backend, Instant at) implements TcpEvent {}
 
   /**
-   * A connection was refused (reset at once) because the proxy is {@linkplain TcpProxy#disable() disabled}.
+   * A connection accepted just as the proxy was {@linkplain TcpProxy#disable() disabled} was reset at
+   * once. (Once disabled the proxy does not listen: clients get "connection refused", and nothing is
+   * recorded.)
    *
    * @param connection the connection number
    * @param client     the client's address

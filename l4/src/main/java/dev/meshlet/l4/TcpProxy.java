@@ -63,7 +63,14 @@ public final class TcpProxy implements AutoCloseable {
 
   private volatile Cluster cluster;
   private final boolean ownsCluster;
-  private final ServerSocketChannel server;
+  /** The listening socket; closed while the proxy is disabled, and a new one bound on enable. */
+  private volatile ServerSocketChannel server;
+  private final int backlog;
+  /** Guards disable/enable/close against each other; the acceptor waits on it while disabled. */
+  private final ReentrantLock listenLock = new ReentrantLock();
+  private final Condition listenerChanged = listenLock.newCondition();
+  /** The closed listener the acceptor waits on while disabled (it has left accept()); guarded by listenLock. */
+  private @Nullable ServerSocketChannel acceptorLeft;
   private final InetSocketAddress address;
   private final int connectTimeoutMillis;
   private final int connectAttempts;
@@ -99,6 +106,7 @@ public final class TcpProxy implements AutoCloseable {
     this.cluster = cluster;
     this.ownsCluster = ownsCluster;
     this.server = server;
+    this.backlog = b.backlog;
     this.address = (InetSocketAddress) server.getLocalAddress();
     this.connectTimeoutMillis = (int) Math.min(Integer.MAX_VALUE, b.connectTimeout.toMillis());
     this.connectAttempts = b.connectAttempts;
@@ -199,17 +207,78 @@ public final class TcpProxy implements AutoCloseable {
   }
 
   /**
-   * Takes the proxy "down", like Toxiproxy's {@code enabled: false}: connections open now are closed,
-   * and new ones are accepted and reset at once (the listening port stays bound, so a client sees a
-   * reset rather than "connection refused"). Toxics stay installed. {@link #enable()} undoes it.
+   * Takes the proxy "down", like Toxiproxy's {@code enabled: false}: the listening socket is closed,
+   * so new connections are refused ("connection refused"), and connections open now are closed.
+   * Toxics stay installed. {@link #enable()} undoes it. For a proxy that accepts and then resets,
+   * add {@code Toxic.resetPeer(Duration.ZERO)} instead.
    */
   public void disable() {
-    toxics.setEnabled(false);
+    listenLock.lock();
+    try {
+      if (!toxics.enabled()) {
+        return;
+      }
+      toxics.setEnabled(false); // before the listener closes: a connection accepted meanwhile is refused
+      ServerSocketChannel old = server;
+      closeQuietly(old);
+      // The OS socket closes only once the acceptor has left accept(): wait, so that the port is
+      // free (and connections refused) when this returns.
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      long left;
+      while (acceptorLeft != old && acceptor.isAlive() && (left = deadline - System.nanoTime()) > 0) {
+        listenerChanged.awaitNanos(left);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      listenLock.unlock();
+    }
   }
 
-  /** Brings the proxy back up after {@link #disable()}: new connections are forwarded again. */
+  /**
+   * Brings the proxy back up after {@link #disable()}: it listens again on the same address and
+   * forwards new connections.
+   *
+   * @throws IllegalStateException if the proxy is closed, or the address was taken while the proxy
+   *     was down (then it stays disabled)
+   */
   public void enable() {
-    toxics.setEnabled(true);
+    listenLock.lock();
+    try {
+      if (closed.get()) {
+        throw new IllegalStateException(this + ": closed");
+      }
+      if (toxics.enabled()) {
+        return;
+      }
+      ServerSocketChannel s;
+      try {
+        s = ServerSocketChannel.open();
+        try {
+          s.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+          s.bind(address, backlog);
+        } catch (IOException | RuntimeException e) {
+          s.close();
+          throw e;
+        }
+      } catch (IOException e) {
+        throw new IllegalStateException("enable: cannot listen on " + address.getHostString() + ":"
+            + address.getPort() + " again (" + e.getMessage() + "); the proxy stays disabled", e);
+      }
+      server = s;
+      toxics.setEnabled(true);
+      listenerChanged.signalAll();
+    } finally {
+      listenLock.unlock();
+    }
+  }
+
+  private static void closeQuietly(ServerSocketChannel s) {
+    try {
+      s.close();
+    } catch (IOException ignored) {
+      // the port is released either way
+    }
   }
 
   /** Whether the proxy forwards new connections (false after {@link #disable()}). */
@@ -257,10 +326,14 @@ public final class TcpProxy implements AutoCloseable {
   private void acceptLoop() {
     while (!draining) {
       SocketChannel client;
+      ServerSocketChannel listener = server;
       try {
-        client = server.accept();
+        client = listener.accept();
       } catch (ClosedChannelException e) {
-        return;
+        if (!awaitListener(listener)) {
+          return; // closed
+        }
+        continue; // disabled, then enabled: a new listener
       } catch (IOException e) { // e.g. out of file descriptors: back off instead of spinning
         if (draining) {
           return;
@@ -295,6 +368,24 @@ public final class TcpProxy implements AutoCloseable {
     }
   }
 
+  /** Waits while the proxy is disabled; true once a listener other than {@code old} is up, false once closed. */
+  private boolean awaitListener(ServerSocketChannel old) {
+    listenLock.lock();
+    try {
+      acceptorLeft = old;
+      listenerChanged.signalAll(); // disable() waits for this
+      while (server == old && !closed.get()) {
+        listenerChanged.await();
+      }
+      return !closed.get();
+    } catch (InterruptedException e) {
+      return false;
+    } finally {
+      acceptorLeft = null;
+      listenLock.unlock();
+    }
+  }
+
   private void reapLoop() {
     long tick = Math.clamp(idleTimeoutNanos / 4, TimeUnit.MILLISECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(1));
     while (!closed.get()) {
@@ -324,14 +415,20 @@ public final class TcpProxy implements AutoCloseable {
    */
   @Override
   public void close() {
-    if (!closed.compareAndSet(false, true)) {
+    boolean first;
+    listenLock.lock();
+    try {
+      first = closed.compareAndSet(false, true);
+      if (first) {
+        closeQuietly(server);
+        listenerChanged.signalAll(); // an acceptor waiting while disabled ends
+      }
+    } finally {
+      listenLock.unlock();
+    }
+    if (!first) {
       awaitThreads();
       return;
-    }
-    try {
-      server.close();
-    } catch (IOException ignored) {
-      // the port is released either way
     }
     draining = true; // only now: whoever sees draining can rely on the port being closed
     long deadline = System.nanoTime() + drainTimeoutNanos;
