@@ -12,8 +12,8 @@ import java.util.Map;
  * @param panic            whether no endpoint is available and the cluster is using all of them anyway
  * @param active           connections or requests in flight through the circuit breaker
  * @param overflows        connections or requests refused because {@code maxActive} was reached
- * @param pending          requests waiting for a backend connection now
- * @param pendingOverflows requests refused because {@code maxPending} were waiting
+ * @param pending          requests (L7) or connections (L4) waiting for a backend connection now
+ * @param pendingOverflows requests or connections refused because {@code maxPending} were waiting
  * @param retriesActive    retries in flight now
  * @param retryOverflows   retries refused because the retry budget was spent
  * @param ejections        outlier ejections so far

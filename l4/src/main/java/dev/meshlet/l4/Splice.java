@@ -87,11 +87,13 @@ final class Splice {
     Cluster cluster = this.cluster;
     if (!cluster.tryAcquire()) { // the cluster's circuit breaker is open: refuse at once
       proxy.overflow();
+      because("overflow: cluster " + cluster.name() + " max active");
       return null;
     }
     acquired = true;
     if (!cluster.tryAcquirePending()) { // too many connections wait for their backend connection
       proxy.overflow();
+      because("overflow: cluster " + cluster.name() + " max pending");
       return null;
     }
     try {

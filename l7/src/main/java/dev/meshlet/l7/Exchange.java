@@ -95,6 +95,8 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private @Nullable Endpoint firstEndpoint;
   private volatile boolean requestBegun;
   private volatile boolean reusedConnection;
+  /** The current try's request head was written: the backend may have all of a bodiless request. */
+  private volatile boolean requestCommitted;
   private volatile HttpProxyStats.@Nullable RetryReason retryReason;
   private volatile boolean totalTimedOut;
   private volatile int retryStatus;
@@ -262,12 +264,14 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
         .path(target);
     up.headers(this::copyRequestHeaders);
     up.onRequestBegin(this::onRequestBegin);
+    up.onRequestCommit(x -> requestCommitted = true);
     HttpRoute r = route;
     if (r != null && r.idleTimeout != null) {
       up.idleTimeout(r.idleTimeout.toMillis(), TimeUnit.MILLISECONDS);
     }
     requestBegun = false;
     reusedConnection = false;
+    requestCommitted = false;
     responseBegun = false;
     timedOut = false;
     retryReason = null;
@@ -346,6 +350,14 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
         return;
       }
       PENDING.set(this, 1);
+      if (finished.get()) { // finish() ran meanwhile (a timeout's 504): it released nothing
+        releasePending();
+        return;
+      }
+    }
+    if (clientGone || clientBodyFailed) {
+      endBetweenTries();
+      return;
     }
     upstreamHeadNanos = System.nanoTime();
     long timeout = perTryTimeout().toMillis();
@@ -610,7 +622,11 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (!requestBegun) {
       return HttpProxyStats.RetryReason.CONNECT_FAILURE;
     }
-    if (reusedConnection && failure instanceof java.io.IOException) {
+    if (reusedConnection && failure instanceof java.io.IOException
+        && (RetryPolicy.idempotent(request.getMethod()) || !requestCommitted)) {
+      // The keep-alive race, retried whatever the policy. The backend may have received a request
+      // whose head was written and acted on it before closing, so a non-idempotent one (RFC 9110
+      // §9.2.2) is a stale retry only when none of it was written; otherwise the policy decides.
       return HttpProxyStats.RetryReason.STALE_CONNECTION;
     }
     return HttpProxyStats.RetryReason.RESET;
@@ -663,7 +679,11 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
 
   private void nextTry(@Nullable Endpoint previous) {
     backoff = null;
-    if (finished.get() || clientGone) {
+    if (finished.get()) {
+      return;
+    }
+    if (clientGone || clientBodyFailed) { // the client failed while the last try ended
+      endBetweenTries();
       return;
     }
     if (totalTimedOut) {
@@ -702,9 +722,24 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     } else {
       clientGone = true;
     }
+    Scheduler.Task b = backoff;
+    if (b != null && b.cancel()) {
+      endBetweenTries(); // between tries: nothing in flight upstream
+      return;
+    }
     org.eclipse.jetty.client.Request up = upstream;
     if (up != null) {
       up.abort(failure);
+    }
+  }
+
+  /** The client left or sent a malformed body while no try was in flight: end the exchange. */
+  private void endBetweenTries() {
+    if (clientBodyFailed) {
+      sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+    } else {
+      finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED,
+          new org.eclipse.jetty.io.EofException("client gone between tries"));
     }
   }
 
@@ -951,6 +986,26 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     Scheduler.Task t = responseTimeout;
     if (t != null) {
       t.cancel();
+    }
+    UpstreamBody b = body;
+    if (b != null) {
+      b.dropReplay(); // a try whose response began is never made again
+    }
+  }
+
+  /**
+   * Whether what the current try sends of a streamed body must be kept for a stale-connection retry:
+   * only on a reused connection, while such a retry is still possible.
+   */
+  boolean keepForReplay() {
+    return reusedConnection && staleRetries < 2 && !responseBegun;
+  }
+
+  /** Bytes of a streamed body sent again by a stale-connection retry: the backend gets them again. */
+  void countReplayed(int n) {
+    Endpoint e = endpoint;
+    if (e != null) {
+      e.bytesOut(n);
     }
   }
 

@@ -64,7 +64,7 @@ public record HttpProxyStats(
    * @param byReason        retries made, by reason (reasons never seen are absent)
    * @param budgetExhausted retries refused because the retry budget (of the route's cluster) was spent
    * @param notReplayable   retries refused because the request body was larger than the replay
-   *                        buffer (or already partly sent, for the stale-connection retry)
+   *                        buffer (for the stale-connection retry: more than 64 KiB of it was sent)
    */
   public record Retries(Map<RetryReason, Long> byReason, long budgetExhausted, long notReplayable) {
     /** Copies the map. */

@@ -28,12 +28,14 @@ import java.util.TreeSet;
  *
  * <p>Only what is safe is retried. A request body is replayed from a bounded buffer: with a policy
  * that retries, a body of at most {@code replayBufferBytes} is read whole before the first try; a
- * larger one is streamed and the request is never retried. Idempotent methods (GET, HEAD, OPTIONS,
+ * larger one is streamed and is not retried by the policy. Idempotent methods (GET, HEAD, OPTIONS,
  * PUT, DELETE, TRACE) are retried; other methods too, because their body is replayable, unless
  * {@code idempotentOnly}. Without a policy nothing is buffered and nothing is retried, except a
  * request that failed on a reused pooled connection the backend had closed before answering (the
- * keep-alive race of RFC 9112 §9.3.1), which is always retried once on a fresh connection when its
- * body is still whole.
+ * keep-alive race of RFC 9112 §9.3.1): it is retried at once on a fresh connection, up to twice,
+ * when its method is idempotent or none of it had been written (a POST the backend may have
+ * received whole is never sent twice on the proxy's own initiative), and when what was sent of a
+ * streamed body is at most 64 KiB (that much is kept and sent again, then the rest).
  *
  * @param maxAttempts        tries in all, the first included; 1 means no retries. Default 3
  * @param perTryTimeout      how long one try may wait for the response to begin; zero means the
@@ -46,8 +48,8 @@ import java.util.TreeSet;
  *                           bodiless requests are retried). Default 64 KiB
  * @param idempotentOnly     retry only idempotent methods, even when their body is replayable.
  *                           Default false
- * @param budgetPercent      retries in flight may be at most this percentage of the proxy's requests
- *                           in flight… Default 20
+ * @param budgetPercent      retries in flight to a cluster may be at most this percentage of the
+ *                           requests in flight to it (Envoy's retry budget)… Default 20
  * @param minRetries         …or this many, whichever is more. Default 3
  */
 public record RetryPolicy(
@@ -207,8 +209,8 @@ public record RetryPolicy(
     }
 
     /**
-     * The retry budget: retries in flight at most {@code percent} of the requests in flight, or
-     * {@code min}, whichever is more; default 20 %, 3.
+     * The retry budget, counted per cluster: retries in flight to a cluster at most {@code percent}
+     * of the requests in flight to it, or {@code min}, whichever is more; default 20 %, 3.
      */
     public Builder budget(int percent, int min) {
       this.budgetPercent = percent;

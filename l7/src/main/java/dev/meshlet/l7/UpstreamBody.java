@@ -15,7 +15,12 @@ import org.jspecify.annotations.Nullable;
  * <p>What it hands to the upstream client is also copied, up to {@link #REPLAY_WINDOW} bytes, so that
  * a try that failed on a stale pooled connection can be made again with {@link #replay()}: the copy
  * first, then the rest of the client's body as it arrives. A body that went past the window cannot
- * be replayed.
+ * be replayed. Copies are made only while the try runs on a reused connection (a fresh one is never
+ * stale) and dropped once its response begins.
+ *
+ * <p>When the upstream request fails ({@link #fail}), the client's request is left alone: the exchange
+ * decides between a retry and an answer, Jetty discards the unread rest of the body when the exchange
+ * ends, and a chunk still pending here stays for {@link #replay()} or {@link #discard()}.
  */
 final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
   /** The most of a streamed body kept for a stale-connection retry. */
@@ -33,6 +38,8 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
   private boolean sentLast;
   /** Replaced by the body of a later try: the failed try's sender gets nothing more from it. */
   private boolean retired;
+  /** The pending chunk holds bytes a failed try sent already (they count again when sent again). */
+  private boolean replayed;
 
   UpstreamBody(Exchange exchange, Request request, boolean gated) {
     this(exchange, new ClientSource(request), gated);
@@ -75,16 +82,28 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
           byte[] both = Arrays.copyOf(copy, sentLength + p.remaining());
           p.getByteBuffer().get(both, sentLength, p.remaining());
           next.pending = Content.Chunk.from(java.nio.ByteBuffer.wrap(both), p.isLast());
+          next.replayed = true;
           p.release();
         } else {
           next.pending = p;
         }
       } else if (sentLength > 0 || sentLast) {
         next.pending = Content.Chunk.from(java.nio.ByteBuffer.wrap(copy, 0, sentLength), sentLast);
+        next.replayed = true;
       }
       retired = true;
       source.forget(); // a demand this try's sender left pending must not call it back
       return next;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** The try's response began: what it sent will never be replayed. */
+  void dropReplay() {
+    lock.lock();
+    try {
+      sent = null;
     } finally {
       lock.unlock();
     }
@@ -129,6 +148,10 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
       }
       chunk = pending;
       pending = null;
+      if (chunk != null && replayed) {
+        replayed = false;
+        exchange.countReplayed(chunk.remaining());
+      }
     } finally {
       lock.unlock();
     }
@@ -148,10 +171,15 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
     if (Content.Chunk.isFailure(chunk)) {
       return;
     }
+    boolean wanted = exchange.keepForReplay();
     lock.lock();
     try {
       byte[] copy = sent;
       if (copy == null) {
+        return;
+      }
+      if (!wanted) { // a fresh connection, or no stale retry left: nothing will be replayed
+        sent = null;
         return;
       }
       int n = chunk instanceof Trailers ? 0 : chunk.remaining();
@@ -210,9 +238,7 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
    */
   @Override
   public void fail(Throwable failure) {
-    // The upstream request failed. The client's request is left alone: the exchange decides between
-    // a retry and an answer, Jetty discards the unread rest of the body when the exchange ends, and a
-    // chunk still pending here stays for replay() or discard().
+    // nothing to do: see the class comment on why the client's request is left alone
   }
 
   /** The exchange ended: releases a chunk that was never handed out. */

@@ -354,7 +354,7 @@ class ResilienceTest {
       HttpProxy proxy = track(HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(c).start());
       for (int i = 0; i < 20; i++) {
         HttpResponse<String> r = i % 2 == 0 ? get(proxy, "/g") : http.send(HttpRequest.newBuilder(proxy.uri().resolve("/p"))
-            .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+            .DELETE().build(), HttpResponse.BodyHandlers.ofString());
         assertThat(r.statusCode()).as("request %d", i).isEqualTo(200);
       }
       HttpProxyStats s = Await.idle(proxy).stats();
@@ -368,7 +368,8 @@ class ResilienceTest {
 
   @Test
   void streamedBodyOnAStaleConnectionIsReplayedWhole() throws Exception {
-    // No retry policy, so bodies stream; the backend drops every second request on a connection after
+    // No retry policy, so bodies stream; PUT is idempotent, so a stale connection is always retried.
+    // The backend drops every second request on a connection after
     // reading only its head. What the proxy sent of each body (at most 40 KiB) is replayed on a fresh
     // connection, then the rest follows from the client: every body reaches the backend exact.
     try (DroppingBackend backend = new DroppingBackend(0)) {
@@ -381,8 +382,8 @@ class ResilienceTest {
         HttpRequest.BodyPublisher publisher = i % 2 == 0
             ? HttpRequest.BodyPublishers.ofByteArray(body) // Content-Length
             : HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(body)); // chunked
-        HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/p"))
-            .POST(publisher).timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/drop"))
+            .PUT(publisher).timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(r.statusCode()).as("request %d", i).isEqualTo(200);
         assertThat(r.body()).as("request %d", i).isEqualTo(DroppingBackend.digest(body));
       }
@@ -409,9 +410,9 @@ class ResilienceTest {
       // a big POST lands on a used connection unless the pool opened a fresh one for it (the previous
       // one not back in the pool yet); then it is answered and the pair is sent again
       for (int i = 0; i < 10 && backend.dropped.get() == 0; i++) {
-        assertThat(post(proxy, 10).statusCode()).isEqualTo(200);
-        HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/p"))
-            .POST(HttpRequest.BodyPublishers.ofByteArray(big)).timeout(Duration.ofSeconds(20)).build(),
+        assertThat(post(proxy, 10).statusCode()).isEqualTo(200); // "/p": always answered, warms a connection
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/drop"))
+            .PUT(HttpRequest.BodyPublishers.ofByteArray(big)).timeout(Duration.ofSeconds(20)).build(),
             HttpResponse.BodyHandlers.ofString());
         assertThat(r.statusCode()).isEqualTo(backend.dropped.get() == 1 ? 502 : 200);
       }
@@ -422,10 +423,33 @@ class ResilienceTest {
     }
   }
 
+  @Test
+  void postTheBackendMayHaveReceivedWholeIsNotSentTwice() throws Exception {
+    // The backend reads a POST whole (head and body), then closes without answering: it may have
+    // acted on it. Without a retry policy the proxy must not send it again (RFC 9110 §9.2.2): 502.
+    try (DroppingBackend backend = new DroppingBackend(5)) {
+      Cluster c = Cluster.of("c", Backend.of("127.0.0.1", backend.port()));
+      HttpProxy proxy = track(HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(c).start());
+      for (int i = 0; i < 10 && backend.dropped.get() == 0; i++) {
+        assertThat(post(proxy, 1).statusCode()).isEqualTo(200); // "/p": always answered, warms a connection
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/drop-pay"))
+            .POST(HttpRequest.BodyPublishers.ofString("$1000")).timeout(Duration.ofSeconds(20)).build(),
+            HttpResponse.BodyHandlers.ofString());
+        // on a fresh connection (the warm one not back in the pool yet) it is simply answered
+        assertThat(r.statusCode()).isEqualTo(backend.dropped.get() == 1 ? 502 : 200);
+      }
+      assertThat(backend.dropped.get()).isEqualTo(1);
+      HttpProxyStats s = Await.idle(proxy).stats();
+      assertThat(s.retries().total()).isZero();
+      assertThat(s.total().errors(HttpProxyStats.ErrorKind.BAD_GATEWAY)).isEqualTo(1);
+    }
+  }
+
   /**
-   * A raw HTTP/1.1 backend that answers the first request on each connection with a digest of its
-   * body, and on the second reads its head (and {@code readBeforeDrop} bytes of its body), then closes
-   * the connection unanswered: the keep-alive race, every time.
+   * A raw HTTP/1.1 backend that answers each request with a digest of its body, except a request for
+   * {@code /drop…} that is not the first on its connection: of that it reads the head (and up to
+   * {@code readBeforeDrop} bytes of the body), then closes the connection unanswered — the keep-alive
+   * race, every time.
    */
   private static final class DroppingBackend implements AutoCloseable {
     final AtomicInteger answered = new AtomicInteger();
@@ -467,12 +491,16 @@ class ResilienceTest {
           if (head == null) {
             return;
           }
-          if (n > 0) {
-            in.readNBytes(readBeforeDrop);
-            dropped.incrementAndGet();
-            return; // the second request on a connection: close it unanswered
-          }
           String lower = head.toLowerCase(java.util.Locale.ROOT);
+          int length = lower.contains("content-length:")
+              ? Integer.parseInt(lower.substring(lower.indexOf("content-length:") + 15,
+                  lower.indexOf('\r', lower.indexOf("content-length:"))).strip())
+              : -1;
+          if (n > 0 && head.startsWith("/drop", head.indexOf(' ') + 1)) {
+            in.readNBytes(length >= 0 ? Math.min(readBeforeDrop, length) : readBeforeDrop);
+            dropped.incrementAndGet();
+            return; // a second request on a connection: close it unanswered
+          }
           byte[] body;
           if (lower.contains("transfer-encoding: chunked")) {
             java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
@@ -487,9 +515,7 @@ class ResilienceTest {
             }
             body = b.toByteArray();
           } else {
-            int at = lower.indexOf("content-length:");
-            body = at < 0 ? new byte[0]
-                : in.readNBytes(Integer.parseInt(lower.substring(at + 15, lower.indexOf('\r', at)).strip()));
+            body = length < 0 ? new byte[0] : in.readNBytes(length);
           }
           byte[] answer = digest(body).getBytes(StandardCharsets.US_ASCII);
           out.write(("HTTP/1.1 200 OK\r\nContent-Length: " + answer.length + "\r\n\r\n")
