@@ -298,13 +298,15 @@ final class Harness {
     List<Target> proxies = proxies(nginxPort, proxyCpu, true, true);
     targets.addAll(proxies);
     try {
-      Map<String, double[]> rps = measureWrk(targets, false);
+      Wrk w = measureWrk(targets, false);
+      Map<String, double[]> rps = w.rps();
       line(split
           ? "## Keep-alive, split CPUs (second view): proxy on CPU " + o.otherCpu + ", wrk and nginx on CPU " + o.cpu
           : "## Keep-alive request/response (wrk -t1 -c" + o.connections + ", nginx answering \"ok\")");
       line("");
-      line("| target | requests/s (median) | runs | " + (split ? "ratio to direct" : "µs CPU added per request") + " |");
-      line("|---|---|---|---|");
+      line("| target | requests/s (median) | runs | " + (split ? "ratio to direct" : "µs CPU added per request")
+          + " | proxy process CPU, µs per request |");
+      line("|---|---|---|---|---|");
       double direct = median(rps.get("direct"));
       for (Target t : targets) {
         double m = median(rps.get(t.name()));
@@ -313,7 +315,8 @@ final class Harness {
         }
         String last = split ? String.format(Locale.ROOT, "%.2f", m / direct)
             : t.proc() == null ? "0" : added(m, direct);
-        line("| " + t.name() + " | " + fmt0(m) + " | " + runs(rps.get(t.name())) + " | " + last + " |");
+        line("| " + t.name() + " | " + fmt0(m) + " | " + runs(rps.get(t.name())) + " | " + last + " | "
+            + cpuCell(w.cpu().get(t.name())) + " |");
       }
       line("");
       line("load average: " + loadavg());
@@ -329,16 +332,17 @@ final class Harness {
     List<Target> proxies = proxies(nginxPort, o.cpu, true, false);
     targets.addAll(proxies);
     try {
-      Map<String, double[]> rps = measureWrk(targets, true);
+      Wrk w = measureWrk(targets, true);
+      Map<String, double[]> rps = w.rps();
       line("## New connection per request (wrk -t1 -c" + o.connections + " -H 'Connection: close')");
       line("");
-      line("| target | connections/s (median) | runs | µs CPU added per connection |");
-      line("|---|---|---|---|");
+      line("| target | connections/s (median) | runs | µs CPU added per connection | proxy process CPU, µs per connection |");
+      line("|---|---|---|---|---|");
       double direct = median(rps.get("direct"));
       for (Target t : targets) {
         double m = median(rps.get(t.name()));
         line("| " + t.name() + " | " + fmt0(m) + " | " + runs(rps.get(t.name())) + " | "
-            + (t.proc() == null ? "0" : added(m, direct)) + " |");
+            + (t.proc() == null ? "0" : added(m, direct)) + " | " + cpuCell(w.cpu().get(t.name())) + " |");
       }
       line("");
       line("load average: " + loadavg());
@@ -348,21 +352,36 @@ final class Harness {
     }
   }
 
-  private Map<String, double[]> measureWrk(List<Target> targets, boolean close) {
+  /** Requests/s per target and round, and the proxy process's CPU µs per request (NaN for direct). */
+  private record Wrk(Map<String, double[]> rps, Map<String, double[]> cpu) {}
+
+  private Wrk measureWrk(List<Target> targets, boolean close) {
     Map<String, double[]> rps = new LinkedHashMap<>();
+    Map<String, double[]> cpu = new LinkedHashMap<>();
     for (Target t : targets) {
       rps.put(t.name(), new double[o.rounds]);
+      cpu.put(t.name(), new double[o.rounds]);
       wrk(t, o.warmup, close); // JIT warm-up, and discards the first connections' setup
     }
     for (int r = 0; r < o.rounds; r++) {
       for (Target t : targets) { // interleaved, so drift hits every target alike
-        rps.get(t.name())[r] = wrk(t, o.seconds, close);
+        Proc p = t.proc();
+        long before = p == null ? 0 : Proc.cpuTicks(p.pid());
+        double rate = wrk(t, o.seconds, close);
+        rps.get(t.name())[r] = rate;
+        // ticks are 10 ms: over a 5 s run at >= 2,000 requests/s that is <= 1 µs per request
+        cpu.get(t.name())[r] = p == null ? Double.NaN
+            : (Proc.cpuTicks(p.pid()) - before) * 10_000.0 / (rate * Math.max(1, Math.round(o.seconds)));
         if (close) {
           Proc.sleep(1000); // let TIME_WAIT sockets of the previous run age a little
         }
       }
     }
-    return rps;
+    return new Wrk(rps, cpu);
+  }
+
+  private static String cpuCell(double[] perRound) {
+    return Double.isNaN(perRound[0]) ? "–" : String.format(Locale.ROOT, "%.1f", median(perRound));
   }
 
   private static final Pattern RPS = Pattern.compile("Requests/sec:\\s+([0-9.]+)");

@@ -211,6 +211,17 @@ final class Proc implements AutoCloseable {
     throw new IllegalStateException("no VmRSS for pid " + pid);
   }
 
+  /** CPU time a process (all its threads) has used, user plus system, in clock ticks (1/100 s), from /proc. */
+  static long cpuTicks(long pid) {
+    try {
+      String stat = java.nio.file.Files.readString(Path.of("/proc/" + pid + "/stat"));
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" "); // f[0] is field 3, "state"
+      return Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime: fields 14 and 15
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   /** Threads of a process, from /proc. */
   static int threads(long pid) {
     try {
