@@ -75,7 +75,7 @@ public final class HttpProxy implements AutoCloseable {
   private final ScheduledExecutorScheduler scheduler;
   private final HttpClient client;
   private final Server server;
-  private final ServerConnector connector;
+  private final SharedSelectorConnector connector;
   private final ForwardingHandler handler;
   private final @Nullable HeadDeadline headDeadline;
   private final AtomicBoolean closed = new AtomicBoolean();
@@ -88,7 +88,19 @@ public final class HttpProxy implements AutoCloseable {
     threads.setName("meshlet-l7");
     scheduler = new ScheduledExecutorScheduler("meshlet-l7-scheduler", false);
 
-    ClientConnector clientConnector = new ClientConnector();
+    server = new Server(threads, scheduler, null);
+    HttpConfiguration http = new HttpConfiguration();
+    http.setHttpCompliance(HttpCompliance.STRICT);
+    http.setUriCompliance(UriCompliance.DEFAULT);
+    http.setSendServerVersion(false);
+    http.setSendDateHeader(false);
+    http.setSendXPoweredBy(false);
+    http.setRequestHeaderSize(config.maxRequestHeaderSize());
+    http.setIdleTimeout(config.idleTimeout().toMillis());
+    // one selector thread serves the accepted and the upstream connections (see SharedSelectorConnector)
+    connector = new SharedSelectorConnector(server, 1, 1, new HttpConnectionFactory(http));
+
+    ClientConnector clientConnector = connector.newClientConnector();
     clientConnector.setExecutor(threads);
     clientConnector.setScheduler(scheduler);
     clientConnector.setSelectors(1);
@@ -112,16 +124,6 @@ public final class HttpProxy implements AutoCloseable {
     client.setMaxRequestHeadersSize(config.maxRequestHeaderSize() + 4096);
     client.setDestinationIdleTimeout(Math.max(60_000, 2 * config.upstreamIdleTimeout().toMillis()));
 
-    server = new Server(threads, scheduler, null);
-    HttpConfiguration http = new HttpConfiguration();
-    http.setHttpCompliance(HttpCompliance.STRICT);
-    http.setUriCompliance(UriCompliance.DEFAULT);
-    http.setSendServerVersion(false);
-    http.setSendDateHeader(false);
-    http.setSendXPoweredBy(false);
-    http.setRequestHeaderSize(config.maxRequestHeaderSize());
-    http.setIdleTimeout(config.idleTimeout().toMillis());
-    connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http));
     connector.setHost(config.host());
     connector.setPort(config.port());
     connector.setIdleTimeout(config.idleTimeout().toMillis());
@@ -150,6 +152,7 @@ public final class HttpProxy implements AutoCloseable {
     try {
       threads.start();
       scheduler.start();
+      connector.getSelectorManager().start(); // the client's connections use it: before the client
       client.start();
       // 12.1 installs the default decoders at start only if none are configured: clear them after.
       client.getContentDecoderFactories().clear();
@@ -387,6 +390,7 @@ public final class HttpProxy implements AutoCloseable {
       watcher.close();
     }
     LifeCycle.stop(client);
+    LifeCycle.stop(connector.getSelectorManager()); // stopped with the server, unless it never started
     LifeCycle.stop(scheduler);
     LifeCycle.stop(threads);
   }
