@@ -98,12 +98,11 @@ public final class HttpProxy implements AutoCloseable {
     http.setRequestHeaderSize(config.maxRequestHeaderSize());
     http.setIdleTimeout(config.idleTimeout().toMillis());
     // one selector thread serves the accepted and the upstream connections (see SharedSelectorConnector)
-    connector = new SharedSelectorConnector(server, 1, 1, new HttpConnectionFactory(http));
+    connector = new SharedSelectorConnector(server, 1, config.selectorThreads(), new HttpConnectionFactory(http));
 
     ClientConnector clientConnector = connector.newClientConnector();
     clientConnector.setExecutor(threads);
     clientConnector.setScheduler(scheduler);
-    clientConnector.setSelectors(1);
     HttpClientTransportOverHTTP transport = new HttpClientTransportOverHTTP(clientConnector);
     // The response listeners (Exchange) never block: run them on the selector thread that read the
     // response, as the server runs the NonBlocking handler, instead of handing each response to the pool.
@@ -436,6 +435,7 @@ public final class HttpProxy implements AutoCloseable {
     private Duration upstreamIdleTimeout = Duration.ofSeconds(15);
     private int maxConnectionsPerBackend = 64;
     private int maxThreads = 200;
+    private int selectorThreads = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2));
     private boolean accessLog;
     private final HeaderOps.Collector requestHeaders = new HeaderOps.Collector("request");
     private final HeaderOps.Collector responseHeaders = new HeaderOps.Collector("response");
@@ -621,6 +621,20 @@ public final class HttpProxy implements AutoCloseable {
       return this;
     }
 
+    /**
+     * The selector threads that do the network I/O of both the accepted and the upstream connections;
+     * default half the CPUs, 1 to 4. A request whose accepted and upstream connections share a selector
+     * is handled on one thread with no hand-off, so one selector is the cheapest per request; more
+     * spread the load over more CPUs.
+     */
+    public Builder selectorThreads(int n) {
+      if (n < 1 || n > 64) {
+        throw new IllegalArgumentException("selectorThreads: " + n + " (expected: 1-64)");
+      }
+      selectorThreads = n;
+      return this;
+    }
+
     /** Logs one line per request at INFO to the SLF4J logger {@code dev.meshlet.l7.access}; default off. */
     public Builder accessLog(boolean on) {
       accessLog = on;
@@ -762,7 +776,7 @@ public final class HttpProxy implements AutoCloseable {
           responseTimeout, connectTimeout, drainTimeout, requestHeadTimeout, idleTimeout,
           upstreamIdleTimeout, maxConnectionsPerBackend, maxThreads, accessLog,
           requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
-          maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections);
+          maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections, selectorThreads);
       return new HttpProxy(config, seed != null ? seed : java.util.concurrent.ThreadLocalRandom.current().nextLong(),
           journalCapacity, retryPolicy, requestTimeout, maxPendingRequestsPerBackend);
     }

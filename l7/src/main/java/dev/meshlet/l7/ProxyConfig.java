@@ -28,7 +28,8 @@ record ProxyConfig(
     int maxRequestHeaderSize,
     int maxUriLength,
     boolean rejectUnderscoreHeaders,
-    int maxConnections) {
+    int maxConnections,
+    int selectorThreads) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

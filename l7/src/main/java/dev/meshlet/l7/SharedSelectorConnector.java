@@ -89,10 +89,38 @@ final class SharedSelectorConnector extends ServerConnector {
     }
   }
 
-  /** The server connector's manager, which hands upstream connections to the client connector's logic. */
+  /**
+   * The server connector's manager, which hands upstream connections to the client connector's logic
+   * and keeps them from the server's listeners (the connection limit counts accepted connections only).
+   */
   private final class Manager extends ServerConnectorManager {
+    /** Upstream channels that connected at once and are registered like accepted ones, until then. */
+    private final java.util.Set<SelectableChannel> upstreamAccepts = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     Manager(Executor executor, Scheduler scheduler, int selectors) {
       super(executor, scheduler, selectors);
+    }
+
+    @Override
+    public void accept(SelectableChannel channel, @Nullable Object attachment) {
+      if (context(attachment) != null) {
+        upstreamAccepts.add(channel);
+      }
+      super.accept(channel, attachment);
+    }
+
+    @Override
+    protected void onAccepting(SelectableChannel channel) {
+      if (!upstreamAccepts.contains(channel)) {
+        super.onAccepting(channel);
+      }
+    }
+
+    @Override
+    protected void onAccepted(SelectableChannel channel) {
+      if (!upstreamAccepts.remove(channel)) {
+        super.onAccepted(channel);
+      }
     }
 
     @SuppressWarnings("unchecked")
@@ -148,11 +176,13 @@ final class SharedSelectorConnector extends ServerConnector {
 
     @Override
     protected void onAcceptFailed(SelectableChannel channel, Throwable failure, @Nullable Object attachment) {
-      super.onAcceptFailed(channel, failure, attachment);
       Map<String, Object> context = context(attachment);
-      if (context != null) {
-        upstream().acceptFailedFor(channel, failure, context);
+      if (context == null) {
+        super.onAcceptFailed(channel, failure, attachment);
+        return;
       }
+      upstreamAccepts.remove(channel);
+      upstream().acceptFailedFor(channel, failure, context);
     }
 
     @Override
