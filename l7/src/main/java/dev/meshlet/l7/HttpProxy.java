@@ -115,6 +115,8 @@ public final class HttpProxy implements AutoCloseable {
     client.setUserAgentField(null);
     client.setDefaultRequestContentType(null);
     client.setConnectTimeout(config.connectTimeout().toMillis());
+    client.setSocketAddressResolver(new SharedSelectorConnector.LiteralsInline(
+        new org.eclipse.jetty.util.SocketAddressResolver.Async(threads, scheduler, config.connectTimeout().toMillis())));
     client.setIdleTimeout(config.upstreamIdleTimeout().toMillis());
     client.setMaxConnectionsPerDestination(config.maxConnectionsPerBackend());
     client.setMaxRequestsQueuedPerDestination(maxPendingRequests);
@@ -379,16 +381,22 @@ public final class HttpProxy implements AutoCloseable {
     stopQuietly();
   }
 
+  /** The listening connector, whose selectors also serve the upstream connections (for tests). */
+  SharedSelectorConnector connector() {
+    return connector;
+  }
+
   private void stopQuietly() {
     if (headDeadline != null) {
       headDeadline.stop();
     }
+    // the client first: its connections run on the server connector's selectors, which stop with the server
+    LifeCycle.stop(client);
     LifeCycle.stop(server);
     ClientWatcher watcher = handler.clientWatcher;
     if (watcher != null) {
       watcher.close();
     }
-    LifeCycle.stop(client);
     LifeCycle.stop(connector.getSelectorManager()); // stopped with the server, unless it never started
     LifeCycle.stop(scheduler);
     LifeCycle.stop(threads);
@@ -435,7 +443,7 @@ public final class HttpProxy implements AutoCloseable {
     private Duration upstreamIdleTimeout = Duration.ofSeconds(15);
     private int maxConnectionsPerBackend = 64;
     private int maxThreads = 200;
-    private int selectorThreads = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2));
+    private int selectorThreads; // 0: half the CPUs, 1 to 4
     private boolean accessLog;
     private final HeaderOps.Collector requestHeaders = new HeaderOps.Collector("request");
     private final HeaderOps.Collector responseHeaders = new HeaderOps.Collector("response");
@@ -623,9 +631,9 @@ public final class HttpProxy implements AutoCloseable {
 
     /**
      * The selector threads that do the network I/O of both the accepted and the upstream connections;
-     * default half the CPUs, 1 to 4. A request whose accepted and upstream connections share a selector
-     * is handled on one thread with no hand-off, so one selector is the cheapest per request; more
-     * spread the load over more CPUs.
+     * default half the CPUs, 1 to 4. A new upstream connection goes on the selector of the request
+     * that needs it, so such a request is handled on one thread with no hand-off; a pooled one may be
+     * on another selector. At least 4 fewer than {@link #maxThreads(int)}.
      */
     public Builder selectorThreads(int n) {
       if (n < 1 || n > 64) {
@@ -776,9 +784,21 @@ public final class HttpProxy implements AutoCloseable {
           responseTimeout, connectTimeout, drainTimeout, requestHeadTimeout, idleTimeout,
           upstreamIdleTimeout, maxConnectionsPerBackend, maxThreads, accessLog,
           requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
-          maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections, selectorThreads);
+          maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections, selectors());
       return new HttpProxy(config, seed != null ? seed : java.util.concurrent.ThreadLocalRandom.current().nextLong(),
           journalCapacity, retryPolicy, requestTimeout, maxPendingRequestsPerBackend);
+    }
+
+    /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */
+    private int selectors() {
+      if (selectorThreads == 0) {
+        return Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2));
+      }
+      if (selectorThreads + 4 > maxThreads) {
+        throw new IllegalArgumentException("selectorThreads (" + selectorThreads + ") + 4 exceeds maxThreads ("
+            + maxThreads + "): the pool also runs the acceptor and the requests");
+      }
+      return selectorThreads;
     }
 
     static void checkRoutes(List<HttpRoute> routes, @Nullable Cluster defaultCluster) {

@@ -30,7 +30,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Jetty's {@link ClientConnector} tells its connections apart by their attachment, the context
  * map it passes to {@link SelectorManager#connect}; accepted connections have none. The manager
- * routes each call to the server's or the client's logic by that attachment.
+ * routes each call to the server's or the client's logic by that attachment. Not mirrored:
+ * {@code ClientConnector}'s private connect-success notification of {@code ConnectListener}s, which
+ * the proxy does not register.
  */
 final class SharedSelectorConnector extends ServerConnector {
   private volatile @Nullable Upstream upstream;
@@ -96,9 +98,35 @@ final class SharedSelectorConnector extends ServerConnector {
   private final class Manager extends ServerConnectorManager {
     /** Upstream channels that connected at once and are registered like accepted ones, until then. */
     private final java.util.Set<SelectableChannel> upstreamAccepts = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** Upstream endpoints, from creation to close: kept out of the server connector's accounting. */
+    private final java.util.Set<EndPoint> upstreamEndPoints = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** The selector whose thread this is, on selector threads (and on threads running their tasks inline). */
+    private final ThreadLocal<@Nullable ManagedSelector> selecting = new ThreadLocal<>();
 
     Manager(Executor executor, Scheduler scheduler, int selectors) {
       super(executor, scheduler, selectors);
+    }
+
+    @Override
+    protected ManagedSelector newSelector(int id) {
+      return new ManagedSelector(this, id) {
+        @Override
+        protected int select(java.nio.channels.Selector selector) throws IOException {
+          selecting.set(this);
+          return super.select(selector);
+        }
+      };
+    }
+
+    /**
+     * An upstream connection made while handling a request goes on the selector of the thread that
+     * handles it (the accepted connection's), so the request stays on one thread; accepted
+     * connections, made on the acceptor thread, are spread round robin.
+     */
+    @Override
+    protected ManagedSelector chooseSelector() {
+      ManagedSelector mine = selecting.get();
+      return mine != null && mine.isRunning() ? mine : super.chooseSelector();
     }
 
     @Override
@@ -128,15 +156,13 @@ final class SharedSelectorConnector extends ServerConnector {
       return attachment instanceof Map<?, ?> m ? (Map<String, Object>) m : null;
     }
 
-    private static boolean isUpstream(EndPoint endPoint) {
-      return endPoint.getConnection() instanceof org.eclipse.jetty.client.Connection;
-    }
-
     @Override
     protected SocketChannelEndPoint newEndPoint(SelectableChannel channel, ManagedSelector selector, SelectionKey key)
         throws IOException {
       if (context(key.attachment()) != null) {
-        return (SocketChannelEndPoint) upstream().endPoint(channel, selector, key);
+        SocketChannelEndPoint endPoint = (SocketChannelEndPoint) upstream().endPoint(channel, selector, key);
+        upstreamEndPoints.add(endPoint);
+        return endPoint;
       }
       return super.newEndPoint(channel, selector, key);
     }
@@ -187,16 +213,64 @@ final class SharedSelectorConnector extends ServerConnector {
 
     @Override
     protected void endPointOpened(EndPoint endPoint) {
-      if (!isUpstream(endPoint)) { // the server connector counts only its own connections
+      if (!upstreamEndPoints.contains(endPoint)) { // the server connector counts only its own connections
         super.endPointOpened(endPoint);
       }
     }
 
     @Override
     protected void endPointClosed(EndPoint endPoint) {
-      if (!isUpstream(endPoint)) {
+      if (!upstreamEndPoints.remove(endPoint)) {
         super.endPointClosed(endPoint);
       }
+    }
+  }
+
+  /**
+   * Resolves an IP literal at once, on the calling thread (no DNS is involved), and a host name
+   * through {@code names} (Jetty's asynchronous resolver). Jetty hands every resolution to the pool;
+   * done inline, a new upstream connection is made from the thread handling the request, so it lands
+   * on that thread's selector.
+   */
+  static final class LiteralsInline implements org.eclipse.jetty.util.SocketAddressResolver {
+    private final org.eclipse.jetty.util.SocketAddressResolver names;
+
+    LiteralsInline(org.eclipse.jetty.util.SocketAddressResolver names) {
+      this.names = names;
+    }
+
+    @Override
+    public void resolve(String host, int port, Map<String, Object> context,
+        Promise<java.util.List<java.net.InetSocketAddress>> promise) {
+      if (!isLiteral(host)) {
+        names.resolve(host, port, context, promise);
+        return;
+      }
+      java.net.InetSocketAddress address;
+      try {
+        address = new java.net.InetSocketAddress(java.net.InetAddress.getByName(host), port); // a literal: parsed
+      } catch (java.net.UnknownHostException | RuntimeException e) {
+        promise.failed(e);
+        return;
+      }
+      promise.succeeded(java.util.List.of(address));
+    }
+
+    /** Dotted-decimal IPv4, or anything with a colon (IPv6, with or without brackets). */
+    static boolean isLiteral(String host) {
+      if (host.indexOf(':') >= 0) {
+        return true;
+      }
+      int dots = 0;
+      for (int i = 0; i < host.length(); i++) {
+        char c = host.charAt(i);
+        if (c == '.') {
+          dots++;
+        } else if (c < '0' || c > '9') {
+          return false;
+        }
+      }
+      return dots == 3;
     }
   }
 }

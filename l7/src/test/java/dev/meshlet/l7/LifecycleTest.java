@@ -49,6 +49,37 @@ class LifecycleTest {
   }
 
   @Test
+  void aRequestsAcceptedAndUpstreamConnectionsShareOneSelector() throws Exception {
+    for (int selectors : new int[] {1, 2, 3}) {
+      try (HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0).selectorThreads(selectors)
+          .defaultRoute(pool()).start();
+          java.net.Socket client = new java.net.Socket("127.0.0.1", proxy.port())) {
+        client.setSoTimeout(20_000);
+        client.getOutputStream().write("GET /s HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+        assertThat(Raw.parse(Raw.readResponses(client.getInputStream(), 1)).status()).isEqualTo(200);
+        // both connections stay open (client keep-alive, pooled upstream): count keys per selector
+        java.util.List<Integer> keys = proxy.connector().getSelectorManager()
+            .getBeans(org.eclipse.jetty.io.ManagedSelector.class).stream()
+            .map(org.eclipse.jetty.io.ManagedSelector::getTotalKeys).toList();
+        assertThat(keys).as("keys per selector with %d selectors", selectors).hasSize(selectors).contains(2)
+            .allMatch(k -> k == 0 || k == 2);
+      }
+    }
+    assertThatThrownBy(() -> HttpProxy.builder().listen("127.0.0.1", 0).selectorThreads(6).maxThreads(8)
+        .defaultRoute(pool()).start()).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("maxThreads");
+  }
+
+  @Test
+  void ipLiteralsResolveInlineAndNamesAsynchronously() {
+    assertThat(SharedSelectorConnector.LiteralsInline.isLiteral("127.0.0.1")).isTrue();
+    assertThat(SharedSelectorConnector.LiteralsInline.isLiteral("::1")).isTrue();
+    assertThat(SharedSelectorConnector.LiteralsInline.isLiteral("[::1]")).isTrue();
+    assertThat(SharedSelectorConnector.LiteralsInline.isLiteral("localhost")).isFalse();
+    assertThat(SharedSelectorConnector.LiteralsInline.isLiteral("1.2.3")).isFalse();
+    assertThat(SharedSelectorConnector.LiteralsInline.isLiteral("10.0.0.1.example")).isFalse();
+  }
+
+  @Test
   void closeFreesThePortStopsEveryThreadAndIsIdempotent() throws Exception {
     HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(pool()).accessLog(true).start();
     int port = proxy.port();
