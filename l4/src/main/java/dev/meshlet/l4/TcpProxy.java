@@ -219,17 +219,7 @@ public final class TcpProxy implements AutoCloseable {
         return;
       }
       toxics.setEnabled(false); // before the listener closes: a connection accepted meanwhile is refused
-      ServerSocketChannel old = server;
-      closeQuietly(old);
-      // The OS socket closes only once the acceptor has left accept(): wait, so that the port is
-      // free (and connections refused) when this returns.
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-      long left;
-      while (acceptorLeft != old && acceptor.isAlive() && (left = deadline - System.nanoTime()) > 0) {
-        listenerChanged.awaitNanos(left);
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
+      closeListener();
     } finally {
       listenLock.unlock();
     }
@@ -270,6 +260,26 @@ public final class TcpProxy implements AutoCloseable {
       listenerChanged.signalAll();
     } finally {
       listenLock.unlock();
+    }
+  }
+
+  /**
+   * Closes the listening socket and waits (holding listenLock) until the acceptor has left accept():
+   * only then does the OS close the socket, so the port is free and connections are refused when
+   * this returns.
+   */
+  private void closeListener() {
+    ServerSocketChannel old = server;
+    closeQuietly(old);
+    listenerChanged.signalAll(); // an acceptor waiting while disabled looks again
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    long left;
+    try {
+      while (acceptorLeft != old && acceptor.isAlive() && (left = deadline - System.nanoTime()) > 0) {
+        listenerChanged.awaitNanos(left);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 
@@ -381,7 +391,9 @@ public final class TcpProxy implements AutoCloseable {
     } catch (InterruptedException e) {
       return false;
     } finally {
-      acceptorLeft = null;
+      if (!closed.get()) { // closed: close() may still be waiting to see this acceptor gone from accept()
+        acceptorLeft = null;
+      }
       listenLock.unlock();
     }
   }
@@ -420,8 +432,7 @@ public final class TcpProxy implements AutoCloseable {
     try {
       first = closed.compareAndSet(false, true);
       if (first) {
-        closeQuietly(server);
-        listenerChanged.signalAll(); // an acceptor waiting while disabled ends
+        closeListener(); // also ends an acceptor waiting while disabled
       }
     } finally {
       listenLock.unlock();
