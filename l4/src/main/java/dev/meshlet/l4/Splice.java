@@ -155,7 +155,9 @@ final class Splice {
           if (faults.length != 0) {
             ToxicPath.beforeEndOfStream(faults);
           }
-          dst.shutdownOutput(); // half-close: the other direction keeps flowing
+          if (openDirections.get() > 1) {
+            dst.shutdownOutput(); // half-close: the other direction keeps flowing
+          } // else the other direction ended already: closing both (below) sends the FIN, one syscall less
           break;
         }
         activity++;
