@@ -32,10 +32,14 @@ sealed interface RequestMatcher {
     }
   }
 
-  record PathRegex(Pattern pattern) implements RequestMatcher {
+  record PathRegex(ReusedMatcher regex) implements RequestMatcher {
+    PathRegex(Pattern pattern) {
+      this(new ReusedMatcher(pattern));
+    }
+
     @Override
     public boolean matches(Request request, String path) {
-      return pattern.matcher(path).matches();
+      return regex.matches(path);
     }
   }
 
@@ -77,11 +81,15 @@ sealed interface RequestMatcher {
     }
   }
 
-  record HeaderRegex(String name, Pattern pattern) implements RequestMatcher {
+  record HeaderRegex(String name, ReusedMatcher regex) implements RequestMatcher {
+    HeaderRegex(String name, Pattern pattern) {
+      this(name, new ReusedMatcher(pattern));
+    }
+
     @Override
     public boolean matches(Request request, String path) {
       for (HttpField f : request.getHeaders()) {
-        if (f.is(name) && pattern.matcher(f.getValue()).matches()) {
+        if (f.is(name) && regex.matches(f.getValue())) {
           return true;
         }
       }
@@ -120,6 +128,35 @@ sealed interface RequestMatcher {
       Fields fields = Request.extractQueryParameters(request);
       List<String> values = fields.getValues(name);
       return values != null && values.contains(value);
+    }
+  }
+
+  /**
+   * A pattern with one {@link java.util.regex.Matcher} per thread, reset for each input: matching
+   * allocates nothing (a new matcher per request was the routing table's only allocation). Routes
+   * are evaluated on the proxy's selector and pool threads, so there are few matchers.
+   */
+  final class ReusedMatcher {
+    private final Pattern pattern;
+    private final ThreadLocal<java.util.regex.Matcher> matchers;
+
+    ReusedMatcher(Pattern pattern) {
+      this.pattern = pattern;
+      this.matchers = ThreadLocal.withInitial(() -> pattern.matcher(""));
+    }
+
+    boolean matches(CharSequence input) {
+      java.util.regex.Matcher m = matchers.get();
+      try {
+        return m.reset(input).matches();
+      } finally {
+        m.reset(""); // keep no request data in the thread
+      }
+    }
+
+    @Override
+    public String toString() {
+      return pattern.pattern();
     }
   }
 }
