@@ -69,8 +69,10 @@ public final class TcpProxy implements AutoCloseable {
   /** Guards disable/enable/close against each other; the acceptor waits on it while disabled. */
   private final ReentrantLock listenLock = new ReentrantLock();
   private final Condition listenerChanged = listenLock.newCondition();
-  /** The closed listener the acceptor waits on while disabled (it has left accept()); guarded by listenLock. */
+  /** The last closed listener the acceptor has left accept() of (each listener is a new object); guarded by listenLock. */
   private @Nullable ServerSocketChannel acceptorLeft;
+  /** The acceptor has ended, however; guarded by listenLock. */
+  private boolean acceptorDone;
   private final InetSocketAddress address;
   private final int connectTimeoutMillis;
   private final int connectAttempts;
@@ -275,7 +277,9 @@ public final class TcpProxy implements AutoCloseable {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     long left;
     try {
-      while (acceptorLeft != old && acceptor.isAlive() && (left = deadline - System.nanoTime()) > 0) {
+      // done when the acceptor left accept() on it, or ended, or enable() bound a new listener on the
+      // same address meanwhile (the wait releases the lock), which proves the old one closed
+      while (acceptorLeft != old && !acceptorDone && server == old && (left = deadline - System.nanoTime()) > 0) {
         listenerChanged.awaitNanos(left);
       }
     } catch (InterruptedException e) {
@@ -334,6 +338,20 @@ public final class TcpProxy implements AutoCloseable {
   }
 
   private void acceptLoop() {
+    try {
+      acceptConnections();
+    } finally {
+      listenLock.lock();
+      try {
+        acceptorDone = true;
+        listenerChanged.signalAll(); // close() or disable() may be waiting for the acceptor
+      } finally {
+        listenLock.unlock();
+      }
+    }
+  }
+
+  private void acceptConnections() {
     while (!draining) {
       SocketChannel client;
       ServerSocketChannel listener = server;
@@ -391,9 +409,6 @@ public final class TcpProxy implements AutoCloseable {
     } catch (InterruptedException e) {
       return false;
     } finally {
-      if (!closed.get()) { // closed: close() may still be waiting to see this acceptor gone from accept()
-        acceptorLeft = null;
-      }
       listenLock.unlock();
     }
   }

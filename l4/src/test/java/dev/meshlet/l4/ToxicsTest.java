@@ -276,6 +276,46 @@ class ToxicsTest {
   }
 
   @Test
+  void disableEnableAndCloseNeverWaitForTheAcceptor() throws Exception {
+    // Each of these once waited out a 10 s deadline for an acceptor that had nothing left to report.
+    TestServer echo = track(TestServer.echo());
+    TcpProxy proxy = proxyTo(echo);
+    long t0 = System.nanoTime();
+    proxy.disable();
+    proxy.enable();
+    proxy.close(); // right after enable(): the acceptor may not have re-taken its lock yet
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+
+    TcpProxy racing = proxyTo(echo);
+    java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+    Thread enabler = Thread.ofPlatform().start(() -> {
+      while (!stop.get()) {
+        racing.enable();
+      }
+    });
+    try {
+      long worst = 0;
+      for (int i = 0; i < 200; i++) { // disable() against a concurrent enable()
+        long start = System.nanoTime();
+        racing.disable();
+        worst = Math.max(worst, System.nanoTime() - start);
+      }
+      assertThat(Duration.ofNanos(worst)).as("slowest disable()").isLessThan(Duration.ofSeconds(5));
+    } finally {
+      stop.set(true);
+      enabler.join();
+    }
+    racing.enable();
+    try (Socket s = connect(racing)) {
+      roundTripNanos(s); // still forwards
+    }
+    racing.awaitIdle(WAIT); // so close() has nothing to drain
+    long t1 = System.nanoTime();
+    racing.close();
+    assertThat(Duration.ofNanos(System.nanoTime() - t1)).isLessThan(Duration.ofSeconds(5));
+  }
+
+  @Test
   void toxicAddedToAnOpenConnectionAppliesAtOnceAndRemovalStopsIt() throws Exception {
     TcpProxy proxy = proxyTo(track(TestServer.echo()));
     Socket client = connect(proxy);
