@@ -255,10 +255,8 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     Counters bc = handler.backendCounters(picked);
     bc.begin();
     backendCounters = bc;
-    InetSocketAddress address = picked.address();
-    String host = address.isUnresolved() ? address.getHostString() : address.getAddress().getHostAddress();
-    org.eclipse.jetty.client.Request up = handler.client.newRequest(host, address.getPort())
-        .scheme("http")
+    // a URI made once per backend: HttpClient.newRequest(host, port) builds and parses one per request
+    org.eclipse.jetty.client.Request up = handler.client.newRequest(handler.upstreamUri(picked))
         .method(request.getMethod())
         .version(HttpVersion.HTTP_1_1)
         .path(target);

@@ -79,7 +79,7 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
    */
   void send(Endpoint endpoint, org.eclipse.jetty.client.Request upstream,
       org.eclipse.jetty.client.Response.CompleteListener listener) {
-    CachedDestination c = destinations.get(endpoint);
+    CachedDestination c = destinations.get(endpoint.address());
     long now = System.nanoTime();
     if (c == null || now - c.checkedNanos > STALE_CHECK_NANOS) {
       try {
@@ -107,13 +107,29 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
     }
     // Jetty's own resolution: creates the destination if absent or stale, and marks it active
     CachedDestination fresh = new CachedDestination(client.resolveDestination(upstream), now);
-    destinations.put(endpoint, fresh);
+    destinations.put(endpoint.address(), fresh);
     return fresh;
   }
 
   private static final long STALE_CHECK_NANOS = 1_000_000_000L;
 
-  private final ConcurrentHashMap<Endpoint, CachedDestination> destinations = new ConcurrentHashMap<>();
+  // keyed by backend address, not Endpoint: live updates make new Endpoints for the same backends,
+  // and the maps must stay as small as the set of backend addresses ever used
+  private final ConcurrentHashMap<java.net.InetSocketAddress, CachedDestination> destinations = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<java.net.InetSocketAddress, java.net.URI> upstreamUris = new ConcurrentHashMap<>();
+
+  /** {@code http://host:port} of a backend, made once: the base of every upstream request to it. */
+  java.net.URI upstreamUri(Endpoint endpoint) {
+    java.net.InetSocketAddress a = endpoint.address();
+    java.net.URI uri = upstreamUris.get(a);
+    if (uri == null) {
+      String host = a.isUnresolved() ? a.getHostString() : a.getAddress().getHostAddress();
+      String authority = host.indexOf(':') >= 0 ? "[" + host + "]" : host; // IPv6 literal
+      uri = java.net.URI.create("http://" + authority + ":" + a.getPort());
+      upstreamUris.putIfAbsent(a, uri);
+    }
+    return uri;
+  }
 
   private static final class CachedDestination {
     final org.eclipse.jetty.client.Destination destination;
