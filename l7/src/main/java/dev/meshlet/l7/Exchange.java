@@ -56,6 +56,8 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private @Nullable Counters routeCounters;
   private @Nullable Endpoint endpoint;
   private @Nullable Counters backendCounters;
+  /** The current try's backend address, as the upstream client sees it. */
+  private ForwardingHandler.@Nullable Upstream backend;
   private org.eclipse.jetty.client.@Nullable Request upstream;
   private @Nullable UpstreamBody body;
   private Scheduler.@Nullable Task responseTimeout;
@@ -255,8 +257,9 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     Counters bc = handler.backendCounters(picked);
     bc.begin();
     backendCounters = bc;
-    // a URI made once per backend: HttpClient.newRequest(host, port) builds and parses one per request
-    org.eclipse.jetty.client.Request up = handler.client.newRequest(handler.upstreamUri(picked))
+    ForwardingHandler.Upstream u = handler.upstream(picked);
+    backend = u;
+    org.eclipse.jetty.client.Request up = handler.client.newRequest(u.uri)
         .method(request.getMethod())
         .version(HttpVersion.HTTP_1_1)
         .path(target);
@@ -373,9 +376,9 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (r != null && r.connectTimeout != null) {
       connectTimeout = handler.scheduler.schedule(this::onConnectTimeout, r.connectTimeout.toNanos(), TimeUnit.NANOSECONDS);
     }
-    Endpoint e = endpoint;
-    if (e != null) {
-      handler.send(e, up, this);
+    ForwardingHandler.Upstream u = backend;
+    if (u != null) {
+      handler.send(u, up, this);
     } else {
       up.send(this);
     }

@@ -73,23 +73,37 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
   }
 
   /**
-   * Sends {@code upstream} through the Jetty destination of {@code endpoint}, resolved once per
-   * endpoint: {@code Request.send} would resolve it per request with a {@code ConcurrentHashMap.compute}
-   * on one bin shared by every request to that backend, a lock that stalls them all on one CPU.
+   * The backend at {@code endpoint}'s address as the upstream side sees it, made once per address (not
+   * per {@code Endpoint}: live updates make new endpoints for the same backends, and this map stays
+   * as small as the set of backend addresses ever used).
    */
-  void send(Endpoint endpoint, org.eclipse.jetty.client.Request upstream,
+  Upstream upstream(Endpoint endpoint) {
+    java.net.InetSocketAddress a = endpoint.address();
+    Upstream u = upstreams.get(a);
+    if (u == null) {
+      u = upstreams.computeIfAbsent(a, Upstream::new);
+    }
+    return u;
+  }
+
+  /**
+   * Sends {@code request} through {@code upstream}'s Jetty destination, resolved once per backend:
+   * {@code Request.send} would resolve it per request with a {@code ConcurrentHashMap.compute} on one
+   * bin shared by every request to that backend, a lock that stalls them all on one CPU.
+   */
+  void send(Upstream upstream, org.eclipse.jetty.client.Request request,
       org.eclipse.jetty.client.Response.CompleteListener listener) {
-    CachedDestination c = destinations.get(endpoint.address());
+    org.eclipse.jetty.client.@Nullable Destination d = upstream.destination;
     long now = System.nanoTime();
-    if (c == null || now - c.checkedNanos > STALE_CHECK_NANOS) {
+    if (d == null || now - upstream.checkedNanos > STALE_CHECK_NANOS) {
       try {
-        c = refresh(endpoint, upstream, c, now);
+        d = refresh(upstream, request, now);
       } catch (RuntimeException x) {
-        upstream.send(listener); // Jetty's path, which fails the request as it should
+        request.send(listener); // Jetty's path, which fails the request as it should
         return;
       }
     }
-    c.destination.send(upstream, listener);
+    d.send(request, listener);
   }
 
   /**
@@ -98,48 +112,38 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
    * a second keeps a destination in use from being swept between the check and the send, and replaces
    * one that was swept while unused.
    */
-  private CachedDestination refresh(Endpoint endpoint, org.eclipse.jetty.client.Request upstream,
-      @Nullable CachedDestination cached, long now) {
-    if (cached != null && cached.destination instanceof org.eclipse.jetty.client.transport.HttpDestination d
-        && !d.stale()) {
-      cached.checkedNanos = now;
+  private org.eclipse.jetty.client.Destination refresh(Upstream upstream, org.eclipse.jetty.client.Request request,
+      long now) {
+    org.eclipse.jetty.client.@Nullable Destination cached = upstream.destination;
+    if (cached instanceof org.eclipse.jetty.client.transport.HttpDestination d && !d.stale()) {
+      upstream.checkedNanos = now;
       return cached;
     }
     // Jetty's own resolution: creates the destination if absent or stale, and marks it active
-    CachedDestination fresh = new CachedDestination(client.resolveDestination(upstream), now);
-    destinations.put(endpoint.address(), fresh);
+    org.eclipse.jetty.client.Destination fresh = client.resolveDestination(request);
+    upstream.destination = fresh;
+    upstream.checkedNanos = now;
     return fresh;
   }
 
   private static final long STALE_CHECK_NANOS = 1_000_000_000L;
 
-  // keyed by backend address, not Endpoint: live updates make new Endpoints for the same backends,
-  // and the maps must stay as small as the set of backend addresses ever used
-  private final ConcurrentHashMap<java.net.InetSocketAddress, CachedDestination> destinations = new ConcurrentHashMap<>();
-  private final ConcurrentHashMap<java.net.InetSocketAddress, java.net.URI> upstreamUris = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<java.net.InetSocketAddress, Upstream> upstreams = new ConcurrentHashMap<>();
 
-  /** {@code http://host:port} of a backend, made once: the base of every upstream request to it. */
-  java.net.URI upstreamUri(Endpoint endpoint) {
-    java.net.InetSocketAddress a = endpoint.address();
-    java.net.URI uri = upstreamUris.get(a);
-    if (uri == null) {
-      String host = a.isUnresolved() ? a.getHostString() : a.getAddress().getHostAddress();
-      String authority = host.indexOf(':') >= 0 ? "[" + host + "]" : host; // IPv6 literal
-      uri = java.net.URI.create("http://" + authority + ":" + a.getPort());
-      upstreamUris.putIfAbsent(a, uri);
-    }
-    return uri;
-  }
-
-  private static final class CachedDestination {
-    final org.eclipse.jetty.client.Destination destination;
+  /** A backend address: the base URI of every request to it, and its Jetty destination once resolved. */
+  static final class Upstream {
+    /** {@code http://host:port}: {@code HttpClient.newRequest(host, port)} would build and parse one per request. */
+    final java.net.URI uri;
+    volatile org.eclipse.jetty.client.@Nullable Destination destination;
     volatile long checkedNanos;
 
-    CachedDestination(org.eclipse.jetty.client.Destination destination, long checkedNanos) {
-      this.destination = destination;
-      this.checkedNanos = checkedNanos;
+    Upstream(java.net.InetSocketAddress a) {
+      String host = a.isUnresolved() ? a.getHostString() : a.getAddress().getHostAddress();
+      String authority = host.indexOf(':') >= 0 ? "[" + host + "]" : host; // IPv6 literal
+      this.uri = java.net.URI.create("http://" + authority + ":" + a.getPort());
     }
   }
+
 
   Counters backendCounters(Endpoint endpoint) {
     Counters c = backendCounters.get(endpoint);
