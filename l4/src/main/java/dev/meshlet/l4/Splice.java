@@ -3,7 +3,9 @@ package dev.meshlet.l4;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
 import java.io.IOException;
+import java.net.Inet4Address;
 import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
@@ -119,7 +121,7 @@ final class Splice {
       }
       SocketChannel ch = null;
       try {
-        ch = SocketChannel.open();
+        ch = open(e.address());
         ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         ch.socket().connect(e.address(), proxy.connectTimeoutMillis());
         e.succeeded();
@@ -140,6 +142,13 @@ final class Splice {
     }
     proxy.noBackend();
     return null;
+  }
+
+  /** A channel of the backend address's family: an IPv4 backend gets an IPv4 socket (no IPv6 option to set). */
+  private static SocketChannel open(InetSocketAddress backend) throws IOException {
+    return backend.getAddress() instanceof Inet4Address
+        ? SocketChannel.open(StandardProtocolFamily.INET)
+        : SocketChannel.open();
   }
 
   private void pump(SocketChannel src, SocketChannel dst, boolean toUpstream) {

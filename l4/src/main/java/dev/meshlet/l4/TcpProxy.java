@@ -7,8 +7,10 @@ import dev.meshlet.core.Endpoint;
 import dev.meshlet.core.Journal;
 import java.io.IOException;
 import java.net.BindException;
+import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
 import java.net.UnknownHostException;
 import java.nio.channels.ClosedChannelException;
@@ -245,7 +247,7 @@ public final class TcpProxy implements AutoCloseable {
       }
       ServerSocketChannel s;
       try {
-        s = ServerSocketChannel.open();
+        s = openListener(address);
         try {
           s.setOption(StandardSocketOptions.SO_REUSEADDR, true);
           s.bind(address, backlog);
@@ -335,6 +337,17 @@ public final class TcpProxy implements AutoCloseable {
 
   long nextConnectionId() {
     return connectionIds.incrementAndGet();
+  }
+
+  /**
+   * A listening channel of the address's own family: an IPv4 address (other than the wildcard, which
+   * stays dual-stack) gets an IPv4 socket, so accepted connections skip the IPv4-mapped IPv6 path.
+   */
+  static ServerSocketChannel openListener(InetSocketAddress address) throws IOException {
+    InetAddress ip = address.getAddress();
+    return ip instanceof Inet4Address && !ip.isAnyLocalAddress()
+        ? ServerSocketChannel.open(StandardProtocolFamily.INET)
+        : ServerSocketChannel.open();
   }
 
   private void acceptLoop() {
@@ -764,7 +777,7 @@ public final class TcpProxy implements AutoCloseable {
       } catch (UnknownHostException e) {
         throw new IllegalArgumentException("listen host '" + host + "': unknown host", e);
       }
-      ServerSocketChannel server = ServerSocketChannel.open();
+      ServerSocketChannel server = openListener(bindTo);
       try {
         server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
         server.bind(bindTo, backlog);
