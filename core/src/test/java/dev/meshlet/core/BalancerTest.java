@@ -136,6 +136,31 @@ class BalancerTest {
   }
 
   @Test
+  void picksAllocateNothing() {
+    com.sun.management.ThreadMXBean threads =
+        (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+    assertThat(threads.isThreadAllocatedMemorySupported()).isTrue();
+    threads.setThreadAllocatedMemoryEnabled(true);
+    int picks = 100_000;
+    for (Balancer b : List.of(Balancer.roundRobin(), Balancer.random(), Balancer.weightedRoundRobin(),
+        Balancer.leastConnections(), Balancer.consistentHash())) {
+      Cluster c = cluster(b, 1, 2, 3, 4);
+      long sink = 0;
+      for (int i = 0; i < 20_000; i++) { // warm up: class loading and first calls may allocate once
+        sink += c.pick(i).backend().port();
+      }
+      long before = threads.getCurrentThreadAllocatedBytes();
+      for (int i = 0; i < picks; i++) {
+        sink += c.pick(i).backend().port();
+      }
+      long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+      assertThat(sink).isPositive();
+      // one object per pick would be >= 1.6 MB; allow a few stray bytes, not one per pick
+      assertThat(allocated).as(b + ": bytes allocated by " + picks + " picks").isLessThan(picks / 10);
+    }
+  }
+
+  @Test
   void retryPicksAvoidThePreviousEndpoint() {
     for (Balancer b : List.of(Balancer.random(), Balancer.leastConnections(), Balancer.roundRobin())) {
       Cluster c = cluster(b, 1, 1);

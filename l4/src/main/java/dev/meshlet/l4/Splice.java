@@ -205,6 +205,14 @@ final class Splice {
     }
   }
 
+  /** TCP_NODELAY on the client socket and on the backend socket (for tests in this package). */
+  boolean[] noDelay() throws IOException {
+    SocketChannel up = upstream;
+    return new boolean[] {
+        client.getOption(StandardSocketOptions.TCP_NODELAY),
+        up != null && up.getOption(StandardSocketOptions.TCP_NODELAY)};
+  }
+
   /** Counts bytes forwarded; called by the direction's own thread. */
   void account(boolean toUpstream, int sent) {
     if (toUpstream) {

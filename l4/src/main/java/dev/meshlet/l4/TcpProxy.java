@@ -99,6 +99,8 @@ public final class TcpProxy implements AutoCloseable {
   private final AtomicBoolean closed = new AtomicBoolean();
   private final ReentrantLock drainLock = new ReentrantLock();
   private final Condition drained = drainLock.newCondition();
+  /** Signalled (under drainLock) when the last of the proxy's threads has finished its task. */
+  private final Condition threadsEnded = drainLock.newCondition();
   private final Thread acceptor;
   private final @Nullable Thread reaper;
   private volatile boolean draining;
@@ -112,7 +114,8 @@ public final class TcpProxy implements AutoCloseable {
     this.server = server;
     this.backlog = b.backlog;
     this.address = (InetSocketAddress) server.getLocalAddress();
-    this.connectTimeoutMillis = (int) Math.min(Integer.MAX_VALUE, b.connectTimeout.toMillis());
+    // rounded up: a timeout under 1 ms must not become 0, which Socket.connect reads as "no timeout"
+    this.connectTimeoutMillis = (int) Math.clamp((b.connectTimeout.toNanos() + 999_999) / 1_000_000, 1, Integer.MAX_VALUE);
     this.connectAttempts = b.connectAttempts;
     this.idleTimeoutNanos = b.idleTimeout.toNanos();
     this.drainTimeoutNanos = b.drainTimeout.toNanos();
@@ -120,7 +123,7 @@ public final class TcpProxy implements AutoCloseable {
     this.pool = new BufferPool(b.bufferSize, b.bufferPoolSize);
     long seed = b.seed != null ? b.seed : ThreadLocalRandom.current().nextLong();
     this.journal = new Journal<>(b.journalCapacity, "meshlet-l4 " + address + " seed=" + Toxics.seedString(seed));
-    this.toxics = new Toxics(this, seed, journal);
+    this.toxics = new Toxics(this, seed, journal, b.toxics);
     b.toxics.forEach(toxics::add);
     String prefix = "meshlet-l4-" + address.getPort();
     ThreadFactory connectionThreads = Thread.ofVirtual().name(prefix + "-conn-", 0).factory();
@@ -137,7 +140,15 @@ public final class TcpProxy implements AutoCloseable {
       try {
         task.run();
       } finally {
-        liveThreads.decrementAndGet();
+        // A connection thread's executor counts it finished before this runs; close() waits for this.
+        if (liveThreads.decrementAndGet() == 0) {
+          drainLock.lock();
+          try {
+            threadsEnded.signalAll();
+          } finally {
+            drainLock.unlock();
+          }
+        }
       }
     };
   }
@@ -295,6 +306,11 @@ public final class TcpProxy implements AutoCloseable {
     } catch (IOException ignored) {
       // the port is released either way
     }
+  }
+
+  /** The connections open now (for tests in this package). */
+  Set<Splice> openConnections() {
+    return Set.copyOf(connections);
   }
 
   /** Whether the proxy forwards new connections (false after {@link #disable()}). */
@@ -501,7 +517,19 @@ public final class TcpProxy implements AutoCloseable {
       if (reaper != null) {
         reaper.join();
       }
-      if (!executor.awaitTermination(10, TimeUnit.SECONDS)) {
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      boolean ended = executor.awaitTermination(10, TimeUnit.SECONDS);
+      drainLock.lock();
+      try {
+        long left;
+        while (liveThreads.get() > 0 && (left = deadline - System.nanoTime()) > 0) {
+          threadsEnded.awaitNanos(left);
+        }
+        ended &= liveThreads.get() == 0;
+      } finally {
+        drainLock.unlock();
+      }
+      if (!ended) {
         LOG.log(System.Logger.Level.WARNING, "meshlet-l4 " + address + ": connection threads still running after close");
       }
     } catch (InterruptedException e) {
@@ -596,6 +624,7 @@ public final class TcpProxy implements AutoCloseable {
     private @Nullable Long seed;
     private int journalCapacity = 10_000;
     private final Map<String, Toxic> toxics = new LinkedHashMap<>();
+    private static final Duration MAX_DURATION = Duration.ofNanos(Long.MAX_VALUE);
 
     private Builder() {}
 
@@ -672,7 +701,7 @@ public final class TcpProxy implements AutoCloseable {
       return this;
     }
 
-    /** How long one attempt to connect to a backend may take; default 5 s. */
+    /** How long one attempt to connect to a backend may take, rounded up to whole milliseconds; default 5 s. */
     public Builder connectTimeout(Duration timeout) {
       this.connectTimeout = positive("connectTimeout", timeout);
       return this;
@@ -791,7 +820,13 @@ public final class TcpProxy implements AutoCloseable {
         server.close();
         throw e;
       }
-      TcpProxy proxy = new TcpProxy(this, c, owns, server);
+      TcpProxy proxy;
+      try {
+        proxy = new TcpProxy(this, c, owns, server);
+      } catch (IOException | RuntimeException e) { // the port must not stay bound by a proxy never returned
+        server.close();
+        throw e;
+      }
       proxy.acceptor.start();
       if (proxy.reaper != null) {
         proxy.reaper.start();
@@ -805,13 +840,21 @@ public final class TcpProxy implements AutoCloseable {
       if (d.isNegative() || d.isZero()) {
         throw new IllegalArgumentException(what + ": " + d + " (expected: > 0)");
       }
-      return d;
+      return notTooLong(what, d);
     }
 
     private static Duration notNegative(String what, Duration d) {
       Objects.requireNonNull(d, what);
       if (d.isNegative()) {
         throw new IllegalArgumentException(what + ": " + d + " (expected: >= 0)");
+      }
+      return notTooLong(what, d);
+    }
+
+    /** Durations are kept in nanoseconds: longer than a long holds (~292 years) is a mistake. */
+    private static Duration notTooLong(String what, Duration d) {
+      if (d.compareTo(MAX_DURATION) > 0) {
+        throw new IllegalArgumentException(what + ": " + d + " (expected: at most 292 years)");
       }
       return d;
     }

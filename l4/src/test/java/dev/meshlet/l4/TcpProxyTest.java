@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -353,6 +354,68 @@ class TcpProxyTest {
   }
 
   @Test
+  void connectTimeoutBelowAMillisecondStillTimesOut() throws Exception {
+    // a timeout that rounds down to 0 ms must not turn into Socket.connect's "no timeout at all"
+    try (ServerSocket full = new ServerSocket(0, 1, LOOPBACK)) {
+      List<Socket> fillers = new ArrayList<>();
+      TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
+          .backends(Backend.of("127.0.0.1", full.getLocalPort()))
+          .connectTimeout(Duration.ofNanos(500_000)));
+      for (int i = 0; i < 8; i++) { // fill the accept queue: further connects hang in SYN-SENT
+        Socket f = new Socket();
+        try {
+          f.connect(full.getLocalSocketAddress(), 200);
+          fillers.add(f);
+        } catch (IOException e) {
+          f.close();
+        }
+      }
+      try {
+        Socket client = connect(proxy);
+        assertThat(client.getInputStream().read()).isEqualTo(-1);
+        Await.until("no-backend counted", () -> proxy.stats().noBackend() == 1);
+      } finally {
+        for (Socket f : fillers) {
+          f.close();
+        }
+      }
+    }
+  }
+
+  @Test
+  void idleTimeoutSparesAConnectionWithTrafficInOneDirectionOnly() throws Exception {
+    // the backend ticks a byte every 100 ms for 1.5 s and never hears from the client: not idle
+    TestServer ticker = track(TestServer.start(s -> {
+      OutputStream out = s.getOutputStream();
+      for (int i = 0; i < 15; i++) {
+        out.write('t');
+        out.flush();
+        java.util.concurrent.locks.LockSupport.parkNanos(100_000_000); // the pace of the traffic
+      }
+      s.shutdownOutput();
+      s.getInputStream().readAllBytes();
+    }));
+    TcpProxy proxy = start(proxyTo(ticker).idleTimeout(Duration.ofMillis(300)));
+    Socket client = connect(proxy);
+    assertThat(client.getInputStream().readAllBytes()).hasSize(15); // all ticks, then the backend's FIN
+    assertThat(proxy.stats().idleTimeouts()).isZero();
+  }
+
+  @Test
+  void bothSocketsOfAConnectionHaveNagleOff() throws Exception {
+    // Nagle would hold a small write back until the previous one is acknowledged (and the peer delays
+    // that ACK by up to 40 ms): the proxy must set TCP_NODELAY on the client and the backend socket.
+    TcpProxy proxy = start(proxyTo(echo()));
+    Socket client = connect(proxy);
+    client.getOutputStream().write('x');
+    assertThat(client.getInputStream().read()).isEqualTo('x');
+    assertThat(proxy.openConnections()).hasSize(1);
+    for (Splice splice : proxy.openConnections()) {
+      assertThat(splice.noDelay()).containsExactly(true, true);
+    }
+  }
+
+  @Test
   void idleTimeoutClosesQuietConnectionsOnly() throws Exception {
     TcpProxy proxy = start(proxyTo(echo()).idleTimeout(Duration.ofMillis(300)));
     Socket quiet = connect(proxy);
@@ -386,6 +449,7 @@ class TcpProxyTest {
     TcpProxy proxy = start(proxyTo(echo(), echo()));
     int clients = 1000;
     int size = 32 * 1024;
+    CountDownLatch allOpen = new CountDownLatch(1); // no client half-closes before all 1,000 are open
     try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
       List<Future<Boolean>> results = new ArrayList<>();
       for (int i = 0; i < clients; i++) {
@@ -398,8 +462,9 @@ class TcpProxyTest {
             CompletableFuture<Void> w = CompletableFuture.runAsync(() -> {
               try {
                 s.getOutputStream().write(data);
+                allOpen.await();
                 s.shutdownOutput();
-              } catch (IOException e) {
+              } catch (IOException | InterruptedException e) {
                 throw new RuntimeException(e);
               }
             }, Executors.newVirtualThreadPerTaskExecutor());
@@ -408,6 +473,11 @@ class TcpProxyTest {
             return java.util.Arrays.equals(data, back);
           }
         }));
+      }
+      try {
+        proxy.awaitConnections(clients, Duration.ofSeconds(60)); // all open through the proxy at once
+      } finally {
+        allOpen.countDown();
       }
       int ok = 0;
       for (Future<Boolean> r : results) {
@@ -443,6 +513,24 @@ class TcpProxyTest {
       assertThat(again.getLocalPort()).isEqualTo(port);
     }
     proxy.close(); // idempotent
+  }
+
+  @Test
+  void closeNeverReturnsBeforeTheLastConnectionThreadHasEnded() throws Exception {
+    // close() used to return once the connection executor counted its tasks done, a moment before
+    // their threads finished: 9 in 100 closes then still saw a live proxy thread
+    TestServer echo = echo();
+    for (int i = 0; i < 100; i++) {
+      TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0).backends(backend(echo))
+          .drainTimeout(Duration.ZERO).start();
+      try (Socket s = new Socket(LOOPBACK, proxy.port())) {
+        s.setSoTimeout(10_000);
+        s.getOutputStream().write('x');
+        assertThat(s.getInputStream().read()).isEqualTo('x');
+        proxy.close();
+        assertThat(proxy.liveThreads()).as("live proxy threads right after close #" + i).isZero();
+      }
+    }
   }
 
   @Test
@@ -494,6 +582,14 @@ class TcpProxyTest {
         .isInstanceOf(IllegalArgumentException.class).hasMessage("connectTimeout: PT-1S (expected: > 0)");
     assertThatThrownBy(() -> TcpProxy.builder().idleTimeout(Duration.ofMillis(-5)))
         .hasMessage("idleTimeout: PT-0.005S (expected: >= 0)");
+    Duration forever = Duration.ofSeconds(Long.MAX_VALUE); // overflowed nanoseconds in start(), after the bind
+    assertThatThrownBy(() -> TcpProxy.builder().connectTimeout(forever))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("connectTimeout: PT")
+        .hasMessageEndingWith("(expected: at most 292 years)");
+    assertThatThrownBy(() -> TcpProxy.builder().idleTimeout(forever))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageEndingWith("(expected: at most 292 years)");
+    assertThatThrownBy(() -> TcpProxy.builder().drainTimeout(forever))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageEndingWith("(expected: at most 292 years)");
     assertThatThrownBy(() -> TcpProxy.builder().bufferSize(10)).hasMessageContaining("bufferSize: 10");
     assertThatThrownBy(() -> TcpProxy.builder().maxConnections(0)).hasMessageContaining("maxConnections: 0");
     assertThatThrownBy(() -> TcpProxy.builder().connectAttempts(0)).hasMessageContaining("connectAttempts: 0");
