@@ -236,8 +236,12 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
         return;
       }
       newUpstream(picked);
-      streamBody(expectContinue);
-      if (!expectContinue) {
+      // Wait for the backend's 100 only if Expect goes upstream: a client's "Connection: expect" or a
+      // rewrite removing Expect strips it, and a backend never asked would never send the 100.
+      boolean gated = expectContinue
+          && java.util.Objects.requireNonNull(upstream).getHeaders().contains(HttpHeader.EXPECT, "100-continue");
+      streamBody(gated);
+      if (!gated) {
         // Read the first body chunk before dialing: a framing error in it (bad chunk size) is then
         // answered 400 with nothing sent upstream.
         readFirstChunkThenSend();

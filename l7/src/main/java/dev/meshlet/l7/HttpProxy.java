@@ -79,6 +79,8 @@ public final class HttpProxy implements AutoCloseable {
   private final ForwardingHandler handler;
   private final @Nullable HeadDeadline headDeadline;
   private final AtomicBoolean closed = new AtomicBoolean();
+  /** The routing table the proxy was built with, which {@link #resetRoutes()} puts back. */
+  private final Resilience.RouteTable initialRoutes;
   private final int port;
 
   private HttpProxy(ProxyConfig config, long seed, int journalCapacity, RetryPolicy retryPolicy,
@@ -143,8 +145,8 @@ public final class HttpProxy implements AutoCloseable {
     handler = new ForwardingHandler(config, client, scheduler, deadline, total);
     headDeadline = deadline;
     handler.faultSeed = seed;
-    handler.resilience = new Resilience(retryPolicy, requestTimeout,
-        new Resilience.RouteTable(config.routes(), config.defaultRoute()));
+    initialRoutes = new Resilience.RouteTable(config.routes(), config.defaultRoute());
+    handler.resilience = new Resilience(retryPolicy, requestTimeout, initialRoutes);
     handler.journal = new Journal<>(journalCapacity, "meshlet-l7 seed=0x" + Long.toHexString(seed) + "L");
     server.setHandler(handler);
     server.setErrorHandler(new ShortErrorHandler(total));
@@ -322,6 +324,26 @@ public final class HttpProxy implements AutoCloseable {
     Builder.checkRoutes(t.routes, t.defaultCluster);
     handler.resilience.table = new Resilience.RouteTable(
         t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster));
+  }
+
+  /**
+   * Puts back the routes the proxy was built with, undoing every {@link #replaceRoutes(Consumer)}, and
+   * restarts their {@link HttpFault faults}: schedules count requests from 1 again and the percentage
+   * draws start over, so the same seed and the same requests give the same faults as right after
+   * start. Requests in flight finish as they began. The JUnit extension calls it between tests.
+   *
+   * @throws IllegalStateException when the proxy is closed
+   */
+  public void resetRoutes() {
+    if (closed.get()) {
+      throw new IllegalStateException("resetRoutes: proxy closed");
+    }
+    List<HttpRoute> routes = new ArrayList<>();
+    for (HttpRoute r : initialRoutes.routes()) {
+      routes.add(r.restarted());
+    }
+    HttpRoute d = initialRoutes.defaultRoute();
+    handler.resilience.table = new Resilience.RouteTable(routes, d == null ? null : d.restarted());
   }
 
   /** The routes in use now, in the order they are tried (the default route, if any, last). */

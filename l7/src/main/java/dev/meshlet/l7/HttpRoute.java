@@ -82,6 +82,34 @@ public final class HttpRoute implements Route<Request> {
     }
   }
 
+  /** This route with its faults restarted: schedules count requests from 1 again, draws start over. */
+  private HttpRoute(HttpRoute r) {
+    this.name = r.name;
+    this.matchers = r.matchers;
+    this.clusters = r.clusters;
+    this.cumulativeWeights = r.cumulativeWeights;
+    this.pathRewrite = r.pathRewrite;
+    this.hostRewrite = r.hostRewrite;
+    this.requestHeaders = r.requestHeaders;
+    this.responseHeaders = r.responseHeaders;
+    this.faults = r.faults;
+    this.retryPolicy = r.retryPolicy;
+    this.requestTimeout = r.requestTimeout;
+    this.responseTimeout = r.responseTimeout;
+    this.connectTimeout = r.connectTimeout;
+    this.idleTimeout = r.idleTimeout;
+    this.faultKeys = r.faultKeys;
+    this.faultCandidates = new java.util.concurrent.atomic.AtomicLong[faults.length];
+    for (int i = 0; i < faults.length; i++) {
+      faultCandidates[i] = new java.util.concurrent.atomic.AtomicLong();
+    }
+  }
+
+  /** A copy whose faults start over, as in a route just built; see {@link HttpProxy#resetRoutes()}. */
+  HttpRoute restarted() {
+    return faults.length == 0 ? this : new HttpRoute(this);
+  }
+
   static HttpRoute build(Consumer<Builder> spec, String defaultName) {
     Builder b = new Builder();
     spec.accept(b);

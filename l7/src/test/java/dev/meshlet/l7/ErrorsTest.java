@@ -58,6 +58,10 @@ class ErrorsTest {
       HttpProxyStats s = Await.idle(proxy).stats();
       assertThat(s.total().errors(HttpProxyStats.ErrorKind.BAD_GATEWAY)).isEqualTo(1);
       assertThat(s.routes().get("default").status5xx()).isEqualTo(1);
+      assertThat(s.routes().get("default").errors(HttpProxyStats.ErrorKind.BAD_GATEWAY)).isEqualTo(1);
+      String name = dead.endpoints().get(0).backend().displayName();
+      assertThat(s.backends().get(name).errors(HttpProxyStats.ErrorKind.BAD_GATEWAY)).isEqualTo(1);
+      assertThat(s.backends().get(name).status5xx()).isEqualTo(1);
       assertThat(dead.endpoints().get(0).stats().failures()).isEqualTo(1);
       assertThat(dead.endpoints().get(0).stats().active()).isZero();
     }

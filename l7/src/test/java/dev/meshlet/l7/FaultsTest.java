@@ -221,6 +221,21 @@ class FaultsTest {
   }
 
   @Test
+  void resetRoutesUndoesReplacedRoutesAndRestartsFaultSchedules() throws Exception {
+    try (HttpProxy proxy = proxy(small, 1, HttpFault.abort(503).schedule(Schedule.firstN(1)))) {
+      assertThat(requestsAnswered(503, proxy, 3)).containsExactly(1);
+      proxy.replaceRoutes(t -> t.route(r -> r.name("faulty").to(Cluster.of(small.name, small.backend()))
+          .fault(HttpFault.abort(418))));
+      assertThat(get(proxy).statusCode()).isEqualTo(418);
+
+      proxy.resetRoutes();
+      assertThat(proxy.routes()).singleElement().satisfies(r -> assertThat(r.faults())
+          .containsExactly(HttpFault.abort(503).schedule(Schedule.firstN(1))));
+      assertThat(requestsAnswered(503, proxy, 3)).as("firstN counts from 1 again").containsExactly(1);
+    }
+  }
+
+  @Test
   void badFaultsSayWhatToFix() {
     assertThatThrownBy(() -> HttpFault.abort(99)).hasMessage("abort status: 99 (expected: 200-599)");
     assertThatThrownBy(() -> HttpFault.abort(503).percentage(101)).hasMessage("percentage: 101.0 (expected: 0 to 100)");

@@ -12,9 +12,14 @@ import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.zip.GZIPOutputStream;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Request;
@@ -318,6 +323,109 @@ class ForwardingTest {
     assertThat(r.status()).isEqualTo(200);
     assertThat(r.body()).isEqualTo("hello world");
     assertThat(r.header("X-Got-Trailer")).isEqualTo("42");
+  }
+
+  @Test
+  void expectContinueThatIsNotForwardedIsNotWaitedFor() throws Exception {
+    String body = "hello";
+    String digest = sha256(new java.io.ByteArrayInputStream(body.getBytes(StandardCharsets.US_ASCII)));
+    // a backend never asked for a 100 never sends one: the body must flow without it
+    try (HttpProxy p = HttpProxy.builder().listen("127.0.0.1", 0).responseTimeout(Duration.ofSeconds(5))
+        .defaultRoute(Cluster.of("data", backend.backend())).start()) {
+      Raw.Reply named = Raw.exchange(p.port(), "POST /upload HTTP/1.1\r\nHost: h\r\nConnection: close, Expect\r\n"
+          + "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n" + body);
+      assertThat(named.raw()).as("Expect named in Connection").contains("HTTP/1.1 200 ").endsWith(digest);
+      assertThat(backend.last().header("Expect")).isNull();
+      assertThat(Await.idle(p).stats().total().errors()).isEmpty();
+    }
+    try (HttpProxy p = HttpProxy.builder().listen("127.0.0.1", 0).responseTimeout(Duration.ofSeconds(5))
+        .removeRequestHeader("Expect").defaultRoute(Cluster.of("data", backend.backend())).start()) {
+      HttpResponse<String> r = http.send(HttpRequest.newBuilder(p.uri().resolve("/upload")).expectContinue(true)
+          .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+      assertThat(r.statusCode()).as("Expect removed by a rewrite").isEqualTo(200);
+      assertThat(r.body()).isEqualTo(digest);
+      assertThat(backend.last().header("Expect")).isNull();
+      assertThat(Await.idle(p).stats().total().errors()).isEmpty();
+    }
+  }
+
+  @Test
+  void upstreamClientAddsNoHeadersFollowsNoRedirectKeepsNoCookieAndDecodesNothing() throws Exception {
+    java.io.ByteArrayOutputStream gz = new java.io.ByteArrayOutputStream();
+    try (GZIPOutputStream out = new GZIPOutputStream(gz)) {
+      out.write("compressed".getBytes(StandardCharsets.US_ASCII));
+    }
+    byte[] gzipped = gz.toByteArray();
+    try (TestBackend b = TestBackend.with("plain", (request, response, callback) -> {
+          switch (request.getHttpURI().getPath()) {
+            case "/redirect" -> {
+              response.setStatus(302);
+              response.getHeaders().put("Location", "/elsewhere");
+              response.getHeaders().put("Set-Cookie", "sid=s1; Path=/");
+              response.write(true, ByteBuffer.wrap("moved".getBytes(StandardCharsets.US_ASCII)), callback);
+            }
+            case "/gzip" -> {
+              response.getHeaders().put("Content-Encoding", "gzip");
+              response.write(true, ByteBuffer.wrap(gzipped), callback);
+            }
+            default -> response.write(true, ByteBuffer.wrap("ok".getBytes(StandardCharsets.US_ASCII)), callback);
+          }
+          return true;
+        });
+        HttpProxy p = HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(Cluster.of("plain", b.backend())).start()) {
+      Raw.Reply redirect = Raw.exchange(p.port(), "GET /redirect HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      assertThat(redirect.status()).isEqualTo(302);
+      assertThat(redirect.header("Location")).isEqualTo("/elsewhere");
+      assertThat(redirect.header("Set-Cookie")).isEqualTo("sid=s1; Path=/");
+      assertThat(redirect.body()).isEqualTo("moved");
+      Raw.Reply zipped = Raw.exchange(p.port(),
+          "GET /gzip HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n");
+      assertThat(zipped.header("Content-Encoding")).isEqualTo("gzip");
+      assertThat(zipped.body().getBytes(StandardCharsets.ISO_8859_1)).isEqualTo(gzipped);
+      Raw.Reply next = Raw.exchange(p.port(),
+          "POST /next HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+      assertThat(next.status()).isEqualTo(200);
+      assertThat(b.requests).extracting(TestBackend.Seen::target).as("the redirect was not followed")
+          .containsExactly("/redirect", "/gzip", "/next");
+      for (TestBackend.Seen seen : b.requests) {
+        assertThat(seen.header("User-Agent")).as(seen.target()).isNull();
+        assertThat(seen.header("Cookie")).as(seen.target()).isNull();
+      }
+      assertThat(b.requests.get(0).header("Accept-Encoding")).isNull();
+      assertThat(b.requests.get(1).header("Accept-Encoding")).isEqualTo("gzip");
+      assertThat(b.requests.get(2).header("Content-Type")).as("no default content type").isNull();
+    }
+  }
+
+  @Test
+  void noThreadIsHeldPerRequestAndInFlightIsCountedPerRouteAndBackend() throws Exception {
+    int n = 40;
+    List<Runnable> held = new CopyOnWriteArrayList<>();
+    try (TestBackend parked = TestBackend.with("parked", (request, response, callback) -> {
+          held.add(() -> response.write(true, ByteBuffer.wrap("done".getBytes(StandardCharsets.US_ASCII)), callback));
+          return true;
+        });
+        HttpProxy p = HttpProxy.builder().listen("127.0.0.1", 0).maxThreads(8)
+            .route(r -> r.name("parked").to(Cluster.of("parked", parked.backend()))).start()) {
+      List<CompletableFuture<HttpResponse<String>>> all = new java.util.ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        all.add(http.sendAsync(HttpRequest.newBuilder(p.uri().resolve("/p" + i)).build(),
+            HttpResponse.BodyHandlers.ofString()));
+      }
+      // with 8 threads in the proxy's pool, 40 requests can only be in flight at once if none holds one
+      Await.until(n + " requests at the backend at once", () -> parked.requests.size() == n);
+      HttpProxyStats during = p.stats();
+      assertThat(during.routes().get("parked").inFlight()).isEqualTo(n);
+      assertThat(during.backends().get("parked").inFlight()).isEqualTo(n);
+      held.forEach(Runnable::run);
+      for (CompletableFuture<HttpResponse<String>> f : all) {
+        assertThat(f.get(30, TimeUnit.SECONDS).body()).isEqualTo("done");
+      }
+      HttpProxyStats after = Await.idle(p).stats();
+      assertThat(after.routes().get("parked").inFlight()).isZero();
+      assertThat(after.backends().get("parked").inFlight()).isZero();
+      assertThat(after.backends().get("parked").status2xx()).isEqualTo(n);
+    }
   }
 
   static String readAll(InputStream in) throws IOException {

@@ -58,7 +58,8 @@ class HeadersTest {
   void hopByHopHeadersAreStrippedInBothDirections() throws Exception {
     try (HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(pool()).start()) {
       Raw.Reply r = send(proxy, "GET /h HTTP/1.1\r\nHost: app.test\r\n"
-          + "Connection: close, X-Secret, host, X-Forwarded-For, x-request-id\r\n"
+          + "Connection: close, X-Secret, host, X-Forwarded-For, x-request-id, X-Forwarded-Host, X-Forwarded-Proto,"
+          + " X-Forwarded-Port, Via\r\n"
           + "X-Secret: s\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\n"
           + "Proxy-Authorization: Basic Zm9vOmJhcg==\r\nX-Forwarded-For: 6.6.6.6\r\n"
           + "X-Request-ID: from-client\r\nX-Keep: yes\r\n");
@@ -73,6 +74,9 @@ class HeadersTest {
       assertThat(seen.header("X-Forwarded-For")).as("the client's named entries go, the proxy's own stay").isEqualTo("127.0.0.1");
       assertThat(seen.header("X-Request-ID")).isNotNull().isNotEqualTo("from-client").hasSize(32);
       assertThat(seen.header("X-Forwarded-Proto")).isEqualTo("http");
+      assertThat(seen.header("X-Forwarded-Host")).isEqualTo("app.test");
+      assertThat(seen.header("X-Forwarded-Port")).isEqualTo(String.valueOf(proxy.port()));
+      assertThat(seen.header("Via")).isEqualTo("1.1 meshlet");
       // response direction
       for (String gone : new String[] {"Keep-Alive", "Proxy-Authenticate", "Upgrade", "X-Hop"}) {
         assertThat(r.header(gone)).as(gone).isNull();
@@ -174,6 +178,23 @@ class HeadersTest {
       assertThat(backend.last().header("X-Set")).isEqualTo("proxy");
       assertThat(other.header("Strict-Transport-Security")).isNull();
       assertThat(other.header("X-Internal-Trace")).isNull();
+    }
+  }
+
+  @Test
+  void everyHeaderEditWorksAtRouteAndProxyLevel() throws Exception {
+    try (HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0)
+        .route(r -> r.to(pool()).removeResponseHeader("X-Public").setResponseHeader("X-Route", "r"))
+        .addRequestHeader("X-Added", "proxy")
+        .addResponseHeader("X-Frame-Options", "DENY")
+        .setResponseHeader("Server", "meshlet")
+        .start()) {
+      Raw.Reply r = send(proxy, "GET /e HTTP/1.1\r\nHost: h\r\nConnection: close\r\nX-Added: client\r\n");
+      assertThat(backend.last().headers().getValuesList("X-Added")).containsExactly("client", "proxy");
+      assertThat(r.header("X-Public")).isNull();
+      assertThat(r.header("X-Route")).isEqualTo("r");
+      assertThat(r.header("X-Frame-Options")).isEqualTo("DENY");
+      assertThat(r.header("Server")).as("set replaces the backend's").isEqualTo("meshlet");
     }
   }
 
