@@ -31,9 +31,12 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
  * }</pre>
  *
  * <p>Lifecycle as for {@link TcpProxyExtension}: a static field gives one proxy for the class, an
- * instance field one per test; the journal is cleared before each test, and a failing test carries the
- * seed and the journal's last entries. Route faults are fixed when the proxy is built: choose per test
- * with {@link dev.meshlet.l7.HttpFault#whenHeader(String) header-triggered} faults.
+ * instance field one per test; after each test the routes the proxy was built with are
+ * {@linkplain HttpProxy#resetRoutes() put back} (undoing a test's {@code replaceRoutes}, and restarting
+ * the faults' schedules and draws, so each test sees the faults the first one saw), the journal is
+ * cleared before each test, and a failing test carries the seed and the journal's last entries. To
+ * choose faults per test without replacing routes, use
+ * {@link dev.meshlet.l7.HttpFault#whenHeader(String) header-triggered} faults.
  *
  * <p>Parameters: an {@code int} annotated {@link MeshletProxy} receives the port, a {@link HttpProxy}
  * parameter the proxy itself.
@@ -99,7 +102,10 @@ public final class HttpProxyExtension
 
   @Override
   public void afterEach(ExtensionContext context) {
-    lifecycle.afterEach(context);
+    HttpProxy p = lifecycle.afterEach(context);
+    if (p != null) {
+      p.resetRoutes();
+    }
   }
 
   @Override

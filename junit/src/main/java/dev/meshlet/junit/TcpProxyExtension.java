@@ -36,8 +36,9 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
  * }</pre>
  *
  * <p>Lifecycle: on a {@code static} field the proxy starts before the first test and closes after
- * the last; after each test its toxics are removed, it is {@linkplain TcpProxy#enable() enabled} again
- * and its journal is cleared before the next one. On an instance field each test gets a fresh proxy.
+ * the last; after each test its toxics are {@linkplain Toxics#reset() reset} to those the builder
+ * declared (what the test added is removed, schedules and draws start over), it is
+ * {@linkplain TcpProxy#enable() enabled} again and its journal is cleared before the next one. On an instance field each test gets a fresh proxy.
  * When a test fails, the failure carries the proxy's seed (to replay the run with
  * {@link TcpProxy.Builder#seed(long)}) and the journal's last entries as a suppressed exception.
  *
@@ -86,7 +87,7 @@ public final class TcpProxyExtension
     return proxy().port();
   }
 
-  /** The proxy's toxics; whatever a test adds is removed after it. */
+  /** The proxy's toxics; whatever a test adds is removed after it, and the builder's put back. */
   public Toxics toxics() {
     return proxy().toxics();
   }
@@ -110,7 +111,7 @@ public final class TcpProxyExtension
   public void afterEach(ExtensionContext context) {
     TcpProxy p = lifecycle.afterEach(context);
     if (p != null) {
-      p.toxics().clear();
+      p.toxics().reset();
       p.enable();
     }
   }

@@ -16,7 +16,10 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.platform.testkit.engine.EngineTestKit;
@@ -122,6 +125,31 @@ class TcpProxyExtensionTest {
     run(PerTestExample.class).assertStatistics(s -> s.succeeded(2).failed(0));
     assertThat(ports).hasSize(2).doesNotHaveDuplicates();
     assertThat(ports).allMatch(TcpProxyExtensionTest::bindable);
+  }
+
+  @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+  static class BuilderToxicsExample {
+    @RegisterExtension
+    static final TcpProxyExtension proxy = TcpProxyExtension.create(() -> proxyToBackend()
+        .toxic("declared", Toxic.latency(Duration.ofMillis(1))));
+
+    @Test
+    @Order(1)
+    void addsOne() {
+      proxy.toxics().add("added", Toxic.bandwidth(10));
+      proxy.toxics().remove("declared");
+    }
+
+    @Test
+    @Order(2)
+    void seesOnlyTheDeclaredOne() {
+      assertThat(proxy.toxics().list()).containsOnlyKeys("declared");
+    }
+  }
+
+  @Test
+  void betweenTestsTheToxicsAreResetToThoseTheBuilderDeclared() {
+    run(BuilderToxicsExample.class).assertStatistics(s -> s.succeeded(2).failed(0));
   }
 
   static class TwoProxiesExample {

@@ -33,13 +33,16 @@ public final class Toxics {
   private final Journal<TcpEvent> journal;
   private final ReentrantLock lock = new ReentrantLock();
   private final Set<ConnectionToxics> live = ConcurrentHashMap.newKeySet();
+  /** The toxics the proxy was built with, which {@link #reset()} installs again. */
+  private final Map<String, Toxic> initial;
   private volatile Installed[] installed = NONE;
   private volatile boolean enabled = true;
 
-  Toxics(TcpProxy proxy, long seed, Journal<TcpEvent> journal) {
+  Toxics(TcpProxy proxy, long seed, Journal<TcpEvent> journal, Map<String, Toxic> initial) {
     this.proxy = proxy;
     this.seed = seed;
     this.journal = journal;
+    this.initial = new LinkedHashMap<>(initial);
   }
 
   /**
@@ -100,6 +103,16 @@ public final class Toxics {
     for (Installed i : installed) {
       remove(i.name);
     }
+  }
+
+  /**
+   * Puts back the toxics the proxy was built with ({@link TcpProxy.Builder#toxic(String, Toxic)}):
+   * removes every toxic, then installs those again, their schedules counting and their draws starting
+   * over as when the proxy started. The JUnit extension calls it between tests.
+   */
+  public void reset() {
+    clear();
+    initial.forEach(this::add);
   }
 
   /** The toxic installed under {@code name}, or null. */

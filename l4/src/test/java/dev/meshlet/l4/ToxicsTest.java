@@ -2,6 +2,7 @@ package dev.meshlet.l4;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.tuple;
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Schedule;
@@ -437,6 +438,28 @@ class ToxicsTest {
     assertThat(proxy.toxics().remove("a")).isFalse();
     proxy.toxics().clear();
     assertThat(proxy.toxics().list()).isEmpty();
+  }
+
+  @Test
+  void resetPutsBackTheBuilderToxicsWithTheirSchedulesStartedOver() throws Exception {
+    TestServer echo = track(TestServer.echo());
+    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0).seed(7)
+        .backends(Backend.of("127.0.0.1", echo.port()))
+        .toxic("first", Toxic.latency(Duration.ofMillis(1)).schedule(Schedule.firstN(1))).start());
+    new Socket(LOOPBACK, proxy.port()).close();
+    proxy.awaitAccepted(1, WAIT);
+    proxy.toxics().add("extra", Toxic.bandwidth(10));
+    proxy.toxics().remove("first");
+
+    proxy.toxics().reset();
+    assertThat(proxy.toxics().list()).containsOnlyKeys("first");
+    new Socket(LOOPBACK, proxy.port()).close();
+    proxy.awaitAccepted(2, WAIT);
+    proxy.awaitIdle(WAIT);
+    // connection 2 is the first the re-installed toxic sees: firstN(1) admits it again
+    assertThat(proxy.journal().entries(TcpEvent.ToxicApplied.class))
+        .extracting(TcpEvent.ToxicApplied::connection, TcpEvent.ToxicApplied::name)
+        .containsExactly(tuple(1L, "first"), tuple(2L, "first"));
   }
 
   @Test
