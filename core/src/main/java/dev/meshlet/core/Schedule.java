@@ -30,8 +30,11 @@ public sealed interface Schedule {
   }
 
   /**
-   * Candidates that arrive at least {@code from} and less than {@code until} after the fault was
-   * installed.
+   * A time window, {@code from} (inclusive) to {@code until} (exclusive) after the fault was installed.
+   * At L7: requests that arrive within it. At L4: connections open during it — accepted before it
+   * ends, including those already open — and only while it lasts: a toxic acts on the bytes that
+   * move within the window (a timeout's clock starts when the window opens), so a long-lived
+   * connection, such as a pooled one, is faulty for the window and healthy again after it.
    */
   static Schedule window(Duration from, Duration until) {
     return new Window(from, until);

@@ -1,5 +1,6 @@
 package dev.meshlet.l4;
 
+import dev.meshlet.core.Schedule;
 import java.time.Duration;
 import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
@@ -21,12 +22,34 @@ final class ActiveToxic {
   /** Bytes dropped (timeout); written by the direction's thread, read when the toxic is removed. */
   volatile long dropped;
   private volatile @Nullable Future<?> timer;
+  /** When a {@link Schedule.Window window} toxic acts ({@code System.nanoTime()} bounds); always otherwise. */
+  private final boolean windowed;
+  private final long fromNanos;
+  private final long untilNanos;
 
   ActiveToxic(Toxics.Installed installed, long seed) {
     this.installed = installed;
     this.toxic = installed.toxic;
     this.name = installed.name;
     this.random = new SplittableRandom(seed);
+    windowed = toxic.schedule() instanceof Schedule.Window;
+    if (toxic.schedule() instanceof Schedule.Window w) {
+      fromNanos = installed.installedNanos + w.from().toNanos();
+      untilNanos = installed.installedNanos + w.until().toNanos();
+    } else {
+      fromNanos = 0;
+      untilNanos = 0;
+    }
+  }
+
+  /** Whether the toxic acts on data moving at {@code nowNanos}: a window toxic only within its window. */
+  boolean inEffect(long nowNanos) {
+    return !windowed || (nowNanos - fromNanos >= 0 && nowNanos - untilNanos < 0);
+  }
+
+  /** How long until a window toxic starts acting (0 if it does already, or has no window). */
+  Duration untilEffect() {
+    return windowed ? Duration.ofNanos(Math.max(0, fromNanos - System.nanoTime())) : Duration.ZERO;
   }
 
   /** Runs {@code action} after {@code delay} on a virtual thread of the proxy, unless cancelled first. */

@@ -46,6 +46,9 @@ final class Splice {
   /** Bytes forwarded per direction, each written by its direction's thread only (for the journal). */
   private long bytesUp;
   private long bytesDown;
+  /** Chunks held by a latency toxic, per direction; made by that direction's thread when first needed. */
+  private volatile @Nullable DelayLine upLine;
+  private volatile @Nullable DelayLine downLine;
   /** Why the connection ended, for the journal; the first cause set wins. */
   private volatile @Nullable String cause;
 
@@ -160,6 +163,10 @@ final class Splice {
         ByteBuffer buf = big != null ? big : small;
         int n = src.read(buf);
         if (n < 0) {
+          DelayLine line = toUpstream ? upLine : downLine;
+          if (line != null) {
+            line.drain(); // the end of stream follows the delayed data
+          }
           ActiveToxic[] faults = toxics.active(toUpstream);
           if (faults.length != 0) {
             ToxicPath.beforeEndOfStream(faults);
@@ -213,7 +220,40 @@ final class Splice {
         up != null && up.getOption(StandardSocketOptions.TCP_NODELAY)};
   }
 
-  /** Counts bytes forwarded; called by the direction's own thread. */
+  /** The toxics in effect on one direction now. */
+  ActiveToxic[] toxicsFor(boolean toUpstream) {
+    return toxics.active(toUpstream);
+  }
+
+  /**
+   * The direction's delay line, made if {@code create}; null if it has none. Called by the direction's
+   * own thread only. It holds up to 16 read buffers' worth of bytes (1 MiB by default).
+   */
+  @Nullable DelayLine delayLine(boolean toUpstream, boolean create) {
+    DelayLine line = toUpstream ? upLine : downLine;
+    SocketChannel dst = toUpstream ? upstream : client;
+    if (line == null && create && dst != null) {
+      line = new DelayLine(this, proxy, dst, toUpstream, 16 * proxy.pool().bufferSize());
+      if (toUpstream) {
+        upLine = line;
+      } else {
+        downLine = line;
+      }
+      if (closing) { // closeBoth() may have run before the line was published
+        line.close();
+      }
+    }
+    return line;
+  }
+
+  /** A delay line's write failed: as a failed write on the direction's own thread. */
+  void failed() {
+    if (!closing) {
+      reset();
+    }
+  }
+
+  /** Counts bytes forwarded; called by the direction's own thread or its delay line's, never both at once. */
   void account(boolean toUpstream, int sent) {
     if (toUpstream) {
       bytesUp += sent;
@@ -283,6 +323,8 @@ final class Splice {
 
   private void closeBoth(boolean rst) {
     closing = true;
+    closeLine(upLine);
+    closeLine(downLine);
     SocketChannel up = upstream;
     if (rst) {
       linger0(client);
@@ -311,6 +353,12 @@ final class Splice {
       proxy.journal().record(new TcpEvent.Closed(
           id, bytesUp, bytesDown, why != null ? why : "closed", java.time.Instant.now()));
       proxy.ended(this);
+    }
+  }
+
+  private static void closeLine(@Nullable DelayLine line) {
+    if (line != null) {
+      line.close();
     }
   }
 

@@ -20,8 +20,9 @@ import java.util.Objects;
  * the toxic is added; the draw comes from the proxy's {@linkplain TcpProxy#seed() seeded} random source,
  * so the same seed and the same order of connections give the same decisions.
  *
- * <p>Effects run on the connection's own virtual thread for that direction: a delay parks it, a
- * bandwidth limit paces its writes. A proxy without toxics does no extra work.
+ * <p>Effects run on the connection's own virtual thread for that direction (a bandwidth limit paces
+ * its writes), except latency: delayed chunks are sent by a virtual thread of their own, so reading
+ * goes on meanwhile. A proxy without toxics does no extra work.
  */
 public sealed interface Toxic {
 
@@ -42,15 +43,19 @@ public sealed interface Toxic {
   /** Which connections (counted from when the toxic is added) it may apply to. */
   Schedule schedule();
 
-  /** Adds {@code latency} to every chunk of data, Toxiproxy's {@code latency}. */
+  /** Adds {@code latency} to every chunk of data, Toxiproxy's {@code latency}; see {@link #latency(Duration, Duration)}. */
   static Latency latency(Duration latency) {
     return latency(latency, Duration.ZERO);
   }
 
   /**
-   * Adds {@code latency} ± up to {@code jitter} (uniformly drawn per chunk) to every chunk of data
-   * before it is forwarded. The chunk is held on the direction's thread, so a continuous stream also
-   * slows to one read buffer per delay.
+   * Adds {@code latency} ± up to {@code jitter} (uniformly drawn per chunk) to every chunk of data:
+   * each chunk is forwarded at the time it was read plus its delay, as in Toxiproxy, while the proxy
+   * goes on reading, so a stream is delayed but not slowed. Up to 16 read buffers' worth of bytes
+   * ({@link TcpProxy.Builder#bufferSize(int)}, 1 MiB by default) are held per direction; when that
+   * many are in flight the proxy stops reading until the oldest is sent, so a stream faster than
+   * that amount per latency period is paced by it. Chunks keep their order (jitter never reorders
+   * them) and the end of stream follows the last chunk.
    */
   static Latency latency(Duration latency, Duration jitter) {
     return new Latency(latency, jitter, Direction.DOWNSTREAM, 1.0, Schedule.always());

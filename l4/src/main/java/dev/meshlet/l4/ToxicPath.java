@@ -8,7 +8,9 @@ import java.time.Duration;
 
 /**
  * The slow path of a splice direction: forwards one chunk through the toxics in effect. Everything
- * happens on the direction's own virtual thread: delays park it, bandwidth paces its writes.
+ * happens on the direction's own virtual thread (bandwidth paces its writes, a slicer parks it between
+ * segments), except latency: a delayed chunk goes to the direction's {@link DelayLine}, whose own
+ * thread sends it when it is due, so the reader keeps reading.
  */
 final class ToxicPath {
   /** A bandwidth-limited write sends at most this fraction of a second's worth of bytes at once. */
@@ -23,9 +25,39 @@ final class ToxicPath {
    */
   static int forward(Splice splice, ActiveToxic[] toxics, ByteBuffer buf, SocketChannel dst, boolean toUpstream)
       throws IOException {
+    long delayNanos = -1; // none: no latency toxic
+    long now = System.nanoTime();
+    for (ActiveToxic t : toxics) {
+      if (t.toxic instanceof Toxic.Latency l && t.inEffect(now)) {
+        long d = l.latency().toNanos();
+        long jitter = l.jitter().toNanos();
+        if (jitter > 0) {
+          d += (long) ((t.random.nextDouble() * 2 - 1) * jitter);
+        }
+        delayNanos = Math.max(0, delayNanos) + Math.max(0, d);
+      }
+    }
+    DelayLine line = splice.delayLine(toUpstream, delayNanos >= 0);
+    if (line != null && (delayNanos >= 0 || line.busy())) {
+      line.offer(buf, now + Math.max(0, delayNanos)); // the line's thread sends and counts it
+      return 0;
+    }
+    return pass(splice, toxics, buf, dst, toUpstream);
+  }
+
+  /**
+   * Sends the chunk through every toxic but latency (already applied); returns the bytes written.
+   * Runs on the direction's thread or, for a delayed chunk, on its delay line's thread, never both.
+   */
+  static int pass(Splice splice, ActiveToxic[] toxics, ByteBuffer buf, SocketChannel dst, boolean toUpstream)
+      throws IOException {
     int n = buf.remaining();
+    long now = System.nanoTime();
     // Toxics that swallow the chunk come first: nothing after them sees the data.
     for (ActiveToxic t : toxics) {
+      if (!t.inEffect(now)) {
+        continue;
+      }
       if (t.toxic instanceof Toxic.ResetPeer r) {
         buf.position(buf.limit());
         sleep(r.timeout().toNanos());
@@ -39,11 +71,13 @@ final class ToxicPath {
       }
     }
     ActiveToxic limitReached = null;
-    long delayNanos = 0;
     ActiveToxic slicer = null;
     ActiveToxic bandwidth = null;
     long bytesPerSecond = Long.MAX_VALUE;
     for (ActiveToxic t : toxics) {
+      if (!t.inEffect(now)) {
+        continue;
+      }
       switch (t.toxic) {
         case Toxic.LimitData l -> {
           long left = l.bytes() - t.passed;
@@ -55,12 +89,7 @@ final class ToxicPath {
           }
         }
         case Toxic.Latency l -> {
-          long jitter = l.jitter().toNanos();
-          long d = l.latency().toNanos();
-          if (jitter > 0) {
-            d += (long) ((t.random.nextDouble() * 2 - 1) * jitter);
-          }
-          delayNanos += Math.max(0, d);
+          // applied by forward(), through the delay line
         }
         case Toxic.Slicer s -> {
           if (slicer == null) {
@@ -81,9 +110,6 @@ final class ToxicPath {
         case Toxic.Timeout x -> throw new AssertionError("handled above");
       }
     }
-    if (delayNanos > 0) {
-      sleep(delayNanos);
-    }
     int written = 0;
     int end = buf.limit();
     long pacingSlice = bandwidth == null ? Integer.MAX_VALUE
@@ -101,10 +127,10 @@ final class ToxicPath {
       buf.limit(end);
       written += size;
       if (bandwidth != null) {
-        long now = System.nanoTime();
-        long due = Math.max(bandwidth.nextWriteNanos, now) + size * 1_000_000_000L / bytesPerSecond;
+        long sentAt = System.nanoTime();
+        long due = Math.max(bandwidth.nextWriteNanos, sentAt) + size * 1_000_000_000L / bytesPerSecond;
         bandwidth.nextWriteNanos = due;
-        sleep(due - now);
+        sleep(due - sentAt);
       }
       if (slicer != null && buf.position() < end) {
         sleep(((Toxic.Slicer) slicer.toxic).delay().toNanos());
@@ -121,8 +147,9 @@ final class ToxicPath {
 
   /** Before the FIN is passed on: a slow close holds it. */
   static void beforeEndOfStream(ActiveToxic[] toxics) throws IOException {
+    long now = System.nanoTime();
     for (ActiveToxic t : toxics) {
-      if (t.toxic instanceof Toxic.SlowClose s) {
+      if (t.toxic instanceof Toxic.SlowClose s && t.inEffect(now)) {
         sleep(s.delay().toNanos());
       }
     }

@@ -1,6 +1,7 @@
 package dev.meshlet.l4;
 
 import dev.meshlet.core.Journal;
+import dev.meshlet.core.Schedule;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.LinkedHashMap;
@@ -194,14 +195,20 @@ public final class Toxics {
     Toxic t = i.toxic;
     Duration since = Duration.ofNanos(System.nanoTime() - i.installedNanos);
     long draw = Rng.mix(seed, i.name.hashCode(), ordinal);
-    if (!t.schedule().admits(ordinal, since) || !(Rng.unit(draw) < t.toxicity())) {
+    // A window toxic is a time, not a set of connections: it applies to every connection open during
+    // the window (accepted before it ends), and acts on their data only while the window lasts.
+    boolean admitted = t.schedule() instanceof Schedule.Window w
+        ? since.compareTo(w.until()) < 0
+        : t.schedule().admits(ordinal, since);
+    if (!admitted || !(Rng.unit(draw) < t.toxicity())) {
       return;
     }
     ActiveToxic a = new ActiveToxic(i, Rng.mix(draw, 0x5DEECE66DL, ordinal));
     journal.record(new TcpEvent.ToxicApplied(c.id, i.name, t, Instant.now()));
     c.add(a);
-    if (t instanceof Toxic.Timeout x && !x.timeout().isZero()) {
-      a.startTimer(proxy.executor(), x.timeout(), () -> c.splice.cut("toxic " + i.name + ": timed out", false));
+    if (t instanceof Toxic.Timeout x && !x.timeout().isZero()) { // counted from when the toxic starts acting
+      a.startTimer(proxy.executor(), x.timeout().plus(a.untilEffect()),
+          () -> c.splice.cut("toxic " + i.name + ": timed out", false));
     }
   }
 

@@ -115,6 +115,52 @@ class ToxicsTest {
   }
 
   @Test
+  void latencyDelaysAStreamWithoutSlowingIt() throws Exception {
+    // Toxiproxy's meaning: every chunk leaves at its read time + latency, and the proxy reads on
+    // meanwhile. Holding each chunk on the reading thread instead would spread these 512 KiB (8 or
+    // more reads) over at least 8 × 400 ms.
+    int size = 512 * 1024;
+    byte[] data = new byte[size];
+    for (int i = 0; i < size; i++) {
+      data[i] = (byte) (i % 251);
+    }
+    TcpProxy proxy = proxyTo(track(TestServer.start(s -> {
+      s.getOutputStream().write(data);
+      s.shutdownOutput();
+      s.getInputStream().transferTo(OutputStream.nullOutputStream());
+    })));
+    proxy.toxics().add("slow", Toxic.latency(Duration.ofMillis(400)).downstream());
+    long connected = System.nanoTime();
+    Socket client = connect(proxy);
+    InputStream in = client.getInputStream();
+    int first = in.read();
+    long firstByte = System.nanoTime();
+    byte[] rest = in.readAllBytes(); // up to the end of stream, which must follow the delayed data
+    long endOfStream = System.nanoTime();
+    assertThat(first).isEqualTo(0);
+    assertThat(rest).hasSize(size - 1).isEqualTo(Arrays.copyOfRange(data, 1, size));
+    assertThat(TimeUnit.NANOSECONDS.toMillis(firstByte - connected)).as("first byte after, ms").isGreaterThanOrEqualTo(395);
+    assertThat(TimeUnit.NANOSECONDS.toMillis(endOfStream - firstByte)).as("first to last byte, ms").isLessThan(400);
+  }
+
+  @Test
+  void closeEndsAConnectionWhoseDataALatencyToxicHolds() throws Exception {
+    TestServer echo = track(TestServer.echo());
+    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0)
+        .backends(Backend.of("127.0.0.1", echo.port())).drainTimeout(Duration.ofMillis(100)).start());
+    proxy.toxics().add("forever", Toxic.latency(Duration.ofHours(1)).upstream());
+    Socket client = connect(proxy);
+    client.getOutputStream().write(new byte[100_000]);
+    client.shutdownOutput(); // the end of stream waits behind the held data
+    proxy.journal().await(TcpEvent.Connected.class, c -> true, WAIT);
+    long start = System.nanoTime();
+    proxy.close();
+    assertThat(Duration.ofNanos(System.nanoTime() - start)).as("close() with held data").isLessThan(WAIT);
+    assertThat(proxy.liveThreads()).isZero();
+    assertThat(proxy.stats().active()).isZero();
+  }
+
+  @Test
   void jitterSpreadsTheDelayWithinItsBounds() throws Exception {
     TcpProxy proxy = proxyTo(track(TestServer.echo()));
     proxy.toxics().add("jittery", Toxic.latency(Duration.ofMillis(60), Duration.ofMillis(40)).upstream());
@@ -375,6 +421,27 @@ class ToxicsTest {
     proxy.awaitIdle(WAIT);
     assertThat(proxy.journal().entries(TcpEvent.ToxicApplied.class))
         .extracting(TcpEvent.ToxicApplied::connection).containsExactly(1L);
+  }
+
+  @Test
+  void windowToxicActsOnAnOpenConnectionOnlyWhileTheWindowLasts() throws Exception {
+    // A pooled connection opened before the window is slow during it and fast again after it.
+    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    Socket pooled = connect(proxy);
+    roundTripNanos(pooled);
+    long installed = System.nanoTime();
+    proxy.toxics().add("brief", Toxic.latency(Duration.ofMillis(150)).schedule(
+        Schedule.window(Duration.ofMillis(200), Duration.ofMillis(900))));
+    long before = roundTripNanos(pooled); // the window has not opened yet (unless the machine stalled 200 ms)
+    if (System.nanoTime() - installed < TimeUnit.MILLISECONDS.toNanos(200)) {
+      assertThat(TimeUnit.NANOSECONDS.toMillis(before)).as("round trip before the window, ms").isLessThan(150);
+    }
+    letTimePass(Duration.ofMillis(250));
+    assertThat(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(pooled))).as("round trip in the window, ms")
+        .isGreaterThanOrEqualTo(148);
+    letTimePass(Duration.ofNanos(installed + TimeUnit.MILLISECONDS.toNanos(900) - System.nanoTime()));
+    assertThat(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(pooled))).as("round trip after the window, ms")
+        .isLessThan(148);
   }
 
   @Test

@@ -1,0 +1,154 @@
+package dev.meshlet.l4;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayDeque;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A direction's chunks held for a latency toxic, as in Toxiproxy: each chunk is stamped when read and
+ * forwarded at {@code read time + latency} by a virtual thread of its own, while the direction's
+ * thread goes on reading. A stream is delayed, not slowed, up to {@code capacity} bytes in flight;
+ * beyond that the reader waits (backpressure, as a full socket buffer would make it). Chunks leave in
+ * the order they came, so once the line holds any, later chunks queue behind them even after the
+ * toxic is removed. The writer applies the other toxics (bandwidth, slicer, limit…) when it sends.
+ */
+final class DelayLine {
+  private record Chunk(byte[] data, long dueNanos) {}
+
+  private final Splice splice;
+  private final TcpProxy proxy;
+  private final SocketChannel dst;
+  private final boolean toUpstream;
+  private final int capacity;
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Condition changed = lock.newCondition();
+  private final ArrayDeque<Chunk> queue = new ArrayDeque<>();
+  private int queuedBytes;
+  /** A writer thread is running; it ends when the queue is empty. */
+  private boolean writing;
+  private boolean closed;
+
+  DelayLine(Splice splice, TcpProxy proxy, SocketChannel dst, boolean toUpstream, int capacity) {
+    this.splice = splice;
+    this.proxy = proxy;
+    this.dst = dst;
+    this.toUpstream = toUpstream;
+    this.capacity = capacity;
+  }
+
+  /** Whether chunks are waiting or being sent: a later chunk must then queue behind them. */
+  boolean busy() {
+    lock.lock();
+    try {
+      return writing || !queue.isEmpty();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Queues a copy of what {@code buf} holds, to be sent at {@code dueNanos}; waits while the line holds
+   * {@code capacity} bytes. Returns quietly if the connection ended meanwhile.
+   */
+  void offer(ByteBuffer buf, long dueNanos) throws IOException {
+    byte[] copy = new byte[buf.remaining()];
+    buf.get(copy);
+    lock.lock();
+    try {
+      while (!closed && queuedBytes > 0 && queuedBytes + copy.length > capacity) {
+        changed.await();
+      }
+      if (closed) {
+        return;
+      }
+      queue.add(new Chunk(copy, dueNanos));
+      queuedBytes += copy.length;
+      changed.signalAll();
+      if (!writing) {
+        writing = true;
+        try {
+          proxy.executor().execute(this::writeLoop);
+        } catch (RejectedExecutionException e) { // the proxy is closing: the connection goes with it
+          writing = false;
+          closed = true;
+          queue.clear();
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while the delay line was full");
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Waits until every queued chunk has been sent (before the end of stream is passed on), or the line closed. */
+  void drain() throws IOException {
+    lock.lock();
+    try {
+      while (!closed && (writing || !queue.isEmpty())) {
+        changed.await();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while the delay line drained");
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** The connection ended: drops what is queued and wakes the reader and the writer. */
+  void close() {
+    lock.lock();
+    try {
+      closed = true;
+      queue.clear();
+      queuedBytes = 0;
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void writeLoop() {
+    try {
+      while (true) {
+        Chunk next;
+        lock.lock();
+        try {
+          long wait;
+          while (!closed && (next = queue.peek()) != null && (wait = next.dueNanos - System.nanoTime()) > 0) {
+            changed.awaitNanos(wait); // close() wakes it; a new chunk never comes due earlier
+          }
+          next = queue.peek();
+          if (closed || next == null) {
+            writing = false;
+            changed.signalAll();
+            return;
+          }
+        } finally {
+          lock.unlock();
+        }
+        ByteBuffer buf = ByteBuffer.wrap(next.data);
+        int sent = ToxicPath.pass(splice, splice.toxicsFor(toUpstream), buf, dst, toUpstream);
+        splice.account(toUpstream, sent);
+        lock.lock();
+        try {
+          queue.poll();
+          queuedBytes -= next.data.length;
+          changed.signalAll();
+        } finally {
+          lock.unlock();
+        }
+      }
+    } catch (IOException | RuntimeException | InterruptedException e) {
+      close();
+      splice.failed(); // as a failed write on the direction's own thread: the connection is reset
+    }
+  }
+}
