@@ -46,7 +46,7 @@ final class ConnectionToxics {
     }
     if (removed != null) {
       removed.cancelTimer();
-      if (removed.toxic instanceof Toxic.Timeout && removed.dropped > 0) {
+      if (removed.toxic instanceof Toxic.Timeout) { // as Toxiproxy: what it applied to may have lost data
         splice.cut("toxic " + gone.name + ": removed after dropping " + removed.dropped + " bytes", false);
       }
     }

@@ -24,7 +24,7 @@ import org.jspecify.annotations.Nullable;
  * <p>A toxic added here applies to new connections and to the connections open now (each draws its
  * toxicity once, when the toxic is added); removing it stops its effect on every connection at the
  * next chunk of data. As in Toxiproxy, removing a {@link Toxic.Timeout timeout} closes the connections
- * whose data it dropped, since their byte streams are broken.
+ * it applied to, since their byte streams may have lost data.
  */
 public final class Toxics {
   private static final Installed[] NONE = new Installed[0];
