@@ -242,8 +242,6 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
           && java.util.Objects.requireNonNull(upstream).getHeaders().contains(HttpHeader.EXPECT, "100-continue");
       streamBody(gated);
       if (!gated) {
-        // Read the first body chunk before dialing: a framing error in it (bad chunk size) is then
-        // answered 400 with nothing sent upstream.
         readFirstChunkThenSend();
         return;
       }
@@ -316,22 +314,40 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     return TrailerPolicy.filter(requestTrailers, config.requestHeaders(), r == null ? null : r.requestHeaders());
   }
 
+  /**
+   * Reads the body Jetty already has before dialing: a framing error in it is then answered 400 with
+   * nothing sent upstream. One chunk is not enough for a chunked body: Jetty hands a chunk's data over
+   * before it checks the CRLF after it, so a chunk longer than its size, a bad size after it or a
+   * malformed trailer in the same packet would fail only once the request went upstream. So reads go
+   * on until one finds nothing more, the last chunk, or {@link UpstreamBody#READ_AHEAD} bytes are held
+   * (then it is sent, and a framing error after that aborts it). A Content-Length body has no framing
+   * past its length: one chunk, as before.
+   */
   private void readFirstChunkThenSend() {
-    if (finished.get()) {
-      return;
+    UpstreamBody b = java.util.Objects.requireNonNull(body);
+    boolean holding = false;
+    while (!finished.get()) {
+      Content.Chunk chunk = request.read();
+      if (chunk == null) {
+        if (!holding) {
+          request.demand(this::readFirstChunkThenSend);
+          return;
+        }
+        break; // the sender reads on (and demands) from here
+      }
+      if (Content.Chunk.isFailure(chunk)) {
+        bodyFailedEarly(chunk); // finish() releases what is held
+        return;
+      }
+      holding = true;
+      boolean last = chunk.isLast();
+      if (b.pushBack(chunk) >= UpstreamBody.READ_AHEAD || last || request.getLength() >= 0) {
+        break;
+      }
     }
-    Content.Chunk chunk = request.read();
-    if (chunk == null) {
-      request.demand(this::readFirstChunkThenSend);
+    if (finished.get()) { // a timeout's answer meanwhile: its finish() may have come before the last pushBack
+      b.discard();
       return;
-    }
-    if (Content.Chunk.isFailure(chunk)) {
-      bodyFailedEarly(chunk);
-      return;
-    }
-    UpstreamBody b = body;
-    if (b != null) {
-      b.pushBack(chunk);
     }
     send();
   }

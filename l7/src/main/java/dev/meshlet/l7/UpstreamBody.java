@@ -25,11 +25,19 @@ import org.jspecify.annotations.Nullable;
 final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
   /** The most of a streamed body kept for a stale-connection retry. */
   static final int REPLAY_WINDOW = 64 * 1024;
+  /**
+   * The most of a chunked body read ahead before the first try is sent (see {@code
+   * Exchange.readFirstChunkThenSend}): half the window, so that with the one chunk (one Jetty request
+   * buffer) that may pass it, what is held still fits the window and a stale-connection retry.
+   */
+  static final int READ_AHEAD = REPLAY_WINDOW / 2;
 
   private final Exchange exchange;
   private final ClientSource source;
   private final ReentrantLock lock = new ReentrantLock();
   private Content.@Nullable Chunk pending;
+  /** The array behind a pending chunk that {@link #append} made, appended to in place. */
+  private byte @Nullable [] readAhead;
   private boolean gated;
   private @Nullable Runnable gatedDemand;
   /** A copy of what {@link #read()} handed out; null once that outgrew the window. */
@@ -51,15 +59,53 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
     this.gated = gated;
   }
 
-  /** Hands back a chunk read before the upstream request was sent. */
-  void pushBack(Content.Chunk chunk) {
+  /**
+   * Hands back a chunk read before the upstream request was sent, after those handed back before:
+   * one is held as it is, more are copied together into one chunk (in an array grown like the
+   * replay copy), so that they still go upstream, and into a replay, as one pending chunk.
+   *
+   * @return the bytes held now
+   */
+  int pushBack(Content.Chunk chunk) {
+    count(chunk);
     lock.lock();
     try {
-      pending = chunk;
+      Content.Chunk p = pending;
+      if (p == null) {
+        pending = chunk;
+        return size(chunk);
+      }
+      return append(p, chunk);
     } finally {
       lock.unlock();
     }
-    count(chunk);
+  }
+
+  /** Copies {@code chunk} after the pending {@code p}; releases both. Called holding the lock. */
+  private int append(Content.Chunk p, Content.Chunk chunk) {
+    int held = size(p);
+    int n = size(chunk);
+    int needed = held + n;
+    java.nio.ByteBuffer pb = p.getByteBuffer();
+    byte[] a = readAhead;
+    if (a == null || !pb.hasArray() || pb.array() != a) { // p is still Jetty's: copy it out
+      a = new byte[Math.max(needed, Math.min(READ_AHEAD, 2 * needed))];
+      pb.get(a, 0, held);
+      p.release();
+    } else if (needed > a.length) {
+      a = Arrays.copyOf(a, Math.max(needed, Math.min(READ_AHEAD, 2 * a.length)));
+    }
+    if (n > 0) {
+      chunk.getByteBuffer().get(a, held, n);
+    }
+    chunk.release();
+    readAhead = a;
+    pending = Content.Chunk.from(java.nio.ByteBuffer.wrap(a, 0, needed), chunk.isLast());
+    return needed;
+  }
+
+  private static int size(Content.Chunk chunk) {
+    return chunk instanceof Trailers ? 0 : chunk.remaining(); // trailers go upstream by the trailers supplier
   }
 
   /**

@@ -325,6 +325,24 @@ class ForwardingTest {
     assertThat(r.header("X-Got-Trailer")).isEqualTo("42");
   }
 
+  /** Small chunks read ahead before dialing (past the read-ahead bound) go upstream in order, byte-exact. */
+  @Test
+  void manySmallChunksInOneWriteAreForwardedByteExact() throws Exception {
+    StringBuilder wire = new StringBuilder();
+    StringBuilder expected = new StringBuilder();
+    for (int i = 0; expected.length() < 3 * UpstreamBody.READ_AHEAD; i++) {
+      String data = String.valueOf((char) ('a' + i % 26)).repeat(1 + i % 37);
+      wire.append(Integer.toHexString(data.length())).append("\r\n").append(data).append("\r\n");
+      expected.append(data);
+    }
+    Raw.Reply r = Raw.exchange(proxy.port(), "POST /request-trailers HTTP/1.1\r\nHost: h\r\nConnection: close\r\n"
+        + "Transfer-Encoding: chunked\r\n\r\n" + wire + "0\r\nX-Sum: 7\r\n\r\n");
+    assertThat(r.status()).isEqualTo(200);
+    assertThat(r.body()).isEqualTo(expected.toString());
+    assertThat(r.header("X-Got-Trailer")).isEqualTo("7");
+    assertThat(Await.idle(proxy).stats().total().bytesIn()).isEqualTo(expected.length());
+  }
+
   @Test
   void expectContinueThatIsNotForwardedIsNotWaitedFor() throws Exception {
     String body = "hello";

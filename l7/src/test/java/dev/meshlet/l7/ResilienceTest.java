@@ -400,6 +400,35 @@ class ResilienceTest {
   }
 
   @Test
+  void chunkedBodyReadAheadInSmallChunksIsReplayedWholeAfterAStaleConnection() throws Exception {
+    // Many small chunks in one write are read ahead and held as one before the try is sent; the
+    // backend drops the used connection after the head, and the held bytes are replayed exact.
+    try (DroppingBackend backend = new DroppingBackend(0)) {
+      Cluster c = Cluster.of("c", Backend.of("127.0.0.1", backend.port()));
+      HttpProxy proxy = track(HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(c).start());
+      java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+      StringBuilder wire = new StringBuilder();
+      for (int i = 0; body.size() < 20_000; i++) {
+        String data = String.valueOf((char) ('a' + i % 26)).repeat(1 + i % 37);
+        wire.append(Integer.toHexString(data.length())).append("\r\n").append(data).append("\r\n");
+        body.writeBytes(data.getBytes(StandardCharsets.US_ASCII));
+      }
+      // on a fresh connection (the warm one not back in the pool yet) it is simply answered: try again
+      for (int i = 0; i < 10 && backend.dropped.get() == 0; i++) {
+        assertThat(post(proxy, 10).statusCode()).isEqualTo(200); // "/p": always answered, warms a connection
+        Raw.Reply r = Raw.exchange(proxy.port(), "PUT /drop HTTP/1.1\r\nHost: h\r\nConnection: close\r\n"
+            + "Transfer-Encoding: chunked\r\n\r\n" + wire + "0\r\n\r\n");
+        assertThat(r.status()).as(r.raw()).isEqualTo(200);
+        assertThat(r.body()).isEqualTo(DroppingBackend.digest(body.toByteArray()));
+      }
+      assertThat(backend.dropped.get()).isEqualTo(1);
+      HttpProxyStats s = Await.idle(proxy).stats();
+      assertThat(s.retries().count(HttpProxyStats.RetryReason.STALE_CONNECTION)).isEqualTo(1);
+      assertThat(s.retries().notReplayable()).isZero();
+    }
+  }
+
+  @Test
   void streamedBodyPastTheReplayWindowIsNotRetried() throws Exception {
     // The backend reads 100 KiB of the second request's body, then drops the connection unanswered:
     // the proxy sent more than it keeps for replay, so the client gets 502 and nothing is retried.

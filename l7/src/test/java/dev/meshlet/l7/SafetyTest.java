@@ -110,6 +110,32 @@ class SafetyTest {
     assertThat(Await.idle(proxy).stats().total().errors(HttpProxyStats.ErrorKind.BAD_REQUEST)).isEqualTo(1);
   }
 
+  /**
+   * Jetty hands a chunk's data over before it checks what follows it: whatever of the body arrived
+   * with the head is parsed before the backend is dialed, so none of these opens a backend connection.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {
+      "3\r\nabcdef\r\n0\r\n\r\n", // more data than the chunk size says
+      "3\r\nabcXX0\r\n\r\n", // no CRLF after the chunk data
+      "3\r\nabc\r\n0\r\nX-T: 1\n\r\n", // a trailer line ending in a bare LF
+      "3\r\nabc\r\n0\r\n\n", // the end of the trailers a bare LF
+      "3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n", // a bad size after a good chunk
+  })
+  void malformedChunkAfterGoodChunkDataIsRejectedBeforeTheBackendIsDialed(String body) throws Exception {
+    int connectionsBefore = backend.connections.get();
+    Raw.Reply r = Raw.exchange(proxy.port(), "POST /bad HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + body + "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+    assertThat(r.status()).as(r.raw()).isEqualTo(400);
+    assertThat(r.raw()).as("one answer, then the connection is closed").doesNotContain("smuggled").containsOnlyOnce("HTTP/1.1");
+    assertThat(Await.idle(proxy).stats().total().errors(HttpProxyStats.ErrorKind.BAD_REQUEST)).isEqualTo(1);
+    // a request after it: once its connection was accepted, one dialed for the bad request would have been too
+    Raw.Reply next = Raw.exchange(proxy.port(), "GET /next HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assertThat(next.status()).isEqualTo(200);
+    assertThat(backend.requests).extracting(TestBackend.Seen::target).containsExactly("/next");
+    assertThat(backend.connections.get()).as("backend connections accepted").isEqualTo(connectionsBefore + 1);
+  }
+
   @Test
   void badChunkAfterForwardingBeganAbortsBothConnections() throws Exception {
     int connectionsBefore = backend.connections.get();
