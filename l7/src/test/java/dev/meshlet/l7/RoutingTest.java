@@ -120,6 +120,10 @@ class RoutingTest {
       assertThat(get(proxy, "/static/a.css")).isEqualTo("v2");
       assertThat(get(proxy, "/%73tatic/a.css")).as("matched on the decoded path").isEqualTo("v2");
       assertThat(get(proxy, "/staticx")).isEqualTo("web");
+      // dot segments: routed by the normalized path, the one a backend resolves too
+      Raw.Reply dots = Raw.exchange(proxy.port(), "GET /static/../exact HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      assertThat(dots.status()).isEqualTo(200);
+      assertThat(dots.raw()).endsWith("api");
     }
   }
 

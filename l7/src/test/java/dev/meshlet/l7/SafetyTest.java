@@ -110,6 +110,16 @@ class SafetyTest {
     assertThat(Await.idle(proxy).stats().total().errors(HttpProxyStats.ErrorKind.BAD_REQUEST)).isEqualTo(1);
   }
 
+  /** A path a prefix route could read differently from a backend is refused, not forwarded. */
+  @ParameterizedTest
+  @ValueSource(strings = {"/public/..%2Fadmin", "/public/%2e%2e/admin", "/a%2Fb", "//admin",
+      "/public/;/../admin"})
+  void ambiguousPathsAreRejectedWith400AndNothingIsForwarded(String target) throws Exception {
+    Raw.Reply r = Raw.exchange(proxy.port(), "GET " + target + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assertThat(r.status()).as(r.raw()).isEqualTo(400);
+    assertThat(backend.requests).isEmpty();
+  }
+
   /**
    * Jetty hands a chunk's data over before it checks what follows it: whatever of the body arrived
    * with the head is parsed before the backend is dialed, so none of these opens a backend connection.
