@@ -263,6 +263,8 @@ public final class Cli {
 
     private final List<Flag> flags = new ArrayList<>();
     private final List<Flag> used = new ArrayList<>();
+    /** Flags given without a value: an error once asked for, or an unknown flag if never asked for. */
+    private final List<String> valueless = new ArrayList<>();
 
     Flags(List<String> args) {
       for (int i = 0; i < args.size(); i++) {
@@ -275,7 +277,7 @@ public final class Cli {
         } else if (i + 1 < args.size() && !args.get(i + 1).startsWith("--")) {
           flags.add(new Flag(a, args.get(++i)));
         } else {
-          throw new UsageException(a + ": missing value");
+          valueless.add(a);
         }
       }
     }
@@ -306,6 +308,9 @@ public final class Cli {
     }
 
     List<String> all(String name) {
+      if (valueless.contains(name)) {
+        throw new UsageException(name + ": missing value");
+      }
       List<String> values = new ArrayList<>();
       for (Flag f : flags) {
         if (f.name().equals(name)) {
@@ -317,6 +322,11 @@ public final class Cli {
     }
 
     List<Flag> inOrder(String... names) {
+      for (String name : names) {
+        if (valueless.contains(name)) {
+          throw new UsageException(name + ": missing value");
+        }
+      }
       List<Flag> out = new ArrayList<>();
       for (Flag f : flags) {
         if (List.of(names).contains(f.name())) {
@@ -328,6 +338,9 @@ public final class Cli {
     }
 
     void done() {
+      if (!valueless.isEmpty()) { // a known flag without its value failed when it was asked for
+        throw new UsageException("unknown flag " + valueless.get(0));
+      }
       for (Flag f : flags) {
         if (!used.contains(f)) {
           throw new UsageException("unknown flag " + f.name());

@@ -4,8 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -17,6 +19,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -45,6 +49,8 @@ class CliIT {
     final Process process;
     final BlockingQueue<String> stdout = new LinkedBlockingQueue<>();
     final StringBuffer stderr = new StringBuffer();
+    private final Thread outPump;
+    private final Thread errPump;
 
     Jar(String... args) throws Exception {
       assertThat(JAR).as("the runnable jar (built by package)").exists();
@@ -52,8 +58,8 @@ class CliIT {
           ProcessHandle.current().info().command().orElse("java"), "-jar", JAR.toString()));
       command.addAll(List.of(args));
       process = new ProcessBuilder(command).start();
-      Thread.ofVirtual().start(() -> pump(new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8)), true));
-      Thread.ofVirtual().start(() -> pump(new BufferedReader(new InputStreamReader(process.getErrorStream(), StandardCharsets.UTF_8)), false));
+      outPump = Thread.ofVirtual().start(() -> pump(new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8)), true));
+      errPump = Thread.ofVirtual().start(() -> pump(new BufferedReader(new InputStreamReader(process.getErrorStream(), StandardCharsets.UTF_8)), false));
       resources.add(this);
     }
 
@@ -89,8 +95,23 @@ class CliIT {
       throw new AssertionError("no 'listening on' line within 30 s; stderr: " + stderr);
     }
 
+    /** Waits for a line of standard output containing {@code text}. */
+    void awaitLine(String text) throws Exception {
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (System.nanoTime() < deadline) {
+        String line = stdout.poll(100, TimeUnit.MILLISECONDS);
+        if (line != null && line.contains(text)) {
+          return;
+        }
+      }
+      throw new AssertionError("no line with '" + text + "' within 30 s; stderr: " + stderr);
+    }
+
     int exitCode(Duration within) throws Exception {
       assertThat(process.waitFor(within.toMillis(), TimeUnit.MILLISECONDS)).as("exited within " + within).isTrue();
+      // the pumps reach the end of the output soon after the exit: then stdout and stderr are whole
+      assertThat(outPump.join(Duration.ofSeconds(10)) && errPump.join(Duration.ofSeconds(10)))
+          .as("output read to its end").isTrue();
       return process.exitValue();
     }
 
@@ -114,22 +135,72 @@ class CliIT {
     return r.body().strip();
   }
 
+  /** A GET on a plain socket, so that any Host header can be sent; returns the body. */
+  private static String rawGet(int port, String path, String host) throws Exception {
+    try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+      s.setSoTimeout(20_000);
+      OutputStream out = s.getOutputStream();
+      out.write(("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
+          .getBytes(StandardCharsets.US_ASCII));
+      String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(response).startsWith("HTTP/1.1 200");
+      return response.substring(response.indexOf("\r\n\r\n") + 4).strip();
+    }
+  }
+
   @Test
   void l7RoutesAsConfiguredAndStopsCleanlyOnSigterm() throws Exception {
     NamedBackend api = backend("api-1");
     NamedBackend web = backend("web-1");
     NamedBackend v2 = backend("v2-1");
+    NamedBackend admin = backend("admin-1");
     Jar jar = new Jar("l7", "--listen", "127.0.0.1:0",
-        "--route", "/api/=127.0.0.1:" + api.port(),
         "--header-route", "X-API-Version:v2=127.0.0.1:" + v2.port(),
+        "--route", "/api/=127.0.0.1:" + api.port(),
+        "--host-route", "admin.example.com=127.0.0.1:" + admin.port(),
         "--default", "127.0.0.1:" + web.port());
     int port = jar.awaitListening();
     assertThat(get(port, "/api/orders")).isEqualTo("api-1: GET /api/orders");
     assertThat(get(port, "/")).isEqualTo("web-1: GET /");
-    HttpResponse<String> v = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/x"))
+    assertThat(rawGet(port, "/", "admin.example.com")).isEqualTo("admin-1: GET /");
+    // the header route comes first on the command line, so it wins over the path route
+    HttpResponse<String> v = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/x"))
         .header("X-API-Version", "v2").build(), HttpResponse.BodyHandlers.ofString());
-    assertThat(v.body().strip()).isEqualTo("v2-1: GET /x");
+    assertThat(v.body().strip()).isEqualTo("v2-1: GET /api/x");
     jar.process.destroy(); // SIGTERM
+    assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
+  }
+
+  @Test
+  void l7SigtermLetsARequestInFlightFinish() throws Exception {
+    CountDownLatch arrived = new CountDownLatch(1);
+    ServerSocket slow = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+    resources.add(slow);
+    Thread.ofVirtual().start(() -> {
+      try (Socket s = slow.accept()) {
+        BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
+        while (!in.readLine().isEmpty()) {
+          // the request head
+        }
+        arrived.countDown();
+        Thread.sleep(2_000); // a slow backend: longer than Jetty's 1 s idle timeout on shutdown
+        s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone".getBytes(StandardCharsets.US_ASCII));
+      } catch (Exception ignored) {
+        // the test fails on the client side
+      }
+    });
+    Jar jar = new Jar("l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:" + slow.getLocalPort());
+    int port = jar.awaitListening();
+    CompletableFuture<HttpResponse<String>> inFlight = http.sendAsync(
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/slow")).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertThat(arrived.await(30, TimeUnit.SECONDS)).isTrue();
+    // SIGTERM; unlike Process.destroy(), ProcessHandle.destroy() leaves the process's output readable
+    jar.process.toHandle().destroy();
+    jar.awaitLine("draining");
+    HttpResponse<String> r = inFlight.get(30, TimeUnit.SECONDS);
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.body()).isEqualTo("done");
     assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
   }
 
@@ -157,9 +228,16 @@ class CliIT {
   void demoServesTheRoutingTable() throws Exception {
     Jar jar = new Jar("demo", "--http-port", "0", "--tcp-port", "0");
     int port = jar.awaitListening(); // the L7 line comes first
-    assertThat(get(port, "/api/users")).matches("api-[12]: GET /api/users");
+    int tcpPort = jar.awaitListening();
+    assertThat(List.of(get(port, "/api/users"), get(port, "/api/users")))
+        .containsExactlyInAnyOrder("api-1: GET /api/users", "api-2: GET /api/users");
     assertThat(get(port, "/static/logo.png")).isEqualTo("static-1: GET /static/logo.png");
+    assertThat(rawGet(port, "/", "admin.example.com")).isEqualTo("admin-1: GET /");
+    HttpResponse<String> v = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/orders"))
+        .header("X-API-Version", "v2").build(), HttpResponse.BodyHandlers.ofString());
+    assertThat(v.body().strip()).isEqualTo("v2-1: GET /orders");
     assertThat(get(port, "/")).matches("web-[12]: GET /");
+    assertThat(rawGet(tcpPort, "/anything", "localhost")).matches("web-[12]: GET /anything");
     jar.process.destroy();
     assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
   }
@@ -172,11 +250,17 @@ class CliIT {
         {"l4", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:1", "--balancer", "fastest"},
         {"l7", "--listen", "127.0.0.1:0", "--route", "api=127.0.0.1:1"},
         {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--frobnicate", "1"},
+        {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--acess-log"},
+        {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--response-timeout"},
+        {"l7", "--listen", "256.1.1.1:0", "--default", "127.0.0.1:1"},
+        {"l4", "--listen", "256.1.1.1:0", "--backend", "127.0.0.1:1"},
         {"bogus"},
     };
     String[] reasons = {
         "give at least one --backend", "backend 'nope'", "--balancer 'fastest'",
-        "must start with /", "unknown flag --frobnicate", "unknown mode 'bogus'",
+        "must start with /", "unknown flag --frobnicate", "unknown flag --acess-log",
+        "--response-timeout: missing value", "listen host '256.1.1.1': unknown host",
+        "listen host '256.1.1.1': unknown host", "unknown mode 'bogus'",
     };
     for (int i = 0; i < cases.length; i++) {
       Jar jar = new Jar(cases[i]);
@@ -203,6 +287,10 @@ class CliIT {
       Jar jar = new Jar("l4", "--listen", "127.0.0.1:" + taken.getLocalPort(), "--backend", "127.0.0.1:1");
       assertThat(jar.exitCode(Duration.ofSeconds(30))).isEqualTo(1);
       assertThat(jar.stderr.toString()).contains("127.0.0.1:" + taken.getLocalPort()).contains("address already in use");
+      Jar demo = new Jar("--http-port", String.valueOf(taken.getLocalPort()), "--tcp-port", "0");
+      assertThat(demo.exitCode(Duration.ofSeconds(30))).isEqualTo(1);
+      assertThat(demo.stderr.toString()).contains("127.0.0.1:" + taken.getLocalPort())
+          .contains("address already in use").contains("--http-port");
     }
   }
 

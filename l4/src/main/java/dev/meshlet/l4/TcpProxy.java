@@ -777,7 +777,7 @@ public final class TcpProxy implements AutoCloseable {
      * Validates the settings, binds the port and starts accepting.
      *
      * @throws IllegalStateException if the settings do not make a proxy (no port, no backends, …)
-     * @throws BindException naming the address, if it is in use
+     * @throws BindException naming the address, if it cannot be bound (in use, or not an address of this machine)
      * @throws IOException if the port cannot be opened for another reason
      */
     public TcpProxy start() throws IOException {
@@ -812,8 +812,9 @@ public final class TcpProxy implements AutoCloseable {
         server.bind(bindTo, backlog);
       } catch (BindException e) {
         server.close();
-        BindException named = new BindException(
-            "listen " + host + ":" + port + ": address already in use (" + e.getMessage() + ")");
+        String why = String.valueOf(e.getMessage());
+        BindException named = new BindException("listen " + host + ":" + port + ": "
+            + (why.contains("in use") ? "address already in use" : "cannot bind") + " (" + why + ")");
         named.initCause(e);
         throw named;
       } catch (IOException | RuntimeException e) {

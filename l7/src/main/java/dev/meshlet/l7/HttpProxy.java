@@ -130,6 +130,9 @@ public final class HttpProxy implements AutoCloseable {
     connector.setHost(config.host());
     connector.setPort(config.port());
     connector.setIdleTimeout(config.idleTimeout().toMillis());
+    // shutdown() would cut every open connection's idle timeout to 1 s, failing with a 500 a request
+    // whose backend answers later; keep the configured ones: close() ends the drain at its deadline
+    connector.setShutdownIdleTimeout(-1);
     connector.setReuseAddress(true);
     long headMillis = config.requestHeadTimeout().toMillis();
     Counters total = new Counters();
@@ -171,8 +174,13 @@ public final class HttpProxy implements AutoCloseable {
       server.start();
     } catch (Exception e) {
       stopQuietly();
-      if (hasBindException(e)) {
-        throw new BindException("listen " + config.host() + ":" + config.port() + ": address already in use");
+      BindException bind = bindException(e);
+      if (bind != null) {
+        String why = String.valueOf(bind.getMessage());
+        BindException named = new BindException("listen " + config.host() + ":" + config.port() + ": "
+            + (why.contains("in use") ? "address already in use" : "cannot bind") + " (" + why + ")");
+        named.initCause(e);
+        throw named;
       }
       if (e instanceof IOException io) {
         throw io;
@@ -424,13 +432,13 @@ public final class HttpProxy implements AutoCloseable {
     LifeCycle.stop(threads);
   }
 
-  private static boolean hasBindException(Throwable t) {
+  private static @Nullable BindException bindException(Throwable t) {
     for (Throwable c = t; c != null; c = c.getCause()) {
-      if (c instanceof BindException) {
-        return true;
+      if (c instanceof BindException b) {
+        return b;
       }
     }
-    return false;
+    return null;
   }
 
   @Override
@@ -785,9 +793,10 @@ public final class HttpProxy implements AutoCloseable {
     /**
      * Validates the settings and starts the proxy.
      *
-     * @throws BindException naming the address when the port is in use
+     * @throws BindException naming the address when it cannot be bound (in use, or not an address of
+     *     this machine)
      * @throws IllegalStateException when {@link #listen(int)} was not called or no route is set
-     * @throws IllegalArgumentException when a route is incomplete or names repeat
+     * @throws IllegalArgumentException when a route is incomplete, names repeat or the listen host is unknown
      */
     public HttpProxy start() throws IOException {
       if (port < 0) {
@@ -797,6 +806,11 @@ public final class HttpProxy implements AutoCloseable {
         throw new IllegalStateException("no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
       }
       checkRoutes(routes, defaultCluster);
+      try {
+        java.net.InetAddress.getByName(host); // as TcpProxy: an unknown listen host is a configuration error
+      } catch (java.net.UnknownHostException e) {
+        throw new IllegalArgumentException("listen host '" + host + "': unknown host", e);
+      }
       List<ProxyConfig.Cidr> trusted = new ArrayList<>();
       for (String t : trustedProxies) {
         trusted.add(ProxyConfig.Cidr.parse(t));

@@ -112,8 +112,12 @@ class LifecycleTest {
       int port = taken.getLocalPort();
       assertThatThrownBy(() -> HttpProxy.builder().listen("127.0.0.1", port).defaultRoute(pool()).start())
           .isInstanceOf(BindException.class)
-          .hasMessage("listen 127.0.0.1:" + port + ": address already in use");
+          .hasMessageStartingWith("listen 127.0.0.1:" + port + ": address already in use (");
     }
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine: not "in use", and said so
+    assertThatThrownBy(() -> HttpProxy.builder().listen("192.0.2.1", 0).defaultRoute(pool()).start())
+        .isInstanceOf(BindException.class)
+        .hasMessageStartingWith("listen 192.0.2.1:0: cannot bind (");
     Await.until("threads of the failed start gone", () -> proxyThreads() == 0);
   }
 
@@ -124,7 +128,9 @@ class LifecycleTest {
       arrived.countDown();
       Thread.ofVirtual().start(() -> {
         try {
-          Thread.sleep(300); // a slow backend
+          // a slow backend: longer than the 1 s to which Jetty's connector shutdown would cut the
+          // idle timeout of the client's connection (which then fails the request with a 500)
+          Thread.sleep(2_000);
         } catch (InterruptedException ignored) {
           // stop
         }
