@@ -97,8 +97,13 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private @Nullable Endpoint firstEndpoint;
   private volatile boolean requestBegun;
   private volatile boolean reusedConnection;
-  /** The current try's request head was written: the backend may have all of a bodiless request. */
-  private volatile boolean requestCommitted;
+  /**
+   * The current try's request head was handed to the connection to be written: from then on the
+   * backend may have all of it. Set when Jetty is about to write the head (its "headers" event), not
+   * when the write has completed ("commit"): that notice can come after the backend has read the
+   * whole request, closed, and the failure was seen.
+   */
+  private volatile boolean headMayBeWritten;
   private volatile HttpProxyStats.@Nullable RetryReason retryReason;
   private volatile boolean totalTimedOut;
   private volatile int retryStatus;
@@ -267,14 +272,14 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
         .path(target);
     up.headers(this::copyRequestHeaders);
     up.onRequestBegin(this::onRequestBegin);
-    up.onRequestCommit(x -> requestCommitted = true);
+    up.onRequestHeaders(x -> headMayBeWritten = true);
     HttpRoute r = route;
     if (r != null && r.idleTimeout != null) {
       up.idleTimeout(r.idleTimeout.toMillis(), TimeUnit.MILLISECONDS);
     }
     requestBegun = false;
     reusedConnection = false;
-    requestCommitted = false;
+    headMayBeWritten = false;
     responseBegun = false;
     timedOut = false;
     retryReason = null;
@@ -644,7 +649,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       return HttpProxyStats.RetryReason.CONNECT_FAILURE;
     }
     if (reusedConnection && failure instanceof java.io.IOException
-        && (RetryPolicy.idempotent(request.getMethod()) || !requestCommitted)) {
+        && (RetryPolicy.idempotent(request.getMethod()) || !headMayBeWritten)) {
       // The keep-alive race, retried whatever the policy. The backend may have received a request
       // whose head was written and acted on it before closing, so a non-idempotent one (RFC 9110
       // §9.2.2) is a stale retry only when none of it was written; otherwise the policy decides.
