@@ -64,6 +64,8 @@ final class Harness {
     double latencySeconds = 8;
     int latencyConnections = 32;
     double latencyLoad = 0.5;
+    /** Whose saturation rate the latency phase takes its fixed rate from: the latency client's own (closed loop) or wrk's. */
+    boolean latencyWrkSaturation;
     Set<String> phases = new LinkedHashSet<>(
         List.of("keepalive", "newconn", "bulk", "latency", "memory", "split"));
     boolean l7 = true;
@@ -89,6 +91,13 @@ final class Harness {
           case "--latency-seconds" -> { o.latencySeconds = Double.parseDouble(v); i++; }
           case "--latency-connections" -> { o.latencyConnections = Integer.parseInt(v); i++; }
           case "--latency-load" -> { o.latencyLoad = Double.parseDouble(v); i++; }
+          case "--latency-saturation" -> {
+            if (!v.equals("client") && !v.equals("wrk")) {
+              throw new IllegalArgumentException("--latency-saturation takes client or wrk, not " + v);
+            }
+            o.latencyWrkSaturation = v.equals("wrk");
+            i++;
+          }
           case "--only" -> { o.phases = new LinkedHashSet<>(Arrays.asList(v.split(","))); i++; }
           case "--no-l7" -> o.l7 = false;
           case "--proxy-jvm" -> { o.proxyJvm = new ArrayList<>(Arrays.asList(v.strip().split("\\s+"))); i++; }
@@ -139,6 +148,9 @@ final class Harness {
         --hold N             idle connections held in the memory test (default 9000; fd limit 20000 per process)
         --latency-seconds S  open-loop latency run length (default 8); --latency-connections N (32)
         --latency-load F     fixed rate as a fraction of meshlet's saturation rate (default 0.5)
+        --latency-saturation client|wrk
+                             saturation measured by the latency client itself, closed loop (default),
+                             or taken from wrk's keep-alive run (which costs the CPU less per request)
         --only a,b           phases: keepalive,newconn,bulk,latency,memory,split (default all)
         --peer NAME=LAYER:CMD  an external proxy measured in the same run; CMD listens on $LISTEN_PORT
                              and forwards to 127.0.0.1:$BACKEND_PORT ({port} and {backend_port} are
@@ -469,17 +481,24 @@ final class Harness {
           + o.latencyCpu() + "; µs from the scheduled send time)");
       line("");
       line("| layer | target | rate/s | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | errors | p99 target µs |");
+      List<String> notes = new ArrayList<>();
       line("|---|---|---|---|---|---|---|---|---|---|");
       for (String layer : List.of("l4", "l7")) {
         Target ours = proxies.stream().filter(t -> t.meshlet() && t.layer().equals(layer)).findFirst().orElse(null);
         if (ours == null) {
           continue;
         }
-        Double sat = keepAliveRps.get(ours.name());
-        if (sat == null) {
-          sat = wrk(ours, o.seconds, false);
+        double sat;
+        if (o.latencyWrkSaturation) {
+          Double measured = keepAliveRps.get(ours.name());
+          sat = measured != null ? measured : wrk(ours, o.seconds, false);
+        } else {
+          sat = latencyRun(ours, 0, o.warmup, o.seconds)[4]; // a fresh JVM: warmed up as in the keep-alive phase
         }
         double rate = roundRate(sat * o.latencyLoad);
+        notes.add("- " + layer.toUpperCase(Locale.ROOT) + ": " + ours.name() + " saturates at " + Math.round(sat)
+            + " requests/s (" + (o.latencyWrkSaturation ? "wrk, keep-alive" : "this client, closed loop")
+            + "); fixed rate " + o.latencyLoad + " × that");
         List<Target> these = new ArrayList<>();
         these.add(targets.get(0));
         for (Target t : proxies) {
@@ -507,6 +526,7 @@ final class Harness {
         }
       }
       line("");
+      notes.forEach(this::line);
       line("medians of " + o.rounds + " runs of " + o.latencySeconds + " s; load average: " + loadavg());
       line("");
     } finally {

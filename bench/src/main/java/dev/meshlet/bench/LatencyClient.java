@@ -20,6 +20,10 @@ import java.util.concurrent.locks.LockSupport;
  * from the <em>due</em> time, not the send time, so a stall that delays later requests shows in their
  * latency (no coordinated omission, as in wrk2). Prints
  * {@code LAT <p50 µs> <p99 µs> <p99.9 µs> <max µs> <achieved rate> <errors>}.
+ *
+ * <p>A rate of {@code 0} runs closed loop instead: every connection sends its next request as soon
+ * as the previous answer is read, so the achieved rate is the saturation rate of this client, the
+ * target and its backend on the CPUs they share (latency is then measured from the send time).
  */
 final class LatencyClient {
   private LatencyClient() {}
@@ -30,9 +34,12 @@ final class LatencyClient {
     int connections = Integer.parseInt(args[2]);
     double warmup = Double.parseDouble(args[3]);
     double seconds = Double.parseDouble(args[4]);
-    double periodNs = 1e9 / rate;
-    long total = (long) (rate * (warmup + seconds));
-    long measuredFrom = (long) (rate * warmup);
+    boolean closedLoop = rate == 0;
+    double periodNs = closedLoop ? 0 : 1e9 / rate;
+    // closed loop: no schedule; bound the sample arrays by a rate no client here reaches
+    double bound = closedLoop ? 200_000 : rate;
+    long total = (long) (bound * (warmup + seconds));
+    long measuredFrom = (long) (bound * warmup);
     AtomicLong next = new AtomicLong();
     LongAdder errors = new LongAdder();
     long[][] samples = new long[connections][];
@@ -44,10 +51,13 @@ final class LatencyClient {
       s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 5000);
       s.setSoTimeout(10_000);
       sockets.add(s);
-      samples[c] = new long[(int) Math.min(Integer.MAX_VALUE - 8, total - measuredFrom + 1)];
+      long perConnection = closedLoop ? (long) (bound * seconds) * 4 / connections + 1024 : total - measuredFrom + 1;
+      samples[c] = new long[(int) Math.min(Integer.MAX_VALUE - 8, perConnection)];
     }
     long start = System.nanoTime() + 50_000_000L;
     long hardStop = start + (long) ((warmup + seconds) * 1.5e9) + 5_000_000_000L;
+    long measureStart = start + (long) (warmup * 1e9);
+    long measureEnd = measureStart + (long) (seconds * 1e9);
     List<Thread> threads = new ArrayList<>();
     for (int c = 0; c < connections; c++) {
       int id = c;
@@ -62,12 +72,12 @@ final class LatencyClient {
             if (i >= total) {
               return;
             }
-            long due = start + (long) (i * periodNs);
+            long due = closedLoop ? System.nanoTime() : start + (long) (i * periodNs);
             long now;
             while ((now = System.nanoTime()) < due) {
               LockSupport.parkNanos(due - now);
             }
-            if (now > hardStop) {
+            if (now > (closedLoop ? measureEnd : hardStop)) {
               return;
             }
             out.write(Http.GET);
@@ -77,7 +87,8 @@ final class LatencyClient {
             if (status != 200) {
               errors.increment();
             }
-            if (i >= measuredFrom) {
+            boolean measured = closedLoop ? due >= measureStart : i >= measuredFrom;
+            if (measured && counts[id] < samples[id].length) {
               samples[id][counts[id]++] = done - due;
             }
           }
@@ -102,7 +113,9 @@ final class LatencyClient {
       k += counts[c];
     }
     Arrays.sort(all);
-    double measuredSeconds = (end - (start + (long) (measuredFrom * periodNs))) / 1e9;
+    double measuredSeconds = closedLoop
+        ? (Math.min(end, measureEnd) - measureStart) / 1e9
+        : (end - (start + (long) (measuredFrom * periodNs))) / 1e9;
     System.out.printf("LAT %.1f %.1f %.1f %.1f %.0f %d%n",
         pct(all, 0.50), pct(all, 0.99), pct(all, 0.999), n == 0 ? 0.0 : all[n - 1] / 1e3,
         n / measuredSeconds, errors.sum());
