@@ -6,6 +6,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
 /** One toxic in effect on one connection, with the state its direction's thread keeps for it. */
@@ -22,8 +23,9 @@ final class ActiveToxic {
   /** Bytes dropped (timeout); written by the direction's thread, read when the toxic is removed. */
   volatile long dropped;
   private volatile @Nullable Future<?> timer;
-  /** When a {@link Schedule.Window window} toxic acts ({@code System.nanoTime()} bounds); always otherwise. */
+  /** When a {@link Schedule.Window window} toxic acts (nanoseconds after installation, saturated); always otherwise. */
   private final boolean windowed;
+  private final long installedNanos;
   private final long fromNanos;
   private final long untilNanos;
 
@@ -33,9 +35,10 @@ final class ActiveToxic {
     this.name = installed.name;
     this.random = new SplittableRandom(seed);
     windowed = toxic.schedule() instanceof Schedule.Window;
-    if (toxic.schedule() instanceof Schedule.Window w) {
-      fromNanos = installed.installedNanos + w.from().toNanos();
-      untilNanos = installed.installedNanos + w.until().toNanos();
+    installedNanos = installed.installedNanos;
+    if (toxic.schedule() instanceof Schedule.Window w) { // a window may be "from 5 s on": Long.MAX_VALUE s
+      fromNanos = TimeUnit.NANOSECONDS.convert(w.from());
+      untilNanos = TimeUnit.NANOSECONDS.convert(w.until());
     } else {
       fromNanos = 0;
       untilNanos = 0;
@@ -44,12 +47,13 @@ final class ActiveToxic {
 
   /** Whether the toxic acts on data moving at {@code nowNanos}: a window toxic only within its window. */
   boolean inEffect(long nowNanos) {
-    return !windowed || (nowNanos - fromNanos >= 0 && nowNanos - untilNanos < 0);
+    long since = nowNanos - installedNanos;
+    return !windowed || (since >= fromNanos && since < untilNanos);
   }
 
   /** How long until a window toxic starts acting (0 if it does already, or has no window). */
   Duration untilEffect() {
-    return windowed ? Duration.ofNanos(Math.max(0, fromNanos - System.nanoTime())) : Duration.ZERO;
+    return windowed ? Duration.ofNanos(Math.max(0, fromNanos - (System.nanoTime() - installedNanos))) : Duration.ZERO;
   }
 
   /** Runs {@code action} after {@code delay} on a virtual thread of the proxy, unless cancelled first. */

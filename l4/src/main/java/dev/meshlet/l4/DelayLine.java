@@ -20,6 +20,9 @@ import java.util.concurrent.locks.ReentrantLock;
 final class DelayLine {
   private record Chunk(byte[] data, long dueNanos) {}
 
+  /** What a queued chunk costs beyond its bytes (the record, the array header, the queue slot). */
+  private static final int CHUNK_OVERHEAD = 64;
+
   private final Splice splice;
   private final TcpProxy proxy;
   private final SocketChannel dst;
@@ -60,14 +63,15 @@ final class DelayLine {
     buf.get(copy);
     lock.lock();
     try {
-      while (!closed && queuedBytes > 0 && queuedBytes + copy.length > capacity) {
+      int cost = copy.length + CHUNK_OVERHEAD; // many tiny chunks are bounded too, not only their payload
+      while (!closed && queuedBytes > 0 && queuedBytes + cost > capacity) {
         changed.await();
       }
       if (closed) {
         return;
       }
       queue.add(new Chunk(copy, dueNanos));
-      queuedBytes += copy.length;
+      queuedBytes += cost;
       changed.signalAll();
       if (!writing) {
         writing = true;
@@ -140,7 +144,7 @@ final class DelayLine {
         lock.lock();
         try {
           queue.poll();
-          queuedBytes -= next.data.length;
+          queuedBytes -= next.data.length + CHUNK_OVERHEAD;
           changed.signalAll();
         } finally {
           lock.unlock();

@@ -179,8 +179,9 @@ final class Splice {
         activity++;
         buf.flip();
         ActiveToxic[] faults = toxics.active(toUpstream);
+        DelayLine held = toUpstream ? upLine : downLine;
         int sent = n;
-        if (faults.length == 0) {
+        if (faults.length == 0 && (held == null || !held.busy())) { // else behind what a latency toxic holds
           while (buf.hasRemaining()) {
             dst.write(buf);
           }
@@ -188,7 +189,9 @@ final class Splice {
           sent = ToxicPath.forward(this, faults, buf, dst, toUpstream);
         }
         buf.clear();
-        account(toUpstream, sent);
+        if (sent != 0) { // 0: queued, and the delay line's thread counts it (not both at once)
+          account(toUpstream, sent);
+        }
         if (big == null) {
           if (n == small.capacity()) {
             big = pool.take();

@@ -109,7 +109,9 @@ public final class Toxics {
   /**
    * Puts back the toxics the proxy was built with ({@link TcpProxy.Builder#toxic(String, Toxic)}):
    * removes every toxic, then installs those again, their schedules counting and their draws starting
-   * over as when the proxy started. The JUnit extension calls it between tests.
+   * over as when the proxy started. The JUnit extension calls it between tests. As for {@link
+   * #add(String, Toxic)}, connections still open are candidates too: for a {@code firstN} schedule
+   * to count only what comes next, let earlier connections close first ({@link TcpProxy#awaitIdle}).
    */
   public void reset() {
     clear();
@@ -207,8 +209,12 @@ public final class Toxics {
     journal.record(new TcpEvent.ToxicApplied(c.id, i.name, t, Instant.now()));
     c.add(a);
     if (t instanceof Toxic.Timeout x && !x.timeout().isZero()) { // counted from when the toxic starts acting
-      a.startTimer(proxy.executor(), x.timeout().plus(a.untilEffect()),
-          () -> c.splice.cut("toxic " + i.name + ": timed out", false));
+      a.startTimer(proxy.executor(), x.timeout().plus(a.untilEffect()), () -> {
+        // a window may have ended meanwhile: a connection it dropped nothing of is left healthy
+        if (a.inEffect(System.nanoTime()) || a.dropped > 0) {
+          c.splice.cut("toxic " + i.name + ": timed out", false);
+        }
+      });
     }
   }
 

@@ -447,6 +447,21 @@ class ToxicsTest {
   }
 
   @Test
+  void aTimeoutWhoseWindowEndedLeavesAConnectionItDroppedNothingOfOpen() throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    Socket quiet = connect(proxy);
+    roundTripNanos(quiet);
+    long installed = System.nanoTime();
+    proxy.toxics().add("brief", Toxic.timeout(Duration.ofMillis(600)).schedule(
+        Schedule.window(Duration.ZERO, Duration.ofMillis(200))));
+    // idle through the window and past the timeout's 600 ms: nothing of it was dropped
+    letTimePass(Duration.ofNanos(installed + TimeUnit.MILLISECONDS.toNanos(900) - System.nanoTime()));
+    assertThat(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(quiet))).as("round trip after the window, ms")
+        .isLessThan(5_000);
+    assertThat(proxy.stats().active()).isEqualTo(1);
+  }
+
+  @Test
   void journalRecordsEachConnectionAndCountsWhatItDrops() throws Exception {
     TestServer echo = track(TestServer.echo());
     TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0)
