@@ -112,6 +112,17 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private volatile int pendingHeld;
   private static final java.util.concurrent.atomic.AtomicIntegerFieldUpdater<Exchange> PENDING =
       java.util.concurrent.atomic.AtomicIntegerFieldUpdater.newUpdater(Exchange.class, "pendingHeld");
+  /**
+   * The current try's hand-over to Jetty, raced against the request timeout: {@link #NOT_SENT},
+   * {@link #SENT} (send() won: the timeout aborts the upstream request) or {@link #TIMED_OUT} (the
+   * timeout won before anything went upstream: it answers 504 itself and nothing is sent).
+   */
+  private volatile int sendState;
+  private static final int NOT_SENT = 0;
+  private static final int SENT = 1;
+  private static final int TIMED_OUT = 2;
+  private static final java.util.concurrent.atomic.AtomicIntegerFieldUpdater<Exchange> SEND_STATE =
+      java.util.concurrent.atomic.AtomicIntegerFieldUpdater.newUpdater(Exchange.class, "sendState");
   private Scheduler.@Nullable Task totalTimeout;
   private Scheduler.@Nullable Task connectTimeout;
   private volatile Scheduler.@Nullable Task backoff;
@@ -280,6 +291,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     requestBegun = false;
     reusedConnection = false;
     headMayBeWritten = false;
+    SEND_STATE.compareAndSet(this, SENT, NOT_SENT); // a new try; a timeout's TIMED_OUT stays: nothing is sent
     responseBegun = false;
     timedOut = false;
     retryReason = null;
@@ -383,6 +395,10 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     }
     if (clientGone || clientBodyFailed) {
       endBetweenTries();
+      return;
+    }
+    if (!SEND_STATE.compareAndSet(this, NOT_SENT, SENT)) { // the request timeout answered first
+      releasePending();
       return;
     }
     upstreamHeadNanos = System.nanoTime();
@@ -504,9 +520,11 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       return;
     }
     org.eclipse.jetty.client.Request up = upstream;
-    if (up == null) { // still reading a body to replay: nothing sent yet
+    if (SEND_STATE.compareAndSet(this, NOT_SENT, TIMED_OUT)) {
+      // nothing went upstream yet (a body still being read, a delay fault, a connection not yet
+      // asked for): answer here; send() sees the state and sends nothing
       sendError(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, false);
-    } else if (!responseSucceeded) {
+    } else if (up != null && !responseSucceeded) {
       timedOut = true;
       up.abort(new TimeoutException("request not complete within its request timeout"));
     }

@@ -767,6 +767,27 @@ class ResilienceTest {
   }
 
   @Test
+  void requestTimeoutAnswers504WhileAChunkedBodyHasNotStartedAndNothingGoesUpstream() throws Exception {
+    Box box = track(new Box("b", 30_000));
+    HttpProxy proxy = track(HttpProxy.builder().listen("127.0.0.1", 0).requestTimeout(Duration.ofMillis(300))
+        .defaultRoute(Cluster.of("c", box.backend())).start());
+    try (Socket s = new Socket("127.0.0.1", proxy.port())) {
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+          .getBytes(StandardCharsets.US_ASCII)); // and no body: the proxy waits for it before dialing
+      InputStream in = s.getInputStream();
+      StringBuilder head = new StringBuilder();
+      for (int c; head.indexOf("\r\n\r\n") < 0 && (c = in.read()) >= 0; ) {
+        head.append((char) c);
+      }
+      assertThat(head.toString()).startsWith("HTTP/1.1 504");
+    }
+    HttpProxyStats st = Await.idle(proxy).stats();
+    assertThat(st.total().errors(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT)).isEqualTo(1);
+    assertThat(box.requests.get()).as("requests that reached the backend").isZero();
+  }
+
+  @Test
   void retryBudgetStopsRetries() throws Exception {
     Box bad = track(new Box("bad", 30_000));
     bad.status = 503;
