@@ -62,6 +62,8 @@ final class Harness {
     int connections = 64;
     int hold = 9000;
     double latencySeconds = 8;
+    /** Each latency run's own unmeasured start: the client is a fresh JVM, its JIT must settle first. */
+    double latencyWarmup = 3;
     int latencyConnections = 32;
     double latencyLoad = 0.5;
     /** Whose saturation rate the latency phase takes its fixed rate from: the latency client's own (closed loop) or wrk's. */
@@ -89,6 +91,7 @@ final class Harness {
           case "--connections" -> { o.connections = Integer.parseInt(v); i++; }
           case "--hold" -> { o.hold = Integer.parseInt(v); i++; }
           case "--latency-seconds" -> { o.latencySeconds = Double.parseDouble(v); i++; }
+          case "--latency-warmup" -> { o.latencyWarmup = Double.parseDouble(v); i++; }
           case "--latency-connections" -> { o.latencyConnections = Integer.parseInt(v); i++; }
           case "--latency-load" -> { o.latencyLoad = Double.parseDouble(v); i++; }
           case "--latency-saturation" -> {
@@ -104,7 +107,7 @@ final class Harness {
           case "--out" -> { o.out = Path.of(v); i++; }
           case "--nice" -> { o.nice = Integer.parseInt(v); i++; }
           case "--peer" -> { o.peers.add(parsePeer(v)); i++; }
-          case "--quick" -> { o.seconds = 2; o.warmup = 1; o.rounds = 1; o.hold = 2000; o.latencySeconds = 3; }
+          case "--quick" -> { o.seconds = 2; o.warmup = 1; o.rounds = 1; o.hold = 2000; o.latencySeconds = 3; o.latencyWarmup = 1; }
           case "--help", "-h" -> {
             System.out.println(HELP);
             System.exit(0);
@@ -147,6 +150,7 @@ final class Harness {
         --connections N      wrk connections (default 64)
         --hold N             idle connections held in the memory test (default 9000; fd limit 20000 per process)
         --latency-seconds S  open-loop latency run length (default 8); --latency-connections N (32)
+        --latency-warmup S   unmeasured start of each latency run, the client being a fresh JVM (default 3)
         --latency-load F     fixed rate as a fraction of meshlet's saturation rate (default 0.5)
         --latency-saturation client|wrk
                              saturation measured by the latency client itself, closed loop (default),
@@ -513,7 +517,7 @@ final class Harness {
         }
         for (int r = 0; r < o.rounds; r++) {
           for (Target t : these) {
-            runs.get(t.name()).add(latencyRun(t, rate, 0.5, o.latencySeconds));
+            runs.get(t.name()).add(latencyRun(t, rate, o.latencyWarmup, o.latencySeconds));
           }
         }
         double directP99 = medianOf(runs.get("direct"), 1);
@@ -527,7 +531,8 @@ final class Harness {
       }
       line("");
       notes.forEach(this::line);
-      line("medians of " + o.rounds + " runs of " + o.latencySeconds + " s; load average: " + loadavg());
+      line("medians of " + o.rounds + " runs of " + o.latencySeconds + " s (after " + o.latencyWarmup
+          + " s unmeasured); load average: " + loadavg());
       line("");
     } finally {
       proxies.forEach(Target::stop);
