@@ -115,7 +115,9 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   /**
    * The current try's hand-over to Jetty, raced against the request timeout: {@link #NOT_SENT},
    * {@link #SENT} (send() won: the timeout aborts the upstream request) or {@link #TIMED_OUT} (the
-   * timeout won before anything went upstream: it answers 504 itself and nothing is sent).
+   * timeout won before anything went upstream: it answers 504 itself and nothing is sent). Whoever
+   * else answers before the hand-over (send()'s 503 or 400, a bad body's 400) takes SENT first, and a
+   * try being set up holds SENT too (see {@link #newUpstream}): only one answer is ever written.
    */
   private volatile int sendState;
   private static final int NOT_SENT = 0;
@@ -123,6 +125,8 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private static final int TIMED_OUT = 2;
   private static final java.util.concurrent.atomic.AtomicIntegerFieldUpdater<Exchange> SEND_STATE =
       java.util.concurrent.atomic.AtomicIntegerFieldUpdater.newUpdater(Exchange.class, "sendState");
+  /** The current try's hand-over, for {@link #abortUpstream}. */
+  private volatile @Nullable Handover handover;
   private Scheduler.@Nullable Task totalTimeout;
   private Scheduler.@Nullable Task connectTimeout;
   private volatile Scheduler.@Nullable Task backoff;
@@ -251,7 +255,9 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
         readBodyForReplay();
         return;
       }
-      newUpstream(picked);
+      if (!newUpstream(picked)) {
+        return;
+      }
       // Wait for the backend's 100 only if Expect goes upstream: a client's "Connection: expect" or a
       // rewrite removing Expect strips it, and a backend never asked would never send the 100.
       boolean gated = expectContinue
@@ -264,12 +270,21 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       send();
       return;
     }
-    newUpstream(picked);
-    send();
+    if (newUpstream(picked)) {
+      send();
+    }
   }
 
-  /** Starts a try towards {@code picked}: its counters and a fresh upstream request, not yet sent. */
-  private void newUpstream(Endpoint picked) {
+  /**
+   * Starts a try towards {@code picked}: its counters and a fresh upstream request, not yet sent.
+   * False when the request timeout answered (before, or while this ran): nothing more to do.
+   */
+  private boolean newUpstream(Endpoint picked) {
+    // Held SENT while the counters are begun: a timeout now only notes totalTimedOut (answered at the
+    // end, below), so its finish() never runs before this try's counters are there to be ended.
+    if (!SEND_STATE.compareAndSet(this, NOT_SENT, SENT) && sendState == TIMED_OUT) {
+      return false; // the first try, and the timeout answered already: begin nothing
+    }
     endpoint = picked;
     picked.begin();
     Counters bc = handler.backendCounters(picked);
@@ -283,6 +298,8 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
         .path(target);
     up.headers(this::copyRequestHeaders);
     up.onRequestBegin(this::onRequestBegin);
+    Handover h = new Handover(up);
+    up.onRequestQueued(h);
     up.onRequestHeaders(x -> headMayBeWritten = true);
     HttpRoute r = route;
     if (r != null && r.idleTimeout != null) {
@@ -291,12 +308,12 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     requestBegun = false;
     reusedConnection = false;
     headMayBeWritten = false;
-    SEND_STATE.compareAndSet(this, SENT, NOT_SENT); // a new try; a timeout's TIMED_OUT stays: nothing is sent
     responseBegun = false;
     timedOut = false;
     retryReason = null;
     retryStatus = 0;
     byte[] replay = replayBuffer;
+    handover = h;
     upstream = up;
     if (replay != null) {
       up.body(new org.eclipse.jetty.client.ByteBufferRequestContent((String) null, ByteBuffer.wrap(replay, 0, replayLength)));
@@ -304,6 +321,12 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     } else if (body != null) {
       attachBody(body); // a stale-connection retry of a streamed body: what was sent, then the rest
     }
+    sendState = NOT_SENT;
+    if (totalTimedOut && SEND_STATE.compareAndSet(this, NOT_SENT, TIMED_OUT)) {
+      sendError(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, false); // the timeout fired while this ran
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -381,6 +404,10 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       handler.scheduler.schedule(this::send, delay, TimeUnit.NANOSECONDS);
       return;
     }
+    // decided before the pending gate and the client checks below, which answer the client too
+    if (!SEND_STATE.compareAndSet(this, NOT_SENT, SENT)) { // the request timeout answered first
+      return;
+    }
     Cluster c = cluster;
     if (c != null) {
       if (!c.tryAcquirePending()) { // the pending circuit breaker: too many wait for a connection
@@ -395,10 +422,6 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     }
     if (clientGone || clientBodyFailed) {
       endBetweenTries();
-      return;
-    }
-    if (!SEND_STATE.compareAndSet(this, NOT_SENT, SENT)) { // the request timeout answered first
-      releasePending();
       return;
     }
     upstreamHeadNanos = System.nanoTime();
@@ -422,6 +445,47 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       handler.send(u, up, this);
     } else {
       up.send(this);
+    }
+  }
+
+  /**
+   * Aborts a try's upstream request. Jetty 12.1.14 loses an abort that lands while its send() builds
+   * the request's exchange (listed in the conversation, whose listeners are not yet set): an NPE in
+   * HttpExchange.notifyFailureComplete, no listener told, the exchange never completes and the client
+   * gets no answer. So an abort before Jetty queued the request is made by the queued notice instead.
+   */
+  private void abortUpstream(org.eclipse.jetty.client.Request up, Throwable cause) {
+    Handover h = handover;
+    if (h != null && h.request == up) {
+      h.abort(cause);
+    } else {
+      up.abort(cause); // an earlier try's, sent and complete
+    }
+  }
+
+  /** Whether Jetty has queued a try's request, and an abort that came before. */
+  private static final class Handover extends java.util.concurrent.atomic.AtomicReference<@Nullable Throwable>
+      implements org.eclipse.jetty.client.Request.QueuedListener {
+    final org.eclipse.jetty.client.Request request;
+    private volatile boolean queued;
+
+    Handover(org.eclipse.jetty.client.Request request) {
+      this.request = request;
+    }
+
+    @Override
+    public void onQueued(org.eclipse.jetty.client.Request r) {
+      queued = true;
+      Throwable cause = get();
+      if (cause != null) {
+        r.abort(cause);
+      }
+    }
+
+    void abort(Throwable cause) {
+      if (compareAndSet(null, cause) && queued) { // else onQueued aborts, or an abort came first
+        request.abort(cause);
+      }
     }
   }
 
@@ -467,7 +531,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (b != null && b.cancel()) {
       finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, gone); // between tries: nothing in flight upstream
     } else if (up != null) {
-      up.abort(gone); // then onComplete finishes the exchange as CLIENT_ABORTED
+      abortUpstream(up, gone); // then onComplete finishes the exchange as CLIENT_ABORTED
     }
   }
 
@@ -488,7 +552,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     org.eclipse.jetty.client.Request up = upstream;
     if (!responseBegun && up != null) {
       timedOut = true;
-      up.abort(new TimeoutException("no response within " + perTryTimeout().toMillis() + " ms"));
+      abortUpstream(up, new TimeoutException("no response within " + perTryTimeout().toMillis() + " ms"));
     }
   }
 
@@ -496,7 +560,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     org.eclipse.jetty.client.Request up = upstream;
     HttpRoute r = route;
     if (!requestBegun && up != null && r != null && r.connectTimeout != null) {
-      up.abort(new java.net.ConnectException("no connection within " + r.connectTimeout.toMillis() + " ms"));
+      abortUpstream(up, new java.net.ConnectException("no connection within " + r.connectTimeout.toMillis() + " ms"));
     }
   }
 
@@ -526,7 +590,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       sendError(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, false);
     } else if (up != null && !responseSucceeded) {
       timedOut = true;
-      up.abort(new TimeoutException("request not complete within its request timeout"));
+      abortUpstream(up, new TimeoutException("request not complete within its request timeout"));
     }
   }
 
@@ -562,8 +626,9 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       chunk.release();
       if (last) {
         bytesIn += replayLength;
-        newUpstream(java.util.Objects.requireNonNull(firstEndpoint));
-        send();
+        if (newUpstream(java.util.Objects.requireNonNull(firstEndpoint))) {
+          send();
+        }
         return;
       }
     }
@@ -578,7 +643,9 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     chunk.release();
     replayBuffer = null;
     replayLength = 0;
-    newUpstream(java.util.Objects.requireNonNull(firstEndpoint));
+    if (!newUpstream(java.util.Objects.requireNonNull(firstEndpoint))) {
+      return;
+    }
     streamBody(false);
     java.util.Objects.requireNonNull(body).pushBack(Content.Chunk.from(ByteBuffer.wrap(head), last));
     send();
@@ -740,8 +807,9 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
       sendError(503, HttpProxyStats.ErrorKind.NO_BACKEND, false);
       return;
     }
-    newUpstream(next);
-    send();
+    if (newUpstream(next)) {
+      send();
+    }
   }
 
   /**
@@ -773,7 +841,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     }
     org.eclipse.jetty.client.Request up = upstream;
     if (up != null) {
-      up.abort(failure);
+      abortUpstream(up, failure);
     }
   }
 
@@ -987,6 +1055,9 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
 
   /** Ends the exchange the client's body failure ended before anything was sent upstream. */
   private void bodyFailedEarly(Content.Chunk chunk) {
+    if (!SEND_STATE.compareAndSet(this, NOT_SENT, SENT)) {
+      return; // the request timeout answered: its finish() releases what is held
+    }
     if (malformed(chunk.getFailure())) {
       clientBodyFailed = true;
       sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
@@ -1007,7 +1078,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     clientBodyFailed = true; // whatever happens upstream now is not the backend's fault
     org.eclipse.jetty.client.Request up = upstream;
     if (up != null) {
-      up.abort(failure);
+      abortUpstream(up, failure);
     }
     if (!response.isCommitted()) {
       sendError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
