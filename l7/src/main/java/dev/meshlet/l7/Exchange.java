@@ -440,12 +440,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (r != null && r.connectTimeout != null) {
       connectTimeout = handler.scheduler.schedule(this::onConnectTimeout, r.connectTimeout.toNanos(), TimeUnit.NANOSECONDS);
     }
-    ForwardingHandler.Upstream u = backend;
-    if (u != null) {
-      handler.send(u, up, this);
-    } else {
-      up.send(this);
-    }
+    handler.send(java.util.Objects.requireNonNull(backend), up, this); // set with upstream by newUpstream
   }
 
   /**
