@@ -15,15 +15,11 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * One proxied connection: the client socket, the backend socket once connected, and the two
- * directions spliced between them, each on its own virtual thread with blocking I/O.
- *
- * <p>Each direction reads into a small heap buffer first, so an idle connection parks holding no
- * more than that; only when a read fills it does the direction borrow a large direct buffer from
- * the pool, and it gives that back as soon as a read no longer fills it.
+ * directions spliced between them, each on its own virtual thread with blocking I/O. Each direction
+ * reads through its {@link ReadBuffers}: a small heap buffer while idle, pooled direct buffers
+ * (growing while reads fill them) only while a burst lasts.
  */
 final class Splice {
-  static final int SMALL_BUFFER = 512;
-
   private final TcpProxy proxy;
   /** The cluster when the connection arrived: a live update applies to later connections only. */
   private final Cluster cluster;
@@ -155,12 +151,10 @@ final class Splice {
   }
 
   private void pump(SocketChannel src, SocketChannel dst, boolean toUpstream) {
-    ByteBuffer small = ByteBuffer.allocate(SMALL_BUFFER);
-    ByteBuffer big = null;
-    BufferPool pool = proxy.pool();
+    ReadBuffers buffers = new ReadBuffers(proxy.pool());
     try {
       while (true) {
-        ByteBuffer buf = big != null ? big : small;
+        ByteBuffer buf = buffers.current();
         int n = src.read(buf);
         if (n < 0) {
           DelayLine line = toUpstream ? upLine : downLine;
@@ -192,23 +186,14 @@ final class Splice {
         if (sent != 0) { // 0: queued, and the delay line's thread counts it (not both at once)
           account(toUpstream, sent);
         }
-        if (big == null) {
-          if (n == small.capacity()) {
-            big = pool.take();
-          }
-        } else if (n < big.capacity()) {
-          pool.give(big);
-          big = null;
-        }
+        buffers.afterRead(n);
       }
     } catch (IOException | RuntimeException e) {
       if (!closing) {
         reset();
       }
     } finally {
-      if (big != null) {
-        pool.give(big);
-      }
+      buffers.release();
       if (openDirections.decrementAndGet() == 0) {
         closeBoth(false);
       }

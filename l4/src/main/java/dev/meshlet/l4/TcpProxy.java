@@ -120,7 +120,8 @@ public final class TcpProxy implements AutoCloseable {
     this.idleTimeoutNanos = b.idleTimeout.toNanos();
     this.drainTimeoutNanos = b.drainTimeout.toNanos();
     this.maxConnections = b.maxConnections;
-    this.pool = new BufferPool(b.bufferSize, b.bufferPoolSize);
+    this.pool = new BufferPool(b.bufferSize, b.maxBufferSize(), b.bufferPoolSize, b.bufferMemory(),
+        "meshlet-l4 " + address);
     long seed = b.seed != null ? b.seed : ThreadLocalRandom.current().nextLong();
     this.journal = new Journal<>(b.journalCapacity, "meshlet-l4 " + address + " seed=" + Toxics.seedString(seed));
     this.toxics = new Toxics(this, seed, journal, b.toxics);
@@ -196,8 +197,8 @@ public final class TcpProxy implements AutoCloseable {
   public TcpProxyStats stats() {
     return new TcpProxyStats(
         accepted.sum(), active.get(), rejected.sum(), overflows.sum(), connectFailures.sum(), noBackend.sum(),
-        idleTimeouts.sum(), resets.sum(), bytesUpstream.sum(), bytesDownstream.sum(), draining,
-        cluster().stats());
+        idleTimeouts.sum(), resets.sum(), bytesUpstream.sum(), bytesDownstream.sum(), pool.lent(),
+        pool.limitHits(), draining, cluster().stats());
   }
 
   /**
@@ -619,14 +620,27 @@ public final class TcpProxy implements AutoCloseable {
     private Duration drainTimeout = Duration.ofSeconds(5);
     private int maxConnections = 10_000;
     private int bufferSize = 64 * 1024;
+    private @Nullable Integer maxBufferSize;
+    private @Nullable Long bufferMemory;
     private int bufferPoolSize = 256;
     private int backlog = 1024;
     private @Nullable Long seed;
     private int journalCapacity = 10_000;
     private final Map<String, Toxic> toxics = new LinkedHashMap<>();
     private static final Duration MAX_DURATION = Duration.ofNanos(Long.MAX_VALUE);
+    private static final int MAX_BUFFER = 16 * 1024 * 1024;
 
     private Builder() {}
+
+    int maxBufferSize() {
+      Integer max = maxBufferSize;
+      return max != null ? max : Math.max(1024 * 1024, bufferSize);
+    }
+
+    long bufferMemory() {
+      Long limit = bufferMemory;
+      return limit != null ? limit : Math.min(256L * 1024 * 1024, Runtime.getRuntime().maxMemory() / 4);
+    }
 
     /**
      * The seed for every random draw the toxics make (toxicity, jitter, slice sizes); default a random
@@ -744,18 +758,48 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /**
-     * The size of the direct buffer a direction borrows while bytes stream; default 64 KiB, between
-     * 1 KiB and 16 MiB. An idle connection holds only {@value Splice#SMALL_BUFFER} bytes per direction.
+     * The size of the direct buffer a direction borrows when a burst of bytes starts; default 64 KiB,
+     * between 1 KiB and 16 MiB. An idle connection holds only {@value ReadBuffers#SMALL} bytes per
+     * direction and no borrowed buffer.
      */
     public Builder bufferSize(int bytes) {
-      if (bytes < 1024 || bytes > 16 * 1024 * 1024) {
+      if (bytes < 1024 || bytes > MAX_BUFFER) {
         throw new IllegalArgumentException("bufferSize: " + bytes + " (expected: 1024 to 16777216 bytes)");
       }
       this.bufferSize = bytes;
       return this;
     }
 
-    /** How many free bulk buffers the proxy keeps for reuse; default 256. */
+    /**
+     * The largest buffer a streaming direction grows to: while its reads keep filling the buffer, it
+     * swaps it for one 4× larger, up to this size, so a bulk stream moves more bytes per system call
+     * (measured: one stream through the proxy at 0.45× a direct connection's throughput with 1 MiB,
+     * 0.37× with 64 KiB). Default 1 MiB, or {@link #bufferSize} if larger; at most 16 MiB.
+     */
+    public Builder maxBufferSize(int bytes) {
+      if (bytes < 1024 || bytes > MAX_BUFFER) {
+        throw new IllegalArgumentException("maxBufferSize: " + bytes + " (expected: 1024 to 16777216 bytes)");
+      }
+      this.maxBufferSize = bytes;
+      return this;
+    }
+
+    /**
+     * The most bytes of direct buffers lent to connections at once. Past it a direction that wants a
+     * (larger) buffer goes on with the one it has, or with its {@value ReadBuffers#SMALL}-byte heap
+     * buffer: slower, never stalled. Each refusal is counted in {@link TcpProxyStats#bufferLimitHits()}
+     * and the first is logged. Default a quarter of the JVM's maximum heap (the default limit of
+     * direct memory is the maximum heap), at most 256 MiB; 0 means never borrow.
+     */
+    public Builder bufferMemory(long bytes) {
+      if (bytes < 0) {
+        throw new IllegalArgumentException("bufferMemory: " + bytes + " (expected: >= 0 bytes)");
+      }
+      this.bufferMemory = bytes;
+      return this;
+    }
+
+    /** How many free bulk buffers (of {@link #bufferSize}, or the same bytes in larger ones) the proxy keeps for reuse; default 256. */
     public Builder bufferPoolSize(int buffers) {
       if (buffers < 0) {
         throw new IllegalArgumentException("bufferPoolSize: " + buffers + " (expected: >= 0)");
@@ -792,6 +836,10 @@ public final class TcpProxy implements AutoCloseable {
       if (c != null && balancer != null) {
         throw new IllegalStateException(
             "balancer(...) applies to backends(...); cluster " + c.name() + " brings its own balancer");
+      }
+      Integer max = maxBufferSize;
+      if (max != null && max < bufferSize) {
+        throw new IllegalStateException("maxBufferSize " + max + " is smaller than bufferSize " + bufferSize);
       }
       if (c == null) {
         if (backends.isEmpty()) {

@@ -16,6 +16,9 @@ package dev.meshlet.l4;
  * @param resets           connections ended by a reset (either side), propagated to the other side
  * @param bytesUpstream    bytes forwarded from clients to backends
  * @param bytesDownstream  bytes forwarded from backends to clients
+ * @param bufferBytes      bytes of direct buffers lent to connections now (only bursts in flight hold any)
+ * @param bufferLimitHits  times a connection went on with a smaller buffer because
+ *                         {@link TcpProxy.Builder#bufferMemory(long) bufferMemory} was reached
  * @param draining         whether {@link TcpProxy#close()} has begun and the proxy accepts no more
  * @param cluster          the cluster new connections go to: circuit breakers and each backend's
  *                         health, ejection, weight and counters
@@ -31,5 +34,7 @@ public record TcpProxyStats(
     long resets,
     long bytesUpstream,
     long bytesDownstream,
+    long bufferBytes,
+    long bufferLimitHits,
     boolean draining,
     dev.meshlet.core.ClusterStats cluster) {}

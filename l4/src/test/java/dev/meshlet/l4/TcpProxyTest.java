@@ -128,6 +128,60 @@ class TcpProxyTest {
     assertThat(proxy.cluster().endpoints().get(0).stats().bytesIn()).isEqualTo(size);
   }
 
+  /** Writes {@code size} random bytes to the echo backend through {@code client}, reads them back, keeps it open. */
+  private static void echoRoundTrip(Socket client, int size) throws Exception {
+    MessageDigest sent = MessageDigest.getInstance("SHA-256");
+    MessageDigest received = MessageDigest.getInstance("SHA-256");
+    Future<?> writer = CompletableFuture.runAsync(() -> {
+      try {
+        Random random = new Random(7);
+        byte[] chunk = new byte[256 * 1024];
+        for (int sentBytes = 0; sentBytes < size; sentBytes += chunk.length) {
+          random.nextBytes(chunk);
+          sent.update(chunk);
+          client.getOutputStream().write(chunk);
+        }
+      } catch (IOException e) {
+        throw new RuntimeException(e);
+      }
+    });
+    byte[] buf = new byte[64 * 1024];
+    InputStream in = client.getInputStream();
+    long total = 0;
+    while (total < size) {
+      int n = in.read(buf);
+      assertThat(n).as("end of stream after %d of %d bytes", total, size).isPositive();
+      received.update(buf, 0, n);
+      total += n;
+    }
+    writer.get();
+    assertThat(received.digest()).isEqualTo(sent.digest());
+  }
+
+  @Test
+  void burstBuffersGoBackOnceTheConnectionIsIdle() throws Exception {
+    TcpProxy proxy = start(proxyTo(echo()));
+    Socket client = connect(proxy);
+    echoRoundTrip(client, 16 * 1024 * 1024);
+    // the connection stays open and idle: both directions park on their 512-byte buffers, nothing lent
+    Await.until("buffers returned", () -> proxy.stats().bufferBytes() == 0);
+    assertThat(proxy.stats().active()).isEqualTo(1);
+    assertThat(proxy.stats().bufferLimitHits()).isZero();
+    assertThat(proxy.pool().largestLent()).isGreaterThanOrEqualTo(64 * 1024); // the burst did borrow
+    echoRoundTrip(client, 1024 * 1024); // and the connection still works
+  }
+
+  @Test
+  void bufferMemoryReachedSlowsButNeverStalls() throws Exception {
+    TcpProxy proxy = start(proxyTo(echo()).bufferMemory(0));
+    Socket client = connect(proxy);
+    echoRoundTrip(client, 4 * 1024 * 1024);
+    TcpProxyStats stats = proxy.stats();
+    assertThat(stats.bufferLimitHits()).isPositive();
+    assertThat(stats.bufferBytes()).isZero();
+    assertThat(proxy.pool().largestLent()).isZero();
+  }
+
   @Test
   void halfCloseFromClientStillDeliversBackendReply() throws Exception {
     TestServer counting = track(TestServer.start(s -> {
@@ -566,6 +620,13 @@ class TcpProxyTest {
     assertThatThrownBy(() -> TcpProxy.builder().drainTimeout(forever))
         .isInstanceOf(IllegalArgumentException.class).hasMessageEndingWith("(expected: at most 292 years)");
     assertThatThrownBy(() -> TcpProxy.builder().bufferSize(10)).hasMessageContaining("bufferSize: 10");
+    assertThatThrownBy(() -> TcpProxy.builder().maxBufferSize(32 * 1024 * 1024))
+        .hasMessage("maxBufferSize: 33554432 (expected: 1024 to 16777216 bytes)");
+    assertThatThrownBy(() -> TcpProxy.builder().bufferMemory(-1)).hasMessage("bufferMemory: -1 (expected: >= 0 bytes)");
+    assertThatThrownBy(() -> TcpProxy.builder().listen(0).backends(Backend.of("127.0.0.1", 1))
+            .bufferSize(128 * 1024).maxBufferSize(64 * 1024).start())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("maxBufferSize 65536 is smaller than bufferSize 131072");
     assertThatThrownBy(() -> TcpProxy.builder().maxConnections(0)).hasMessageContaining("maxConnections: 0");
     assertThatThrownBy(() -> TcpProxy.builder().connectAttempts(0)).hasMessageContaining("connectAttempts: 0");
     Cluster c = Cluster.of("c", Backend.of("127.0.0.1", 1));
