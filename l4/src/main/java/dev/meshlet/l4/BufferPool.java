@@ -15,8 +15,10 @@ import org.jspecify.annotations.Nullable;
  * {@link ReadBuffers}): one large read moves more bytes per system call, which is what bulk
  * throughput depends on without a kernel splice. At most {@code limit} bytes are lent at once; a
  * request past it is refused (the direction keeps the buffer it has, or its small one), counted and
- * logged once. Each tier keeps at most {@code poolSize × bufferSize} bytes of free buffers; beyond
- * that a returned buffer is left to the GC.
+ * logged once, and so is one the JVM has no direct memory for (after which the pool allocates
+ * nothing for a second: the JDK's own attempt to free some waits half a second). Each tier keeps at
+ * most {@code poolSize × bufferSize} bytes of free buffers (at least one); beyond that a returned
+ * buffer is left to the GC.
  */
 final class BufferPool {
   private static final System.Logger LOG = System.getLogger(TcpProxy.class.getName());
@@ -29,7 +31,10 @@ final class BufferPool {
   private final LongAdder limitHits = new LongAdder();
   private final AtomicBoolean warned = new AtomicBoolean();
   /** The largest buffer ever lent (for tests: whether a stream reached the top tier). */
-  private volatile int largestLent;
+  private final java.util.concurrent.atomic.AtomicInteger largestLent = new java.util.concurrent.atomic.AtomicInteger();
+  /** Until when (System.nanoTime) no buffer is allocated, after the JVM ran out of direct memory. */
+  private volatile long noDirectUntil;
+  private volatile boolean outOfDirect;
 
   @SuppressWarnings("unchecked")
   BufferPool(int bufferSize, int maxBufferSize, int poolSize, long limit, String owner) {
@@ -67,25 +72,43 @@ final class BufferPool {
    */
   @Nullable ByteBuffer take(int tier) {
     int size = sizes[tier];
+    if (size > limit) { // configured so (bufferMemory below the size): not a limit reached under load
+      return null;
+    }
     if (lent.addAndGet(size) > limit) {
       lent.addAndGet(-size);
-      refused();
+      refused("bufferMemory (" + limit + " bytes) reached");
       return null;
     }
     ByteBuffer b = free[tier].poll();
     if (b == null) {
-      try {
-        b = ByteBuffer.allocateDirect(size);
-      } catch (OutOfMemoryError e) { // -XX:MaxDirectMemorySize reached: as the limit, not a dead connection
+      b = allocate(size);
+      if (b == null) {
         lent.addAndGet(-size);
-        refused();
         return null;
       }
     }
-    if (size > largestLent) {
-      largestLent = size;
+    if (size > largestLent.get()) {
+      largestLent.accumulateAndGet(size, Math::max);
     }
     return b;
+  }
+
+  private @Nullable ByteBuffer allocate(int size) {
+    if (outOfDirect && System.nanoTime() - noDirectUntil < 0) {
+      limitHits.increment();
+      return null;
+    }
+    try {
+      ByteBuffer b = ByteBuffer.allocateDirect(size);
+      outOfDirect = false;
+      return b;
+    } catch (OutOfMemoryError e) { // -XX:MaxDirectMemorySize reached: as the limit, not a dead connection
+      noDirectUntil = System.nanoTime() + 1_000_000_000L;
+      outOfDirect = true;
+      refused("the JVM has no direct memory left (" + e.getMessage() + ")");
+      return null;
+    }
   }
 
   void give(ByteBuffer b) {
@@ -110,14 +133,14 @@ final class BufferPool {
   }
 
   int largestLent() {
-    return largestLent;
+    return largestLent.get();
   }
 
-  private void refused() {
+  private void refused(String why) {
     limitHits.increment();
     if (warned.compareAndSet(false, true)) {
-      LOG.log(System.Logger.Level.WARNING, owner + ": bufferMemory (" + limit + " bytes) reached; connections "
-          + "read with smaller buffers until others are returned, counted in stats().bufferLimitHits");
+      LOG.log(System.Logger.Level.WARNING, owner + ": " + why + "; connections read with smaller buffers "
+          + "until others are returned, counted in stats().bufferLimitHits");
     }
   }
 }

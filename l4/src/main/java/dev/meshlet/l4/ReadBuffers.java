@@ -1,27 +1,32 @@
 package dev.meshlet.l4;
 
 import java.nio.ByteBuffer;
+import java.util.function.IntSupplier;
 import org.jspecify.annotations.Nullable;
 
 /**
  * The read buffer of one direction of a connection, owned by its thread. It reads into a small heap
- * buffer first, so a parked, idle direction holds only that. A read that fills it means a burst: the
- * direction borrows a pooled direct buffer, and steps up a size each time a read fills that one too.
- * A read that does not fill the buffer means the socket was drained, so the next read may park: the
- * pooled buffer goes back at once. The size a burst reached is remembered for the next burst (a
- * stream that pauses between writes does not climb again), and forgotten once a read is small again.
+ * buffer first, so a parked, idle direction holds only that. A read that fills the buffer while more
+ * bytes wait in the socket means a burst: the direction borrows a pooled direct buffer, and steps up
+ * a size each time a read fills that one too (larger reads, fewer system calls). When a read does not
+ * fill the buffer, or fills it but leaves nothing waiting, the next read may park: the pooled buffer
+ * goes back at once. The size a burst reached is remembered for the next burst (a stream that pauses
+ * between writes does not climb again), and forgotten once a read is small again.
  */
 final class ReadBuffers {
   static final int SMALL = 512;
 
   private final BufferPool pool;
+  /** Bytes waiting in the socket now (FIONREAD); asked only after a read filled its buffer. */
+  private final IntSupplier waiting;
   private final ByteBuffer small = ByteBuffer.allocate(SMALL);
   private @Nullable ByteBuffer big;
   /** The tier to borrow when a burst starts. */
   private int tier;
 
-  ReadBuffers(BufferPool pool) {
+  ReadBuffers(BufferPool pool, IntSupplier waiting) {
     this.pool = pool;
+    this.waiting = waiting;
   }
 
   /** The buffer the next read goes into, cleared. */
@@ -30,28 +35,39 @@ final class ReadBuffers {
     return b != null ? b : small;
   }
 
-  /** Picks the buffer for the next read from how much the last one read into {@link #current()}. */
-  void afterRead(int n) {
+  /**
+   * Picks the buffer for the next read from how much the last one read into {@link #current()};
+   * {@code grow} false keeps a burst at the smallest pooled size (toxics pace or copy what is read).
+   */
+  void afterRead(int n, boolean grow) {
     ByteBuffer b = big;
-    if (b == null) {
-      if (n == SMALL) {
-        big = pool.take(tier); // null past the pool's limit: go on with the small buffer
+    if (n < (b != null ? b.capacity() : SMALL) || waiting.getAsInt() <= 0) { // the socket is drained
+      if (n <= pool.bufferSize()) {
+        tier = 0; // this burst would have fit the smallest pooled buffer
       }
-    } else if (n == b.capacity()) {
-      if (tier + 1 < pool.tiers()) {
-        ByteBuffer bigger = pool.take(tier + 1);
-        if (bigger != null) {
-          pool.give(b);
-          big = bigger;
-          tier++;
+      if (b != null) {
+        big = null;
+        pool.give(b);
+      }
+      return;
+    }
+    if (!grow) {
+      tier = 0;
+    }
+    if (b == null) {
+      for (int t = tier; t >= 0 && big == null; t--) { // past the pool's limit a smaller size may still fit
+        big = pool.take(t);
+        if (big != null) {
+          tier = t;
         }
       }
-    } else {
-      if (n <= pool.bufferSize()) {
-        tier = 0; // the burst would have fit the smallest pooled buffer
+    } else if (grow && tier + 1 < pool.tiers()) {
+      ByteBuffer bigger = pool.take(tier + 1);
+      if (bigger != null) {
+        pool.give(b);
+        big = bigger;
+        tier++;
       }
-      pool.give(b);
-      big = null;
     }
   }
 

@@ -151,7 +151,7 @@ final class Splice {
   }
 
   private void pump(SocketChannel src, SocketChannel dst, boolean toUpstream) {
-    ReadBuffers buffers = new ReadBuffers(proxy.pool());
+    ReadBuffers buffers = new ReadBuffers(proxy.pool(), () -> waiting(src));
     try {
       while (true) {
         ByteBuffer buf = buffers.current();
@@ -186,7 +186,7 @@ final class Splice {
         if (sent != 0) { // 0: queued, and the delay line's thread counts it (not both at once)
           account(toUpstream, sent);
         }
-        buffers.afterRead(n);
+        buffers.afterRead(n, faults.length == 0);
       }
     } catch (IOException | RuntimeException e) {
       if (!closing) {
@@ -197,6 +197,15 @@ final class Splice {
       if (openDirections.decrementAndGet() == 0) {
         closeBoth(false);
       }
+    }
+  }
+
+  /** Bytes waiting to be read on {@code ch} (one ioctl); 0 if that cannot be told. */
+  private static int waiting(SocketChannel ch) {
+    try {
+      return ch.socket().getInputStream().available();
+    } catch (IOException e) { // closed or shut down: nothing more to read for this burst
+      return 0;
     }
   }
 

@@ -771,10 +771,10 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /**
-     * The largest buffer a streaming direction grows to: while its reads keep filling the buffer, it
-     * swaps it for one 4× larger, up to this size, so a bulk stream moves more bytes per system call
-     * (measured: one stream through the proxy at 0.45× a direct connection's throughput with 1 MiB,
-     * 0.37× with 64 KiB). Default 1 MiB, or {@link #bufferSize} if larger; at most 16 MiB.
+     * The largest buffer a streaming direction grows to: while its reads keep filling the buffer and
+     * more bytes wait, it swaps it for one 4× larger, up to this size, so a bulk stream moves more
+     * bytes per system call (see bench/RESULTS.md). Default 1 MiB, or {@link #bufferSize} if larger;
+     * at least {@code bufferSize}, at most 16 MiB.
      */
     public Builder maxBufferSize(int bytes) {
       if (bytes < 1024 || bytes > MAX_BUFFER) {
@@ -788,8 +788,10 @@ public final class TcpProxy implements AutoCloseable {
      * The most bytes of direct buffers lent to connections at once. Past it a direction that wants a
      * (larger) buffer goes on with the one it has, or with its {@value ReadBuffers#SMALL}-byte heap
      * buffer: slower, never stalled. Each refusal is counted in {@link TcpProxyStats#bufferLimitHits()}
-     * and the first is logged. Default a quarter of the JVM's maximum heap (the default limit of
-     * direct memory is the maximum heap), at most 256 MiB; 0 means never borrow.
+     * and the first is logged (so is running out of the JVM's direct memory). Default a quarter of the
+     * JVM's maximum heap (the default limit of direct memory is the maximum heap), at most 256 MiB; a
+     * value below {@link #bufferSize}, such as 0, means never borrow (every read is at most
+     * {@value ReadBuffers#SMALL} bytes).
      */
     public Builder bufferMemory(long bytes) {
       if (bytes < 0) {
@@ -799,7 +801,11 @@ public final class TcpProxy implements AutoCloseable {
       return this;
     }
 
-    /** How many free bulk buffers (of {@link #bufferSize}, or the same bytes in larger ones) the proxy keeps for reuse; default 256. */
+    /**
+     * How many free buffers of {@link #bufferSize} the proxy keeps for reuse; default 256. Each larger
+     * size keeps as many bytes in fewer buffers (at least one), so by default up to 16 MiB per size,
+     * 48 MiB in all, stay allocated after bursts.
+     */
     public Builder bufferPoolSize(int buffers) {
       if (buffers < 0) {
         throw new IllegalArgumentException("bufferPoolSize: " + buffers + " (expected: >= 0)");
@@ -839,7 +845,8 @@ public final class TcpProxy implements AutoCloseable {
       }
       Integer max = maxBufferSize;
       if (max != null && max < bufferSize) {
-        throw new IllegalStateException("maxBufferSize " + max + " is smaller than bufferSize " + bufferSize);
+        throw new IllegalStateException("maxBufferSize " + max + " is smaller than bufferSize " + bufferSize
+            + ": raise maxBufferSize or lower bufferSize");
       }
       if (c == null) {
         if (backends.isEmpty()) {

@@ -18,7 +18,8 @@ package dev.meshlet.l4;
  * @param bytesDownstream  bytes forwarded from backends to clients
  * @param bufferBytes      bytes of direct buffers lent to connections now (only bursts in flight hold any)
  * @param bufferLimitHits  times a connection went on with a smaller buffer because
- *                         {@link TcpProxy.Builder#bufferMemory(long) bufferMemory} was reached
+ *                         {@link TcpProxy.Builder#bufferMemory(long) bufferMemory} was reached, or the
+ *                         JVM had no direct memory left
  * @param draining         whether {@link TcpProxy#close()} has begun and the proxy accepts no more
  * @param cluster          the cluster new connections go to: circuit breakers and each backend's
  *                         health, ejection, weight and counters

@@ -4,37 +4,43 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import org.junit.jupiter.api.Test;
 
-/** The read-buffer policy of one direction, step by step (no sockets: the pool alone decides). */
+/** The read-buffer policy of one direction, step by step (no sockets: the pool and the bytes said to wait decide). */
 class ReadBuffersTest {
   private static final int K = 1024;
+  /** Bytes the socket is said to hold after each read. */
+  private int waiting = 1;
+
+  private ReadBuffers buffers(BufferPool pool) {
+    return new ReadBuffers(pool, () -> waiting);
+  }
 
   @Test
   void aBurstClimbsWhileReadsFillTheBufferAndGivesItBackWhenOneDoesNot() {
     BufferPool pool = new BufferPool(K, 16 * K, 4, Long.MAX_VALUE, "test");
     assertThat(pool.tiers()).isEqualTo(3); // 1 KiB, 4 KiB, 16 KiB
-    ReadBuffers r = new ReadBuffers(pool);
+    ReadBuffers r = buffers(pool);
     assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
-    r.afterRead(100); // a small message: nothing borrowed
+    r.afterRead(100, true); // a small message: nothing borrowed
     assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
     assertThat(pool.lent()).isZero();
-    r.afterRead(ReadBuffers.SMALL); // filled: a burst starts with the smallest pooled buffer
+    r.afterRead(ReadBuffers.SMALL, true); // filled, and more waits: a burst starts with the smallest pooled buffer
     assertThat(r.capacity()).isEqualTo(K);
-    r.afterRead(K);
+    r.afterRead(K, true);
     assertThat(r.capacity()).isEqualTo(4 * K);
-    r.afterRead(4 * K);
+    r.afterRead(4 * K, true);
     assertThat(r.capacity()).isEqualTo(16 * K);
-    r.afterRead(16 * K); // the top: stays
+    r.afterRead(16 * K, true); // the top: stays
     assertThat(r.capacity()).isEqualTo(16 * K);
     assertThat(pool.lent()).isEqualTo(16 * K);
     assertThat(pool.largestLent()).isEqualTo(16 * K);
-    r.afterRead(5 * K); // drained the socket: the next read may park, so the buffer goes back
+    r.afterRead(5 * K, true); // drained the socket: the next read may park, so the buffer goes back
     assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
     assertThat(pool.lent()).isZero();
-    r.afterRead(ReadBuffers.SMALL); // the stream goes on: straight back to the size it had reached
+    r.afterRead(ReadBuffers.SMALL, true); // the stream goes on: straight back to the size it had reached
     assertThat(r.capacity()).isEqualTo(16 * K);
-    r.afterRead(600); // a read the smallest pooled buffer holds: the next burst starts small again
+    r.afterRead(600, true); // a read the smallest pooled buffer holds: the next burst starts small again
     assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
-    r.afterRead(ReadBuffers.SMALL);
+    r.afterRead(ReadBuffers.SMALL, true);
     assertThat(r.capacity()).isEqualTo(K);
     r.release();
     assertThat(pool.lent()).isZero();
@@ -42,27 +48,76 @@ class ReadBuffersTest {
   }
 
   @Test
-  void pastTheLimitADirectionKeepsWhatItHas() {
-    BufferPool pool = new BufferPool(K, 16 * K, 4, 2 * K, "test");
-    ReadBuffers a = new ReadBuffers(pool);
-    ReadBuffers b = new ReadBuffers(pool);
-    a.afterRead(ReadBuffers.SMALL);
-    a.afterRead(K); // 4 KiB would pass the 2 KiB limit: a keeps its 1 KiB
+  void aReadThatFillsTheBufferButLeavesNothingWaitingKeepsNothing() {
+    BufferPool pool = new BufferPool(K, 16 * K, 4, Long.MAX_VALUE, "test");
+    ReadBuffers r = buffers(pool);
+    waiting = 0;
+    r.afterRead(ReadBuffers.SMALL, true); // a message of exactly 512 bytes: the next read parks on the small buffer
+    assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
+    assertThat(pool.lent()).isZero();
+    waiting = 1;
+    r.afterRead(ReadBuffers.SMALL, true);
+    r.afterRead(K, true);
+    assertThat(r.capacity()).isEqualTo(4 * K);
+    waiting = 0;
+    r.afterRead(4 * K, true); // a burst that ends exactly on the buffer's size: given back, not parked on
+    assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
+    assertThat(pool.lent()).isZero();
+  }
+
+  @Test
+  void smallReadsForgetTheSizeAndToxicsKeepBurstsAtTheSmallestSize() {
+    BufferPool pool = new BufferPool(K, 16 * K, 4, Long.MAX_VALUE, "test");
+    ReadBuffers r = buffers(pool);
+    r.afterRead(ReadBuffers.SMALL, true);
+    r.afterRead(K, true);
+    r.afterRead(2 * K, true); // drained after climbing to 4 KiB: remembered
+    r.afterRead(100, true); // a small message: forgotten
+    r.afterRead(ReadBuffers.SMALL, true);
+    assertThat(r.capacity()).isEqualTo(K);
+    r.afterRead(K, false); // a toxic paces or copies this direction: no climbing
+    r.afterRead(K, false);
+    assertThat(r.capacity()).isEqualTo(K);
+    r.release();
+  }
+
+  @Test
+  void pastTheLimitADirectionKeepsWhatItHasOrTakesASmallerSize() {
+    BufferPool pool = new BufferPool(K, 16 * K, 4, 5 * K, "test");
+    ReadBuffers a = buffers(pool);
+    a.afterRead(ReadBuffers.SMALL, true);
+    a.afterRead(K, true);
+    a.afterRead(4 * K, true); // 16 KiB is more than the 5 KiB limit itself: a keeps its 4 KiB (a setting, not a hit)
+    assertThat(a.capacity()).isEqualTo(4 * K);
+    assertThat(pool.limitHits()).isZero();
+    a.afterRead(2 * K, true); // drained: back to small, 4 KiB remembered
+    ReadBuffers b = buffers(pool);
+    b.afterRead(ReadBuffers.SMALL, true);
+    b.afterRead(K, true); // b climbs to 4 KiB: 4 of the 5 KiB lent
+    assertThat(b.capacity()).isEqualTo(4 * K);
+    a.afterRead(ReadBuffers.SMALL, true); // a wants its 4 KiB again; only 1 KiB fits, and it takes that
     assertThat(a.capacity()).isEqualTo(K);
     assertThat(pool.limitHits()).isEqualTo(1);
-    b.afterRead(ReadBuffers.SMALL);
-    assertThat(b.capacity()).isEqualTo(K);
-    assertThat(pool.lent()).isEqualTo(2 * K);
-    ReadBuffers c = new ReadBuffers(pool);
-    c.afterRead(ReadBuffers.SMALL); // nothing left to lend: c reads through its small buffer
+    ReadBuffers c = buffers(pool);
+    c.afterRead(ReadBuffers.SMALL, true); // nothing fits: c reads through its small buffer
     assertThat(c.capacity()).isEqualTo(ReadBuffers.SMALL);
     assertThat(pool.limitHits()).isEqualTo(2);
-    a.release();
-    b.release();
-    c.afterRead(ReadBuffers.SMALL);
+    assertThat(pool.lent()).isEqualTo(5 * K);
+    b.afterRead(2 * K, true); // b's burst ends: its 4 KiB goes back
+    c.afterRead(ReadBuffers.SMALL, true);
     assertThat(c.capacity()).isEqualTo(K);
+    a.release();
     c.release();
     assertThat(pool.lent()).isZero();
+  }
+
+  @Test
+  void aLimitBelowTheSmallestSizeMeansNeverBorrowAndIsNoHit() {
+    BufferPool pool = new BufferPool(K, 16 * K, 4, 0, "test");
+    ReadBuffers r = buffers(pool);
+    r.afterRead(ReadBuffers.SMALL, true);
+    assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
+    assertThat(pool.limitHits()).isZero();
   }
 
   @Test

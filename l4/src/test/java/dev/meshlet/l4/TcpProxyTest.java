@@ -172,14 +172,30 @@ class TcpProxyTest {
   }
 
   @Test
-  void bufferMemoryReachedSlowsButNeverStalls() throws Exception {
-    TcpProxy proxy = start(proxyTo(echo()).bufferMemory(0));
+  void aMessageThatExactlyFillsTheReadBufferLeavesNothingBorrowed() throws Exception {
+    TcpProxy proxy = start(proxyTo(echo()));
     Socket client = connect(proxy);
-    echoRoundTrip(client, 4 * 1024 * 1024);
-    TcpProxyStats stats = proxy.stats();
-    assertThat(stats.bufferLimitHits()).isPositive();
-    assertThat(stats.bufferBytes()).isZero();
+    byte[] message = new byte[ReadBuffers.SMALL];
+    java.util.Arrays.fill(message, (byte) 'm');
+    client.getOutputStream().write(message);
+    assertThat(client.getInputStream().readNBytes(message.length)).isEqualTo(message);
+    // both directions read exactly 512 bytes with nothing more waiting: they park on their small buffers
+    assertThat(proxy.stats().bufferBytes()).isZero();
     assertThat(proxy.pool().largestLent()).isZero();
+  }
+
+  @Test
+  void bufferMemoryBoundsWhatIsLentAndTransfersStayExact() throws Exception {
+    TcpProxy proxy = start(proxyTo(echo()).bufferSize(64 * 1024).bufferMemory(64 * 1024));
+    Socket client = connect(proxy);
+    echoRoundTrip(client, 8 * 1024 * 1024); // both directions stream at once, one 64 KiB buffer between them
+    assertThat(proxy.pool().largestLent()).isEqualTo(64 * 1024);
+    Await.until("buffers returned", () -> proxy.stats().bufferBytes() == 0);
+    // never borrowing (a limit below bufferSize) is slower, not broken
+    TcpProxy never = start(proxyTo(echo()).bufferMemory(0));
+    echoRoundTrip(connect(never), 1024 * 1024);
+    assertThat(never.pool().largestLent()).isZero();
+    assertThat(never.stats().bufferLimitHits()).isZero();
   }
 
   @Test
@@ -626,7 +642,7 @@ class TcpProxyTest {
     assertThatThrownBy(() -> TcpProxy.builder().listen(0).backends(Backend.of("127.0.0.1", 1))
             .bufferSize(128 * 1024).maxBufferSize(64 * 1024).start())
         .isInstanceOf(IllegalStateException.class)
-        .hasMessage("maxBufferSize 65536 is smaller than bufferSize 131072");
+        .hasMessage("maxBufferSize 65536 is smaller than bufferSize 131072: raise maxBufferSize or lower bufferSize");
     assertThatThrownBy(() -> TcpProxy.builder().maxConnections(0)).hasMessageContaining("maxConnections: 0");
     assertThatThrownBy(() -> TcpProxy.builder().connectAttempts(0)).hasMessageContaining("connectAttempts: 0");
     Cluster c = Cluster.of("c", Backend.of("127.0.0.1", 1));
