@@ -61,6 +61,7 @@ final class Harness {
     int rounds = 3;
     int connections = 64;
     int hold = 9000;
+    double memoryWarmup = 10;
     double latencySeconds = 8;
     /** Each latency run's own unmeasured start: the client is a fresh JVM, its JIT must settle first. */
     double latencyWarmup = 3;
@@ -90,6 +91,7 @@ final class Harness {
           case "--rounds" -> { o.rounds = Integer.parseInt(v); i++; }
           case "--connections" -> { o.connections = Integer.parseInt(v); i++; }
           case "--hold" -> { o.hold = Integer.parseInt(v); i++; }
+          case "--memory-warmup" -> { o.memoryWarmup = Double.parseDouble(v); i++; }
           case "--latency-seconds" -> { o.latencySeconds = Double.parseDouble(v); i++; }
           case "--latency-warmup" -> { o.latencyWarmup = Double.parseDouble(v); i++; }
           case "--latency-connections" -> { o.latencyConnections = Integer.parseInt(v); i++; }
@@ -149,6 +151,8 @@ final class Harness {
         --rounds N           runs per target, the median is reported (default 3)
         --connections N      wrk connections (default 64)
         --hold N             idle connections held in the memory test (default 9000; fd limit 20000 per process)
+        --memory-warmup S    keep-alive load (wrk) on each target before the memory test, so its JIT has
+                             settled as in a proxy that has served traffic (default 10; 0: none)
         --latency-seconds S  open-loop latency run length (default 8); --latency-connections N (32)
         --latency-warmup S   unmeasured start of each latency run, the client being a fresh JVM (default 3)
         --latency-load F     fixed rate as a fraction of meshlet's saturation rate (default 0.5)
@@ -558,7 +562,8 @@ final class Harness {
   }
 
   private void memory() throws Exception {
-    line("## Memory per idle connection (" + o.hold + " held; client in another process, nginx backend)");
+    line("## Memory per idle connection (" + o.hold + " held, growth measured over the last "
+        + Math.min(o.hold, MEASURED_BATCH) + "; client in another process, nginx backend)");
     line("");
     line("| target | held | heap after GC, per conn | RSS growth, per conn | heap + RSS growth per conn | threads (OS) | target |");
     line("|---|---|---|---|---|---|---|");
@@ -584,33 +589,58 @@ final class Harness {
     }
     line("");
     line("heap is measured inside the proxy's JVM after System.gc(); with -Xms = -Xmx and AlwaysPreTouch the heap is");
-    line("resident from the start, so RSS growth is native memory only (thread stacks, NIO, malloc). Peers: RSS only.");
+    line("resident from the start, so RSS growth is native memory only (thread stacks, NIO, malloc). JVMs' RSS is read");
+    line("after `System.trim_native_heap` (glibc otherwise keeps memory the JIT freed, which showed as growth). Each");
+    line("target first serves " + fmt0(o.memoryWarmup) + " s of keep-alive load (wrk), so its JIT has settled. A negative RSS");
+    line("growth (the process gave back more than the connections took) counts as 0 in the sum. Peers: RSS only.");
     line("load average: " + loadavg());
     line("");
   }
+
+  /** Connections whose memory is measured in the memory test; any more of {@code --hold} are held first. */
+  private static final int MEASURED_BATCH = 5000;
 
   private void memoryOf(Target t, String goal) {
     Proc proc = t.proc();
     // warm up: connect and release a few hundred, so class loading and JIT are not counted per connection
     Proc warm = hold(t, 500);
     warm.close();
-    Proc.sleep(1500);
-    long[] before = mem(t);
-    Proc held = hold(t, o.hold);
+    if (o.memoryWarmup > 0) {
+      wrk(t, o.memoryWarmup, false);
+    }
+    // the first batch is held unmeasured: what the proxy allocates once (tables, JIT, buffers) is then
+    // in the baseline, and the growth measured is the next batch's alone
+    int measured = Math.min(o.hold, MEASURED_BATCH);
+    Proc first = o.hold > measured ? hold(t, o.hold - measured) : null;
+    Proc held = null;
     try {
+      int failed = 0;
+      if (first != null) {
+        failed += Integer.parseInt(first.expect("HELD ", Duration.ofSeconds(300)).split(" ")[1]);
+      }
+      Proc.sleep(1500);
+      long[] before = mem(t);
+      held = hold(t, measured);
       String[] h = held.expect("HELD ", Duration.ofSeconds(300)).split(" ");
       int n = Integer.parseInt(h[0]);
+      failed += Integer.parseInt(h[1]);
       Proc.sleep(2000);
       long[] after = mem(t);
       double heap = t.meshlet() ? (after[0] - before[0]) / (double) n : Double.NaN;
       double rss = (after[1] - before[1]) / (double) n;
-      line(String.format(Locale.ROOT, "| %s | %d%s | %s | %.2f KiB | %s | %d → %d | %s |", t.name(), n,
-          h[1].equals("0") ? "" : " (" + h[1] + " failed)",
+      line(String.format(Locale.ROOT, "| %s | %d%s | %s | %.2f KiB | %s | %d → %d | %s |", t.name(),
+          n + o.hold - measured, failed == 0 ? "" : " (" + failed + " failed)",
           t.meshlet() ? String.format(Locale.ROOT, "%.2f KiB", heap / 1024) : "–", rss / 1024,
-          t.meshlet() ? String.format(Locale.ROOT, "%.2f KiB", (heap + rss) / 1024) : String.format(Locale.ROOT, "%.2f KiB", rss / 1024),
+          t.meshlet() ? String.format(Locale.ROOT, "%.2f KiB", (heap + Math.max(0, rss)) / 1024)
+              : String.format(Locale.ROOT, "%.2f KiB", Math.max(0, rss) / 1024),
           before[2], after[2], goal));
     } finally {
-      held.close();
+      if (held != null) {
+        held.close();
+      }
+      if (first != null) {
+        first.close();
+      }
       if (proc != null) {
         Proc.sleep(500);
       }
@@ -637,6 +667,7 @@ final class Harness {
       String[] f = p.expect("MEM ", Duration.ofSeconds(60)).split(" ");
       return new long[] {Long.parseLong(f[0]), Long.parseLong(f[1]), Proc.threads(p.pid())};
     }
+    Proc.trimNativeHeap(p.pid()); // a JVM peer (Jetty's ProxyHandler): measured as meshlet is
     return new long[] {0, Proc.rss(p.pid()), Proc.threads(p.pid())};
   }
 

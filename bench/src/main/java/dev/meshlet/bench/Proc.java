@@ -197,6 +197,35 @@ final class Proc implements AutoCloseable {
     }
   }
 
+  /**
+   * Asks this JVM to give the memory its C heap holds free back to the OS ({@code jcmd
+   * System.trim_native_heap}): glibc keeps what the JIT compilers allocated and freed, which would
+   * otherwise read as RSS growth of whatever is measured next.
+   */
+  static void trimNativeHeap() {
+    try {
+      java.lang.management.ManagementFactory.getPlatformMBeanServer().invoke(
+          new javax.management.ObjectName("com.sun.management:type=DiagnosticCommand"), "systemTrimNativeHeap",
+          new Object[] {null}, new String[] {String[].class.getName()});
+    } catch (javax.management.JMException e) {
+      System.err.println("trim_native_heap failed: " + e);
+    }
+  }
+
+  /** As {@link #trimNativeHeap()}, for another process if it is a JVM (with jcmd); other processes are left alone. */
+  static void trimNativeHeap(long pid) {
+    try {
+      Path exe = Path.of("/proc/" + pid + "/exe").toRealPath();
+      if (!exe.getFileName().toString().equals("java")) {
+        return;
+      }
+      Path jcmd = exe.resolveSibling("jcmd");
+      run(List.of(jcmd.toString(), String.valueOf(pid), "System.trim_native_heap"), Duration.ofSeconds(60));
+    } catch (IOException e) {
+      System.err.println("trim_native_heap of " + pid + " failed: " + e);
+    }
+  }
+
   /** Resident set size of a process in bytes, from /proc. */
   static long rss(long pid) {
     try {

@@ -13,7 +13,8 @@ import java.nio.charset.StandardCharsets;
  * <p>Usage: {@code proxy l4|l7 <backend port> [listen port]} (0 or absent: any free port, as the
  * harness starts it; a fixed port lets a meshlet variant, e.g. with other JVM options, run as a
  * {@code --peer}). Prints {@code PORT n} once listening. Reads commands on stdin: {@code mem} prints
- * {@code MEM <heap bytes after GC> <rss bytes> <platform threads> <active connections>}; end of input
+ * {@code MEM <heap bytes after GC> <rss bytes after trimming the native heap> <platform threads> <active
+ * connections>}; end of input
  * closes the proxy and exits.
  */
 final class ProxyRole {
@@ -53,9 +54,11 @@ final class ProxyRole {
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
       for (String line; (line = in.readLine()) != null; ) {
         if (line.equals("mem")) {
+          awaitJitQuiet();
           System.gc();
           System.gc();
           long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+          Proc.trimNativeHeap(); // RSS without the memory glibc keeps after the JIT freed it
           long rss = Proc.rss(ProcessHandle.current().pid());
           int threads = ManagementFactory.getThreadMXBean().getThreadCount();
           System.out.println("MEM " + heap + " " + rss + " " + threads + " " + active.getAsLong());
@@ -64,5 +67,28 @@ final class ProxyRole {
       }
     }
     System.exit(0);
+  }
+
+  /**
+   * Waits (at most 60 s) until the JIT has compiled nothing for 6 s: a compilation's arenas are C
+   * heap (megabytes, returned to the JVM's chunk pool, which frees them 5 s later), and read as RSS
+   * they would be counted against the connections held.
+   */
+  private static void awaitJitQuiet() {
+    java.lang.management.CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+    if (jit == null || !jit.isCompilationTimeMonitoringSupported()) {
+      return;
+    }
+    long deadline = System.nanoTime() + 60_000_000_000L;
+    long last = jit.getTotalCompilationTime();
+    long quietSince = System.nanoTime();
+    while (System.nanoTime() - quietSince < 6_000_000_000L && System.nanoTime() - deadline < 0) {
+      Proc.sleep(250);
+      long now = jit.getTotalCompilationTime();
+      if (now != last) {
+        last = now;
+        quietSince = System.nanoTime();
+      }
+    }
   }
 }
