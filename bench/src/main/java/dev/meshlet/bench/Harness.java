@@ -40,10 +40,30 @@ final class Harness {
     Options o = Options.parse(args);
     Proc.nice = o.nice;
     Harness h = new Harness(o);
+    boolean[] failed = {true};
+    // Ctrl-C or a kill: stop nginx, peers and roles too; and the work folder (configs, logs) goes
+    // unless the run failed, when its logs say why
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      Proc.stopAll();
+      if (!failed[0]) {
+        deleteTree(h.work);
+      } else {
+        System.err.println("harness: logs kept in " + h.work);
+      }
+    }, "bench-cleanup"));
     try {
       h.run();
+      failed[0] = false;
     } finally {
       h.stopNginx();
+    }
+  }
+
+  private static void deleteTree(Path dir) {
+    try (var paths = Files.walk(dir)) {
+      paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException | UncheckedIOException e) {
+      System.err.println("harness: could not delete " + dir + ": " + e);
     }
   }
 
@@ -57,7 +77,7 @@ final class Harness {
     String otherCpu = "1";
     @Nullable String latencyCpu;
     double seconds = 5;
-    double warmup = 2;
+    double warmup = 20;
     int rounds = 3;
     int connections = 64;
     int hold = 9000;
@@ -147,7 +167,9 @@ final class Harness {
         --cpu C              CPU (taskset list) for proxy, backend and load generator (default 0)
         --other-cpu C        CPU for the hold client and for the proxy in the split view (default 1)
         --latency-cpu C      CPU for the open-loop latency client (default: --cpu, with proxy and backend)
-        --seconds S          measured seconds per wrk/bulk run (default 5); --warmup S before each target (2)
+        --seconds S          measured seconds per wrk/bulk run (default 5)
+        --warmup S           unmeasured run before each target (default 20: on one CPU the L7 proxy's JIT
+                             is still compiling 15-20 s into a load)
         --rounds N           runs per target, the median is reported (default 3)
         --connections N      wrk connections (default 64)
         --hold N             idle connections held in the memory test (default 9000; fd limit 20000 per process)

@@ -28,9 +28,14 @@ final class Proc implements AutoCloseable {
   private final PrintWriter in;
   private final LinkedBlockingQueue<String> lines = new LinkedBlockingQueue<>();
 
+  /** Every child process started and not yet ended, so that an interrupted harness can stop them all. */
+  private static final java.util.Set<Process> LIVE = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
   private Proc(String name, Process process, boolean pipeStdout) {
     this.name = name;
     this.process = process;
+    LIVE.add(process);
+    process.onExit().thenRun(() -> LIVE.remove(process));
     this.in = new PrintWriter(process.getOutputStream(), true, StandardCharsets.UTF_8);
     if (pipeStdout) {
       Thread.ofPlatform().daemon().name("bench-read-" + name).start(() -> {
@@ -107,6 +112,8 @@ final class Proc implements AutoCloseable {
   static String run(List<String> command, Duration timeout) {
     try {
       Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+      LIVE.add(p);
+      p.onExit().thenRun(() -> LIVE.remove(p));
       byte[][] out = new byte[1][];
       Thread reader = Thread.ofPlatform().daemon().start(() -> {
         try {
@@ -126,6 +133,30 @@ final class Proc implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted", e);
+    }
+  }
+
+  /**
+   * Stops every child still running, with its descendants (SIGTERM, then SIGKILL after 5 s): the
+   * harness's shutdown hook, so that Ctrl-C or a kill leaves no nginx, peer or role behind.
+   */
+  static void stopAll() {
+    for (Process p : List.copyOf(LIVE)) {
+      p.descendants().forEach(ProcessHandle::destroy);
+      p.destroy();
+    }
+    long deadline = System.nanoTime() + 5_000_000_000L;
+    for (Process p : List.copyOf(LIVE)) {
+      try {
+        if (!p.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+          p.descendants().forEach(ProcessHandle::destroyForcibly);
+          p.destroyForcibly();
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+      LIVE.remove(p);
     }
   }
 
