@@ -11,14 +11,15 @@ import org.jspecify.annotations.Nullable;
  * Direct buffers for bulk splicing, lent only while bytes flow, so an idle connection holds none.
  *
  * <p>Buffers come in sizes (tiers): {@code bufferSize}, then ×4 each step up to {@code maxBufferSize}.
- * A direction starts a burst with the smallest and steps up while its reads fill the buffer (see
+ * A direction starts a burst with the smallest and steps up while its reads fill the buffer and more
+ * bytes wait (see
  * {@link ReadBuffers}): one large read moves more bytes per system call, which is what bulk
- * throughput depends on without a kernel splice. At most {@code limit} bytes are lent at once; a
- * request past it is refused (the direction keeps the buffer it has, or its small one), counted and
- * logged once, and so is one the JVM has no direct memory for (after which the pool allocates
- * nothing for a second: the JDK's own attempt to free some waits half a second). Each tier keeps at
- * most {@code poolSize × bufferSize} bytes of free buffers (at least one); beyond that a returned
- * buffer is left to the GC.
+ * throughput depends on without a kernel splice. At most {@code limit} bytes are lent at once; past
+ * it, or when the JVM has no direct memory left (then the pool allocates nothing for a second: the
+ * JDK's own attempt to free some waits half a second), a direction goes on with a smaller size or its
+ * small heap buffer, and {@link ReadBuffers} reports that once per read (counted; the first logged).
+ * Each tier keeps at most {@code poolSize × bufferSize} bytes of free buffers (at least one); beyond
+ * that a returned buffer is left to the GC.
  */
 final class BufferPool {
   private static final System.Logger LOG = System.getLogger(TcpProxy.class.getName());
@@ -32,12 +33,23 @@ final class BufferPool {
   private final AtomicBoolean warned = new AtomicBoolean();
   /** The largest buffer ever lent (for tests: whether a stream reached the top tier). */
   private final java.util.concurrent.atomic.AtomicInteger largestLent = new java.util.concurrent.atomic.AtomicInteger();
-  /** Until when (System.nanoTime) no buffer is allocated, after the JVM ran out of direct memory. */
-  private volatile long noDirectUntil;
-  private volatile boolean outOfDirect;
+  /** Until when (System.nanoTime) no buffer is allocated, after the JVM ran out of direct memory; 0: none. */
+  private final AtomicLong noDirectUntil = new AtomicLong();
+  private final AtomicBoolean warnedOutOfDirect = new AtomicBoolean();
+  private final int topTier;
+  private final java.util.function.IntFunction<ByteBuffer> allocator;
+  private final long backOff;
 
-  @SuppressWarnings("unchecked")
   BufferPool(int bufferSize, int maxBufferSize, int poolSize, long limit, String owner) {
+    this(bufferSize, maxBufferSize, poolSize, limit, owner, ByteBuffer::allocateDirect, 1_000_000_000L);
+  }
+
+  /** With the allocator and the back-off after running out of direct memory given (tests). */
+  @SuppressWarnings("unchecked")
+  BufferPool(int bufferSize, int maxBufferSize, int poolSize, long limit, String owner,
+      java.util.function.IntFunction<ByteBuffer> allocator, long backOffNanos) {
+    this.allocator = allocator;
+    this.backOff = backOffNanos;
     int tiers = 1;
     for (long s = bufferSize; s < maxBufferSize; s *= 4) {
       tiers++;
@@ -50,6 +62,11 @@ final class BufferPool {
     }
     this.limit = limit;
     this.owner = owner;
+    int top = -1;
+    while (top + 1 < tiers && sizes[top + 1] <= limit) {
+      top++;
+    }
+    this.topTier = top;
   }
 
   /** The smallest pooled buffer's size. */
@@ -66,20 +83,24 @@ final class BufferPool {
     return sizes[tier];
   }
 
+  /** The largest tier whose size fits {@code limit}; -1 if none does (the pool never lends). */
+  int topTier() {
+    return topTier;
+  }
+
   /**
-   * A buffer of the tier's size, or null if lending it would pass the limit (or the JVM has no direct
-   * memory left): the caller goes on with what it has.
+   * A buffer of the tier's size, or null if lending it would pass the limit, or the JVM has no direct
+   * memory left: the caller goes on with a smaller one and says so with {@link #refused()}.
    */
   @Nullable ByteBuffer take(int tier) {
     int size = sizes[tier];
-    if (size > limit) { // configured so (bufferMemory below the size): not a limit reached under load
-      return null;
-    }
-    if (lent.addAndGet(size) > limit) {
-      lent.addAndGet(-size);
-      refused("bufferMemory (" + limit + " bytes) reached");
-      return null;
-    }
+    long now;
+    do { // never lends past the limit, not even for a moment
+      now = lent.get();
+      if (now + size > limit) {
+        return null;
+      }
+    } while (!lent.compareAndSet(now, now + size));
     ByteBuffer b = free[tier].poll();
     if (b == null) {
       b = allocate(size);
@@ -94,20 +115,39 @@ final class BufferPool {
     return b;
   }
 
+  /**
+   * A new direct buffer, or null while the JVM is out of direct memory: after an OutOfMemoryError
+   * (which the JDK throws only after a GC and half a second's wait) nothing is allocated for a second,
+   * and then one thread alone tries again; its success ends the back-off.
+   */
   private @Nullable ByteBuffer allocate(int size) {
-    if (outOfDirect && System.nanoTime() - noDirectUntil < 0) {
-      limitHits.increment();
+    long until = noDirectUntil.get();
+    if (until != 0
+        && (System.nanoTime() - until < 0 || !noDirectUntil.compareAndSet(until, System.nanoTime() + backOff))) {
       return null;
     }
     try {
-      ByteBuffer b = ByteBuffer.allocateDirect(size);
-      outOfDirect = false;
+      ByteBuffer b = allocator.apply(size);
+      if (until != 0) {
+        noDirectUntil.set(0);
+      }
       return b;
     } catch (OutOfMemoryError e) { // -XX:MaxDirectMemorySize reached: as the limit, not a dead connection
-      noDirectUntil = System.nanoTime() + 1_000_000_000L;
-      outOfDirect = true;
-      refused("the JVM has no direct memory left (" + e.getMessage() + ")");
+      noDirectUntil.set(System.nanoTime() + backOff);
+      if (warnedOutOfDirect.compareAndSet(false, true)) {
+        LOG.log(System.Logger.Level.WARNING, owner + ": the JVM has no direct memory left (" + e.getMessage()
+            + "); connections read with smaller buffers meanwhile, counted in stats().bufferLimitHits");
+      }
       return null;
+    }
+  }
+
+  /** A direction went on with a smaller buffer than it asked for: counted, and the first one logged. */
+  void refused() {
+    limitHits.increment();
+    if (noDirectUntil.get() == 0 && warned.compareAndSet(false, true)) {
+      LOG.log(System.Logger.Level.WARNING, owner + ": bufferMemory (" + limit + " bytes) reached; connections "
+          + "read with smaller buffers until others are returned, counted in stats().bufferLimitHits");
     }
   }
 
@@ -136,11 +176,4 @@ final class BufferPool {
     return largestLent.get();
   }
 
-  private void refused(String why) {
-    limitHits.increment();
-    if (warned.compareAndSet(false, true)) {
-      LOG.log(System.Logger.Level.WARNING, owner + ": " + why + "; connections read with smaller buffers "
-          + "until others are returned, counted in stats().bufferLimitHits");
-    }
-  }
 }

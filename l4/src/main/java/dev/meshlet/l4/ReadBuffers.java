@@ -41,33 +41,50 @@ final class ReadBuffers {
    */
   void afterRead(int n, boolean grow) {
     ByteBuffer b = big;
-    if (n < (b != null ? b.capacity() : SMALL) || waiting.getAsInt() <= 0) { // the socket is drained
-      if (n <= pool.bufferSize()) {
-        tier = 0; // this burst would have fit the smallest pooled buffer
-      }
-      if (b != null) {
-        big = null;
-        pool.give(b);
-      }
+    int top = pool.topTier();
+    if (n < (b != null ? b.capacity() : SMALL) || top < 0) {
+      drained(b, n); // the socket is drained (or the pool never lends: no need to ask)
+      return;
+    }
+    int waiting = this.waiting.getAsInt();
+    if (waiting <= 0) {
+      drained(b, n);
       return;
     }
     if (!grow) {
       tier = 0;
     }
     if (b == null) {
-      for (int t = tier; t >= 0 && big == null; t--) { // past the pool's limit a smaller size may still fit
-        big = pool.take(t);
-        if (big != null) {
-          tier = t;
-        }
+      if (waiting > SMALL) { // less than that: the small buffer takes it in one more read
+        borrow(Math.min(tier, top));
       }
-    } else if (grow && tier + 1 < pool.tiers()) {
-      ByteBuffer bigger = pool.take(tier + 1);
-      if (bigger != null) {
-        pool.give(b);
-        big = bigger;
-        tier++;
+    } else if (grow && tier < top) {
+      big = null;
+      pool.give(b); // first, so that the larger one may use what it frees under the limit
+      borrow(tier + 1);
+    }
+  }
+
+  /** Takes a buffer of {@code want}, or the largest smaller size the pool can lend; reports a shortfall once. */
+  private void borrow(int want) {
+    for (int t = want; t >= 0 && big == null; t--) {
+      big = pool.take(t);
+      if (big != null) {
+        tier = t;
       }
+    }
+    if (big == null || tier < want) {
+      pool.refused();
+    }
+  }
+
+  private void drained(@Nullable ByteBuffer b, int n) {
+    if (n <= pool.bufferSize()) {
+      tier = 0; // this burst would have fit the smallest pooled buffer
+    }
+    if (b != null) {
+      big = null;
+      pool.give(b);
     }
   }
 

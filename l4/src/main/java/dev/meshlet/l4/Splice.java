@@ -151,7 +151,7 @@ final class Splice {
   }
 
   private void pump(SocketChannel src, SocketChannel dst, boolean toUpstream) {
-    ReadBuffers buffers = new ReadBuffers(proxy.pool(), () -> waiting(src));
+    ReadBuffers buffers = new ReadBuffers(proxy.pool(), waitingOn(src));
     try {
       while (true) {
         ByteBuffer buf = buffers.current();
@@ -200,13 +200,23 @@ final class Splice {
     }
   }
 
-  /** Bytes waiting to be read on {@code ch} (one ioctl); 0 if that cannot be told. */
-  private static int waiting(SocketChannel ch) {
-    try {
-      return ch.socket().getInputStream().available();
-    } catch (IOException e) { // closed or shut down: nothing more to read for this burst
-      return 0;
-    }
+  /**
+   * Tells the bytes waiting to be read on {@code ch} (one ioctl, FIONREAD); 0 if that cannot be told.
+   * Asked only after a read filled its buffer; the stream is made at the first such read.
+   */
+  private static java.util.function.IntSupplier waitingOn(SocketChannel ch) {
+    java.io.InputStream[] in = new java.io.InputStream[1];
+    return () -> {
+      try {
+        java.io.InputStream s = in[0];
+        if (s == null) {
+          s = in[0] = ch.socket().getInputStream();
+        }
+        return s.available();
+      } catch (IOException e) { // closed or shut down: nothing more to read for this burst
+        return 0;
+      }
+    };
   }
 
   /** TCP_NODELAY on the client socket and on the backend socket (for tests in this package). */

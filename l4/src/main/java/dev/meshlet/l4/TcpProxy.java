@@ -786,9 +786,10 @@ public final class TcpProxy implements AutoCloseable {
 
     /**
      * The most bytes of direct buffers lent to connections at once. Past it a direction that wants a
-     * (larger) buffer goes on with the one it has, or with its {@value ReadBuffers#SMALL}-byte heap
-     * buffer: slower, never stalled. Each refusal is counted in {@link TcpProxyStats#bufferLimitHits()}
-     * and the first is logged (so is running out of the JVM's direct memory). Default a quarter of the
+     * (larger) buffer goes on with a smaller size that fits, or with its {@value ReadBuffers#SMALL}-byte
+     * heap buffer: slower, never stalled. Each such read is counted in
+     * {@link TcpProxyStats#bufferLimitHits()} and the first is logged (running out of the JVM's direct
+     * memory is treated alike, and logged once too). Default a quarter of the
      * JVM's maximum heap (the default limit of direct memory is the maximum heap), at most 256 MiB; a
      * value below {@link #bufferSize}, such as 0, means never borrow (every read is at most
      * {@value ReadBuffers#SMALL} bytes).

@@ -7,11 +7,15 @@ import org.junit.jupiter.api.Test;
 /** The read-buffer policy of one direction, step by step (no sockets: the pool and the bytes said to wait decide). */
 class ReadBuffersTest {
   private static final int K = 1024;
-  /** Bytes the socket is said to hold after each read. */
-  private int waiting = 1;
+  /** Bytes the socket is said to hold after each read (a burst: plenty). */
+  private int waiting = 1 << 20;
+  private int asked;
 
   private ReadBuffers buffers(BufferPool pool) {
-    return new ReadBuffers(pool, () -> waiting);
+    return new ReadBuffers(pool, () -> {
+      asked++;
+      return waiting;
+    });
   }
 
   @Test
@@ -55,7 +59,11 @@ class ReadBuffersTest {
     r.afterRead(ReadBuffers.SMALL, true); // a message of exactly 512 bytes: the next read parks on the small buffer
     assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
     assertThat(pool.lent()).isZero();
-    waiting = 1;
+    waiting = 300; // a message of 812 bytes: one more read of the small buffer takes the rest
+    r.afterRead(ReadBuffers.SMALL, true);
+    assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
+    assertThat(pool.lent()).isZero();
+    waiting = 1 << 20;
     r.afterRead(ReadBuffers.SMALL, true);
     r.afterRead(K, true);
     assertThat(r.capacity()).isEqualTo(4 * K);
@@ -118,6 +126,51 @@ class ReadBuffersTest {
     r.afterRead(ReadBuffers.SMALL, true);
     assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
     assertThat(pool.limitHits()).isZero();
+    assertThat(asked).as("no ioctl when nothing can be lent").isZero();
+  }
+
+  @Test
+  void aLimitOfOneLargestBufferLetsOneStreamReachIt() {
+    BufferPool pool = new BufferPool(K, 16 * K, 4, 16 * K, "test");
+    ReadBuffers r = buffers(pool);
+    r.afterRead(ReadBuffers.SMALL, true);
+    r.afterRead(K, true);
+    r.afterRead(4 * K, true); // 4 KiB goes back before 16 KiB is taken: both need not fit at once
+    assertThat(r.capacity()).isEqualTo(16 * K);
+    assertThat(pool.limitHits()).isZero();
+    r.release();
+  }
+
+  @Test
+  void outOfDirectMemoryBacksOffInsteadOfTryingOnEveryRead() {
+    int[] calls = new int[1];
+    boolean[] out = {true};
+    java.util.function.IntFunction<java.nio.ByteBuffer> allocator = size -> {
+      calls[0]++;
+      if (out[0]) {
+        throw new OutOfMemoryError("Cannot reserve " + size + " bytes of direct buffer memory");
+      }
+      return java.nio.ByteBuffer.allocateDirect(size);
+    };
+    long forever = Long.MAX_VALUE / 4; // the back-off window never ends during the test
+    BufferPool pool = new BufferPool(K, 16 * K, 4, Long.MAX_VALUE, "test", allocator, forever);
+    ReadBuffers r = buffers(pool);
+    r.afterRead(ReadBuffers.SMALL, true); // the JVM has no direct memory: small buffer, counted
+    assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
+    for (int i = 0; i < 5; i++) {
+      r.afterRead(ReadBuffers.SMALL, true);
+    }
+    assertThat(calls[0]).as("allocation attempts during the back-off").isEqualTo(1);
+    assertThat(pool.limitHits()).isEqualTo(6);
+    assertThat(pool.lent()).isZero();
+    // a back-off that has ended: one thread tries again, and its success ends it
+    BufferPool quick = new BufferPool(K, 16 * K, 4, Long.MAX_VALUE, "test", allocator, 0);
+    ReadBuffers q = buffers(quick);
+    q.afterRead(ReadBuffers.SMALL, true);
+    out[0] = false;
+    q.afterRead(ReadBuffers.SMALL, true);
+    assertThat(q.capacity()).isEqualTo(K);
+    q.release();
   }
 
   @Test

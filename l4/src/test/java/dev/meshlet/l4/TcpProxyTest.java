@@ -155,6 +155,10 @@ class TcpProxyTest {
     java.util.Arrays.fill(message, (byte) 'm');
     client.getOutputStream().write(message);
     assertThat(client.getInputStream().readNBytes(message.length)).isEqualTo(message);
+    // one more round trip: each direction has then finished with the first message's read (a borrow
+    // would follow that read's write, so it could still be under way after the first echo came back)
+    client.getOutputStream().write('x');
+    assertThat(client.getInputStream().read()).isEqualTo('x');
     // both directions read exactly 512 bytes with nothing more waiting: they park on their small buffers
     assertThat(proxy.stats().bufferBytes()).isZero();
     assertThat(proxy.pool().largestLent()).isZero();
