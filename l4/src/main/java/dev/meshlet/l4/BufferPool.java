@@ -3,8 +3,10 @@ package dev.meshlet.l4;
 import java.nio.ByteBuffer;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.IntFunction;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -32,12 +34,12 @@ final class BufferPool {
   private final LongAdder limitHits = new LongAdder();
   private final AtomicBoolean warned = new AtomicBoolean();
   /** The largest buffer ever lent (for tests: whether a stream reached the top tier). */
-  private final java.util.concurrent.atomic.AtomicInteger largestLent = new java.util.concurrent.atomic.AtomicInteger();
+  private final AtomicInteger largestLent = new AtomicInteger();
   /** Until when (System.nanoTime) no buffer is allocated, after the JVM ran out of direct memory; 0: none. */
   private final AtomicLong noDirectUntil = new AtomicLong();
   private final AtomicBoolean warnedOutOfDirect = new AtomicBoolean();
   private final int topTier;
-  private final java.util.function.IntFunction<ByteBuffer> allocator;
+  private final IntFunction<ByteBuffer> allocator;
   private final long backOff;
 
   BufferPool(int bufferSize, int maxBufferSize, int poolSize, long limit, String owner) {
@@ -47,7 +49,7 @@ final class BufferPool {
   /** With the allocator and the back-off after running out of direct memory given (tests). */
   @SuppressWarnings("unchecked")
   BufferPool(int bufferSize, int maxBufferSize, int poolSize, long limit, String owner,
-      java.util.function.IntFunction<ByteBuffer> allocator, long backOffNanos) {
+      IntFunction<ByteBuffer> allocator, long backOffNanos) {
     this.allocator = allocator;
     this.backOff = backOffNanos;
     int tiers = 1;
@@ -175,5 +177,4 @@ final class BufferPool {
   int largestLent() {
     return largestLent.get();
   }
-
 }

@@ -43,12 +43,12 @@ final class ReadBuffers {
     ByteBuffer b = big;
     int top = pool.topTier();
     if (n < (b != null ? b.capacity() : SMALL) || top < 0) {
-      drained(b, n); // the socket is drained (or the pool never lends: no need to ask)
+      drained(n); // the socket is drained (or the pool never lends: no need to ask)
       return;
     }
     int waiting = this.waiting.getAsInt();
     if (waiting <= 0) {
-      drained(b, n);
+      drained(n);
       return;
     }
     if (!grow) {
@@ -78,17 +78,15 @@ final class ReadBuffers {
     }
   }
 
-  private void drained(@Nullable ByteBuffer b, int n) {
+  /** The socket is drained, so the next read may park: any borrowed buffer goes back. */
+  private void drained(int n) {
     if (n <= pool.bufferSize()) {
       tier = 0; // this burst would have fit the smallest pooled buffer
     }
-    if (b != null) {
-      big = null;
-      pool.give(b);
-    }
+    release();
   }
 
-  /** Gives any borrowed buffer back; the direction has ended. */
+  /** Gives any borrowed buffer back (also when the direction has ended). */
   void release() {
     ByteBuffer b = big;
     if (b != null) {

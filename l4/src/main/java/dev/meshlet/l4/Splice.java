@@ -3,6 +3,7 @@ package dev.meshlet.l4;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
@@ -11,6 +12,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntSupplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -204,11 +206,11 @@ final class Splice {
    * Tells the bytes waiting to be read on {@code ch} (one ioctl, FIONREAD); 0 if that cannot be told.
    * Asked only after a read filled its buffer; the stream is made at the first such read.
    */
-  private static java.util.function.IntSupplier waitingOn(SocketChannel ch) {
-    java.io.InputStream[] in = new java.io.InputStream[1];
+  private static IntSupplier waitingOn(SocketChannel ch) {
+    InputStream[] in = new InputStream[1];
     return () -> {
       try {
-        java.io.InputStream s = in[0];
+        InputStream s = in[0];
         if (s == null) {
           s = in[0] = ch.socket().getInputStream();
         }

@@ -632,11 +632,13 @@ public final class TcpProxy implements AutoCloseable {
 
     private Builder() {}
 
+    /** The largest read buffer: as set, or 1 MiB (at least {@link #bufferSize}). */
     int maxBufferSize() {
       Integer max = maxBufferSize;
       return max != null ? max : Math.max(1024 * 1024, bufferSize);
     }
 
+    /** The limit on lent buffer bytes: as set, or a quarter of the max heap, at most 256 MiB. */
     long bufferMemory() {
       Long limit = bufferMemory;
       return limit != null ? limit : Math.min(256L * 1024 * 1024, Runtime.getRuntime().maxMemory() / 4);
