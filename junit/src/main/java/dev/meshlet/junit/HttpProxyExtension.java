@@ -4,6 +4,7 @@ import dev.meshlet.core.Journal;
 import dev.meshlet.l7.HttpEvent;
 import dev.meshlet.l7.HttpProxy;
 import java.net.URI;
+import java.time.Duration;
 import java.util.Objects;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.extension.AfterAllCallback;
@@ -44,9 +45,12 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
 public final class HttpProxyExtension
     implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback, ParameterResolver,
         TestExecutionExceptionHandler {
+  /** How long to wait for a test's last exchanges to be journaled. */
+  private static final Duration SETTLE = Duration.ofSeconds(1);
+
   private static final ProxyLifecycle.Kind<HttpProxy.Builder, HttpProxy> KIND = new ProxyLifecycle.Kind<>(
       "meshlet HTTP proxy", HttpProxy.class, HttpProxy.Builder::start, HttpProxy::port, HttpProxy::journal,
-      HttpProxy::close,
+      HttpProxyExtension::settle, HttpProxy::close,
       p -> p + ": replay with HttpProxy.builder().seed(0x" + Long.toHexString(p.seed()) + "L); "
           + p.journal().describeTail(20));
 
@@ -54,6 +58,19 @@ public final class HttpProxyExtension
 
   private HttpProxyExtension(ProxyLifecycle<HttpProxy.Builder, HttpProxy> lifecycle) {
     this.lifecycle = lifecycle;
+  }
+
+  /**
+   * Waits (briefly) for the requests in flight to end, so that a test's last exchange is journaled
+   * before the journal is cleared or reported: the client can read a response a moment before the
+   * proxy records its end.
+   */
+  private static void settle(HttpProxy p) {
+    try {
+      p.awaitIdle(SETTLE);
+    } catch (AssertionError stillBusy) {
+      // a request still hangs (a delay fault, a slow backend): go on with what is journaled
+    }
   }
 
   /** An extension that starts the proxy {@code builder} describes, when the tests begin. */

@@ -29,13 +29,18 @@ final class ProxyLifecycle<B, P> {
     P start(B builder) throws IOException;
   }
 
-  /** How to handle one kind of proxy. */
+  /**
+   * How to handle one kind of proxy. {@code settle} lets the exchanges that just ended reach the
+   * journal (a client can have its answer a moment before the proxy records it); it runs before the
+   * journal is cleared and before a failure's report.
+   */
   record Kind<B, P>(
       String noun,
       Class<P> type,
       Starter<B, P> start,
       ToIntFunction<P> port,
       Function<P, Journal<?>> journal,
+      Consumer<P> settle,
       Consumer<P> close,
       Function<P, String> report) {}
 
@@ -78,6 +83,7 @@ final class ProxyLifecycle<B, P> {
     if (p == null) {
       start(context);
     } else {
+      kind.settle().accept(p);
       kind.journal().apply(p).clear();
     }
   }
@@ -147,6 +153,7 @@ final class ProxyLifecycle<B, P> {
   void handleTestExecutionException(Throwable failure) throws Throwable {
     P p = proxy;
     if (p != null) {
+      kind.settle().accept(p);
       failure.addSuppressed(new TcpProxyExtension.ProxyReport(kind.report().apply(p)));
     }
     throw failure;

@@ -246,6 +246,9 @@ public final class HttpProxy implements AutoCloseable {
   /**
    * What this proxy did, request by request (route, backend, status, faults applied), for tests to
    * assert on; see {@link HttpEvent}. Keeps the last {@link Builder#journalCapacity(int)} entries.
+   * An exchange's {@link HttpEvent.Completed} entry is recorded when it ends on the proxy, which can be
+   * a moment after the client has read the response: wait for it with {@link #awaitRequests(int,
+   * Duration)}.
    */
   public Journal<HttpEvent> journal() {
     return handler.journal;
