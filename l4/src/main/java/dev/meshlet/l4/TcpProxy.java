@@ -404,8 +404,9 @@ public final class TcpProxy implements AutoCloseable {
         }
         continue;
       }
-      accepted.increment();
-      if (active.incrementAndGet() > maxConnections) {
+      int now = active.incrementAndGet();
+      accepted.increment(); // after active: a test that saw it accepted and then waits for idle waits for it
+      if (now > maxConnections) {
         active.decrementAndGet();
         rejected.increment();
         if (loggedMaxConnections.compareAndSet(false, true)) {

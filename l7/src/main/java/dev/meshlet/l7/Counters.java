@@ -30,9 +30,19 @@ final class Counters {
 
   /** Ends a request begun with {@link #begin()}; status 0 means no response was sent. */
   long end(int status) {
+    counted(status);
+    return left();
+  }
+
+  /** The first half of {@link #end(int)}: counts the status. */
+  void counted(int status) {
     if (status >= 100 && status < 600) {
       byClass[status / 100].increment();
     }
+  }
+
+  /** The second half of {@link #end(int)}: the request leaves; returns how many are still in flight. */
+  long left() {
     return inFlight.decrementAndGet();
   }
 

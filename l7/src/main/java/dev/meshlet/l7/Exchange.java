@@ -1449,8 +1449,11 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (deadline != null && failure == null) {
       deadline.responseDone(request.getConnectionMetaData().getConnection());
     }
+    // every count first, then the journal entry, then in flight: a test that saw the entry (awaitRequests)
+    // or no request in flight (awaitIdle) reads final stats
+    handler.total.counted(status);
     recordCompleted(status);
-    long left = handler.total.end(status);
+    long left = handler.total.left();
     handler.ended(left);
     if (failure == null) {
       callback.succeeded();
