@@ -409,20 +409,22 @@ class TcpProxyTest {
 
   @Test
   void idleTimeoutSparesAConnectionWithTrafficInOneDirectionOnly() throws Exception {
-    // the backend ticks a byte every 100 ms for 1.5 s and never hears from the client: not idle
+    // the backend ticks a byte every 50 ms for 1.5 s and never hears from the client: not idle
     TestServer ticker = track(TestServer.start(s -> {
       OutputStream out = s.getOutputStream();
-      for (int i = 0; i < 15; i++) {
+      for (int i = 0; i < 30; i++) {
         out.write('t');
         out.flush();
-        java.util.concurrent.locks.LockSupport.parkNanos(100_000_000); // the pace of the traffic
+        java.util.concurrent.locks.LockSupport.parkNanos(50_000_000); // the pace of the traffic
       }
       s.shutdownOutput();
       s.getInputStream().readAllBytes();
     }));
-    TcpProxy proxy = start(proxyTo(ticker).idleTimeout(Duration.ofMillis(300)));
+    TcpProxy proxy = start(proxyTo(ticker).idleTimeout(Duration.ofMillis(600)));
     Socket client = connect(proxy);
-    assertThat(client.getInputStream().readAllBytes()).hasSize(15); // all ticks, then the backend's FIN
+    assertThat(client.getInputStream().readAllBytes()).hasSize(30); // all ticks, then the backend's FIN
+    client.close(); // well within the idle timeout: the connection ends by itself
+    proxy.awaitIdle(Duration.ofSeconds(10));
     assertThat(proxy.stats().idleTimeouts()).isZero();
   }
 

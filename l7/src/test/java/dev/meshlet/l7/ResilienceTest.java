@@ -649,7 +649,7 @@ class ResilienceTest {
     long millis = (System.nanoTime() - start) / 1_000_000;
     assertThat(second.statusCode()).isEqualTo(503);
     assertThat(second.headers().firstValue("X-Meshlet-Overflow")).hasValue("cluster slow max requests");
-    assertThat(millis).isLessThan(2_000);
+    assertThat(millis).as("ms, while the first is held for good").isLessThan(5_000);
     hold.countDown();
     assertThat(first.get(20, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
     HttpProxyStats s = Await.idle(proxy).stats();
@@ -747,7 +747,7 @@ class ResilienceTest {
     CountDownLatch hold = new CountDownLatch(1);
     slow.hold = hold;
     HttpProxy proxy = track(HttpProxy.builder().listen("127.0.0.1", 0)
-        .route(r -> r.name("retried").pathPrefix("/r").retryPolicy(fastRetries().perTryTimeout(Duration.ofMillis(200)).build())
+        .route(r -> r.name("retried").pathPrefix("/r").retryPolicy(fastRetries().perTryTimeout(Duration.ofSeconds(1)).build())
             .to(cluster))
         .route(r -> r.name("bounded").pathPrefix("/t").requestTimeout(Duration.ofMillis(300)).to(cluster))
         .start());
@@ -913,10 +913,10 @@ class ResilienceTest {
       for (long t : timeoutsMicros) {
         try {
           HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/t" + t + "/" + i))
-              .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
+              .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
           assertThat(r.statusCode()).as("after a request timeout of " + t + " µs").isIn(503, 504);
         } catch (java.net.http.HttpTimeoutException e) {
-          lost.add(t + " µs: no answer in 2 s");
+          lost.add(t + " µs: no answer in 5 s");
         }
       }
     }
