@@ -35,7 +35,11 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
  * instance field one per test; after each test the routes the proxy was built with are
  * {@linkplain HttpProxy#resetRoutes() put back} (undoing a test's {@code replaceRoutes}, and restarting
  * the faults' schedules and draws, so each test sees the faults the first one saw), the journal is
- * cleared before each test, and a failing test carries the seed and the journal's last entries. To
+ * cleared before each test, and a failing test carries the seed and the journal's last entries. An
+ * exchange is journaled as it ends on the proxy, a moment after its client has the response, so before
+ * clearing and before a report the extension waits, at most 1 s, for the requests in flight to end: a
+ * request a test leaves hanging (a client that gave up on a long delay fault) costs the next test that
+ * second, and is journaled in whichever test it ends. To
  * choose faults per test without replacing routes, use
  * {@link dev.meshlet.l7.HttpFault#whenHeader(String) header-triggered} faults.
  *
@@ -66,11 +70,7 @@ public final class HttpProxyExtension
    * proxy records its end.
    */
   private static void settle(HttpProxy p) {
-    try {
-      p.awaitIdle(SETTLE);
-    } catch (AssertionError stillBusy) {
-      // a request still hangs (a delay fault, a slow backend): go on with what is journaled
-    }
+    ProxyLifecycle.waitQuietly(() -> p.awaitIdle(SETTLE));
   }
 
   /** An extension that starts the proxy {@code builder} describes, when the tests begin. */
@@ -102,7 +102,7 @@ public final class HttpProxyExtension
     return proxy().uri();
   }
 
-  /** The proxy's journal, cleared before each test. */
+  /** The proxy's journal, cleared before each test (see the class's notes on requests in flight). */
   public Journal<HttpEvent> journal() {
     return proxy().journal();
   }

@@ -159,6 +159,23 @@ final class ProxyLifecycle<B, P> {
     throw failure;
   }
 
+  /**
+   * Runs {@code wait} (an {@code awaitIdle}), treating its timeout as "go on with what is journaled",
+   * and with the interrupt flag cleared meanwhile, else the wait would spin instead of parking.
+   */
+  static void waitQuietly(Runnable wait) {
+    boolean interrupted = Thread.interrupted();
+    try {
+      wait.run();
+    } catch (AssertionError stillBusy) {
+      // a request or connection still open: report or clear what is journaled so far
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
   private String label() {
     return name.isEmpty() ? "" : " '" + name + "'";
   }

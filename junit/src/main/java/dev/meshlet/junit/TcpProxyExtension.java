@@ -4,6 +4,7 @@ import dev.meshlet.core.Journal;
 import dev.meshlet.l4.TcpEvent;
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.l4.Toxics;
+import java.time.Duration;
 import java.util.Objects;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.extension.AfterAllCallback;
@@ -38,9 +39,13 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
  * <p>Lifecycle: on a {@code static} field the proxy starts before the first test and closes after
  * the last; after each test its toxics are {@linkplain Toxics#reset() reset} to those the builder
  * declared (what the test added is removed, schedules and draws start over), it is
- * {@linkplain TcpProxy#enable() enabled} again and its journal is cleared before the next one. On an instance field each test gets a fresh proxy.
- * When a test fails, the failure carries the proxy's seed (to replay the run with
- * {@link TcpProxy.Builder#seed(long)}) and the journal's last entries as a suppressed exception.
+ * {@linkplain TcpProxy#enable() enabled} again and its journal is cleared before the next one. On an
+ * instance field each test gets a fresh proxy. When a test fails, the failure carries the proxy's
+ * seed (to replay the run with {@link TcpProxy.Builder#seed(long)}) and the journal's last entries as
+ * a suppressed exception, after a wait of at most 250 ms for open connections to end. A connection's
+ * {@code Closed} entry is recorded a moment after its client sees the close; a connection a test
+ * leaves open is journaled in whichever test it ends: to keep a test's journal its own, end with
+ * {@link TcpProxy#awaitIdle(Duration)}.
  *
  * <p>Parameters: an {@code int} annotated {@link MeshletProxy} receives the port, a
  * {@link TcpProxy} parameter the proxy itself.
@@ -48,14 +53,25 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
 public final class TcpProxyExtension
     implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback, ParameterResolver,
         TestExecutionExceptionHandler {
+  /** How long a failure's report waits for the test's connections to end (and be journaled). */
+  private static final Duration REPORT_WAIT = Duration.ofMillis(250);
+
   private static final ProxyLifecycle.Kind<TcpProxy.Builder, TcpProxy> KIND = new ProxyLifecycle.Kind<>(
       "meshlet proxy", TcpProxy.class, TcpProxy.Builder::start, TcpProxy::port, TcpProxy::journal,
-      p -> {}, // a connection is journaled when it closes, and tests may keep theirs open across tests
-      TcpProxy::close,
-      p -> p + ": replay with TcpProxy.builder().seed(0x" + Long.toHexString(p.seed()) + "L); toxics "
-          + p.toxics().list() + "; " + p.journal().describeTail(20));
+      p -> {}, // no wait before clearing: tests may keep their connections open across tests
+      TcpProxy::close, TcpProxyExtension::report);
 
   private final ProxyLifecycle<TcpProxy.Builder, TcpProxy> lifecycle;
+
+  /**
+   * The seed, the toxics and the journal's last entries. A connection's end is journaled a moment
+   * after its client sees it close, so the report first waits briefly for open connections to end.
+   */
+  private static String report(TcpProxy p) {
+    ProxyLifecycle.waitQuietly(() -> p.awaitIdle(REPORT_WAIT));
+    return p + ": replay with TcpProxy.builder().seed(0x" + Long.toHexString(p.seed()) + "L); toxics "
+        + p.toxics().list() + "; " + p.journal().describeTail(20);
+  }
 
   private TcpProxyExtension(ProxyLifecycle<TcpProxy.Builder, TcpProxy> lifecycle) {
     this.lifecycle = lifecycle;

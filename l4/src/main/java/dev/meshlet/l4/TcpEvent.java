@@ -9,6 +9,7 @@ import java.time.Instant;
  * connection milestone and per toxic applied. Connections are numbered from 1 in accept order.
  *
  * <pre>{@code
+ * proxy.awaitIdle(Duration.ofSeconds(5)); // a connection is journaled closed just after its client sees it
  * List<TcpEvent.Closed> closed = proxy.journal().entries(TcpEvent.Closed.class);
  * }</pre>
  */

@@ -209,7 +209,12 @@ public final class TcpProxy implements AutoCloseable {
     return toxics;
   }
 
-  /** What this proxy did, connection by connection, for tests to assert on; see {@link TcpEvent}. */
+  /**
+   * What this proxy did, connection by connection, for tests to assert on; see {@link TcpEvent}. A
+   * connection's {@link TcpEvent.Closed} entry is recorded as the proxy finishes with it, a moment
+   * after the client sees the close: wait for it with {@link #awaitIdle(Duration)} or
+   * {@link Journal#awaitCount}.
+   */
   public Journal<TcpEvent> journal() {
     return journal;
   }
@@ -407,8 +412,8 @@ public final class TcpProxy implements AutoCloseable {
       int now = active.incrementAndGet();
       accepted.increment(); // after active: a test that saw it accepted and then waits for idle waits for it
       if (now > maxConnections) {
+        rejected.increment(); // before active drops: awaitIdle then sees it counted
         active.decrementAndGet();
-        rejected.increment();
         if (loggedMaxConnections.compareAndSet(false, true)) {
           LOG.log(System.Logger.Level.WARNING, "meshlet-l4 " + address + ": maxConnections ("
               + maxConnections + ") reached; excess connections are closed and counted in stats().rejected");

@@ -10,8 +10,12 @@ import org.jspecify.annotations.Nullable;
  * numbered from 1 in the order they arrive.
  *
  * <pre>{@code
- * List<HttpEvent.Completed> done = proxy.journal().entries(HttpEvent.Completed.class);
+ * List<HttpEvent.Completed> done = proxy.awaitRequests(3, Duration.ofSeconds(5)); // waits for 3 to end
+ * List<HttpEvent.FaultApplied> faults = proxy.journal().entries(HttpEvent.FaultApplied.class);
  * }</pre>
+ *
+ * <p>A {@link Completed} entry is recorded as the exchange ends on the proxy, which can be a moment
+ * after the client has read the response; wait for it with {@link HttpProxy#awaitRequests}.
  */
 public sealed interface HttpEvent {
 

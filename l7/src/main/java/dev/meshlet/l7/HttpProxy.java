@@ -255,7 +255,8 @@ public final class HttpProxy implements AutoCloseable {
   }
 
   /**
-   * Waits until no request is in flight.
+   * Waits until no request is in flight. When it returns, every request that ended is journaled and
+   * counted in {@link #stats()}.
    *
    * @throws AssertionError if requests are still in flight after {@code timeout}; the message gives
    *     the seed and the journal's last entries

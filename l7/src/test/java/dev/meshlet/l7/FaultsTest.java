@@ -142,6 +142,23 @@ class FaultsTest {
   }
 
   @Test
+  void aJournaledExchangeIsAlreadyCountedAndAnIdleProxyHasJournaledEveryExchange() throws Exception {
+    // the order finish() keeps: status counted, then journaled, then out of flight; reading right
+    // after each signal catches a reordering (the client has its answer before any of the three)
+    try (HttpProxy proxy = proxy(small, 1, HttpFault.abort(503).schedule(Schedule.everyNth(2)))) {
+      for (int i = 1; i <= 200; i++) {
+        get(proxy);
+        proxy.awaitRequests(i, Duration.ofSeconds(5));
+        HttpProxyStats.Counts t = proxy.stats().total();
+        assertThat(t.status2xx() + t.status5xx()).as("counted once journaled, request " + i).isEqualTo(i);
+        proxy.awaitIdle(Duration.ofSeconds(5));
+        assertThat(proxy.journal().entries(HttpEvent.Completed.class)).as("journaled once idle").hasSize(i);
+      }
+      assertThat(proxy.stats().total().status5xx()).isEqualTo(100);
+    }
+  }
+
+  @Test
   void schedulesAbortTheFirstNAndEveryKthRequest() throws Exception {
     try (HttpProxy proxy = proxy(small, 1, HttpFault.abort(503).schedule(Schedule.firstN(3)))) {
       assertThat(requestsAnswered(503, proxy, 10)).containsExactly(1, 2, 3);

@@ -100,6 +100,13 @@ class HeadersTest {
       assertThat(backend.last().header("Upgrade")).isNull();
       assertThat(backend.last().header("Connection")).satisfiesAnyOf(
           c -> assertThat(c).isNull(), c -> assertThat(c).doesNotContainIgnoringCase("upgrade"));
+      // what the JDK's HttpClient sends by default on http://: the h2c upgrade is ignored the same way
+      Raw.Reply h2c = send(proxy, "GET /h2c HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings, close\r\n"
+          + "Upgrade: h2c\r\nHTTP2-Settings: AAEAAEAAAAIAAAABAAMAAABkAAQBAAAAAAUAAEAA\r\n");
+      assertThat(h2c.status()).as(h2c.raw()).isEqualTo(200);
+      assertThat(h2c.header("Upgrade")).isNull();
+      assertThat(backend.last().header("Upgrade")).isNull();
+      assertThat(backend.last().header("HTTP2-Settings")).isNull();
     }
   }
 
