@@ -184,9 +184,15 @@ public final class Journal<E> {
    * oldest first (e.g. "three requests completed").
    *
    * @throws AssertionError naming what was awaited and the last entries, if they do not appear in time
+   * @throws IllegalArgumentException at once if {@code count} exceeds the {@linkplain #capacity()
+   *     capacity}: the journal could never hold that many
    */
   public <T extends E> List<T> awaitCount(Class<T> type, int count, Duration timeout) {
     Objects.requireNonNull(type, "type");
+    if (count > ring.length) {
+      throw new IllegalArgumentException(owner + ": cannot wait for " + count + " " + type.getSimpleName()
+          + " entries: the journal keeps only the last " + ring.length + " (raise the proxy's journalCapacity)");
+    }
     long deadline = System.nanoTime() + timeout.toNanos();
     lock.lock();
     try {

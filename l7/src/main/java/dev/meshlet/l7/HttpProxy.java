@@ -277,6 +277,7 @@ public final class HttpProxy implements AutoCloseable {
    * was last cleared) and returns them from the journal, oldest first.
    *
    * @throws AssertionError naming the seed and the journal's last entries, on timeout
+   * @throws IllegalArgumentException at once if {@code n} exceeds {@link Builder#journalCapacity(int)}
    */
   public java.util.List<HttpEvent.Completed> awaitRequests(int n, Duration timeout) {
     return handler.journal.awaitCount(HttpEvent.Completed.class, n, timeout);
