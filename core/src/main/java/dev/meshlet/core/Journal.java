@@ -33,6 +33,7 @@ public final class Journal<E> {
   private int size;
   private long recorded;
   private long dropped;
+  private volatile long generation; // clears so far; written under the lock
 
   /**
    * A journal that keeps the last {@code capacity} entries; 0 keeps none (everything is counted as
@@ -64,23 +65,53 @@ public final class Journal<E> {
     Objects.requireNonNull(entry, "entry");
     lock.lock();
     try {
-      recorded++;
-      if (ring.length == 0) {
-        dropped++;
-        return;
-      }
-      if (size == ring.length) {
-        ring[head] = entry;
-        head = (head + 1) % ring.length;
-        dropped++;
-      } else {
-        ring[(head + size) % ring.length] = entry;
-        size++;
-      }
-      changed.signalAll();
+      append(entry);
     } finally {
       lock.unlock();
     }
+  }
+
+  /**
+   * How many times the journal was {@linkplain #clear() cleared}. A proxy reads it when something
+   * begins (a request arrives) and hands it to {@link #record(Object, long)} when that ends.
+   */
+  public long generation() {
+    return generation;
+  }
+
+  /**
+   * Appends an entry about something that began when {@link #generation()} was {@code generation},
+   * unless the journal was cleared since: what began before a clear and ends after it (a request a
+   * test left hanging) is not journaled among what came after, nor counted.
+   */
+  public void record(E entry, long generation) {
+    Objects.requireNonNull(entry, "entry");
+    lock.lock();
+    try {
+      if (generation == this.generation) {
+        append(entry);
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** {@link #record(Object)} with the lock held. */
+  private void append(E entry) {
+    recorded++;
+    if (ring.length == 0) {
+      dropped++;
+      return;
+    }
+    if (size == ring.length) {
+      ring[head] = entry;
+      head = (head + 1) % ring.length;
+      dropped++;
+    } else {
+      ring[(head + size) % ring.length] = entry;
+      size++;
+    }
+    changed.signalAll();
   }
 
   /** The entries kept, oldest first (a copy). */
@@ -131,7 +162,11 @@ public final class Journal<E> {
     }
   }
 
-  /** Forgets the entries kept; the {@link #recorded()} and {@link #dropped()} counters restart at 0. */
+  /**
+   * Forgets the entries kept; the {@link #recorded()} and {@link #dropped()} counters restart at 0,
+   * and entries about what began before the clear are no longer recorded (see
+   * {@link #record(Object, long)}).
+   */
   public void clear() {
     lock.lock();
     try {
@@ -140,6 +175,7 @@ public final class Journal<E> {
       size = 0;
       recorded = 0;
       dropped = 0;
+      generation++;
     } finally {
       lock.unlock();
     }

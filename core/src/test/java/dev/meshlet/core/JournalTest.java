@@ -55,4 +55,20 @@ class JournalTest {
     assertThatThrownBy(() -> none.awaitCount(String.class, 1, Duration.ofDays(1)))
         .isInstanceOf(IllegalArgumentException.class);
   }
+
+  @Test
+  void whatBeganBeforeAClearIsNotJournaledAfterIt() {
+    Journal<String> j = new Journal<>(10, "test journal");
+    long before = j.generation();
+    j.record("began and ended before", before);
+    assertThat(j.entries()).containsExactly("began and ended before");
+    j.clear();
+    j.record("began before, ended after", before);
+    long after = j.generation();
+    j.record("began and ended after", after);
+    j.record("recorded as it happens");
+    assertThat(j.entries()).containsExactly("began and ended after", "recorded as it happens");
+    assertThat(j.recorded()).as("the late entry is not counted either").isEqualTo(2);
+    assertThat(j.dropped()).isZero();
+  }
 }

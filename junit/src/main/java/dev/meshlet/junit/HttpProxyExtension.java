@@ -35,11 +35,10 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
  * instance field one per test; after each test the routes the proxy was built with are
  * {@linkplain HttpProxy#resetRoutes() put back} (undoing a test's {@code replaceRoutes}, and restarting
  * the faults' schedules and draws, so each test sees the faults the first one saw), the journal is
- * cleared before each test, and a failing test carries the seed and the journal's last entries. An
- * exchange is journaled as it ends on the proxy, a moment after its client has the response, so before
- * clearing and before a report the extension waits, at most 1 s, for the requests in flight to end: a
- * request a test leaves hanging (a client that gave up on a long delay fault) costs the next test that
- * second, and is journaled in whichever test it ends. To
+ * cleared before each test (a request a test leaves in flight, such as one whose client gave up on a
+ * long delay fault, is not journaled when it ends in a later test), and a failing test carries the
+ * seed and the journal's last entries, after a wait of at most 1 s for requests in flight to end (an
+ * exchange is journaled a moment after its client has the response). To
  * choose faults per test without replacing routes, use
  * {@link dev.meshlet.l7.HttpFault#whenHeader(String) header-triggered} faults.
  *
@@ -49,14 +48,12 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
 public final class HttpProxyExtension
     implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback, ParameterResolver,
         TestExecutionExceptionHandler {
-  /** How long to wait for a test's last exchanges to be journaled. */
-  private static final Duration SETTLE = Duration.ofSeconds(1);
+  /** How long a failure's report waits for the test's requests in flight to end (and be journaled). */
+  private static final Duration REPORT_WAIT = Duration.ofSeconds(1);
 
   private static final ProxyLifecycle.Kind<HttpProxy.Builder, HttpProxy> KIND = new ProxyLifecycle.Kind<>(
       "meshlet HTTP proxy", HttpProxy.class, HttpProxy.Builder::start, HttpProxy::port, HttpProxy::journal,
-      HttpProxyExtension::settle, HttpProxy::close,
-      p -> p + ": replay with HttpProxy.builder().seed(0x" + Long.toHexString(p.seed()) + "L); "
-          + p.journal().describeTail(20));
+      HttpProxy::close, HttpProxyExtension::report);
 
   private final ProxyLifecycle<HttpProxy.Builder, HttpProxy> lifecycle;
 
@@ -65,12 +62,14 @@ public final class HttpProxyExtension
   }
 
   /**
-   * Waits (briefly) for the requests in flight to end, so that a test's last exchange is journaled
-   * before the journal is cleared or reported: the client can read a response a moment before the
-   * proxy records its end.
+   * The seed and the journal's last entries. A client reads its response a moment before the proxy
+   * journals the exchange's end, so the report first waits briefly for the requests in flight to end:
+   * a test that fails right after a response reports that response's exchange too.
    */
-  private static void settle(HttpProxy p) {
-    ProxyLifecycle.waitQuietly(() -> p.awaitIdle(SETTLE));
+  private static String report(HttpProxy p) {
+    ProxyLifecycle.waitQuietly(() -> p.awaitIdle(REPORT_WAIT));
+    return p + ": replay with HttpProxy.builder().seed(0x" + Long.toHexString(p.seed()) + "L); "
+        + p.journal().describeTail(20);
   }
 
   /** An extension that starts the proxy {@code builder} describes, when the tests begin. */
@@ -102,7 +101,7 @@ public final class HttpProxyExtension
     return proxy().uri();
   }
 
-  /** The proxy's journal, cleared before each test (see the class's notes on requests in flight). */
+  /** The proxy's journal, cleared before each test. */
   public Journal<HttpEvent> journal() {
     return proxy().journal();
   }

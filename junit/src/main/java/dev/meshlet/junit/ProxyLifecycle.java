@@ -29,18 +29,13 @@ final class ProxyLifecycle<B, P> {
     P start(B builder) throws IOException;
   }
 
-  /**
-   * How to handle one kind of proxy. {@code settle} lets the exchanges that just ended reach the
-   * journal (a client can have its answer a moment before the proxy records it); it runs before the
-   * journal is cleared and before a failure's report.
-   */
+  /** How to handle one kind of proxy; {@code report} describes it for a failing test. */
   record Kind<B, P>(
       String noun,
       Class<P> type,
       Starter<B, P> start,
       ToIntFunction<P> port,
       Function<P, Journal<?>> journal,
-      Consumer<P> settle,
       Consumer<P> close,
       Function<P, String> report) {}
 
@@ -83,7 +78,6 @@ final class ProxyLifecycle<B, P> {
     if (p == null) {
       start(context);
     } else {
-      kind.settle().accept(p);
       kind.journal().apply(p).clear();
     }
   }
@@ -153,22 +147,22 @@ final class ProxyLifecycle<B, P> {
   void handleTestExecutionException(Throwable failure) throws Throwable {
     P p = proxy;
     if (p != null) {
-      kind.settle().accept(p);
       failure.addSuppressed(new TcpProxyExtension.ProxyReport(kind.report().apply(p)));
     }
     throw failure;
   }
 
   /**
-   * Runs {@code wait} (an {@code awaitIdle}), treating its timeout as "go on with what is journaled",
-   * and with the interrupt flag cleared meanwhile, else the wait would spin instead of parking.
+   * Runs {@code wait} (an {@code awaitIdle} before a failure's report: a client has its answer a moment
+   * before the proxy journals it), treating its timeout as "report what is journaled so far", and
+   * with the interrupt flag cleared meanwhile, else the wait would spin instead of parking.
    */
   static void waitQuietly(Runnable wait) {
     boolean interrupted = Thread.interrupted();
     try {
       wait.run();
     } catch (AssertionError stillBusy) {
-      // a request or connection still open: report or clear what is journaled so far
+      // a request or connection still open: report what is journaled so far
     } finally {
       if (interrupted) {
         Thread.currentThread().interrupt();

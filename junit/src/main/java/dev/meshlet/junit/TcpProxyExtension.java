@@ -58,7 +58,6 @@ public final class TcpProxyExtension
 
   private static final ProxyLifecycle.Kind<TcpProxy.Builder, TcpProxy> KIND = new ProxyLifecycle.Kind<>(
       "meshlet proxy", TcpProxy.class, TcpProxy.Builder::start, TcpProxy::port, TcpProxy::journal,
-      p -> {}, // no wait before clearing: tests may keep their connections open across tests
       TcpProxy::close, TcpProxyExtension::report);
 
   private final ProxyLifecycle<TcpProxy.Builder, TcpProxy> lifecycle;

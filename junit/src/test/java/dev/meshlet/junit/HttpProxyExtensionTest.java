@@ -1,12 +1,14 @@
 package dev.meshlet.junit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
 
 import com.sun.net.httpserver.HttpServer;
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Schedule;
+import dev.meshlet.l7.HttpEvent;
 import dev.meshlet.l7.HttpFault;
 import dev.meshlet.l7.HttpProxy;
 import java.io.IOException;
@@ -16,6 +18,8 @@ import java.net.InetSocketAddress;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -111,5 +115,38 @@ class HttpProxyExtensionTest {
     assertThat(failure).hasMessage("the client under test misbehaved");
     assertThat(failure.getSuppressed()).hasSize(1);
     assertThat(failure.getSuppressed()[0].getMessage()).contains("seed(0xcafeL)").contains("Completed");
+  }
+
+  @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+  static class HangingExample {
+    @RegisterExtension
+    static final HttpProxyExtension gateway = HttpProxyExtension.create(() -> HttpProxy.builder()
+        .listen("127.0.0.1", 0)
+        .route(r -> r.name("payments").to(payments())
+            .fault(HttpFault.delay(Duration.ofMillis(1500)).whenHeader("x-slow"))));
+
+    @Test
+    @Order(1)
+    void theClientGivesUpOnASlowRequest(HttpProxy proxy) {
+      assertThatThrownBy(() -> http.send(HttpRequest.newBuilder(proxy.uri().resolve("/slow")).header("x-slow", "1")
+          .timeout(Duration.ofMillis(200)).build(), HttpResponse.BodyHandlers.discarding()))
+          .isInstanceOf(HttpTimeoutException.class);
+    }
+
+    @Test
+    @Order(2)
+    void theNextTestsJournalHoldsOnlyItsOwnRequests(HttpProxy proxy) {
+      proxy.awaitIdle(Duration.ofSeconds(10)); // the slow request ends now, during this test
+      assertThat(proxy.journal().entries()).isEmpty();
+      assertThat(status(proxy)).isEqualTo(200);
+      assertThat(proxy.awaitRequests(1, Duration.ofSeconds(5))).singleElement()
+          .satisfies(c -> assertThat(c.path()).isEqualTo("/pay"));
+    }
+  }
+
+  @Test
+  void aRequestATestLeftInFlightIsNotJournaledInTheNext() {
+    Events events = run(HangingExample.class);
+    events.assertStatistics(s -> s.succeeded(2).failed(0));
   }
 }

@@ -79,6 +79,8 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private volatile long bytesOut;
   /** Numbered from 1 in arrival order, for the journal and the fault draws. */
   private final long requestId;
+  /** The journal's generation when the request arrived: its end is not journaled after a clear. */
+  private final long journalGeneration;
   /** The faults drawn for this request; null (the usual case) when none applies. */
   private volatile @Nullable FaultPlan faults;
 
@@ -134,6 +136,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
 
   Exchange(ForwardingHandler handler, Request request, Response response, Callback callback) {
     this.requestId = handler.requestIds.incrementAndGet();
+    this.journalGeneration = handler.journal.generation();
     this.handler = handler;
     this.config = handler.config;
     this.request = request;
@@ -1588,7 +1591,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     FaultPlan plan = faults;
     journal.record(new HttpEvent.Completed(requestId, request.getMethod(), request.getHttpURI().getPathQuery(),
         r == null ? null : r.name(), e == null ? null : e.backend(), status,
-        plan == null ? List.of() : plan.kinds, java.time.Instant.now()));
+        plan == null ? List.of() : plan.kinds, java.time.Instant.now()), journalGeneration);
   }
 
   /** Short fixed bodies for the proxy's own answers. */

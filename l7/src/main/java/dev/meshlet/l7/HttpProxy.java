@@ -248,7 +248,8 @@ public final class HttpProxy implements AutoCloseable {
    * assert on; see {@link HttpEvent}. Keeps the last {@link Builder#journalCapacity(int)} entries.
    * An exchange's {@link HttpEvent.Completed} entry is recorded when it ends on the proxy, which can be
    * a moment after the client has read the response: wait for it with {@link #awaitRequests(int,
-   * Duration)}.
+   * Duration)}. After {@link Journal#clear()}, a request that arrived before the clear is not
+   * journaled when it ends.
    */
   public Journal<HttpEvent> journal() {
     return handler.journal;
