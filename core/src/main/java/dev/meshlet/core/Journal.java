@@ -60,7 +60,10 @@ public final class Journal<E> {
     return ring.length;
   }
 
-  /** Appends an entry, dropping (and counting) the oldest when full. */
+  /**
+   * Appends an entry, dropping (and counting) the oldest when full; whatever the clears, unlike
+   * {@link #record(Object, long)}.
+   */
   public void record(E entry) {
     Objects.requireNonNull(entry, "entry");
     lock.lock();
@@ -164,8 +167,8 @@ public final class Journal<E> {
 
   /**
    * Forgets the entries kept; the {@link #recorded()} and {@link #dropped()} counters restart at 0,
-   * and entries about what began before the clear are no longer recorded (see
-   * {@link #record(Object, long)}).
+   * and an entry {@linkplain #record(Object, long) recorded with a generation} from before the clear
+   * is dropped.
    */
   public void clear() {
     lock.lock();

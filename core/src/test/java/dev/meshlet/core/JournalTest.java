@@ -65,6 +65,7 @@ class JournalTest {
     j.clear();
     j.record("began before, ended after", before);
     long after = j.generation();
+    assertThat(after).isEqualTo(before + 1);
     j.record("began and ended after", after);
     j.record("recorded as it happens");
     assertThat(j.entries()).containsExactly("began and ended after", "recorded as it happens");

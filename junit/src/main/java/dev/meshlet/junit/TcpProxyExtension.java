@@ -43,9 +43,10 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
  * instance field each test gets a fresh proxy. When a test fails, the failure carries the proxy's
  * seed (to replay the run with {@link TcpProxy.Builder#seed(long)}) and the journal's last entries as
  * a suppressed exception, after a wait of at most 250 ms for open connections to end. A connection's
- * {@code Closed} entry is recorded a moment after its client sees the close; a connection a test
- * leaves open is journaled in whichever test it ends: to keep a test's journal its own, end with
- * {@link TcpProxy#awaitIdle(Duration)}.
+ * {@code Closed} entry is recorded a moment after its client sees the close. Unlike a request under
+ * {@link HttpProxyExtension}, a connection a test leaves open is journaled in whichever test it ends
+ * (tests may keep pooled connections across tests, and a close belongs to the test that sees it): to
+ * keep a test's journal its own, end with {@link TcpProxy#awaitIdle(Duration)}.
  *
  * <p>Parameters: an {@code int} annotated {@link MeshletProxy} receives the port, a
  * {@link TcpProxy} parameter the proxy itself.

@@ -79,7 +79,7 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
   private volatile long bytesOut;
   /** Numbered from 1 in arrival order, for the journal and the fault draws. */
   private final long requestId;
-  /** The journal's generation when the request arrived: its end is not journaled after a clear. */
+  /** The journal's generation when the request arrived: nothing of it is journaled after a clear. */
   private final long journalGeneration;
   /** The faults drawn for this request; null (the usual case) when none applies. */
   private volatile @Nullable FaultPlan faults;
@@ -212,7 +212,8 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     rc.begin();
     routeCounters = rc;
 
-    FaultPlan plan = FaultPlan.decide(chosen, request, requestId, handler.faultSeed, handler.journal);
+    FaultPlan plan = FaultPlan.decide(chosen, request, requestId, handler.faultSeed, handler.journal,
+        journalGeneration);
     if (plan != null) {
       faults = plan;
       if (plan.abortStatus > 0) {

@@ -29,8 +29,12 @@ final class FaultPlan {
   long nextWriteNanos;
   final List<String> kinds = new ArrayList<>(2);
 
-  /** Draws {@code route}'s faults for request number {@code id}; null when none applies. */
-  static @Nullable FaultPlan decide(HttpRoute route, Request request, long id, long seed, Journal<HttpEvent> journal) {
+  /**
+   * Draws {@code route}'s faults for request number {@code id}; null when none applies. Each applied
+   * fault is journaled with the {@linkplain Journal#generation() generation} the request arrived in.
+   */
+  static @Nullable FaultPlan decide(HttpRoute route, Request request, long id, long seed, Journal<HttpEvent> journal,
+      long generation) {
     HttpFault[] faults = route.faults;
     if (faults.length == 0) {
       return null;
@@ -54,7 +58,7 @@ final class FaultPlan {
         plan = new FaultPlan();
       }
       plan.add(f);
-      journal.record(new HttpEvent.FaultApplied(id, route.name(), f, Instant.now()));
+      journal.record(new HttpEvent.FaultApplied(id, route.name(), f, Instant.now()), generation);
     }
     return plan;
   }

@@ -15,7 +15,8 @@ import org.jspecify.annotations.Nullable;
  * }</pre>
  *
  * <p>A {@link Completed} entry is recorded as the exchange ends on the proxy, which can be a moment
- * after the client has read the response; wait for it with {@link HttpProxy#awaitRequests}.
+ * after the client has read the response; wait for it with {@link HttpProxy#awaitRequests}. After
+ * the journal is cleared, nothing is recorded about a request that arrived before.
  */
 public sealed interface HttpEvent {
 

@@ -248,16 +248,16 @@ public final class HttpProxy implements AutoCloseable {
    * assert on; see {@link HttpEvent}. Keeps the last {@link Builder#journalCapacity(int)} entries.
    * An exchange's {@link HttpEvent.Completed} entry is recorded when it ends on the proxy, which can be
    * a moment after the client has read the response: wait for it with {@link #awaitRequests(int,
-   * Duration)}. After {@link Journal#clear()}, a request that arrived before the clear is not
-   * journaled when it ends.
+   * Duration)}. After {@link Journal#clear()}, nothing is journaled about a request that arrived
+   * before the clear (a request a test left in flight does not show up in the next test's journal).
    */
   public Journal<HttpEvent> journal() {
     return handler.journal;
   }
 
   /**
-   * Waits until no request is in flight. When it returns, every request that ended is journaled and
-   * counted in {@link #stats()}.
+   * Waits until no request is in flight. When it returns, every request that ended is counted in
+   * {@link #stats()}, and journaled if it arrived since the journal was last cleared.
    *
    * @throws AssertionError if requests are still in flight after {@code timeout}; the message gives
    *     the seed and the journal's last entries
