@@ -25,6 +25,10 @@ import org.jspecify.annotations.Nullable;
  * default) or refuses, as {@link Builder#whenNoneAvailable(NoneAvailable)} says. An endpoint that joins
  * or recovers can {@linkplain Builder#slowStart(Duration) ramp its weight up} over a window.
  *
+ * <p>Endpoints, their health, ejection and weights, and the picker built over them are one immutable
+ * snapshot, replaced whole at each change: {@link #stats()}, {@link #available()} and the picks
+ * always agree on which endpoints are available.
+ *
  * <pre>{@code
  * try (Cluster web = Cluster.builder("web")
  *         .backends(Backend.of("127.0.0.1", 8081), Backend.of("127.0.0.1", 8082))
