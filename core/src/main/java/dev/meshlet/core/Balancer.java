@@ -8,7 +8,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>A balancer is a factory: each time the set of available endpoints changes, the cluster asks it
  * for a new {@link Picker} over the new set, and every pick goes to the current picker. Pickers are
- * immutable apart from their own counters, thread-safe, lock-free and allocate nothing per pick.
+ * immutable apart from their own counters, thread-safe, lock-free and allocate nothing per pick. A
+ * picker built by the cluster sees the weights of the snapshot it is built for.
  *
  * <pre>{@code
  * Cluster api = Cluster.builder("api")
@@ -45,7 +46,10 @@ public interface Balancer {
     return Balancers.ROUND_ROBIN;
   }
 
-  /** A uniformly random endpoint, weighted by {@link Backend#weight()}. */
+  /**
+   * A uniformly random endpoint, weighted by {@link Backend#weight()}; replayable when the cluster has
+   * a {@linkplain Cluster.Builder#seed(long) seed}.
+   */
   static Balancer random() {
     return Balancers.RANDOM;
   }
@@ -61,7 +65,8 @@ public interface Balancer {
   /**
    * Least connections by the power of two choices: two random endpoints, the one with fewer requests
    * or connections in flight per unit of weight wins. Picks stay O(1) and avoid the herd that a global
-   * minimum sends to one fresh endpoint.
+   * minimum sends to one fresh endpoint. The two choices are replayable when the cluster has a
+   * {@linkplain Cluster.Builder#seed(long) seed}.
    */
   static Balancer leastConnections() {
     return Balancers.LEAST_CONNECTIONS;

@@ -1,55 +1,52 @@
 package dev.meshlet.core;
 
+import dev.meshlet.core.internal.Mix;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
 
 /** The built-in balancers; each is a stateless factory of pickers. */
 enum Balancers implements Balancer {
   ROUND_ROBIN {
-    @Override
-    public Picker picker(List<Endpoint> endpoints) {
+    Picker picker(List<Endpoint> endpoints, Draws draws) {
       return new RoundRobin(endpoints.toArray(Endpoint[]::new));
     }
   },
   RANDOM {
-    @Override
-    public Picker picker(List<Endpoint> endpoints) {
-      return new WeightedRandom(endpoints.toArray(Endpoint[]::new));
+    Picker picker(List<Endpoint> endpoints, Draws draws) {
+      return new WeightedRandom(endpoints.toArray(Endpoint[]::new), draws);
     }
   },
   WEIGHTED_ROUND_ROBIN {
-    @Override
-    public Picker picker(List<Endpoint> endpoints) {
+    Picker picker(List<Endpoint> endpoints, Draws draws) {
       return new SmoothWeighted(endpoints.toArray(Endpoint[]::new));
     }
   },
   LEAST_CONNECTIONS {
-    @Override
-    public Picker picker(List<Endpoint> endpoints) {
-      return new PowerOfTwo(endpoints.toArray(Endpoint[]::new));
+    Picker picker(List<Endpoint> endpoints, Draws draws) {
+      return new PowerOfTwo(endpoints.toArray(Endpoint[]::new), draws);
     }
   },
   CONSISTENT_HASH {
-    @Override
-    public Picker picker(List<Endpoint> endpoints) {
+    Picker picker(List<Endpoint> endpoints, Draws draws) {
       return new Ring(endpoints.toArray(Endpoint[]::new));
     }
   };
 
+  /** A picker over {@code endpoints} whose random choices come from {@code draws}. */
+  abstract Picker picker(List<Endpoint> endpoints, Draws draws);
+
+  /** A picker drawing from {@code ThreadLocalRandom}, for callers other than a cluster. */
+  @Override
+  public Picker picker(List<Endpoint> endpoints) {
+    return picker(endpoints, Draws.UNSEEDED);
+  }
+
   @Override
   public String toString() {
     return name().toLowerCase().replace('_', '-');
-  }
-
-  /** The finaliser of SplitMix64: spreads any 64-bit key over all 64 bits. */
-  static long mix(long z) {
-    z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
-    z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
-    return z ^ (z >>> 31);
   }
 
   static final class RoundRobin implements Picker {
@@ -70,9 +67,11 @@ enum Balancers implements Balancer {
     private final Endpoint[] endpoints;
     private final long[] cumulative; // cumulative[i] = sum of weights 0..i
     private final boolean uniform;
+    private final Draws draws;
 
-    WeightedRandom(Endpoint[] endpoints) {
+    WeightedRandom(Endpoint[] endpoints, Draws draws) {
       this.endpoints = endpoints;
+      this.draws = draws;
       this.cumulative = new long[endpoints.length];
       long sum = 0;
       boolean equal = true;
@@ -87,11 +86,11 @@ enum Balancers implements Balancer {
 
     @Override
     public Endpoint pick(long key, int attempt) {
-      ThreadLocalRandom random = ThreadLocalRandom.current();
+      long bits = draws.next();
       if (uniform) {
-        return endpoints[random.nextInt(endpoints.length)];
+        return endpoints[Draws.high(bits, endpoints.length)];
       }
-      long r = random.nextLong(cumulative[cumulative.length - 1]);
+      long r = Draws.below(bits, cumulative[cumulative.length - 1]);
       int i = Arrays.binarySearch(cumulative, r + 1);
       return endpoints[i >= 0 ? i : -i - 1];
     }
@@ -172,9 +171,16 @@ enum Balancers implements Balancer {
 
   static final class PowerOfTwo implements Picker {
     private final Endpoint[] endpoints;
+    private final int[] weights; // as the snapshot this picker was built for has them
+    private final Draws draws;
 
-    PowerOfTwo(Endpoint[] endpoints) {
+    PowerOfTwo(Endpoint[] endpoints, Draws draws) {
       this.endpoints = endpoints;
+      this.draws = draws;
+      this.weights = new int[endpoints.length];
+      for (int i = 0; i < endpoints.length; i++) {
+        weights[i] = endpoints[i].weight();
+      }
     }
 
     @Override
@@ -183,17 +189,17 @@ enum Balancers implements Balancer {
       if (n == 1) {
         return endpoints[0];
       }
-      ThreadLocalRandom random = ThreadLocalRandom.current();
-      int i = random.nextInt(n);
-      int j = random.nextInt(n - 1);
+      long bits = draws.next(); // one draw for both choices: a seeded pick uses one number
+      int i = Draws.high(bits, n);
+      int j = Draws.low(bits, n - 1);
       if (j >= i) {
         j++;
       }
       Endpoint a = endpoints[i];
       Endpoint b = endpoints[j];
       // a.active / a.weight <= b.active / b.weight, without division
-      long lhs = (long) a.active() * b.weight();
-      long rhs = (long) b.active() * a.weight();
+      long lhs = (long) a.active() * weights[j];
+      long rhs = (long) b.active() * weights[i];
       return lhs <= rhs ? a : b;
     }
   }
@@ -222,7 +228,7 @@ enum Balancers implements Balancer {
         long seed = hash(endpoints[i].backend().authority());
         int points = endpoints[i].weight() * perWeight;
         for (int k = 0; k < points; k++) {
-          packedHashes[p] = mix(seed + k * 0x9e3779b97f4a7c15L);
+          packedHashes[p] = Mix.mix(seed + k * 0x9e3779b97f4a7c15L);
           packedOwners[p] = i;
           p++;
         }
@@ -251,12 +257,12 @@ enum Balancers implements Balancer {
         h ^= b & 0xff;
         h *= 0x100000001b3L;
       }
-      return mix(h);
+      return Mix.mix(h);
     }
 
     @Override
     public @Nullable Endpoint pick(long key, int attempt) {
-      long h = mix(key);
+      long h = Mix.mix(key);
       int i = Arrays.binarySearch(hashes, h);
       if (i < 0) {
         i = -i - 1;

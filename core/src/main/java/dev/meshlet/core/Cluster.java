@@ -1,19 +1,13 @@
 package dev.meshlet.core;
 
+import dev.meshlet.core.internal.Access;
+import dev.meshlet.core.internal.Gate;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
@@ -31,6 +25,10 @@ import org.jspecify.annotations.Nullable;
  * default) or refuses, as {@link Builder#whenNoneAvailable(NoneAvailable)} says. An endpoint that joins
  * or recovers can {@linkplain Builder#slowStart(Duration) ramp its weight up} over a window.
  *
+ * <p>Endpoints, their health, ejection and weights, and the picker built over them are one immutable
+ * snapshot, replaced whole at each change: {@link #stats()}, {@link #available()} and the picks
+ * always agree on which endpoints are available.
+ *
  * <pre>{@code
  * try (Cluster web = Cluster.builder("web")
  *         .backends(Backend.of("127.0.0.1", 8081), Backend.of("127.0.0.1", 8082))
@@ -47,7 +45,10 @@ import org.jspecify.annotations.Nullable;
  */
 public final class Cluster implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(Cluster.class.getName());
-  private static final int SLOW_START_SCALE = 100;
+
+  static {
+    Access.setClusterAccess(new Limits());
+  }
 
   /** What a cluster does when no endpoint is available (all unhealthy or ejected). */
   public enum NoneAvailable {
@@ -57,64 +58,43 @@ public final class Cluster implements AutoCloseable {
     REFUSE
   }
 
-  /** The immutable state picks read. {@code refreshAt} is meaningful only when {@code timed}. */
-  private record State(
-      List<Endpoint> endpoints, List<Endpoint> available, Balancer.@Nullable Picker picker,
-      boolean panic, boolean timed, long refreshAt) {}
-
   private final String name;
   private final Balancer balancer;
   private final Ticker ticker;
-  private final @Nullable HealthCheck healthCheck;
   private final @Nullable OutlierDetection outlier;
-  private final long slowStartNanos;
-  private final NoneAvailable noneAvailable;
-  private final int maxActive;
-  private final int maxPending;
   private final Gate active;
   private final Gate pending;
   private final Gate retries;
   private final LongAdder ejections = new LongAdder();
   private final ReentrantLock updates = new ReentrantLock();
-  private final @Nullable Thread healthThread;
-  private final @Nullable ExecutorService probes;
-  private volatile boolean closed;
-  private volatile State state;
+  private final @Nullable HealthChecker health;
+  /** The one snapshot stats and picks read; replaced whole, under the updates lock. */
+  private volatile ClusterState state;
 
   private Cluster(Builder b) {
     this.name = b.name;
     this.balancer = b.balancer;
     this.ticker = b.ticker;
-    this.healthCheck = b.healthCheck;
     this.outlier = b.outlier;
-    this.slowStartNanos = b.slowStart.toNanos();
-    this.noneAvailable = b.noneAvailable;
-    this.maxActive = b.maxActive;
-    this.maxPending = b.maxPending;
-    this.active = new Gate("meshlet cluster " + name + ": maxActive (" + maxActive
-        + ") reached; excess connections/requests are refused and counted in stats().overflows");
-    this.pending = new Gate("meshlet cluster " + name + ": maxPending (" + maxPending
-        + ") reached; excess connections/requests are refused and counted in stats().pendingOverflows");
+    this.active = new Gate("meshlet cluster " + name + ": maxActive (" + b.maxActive
+        + ") reached; excess connections/requests are refused and counted in stats().overflows", b.maxActive);
+    this.pending = new Gate("meshlet cluster " + name + ": maxPending (" + b.maxPending
+        + ") reached; excess connections/requests are refused and counted in stats().pendingOverflows", b.maxPending);
     this.retries = new Gate("meshlet cluster " + name
-        + ": retry budget spent; further retries are refused until retries in flight end");
+        + ": retry budget spent; further retries are refused until retries in flight end", Integer.MAX_VALUE);
     List<Endpoint> endpoints = new ArrayList<>(b.backends.size());
     for (Backend backend : b.backends) {
       endpoints.add(new Endpoint(this, backend));
     }
-    this.state = new State(List.of(), List.of(), null, false, false, 0);
+    ClusterState.Rules rules = new ClusterState.Rules(name, balancer, b.slowStart.toNanos(), b.noneAvailable);
+    Draws draws = b.seeded ? Draws.seeded(b.seed) : Draws.UNSEEDED;
     updates.lock();
     try {
-      rebuild(endpoints);
+      this.state = ClusterState.initial(rules, draws, endpoints, ticker.nanoTime());
     } finally {
       updates.unlock();
     }
-    if (healthCheck != null) {
-      this.probes = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("meshlet-health-" + name + "-", 0).factory());
-      this.healthThread = Thread.ofVirtual().name("meshlet-health-" + name).start(this::healthLoop);
-    } else {
-      this.probes = null;
-      this.healthThread = null;
-    }
+    this.health = b.healthCheck == null ? null : new HealthChecker(this, b.healthCheck);
   }
 
   /** Starts a cluster with the given name (used in stats and logs). */
@@ -147,27 +127,27 @@ public final class Cluster implements AutoCloseable {
     return current().available();
   }
 
-  /** A snapshot of the cluster's state and counters. */
+  /**
+   * A snapshot of the cluster's state and counters. Health, ejection, weights and the available
+   * endpoints come from the same snapshot the balancer picks from: an endpoint these stats call
+   * unhealthy or ejected is not picked until a later snapshot says otherwise.
+   */
   public ClusterStats stats() {
-    State s = current();
-    Map<String, EndpointStats> backends = new LinkedHashMap<>();
-    for (Endpoint e : s.endpoints()) {
-      backends.put(e.backend().displayName(), e.stats());
-    }
+    ClusterState s = current();
     return new ClusterStats(s.endpoints().size(), s.panic() ? 0 : s.available().size(), s.panic(),
         active.inside(), active.refused(), pending.inside(), pending.refused(), retries.inside(),
-        retries.refused(), ejections.sum(), backends);
+        retries.refused(), ejections.sum(), s.endpointStats());
   }
 
-  private State current() {
-    State s = state;
-    if (s.timed() && ticker.nanoTime() - s.refreshAt() >= 0 && updates.tryLock()) {
+  private ClusterState current() {
+    ClusterState s = state;
+    if (s.due(ticker) && updates.tryLock()) {
       try {
-        rebuild(state.endpoints());
+        s = state.refreshed(ticker.nanoTime());
+        state = s;
       } finally {
         updates.unlock();
       }
-      s = state;
     }
     return s;
   }
@@ -189,7 +169,7 @@ public final class Cluster implements AutoCloseable {
    * @param attempt 1 for the first retry, 2 for the second, …
    */
   public @Nullable Endpoint pick(long key, int attempt, @Nullable Endpoint previous) {
-    State s = current();
+    ClusterState s = current();
     Balancer.Picker picker = s.picker();
     if (picker == null) {
       return null;
@@ -212,12 +192,21 @@ public final class Cluster implements AutoCloseable {
    * The circuit breaker: admits one more connection (L4) or request (L7) unless {@code maxActive}
    * are in flight, in which case the overflow is counted and logged once. Pair a true answer with
    * {@link #release()}.
+   *
+   * @deprecated use {@code Admission.tryEnter(cluster)} in {@code dev.meshlet.core.internal}, a
+   *     permit to close
    */
+  @Deprecated(forRemoval = true)
   public boolean tryAcquire() {
-    return active.tryEnter(maxActive);
+    return active.tryEnter();
   }
 
-  /** Ends what a successful {@link #tryAcquire()} admitted. */
+  /**
+   * Ends what a successful {@link #tryAcquire()} admitted.
+   *
+   * @deprecated close the permit of {@code Admission.tryEnter(cluster)}
+   */
+  @Deprecated(forRemoval = true)
   public void release() {
     active.exit();
   }
@@ -227,12 +216,20 @@ public final class Cluster implements AutoCloseable {
    * cluster's backends, or connection (L4) waiting for its backend connection to be established,
    * unless {@code maxPending} are waiting; a refusal is counted and logged once. Pair a true answer
    * with {@link #releasePending()}.
+   *
+   * @deprecated use {@code Admission.tryEnterPending(cluster)} in {@code dev.meshlet.core.internal}
    */
+  @Deprecated(forRemoval = true)
   public boolean tryAcquirePending() {
-    return pending.tryEnter(maxPending);
+    return pending.tryEnter();
   }
 
-  /** Ends the wait a successful {@link #tryAcquirePending()} admitted. */
+  /**
+   * Ends the wait a successful {@link #tryAcquirePending()} admitted.
+   *
+   * @deprecated close the permit of {@code Admission.tryEnterPending(cluster)}
+   */
+  @Deprecated(forRemoval = true)
   public void releasePending() {
     pending.exit();
   }
@@ -242,20 +239,32 @@ public final class Cluster implements AutoCloseable {
    * {@code budgetPercent} of the connections or requests in flight ({@link #tryAcquire()}), or
    * {@code minRetries}, whichever is more; a refusal is counted and logged once. Pair a true answer
    * with {@link #releaseRetry()}.
+   *
+   * @deprecated use {@code Admission.tryEnterRetry(cluster, budgetPercent, minRetries)} in
+   *     {@code dev.meshlet.core.internal}
    */
+  @Deprecated(forRemoval = true)
   public boolean tryAcquireRetry(int budgetPercent, int minRetries) {
-    return retries.tryEnter(Math.max(minRetries, (long) active.inside() * budgetPercent / 100));
+    return retries.tryEnterShareOf(active, budgetPercent, minRetries);
   }
 
   /**
    * Admits a retry the budget does not limit (a stale pooled connection, retried whatever the
    * budget); it still counts as in flight. Pair with {@link #releaseRetry()}.
+   *
+   * @deprecated use {@code Admission.enterRetry(cluster)} in {@code dev.meshlet.core.internal}
    */
+  @Deprecated(forRemoval = true)
   public void acquireRetry() {
-    retries.tryEnter(Integer.MAX_VALUE);
+    retries.tryEnter();
   }
 
-  /** Ends a retry {@link #tryAcquireRetry} or {@link #acquireRetry()} admitted. */
+  /**
+   * Ends a retry {@link #tryAcquireRetry} or {@link #acquireRetry()} admitted.
+   *
+   * @deprecated close the permit of {@code Admission.tryEnterRetry} or {@code Admission.enterRetry}
+   */
+  @Deprecated(forRemoval = true)
   public void releaseRetry() {
     retries.exit();
   }
@@ -269,17 +278,14 @@ public final class Cluster implements AutoCloseable {
     Objects.requireNonNull(backend, "backend");
     updates.lock();
     try {
-      List<Endpoint> endpoints = new ArrayList<>(state.endpoints());
-      for (Endpoint e : endpoints) {
+      for (Endpoint e : state.endpoints()) {
         if (sameAddress(e.backend(), backend)) {
           throw new IllegalArgumentException(
               "cluster " + name + ": backend " + backend.authority() + " is already in service");
         }
       }
       Endpoint added = new Endpoint(this, backend);
-      startWarming(added, ticker.nanoTime());
-      endpoints.add(added);
-      rebuild(endpoints);
+      state = state.withAdded(added, ticker.nanoTime());
       return added;
     } finally {
       updates.unlock();
@@ -296,13 +302,12 @@ public final class Cluster implements AutoCloseable {
     Objects.requireNonNull(backend, "backend");
     updates.lock();
     try {
-      List<Endpoint> endpoints = new ArrayList<>(state.endpoints());
+      List<Endpoint> endpoints = state.endpoints();
       for (int i = 0; i < endpoints.size(); i++) {
         Endpoint e = endpoints.get(i);
         if (sameAddress(e.backend(), backend)) {
-          endpoints.remove(i);
           e.retire();
-          rebuild(endpoints);
+          state = state.without(i, ticker.nanoTime());
           return true;
         }
       }
@@ -315,186 +320,69 @@ public final class Cluster implements AutoCloseable {
   /** Stops the health checks, if any. Picks keep working on the last known state. Idempotent. */
   @Override
   public void close() {
-    closed = true;
-    if (healthThread != null && probes != null) {
-      healthThread.interrupt();
-      probes.shutdownNow();
-      try {
-        healthThread.join();
-        probes.awaitTermination(10, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
+    if (health != null) {
+      health.close();
     }
   }
 
-  // --- state changes; all under the updates lock ---
-
-  private void rebuild(List<Endpoint> endpoints) {
-    long now = ticker.nanoTime();
-    boolean timed = false;
-    long refreshAt = Long.MAX_VALUE;
-    List<Endpoint> available = new ArrayList<>(endpoints.size());
-    for (Endpoint e : endpoints) {
-      if (e.ejected) {
-        if (now - e.ejectedUntil >= 0) {
-          e.ejected = false;
-          e.resetFailureStreak();
-          startWarming(e, now);
-          LOG.log(System.Logger.Level.INFO, () -> "meshlet cluster " + name + ": " + e + " back from ejection");
-        } else {
-          refreshAt = timed ? Math.min(refreshAt, e.ejectedUntil) : e.ejectedUntil;
-          timed = true;
-          continue;
-        }
-      }
-      if (e.healthy) {
-        available.add(e);
-      }
-    }
-    for (Endpoint e : endpoints) {
-      int w = weightNow(e, now);
-      e.weight(w);
-      if (e.warming) {
-        long step = Math.max(TimeUnit.MILLISECONDS.toNanos(1), slowStartNanos / 20);
-        long at = now + step;
-        refreshAt = timed ? Math.min(refreshAt, at) : at;
-        timed = true;
-      }
-    }
-    boolean panic = false;
-    if (available.isEmpty() && !endpoints.isEmpty() && noneAvailable == NoneAvailable.USE_ALL) {
-      available = endpoints;
-      panic = true;
-    }
-    List<Endpoint> all = List.copyOf(endpoints);
-    List<Endpoint> picked = List.copyOf(available);
-    Balancer.Picker picker = picked.isEmpty() ? null : balancer.picker(picked);
-    state = new State(all, picked, picker, panic, timed, refreshAt);
-  }
-
-  private int weightNow(Endpoint e, long now) {
-    int configured = e.backend().weight();
-    if (slowStartNanos == 0) {
-      return configured;
-    }
-    int full = configured * SLOW_START_SCALE;
-    if (!e.warming) {
-      return full;
-    }
-    long elapsed = now - e.warmingSince;
-    if (elapsed >= slowStartNanos) {
-      e.warming = false;
-      return full;
-    }
-    double fraction = Math.max(0.1, (double) elapsed / slowStartNanos); // Envoy's min weight percent: 10%
-    return (int) Math.max(1, Math.round(full * fraction));
-  }
-
-  private void startWarming(Endpoint e, long now) {
-    if (slowStartNanos > 0) {
-      e.warming = true;
-      e.warmingSince = now;
-    }
-  }
+  // --- state changes; each publishes one new snapshot under the updates lock ---
 
   /** Called by {@link Endpoint#failed()} with the endpoint's current failure streak. */
   void failureStreak(Endpoint e, int streak) {
     OutlierDetection od = outlier;
-    if (od == null || streak < od.consecutiveFailures() || e.ejected || !e.inService()) {
+    if (od == null || streak < od.consecutiveFailures() || e.ejected() || !e.inService()) {
       return;
     }
     updates.lock();
     try {
-      if (e.ejected || !e.inService()) {
+      ClusterState s = state;
+      int i = s.indexOf(e);
+      if (i < 0 || s.state(i).ejected()) {
         return;
       }
-      List<Endpoint> endpoints = state.endpoints();
-      int ejectedNow = 0;
-      for (Endpoint x : endpoints) {
-        if (x.ejected) {
-          ejectedNow++;
-        }
-      }
-      int allowed = Math.max(1, endpoints.size() * od.maxEjectionPercent() / 100);
-      if (ejectedNow >= allowed) {
+      int allowed = Math.max(1, s.endpoints().size() * od.maxEjectionPercent() / 100);
+      if (s.ejectedCount() >= allowed) {
         return;
       }
-      e.ejections++;
       long base = od.baseEjectionTime().toNanos();
-      long length = Math.min(od.maxEjectionTime().toNanos(), base * e.ejections);
-      e.ejectedUntil = ticker.nanoTime() + length;
-      e.ejected = true;
+      long length = Math.min(od.maxEjectionTime().toNanos(), base * (s.state(i).ejections() + 1));
+      long now = ticker.nanoTime();
       ejections.increment();
       LOG.log(System.Logger.Level.INFO, () -> "meshlet cluster " + name + ": ejected " + e + " for "
           + Duration.ofNanos(length) + " after " + streak + " consecutive failures");
-      rebuild(endpoints);
+      state = s.withEjection(i, now + length, now);
     } finally {
       updates.unlock();
     }
   }
 
-  private void setHealthy(Endpoint e, boolean healthy) {
+  /** Called by the {@link HealthChecker} when a run of probe results crosses a threshold. */
+  void setHealthy(Endpoint e, boolean healthy) {
     updates.lock();
     try {
-      if (e.healthy == healthy || !e.inService()) {
+      ClusterState s = state;
+      int i = s.indexOf(e);
+      if (i < 0 || s.state(i).healthy() == healthy) {
         return;
       }
-      e.healthy = healthy;
-      if (healthy) {
-        startWarming(e, ticker.nanoTime());
-      }
       LOG.log(System.Logger.Level.INFO, () -> "meshlet cluster " + name + ": " + e + (healthy ? " healthy" : " unhealthy"));
-      rebuild(state.endpoints());
+      state = s.withHealth(i, healthy, ticker.nanoTime());
     } finally {
       updates.unlock();
     }
   }
 
-  private void healthLoop() {
-    HealthCheck hc = Objects.requireNonNull(healthCheck);
-    ExecutorService executor = Objects.requireNonNull(probes);
-    long jitter = hc.jitter().toNanos();
-    while (!closed) {
-      try {
-        long pause = hc.interval().toNanos() + (jitter > 0 ? ThreadLocalRandom.current().nextLong(jitter + 1) : 0);
-        Thread.sleep(Duration.ofNanos(pause));
-        List<Endpoint> endpoints = state.endpoints();
-        List<Future<Boolean>> results = new ArrayList<>(endpoints.size());
-        for (Endpoint e : endpoints) {
-          results.add(executor.submit(() -> hc.probe().check(e, hc.timeout())));
-        }
-        long deadline = System.nanoTime() + hc.timeout().toNanos();
-        for (int i = 0; i < endpoints.size(); i++) {
-          boolean ok;
-          Future<Boolean> f = results.get(i);
-          try {
-            ok = Boolean.TRUE.equals(f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
-          } catch (TimeoutException | java.util.concurrent.ExecutionException ex) {
-            f.cancel(true);
-            ok = false;
-          }
-          record(endpoints.get(i), ok, hc);
-        }
-      } catch (InterruptedException | java.util.concurrent.RejectedExecutionException e) {
-        return;
+  /** Adopts {@code seed} for the balancers' random choices unless the cluster has a seed. */
+  private boolean offerSeed(long seed) {
+    updates.lock();
+    try {
+      if (state.draws().isSeeded()) {
+        return false;
       }
-    }
-  }
-
-  private void record(Endpoint e, boolean ok, HealthCheck hc) {
-    if (ok) {
-      e.checkFailures = 0;
-      if (!e.healthy && ++e.checkSuccesses >= hc.healthyThreshold()) {
-        e.checkSuccesses = 0;
-        setHealthy(e, true);
-      }
-    } else {
-      e.checkSuccesses = 0;
-      if (e.healthy && ++e.checkFailures >= hc.unhealthyThreshold()) {
-        e.checkFailures = 0;
-        setHealthy(e, false);
-      }
+      state = state.withDraws(Draws.seeded(seed), ticker.nanoTime());
+      return true;
+    } finally {
+      updates.unlock();
     }
   }
 
@@ -505,6 +393,29 @@ public final class Cluster implements AutoCloseable {
   @Override
   public String toString() {
     return "Cluster[" + name + " " + balancer + " " + state.endpoints() + "]";
+  }
+
+  /** How {@code dev.meshlet.core.internal} reaches a cluster's limits and seed. */
+  private static final class Limits implements Access.ClusterAccess {
+    @Override
+    public Gate active(Cluster c) {
+      return c.active;
+    }
+
+    @Override
+    public Gate pending(Cluster c) {
+      return c.pending;
+    }
+
+    @Override
+    public Gate retries(Cluster c) {
+      return c.retries;
+    }
+
+    @Override
+    public boolean offerSeed(Cluster c, long seed) {
+      return c.offerSeed(seed);
+    }
   }
 
   /** Collects a cluster's settings; {@link #build()} validates them. */
@@ -519,6 +430,8 @@ public final class Cluster implements AutoCloseable {
     private NoneAvailable noneAvailable = NoneAvailable.USE_ALL;
     private int maxActive = Integer.MAX_VALUE;
     private int maxPending = Integer.MAX_VALUE;
+    private boolean seeded;
+    private long seed;
 
     private Builder(String name) {
       Objects.requireNonNull(name, "name");
@@ -608,6 +521,18 @@ public final class Cluster implements AutoCloseable {
         throw new IllegalArgumentException("maxPending: " + max + " (expected: >= 1)");
       }
       this.maxPending = max;
+      return this;
+    }
+
+    /**
+     * Makes the balancers' random choices ({@link Balancer#random()}, the two choices of
+     * {@link Balancer#leastConnections()}) replayable: the same seed and the same sequence of picks
+     * from one thread give the same endpoints. Unseeded (the default), they draw from
+     * {@code ThreadLocalRandom}, unless a proxy hands the cluster its own seed.
+     */
+    public Builder seed(long seed) {
+      this.seeded = true;
+      this.seed = seed;
       return this;
     }
 

@@ -1,5 +1,7 @@
 package dev.meshlet.core;
 
+import dev.meshlet.core.internal.Access;
+import dev.meshlet.core.internal.Lease;
 import java.net.InetSocketAddress;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
@@ -8,12 +10,19 @@ import java.util.concurrent.atomic.LongAdder;
  * The live side of a {@link Backend} inside a {@link Cluster}: its address, resolved once, its
  * health, and its counters.
  *
- * <p>Proxies call {@link #begin()} when a connection or request to the backend starts and
- * {@link #end()} when it ends, and report each outcome with {@link #succeeded()} or
- * {@link #failed()}, which feed the cluster's outlier detection. Balancers read {@link #active()} and
- * {@link #weight()}. All of these are thread-safe and allocation-free.
+ * <p>Proxies count each connection or request to the endpoint, and report its outcome, which feeds
+ * the cluster's outlier detection. Balancers read {@link #active()} and {@link #weight()}. All of
+ * these are thread-safe and allocation-free.
+ *
+ * <p>{@link #healthy()}, {@link #ejected()} and {@link #weight()} are this endpoint's newest state;
+ * {@link Cluster#stats()} and the cluster's picks read the cluster's snapshot, which is published a
+ * moment later. For what the balancer picks from, read the cluster.
  */
 public final class Endpoint {
+  static {
+    Access.setEndpointAccess(new Counting());
+  }
+
   private final Cluster cluster;
   private final Backend backend;
   private final InetSocketAddress address;
@@ -24,24 +33,14 @@ public final class Endpoint {
   private final LongAdder bytesIn = new LongAdder();
   private final LongAdder bytesOut = new LongAdder();
   private volatile boolean inService = true;
-  private volatile int weight;
+  /** Written under the cluster's update lock, as each snapshot is built. */
+  private volatile EndpointState state;
 
-  // Written under the cluster's update lock; read by stats and rebuilds.
-  volatile boolean healthy = true;
-  volatile boolean ejected;
-  long ejectedUntil;
-  int ejections;
-  boolean warming;
-  long warmingSince;
-
-  // Owned by the cluster's health-check thread.
-  int checkSuccesses;
-  int checkFailures;
 
   Endpoint(Cluster cluster, Backend backend) {
     this.cluster = cluster;
     this.backend = backend;
-    this.weight = backend.weight();
+    this.state = EndpointState.initial(backend.weight());
     // Resolve once, here, on the caller's thread: a lookup per connection would pin virtual threads.
     this.address = new InetSocketAddress(backend.host(), backend.port());
   }
@@ -66,11 +65,7 @@ public final class Endpoint {
    * start window (then scaled by 100 across the cluster, so fractions of a weight can be expressed).
    */
   public int weight() {
-    return weight;
-  }
-
-  void weight(int weight) {
-    this.weight = weight;
+    return state.weight();
   }
 
   /** Whether the balancer may still pick this endpoint; false once it was removed from its cluster. */
@@ -80,26 +75,42 @@ public final class Endpoint {
 
   /** Whether active health checks consider it healthy (always true without health checks). */
   public boolean healthy() {
-    return healthy;
+    return state.healthy();
   }
 
   /** Whether outlier detection has ejected it for now. */
   public boolean ejected() {
-    return ejected;
+    return state.ejected();
   }
 
-  /** Records the start of a connection or request; pair with {@link #end()}. */
+  /**
+   * Records the start of a connection or request; pair with {@link #end()}.
+   *
+   * @deprecated proxies begin with {@code Lease.begin(endpoint)} or {@code Lease.pick(cluster, key)}
+   *     in {@code dev.meshlet.core.internal}, and end with {@code lease.close()}
+   */
+  @Deprecated(forRemoval = true)
   public void begin() {
     active.incrementAndGet();
     total.increment();
   }
 
-  /** Records the end of a connection or request started with {@link #begin()}. */
+  /**
+   * Records the end of a connection or request started with {@link #begin()}.
+   *
+   * @deprecated use {@code Lease.close()} in {@code dev.meshlet.core.internal}
+   */
+  @Deprecated(forRemoval = true)
   public void end() {
     active.decrementAndGet();
   }
 
-  /** Records a success (a connect, or a response that is not a server error): resets the failure streak. */
+  /**
+   * Records a success (a connect, or a response that is not a server error): resets the failure streak.
+   *
+   * @deprecated use {@code Lease.succeeded()} in {@code dev.meshlet.core.internal}
+   */
+  @Deprecated(forRemoval = true)
   public void succeeded() {
     if (consecutiveFailures.get() != 0) {
       consecutiveFailures.set(0);
@@ -109,7 +120,10 @@ public final class Endpoint {
   /**
    * Records a connect failure or an upstream error; enough of them in a row eject the endpoint when
    * the cluster has {@link OutlierDetection}.
+   *
+   * @deprecated use {@code Lease.failed()} in {@code dev.meshlet.core.internal}
    */
+  @Deprecated(forRemoval = true)
   public void failed() {
     failures.increment();
     int streak = consecutiveFailures.incrementAndGet();
@@ -120,20 +134,39 @@ public final class Endpoint {
     consecutiveFailures.set(0);
   }
 
-  /** Adds to the count of bytes received from the backend. */
+  /**
+   * Adds to the count of bytes received from the backend.
+   *
+   * @deprecated use {@code Lease.bytesIn(n)} in {@code dev.meshlet.core.internal}
+   */
+  @Deprecated(forRemoval = true)
   public void bytesIn(long n) {
     bytesIn.add(n);
   }
 
-  /** Adds to the count of bytes sent to the backend. */
+  /**
+   * Adds to the count of bytes sent to the backend.
+   *
+   * @deprecated use {@code Lease.bytesOut(n)} in {@code dev.meshlet.core.internal}
+   */
+  @Deprecated(forRemoval = true)
   public void bytesOut(long n) {
     bytesOut.add(n);
   }
 
   /** A snapshot of the counters and state. */
   public EndpointStats stats() {
+    return stats(state, inService);
+  }
+
+  /** The counters now, with health, ejection and weight as {@code s} has them. */
+  EndpointStats stats(EndpointState s, boolean inService) {
     return new EndpointStats(active.get(), total.sum(), failures.sum(), bytesIn.sum(), bytesOut.sum(),
-        inService, healthy, ejected, ejections, weight);
+        inService, s.healthy(), s.ejected(), s.ejections(), s.weight());
+  }
+
+  void state(EndpointState s) {
+    this.state = s;
   }
 
   void retire() {
@@ -143,5 +176,38 @@ public final class Endpoint {
   @Override
   public String toString() {
     return backend.toString();
+  }
+
+  /** How {@link Lease} counts on an endpoint. */
+  private static final class Counting implements Access.EndpointAccess {
+    @Override
+    public void begin(Endpoint e) {
+      e.begin();
+    }
+
+    @Override
+    public void end(Endpoint e) {
+      e.end();
+    }
+
+    @Override
+    public void succeeded(Endpoint e) {
+      e.succeeded();
+    }
+
+    @Override
+    public void failed(Endpoint e) {
+      e.failed();
+    }
+
+    @Override
+    public void bytesIn(Endpoint e, long n) {
+      e.bytesIn(n);
+    }
+
+    @Override
+    public void bytesOut(Endpoint e, long n) {
+      e.bytesOut(n);
+    }
   }
 }

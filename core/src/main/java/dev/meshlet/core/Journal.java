@@ -1,7 +1,10 @@
 package dev.meshlet.core;
 
+import dev.meshlet.core.internal.Access;
+import dev.meshlet.core.internal.JournalWriter;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
@@ -21,10 +24,16 @@ import org.jspecify.annotations.Nullable;
  * }</pre>
  *
  * <p>Thread-safe. Recording takes a short lock and happens per connection or request, never per byte.
+ * Only the proxy that owns a journal records into it; users read, await and {@linkplain #clear()
+ * clear}.
  *
  * @param <E> the kind of entry the proxy records
  */
 public final class Journal<E> {
+  static {
+    Access.setJournalAccess(new Writing());
+  }
+
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
   private final @Nullable Object[] ring;
@@ -38,7 +47,11 @@ public final class Journal<E> {
   /**
    * A journal that keeps the last {@code capacity} entries; 0 keeps none (everything is counted as
    * dropped).
+   *
+   * @deprecated a proxy creates its journal with {@link JournalWriter#create(int, String)} and hands
+   *     out {@link JournalWriter#journal()}
    */
+  @Deprecated(forRemoval = true)
   public Journal(int capacity) {
     this(capacity, "journal");
   }
@@ -46,13 +59,17 @@ public final class Journal<E> {
   /**
    * A journal that keeps the last {@code capacity} entries and names its {@code owner} (e.g. a proxy
    * and its seed) in failure messages.
+   *
+   * @deprecated a proxy creates its journal with {@link JournalWriter#create(int, String)} and hands
+   *     out {@link JournalWriter#journal()}
    */
+  @Deprecated(forRemoval = true)
   public Journal(int capacity, String owner) {
     if (capacity < 0) {
       throw new IllegalArgumentException("journal capacity: " + capacity + " (expected: >= 0)");
     }
     this.ring = new Object[capacity];
-    this.owner = java.util.Objects.requireNonNull(owner, "owner");
+    this.owner = Objects.requireNonNull(owner, "owner");
   }
 
   /** How many entries the journal keeps at most. */
@@ -63,7 +80,10 @@ public final class Journal<E> {
   /**
    * Appends an entry, dropping (and counting) the oldest when full; whatever the clears, unlike
    * {@link #record(Object, long)}.
+   *
+   * @deprecated use {@link JournalWriter#record(Object)}
    */
+  @Deprecated(forRemoval = true)
   public void record(E entry) {
     Objects.requireNonNull(entry, "entry");
     lock.lock();
@@ -77,7 +97,10 @@ public final class Journal<E> {
   /**
    * How many times the journal was {@linkplain #clear() cleared}. A proxy reads it when something
    * begins (a request arrives) and hands it to {@link #record(Object, long)} when that ends.
+   *
+   * @deprecated use {@link JournalWriter#generation()}
    */
+  @Deprecated(forRemoval = true)
   public long generation() {
     return generation;
   }
@@ -86,7 +109,10 @@ public final class Journal<E> {
    * Appends an entry about something that began when {@link #generation()} was {@code generation},
    * unless the journal was cleared since: what began before a clear and ends after it (a request a
    * test left hanging) is not journaled among what came after, nor counted.
+   *
+   * @deprecated use {@link JournalWriter#record(Object, long)}
    */
+  @Deprecated(forRemoval = true)
   public void record(E entry, long generation) {
     Objects.requireNonNull(entry, "entry");
     lock.lock();
@@ -167,13 +193,13 @@ public final class Journal<E> {
 
   /**
    * Forgets the entries kept; the {@link #recorded()} and {@link #dropped()} counters restart at 0,
-   * and an entry {@linkplain #record(Object, long) recorded with a generation} from before the clear
-   * is dropped.
+   * and an entry about something that began before the clear and ends after it (a request a test
+   * left hanging) is not journaled.
    */
   public void clear() {
     lock.lock();
     try {
-      java.util.Arrays.fill(ring, null);
+      Arrays.fill(ring, null);
       head = 0;
       size = 0;
       recorded = 0;
@@ -273,5 +299,28 @@ public final class Journal<E> {
   @Override
   public String toString() {
     return "Journal[" + owner + ", capacity=" + capacity() + ", recorded=" + recorded() + ", dropped=" + dropped() + "]";
+  }
+
+  /** How {@link JournalWriter} creates and writes journals. */
+  private static final class Writing implements Access.JournalAccess {
+    @Override
+    public <E> Journal<E> create(int capacity, String owner) {
+      return new Journal<>(capacity, owner);
+    }
+
+    @Override
+    public <E> void record(Journal<E> journal, E entry) {
+      journal.record(entry);
+    }
+
+    @Override
+    public <E> void record(Journal<E> journal, E entry, long generation) {
+      journal.record(entry, generation);
+    }
+
+    @Override
+    public long generation(Journal<?> journal) {
+      return journal.generation();
+    }
   }
 }

@@ -3,6 +3,9 @@ package dev.meshlet.core;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import com.sun.management.ThreadMXBean;
+import dev.meshlet.core.internal.Lease;
+import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -69,8 +72,9 @@ class BalancerTest {
   void leastConnectionsSteersAwayFromBusyEndpoint() {
     Cluster c = cluster(Balancer.leastConnections(), 1, 1, 1);
     Endpoint busy = c.endpoints().get(0);
+    List<Lease> held = new ArrayList<>();
     for (int i = 0; i < 100; i++) {
-      busy.begin();
+      held.add(Lease.begin(busy));
     }
     int toBusy = 0;
     for (int i = 0; i < 10_000; i++) {
@@ -80,8 +84,8 @@ class BalancerTest {
     }
     assertThat(toBusy).isZero();
     // and with load equal again, it gets its share back
-    for (int i = 0; i < 100; i++) {
-      busy.end();
+    for (Lease lease : held) {
+      lease.close();
     }
     assertThat(counts(c, 30_000).get("b0")).isBetween(8_000, 12_000);
   }
@@ -90,7 +94,7 @@ class BalancerTest {
   void leastConnectionsBalancesLiveLoad() {
     Cluster c = cluster(Balancer.leastConnections(), 1, 1, 1, 1);
     for (int i = 0; i < 400; i++) {
-      c.pick(i).begin(); // connections that stay open
+      Lease.pick(c, i); // connections that stay open
     }
     for (Endpoint e : c.endpoints()) {
       assertThat(e.active()).isBetween(90, 110);
@@ -137,14 +141,23 @@ class BalancerTest {
 
   @Test
   void picksAllocateNothing() {
-    com.sun.management.ThreadMXBean threads =
-        (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+    ThreadMXBean threads = (ThreadMXBean) ManagementFactory.getThreadMXBean();
     assertThat(threads.isThreadAllocatedMemorySupported()).isTrue();
     threads.setThreadAllocatedMemoryEnabled(true);
     int picks = 100_000;
-    for (Balancer b : List.of(Balancer.roundRobin(), Balancer.random(), Balancer.weightedRoundRobin(),
-        Balancer.leastConnections(), Balancer.consistentHash())) {
-      Cluster c = cluster(b, 1, 2, 3, 4);
+    List<Balancer> balancers = List.of(Balancer.roundRobin(), Balancer.random(), Balancer.weightedRoundRobin(),
+        Balancer.leastConnections(), Balancer.consistentHash());
+    List<Cluster> clusters = new ArrayList<>();
+    for (Balancer b : balancers) {
+      clusters.add(cluster(b, 1, 2, 3, 4));
+      Cluster.Builder seeded = Cluster.builder("seeded").balancer(b).seed(42); // draws from Mix, not ThreadLocalRandom
+      for (int i = 0; i < 4; i++) {
+        seeded.backends(Backend.of("127.0.0.1", 9001 + i).withWeight(i + 1));
+      }
+      clusters.add(seeded.build());
+    }
+    for (Cluster c : clusters) {
+      Balancer b = c.balancer();
       long sink = 0;
       for (int i = 0; i < 20_000; i++) { // warm up: class loading and first calls may allocate once
         sink += c.pick(i).backend().port();
@@ -156,7 +169,7 @@ class BalancerTest {
       long allocated = threads.getCurrentThreadAllocatedBytes() - before;
       assertThat(sink).isPositive();
       // one object per pick would be >= 1.6 MB; allow a few stray bytes, not one per pick
-      assertThat(allocated).as(b + ": bytes allocated by " + picks + " picks").isLessThan(picks / 10);
+      assertThat(allocated).as(c.name() + " " + b + ": bytes allocated by " + picks + " picks").isLessThan(picks / 10);
     }
   }
 

@@ -3,6 +3,7 @@ package dev.meshlet.core;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.meshlet.core.internal.Lease;
 import java.util.HashSet;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
@@ -21,8 +22,8 @@ class ClusterTest {
     Backend a = Backend.of("127.0.0.1", 9001);
     Backend b = Backend.of("127.0.0.1", 9002);
     Cluster c = Cluster.of("web", a);
-    Endpoint inFlight = c.pick(0);
-    inFlight.begin();
+    Lease lease = Lease.pick(c, 0);
+    Endpoint inFlight = lease.endpoint();
 
     c.add(b);
     Set<Integer> ports = new HashSet<>();
@@ -39,7 +40,7 @@ class ClusterTest {
     // the in-flight connection is undisturbed and still counted
     assertThat(inFlight.stats().active()).isEqualTo(1);
     assertThat(inFlight.inService()).isFalse();
-    inFlight.end();
+    lease.close();
     assertThat(inFlight.stats().active()).isZero();
     assertThat(inFlight.stats().total()).isEqualTo(1);
   }
@@ -57,11 +58,11 @@ class ClusterTest {
   void countersAddUp() {
     Cluster c = Cluster.of("x", Backend.of("127.0.0.1", 9001));
     Endpoint e = c.pick(0);
-    e.begin();
-    e.bytesIn(10);
-    e.bytesOut(20);
-    e.failed();
-    e.end();
+    try (Lease lease = Lease.begin(e)) {
+      lease.bytesIn(10);
+      lease.bytesOut(20);
+      lease.failed();
+    }
     assertThat(e.stats()).isEqualTo(new EndpointStats(0, 1, 1, 10, 20, true, true, false, 0, 1));
   }
 

@@ -3,6 +3,7 @@ package dev.meshlet.core;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.meshlet.core.internal.JournalWriter;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
@@ -10,9 +11,10 @@ class JournalTest {
 
   @Test
   void keepsTheLastEntriesAndCountsWhatItDrops() {
-    Journal<String> j = new Journal<>(3, "test journal");
+    JournalWriter<String> jw = JournalWriter.create(3, "test journal");
+    Journal<String> j = jw.journal();
     for (String s : new String[] {"a", "b", "c", "d", "e"}) {
-      j.record(s);
+      jw.record(s);
     }
     assertThat(j.entries()).containsExactly("c", "d", "e");
     assertThat(j.recorded()).isEqualTo(5);
@@ -24,11 +26,12 @@ class JournalTest {
 
   @Test
   void awaitCountReturnsOnceAnotherThreadRecordedEnough() throws Exception {
-    Journal<Object> j = new Journal<>(10, "test journal");
-    j.record("x");
+    JournalWriter<Object> jw = JournalWriter.create(10, "test journal");
+    Journal<Object> j = jw.journal();
+    jw.record("x");
     Thread writer = Thread.ofVirtual().start(() -> {
-      j.record(1);
-      j.record(2);
+      jw.record(1);
+      jw.record(2);
     });
     assertThat(j.awaitCount(Integer.class, 2, Duration.ofSeconds(10))).containsExactly(1, 2);
     writer.join();
@@ -36,8 +39,9 @@ class JournalTest {
 
   @Test
   void awaitCountTimesOutNamingTheOwnerAndWhatItFound() {
-    Journal<Object> j = new Journal<>(10, "proxy seed=0x2aL");
-    j.record(1);
+    JournalWriter<Object> jw = JournalWriter.create(10, "proxy seed=0x2aL");
+    Journal<Object> j = jw.journal();
+    jw.record(1);
     assertThatThrownBy(() -> j.awaitCount(Integer.class, 2, Duration.ofMillis(50)))
         .isInstanceOf(AssertionError.class)
         .hasMessageContaining("proxy seed=0x2aL")
@@ -46,28 +50,31 @@ class JournalTest {
 
   @Test
   void awaitingMoreThanTheJournalCanHoldFailsAtOnce() {
-    Journal<String> j = new Journal<>(2, "proxy seed=0x2aL");
+    JournalWriter<String> jw = JournalWriter.create(2, "proxy seed=0x2aL");
+    Journal<String> j = jw.journal();
     assertThatThrownBy(() -> j.awaitCount(String.class, 3, Duration.ofDays(1)))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("keeps only the last 2")
         .hasMessageContaining("journalCapacity");
-    Journal<String> none = new Journal<>(0);
+    JournalWriter<String> noneWriter = JournalWriter.create(0, "journal");
+    Journal<String> none = noneWriter.journal();
     assertThatThrownBy(() -> none.awaitCount(String.class, 1, Duration.ofDays(1)))
         .isInstanceOf(IllegalArgumentException.class);
   }
 
   @Test
   void whatBeganBeforeAClearIsNotJournaledAfterIt() {
-    Journal<String> j = new Journal<>(10, "test journal");
-    long before = j.generation();
-    j.record("began and ended before", before);
+    JournalWriter<String> jw = JournalWriter.create(10, "test journal");
+    Journal<String> j = jw.journal();
+    long before = jw.generation();
+    jw.record("began and ended before", before);
     assertThat(j.entries()).containsExactly("began and ended before");
     j.clear();
-    j.record("began before, ended after", before);
-    long after = j.generation();
+    jw.record("began before, ended after", before);
+    long after = jw.generation();
     assertThat(after).isEqualTo(before + 1);
-    j.record("began and ended after", after);
-    j.record("recorded as it happens");
+    jw.record("began and ended after", after);
+    jw.record("recorded as it happens");
     assertThat(j.entries()).containsExactly("began and ended after", "recorded as it happens");
     assertThat(j.recorded()).as("the late entry is not counted either").isEqualTo(2);
     assertThat(j.dropped()).isZero();

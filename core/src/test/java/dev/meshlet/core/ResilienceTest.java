@@ -3,11 +3,16 @@ package dev.meshlet.core;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.meshlet.core.internal.Admission;
+import dev.meshlet.core.internal.Lease;
+import dev.meshlet.core.internal.Permit;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -40,6 +45,20 @@ class ResilienceTest {
         Backend.of("127.0.0.1", 9003).withName("c"));
   }
 
+  /** A connection or request to {@code e} that fails. */
+  private static void fail(Endpoint e) {
+    try (Lease lease = Lease.begin(e)) {
+      lease.failed();
+    }
+  }
+
+  /** A connection or request to {@code e} that succeeds. */
+  private static void succeed(Endpoint e) {
+    try (Lease lease = Lease.begin(e)) {
+      lease.succeeded();
+    }
+  }
+
   private static void awaitTrue(String what, BooleanSupplier condition) {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (!condition.getAsBoolean()) {
@@ -58,13 +77,13 @@ class ResilienceTest {
             .withEjectionTime(Duration.ofSeconds(10), Duration.ofSeconds(15)))
         .build();
     Endpoint a = c.endpoints().get(0);
-    a.failed();
-    a.failed();
-    a.succeeded(); // a success breaks the streak
-    a.failed();
-    a.failed();
+    fail(a);
+    fail(a);
+    succeed(a); // a success breaks the streak
+    fail(a);
+    fail(a);
     assertThat(a.ejected()).isFalse();
-    a.failed();
+    fail(a);
     assertThat(a.ejected()).isTrue();
     assertThat(c.available()).extracting(e -> e.backend().displayName()).containsExactly("b", "c");
     for (int i = 0; i < 100; i++) {
@@ -76,7 +95,7 @@ class ResilienceTest {
     assertThat(c.available()).contains(a);
 
     for (int i = 0; i < 3; i++) {
-      a.failed();
+      fail(a);
     }
     ticker.advance(Duration.ofSeconds(10)); // second ejection lasts 2 × 10 s, capped at 15 s
     assertThat(c.available()).doesNotContain(a);
@@ -91,8 +110,8 @@ class ResilienceTest {
     Cluster c = threeBackends()
         .outlierDetection(OutlierDetection.consecutiveFailures(1).withMaxEjectionPercent(50))
         .build();
-    c.endpoints().get(0).failed();
-    c.endpoints().get(1).failed(); // 50% of 3 is 1: no second ejection
+    fail(c.endpoints().get(0));
+    fail(c.endpoints().get(1)); // 50% of 3 is 1: no second ejection
     assertThat(c.endpoints()).extracting(Endpoint::ejected).containsExactly(true, false, false);
   }
 
@@ -105,7 +124,7 @@ class ResilienceTest {
         .whenNoneAvailable(Cluster.NoneAvailable.REFUSE).build();
     for (Cluster c : new Cluster[] {useAll, refuse}) {
       for (Endpoint e : c.endpoints()) {
-        e.failed();
+        fail(e);
       }
     }
     assertThat(useAll.pick(1)).isNotNull();
@@ -142,39 +161,43 @@ class ResilienceTest {
   @Test
   void circuitBreakerRefusesOverflowAndCountsIt() {
     Cluster c = threeBackends().maxActive(2).build();
-    assertThat(c.tryAcquire()).isTrue();
-    assertThat(c.tryAcquire()).isTrue();
-    assertThat(c.tryAcquire()).isFalse();
+    Permit first = Admission.tryEnter(c);
+    assertThat(first).isNotNull();
+    assertThat(Admission.tryEnter(c)).isNotNull();
+    assertThat(Admission.tryEnter(c)).isNull();
     assertThat(c.stats().overflows()).isEqualTo(1);
-    c.release();
-    assertThat(c.tryAcquire()).isTrue();
+    first.close();
+    assertThat(Admission.tryEnter(c)).isNotNull();
     assertThat(c.stats().active()).isEqualTo(2);
   }
 
   @Test
   void pendingLimitAndRetryBudgetAreCountedPerCluster() {
     Cluster c = threeBackends().maxPending(1).build();
-    assertThat(c.tryAcquirePending()).isTrue();
-    assertThat(c.tryAcquirePending()).isFalse();
-    c.releasePending();
-    assertThat(c.tryAcquirePending()).isTrue();
+    Permit waiting = Admission.tryEnterPending(c);
+    assertThat(waiting).isNotNull();
+    assertThat(Admission.tryEnterPending(c)).isNull();
+    waiting.close();
+    assertThat(Admission.tryEnterPending(c)).isNotNull();
     assertThat(c.stats().pending()).isEqualTo(1);
     assertThat(c.stats().pendingOverflows()).isEqualTo(1);
 
     // budget: 50 % of 4 requests in flight = 2 retries, at least 1
     for (int i = 0; i < 4; i++) {
-      assertThat(c.tryAcquire()).isTrue();
+      assertThat(Admission.tryEnter(c)).isNotNull();
     }
-    assertThat(c.tryAcquireRetry(50, 1)).isTrue();
-    assertThat(c.tryAcquireRetry(50, 1)).isTrue();
-    assertThat(c.tryAcquireRetry(50, 1)).isFalse();
-    c.acquireRetry(); // a stale-connection retry is not limited, but it counts
+    List<Permit> retries = new ArrayList<>();
+    retries.add(Admission.tryEnterRetry(c, 50, 1));
+    retries.add(Admission.tryEnterRetry(c, 50, 1));
+    assertThat(retries).doesNotContainNull();
+    assertThat(Admission.tryEnterRetry(c, 50, 1)).isNull();
+    retries.add(Admission.enterRetry(c)); // a stale-connection retry is not limited, but it counts
     assertThat(c.stats().retriesActive()).isEqualTo(3);
     assertThat(c.stats().retryOverflows()).isEqualTo(1);
-    for (int i = 0; i < 3; i++) {
-      c.releaseRetry();
+    for (Permit p : retries) {
+      p.close();
     }
-    assertThat(c.tryAcquireRetry(0, 1)).as("the minimum applies however few are in flight").isTrue();
+    assertThat(Admission.tryEnterRetry(c, 0, 1)).as("the minimum applies however few are in flight").isNotNull();
     assertThat(c.stats().backends()).hasSize(3);
   }
 
