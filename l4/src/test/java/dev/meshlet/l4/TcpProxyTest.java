@@ -437,8 +437,8 @@ class TcpProxyTest {
     client.getOutputStream().write('x');
     assertThat(client.getInputStream().read()).isEqualTo('x');
     assertThat(proxy.openConnections()).hasSize(1);
-    for (Splice splice : proxy.openConnections()) {
-      assertThat(splice.noDelay()).containsExactly(true, true);
+    for (Connection connection : proxy.openConnections()) {
+      assertThat(connection.noDelay()).containsExactly(true, true);
     }
   }
 

@@ -570,9 +570,9 @@ class ToxicsTest {
     assertThat(client.getInputStream().read()).isEqualTo('x');
     proxy.toxics().add("slow", Toxic.latency(Duration.ofMillis(800)).upstream());
     client.getOutputStream().write('A');
-    Splice splice = proxy.openConnections().iterator().next();
+    Connection connection = proxy.openConnections().iterator().next();
     Await.until("'A' held by the delay line", () -> {
-      DelayLine line = splice.delayLine(true, false);
+      DelayLine line = connection.toBackend.delayLine(false);
       return line != null && line.busy();
     });
     proxy.toxics().remove("slow");
