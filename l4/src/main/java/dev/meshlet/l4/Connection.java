@@ -67,6 +67,14 @@ final class Connection {
 
   /** Dials a backend, then pipes both ways; runs on the connection's first virtual thread. */
   void run() {
+    try {
+      dialAndPipe();
+    } catch (Throwable t) { // an Error must not leave the connection open with no thread to end it
+      end(Cause.RESET, Cause.RESET.label() + ": " + t, true);
+    }
+  }
+
+  private void dialAndPipe() {
     if (refuse) { // "down": reset at once, before any backend is touched
       context.journal().record(new TcpEvent.Refused(id, remote(client), Instant.now()));
       end(Cause.DISABLED, Cause.DISABLED.label(), true);
@@ -127,9 +135,14 @@ final class Connection {
       if (e == null) {
         break;
       }
-      SocketChannel ch = null;
+      SocketChannel ch;
       try {
         ch = open(e.address());
+      } catch (IOException | RuntimeException ex) { // no file descriptor left: not the backend's fault
+        end(Cause.NO_SOCKET, Cause.NO_SOCKET.label() + ": " + ex.getMessage(), false);
+        return null;
+      }
+      try {
         ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         ch.socket().connect(e.address(), context.connectTimeoutMillis());
         e.succeeded();

@@ -26,6 +26,20 @@ import org.jspecify.annotations.Nullable;
  * {@link ConnectionContext} each connection sees its proxy through.
  */
 final class Connections implements ConnectionContext {
+  /**
+   * Classes a connection may first need on a failure path, loaded with the proxy: loading a class
+   * from a directory or a jar not yet open takes a file descriptor, and a class that failed to load
+   * for want of one stays unusable from the class that needed it (the JVM caches the failure).
+   */
+  private static final List<Class<?>> PRELOADED = List.of(Cause.class, Counters.class, Log.class,
+      Connection.class, Direction.class, ReadBuffers.class, DelayLine.class, ToxicPath.class, ActiveToxic.class,
+      TcpEvent.Opened.class, TcpEvent.Connected.class, TcpEvent.Refused.class, TcpEvent.ToxicApplied.class,
+      TcpEvent.Closed.class);
+
+  static {
+    Cause.values(); // and initialised: its constants are used where nothing else may be loaded
+  }
+
   private final String name;
   private final Set<Connection> live = ConcurrentHashMap.newKeySet();
   /** Connections counted open: admitted and not yet ended (the registry may lag by a moment). */

@@ -16,17 +16,23 @@ final class Counters {
   final LongAdder resets = new LongAdder();
   final LongAdder bytesUpstream = new LongAdder();
   final LongAdder bytesDownstream = new LongAdder();
+  final LongAdder acceptFailures = new LongAdder();
+  final LongAdder noSocket = new LongAdder();
 
   /** Counts a connection that ended for {@code cause}, once per connection. */
   void ended(Cause cause) {
-    switch (cause) {
-      case RESET -> resets.increment();
-      case IDLE_TIMEOUT -> idleTimeouts.increment();
-      case NO_BACKEND -> noBackend.increment();
-      case OVERFLOW -> overflows.increment();
-      default -> {
-        // not counted on its own
-      }
+    // if-else, not a switch: a switch on an enum compiles to a class of its own, loaded at its first
+    // use, which may come when no file descriptor is left to load it with
+    if (cause == Cause.RESET) {
+      resets.increment();
+    } else if (cause == Cause.IDLE_TIMEOUT) {
+      idleTimeouts.increment();
+    } else if (cause == Cause.NO_BACKEND) {
+      noBackend.increment();
+    } else if (cause == Cause.OVERFLOW) {
+      overflows.increment();
+    } else if (cause == Cause.NO_SOCKET) {
+      noSocket.increment();
     }
   }
 }

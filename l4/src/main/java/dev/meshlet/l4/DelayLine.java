@@ -145,7 +145,7 @@ final class DelayLine {
           lock.unlock();
         }
       }
-    } catch (IOException | RuntimeException | InterruptedException e) {
+    } catch (Throwable e) { // an I/O error or anything else: the connection is reset
       close();
       direction.connection().failed(); // as a failed write on the direction's own thread: the connection is reset
     }

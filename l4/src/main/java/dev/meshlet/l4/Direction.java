@@ -102,7 +102,7 @@ final class Direction {
         }
         buffers.afterRead(n, faults.length == 0);
       }
-    } catch (IOException | RuntimeException e) {
+    } catch (Throwable e) { // an I/O error, a reset, or anything else: the connection is reset
       connection.failed();
     } finally {
       buffers.release();

@@ -11,6 +11,7 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
@@ -20,10 +21,17 @@ import org.jspecify.annotations.Nullable;
  * Every accepted socket goes to the {@link Connections}.
  */
 final class Listener {
+  private static final long MIN_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+  /** The longest wait between failed accepts: connections are taken again at most this late once fds are free. */
+  private static final long MAX_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+  /** Accept failures this close to the previous one belong to the same episode (logged once). */
+  private static final long QUIET_NANOS = TimeUnit.SECONDS.toNanos(5);
+
   private final String name;
   private final InetSocketAddress address;
   private final int backlog;
   private final Connections connections;
+  private final Counters counters;
   /** Closed while the proxy is disabled, and a new one bound on enable. */
   private volatile ServerSocketChannel server;
   private volatile boolean enabled = true;
@@ -37,14 +45,15 @@ final class Listener {
   private boolean acceptorDone;
   private final Thread acceptor;
 
-  Listener(String name, ServerSocketChannel server, int backlog, Connections connections, Threads threads)
-      throws IOException {
+  Listener(String name, ServerSocketChannel server, int backlog, Connections connections, Counters counters,
+      Threads threads) throws IOException {
     this.name = name;
     this.server = server;
     this.address = (InetSocketAddress) server.getLocalAddress();
     this.backlog = backlog;
     this.connections = connections;
-    this.acceptor = threads.named("accept", this::acceptLoop);
+    this.counters = counters;
+    this.acceptor = threads.platform("accept", this::acceptLoop);
   }
 
   void start() {
@@ -174,10 +183,22 @@ final class Listener {
     }
   }
 
+  /**
+   * Accepts until the proxy closes. Nothing that goes wrong ends the loop: when accept() fails (most
+   * often no file descriptor is left: EMFILE) it retries after a back-off that doubles from 1 ms to
+   * {@link #MAX_BACKOFF_NANOS}, counting each failure. An episode of failures is logged once when it
+   * starts and once when accepting works again; it ends after {@link #QUIET_NANOS} without failure
+   * (while descriptors run short, accepts fail and succeed by turns).
+   */
   private void acceptConnections() {
+    long backoffNanos = 0; // > 0 while accept() keeps failing
+    boolean inEpisode = false;
+    boolean recoveryLogged = false;
+    long lastFailure = 0;
+    long failedInEpisode = 0;
     while (!closed) {
-      SocketChannel client;
       ServerSocketChannel listener = server;
+      SocketChannel client;
       try {
         client = listener.accept();
       } catch (ClosedChannelException e) {
@@ -185,19 +206,39 @@ final class Listener {
           return; // closed
         }
         continue; // disabled, then enabled: a new listener
-      } catch (IOException e) { // e.g. out of file descriptors: back off instead of spinning
+      } catch (Throwable e) { // an Error from the JDK must not end the acceptor either
         if (closed) {
           return;
         }
-        Log.warn(name + ": accept failed: " + e);
-        try {
-          Thread.sleep(10);
-        } catch (InterruptedException ie) {
-          return;
+        counters.acceptFailures.increment();
+        long now = System.nanoTime();
+        if (!inEpisode || now - lastFailure > QUIET_NANOS) {
+          inEpisode = true;
+          recoveryLogged = false;
+          failedInEpisode = 0;
+          Log.warn(name + ": accept failed (" + e + "); retrying every " + MAX_BACKOFF_NANOS / 1_000_000
+              + " ms at most until it works again; each failure is counted in stats().acceptFailures");
         }
+        failedInEpisode++;
+        lastFailure = now;
+        backoffNanos = backoffNanos == 0 ? MIN_BACKOFF_NANOS : Math.min(2 * backoffNanos, MAX_BACKOFF_NANOS);
+        LockSupport.parkNanos(backoffNanos); // close() wakes it by closing the socket: at most one back-off late
         continue;
       }
-      connections.admit(client, !enabled);
+      if (backoffNanos != 0) {
+        backoffNanos = 0;
+        if (inEpisode && !recoveryLogged) {
+          recoveryLogged = true;
+          Log.warn(name + ": accepting again after " + failedInEpisode + " failed accept(s); failures within "
+              + QUIET_NANOS / 1_000_000_000 + " s of the last one are counted, not logged");
+        }
+      }
+      try {
+        connections.admit(client, !enabled);
+      } catch (Throwable e) { // the connection is lost, the acceptor goes on
+        Connection.closeQuietly(client);
+        Log.warn(name + ": could not take a connection: " + e);
+      }
     }
   }
 

@@ -13,7 +13,9 @@ final class Log {
 
   static {
     try {
-      // loads the time zone rules now, while files can be opened: the default formatter needs them
+      // loads the logging backend and the time zone rules now, while files can be opened: the default
+      // formatter needs the rules for every line
+      LOG.isLoggable(System.Logger.Level.WARNING);
       ZonedDateTime.now().getOffset();
     } catch (Throwable ignored) {
       // then the first log line loads them

@@ -71,7 +71,7 @@ public final class TcpProxy implements AutoCloseable {
     this.threads = new Threads("meshlet-l4-" + address.getPort());
     this.connections = new Connections(name, cluster, counters, threads, pool, journal, seed, b.toxics,
         b.maxConnections, b.connectAttempts, connectTimeoutMillis, b.idleTimeout.toNanos());
-    this.listener = new Listener(name, server, b.backlog, connections, threads);
+    this.listener = new Listener(name, server, b.backlog, connections, counters, threads);
   }
 
   /** Threads of this proxy still running (for leak checks in tests). */
@@ -122,7 +122,8 @@ public final class TcpProxy implements AutoCloseable {
     return new TcpProxyStats(
         c.accepted.sum(), connections.active(), c.rejected.sum(), c.overflows.sum(), c.connectFailures.sum(),
         c.noBackend.sum(), c.idleTimeouts.sum(), c.resets.sum(), c.bytesUpstream.sum(), c.bytesDownstream.sum(),
-        pool.lent(), pool.limitHits(), connections.draining(), cluster().stats());
+        pool.lent(), pool.limitHits(), c.acceptFailures.sum(), c.noSocket.sum(), connections.draining(),
+        cluster().stats());
   }
 
   /**
@@ -379,8 +380,12 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /**
-     * The most client connections open at once; more are closed on accept and counted in
-     * {@link TcpProxyStats#rejected()}. Default 10,000 (each costs two file descriptors).
+     * The most client connections open at once; default 10,000 (each costs two file descriptors, see
+     * {@code ulimit -n}). When it is reached the proxy still accepts, so clients are not left waiting in
+     * the backlog: each connection beyond it is closed at once, before any backend is dialled (the
+     * client reads an end of stream, not "connection refused"), counted in
+     * {@link TcpProxyStats#rejected()}, and the first is logged. Connections are taken again as soon
+     * as open ones end.
      */
     public Builder maxConnections(int max) {
       if (max < 1) {
@@ -448,10 +453,17 @@ public final class TcpProxy implements AutoCloseable {
       return this;
     }
 
-    /** The listen backlog: connections the OS queues before the proxy accepts them; default 1024. */
-    public Builder backlog(int backlog) {
+    /**
+     * The accept backlog: how many connections the OS queues, handshake done, before the proxy accepts
+     * them; default 1024. The kernel caps it at {@code net.core.somaxconn} on Linux (4096 on recent
+     * kernels, 128 on old ones) without telling: a larger value is effectively that. A connection that
+     * finds the queue full waits for its SYN to be retried (about a second), so a burst of connects
+     * larger than the backlog is answered more slowly, not refused. The acceptor keeps up with bursts
+     * of thousands (a connection costs it an accept and a virtual thread), so the queue rarely fills.
+     */
+    public Builder acceptBacklog(int backlog) {
       if (backlog < 1) {
-        throw new IllegalArgumentException("backlog: " + backlog + " (expected: >= 1)");
+        throw new IllegalArgumentException("acceptBacklog: " + backlog + " (expected: >= 1)");
       }
       this.backlog = backlog;
       return this;

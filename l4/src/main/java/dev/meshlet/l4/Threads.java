@@ -33,9 +33,21 @@ final class Threads {
     this.executor = Executors.newThreadPerTaskExecutor(task -> connectionThreads.newThread(tracked(task)));
   }
 
-  /** A thread of its own, named {@code prefix-name}, not started. */
+  /** A virtual thread of its own, named {@code prefix-name}, not started. */
   Thread named(String name, Runnable task) {
     Thread t = Thread.ofVirtual().name(prefix + "-" + name).unstarted(tracked(task));
+    own.add(t);
+    return t;
+  }
+
+  /**
+   * A platform (daemon) thread named {@code prefix-name}, not started: for the acceptor, which must
+   * run as soon as a connection arrives rather than queue behind thousands of runnable virtual
+   * threads (in a burst the backlog would overflow meanwhile and clients wait a second for their
+   * SYN to be retried).
+   */
+  Thread platform(String name, Runnable task) {
+    Thread t = Thread.ofPlatform().daemon().name(prefix + "-" + name).unstarted(tracked(task));
     own.add(t);
     return t;
   }
