@@ -15,16 +15,21 @@ import java.time.Duration;
 final class FdLimitedProxyMain {
   private FdLimitedProxyMain() {}
 
+  private static String stats(TcpProxy proxy) {
+    TcpProxyStats s = proxy.stats();
+    return "stats " + s.accepted() + " " + s.active() + " " + s.acceptFailures() + " " + s.noSocket();
+  }
+
   public static void main(String[] args) throws Exception {
     try (TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0)
         .backends(Backend.of("127.0.0.1", Integer.parseInt(args[0])))
         .drainTimeout(Duration.ZERO).start()) {
+      stats(proxy); // loads what answering takes now: no class can be loaded while descriptors are out
       System.out.println("port " + proxy.port());
       System.out.flush();
       BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.US_ASCII));
       while (in.readLine() != null) {
-        TcpProxyStats s = proxy.stats();
-        System.out.println("stats " + s.accepted() + " " + s.active() + " " + s.acceptFailures() + " " + s.noSocket());
+        System.out.println(stats(proxy));
         System.out.flush();
       }
     }

@@ -75,7 +75,7 @@ class HardeningTest {
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
       long[] stats;
       do { // the proxy has hit the limit: accept() or the backend socket failed for want of a descriptor
-        stats = stats(in, out);
+        stats = stats(in, out, stderr);
       } while (stats[2] + stats[3] == 0 && System.nanoTime() - deadline < 0);
       assertThat(stats[2] + stats[3]).as("acceptFailures + noSocket while flooded").isPositive();
       acceptFailures = stats[2];
@@ -174,10 +174,10 @@ class HardeningTest {
   }
 
   /** The child's accepted, active, acceptFailures and noSocket counts. */
-  private static long[] stats(PrintStream in, BufferedReader out) throws IOException {
+  private static long[] stats(PrintStream in, BufferedReader out, Path stderr) throws IOException {
     in.println("stats");
     String line = out.readLine();
-    assertThat(line).as("the child's answer").startsWith("stats ");
+    assertThat(line).as("the child's answer; its stderr: %s", Files.readString(stderr)).startsWith("stats ");
     String[] f = line.substring(6).split(" ");
     long[] v = new long[f.length];
     for (int i = 0; i < f.length; i++) {
