@@ -22,7 +22,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>A toxic added here applies to new connections and to the connections open now (each draws its
  * toxicity once, when the toxic is added); removing it stops its effect on every connection at the
- * next chunk of data. As in Toxiproxy, removing a {@link Toxic.Timeout timeout} closes the connections
+ * next chunk of data. Each draw depends only on the seed, the toxic's name and the connection's
+ * ordinal among those the toxic has seen: open connections are visited oldest first, then new ones
+ * in accept order, so the same seed and the same connections give the same faults. As in Toxiproxy, removing a {@link Toxic.Timeout timeout} closes the connections
  * it applied to, since their byte streams may have lost data.
  */
 public final class Toxics {

@@ -3,6 +3,9 @@ package dev.meshlet.l4;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Backend;
+import dev.meshlet.core.Schedule;
+import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.time.Duration;
@@ -20,6 +23,8 @@ import org.junit.jupiter.api.Timeout;
 class ToxicReplayTest {
   private static final long SEED = 0x5EEDL;
   private static final int CONNECTIONS = 16;
+  private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
+  private static final Duration WAIT = Duration.ofSeconds(10);
   private final List<AutoCloseable> resources = new ArrayList<>();
 
   @AfterEach
@@ -27,6 +32,81 @@ class ToxicReplayTest {
     for (int i = resources.size() - 1; i >= 0; i--) {
       resources.get(i).close();
     }
+    assertThat(Await.liveThreads("meshlet-l4-")).as("proxy threads left after close").isEmpty();
+  }
+
+  private <T extends AutoCloseable> T track(T resource) {
+    resources.add(resource);
+    return resource;
+  }
+
+  private TcpProxy proxyTo(TestServer server) throws IOException {
+    return proxyTo(server, 7L);
+  }
+
+  private TcpProxy proxyTo(TestServer server, long seed) throws IOException {
+    return track(TcpProxy.builder().listen("127.0.0.1", 0)
+        .backends(Backend.of("127.0.0.1", server.port())).seed(seed).start());
+  }
+
+  private Socket connect(TcpProxy proxy) throws IOException {
+    Socket s = track(new Socket(LOOPBACK, proxy.port()));
+    s.setSoTimeout(10_000);
+    s.setTcpNoDelay(true);
+    return s;
+  }
+
+  private static long roundTripNanos(Socket s) throws IOException {
+    long start = System.nanoTime();
+    s.getOutputStream().write('p');
+    assertThat(s.getInputStream().read()).isEqualTo('p');
+    return System.nanoTime() - start;
+  }
+
+  @Test
+  void toxicAddedToAnOpenConnectionAppliesAtOnceAndRemovalStopsIt() throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    Socket client = connect(proxy);
+    roundTripNanos(client);
+    proxy.toxics().add("late", Toxic.latency(Duration.ofMillis(400)).upstream());
+    assertThat(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client))).isGreaterThanOrEqualTo(398);
+    assertThat(proxy.toxics().remove("late")).isTrue();
+    assertThat(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client))).as("without the toxic, ms").isLessThan(300);
+    assertThat(proxy.journal().entries(TcpEvent.ToxicApplied.class))
+        .extracting(TcpEvent.ToxicApplied::name).containsExactly("late");
+  }
+
+  /** Connections (numbered from 1) that the toxic {@code name} was applied to, for 200 connections. */
+  private List<Long> appliedOver200Connections(long seed, Toxic toxic) throws Exception {
+    TcpProxy proxy = proxyTo(track(TestServer.echo()), seed);
+    proxy.toxics().add("maybe", toxic);
+    for (int i = 0; i < 200; i++) {
+      new Socket(LOOPBACK, proxy.port()).close();
+    }
+    proxy.awaitAccepted(200, WAIT);
+    proxy.awaitIdle(WAIT);
+    return proxy.journal().entries(TcpEvent.ToxicApplied.class).stream()
+        .map(TcpEvent.ToxicApplied::connection).sorted().toList();
+  }
+
+  @Test
+  void toxicityIsDrawnPerConnectionAndReplaysExactlyWithTheSameSeed() throws Exception {
+    Toxic half = Toxic.latency(Duration.ofMillis(1)).toxicity(0.5);
+    List<Long> first = appliedOver200Connections(42, half);
+    List<Long> again = appliedOver200Connections(42, half);
+    List<Long> other = appliedOver200Connections(43, half);
+    // 200 draws at p = 0.5: mean 100, sigma ~7; +-35 is five sigmas.
+    assertThat(first.size()).as("connections drawn").isBetween(65, 135);
+    assertThat(again).as("same seed, same connections").isEqualTo(first);
+    assertThat(other).as("another seed").isNotEqualTo(first);
+  }
+
+  @Test
+  void schedulesPickTheFirstNOrEveryKthConnection() throws Exception {
+    assertThat(appliedOver200Connections(1, Toxic.latency(Duration.ofMillis(1)).schedule(Schedule.firstN(3))))
+        .containsExactly(1L, 2L, 3L);
+    assertThat(appliedOver200Connections(1, Toxic.latency(Duration.ofMillis(1)).schedule(Schedule.everyNth(50))))
+        .containsExactly(50L, 100L, 150L, 200L);
   }
 
   @Test
