@@ -40,7 +40,7 @@ import org.jspecify.annotations.Nullable;
  * }
  * }</pre>
  *
- * <p>One virtual thread accepts; each connection gets one virtual thread per direction doing blocking
+ * <p>One platform thread accepts; each connection gets one virtual thread per direction doing blocking
  * reads and writes, so backpressure is the sockets' own: a slow reader never makes the proxy buffer
  * more than its buffers. A FIN from one side half-closes toward the other while the other direction
  * keeps flowing; a reset on one side resets the other. The client address is the key for
