@@ -79,6 +79,17 @@ class HardeningTest {
       } while (stats[2] + stats[3] == 0 && System.nanoTime() - deadline < 0);
       assertThat(stats[2] + stats[3]).as("acceptFailures + noSocket while flooded").isPositive();
       acceptFailures = stats[2];
+      // a connection that got no backend socket was closed at once, not left hanging: its client reads EOF
+      long noSocket = stats[3];
+      long closed = 0;
+      while (closed < noSocket && System.nanoTime() - deadline < 0) {
+        closed = 0;
+        for (Socket s : flood) {
+          closed += endOfStream(s) ? 1 : 0;
+        }
+      }
+      assertThat(closed).as("flood clients closed by the proxy (noSocket: %d)", noSocket)
+          .isGreaterThanOrEqualTo(noSocket);
     } finally {
       for (Socket s : flood) {
         s.close();
@@ -169,6 +180,16 @@ class HardeningTest {
       out.write('x');
       return s.getInputStream().read() == 'x';
     } catch (IOException e) {
+      return false;
+    }
+  }
+
+  /** Whether the peer has closed {@code s}: a read returns end of stream at once (1 ms to tell). */
+  private static boolean endOfStream(Socket s) {
+    try {
+      s.setSoTimeout(1);
+      return s.getInputStream().read() == -1;
+    } catch (IOException e) { // timed out: open; or reset
       return false;
     }
   }
