@@ -4,7 +4,6 @@ import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Journal;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
-import java.net.StandardSocketOptions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -128,9 +127,8 @@ final class Connections implements ConnectionContext {
     live.add(c);
     toxics.attach(c);
     try {
-      client.setOption(StandardSocketOptions.TCP_NODELAY, true);
       threads.execute(c::run);
-    } catch (Exception e) { // closed meanwhile, or the proxy is closing
+    } catch (RuntimeException e) { // the proxy is closing
       c.end(Cause.PROXY_CLOSED, Cause.PROXY_CLOSED.label(), true);
     }
   }
