@@ -3,7 +3,6 @@ package dev.meshlet.l4;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.util.ArrayDeque;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.locks.Condition;
@@ -23,10 +22,8 @@ final class DelayLine {
   /** What a queued chunk costs beyond its bytes (the record, the array header, the queue slot). */
   private static final int CHUNK_OVERHEAD = 64;
 
-  private final Splice splice;
-  private final TcpProxy proxy;
-  private final SocketChannel dst;
-  private final boolean toUpstream;
+  private final Direction direction;
+  private final ConnectionContext context;
   private final int capacity;
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
@@ -36,11 +33,9 @@ final class DelayLine {
   private boolean writing;
   private boolean closed;
 
-  DelayLine(Splice splice, TcpProxy proxy, SocketChannel dst, boolean toUpstream, int capacity) {
-    this.splice = splice;
-    this.proxy = proxy;
-    this.dst = dst;
-    this.toUpstream = toUpstream;
+  DelayLine(Direction direction, ConnectionContext context, int capacity) {
+    this.direction = direction;
+    this.context = context;
     this.capacity = capacity;
   }
 
@@ -76,7 +71,7 @@ final class DelayLine {
       if (!writing) {
         writing = true;
         try {
-          proxy.executor().execute(this::writeLoop);
+          context.execute(this::writeLoop);
         } catch (RejectedExecutionException e) { // the proxy is closing: the connection goes with it
           writing = false;
           closed = true;
@@ -139,8 +134,8 @@ final class DelayLine {
           lock.unlock();
         }
         ByteBuffer buf = ByteBuffer.wrap(next.data);
-        int sent = ToxicPath.pass(splice, splice.toxicsFor(toUpstream), buf, dst, toUpstream);
-        splice.account(toUpstream, sent);
+        int sent = ToxicPath.pass(direction, direction.toxics(), buf);
+        direction.account(sent);
         lock.lock();
         try {
           queue.poll();
@@ -150,9 +145,9 @@ final class DelayLine {
           lock.unlock();
         }
       }
-    } catch (IOException | RuntimeException | InterruptedException e) {
+    } catch (Throwable e) { // an I/O error or anything else: the connection is reset
       close();
-      splice.failed(); // as a failed write on the direction's own thread: the connection is reset
+      direction.connection().failed(); // as a failed write on the direction's own thread: the connection is reset
     }
   }
 }

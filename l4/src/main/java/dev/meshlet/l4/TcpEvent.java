@@ -67,8 +67,10 @@ public sealed interface TcpEvent {
    * @param bytesUpstream  bytes forwarded client to backend
    * @param bytesDownstream bytes forwarded backend to client
    * @param cause          why: {@code "closed"} (both sides finished), {@code "reset"}, {@code "idle timeout"},
-   *                       {@code "proxy closed"}, {@code "no backend"}, {@code "disabled"}, or
-   *                       {@code "toxic <name>: <what>"} when a toxic ended it
+   *                       {@code "proxy closed"}, {@code "no backend"}, {@code "disabled"},
+   *                       {@code "overflow: cluster <name> max active|max pending"} (a circuit breaker),
+   *                       {@code "no socket: <error>"} (no file descriptor left for the backend socket),
+   *                       or {@code "toxic <name>: <what>"} when a toxic ended it
    * @param at             when
    */
   record Closed(long connection, long bytesUpstream, long bytesDownstream, String cause, Instant at)

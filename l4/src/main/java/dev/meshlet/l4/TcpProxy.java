@@ -3,19 +3,14 @@ package dev.meshlet.l4;
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
-import dev.meshlet.core.Endpoint;
 import dev.meshlet.core.Journal;
 import java.io.IOException;
 import java.net.BindException;
-import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
 import java.net.UnknownHostException;
-import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -24,19 +19,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.LockSupport;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -54,109 +40,48 @@ import org.jspecify.annotations.Nullable;
  * }
  * }</pre>
  *
- * <p>One virtual thread accepts; each connection gets one virtual thread per direction doing blocking
+ * <p>One platform thread accepts; each connection gets one virtual thread per direction doing blocking
  * reads and writes, so backpressure is the sockets' own: a slow reader never makes the proxy buffer
  * more than its buffers. A FIN from one side half-closes toward the other while the other direction
  * keeps flowing; a reset on one side resets the other. The client address is the key for
  * {@link Balancer#consistentHash()}.
  */
 public final class TcpProxy implements AutoCloseable {
-  private static final System.Logger LOG = System.getLogger(TcpProxy.class.getName());
-
-  private volatile Cluster cluster;
   private final boolean ownsCluster;
-  /** The listening socket; closed while the proxy is disabled, and a new one bound on enable. */
-  private volatile ServerSocketChannel server;
-  private final int backlog;
-  /** Guards disable/enable/close against each other; the acceptor waits on it while disabled. */
-  private final ReentrantLock listenLock = new ReentrantLock();
-  private final Condition listenerChanged = listenLock.newCondition();
-  /** The last closed listener the acceptor has left accept() of (each listener is a new object); guarded by listenLock. */
-  private @Nullable ServerSocketChannel acceptorLeft;
-  /** The acceptor has ended, however; guarded by listenLock. */
-  private boolean acceptorDone;
   private final InetSocketAddress address;
-  private final int connectTimeoutMillis;
-  private final int connectAttempts;
-  private final long idleTimeoutNanos;
   private final long drainTimeoutNanos;
-  private final int maxConnections;
   private final BufferPool pool;
-  private final ExecutorService executor;
-  private final Set<Splice> connections = ConcurrentHashMap.newKeySet();
-  private final AtomicInteger active = new AtomicInteger();
-  private final AtomicInteger liveThreads = new AtomicInteger();
-  private final LongAdder accepted = new LongAdder();
-  private final LongAdder rejected = new LongAdder();
-  private final LongAdder connectFailures = new LongAdder();
-  private final LongAdder noBackend = new LongAdder();
-  private final LongAdder overflows = new LongAdder();
-  private final LongAdder idleTimeouts = new LongAdder();
-  private final LongAdder resets = new LongAdder();
-  private final LongAdder bytesUpstream = new LongAdder();
-  private final LongAdder bytesDownstream = new LongAdder();
-  private final AtomicBoolean loggedMaxConnections = new AtomicBoolean();
-  private final AtomicBoolean closed = new AtomicBoolean();
-  private final ReentrantLock drainLock = new ReentrantLock();
-  private final Condition drained = drainLock.newCondition();
-  /** Signalled (under drainLock) when the last of the proxy's threads has finished its task. */
-  private final Condition threadsEnded = drainLock.newCondition();
-  private final Thread acceptor;
-  private final @Nullable Thread reaper;
-  private volatile boolean draining;
-  private final AtomicLong connectionIds = new AtomicLong();
+  private final Counters counters = new Counters();
+  private final Threads threads;
   private final Journal<TcpEvent> journal;
-  private final Toxics toxics;
+  private final Connections connections;
+  private final Listener listener;
+  private final long seed;
 
   private TcpProxy(Builder b, Cluster cluster, boolean ownsCluster, ServerSocketChannel server) throws IOException {
-    this.cluster = cluster;
     this.ownsCluster = ownsCluster;
-    this.server = server;
-    this.backlog = b.backlog;
     this.address = (InetSocketAddress) server.getLocalAddress();
     // rounded up: a timeout under 1 ms must not become 0, which Socket.connect reads as "no timeout"
-    this.connectTimeoutMillis = (int) Math.clamp((b.connectTimeout.toNanos() + 999_999) / 1_000_000, 1, Integer.MAX_VALUE);
-    this.connectAttempts = b.connectAttempts;
-    this.idleTimeoutNanos = b.idleTimeout.toNanos();
+    int connectTimeoutMillis = (int) Math.clamp((b.connectTimeout.toNanos() + 999_999) / 1_000_000, 1, Integer.MAX_VALUE);
     this.drainTimeoutNanos = b.drainTimeout.toNanos();
-    this.maxConnections = b.maxConnections;
-    this.pool = new BufferPool(b.bufferSize, b.maxBufferSize(), b.bufferPoolSize, b.bufferMemory(),
-        "meshlet-l4 " + address);
-    long seed = b.seed != null ? b.seed : ThreadLocalRandom.current().nextLong();
-    this.journal = new Journal<>(b.journalCapacity, "meshlet-l4 " + address + " seed=" + Toxics.seedString(seed));
-    this.toxics = new Toxics(this, seed, journal, b.toxics);
-    b.toxics.forEach(toxics::add);
-    String prefix = "meshlet-l4-" + address.getPort();
-    ThreadFactory connectionThreads = Thread.ofVirtual().name(prefix + "-conn-", 0).factory();
-    this.executor = Executors.newThreadPerTaskExecutor(task -> connectionThreads.newThread(tracked(task)));
-    this.acceptor = Thread.ofVirtual().name(prefix + "-accept").unstarted(tracked(this::acceptLoop));
-    this.reaper = idleTimeoutNanos > 0
-        ? Thread.ofVirtual().name(prefix + "-idle").unstarted(tracked(this::reapLoop))
-        : null;
-  }
-
-  private Runnable tracked(Runnable task) {
-    return () -> {
-      liveThreads.incrementAndGet();
-      try {
-        task.run();
-      } finally {
-        // A connection thread's executor counts it finished before this runs; close() waits for this.
-        if (liveThreads.decrementAndGet() == 0) {
-          drainLock.lock();
-          try {
-            threadsEnded.signalAll();
-          } finally {
-            drainLock.unlock();
-          }
-        }
-      }
-    };
+    String name = "meshlet-l4 " + address;
+    this.pool = new BufferPool(b.bufferSize, b.maxBufferSize(), b.bufferPoolSize, b.bufferMemory(), name);
+    this.seed = b.seed != null ? b.seed : ThreadLocalRandom.current().nextLong();
+    this.journal = new Journal<>(b.journalCapacity, name + " seed=" + Toxics.seedString(seed));
+    this.threads = new Threads("meshlet-l4-" + address.getPort());
+    this.connections = new Connections(name, cluster, counters, threads, pool, journal, seed, b.toxics,
+        b.maxConnections, b.connectAttempts, connectTimeoutMillis, b.idleTimeout.toNanos());
+    this.listener = new Listener(name, server, b.backlog, connections, counters, threads);
   }
 
   /** Threads of this proxy still running (for leak checks in tests). */
   int liveThreads() {
-    return liveThreads.get();
+    return threads.live();
+  }
+
+  /** The proxy's buffer pool (for tests in this package). */
+  BufferPool pool() {
+    return pool;
   }
 
   /** Starts building a proxy. */
@@ -176,7 +101,7 @@ public final class TcpProxy implements AutoCloseable {
 
   /** The cluster the proxy forwards to; add or remove backends on it while traffic flows. */
   public Cluster cluster() {
-    return cluster;
+    return connections.cluster();
   }
 
   /**
@@ -188,17 +113,17 @@ public final class TcpProxy implements AutoCloseable {
    */
   public Cluster replaceCluster(Cluster next) {
     Objects.requireNonNull(next, "next");
-    Cluster previous = cluster;
-    cluster = next;
-    return previous;
+    return connections.replaceCluster(next);
   }
 
   /** A snapshot of the proxy's counters. */
   public TcpProxyStats stats() {
+    Counters c = counters;
     return new TcpProxyStats(
-        accepted.sum(), active.get(), rejected.sum(), overflows.sum(), connectFailures.sum(), noBackend.sum(),
-        idleTimeouts.sum(), resets.sum(), bytesUpstream.sum(), bytesDownstream.sum(), pool.lent(),
-        pool.limitHits(), draining, cluster().stats());
+        c.accepted.sum(), connections.active(), c.rejected.sum(), c.overflows.sum(), c.connectFailures.sum(),
+        c.noBackend.sum(), c.idleTimeouts.sum(), c.resets.sum(), c.bytesUpstream.sum(), c.bytesDownstream.sum(),
+        pool.lent(), pool.limitHits(), c.acceptFailures.sum(), c.noSocket.sum(), connections.draining(),
+        cluster().stats());
   }
 
   /**
@@ -206,7 +131,7 @@ public final class TcpProxy implements AutoCloseable {
    * traffic flows.
    */
   public Toxics toxics() {
-    return toxics;
+    return connections.toxics();
   }
 
   /**
@@ -224,7 +149,7 @@ public final class TcpProxy implements AutoCloseable {
    * {@link Builder#seed(long)} to replay a run.
    */
   public long seed() {
-    return toxics.seed();
+    return seed;
   }
 
   /**
@@ -234,16 +159,7 @@ public final class TcpProxy implements AutoCloseable {
    * add {@code Toxic.resetPeer(Duration.ZERO)} instead.
    */
   public void disable() {
-    listenLock.lock();
-    try {
-      if (!toxics.enabled()) {
-        return;
-      }
-      toxics.setEnabled(false); // before the listener closes: a connection accepted meanwhile is refused
-      closeListener();
-    } finally {
-      listenLock.unlock();
-    }
+    listener.disable();
   }
 
   /**
@@ -254,74 +170,17 @@ public final class TcpProxy implements AutoCloseable {
    *     was down (then it stays disabled)
    */
   public void enable() {
-    listenLock.lock();
-    try {
-      if (closed.get()) {
-        throw new IllegalStateException(this + ": closed");
-      }
-      if (toxics.enabled()) {
-        return;
-      }
-      ServerSocketChannel s;
-      try {
-        s = openListener(address);
-        try {
-          s.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-          s.bind(address, backlog);
-        } catch (IOException | RuntimeException e) {
-          s.close();
-          throw e;
-        }
-      } catch (IOException e) {
-        throw new IllegalStateException("enable: cannot listen on " + address.getHostString() + ":"
-            + address.getPort() + " again (" + e.getMessage() + "); the proxy stays disabled", e);
-      }
-      server = s;
-      toxics.setEnabled(true);
-      listenerChanged.signalAll();
-    } finally {
-      listenLock.unlock();
-    }
-  }
-
-  /**
-   * Closes the listening socket and waits (holding listenLock) until the acceptor has left accept():
-   * only then does the OS close the socket, so the port is free and connections are refused when
-   * this returns.
-   */
-  private void closeListener() {
-    ServerSocketChannel old = server;
-    closeQuietly(old);
-    listenerChanged.signalAll(); // an acceptor waiting while disabled looks again
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    long left;
-    try {
-      // done when the acceptor left accept() on it, or ended, or enable() bound a new listener on the
-      // same address meanwhile (the wait releases the lock), which proves the old one closed
-      while (acceptorLeft != old && !acceptorDone && server == old && (left = deadline - System.nanoTime()) > 0) {
-        listenerChanged.awaitNanos(left);
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
-  private static void closeQuietly(ServerSocketChannel s) {
-    try {
-      s.close();
-    } catch (IOException ignored) {
-      // the port is released either way
-    }
-  }
-
-  /** The connections open now (for tests in this package). */
-  Set<Splice> openConnections() {
-    return Set.copyOf(connections);
+    listener.enable(toString());
   }
 
   /** Whether the proxy forwards new connections (false after {@link #disable()}). */
   public boolean isEnabled() {
-    return toxics.enabled();
+    return listener.enabled();
+  }
+
+  /** The connections open now (for tests in this package). */
+  Set<Connection> openConnections() {
+    return connections.open();
   }
 
   /**
@@ -331,7 +190,8 @@ public final class TcpProxy implements AutoCloseable {
    *     seed and the journal's last entries
    */
   public void awaitConnections(int n, Duration timeout) {
-    await(n + " open connection(s)", timeout, () -> active.get() == n, () -> "open now: " + active.get());
+    await(n + " open connection(s)", timeout, () -> connections.active() == n,
+        () -> "open now: " + connections.active());
   }
 
   /** Waits until no client connection is open; see {@link #awaitConnections(int, Duration)}. */
@@ -341,11 +201,11 @@ public final class TcpProxy implements AutoCloseable {
 
   /** Waits until at least {@code n} client connections have been accepted since the proxy started. */
   public void awaitAccepted(long n, Duration timeout) {
-    await(n + " accepted connection(s)", timeout, () -> accepted.sum() >= n, () -> "accepted so far: " + accepted.sum());
+    await(n + " accepted connection(s)", timeout, () -> counters.accepted.sum() >= n,
+        () -> "accepted so far: " + counters.accepted.sum());
   }
 
-  private void await(String what, Duration timeout, java.util.function.BooleanSupplier done,
-      java.util.function.Supplier<String> now) {
+  private void await(String what, Duration timeout, BooleanSupplier done, Supplier<String> now) {
     Objects.requireNonNull(timeout, "timeout");
     long deadline = System.nanoTime() + timeout.toNanos();
     while (!done.getAsBoolean()) {
@@ -357,120 +217,6 @@ public final class TcpProxy implements AutoCloseable {
     }
   }
 
-  long nextConnectionId() {
-    return connectionIds.incrementAndGet();
-  }
-
-  /**
-   * A listening channel of the address's own family: an IPv4 address (other than the wildcard, which
-   * stays dual-stack) gets an IPv4 socket, so accepted connections skip the IPv4-mapped IPv6 path.
-   */
-  static ServerSocketChannel openListener(InetSocketAddress address) throws IOException {
-    InetAddress ip = address.getAddress();
-    return ip instanceof Inet4Address && !ip.isAnyLocalAddress()
-        ? ServerSocketChannel.open(StandardProtocolFamily.INET)
-        : ServerSocketChannel.open();
-  }
-
-  private void acceptLoop() {
-    try {
-      acceptConnections();
-    } finally {
-      listenLock.lock();
-      try {
-        acceptorDone = true;
-        listenerChanged.signalAll(); // close() or disable() may be waiting for the acceptor
-      } finally {
-        listenLock.unlock();
-      }
-    }
-  }
-
-  private void acceptConnections() {
-    while (!draining) {
-      SocketChannel client;
-      ServerSocketChannel listener = server;
-      try {
-        client = listener.accept();
-      } catch (ClosedChannelException e) {
-        if (!awaitListener(listener)) {
-          return; // closed
-        }
-        continue; // disabled, then enabled: a new listener
-      } catch (IOException e) { // e.g. out of file descriptors: back off instead of spinning
-        if (draining) {
-          return;
-        }
-        LOG.log(System.Logger.Level.WARNING, "meshlet-l4 " + address + ": accept failed: " + e);
-        try {
-          Thread.sleep(10);
-        } catch (InterruptedException ie) {
-          return;
-        }
-        continue;
-      }
-      int now = active.incrementAndGet();
-      accepted.increment(); // after active: a test that saw it accepted and then waits for idle waits for it
-      if (now > maxConnections) {
-        rejected.increment(); // before active drops: awaitIdle then sees it counted
-        active.decrementAndGet();
-        if (loggedMaxConnections.compareAndSet(false, true)) {
-          LOG.log(System.Logger.Level.WARNING, "meshlet-l4 " + address + ": maxConnections ("
-              + maxConnections + ") reached; excess connections are closed and counted in stats().rejected");
-        }
-        Splice.closeQuietly(client);
-        continue;
-      }
-      Splice splice = new Splice(this, client);
-      connections.add(splice);
-      try {
-        client.setOption(StandardSocketOptions.TCP_NODELAY, true);
-        executor.execute(splice::run);
-      } catch (IOException | RuntimeException e) { // closed meanwhile, or the executor is shut down
-        splice.forceClose();
-      }
-    }
-  }
-
-  /** Waits while the proxy is disabled; true once a listener other than {@code old} is up, false once closed. */
-  private boolean awaitListener(ServerSocketChannel old) {
-    listenLock.lock();
-    try {
-      acceptorLeft = old;
-      listenerChanged.signalAll(); // disable() waits for this
-      while (server == old && !closed.get()) {
-        listenerChanged.await();
-      }
-      return !closed.get();
-    } catch (InterruptedException e) {
-      return false;
-    } finally {
-      listenLock.unlock();
-    }
-  }
-
-  private void reapLoop() {
-    long tick = Math.clamp(idleTimeoutNanos / 4, TimeUnit.MILLISECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(1));
-    while (!closed.get()) {
-      try {
-        Thread.sleep(Duration.ofNanos(tick));
-      } catch (InterruptedException e) {
-        return;
-      }
-      long now = System.nanoTime();
-      for (Splice s : connections) {
-        long seen = s.activity;
-        if (seen != s.seenActivity) {
-          s.seenActivity = seen;
-          s.seenSince = now;
-        } else if (now - s.seenSince >= idleTimeoutNanos) {
-          idleTimeouts.increment();
-          s.idleClose();
-        }
-      }
-    }
-  }
-
   /**
    * Stops accepting at once, lets open connections finish for up to the drain timeout, then closes
    * what is left. When it returns the port can be bound again and none of the proxy's threads is
@@ -478,142 +224,22 @@ public final class TcpProxy implements AutoCloseable {
    */
   @Override
   public void close() {
-    boolean first;
-    listenLock.lock();
-    try {
-      first = closed.compareAndSet(false, true);
-      if (first) {
-        closeListener(); // also ends an acceptor waiting while disabled
-      }
-    } finally {
-      listenLock.unlock();
-    }
-    if (!first) {
-      awaitThreads();
+    if (!listener.close()) {
+      threads.awaitAll(toString());
       return;
     }
-    draining = true; // only now: whoever sees draining can rely on the port being closed
-    long deadline = System.nanoTime() + drainTimeoutNanos;
-    drainLock.lock();
-    try {
-      long left;
-      while (active.get() > 0 && (left = deadline - System.nanoTime()) > 0) {
-        drained.awaitNanos(left);
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    } finally {
-      drainLock.unlock();
-    }
-    for (Splice s : connections) {
-      s.forceClose();
-    }
-    if (reaper != null) {
-      reaper.interrupt();
-    }
-    executor.shutdownNow();
-    awaitThreads();
+    connections.drain(drainTimeoutNanos); // only now: whoever sees draining can rely on the port being closed
+    threads.shutdown(toString());
     if (ownsCluster) {
-      cluster.close();
-    }
-  }
-
-  private void awaitThreads() {
-    try {
-      acceptor.join();
-      if (reaper != null) {
-        reaper.join();
-      }
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-      boolean ended = executor.awaitTermination(10, TimeUnit.SECONDS);
-      drainLock.lock();
-      try {
-        long left;
-        while (liveThreads.get() > 0 && (left = deadline - System.nanoTime()) > 0) {
-          threadsEnded.awaitNanos(left);
-        }
-        ended &= liveThreads.get() == 0;
-      } finally {
-        drainLock.unlock();
-      }
-      if (!ended) {
-        LOG.log(System.Logger.Level.WARNING, "meshlet-l4 " + address + ": connection threads still running after close");
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
-  // --- called by Splice ---
-
-  ExecutorService executor() {
-    return executor;
-  }
-
-  BufferPool pool() {
-    return pool;
-  }
-
-  int connectAttempts() {
-    return connectAttempts;
-  }
-
-  int connectTimeoutMillis() {
-    return connectTimeoutMillis;
-  }
-
-  void connectFailed(Endpoint e, Exception cause) {
-    connectFailures.increment();
-    LOG.log(System.Logger.Level.DEBUG, () -> "meshlet-l4 " + address + ": connect to " + e + " failed: " + cause);
-  }
-
-  void noBackend() {
-    noBackend.increment();
-  }
-
-  void overflow() {
-    overflows.increment();
-  }
-
-  void resetSeen() {
-    resets.increment();
-  }
-
-  void transferred(@Nullable Endpoint e, boolean toUpstream, int n) {
-    if (toUpstream) {
-      bytesUpstream.add(n);
-      if (e != null) {
-        e.bytesOut(n);
-      }
-    } else {
-      bytesDownstream.add(n);
-      if (e != null) {
-        e.bytesIn(n);
-      }
-    }
-  }
-
-  void ended(Splice s) {
-    connections.remove(s);
-    if (active.decrementAndGet() == 0 && draining) {
-      drainLock.lock();
-      try {
-        drained.signalAll();
-      } finally {
-        drainLock.unlock();
-      }
+      cluster().close();
     }
   }
 
   @Override
   public String toString() {
-    return "TcpProxy[" + address + " -> " + cluster.name() + ", seed=" + Toxics.seedString(toxics.seed()) + "]";
+    return "TcpProxy[" + address + " -> " + cluster().name() + ", seed=" + Toxics.seedString(seed) + "]";
   }
 
-  /**
-   * Collects a {@link TcpProxy}'s settings; {@link #start()} validates them and binds the port.
-   * Every setter rejects a nonsense value at once with a message that says what to fix.
-   */
   public static final class Builder {
     private String host = "0.0.0.0";
     private int port = -1;
@@ -754,8 +380,12 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /**
-     * The most client connections open at once; more are closed on accept and counted in
-     * {@link TcpProxyStats#rejected()}. Default 10,000 (each costs two file descriptors).
+     * The most client connections open at once; default 10,000 (each costs two file descriptors, see
+     * {@code ulimit -n}). When it is reached the proxy still accepts, so clients are not left waiting in
+     * the backlog: each connection beyond it is closed at once, before any backend is dialled (the
+     * client reads an end of stream, not "connection refused"), counted in
+     * {@link TcpProxyStats#rejected()}, and the first is logged. Connections are taken again as soon
+     * as open ones end.
      */
     public Builder maxConnections(int max) {
       if (max < 1) {
@@ -823,10 +453,17 @@ public final class TcpProxy implements AutoCloseable {
       return this;
     }
 
-    /** The listen backlog: connections the OS queues before the proxy accepts them; default 1024. */
-    public Builder backlog(int backlog) {
+    /**
+     * The accept backlog: how many connections the OS queues, handshake done, before the proxy accepts
+     * them; default 1024. The kernel caps it at {@code net.core.somaxconn} on Linux (4096 on recent
+     * kernels, 128 on old ones) without telling: a larger value is effectively that. A connection that
+     * finds the queue full waits for its SYN to be retried (about a second), so a burst of connects
+     * larger than the backlog is answered more slowly, not refused. The acceptor keeps up with bursts
+     * of thousands (a connection costs it an accept and a virtual thread), so the queue rarely fills.
+     */
+    public Builder acceptBacklog(int backlog) {
       if (backlog < 1) {
-        throw new IllegalArgumentException("backlog: " + backlog + " (expected: >= 1)");
+        throw new IllegalArgumentException("acceptBacklog: " + backlog + " (expected: >= 1)");
       }
       this.backlog = backlog;
       return this;
@@ -870,7 +507,7 @@ public final class TcpProxy implements AutoCloseable {
       } catch (UnknownHostException e) {
         throw new IllegalArgumentException("listen host '" + host + "': unknown host", e);
       }
-      ServerSocketChannel server = openListener(bindTo);
+      ServerSocketChannel server = Listener.open(bindTo);
       try {
         server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
         server.bind(bindTo, backlog);
@@ -892,11 +529,9 @@ public final class TcpProxy implements AutoCloseable {
         server.close();
         throw e;
       }
-      proxy.acceptor.start();
-      if (proxy.reaper != null) {
-        proxy.reaper.start();
-      }
-      LOG.log(System.Logger.Level.DEBUG, () -> "meshlet-l4 listening on " + proxy.address + " -> " + proxy.cluster);
+      proxy.connections.start();
+      proxy.listener.start();
+      Log.debug(() -> "meshlet-l4 listening on " + proxy.address + " -> " + proxy.cluster());
       return proxy;
     }
 

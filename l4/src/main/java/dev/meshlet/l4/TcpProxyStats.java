@@ -20,6 +20,12 @@ package dev.meshlet.l4;
  * @param bufferLimitHits  times a connection went on with a smaller buffer because
  *                         {@link TcpProxy.Builder#bufferMemory(long) bufferMemory} was reached, or the
  *                         JVM had no direct memory left
+ * @param acceptFailures   times accepting a connection failed, most often because the process had no
+ *                         file descriptor left; the acceptor retries after a back-off of at most 50 ms
+ *                         (so it accepts again within that of descriptors being free) and logs the
+ *                         first failure and the recovery of each episode
+ * @param noSocket         client connections closed at once because no socket could be opened toward a
+ *                         backend (no file descriptor left); the backend is not blamed for it
  * @param draining         whether {@link TcpProxy#close()} has begun and the proxy accepts no more
  * @param cluster          the cluster new connections go to: circuit breakers and each backend's
  *                         health, ejection, weight and counters
@@ -37,5 +43,7 @@ public record TcpProxyStats(
     long bytesDownstream,
     long bufferBytes,
     long bufferLimitHits,
+    long acceptFailures,
+    long noSocket,
     boolean draining,
     dev.meshlet.core.ClusterStats cluster) {}

@@ -7,7 +7,7 @@ import java.nio.channels.SocketChannel;
 import java.time.Duration;
 
 /**
- * The slow path of a splice direction: forwards one chunk through the toxics in effect. Everything
+ * The slow path of a {@link Direction}: forwards one chunk through the toxics in effect. Everything
  * happens on the direction's own virtual thread (bandwidth paces its writes, a slicer parks it between
  * segments), except latency: a delayed chunk goes to the direction's {@link DelayLine}, whose own
  * thread sends it when it is due, so the reader keeps reading.
@@ -23,8 +23,7 @@ final class ToxicPath {
    * {@code toxics}; returns the bytes written. A toxic may end the connection, after which the
    * pump's next read fails and it stops quietly.
    */
-  static int forward(Splice splice, ActiveToxic[] toxics, ByteBuffer buf, SocketChannel dst, boolean toUpstream)
-      throws IOException {
+  static int forward(Direction direction, ActiveToxic[] toxics, ByteBuffer buf) throws IOException {
     long delayNanos = -1; // none: no latency toxic
     long now = System.nanoTime();
     for (ActiveToxic t : toxics) {
@@ -37,20 +36,20 @@ final class ToxicPath {
         delayNanos = Math.max(0, delayNanos) + Math.max(0, d);
       }
     }
-    DelayLine line = splice.delayLine(toUpstream, delayNanos >= 0);
+    DelayLine line = direction.delayLine(delayNanos >= 0);
     if (line != null && (delayNanos >= 0 || line.busy())) {
       line.offer(buf, now + Math.max(0, delayNanos)); // the line's thread sends and counts it
       return 0;
     }
-    return pass(splice, toxics, buf, dst, toUpstream);
+    return pass(direction, toxics, buf);
   }
 
   /**
    * Sends the chunk through every toxic but latency (already applied); returns the bytes written.
    * Runs on the direction's thread or, for a delayed chunk, on its delay line's thread, never both.
    */
-  static int pass(Splice splice, ActiveToxic[] toxics, ByteBuffer buf, SocketChannel dst, boolean toUpstream)
-      throws IOException {
+  static int pass(Direction direction, ActiveToxic[] toxics, ByteBuffer buf) throws IOException {
+    SocketChannel dst = direction.destination();
     int n = buf.remaining();
     long now = System.nanoTime();
     // Toxics that swallow the chunk come first: nothing after them sees the data.
@@ -61,7 +60,7 @@ final class ToxicPath {
       if (t.toxic instanceof Toxic.ResetPeer r) {
         buf.position(buf.limit());
         sleep(r.timeout().toNanos());
-        splice.cut("toxic " + t.name + ": reset peer", true);
+        direction.connection().end(Cause.TOXIC, "toxic " + t.name + ": reset peer", true);
         return 0;
       }
       if (t.toxic instanceof Toxic.Timeout) {
@@ -137,9 +136,9 @@ final class ToxicPath {
       }
     }
     if (limitReached != null) {
-      splice.account(toUpstream, written); // before the cut, so the journal's count includes them
+      direction.account(written); // before the end, so the journal's count includes them
       written = 0;
-      splice.cut("toxic " + limitReached.name + ": limit of "
+      direction.connection().end(Cause.TOXIC, "toxic " + limitReached.name + ": limit of "
           + ((Toxic.LimitData) limitReached.toxic).bytes() + " bytes reached", false);
     }
     return written;

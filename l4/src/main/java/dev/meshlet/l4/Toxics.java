@@ -4,11 +4,10 @@ import dev.meshlet.core.Journal;
 import dev.meshlet.core.Schedule;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
@@ -23,27 +22,29 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>A toxic added here applies to new connections and to the connections open now (each draws its
  * toxicity once, when the toxic is added); removing it stops its effect on every connection at the
- * next chunk of data. As in Toxiproxy, removing a {@link Toxic.Timeout timeout} closes the connections
+ * next chunk of data. Each draw depends only on the seed, the toxic's name and the connection's
+ * ordinal among those the toxic has seen: open connections are visited oldest first, then new ones
+ * in accept order, so the same seed and the same connections give the same faults. As in Toxiproxy, removing a {@link Toxic.Timeout timeout} closes the connections
  * it applied to, since their byte streams may have lost data.
  */
 public final class Toxics {
   private static final Installed[] NONE = new Installed[0];
 
-  private final TcpProxy proxy;
+  /** The proxy's live connections, which the toxics are drawn for. */
+  private final Connections connections;
   private final long seed;
   private final Journal<TcpEvent> journal;
   private final ReentrantLock lock = new ReentrantLock();
-  private final Set<ConnectionToxics> live = ConcurrentHashMap.newKeySet();
   /** The toxics the proxy was built with, which {@link #reset()} installs again. */
   private final Map<String, Toxic> initial;
   private volatile Installed[] installed = NONE;
-  private volatile boolean enabled = true;
 
-  Toxics(TcpProxy proxy, long seed, Journal<TcpEvent> journal, Map<String, Toxic> initial) {
-    this.proxy = proxy;
+  Toxics(Connections connections, long seed, Journal<TcpEvent> journal, Map<String, Toxic> initial) {
+    this.connections = connections;
     this.seed = seed;
     this.journal = journal;
     this.initial = new LinkedHashMap<>(initial);
+    initial.forEach(this::add);
   }
 
   /**
@@ -63,11 +64,13 @@ public final class Toxics {
         }
       }
       Installed added = new Installed(name, toxic, System.nanoTime());
-      Installed[] next = java.util.Arrays.copyOf(now, now.length + 1);
+      Installed[] next = Arrays.copyOf(now, now.length + 1);
       next[now.length] = added;
       installed = next;
-      for (ConnectionToxics c : live) {
-        decide(c, added);
+      for (Connection c : connections.inAcceptOrder()) { // the ordinals follow accept order, so draws replay
+        if (c.attached) {
+          decide(c, added);
+        }
       }
     } finally {
       lock.unlock();
@@ -87,8 +90,8 @@ public final class Toxics {
           System.arraycopy(now, 0, next, 0, k);
           System.arraycopy(now, k + 1, next, k, now.length - k - 1);
           installed = next;
-          for (ConnectionToxics c : live) {
-            c.remove(gone);
+          for (Connection c : connections.inAcceptOrder()) {
+            removeFrom(c, gone);
           }
           return true;
         }
@@ -144,7 +147,7 @@ public final class Toxics {
 
   @Override
   public String toString() {
-    return "Toxics" + list().keySet() + (enabled ? "" : " (proxy disabled)") + " seed=" + seedString(seed);
+    return "Toxics" + list().keySet() + " seed=" + seedString(seed);
   }
 
   static String seedString(long seed) {
@@ -153,46 +156,37 @@ public final class Toxics {
 
   // --- the proxy's side ---
 
-  boolean enabled() {
-    return enabled;
-  }
-
-  void setEnabled(boolean on) {
+  /** Draws the installed toxics for a new connection; called on the acceptor thread, in accept order. */
+  void attach(Connection c) {
     lock.lock();
     try {
-      enabled = on;
-      if (!on) {
-        for (ConnectionToxics c : live) {
-          c.splice.cut("disabled", false);
-        }
-      }
-    } finally {
-      lock.unlock();
-    }
-  }
-
-  /** Called on the acceptor thread for each new connection, in accept order. */
-  ConnectionToxics attach(Splice splice, long id) {
-    ConnectionToxics c = new ConnectionToxics(splice, id);
-    lock.lock();
-    try {
-      live.add(c);
+      c.attached = true;
       for (Installed i : installed) {
         decide(c, i);
       }
     } finally {
       lock.unlock();
     }
-    return c;
   }
 
-  void detach(ConnectionToxics c) {
-    live.remove(c);
-    c.cancelTimers();
+  /** The connection ended: its toxics' timers stop. */
+  void detach(Connection c) {
+    c.toBackend.cancelTimers();
+    c.toClient.cancelTimers();
+  }
+
+  private void removeFrom(Connection c, Installed gone) {
+    ActiveToxic removed = c.direction(gone.toxic.direction()).remove(gone);
+    if (removed != null) {
+      removed.cancelTimer();
+      if (removed.toxic instanceof Toxic.Timeout) { // as Toxiproxy: what it applied to may have lost data
+        c.end(Cause.TOXIC, "toxic " + gone.name + ": removed after dropping " + removed.dropped + " bytes", false);
+      }
+    }
   }
 
   /** Draws whether {@code i} applies to connection {@code c}; under the lock. */
-  private void decide(ConnectionToxics c, Installed i) {
+  private void decide(Connection c, Installed i) {
     long ordinal = ++i.candidates;
     Toxic t = i.toxic;
     Duration since = Duration.ofNanos(System.nanoTime() - i.installedNanos);
@@ -207,12 +201,12 @@ public final class Toxics {
     }
     ActiveToxic a = new ActiveToxic(i, Rng.mix(draw, 0x5DEECE66DL, ordinal));
     journal.record(new TcpEvent.ToxicApplied(c.id, i.name, t, Instant.now()));
-    c.add(a);
+    c.direction(t.direction()).add(a);
     if (t instanceof Toxic.Timeout x && !x.timeout().isZero()) { // counted from when the toxic starts acting
-      a.startTimer(proxy.executor(), x.timeout().plus(a.untilEffect()), () -> {
+      a.startTimer(connections.executor(), x.timeout().plus(a.untilEffect()), () -> {
         // a window may have ended meanwhile: a connection it dropped nothing of is left healthy
         if (a.inEffect(System.nanoTime()) || a.dropped > 0) {
-          c.splice.cut("toxic " + i.name + ": timed out", false);
+          c.end(Cause.TOXIC, "toxic " + i.name + ": timed out", false);
         }
       });
     }

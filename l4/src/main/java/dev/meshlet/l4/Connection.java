@@ -1,0 +1,302 @@
+package dev.meshlet.l4;
+
+import dev.meshlet.core.Cluster;
+import dev.meshlet.core.Endpoint;
+import java.io.IOException;
+import java.net.Inet4Address;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
+import java.nio.channels.SocketChannel;
+import java.time.Instant;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One proxied connection: accept, dial, pipe. The client socket is accepted; {@link #run()} dials a
+ * backend the cluster picks, then pipes both {@link Direction}s, each on its own virtual thread. It
+ * ends once, through {@link #end}, with its {@link Cause}.
+ */
+final class Connection {
+  private final ConnectionContext context;
+  /** The cluster when the connection arrived: a live update applies to later connections only. */
+  private final Cluster cluster;
+  private final SocketChannel client;
+  /** Refused at once: the proxy was disabled when it was accepted. */
+  private final boolean refuse;
+  private volatile @Nullable SocketChannel backend;
+  /** The cluster's admission, held from dial to end; taken back by whoever releases it first. */
+  private final AtomicBoolean permit = new AtomicBoolean();
+  /** The backend's endpoint, held from connect to end; taken back by whoever releases it first. */
+  private final AtomicReference<@Nullable Endpoint> lease = new AtomicReference<>();
+  final Direction toBackend;
+  final Direction toClient;
+  private final AtomicInteger openDirections = new AtomicInteger(2);
+  private final AtomicBoolean ended = new AtomicBoolean();
+  private volatile boolean closing;
+  private volatile @Nullable String cause;
+  /** Bumped on every read in either direction; the idle reaper compares it between scans. */
+  volatile long activity;
+  /** Owned by the reaper thread. */
+  long seenActivity = -1;
+  long seenSince;
+  /** Numbered from 1 in accept order; the journal and the toxics' draws use it. */
+  final long id;
+  /** The toxics have drawn for this connection; guarded by the {@link Toxics} lock. */
+  boolean attached;
+
+  Connection(ConnectionContext context, Cluster cluster, SocketChannel client, long id, boolean refuse) {
+    this.context = context;
+    this.cluster = cluster;
+    this.client = client;
+    this.id = id;
+    this.refuse = refuse;
+    this.seenSince = System.nanoTime();
+    this.toBackend = Direction.toBackend(this, context, client);
+    this.toClient = Direction.toClient(this, context, client);
+    context.journal().record(new TcpEvent.Opened(id, remote(client), Instant.now()));
+  }
+
+  /** The direction a toxic for {@code side} acts on. */
+  Direction direction(Toxic.Direction side) {
+    return side == Toxic.Direction.UPSTREAM ? toBackend : toClient;
+  }
+
+  /** Dials a backend, then pipes both ways; runs on the connection's first virtual thread. */
+  void run() {
+    try {
+      dialAndPipe();
+    } catch (Throwable t) { // an Error must not leave the connection open with no thread to end it
+      end(Cause.RESET, Cause.RESET.label() + ": " + t, true);
+    }
+  }
+
+  private void dialAndPipe() throws IOException {
+    // here, not on the acceptor: in a burst every system call the acceptor saves drains the backlog sooner
+    client.setOption(StandardSocketOptions.TCP_NODELAY, true);
+    if (refuse) { // "down": reset at once, before any backend is touched
+      context.journal().record(new TcpEvent.Refused(id, remote(client), Instant.now()));
+      end(Cause.DISABLED, Cause.DISABLED.label(), true);
+      return;
+    }
+    SocketChannel up = dial();
+    if (up == null) {
+      return; // ended with its cause
+    }
+    Endpoint e = lease.get();
+    if (e != null) {
+      context.journal().record(new TcpEvent.Connected(id, e.backend(), Instant.now()));
+      toBackend.dialled(up, e);
+      toClient.dialled(up, e);
+    }
+    try {
+      context.execute(toClient::pipe);
+    } catch (RejectedExecutionException closing) {
+      end(Cause.PROXY_CLOSED, Cause.PROXY_CLOSED.label(), false);
+      return;
+    }
+    toBackend.pipe();
+  }
+
+  /** Takes the cluster's admission and connects to a backend; null (and ended) if none can be had. */
+  private @Nullable SocketChannel dial() {
+    if (!cluster.tryAcquire()) { // the cluster's circuit breaker is open: refuse at once
+      end(Cause.OVERFLOW, "overflow: cluster " + cluster.name() + " max active", false);
+      return null;
+    }
+    permit.set(true);
+    if (closing) { // end() ran meanwhile and may not have seen the permit
+      releaseHeld();
+      return null;
+    }
+    if (!cluster.tryAcquirePending()) { // too many connections wait for their backend connection
+      end(Cause.OVERFLOW, "overflow: cluster " + cluster.name() + " max pending", false);
+      return null;
+    }
+    try {
+      return connect();
+    } finally {
+      cluster.releasePending();
+    }
+  }
+
+  private @Nullable SocketChannel connect() {
+    long key;
+    try {
+      key = ((InetSocketAddress) client.getRemoteAddress()).getAddress().hashCode();
+    } catch (IOException | RuntimeException e) {
+      key = 0;
+    }
+    int attempts = Math.min(context.connectAttempts(), Math.max(1, cluster.available().size()));
+    Endpoint previous = null;
+    for (int attempt = 0; attempt < attempts && !closing; attempt++) {
+      Endpoint e = attempt == 0 ? cluster.pick(key) : cluster.pick(key, attempt, previous);
+      if (e == null) {
+        break;
+      }
+      SocketChannel ch;
+      try {
+        ch = open(e.address());
+      } catch (IOException | RuntimeException ex) { // no file descriptor left: not the backend's fault
+        end(Cause.NO_SOCKET, Cause.NO_SOCKET.label() + ": " + ex.getMessage(), false);
+        return null;
+      }
+      try {
+        ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        ch.socket().connect(e.address(), context.connectTimeoutMillis());
+        e.succeeded();
+        e.begin();
+        lease.set(e);
+        backend = ch;
+        if (closing) { // end() raced with the connect and may not have seen the socket or the lease
+          releaseHeld();
+          closeQuietly(ch);
+          return null;
+        }
+        return ch;
+      } catch (IOException | RuntimeException ex) { // RuntimeException: unresolved address
+        closeQuietly(ch);
+        e.failed();
+        context.counters().connectFailures.increment();
+        Log.debug(() -> "meshlet-l4: connect to " + e + " failed: " + ex);
+        previous = e;
+      }
+    }
+    end(Cause.NO_BACKEND, Cause.NO_BACKEND.label(), false);
+    return null;
+  }
+
+  /** A channel of the backend address's family: an IPv4 backend gets an IPv4 socket (no IPv6 option to set). */
+  private static SocketChannel open(InetSocketAddress backend) throws IOException {
+    return backend.getAddress() instanceof Inet4Address
+        ? SocketChannel.open(StandardProtocolFamily.INET)
+        : SocketChannel.open();
+  }
+
+  /** Whether neither direction has ended yet (so an end of stream half-closes). */
+  boolean bothDirectionsOpen() {
+    return openDirections.get() > 1;
+  }
+
+  /** A direction's thread is done; the second one to finish closes the connection. */
+  void directionEnded() {
+    if (openDirections.decrementAndGet() == 0) {
+      end(Cause.CLOSED, Cause.CLOSED.label(), false);
+    }
+  }
+
+  /** A read or write failed: a reset or I/O error on one side is sent as RST to both. */
+  void failed() {
+    if (!closing) {
+      end(Cause.RESET, Cause.RESET.label(), true);
+    }
+  }
+
+  /** Whether the connection is ending (its sockets' failing I/O is then no reason to reset). */
+  boolean isClosing() {
+    return closing;
+  }
+
+  /**
+   * Ends the connection, once: the first call wins and the others return at once. With {@code reset}
+   * both sockets are closed with RST; otherwise each gets a FIN after the bytes already written, even
+   * if a direction's thread is still blocked. Releases the backend and the cluster's admission, and
+   * journals {@code why}.
+   */
+  void end(Cause how, String why, boolean reset) {
+    if (!ended.compareAndSet(false, true)) {
+      return;
+    }
+    cause = why;
+    closing = true;
+    context.counters().ended(how); // before the sockets close: whoever sees the close sees it counted
+    toBackend.closeLine();
+    toClient.closeLine();
+    SocketChannel up = backend;
+    if (reset) {
+      linger0(client);
+      linger0(up);
+    } else if (how != Cause.CLOSED) { // CLOSED: both sides have had their FIN already
+      shutdownOutputQuietly(client);
+      shutdownOutputQuietly(up);
+    }
+    closeQuietly(client);
+    closeQuietly(up);
+    releaseHeld();
+    context.journal().record(new TcpEvent.Closed(id, toBackend.bytes(), toClient.bytes(), why, Instant.now()));
+    context.ended(this);
+  }
+
+  /** Gives back the endpoint and the cluster's admission, each once, whoever calls first. */
+  private void releaseHeld() {
+    Endpoint e = lease.getAndSet(null);
+    if (e != null) {
+      e.end();
+    }
+    if (permit.getAndSet(false)) {
+      cluster.release();
+    }
+  }
+
+  /** Why the connection ended, or null while it is open. */
+  @Nullable String cause() {
+    return cause;
+  }
+
+  /** TCP_NODELAY on the client socket and on the backend socket (for tests in this package). */
+  boolean[] noDelay() throws IOException {
+    SocketChannel up = backend;
+    return new boolean[] {
+        client.getOption(StandardSocketOptions.TCP_NODELAY),
+        up != null && up.getOption(StandardSocketOptions.TCP_NODELAY)};
+  }
+
+  private static InetSocketAddress remote(SocketChannel ch) {
+    try {
+      if (ch.getRemoteAddress() instanceof InetSocketAddress a) {
+        return a;
+      }
+    } catch (IOException | RuntimeException e) {
+      // closed already: the journal says "unknown"
+    }
+    return InetSocketAddress.createUnresolved("unknown", 0);
+  }
+
+  private static void shutdownOutputQuietly(@Nullable SocketChannel ch) {
+    if (ch != null) {
+      try {
+        ch.shutdownOutput();
+      } catch (IOException | RuntimeException ignored) {
+        // closed already
+      }
+    }
+  }
+
+  private static void linger0(@Nullable SocketChannel ch) {
+    if (ch != null) {
+      try {
+        ch.setOption(StandardSocketOptions.SO_LINGER, 0);
+      } catch (IOException | RuntimeException ignored) {
+        // already closed: nothing to reset
+      }
+    }
+  }
+
+  static void closeQuietly(@Nullable SocketChannel ch) {
+    if (ch != null) {
+      try {
+        ch.close();
+      } catch (IOException ignored) {
+        // closing is best effort
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "connection " + id;
+  }
+}

@@ -1,0 +1,31 @@
+package dev.meshlet.l4;
+
+import dev.meshlet.core.Journal;
+
+/** What a connection needs from its proxy, and all it may ask of it. */
+interface ConnectionContext {
+  /** The direct buffers directions borrow while a burst lasts. */
+  BufferPool pool();
+
+  /** The proxy's counters. */
+  Counters counters();
+
+  /** Where the connection's events go. */
+  Journal<TcpEvent> journal();
+
+  /** How many backends to try, at most. */
+  int connectAttempts();
+
+  /** How long one connect attempt may take, in milliseconds (at least 1). */
+  int connectTimeoutMillis();
+
+  /**
+   * Runs {@code task} on a new virtual thread of the proxy.
+   *
+   * @throws java.util.concurrent.RejectedExecutionException once the proxy is closing
+   */
+  void execute(Runnable task);
+
+  /** The connection has ended (called once, by {@link Connection#end}): it leaves the registry. */
+  void ended(Connection connection);
+}

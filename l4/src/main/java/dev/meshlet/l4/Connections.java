@@ -1,0 +1,250 @@
+package dev.meshlet.l4;
+
+import dev.meshlet.core.Cluster;
+import dev.meshlet.core.Journal;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The proxy's live connections, the one registry of them: admits what the listener accepts (up to
+ * {@code maxConnections}), times out idle ones, drains them on close, and is the
+ * {@link ConnectionContext} each connection sees its proxy through.
+ */
+final class Connections implements ConnectionContext {
+  /**
+   * Classes a connection may first need on a failure path, loaded with the proxy: loading a class
+   * from a directory or a jar not yet open takes a file descriptor, and a class that failed to load
+   * for want of one stays unusable from the class that needed it (the JVM caches the failure).
+   */
+  private static final List<Class<?>> PRELOADED = List.of(Cause.class, Counters.class, Log.class,
+      Connection.class, Direction.class, ReadBuffers.class, DelayLine.class, ToxicPath.class, ActiveToxic.class,
+      TcpEvent.Opened.class, TcpEvent.Connected.class, TcpEvent.Refused.class, TcpEvent.ToxicApplied.class,
+      TcpEvent.Closed.class);
+
+  static {
+    Cause.values(); // and initialised: its constants are used where nothing else may be loaded
+  }
+
+  private final String name;
+  private final Set<Connection> live = ConcurrentHashMap.newKeySet();
+  /** Connections counted open: admitted and not yet ended (the registry may lag by a moment). */
+  private final AtomicInteger active = new AtomicInteger();
+  private final AtomicLong ids = new AtomicLong();
+  private final Counters counters;
+  private final Threads threads;
+  private final BufferPool pool;
+  private final Journal<TcpEvent> journal;
+  private final Toxics toxics;
+  private volatile Cluster cluster;
+  private final int maxConnections;
+  private final int connectAttempts;
+  private final int connectTimeoutMillis;
+  private final long idleTimeoutNanos;
+  private final AtomicBoolean loggedMaxConnections = new AtomicBoolean();
+  private final ReentrantLock drainLock = new ReentrantLock();
+  private final Condition drained = drainLock.newCondition();
+  private volatile boolean draining;
+  private final @Nullable Thread reaper;
+
+  Connections(String name, Cluster cluster, Counters counters, Threads threads, BufferPool pool,
+      Journal<TcpEvent> journal, long seed, Map<String, Toxic> toxics, int maxConnections, int connectAttempts,
+      int connectTimeoutMillis, long idleTimeoutNanos) {
+    this.name = name;
+    this.cluster = cluster;
+    this.counters = counters;
+    this.threads = threads;
+    this.pool = pool;
+    this.journal = journal;
+    this.maxConnections = maxConnections;
+    this.connectAttempts = connectAttempts;
+    this.connectTimeoutMillis = connectTimeoutMillis;
+    this.idleTimeoutNanos = idleTimeoutNanos;
+    this.toxics = new Toxics(this, seed, journal, toxics);
+    this.reaper = idleTimeoutNanos > 0 ? threads.named("idle", this::reapLoop) : null;
+  }
+
+  void start() {
+    if (reaper != null) {
+      reaper.start();
+    }
+  }
+
+  Toxics toxics() {
+    return toxics;
+  }
+
+  Cluster cluster() {
+    return cluster;
+  }
+
+  Cluster replaceCluster(Cluster next) {
+    Cluster previous = cluster;
+    cluster = next;
+    return previous;
+  }
+
+  int active() {
+    return active.get();
+  }
+
+  boolean draining() {
+    return draining;
+  }
+
+  /**
+   * Takes a connection the listener accepted: closes it at once past {@code maxConnections}, else
+   * registers it, lets the toxics draw for it and starts its thread. {@code refuse}: the proxy is
+   * disabled, so it is reset at once. Called on the acceptor thread, in accept order.
+   */
+  void admit(SocketChannel client, boolean refuse) {
+    int now = active.incrementAndGet();
+    counters.accepted.increment(); // after active: a test that saw it accepted and then waits for idle waits for it
+    if (now > maxConnections) {
+      counters.rejected.increment(); // before active drops: awaitIdle then sees it counted
+      active.decrementAndGet();
+      if (loggedMaxConnections.compareAndSet(false, true)) {
+        Log.warn(name + ": maxConnections (" + maxConnections
+            + ") reached; excess connections are closed and counted in stats().rejected");
+      }
+      Connection.closeQuietly(client);
+      return;
+    }
+    Connection c = new Connection(this, cluster, client, ids.incrementAndGet(), refuse);
+    live.add(c);
+    toxics.attach(c);
+    try {
+      threads.execute(c::run);
+    } catch (RuntimeException e) { // the proxy is closing
+      c.end(Cause.PROXY_CLOSED, Cause.PROXY_CLOSED.label(), true);
+    }
+  }
+
+  @Override
+  public void ended(Connection c) {
+    live.remove(c);
+    toxics.detach(c);
+    if (active.decrementAndGet() == 0 && draining) {
+      drainLock.lock();
+      try {
+        drained.signalAll();
+      } finally {
+        drainLock.unlock();
+      }
+    }
+  }
+
+  /** The open connections, oldest first: the order the toxics visit them in, whatever the registry's. */
+  List<Connection> inAcceptOrder() {
+    List<Connection> open = new ArrayList<>(live);
+    open.sort(Comparator.comparingLong(c -> c.id));
+    return open;
+  }
+
+  /** The open connections now (for tests in this package). */
+  Set<Connection> open() {
+    return Set.copyOf(live);
+  }
+
+  /** Ends every open connection for {@code cause}. */
+  void endAll(Cause cause, boolean reset) {
+    for (Connection c : live) {
+      c.end(cause, cause.label(), reset);
+    }
+  }
+
+  /**
+   * Lets open connections finish for up to {@code timeoutNanos}, then resets what is left and stops
+   * the idle reaper. The listener is closed already.
+   */
+  void drain(long timeoutNanos) {
+    draining = true;
+    long deadline = System.nanoTime() + timeoutNanos;
+    drainLock.lock();
+    try {
+      long left;
+      while (active.get() > 0 && (left = deadline - System.nanoTime()) > 0) {
+        drained.awaitNanos(left);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      drainLock.unlock();
+    }
+    endAll(Cause.PROXY_CLOSED, true);
+    if (reaper != null) {
+      reaper.interrupt();
+    }
+  }
+
+  private void reapLoop() {
+    long tick = Math.clamp(idleTimeoutNanos / 4, TimeUnit.MILLISECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(1));
+    while (!draining) {
+      try {
+        Thread.sleep(Duration.ofNanos(tick));
+      } catch (InterruptedException e) {
+        return;
+      }
+      long now = System.nanoTime();
+      for (Connection c : live) {
+        long seen = c.activity;
+        if (seen != c.seenActivity) {
+          c.seenActivity = seen;
+          c.seenSince = now;
+        } else if (now - c.seenSince >= idleTimeoutNanos) {
+          c.end(Cause.IDLE_TIMEOUT, Cause.IDLE_TIMEOUT.label(), false);
+        }
+      }
+    }
+  }
+
+  // --- what a connection sees of its proxy ---
+
+  @Override
+  public BufferPool pool() {
+    return pool;
+  }
+
+  @Override
+  public Counters counters() {
+    return counters;
+  }
+
+  @Override
+  public Journal<TcpEvent> journal() {
+    return journal;
+  }
+
+  @Override
+  public int connectAttempts() {
+    return connectAttempts;
+  }
+
+  @Override
+  public int connectTimeoutMillis() {
+    return connectTimeoutMillis;
+  }
+
+  /** The executor the toxics' timers run on. */
+  ExecutorService executor() {
+    return threads.executor();
+  }
+
+  @Override
+  public void execute(Runnable task) {
+    threads.execute(task);
+  }
+}

@@ -1,0 +1,238 @@
+package dev.meshlet.l4;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.meshlet.core.Backend;
+import dev.meshlet.core.Balancer;
+import dev.meshlet.core.Cluster;
+import dev.meshlet.core.Endpoint;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Timeout;
+
+/** Which backend each connection goes to, and what happens when none can be reached. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class BalancingTest {
+  private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
+  private final List<AutoCloseable> resources = new ArrayList<>();
+
+  @AfterEach
+  void tearDown() throws Exception {
+    for (int i = resources.size() - 1; i >= 0; i--) {
+      resources.get(i).close();
+    }
+  }
+
+  private <T extends AutoCloseable> T track(T resource) {
+    resources.add(resource);
+    return resource;
+  }
+
+  private TestServer echo() {
+    return track(TestServer.echo());
+  }
+
+  private static Backend backend(TestServer s) {
+    return Backend.of("127.0.0.1", s.port());
+  }
+
+  private TcpProxy.Builder proxyTo(TestServer... servers) {
+    TcpProxy.Builder b = TcpProxy.builder().listen("127.0.0.1", 0);
+    for (TestServer s : servers) {
+      b.backends(backend(s));
+    }
+    return b;
+  }
+
+  private TcpProxy start(TcpProxy.Builder b) throws IOException {
+    return track(b.start());
+  }
+
+  private Socket connect(TcpProxy proxy) throws IOException {
+    Socket s = track(new Socket(LOOPBACK, proxy.port()));
+    s.setSoTimeout(10_000);
+    return s;
+  }
+
+  private static String readLine(Socket s) throws IOException {
+    StringBuilder line = new StringBuilder();
+    InputStream in = s.getInputStream();
+    int c;
+    while ((c = in.read()) != -1 && c != '\n') {
+      line.append((char) c);
+    }
+    return line.toString();
+  }
+
+  @Test
+  void roundRobinIsExactOverThreeBackends() throws Exception {
+    TestServer a = track(TestServer.named("a"));
+    TestServer b = track(TestServer.named("b"));
+    TestServer c = track(TestServer.named("c"));
+    TcpProxy proxy = start(proxyTo(a, b, c).balancer(Balancer.roundRobin()));
+    List<String> seen = new ArrayList<>();
+    for (int i = 0; i < 9; i++) {
+      try (Socket s = connect(proxy)) {
+        seen.add(readLine(s));
+      }
+    }
+    assertThat(seen).containsExactly("a", "b", "c", "a", "b", "c", "a", "b", "c");
+  }
+
+  @Test
+  void weightedRoundRobinSplitsByWeight() throws Exception {
+    TestServer a = track(TestServer.named("a"));
+    TestServer b = track(TestServer.named("b"));
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
+        .backends(backend(a).withWeight(3), backend(b))
+        .balancer(Balancer.weightedRoundRobin()));
+    Map<String, Integer> counts = new HashMap<>();
+    for (int i = 0; i < 40; i++) {
+      try (Socket s = connect(proxy)) {
+        counts.merge(readLine(s), 1, Integer::sum);
+      }
+    }
+    // smooth weighted round robin is exact per cycle of 4: tolerance zero
+    assertThat(counts).containsEntry("a", 30).containsEntry("b", 10);
+  }
+
+  @Test
+  void leastConnectionsSteersNewConnectionsAwayFromABusyBackend() throws Exception {
+    TestServer a = track(TestServer.named("a"));
+    TestServer b = track(TestServer.named("b"));
+    Cluster cluster = Cluster.builder("lc").backends(backend(a)).balancer(Balancer.leastConnections()).build();
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster));
+    for (int i = 0; i < 10; i++) { // a now holds 10 open connections
+      assertThat(readLine(connect(proxy))).isEqualTo("a");
+    }
+    cluster.add(backend(b));
+    for (int i = 0; i < 10; i++) { // every new one goes to b until b holds as many
+      assertThat(readLine(connect(proxy))).isEqualTo("b");
+    }
+    assertThat(cluster.endpoints()).extracting(Endpoint::active).containsExactly(10, 10);
+  }
+
+  @Test
+  void consistentHashKeepsClientsOnTheirBackendAndMovesOnlyTheRemovedOnes() throws Exception {
+    List<TestServer> servers = new ArrayList<>();
+    Cluster.Builder cb = Cluster.builder("hash").balancer(Balancer.consistentHash());
+    for (int i = 0; i < 4; i++) {
+      TestServer s = track(TestServer.named("s" + i));
+      servers.add(s);
+      cb.backends(backend(s));
+    }
+    Cluster cluster = cb.build();
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster));
+    int clients = 200;
+    String[] before = new String[clients];
+    for (int i = 0; i < clients; i++) {
+      before[i] = nameFrom(proxy, i);
+      assertThat(nameFrom(proxy, i)).isEqualTo(before[i]); // same client address, same backend
+    }
+    assertThat(new java.util.HashSet<>(List.of(before))).hasSize(4);
+    cluster.remove(backend(servers.get(1)));
+    int moved = 0;
+    for (int i = 0; i < clients; i++) {
+      String now = nameFrom(proxy, i);
+      if (!now.equals(before[i])) {
+        moved++;
+        assertThat(before[i]).isEqualTo("s1");
+      }
+    }
+    // exactly s1's clients move: about a quarter of them
+    assertThat(moved).isBetween(clients / 4 / 2, clients / 4 * 2);
+  }
+
+  /** Connects from 127.0.0.(2 + i) so each client has its own address, and reads the backend name. */
+  private String nameFrom(TcpProxy proxy, int i) throws IOException {
+    try (Socket s = new Socket()) {
+      s.bind(new InetSocketAddress(InetAddress.getByAddress(new byte[] {127, 0, (byte) (i / 250), (byte) (2 + i % 250)}), 0));
+      s.connect(new InetSocketAddress(LOOPBACK, proxy.port()), 5_000);
+      s.setSoTimeout(10_000);
+      return readLine(s);
+    }
+  }
+
+  @Test
+  void deadBackendIsSkippedOnConnectFailure() throws Exception {
+    int deadPort;
+    try (ServerSocket s = new ServerSocket(0, 1, LOOPBACK)) {
+      deadPort = s.getLocalPort();
+    }
+    TestServer live = track(TestServer.named("live"));
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
+        .backends(Backend.of("127.0.0.1", deadPort), backend(live))
+        .connectAttempts(2));
+    for (int i = 0; i < 6; i++) {
+      try (Socket s = connect(proxy)) {
+        assertThat(readLine(s)).isEqualTo("live");
+      }
+    }
+    // round robin hands every new connection the dead backend first (no outlier ejection here),
+    // so each of the 6 connections fails once and succeeds on its second attempt
+    assertThat(proxy.stats().connectFailures()).isEqualTo(6);
+    assertThat(proxy.cluster().endpoints().get(0).stats().failures()).isEqualTo(6);
+    assertThat(proxy.cluster().endpoints().get(1).stats().total()).isEqualTo(6);
+  }
+
+  @Test
+  void allBackendsDeadClosesTheClientQuickly() throws Exception {
+    int deadPort;
+    try (ServerSocket s = new ServerSocket(0, 1, LOOPBACK)) {
+      deadPort = s.getLocalPort();
+    }
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
+        .backends(Backend.of("127.0.0.1", deadPort)));
+    Socket client = connect(proxy);
+    long t0 = System.nanoTime();
+    assertThat(client.getInputStream().read()).isEqualTo(-1);
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+    Await.until("no-backend counted", () -> proxy.stats().noBackend() == 1);
+    Await.until("connection released", () -> proxy.stats().active() == 0); // counted just before release
+  }
+
+  /** 300 ms, and a timeout that rounds down to 0 ms, which must not become Socket.connect's "no timeout". */
+  @ParameterizedTest
+  @ValueSource(longs = {300_000_000L, 500_000L})
+  void connectTimeoutToABlackholedBackend(long timeoutNanos) throws Exception {
+    // a listener whose backlog is full and never accepts: further connects hang in SYN-SENT
+    try (ServerSocket full = new ServerSocket(0, 1, LOOPBACK)) {
+      List<Socket> fillers = new ArrayList<>();
+      TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
+          .backends(Backend.of("127.0.0.1", full.getLocalPort()))
+          .connectTimeout(Duration.ofNanos(timeoutNanos)));
+      for (int i = 0; i < 8; i++) { // fill the accept queue
+        Socket f = new Socket();
+        try {
+          f.connect(full.getLocalSocketAddress(), 200);
+          fillers.add(f);
+        } catch (IOException e) {
+          f.close();
+        }
+      }
+      try {
+        Socket client = connect(proxy);
+        assertThat(client.getInputStream().read()).isEqualTo(-1);
+        Await.until("no-backend counted", () -> proxy.stats().noBackend() == 1);
+      } finally {
+        for (Socket f : fillers) {
+          f.close();
+        }
+      }
+    }
+  }
+}
