@@ -1,39 +1,26 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ClusterStats;
 import dev.meshlet.core.Journal;
 import java.io.IOException;
 import java.net.BindException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
-import org.eclipse.jetty.client.ContinueProtocolHandler;
-import org.eclipse.jetty.client.EarlyHintsProtocolHandler;
-import org.eclipse.jetty.client.HttpClient;
-import org.eclipse.jetty.client.ProcessingProtocolHandler;
-import org.eclipse.jetty.client.ProtocolHandlers;
-import org.eclipse.jetty.client.transport.HttpClientTransportOverHTTP;
-import org.eclipse.jetty.http.HttpCompliance;
-import org.eclipse.jetty.http.HttpCookieStore;
-import org.eclipse.jetty.http.UriCompliance;
-import org.eclipse.jetty.io.ClientConnector;
-import org.eclipse.jetty.server.HttpConfiguration;
-import org.eclipse.jetty.server.HttpConnectionFactory;
-import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
-import org.eclipse.jetty.util.component.LifeCycle;
-import org.eclipse.jetty.util.thread.Invocable;
-import org.eclipse.jetty.util.thread.QueuedThreadPool;
-import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -71,150 +58,19 @@ public final class HttpProxy implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
 
   private final ProxyConfig config;
-  private final QueuedThreadPool threads;
-  private final ScheduledExecutorScheduler scheduler;
-  private final HttpClient client;
-  private final Server server;
-  private final SharedSelectorConnector connector;
-  private final ForwardingHandler handler;
-  private final @Nullable HeadDeadline headDeadline;
+  private final ProxyCounters counters;
+  private final Journal<HttpEvent> journal;
+  private final JettyStack jetty;
   private final AtomicBoolean closed = new AtomicBoolean();
-  /** The routing table the proxy was built with, which {@link #resetRoutes()} puts back. */
-  private final Resilience.RouteTable initialRoutes;
   private final int port;
 
-  private HttpProxy(ProxyConfig config, long seed, int journalCapacity, RetryPolicy retryPolicy,
-      Duration requestTimeout, int maxPendingRequests) throws IOException {
+  private HttpProxy(ProxyConfig config) throws IOException {
     this.config = config;
-    threads = new ProxyThreadPool(config.maxThreads(), Math.min(4, config.maxThreads()));
-    threads.setName("meshlet-l7");
-    scheduler = new ScheduledExecutorScheduler("meshlet-l7-scheduler", false);
-
-    server = new Server(threads, scheduler, null);
-    HttpConfiguration http = new HttpConfiguration();
-    http.setHttpCompliance(HttpCompliance.STRICT);
-    http.setUriCompliance(UriCompliance.DEFAULT);
-    http.setSendServerVersion(false);
-    http.setSendDateHeader(false);
-    http.setSendXPoweredBy(false);
-    http.setRequestHeaderSize(config.maxRequestHeaderSize());
-    http.setIdleTimeout(config.idleTimeout().toMillis());
-    // one selector thread serves the accepted and the upstream connections (see SharedSelectorConnector)
-    connector = new SharedSelectorConnector(server, 1, config.selectorThreads(), new HttpConnectionFactory(http));
-
-    ClientConnector clientConnector = connector.newClientConnector();
-    clientConnector.setExecutor(threads);
-    clientConnector.setScheduler(scheduler);
-    HttpClientTransportOverHTTP transport = new HttpClientTransportOverHTTP(clientConnector);
-    // The response listeners (Exchange) never block: run them on the selector thread that read the
-    // response, as the server runs the NonBlocking handler, instead of handing each response to the pool.
-    transport.setInvocationType(Invocable.InvocationType.NON_BLOCKING);
-    client = new HttpClient(transport);
-    client.setExecutor(threads);
-    client.setScheduler(scheduler);
-    client.setFollowRedirects(false);
-    client.setHttpCookieStore(new HttpCookieStore.Empty()); // before start()
-    client.setUserAgentField(null);
-    client.setDefaultRequestContentType(null);
-    client.setConnectTimeout(config.connectTimeout().toMillis());
-    client.setSocketAddressResolver(new SharedSelectorConnector.LiteralsInline(
-        new org.eclipse.jetty.util.SocketAddressResolver.Async(threads, scheduler, config.connectTimeout().toMillis())));
-    client.setIdleTimeout(config.upstreamIdleTimeout().toMillis());
-    client.setMaxConnectionsPerDestination(config.maxConnectionsPerBackend());
-    client.setMaxRequestsQueuedPerDestination(maxPendingRequests);
-    // room for the headers the proxy adds (X-Forwarded-*, Via, X-Request-ID, configured ones): a head
-    // the server accepted must never fail as too large on its way upstream, blamed on the backend
-    client.setMaxRequestHeadersSize(config.maxRequestHeaderSize() + 4096);
-    client.setDestinationIdleTimeout(Math.max(60_000, 2 * config.upstreamIdleTimeout().toMillis()));
-
-    connector.setHost(config.host());
-    connector.setPort(config.port());
-    connector.setIdleTimeout(config.idleTimeout().toMillis());
-    // shutdown() would cut every open connection's idle timeout to 1 s, failing with a 500 a request
-    // whose backend answers later; keep the configured ones: close() ends the drain at its deadline
-    connector.setShutdownIdleTimeout(-1);
-    connector.setReuseAddress(true);
-    long headMillis = config.requestHeadTimeout().toMillis();
-    Counters total = new Counters();
-    HeadDeadline deadline = null;
-    if (headMillis > 0) {
-      deadline = new HeadDeadline(scheduler, headMillis, total);
-      connector.addBean(deadline);
-    }
-    server.addConnector(connector);
-    if (config.maxConnections() > 0) {
-      server.addBean(new ConnectionCap(config.maxConnections(), total, connector));
-    }
-    handler = new ForwardingHandler(config, client, scheduler, deadline, total);
-    headDeadline = deadline;
-    handler.faultSeed = seed;
-    initialRoutes = new Resilience.RouteTable(config.routes(), config.defaultRoute());
-    handler.resilience = new Resilience(retryPolicy, requestTimeout, initialRoutes);
-    handler.journal = new Journal<>(journalCapacity, "meshlet-l7 seed=0x" + Long.toHexString(seed) + "L");
-    server.setHandler(handler);
-    server.setErrorHandler(new ShortErrorHandler(total));
-    server.setStopTimeout(0);
-
-    try {
-      threads.start();
-      scheduler.start();
-      connector.getSelectorManager().start(); // the client's connections use it: before the client
-      client.start();
-      // 12.1 installs the default decoders at start only if none are configured: clear them after.
-      client.getContentDecoderFactories().clear();
-      ProtocolHandlers protocolHandlers = client.getProtocolHandlers();
-      protocolHandlers.clear(); // no redirects, no 401/407 challenges, no upgrades
-      protocolHandlers.put(new ProxyContinueHandler());
-      protocolHandlers.put(new ProcessingProtocolHandler());
-      protocolHandlers.put(new EarlyHintsProtocolHandler()); // 103 is interim: dropped, the final response follows
-      if (deadline != null) {
-        deadline.start();
-      }
-      handler.clientWatcher = new ClientWatcher(threads);
-      server.start();
-    } catch (Exception e) {
-      stopQuietly();
-      BindException bind = bindException(e);
-      if (bind != null) {
-        String why = String.valueOf(bind.getMessage());
-        BindException named = new BindException("listen " + config.host() + ":" + config.port() + ": "
-            + (why.contains("in use") ? "address already in use" : "cannot bind") + " (" + why + ")");
-        named.initCause(e);
-        throw named;
-      }
-      if (e instanceof IOException io) {
-        throw io;
-      }
-      throw new IOException("starting the HTTP proxy on " + config.host() + ":" + config.port() + ": " + e, e);
-    }
-    port = connector.getLocalPort();
-  }
-
-  /**
-   * The proxy's pool. When a request's callback completes after {@code handle()} returned (always, for
-   * a proxied request: it completes when the backend's response has been written), Jetty's server
-   * connection resumes reading the client's next request by handing itself to the pool: one thread
-   * wake-up and context switch per request. The handler never blocks, so that resumption runs
-   * right away on the thread that completed the request (a selector thread, usually), as it would
-   * have had the request completed inside {@code handle()}.
-   */
-  private static final class ProxyThreadPool extends QueuedThreadPool {
-    ProxyThreadPool(int maxThreads, int minThreads) {
-      super(maxThreads, minThreads);
-    }
-
-    @Override
-    public void execute(Runnable job) {
-      if (job instanceof org.eclipse.jetty.server.internal.HttpConnection && isRunning()) {
-        try {
-          job.run();
-        } catch (RuntimeException | Error x) {
-          LOG.warn("resuming a client connection", x); // what the pool would have done with it
-        }
-        return;
-      }
-      super.execute(job);
-    }
+    counters = new ProxyCounters(config.initialRoutes());
+    journal = new Journal<>(config.journalCapacity(), "meshlet-l7 seed=0x" + Long.toHexString(config.seed()) + "L");
+    jetty = new JettyStack(config, counters, journal);
+    jetty.start();
+    port = jetty.port();
   }
 
   /** Starts a builder; {@link Builder#start()} validates the settings and starts the proxy. */
@@ -252,7 +108,7 @@ public final class HttpProxy implements AutoCloseable {
    * before the clear (a request a test left in flight does not show up in the next test's journal).
    */
   public Journal<HttpEvent> journal() {
-    return handler.journal;
+    return journal;
   }
 
   /**
@@ -264,12 +120,12 @@ public final class HttpProxy implements AutoCloseable {
    */
   public void awaitIdle(Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
-    while (handler.total.inFlight() > 0) {
+    while (counters.total.inFlight() > 0) {
       if (System.nanoTime() - deadline > 0) {
         throw new AssertionError(this + ": timed out after " + timeout + " waiting for no request in flight; "
-            + handler.total.inFlight() + " in flight; " + handler.journal.describeTail(10));
+            + counters.total.inFlight() + " in flight; " + journal.describeTail(10));
       }
-      java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+      LockSupport.parkNanos(1_000_000);
     }
   }
 
@@ -280,8 +136,8 @@ public final class HttpProxy implements AutoCloseable {
    * @throws AssertionError naming the seed and the journal's last entries, on timeout
    * @throws IllegalArgumentException at once if {@code n} exceeds {@link Builder#journalCapacity(int)}
    */
-  public java.util.List<HttpEvent.Completed> awaitRequests(int n, Duration timeout) {
-    return handler.journal.awaitCount(HttpEvent.Completed.class, n, timeout);
+  public List<HttpEvent.Completed> awaitRequests(int n, Duration timeout) {
+    return journal.awaitCount(HttpEvent.Completed.class, n, timeout);
   }
 
   /**
@@ -289,28 +145,19 @@ public final class HttpProxy implements AutoCloseable {
    * replay a run.
    */
   public long seed() {
-    return handler.faultSeed;
+    return config.seed();
   }
 
   /** A snapshot of the counters, for the proxy, per route and per backend. */
   public HttpProxyStats stats() {
-    Map<String, HttpProxyStats.Counts> routes = new HashMap<>();
-    handler.routeCounters.forEach((name, c) -> routes.put(name, c.snapshot()));
-    Map<String, HttpProxyStats.Counts> backends = new HashMap<>();
-    handler.backendCounters.forEach((e, c) -> backends.merge(e.backend().displayName(), c.snapshot(), Counters::sum));
-    Resilience r = handler.resilience;
-    Map<String, dev.meshlet.core.ClusterStats> clusters = new java.util.LinkedHashMap<>();
-    Resilience.RouteTable table = r.table;
-    List<HttpRoute> all = new ArrayList<>(table.routes());
-    if (table.defaultRoute() != null) {
-      all.add(table.defaultRoute());
-    }
-    for (HttpRoute route : all) {
+    Map<String, ClusterStats> clusters = new LinkedHashMap<>();
+    for (HttpRoute route : routes()) {
       for (Cluster c : route.clusters()) {
         clusters.computeIfAbsent(c.name(), n -> c.stats());
       }
     }
-    return new HttpProxyStats(handler.total.snapshot(), routes, backends, r.snapshot(), r.draining, clusters);
+    return new HttpProxyStats(counters.total.snapshot(), counters.routeSnapshots(), counters.backendSnapshots(),
+        counters.retries.snapshot(), closed.get(), clusters);
   }
 
   /**
@@ -336,8 +183,8 @@ public final class HttpProxy implements AutoCloseable {
     Routes t = new Routes();
     spec.accept(t);
     Builder.checkRoutes(t.routes, t.defaultCluster);
-    handler.resilience.table = new Resilience.RouteTable(
-        t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster));
+    jetty.handler.replaceRoutes(new RouteTable(
+        t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster)));
   }
 
   /**
@@ -353,16 +200,16 @@ public final class HttpProxy implements AutoCloseable {
       throw new IllegalStateException("resetRoutes: proxy closed");
     }
     List<HttpRoute> routes = new ArrayList<>();
-    for (HttpRoute r : initialRoutes.routes()) {
+    for (HttpRoute r : config.routes()) {
       routes.add(r.restarted());
     }
-    HttpRoute d = initialRoutes.defaultRoute();
-    handler.resilience.table = new Resilience.RouteTable(routes, d == null ? null : d.restarted());
+    HttpRoute d = config.defaultRoute();
+    jetty.handler.replaceRoutes(new RouteTable(routes, d == null ? null : d.restarted()));
   }
 
   /** The routes in use now, in the order they are tried (the default route, if any, last). */
   public List<HttpRoute> routes() {
-    Resilience.RouteTable t = handler.resilience.table;
+    RouteTable t = jetty.handler.routes();
     List<HttpRoute> all = new ArrayList<>(t.routes());
     if (t.defaultRoute() != null) {
       all.add(t.defaultRoute());
@@ -400,66 +247,27 @@ public final class HttpProxy implements AutoCloseable {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    handler.resilience.draining = true;
+    jetty.shutdownConnector();
     try {
-      connector.shutdown();
-    } catch (RuntimeException e) {
-      LOG.debug("shutting down the connector", e);
-    }
-    try {
-      if (!handler.awaitDrained(config.drainTimeout().toMillis())) {
+      if (!counters.awaitDrained(config.drainTimeout().toMillis())) {
         LOG.warn("closing with {} requests still in flight after the drain timeout of {} ms",
-            handler.total.inFlight(), config.drainTimeout().toMillis());
+            counters.total.inFlight(), config.drainTimeout().toMillis());
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    stopQuietly();
+    jetty.stop();
   }
 
-  /** The listening connector, whose selectors also serve the upstream connections (for tests). */
+  /** The listening connector, whose selectors also serve the proxy client's connections (for tests). */
   SharedSelectorConnector connector() {
-    return connector;
-  }
-
-  private void stopQuietly() {
-    if (headDeadline != null) {
-      headDeadline.stop();
-    }
-    // the client first: its connections run on the server connector's selectors, which stop with the server
-    LifeCycle.stop(client);
-    LifeCycle.stop(server);
-    ClientWatcher watcher = handler.clientWatcher;
-    if (watcher != null) {
-      watcher.close();
-    }
-    LifeCycle.stop(connector.getSelectorManager()); // stopped with the server, unless it never started
-    LifeCycle.stop(scheduler);
-    LifeCycle.stop(threads);
-  }
-
-  private static @Nullable BindException bindException(Throwable t) {
-    for (Throwable c = t; c != null; c = c.getCause()) {
-      if (c instanceof BindException b) {
-        return b;
-      }
-    }
-    return null;
+    return jetty.connector();
   }
 
   @Override
   public String toString() {
-    return "HttpProxy[" + uri() + " routes=" + handler.resilience.table.routes().size() + ", seed=0x"
-        + Long.toHexString(handler.faultSeed) + "L]";
-  }
-
-  /** Starts reading the body only when the backend answers 100 Continue (the client is told then). */
-  private static final class ProxyContinueHandler extends ContinueProtocolHandler {
-    @Override
-    protected @Nullable Runnable onContinue(org.eclipse.jetty.client.Request request) {
-      Object exchange = request.getAttributes().get(Exchange.EXCHANGE_ATTRIBUTE_UPSTREAM);
-      return exchange instanceof Exchange e ? e::onContinue : null;
-    }
+    return "HttpProxy[" + uri() + " routes=" + jetty.handler.routes().routes().size() + ", seed=0x"
+        + Long.toHexString(config.seed()) + "L]";
   }
 
   /**
@@ -813,8 +621,8 @@ public final class HttpProxy implements AutoCloseable {
       }
       checkRoutes(routes, defaultCluster);
       try {
-        java.net.InetAddress.getByName(host); // as TcpProxy: an unknown listen host is a configuration error
-      } catch (java.net.UnknownHostException e) {
+        InetAddress.getByName(host); // as TcpProxy: an unknown listen host is a configuration error
+      } catch (UnknownHostException e) {
         throw new IllegalArgumentException("listen host '" + host + "': unknown host", e);
       }
       List<ProxyConfig.Cidr> trusted = new ArrayList<>();
@@ -826,9 +634,10 @@ public final class HttpProxy implements AutoCloseable {
           responseTimeout, connectTimeout, drainTimeout, requestHeadTimeout, idleTimeout,
           upstreamIdleTimeout, maxConnectionsPerBackend, maxThreads, accessLog,
           requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
-          maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections, selectors());
-      return new HttpProxy(config, seed != null ? seed : java.util.concurrent.ThreadLocalRandom.current().nextLong(),
-          journalCapacity, retryPolicy, requestTimeout, maxPendingRequestsPerBackend);
+          maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections, selectors(),
+          seed != null ? seed : ThreadLocalRandom.current().nextLong(), journalCapacity, retryPolicy,
+          requestTimeout, maxPendingRequestsPerBackend);
+      return new HttpProxy(config);
     }
 
     /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */

@@ -29,11 +29,21 @@ record ProxyConfig(
     int maxUriLength,
     boolean rejectUnderscoreHeaders,
     int maxConnections,
-    int selectorThreads) {
+    int selectorThreads,
+    long seed,
+    int journalCapacity,
+    RetryPolicy retryPolicy,
+    Duration requestTimeout,
+    int maxPendingRequestsPerBackend) {
 
   ProxyConfig {
     routes = List.copyOf(routes);
     trustedProxies = List.copyOf(trustedProxies);
+  }
+
+  /** The routing table the proxy starts with. */
+  RouteTable initialRoutes() {
+    return new RouteTable(routes, defaultRoute);
   }
 
   boolean trusted(@Nullable InetAddress peer) {
