@@ -46,10 +46,13 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   private final org.eclipse.jetty.server.Request clientRequest;
   private final org.eclipse.jetty.server.Response clientResponse;
   private final HttpRoute route;
+  private final RetryPolicy policy;
   private final @Nullable FaultPlan faults;
   private final Endpoint endpoint;
   private final Counters backendCounters;
   private final Destinations.Server server;
+  /** The streamed body this try sends; null for a buffered body or none. */
+  private @Nullable ProxyRequestContent streamed;
   /** The id sent in X-Request-ID when the client sent none; null until the head is built. */
   private @Nullable String requestId;
   final Request proxyRequest;
@@ -88,18 +91,18 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   private boolean ended;
 
   /**
-   * Builds the try towards {@code endpoint}: the proxy request to {@code target} carrying {@code
-   * content} (null for none), and the endpoint's and the backend's counters begun.
+   * Builds the try towards {@code endpoint}: the proxy request to {@code target} carrying the body,
+   * and the endpoint's and the backend's counters begun.
    *
    * @param requestId the X-Request-ID an earlier try generated; null if none did
-   * @param replayedBytes the bytes of a buffered body {@code content} sends again
-   * @param trailers the client's request trailers to pass on (a chunked body); null for none
+   * @param body the client's body, which this try sends as it is now; null for none
    */
   Attempt(Exchange exchange, ProxyContext ctx, org.eclipse.jetty.server.Request clientRequest,
-      org.eclipse.jetty.server.Response clientResponse, HttpRoute route, @Nullable FaultPlan faults,
-      Endpoint endpoint, String target, @Nullable String requestId, Request.@Nullable Content content,
-      long replayedBytes, @Nullable Supplier<@Nullable HttpFields> trailers) {
+      org.eclipse.jetty.server.Response clientResponse, HttpRoute route, RetryPolicy policy,
+      @Nullable FaultPlan faults, Endpoint endpoint, String target, @Nullable String requestId,
+      @Nullable RequestBody body) {
     this.exchange = exchange;
+    this.policy = policy;
     this.ctx = ctx;
     this.clientRequest = clientRequest;
     this.clientResponse = clientResponse;
@@ -119,14 +122,19 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     if (route.idleTimeout != null) {
       r.idleTimeout(route.idleTimeout.toMillis(), TimeUnit.MILLISECONDS);
     }
-    if (content != null) {
+    long replayedBytes = 0;
+    if (body != null) {
+      Request.Content content = body.content();
       r.body(content);
-      if (content instanceof ProxyRequestContent streamed) {
-        r.attribute(ProxyRequestContent.ATTRIBUTE, streamed); // opened by the backend's 100 Continue
+      if (content instanceof ProxyRequestContent s) {
+        streamed = s;
+        r.attribute(ProxyRequestContent.ATTRIBUTE, s); // opened by the backend's 100 Continue
       }
-    }
-    if (trailers != null) {
-      r.trailersSupplier(trailers);
+      Supplier<@Nullable HttpFields> trailers = body.trailersSupplier();
+      if (trailers != null) {
+        r.trailersSupplier(trailers);
+      }
+      replayedBytes = body.replayedBytes();
     }
     this.proxyRequest = r;
     // begun last: a request that failed to build has nothing to end
@@ -135,6 +143,9 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     backendCounters.begin();
     if (replayedBytes > 0) {
       endpoint.bytesOut(replayedBytes);
+    }
+    if (body != null) {
+      body.sendingTo(this);
     }
   }
 
@@ -153,7 +164,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
    * Hands the proxy request to Jetty, with the try's timers: the per-try response timeout (after a
    * while of silence, the client's connection is watched too) and the route's connect timeout.
    */
-  void send(RetryPolicy policy) {
+  void send() {
     serverHeadNanos = System.nanoTime();
     Timeouts timeouts = ctx.timeouts();
     long timeout = timeouts.perTry(policy, route).toMillis();
@@ -251,13 +262,16 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   public void onBegin(Response serverResponse) {
     responseBegun = true;
     Timeouts.cancel(responseTimeout);
-    exchange.serverResponseBegun(); // a try whose response began is never made again
+    ProxyRequestContent s = streamed;
+    if (s != null) {
+      s.dropReplay(); // a try whose response began is never made again
+    }
   }
 
   @Override
   public void onHeaders(Response serverResponse) {
     int status = serverResponse.getStatus();
-    if (exchange.retriesStatus(status)) {
+    if (policy.retriesStatus(status) && exchange.mayRetry(HttpProxyStats.RetryReason.STATUS)) {
       if (status >= 500) {
         endpoint.failed(); // outlier detection sees it as forwardHead would have
       }
@@ -369,7 +383,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
       // A final response to "Expect: 100-continue" arrives here already buffered by Jetty.
       if (!forwardHead(serverResponse)) {
         endpoint.failed();
-        exchange.answerError(502, HttpProxyStats.ErrorKind.BAD_GATEWAY);
+        exchange.sendError(502, HttpProxyStats.ErrorKind.BAD_GATEWAY, false);
         return;
       }
       if (serverResponse instanceof ContentResponse cr && cr.getContent().length > 0) {
@@ -414,7 +428,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
       exchange.retry(this, HttpProxyStats.RetryReason.STATUS);
       return;
     }
-    HttpProxyStats.RetryReason reason = retryReason(failure);
+    HttpProxyStats.RetryReason reason = headForwarded ? null : retryReason(failure);
     if (reason != null && exchange.mayRetry(reason)) {
       exchange.retry(this, reason);
       return;

@@ -2,12 +2,7 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
-import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
-import java.time.Instant;
-import java.util.Arrays;
+import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.RejectedExecutionException;
@@ -15,11 +10,6 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
 import java.util.concurrent.atomic.AtomicReferenceFieldUpdater;
-import org.eclipse.jetty.client.ByteBufferRequestContent;
-import org.eclipse.jetty.http.HttpFields;
-import org.eclipse.jetty.http.HttpHeader;
-import org.eclipse.jetty.http.HttpURI;
-import org.eclipse.jetty.http.Trailers;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.io.EofException;
 import org.eclipse.jetty.server.Request;
@@ -34,12 +24,14 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>It owns what only it can own: who answers the client, once; the admission permits (the
  * cluster's circuit breaker, its pending limit and retry budget); the retry loop; the client's body;
- * and the end of the request (counters, access log, journal). Everything runs on Jetty's callbacks
+ * and the end of the request (written down by the {@link Ledger}). Everything runs on Jetty's callbacks
  * and the scheduler; nothing waits. The Jetty {@code callback} is completed exactly once, in {@link
  * #finish}.
  *
  * <h2>Who answers the client</h2>
- * One {@link State}, changed only by compare-and-set:
+ * One {@link State}, changed only by compare-and-set. IDLE: no try in flight (before the first,
+ * while the body is read, during a backoff); PREPARING: a try is being built; IN_FLIGHT: a try was
+ * handed to Jetty; ANSWERING: the client response is being written; DONE: Jetty's callback completed.
  * <pre>
  * from        to          by
  * IDLE        PREPARING   prepare(): a try is being built (its counters begun)
@@ -54,20 +46,9 @@ import org.jspecify.annotations.Nullable;
  * IN_FLIGHT or ANSWERING it aborts the try, whose failure answers; in PREPARING it is noted and
  * answered when the try is built.
  */
-final class Exchange implements ProxyRequestContent.Listener {
-  /** Who answers the client: see the class comment for the transitions. */
-  enum State {
-    /** No try is in flight: before the first, while the body is read, during a backoff. */
-    IDLE,
-    /** A try is being built. */
-    PREPARING,
-    /** A try has been handed to Jetty. */
-    IN_FLIGHT,
-    /** The client response is being written, by a local answer or a forwarding try. */
-    ANSWERING,
-    /** Ended: Jetty's callback is completed. */
-    DONE
-  }
+final class Exchange implements RequestBody.Owner {
+  /** Who answers the client: see the class comment. */
+  enum State { IDLE, PREPARING, IN_FLIGHT, ANSWERING, DONE }
 
   private static final AtomicReferenceFieldUpdater<Exchange, State> STATE =
       AtomicReferenceFieldUpdater.newUpdater(Exchange.class, State.class, "state");
@@ -112,22 +93,16 @@ final class Exchange implements ProxyRequestContent.Listener {
   private volatile boolean requestTimedOut;
   private @Nullable String generatedRequestId;
 
-  // the client request and its body
+  // the client
   private volatile boolean clientGone;
   private volatile boolean clientBodyFailed;
-  private volatile boolean bodyEnded;
   private volatile ClientWatcher.@Nullable Watch clientWatch;
-  /** The streamed body; replaced by a stale-connection retry's replay of it. */
-  private @Nullable ProxyRequestContent body;
-  /** The whole body, when buffered for replay; null when streamed or absent. */
-  private byte @Nullable [] replayBuffer;
-  private int replayLength;
-  private volatile @Nullable HttpFields requestTrailers;
-  private volatile long bytesIn;
+  /** The client's body; null when the request has none. */
+  private @Nullable RequestBody body;
 
   Exchange(ProxyContext ctx, RouteTable table, Request clientRequest, Response clientResponse, Callback callback) {
-    this.requestId = ctx.requestIds().incrementAndGet();
-    this.journalGeneration = ctx.journal().generation();
+    this.requestId = ctx.ledger().nextRequestId();
+    this.journalGeneration = ctx.ledger().generation();
     this.ctx = ctx;
     this.table = table;
     this.clientRequest = clientRequest;
@@ -139,8 +114,7 @@ final class Exchange implements ProxyRequestContent.Listener {
 
   void start() {
     ctx.counters().total.begin();
-    if (!ctx.timeouts().headInTime(clientRequest)) {
-      claim();
+    if (!ctx.timeouts().headInTime(clientRequest) && claim()) {
       finish(0, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, new TimeoutException("request head deadline"));
       return;
     }
@@ -155,22 +129,16 @@ final class Exchange implements ProxyRequestContent.Listener {
       sendError(404, HttpProxyStats.ErrorKind.NO_ROUTE, false);
       return;
     }
-    Counters rc = ctx.counters().route(chosen);
-    rc.begin();
-    routeCounters = rc;
-
+    routeCounters = ctx.counters().beginRoute(chosen);
     FaultPlan plan = FaultPlan.decide(chosen, clientRequest, requestId, ctx.config().seed());
     if (plan != null) {
       faults = plan;
-      for (int i = 0; i < plan.applied.size(); i++) {
-        journal(new HttpEvent.FaultApplied(requestId, chosen.name(), plan.applied.get(i), Instant.now()));
-      }
+      ctx.ledger().faultsApplied(requestId, journalGeneration, chosen, plan);
       if (plan.abortStatus > 0) {
         sendFault(plan.abortStatus);
         return;
       }
     }
-
     if (!c.tryAcquire()) { // the circuit breaker: refuse at once, say why
       sendOverflow(HttpProxyStats.ErrorKind.OVERFLOW, "cluster " + c.name() + " max requests");
       return;
@@ -178,49 +146,27 @@ final class Exchange implements ProxyRequestContent.Listener {
     cluster = c;
     RetryPolicy p = chosen.retryPolicy != null ? chosen.retryPolicy : ctx.config().retryPolicy();
     policy = p;
-    key = clientKey();
+    key = RequestChecks.clientKey(clientRequest);
     Endpoint picked = c.pick(key);
     if (picked == null) {
       sendError(503, HttpProxyStats.ErrorKind.NO_BACKEND, false);
       return;
     }
-    HttpURI uri = clientRequest.getHttpURI();
-    String rawPath = uri.getPath();
-    String canonical = uri.getCanonicalPath();
-    String t = chosen.rewritePath(rawPath, canonical == null ? rawPath : canonical);
-    String query = uri.getQuery();
-    target = query == null ? t : t + '?' + query;
+    target = HeaderPolicy.proxyRequestTarget(clientRequest, chosen);
     clientRequest.addFailureListener(this::onClientFailure);
-    requestTimeout = ctx.timeouts().request(chosen, this::onRequestTimeout);
-
-    if (!RequestChecks.hasBody(clientRequest)) {
+    Duration whole = ctx.timeouts().request(chosen);
+    if (!whole.isZero()) {
+      requestTimeout = ctx.timeouts().afterNanos(whole.toNanos(), this::onRequestTimeout);
+    }
+    if (!RequestBody.present(clientRequest)) {
       if (prepare(picked)) {
         send();
       }
       return;
     }
-    boolean expectContinue = RequestChecks.expectsContinue(clientRequest);
-    long length = clientRequest.getLength();
-    if (p.retries() && !expectContinue && p.replayBufferBytes() > 0 && length <= p.replayBufferBytes()) {
-      // retries on: read a body that fits the replay buffer whole before the first try
-      replayBuffer = new byte[length >= 0 ? (int) length : Math.min(p.replayBufferBytes(), 8192)];
-      readBodyForReplay(picked);
-      return;
-    }
-    ProxyRequestContent b = new ProxyRequestContent(this, clientRequest, expectContinue);
+    RequestBody b = RequestBody.of(this, clientRequest, ctx.config(), chosen, p);
     body = b;
-    if (!prepare(picked)) {
-      return;
-    }
-    // Wait for the backend's 100 only if Expect goes to it: a client's "Connection: expect" or a
-    // rewrite removing Expect strips it, and a backend never asked would never send the 100.
-    Attempt a = Objects.requireNonNull(current);
-    if (!expectContinue || !a.proxyRequest.getHeaders().contains(HttpHeader.EXPECT, "100-continue")) {
-      b.open();
-      readAheadThenSend();
-      return;
-    }
-    send();
+    b.begin(picked);
   }
 
   /**
@@ -245,137 +191,21 @@ final class Exchange implements ProxyRequestContent.Listener {
     return c;
   }
 
-  private long clientKey() {
-    SocketAddress remote = clientRequest.getConnectionMetaData().getRemoteSocketAddress();
-    if (remote instanceof InetSocketAddress isa && isa.getAddress() != null) {
-      return isa.getAddress().hashCode();
-    }
-    return ThreadLocalRandom.current().nextLong();
-  }
-
-  /**
-   * Reads the body Jetty already has before dialing: a framing error in it is then answered 400 with
-   * nothing sent to the backend. One chunk is not enough for a chunked body: Jetty hands a chunk's
-   * data over before it checks the CRLF after it, so a chunk longer than its size, a bad size after
-   * it or a malformed trailer in the same packet would fail only once the request was sent. So reads
-   * go on until one finds nothing more, the last chunk, or {@link ProxyRequestContent#READ_AHEAD}
-   * bytes are held (then it is sent, and a framing error after that aborts it). A Content-Length body
-   * has no framing past its length: one chunk.
-   */
-  private void readAheadThenSend() {
-    ProxyRequestContent b = Objects.requireNonNull(body);
-    boolean holding = false;
-    while (state == State.IDLE) {
-      Content.Chunk chunk = clientRequest.read();
-      if (chunk == null) {
-        if (!holding) {
-          clientRequest.demand(this::readAheadThenSend);
-          return;
-        }
-        break; // the sender reads on (and demands) from here
-      }
-      if (Content.Chunk.isFailure(chunk)) {
-        bodyFailedEarly(chunk); // finish() releases what is held
-        return;
-      }
-      holding = true;
-      boolean last = chunk.isLast();
-      if (b.pushBack(chunk) >= ProxyRequestContent.READ_AHEAD || last || clientRequest.getLength() >= 0) {
-        break;
-      }
-    }
-    if (state != State.IDLE) { // answered meanwhile: its finish() may have come before the last pushBack
-      b.discard();
-      return;
-    }
-    send();
-  }
-
-  /** Buffers a body that fits the replay buffer, then sends the first try; a larger one is streamed. */
-  private void readBodyForReplay(Endpoint first) {
-    while (state == State.IDLE) {
-      Content.Chunk chunk = clientRequest.read();
-      if (chunk == null) {
-        clientRequest.demand(() -> readBodyForReplay(first));
-        return;
-      }
-      if (Content.Chunk.isFailure(chunk)) {
-        bodyFailedEarly(chunk);
-        return;
-      }
-      byte[] buffer = Objects.requireNonNull(replayBuffer);
-      if (chunk instanceof Trailers trailers) {
-        requestTrailers = trailers.getTrailers(); // not forwarded: a replayed body goes with Content-Length
-      } else if (chunk.hasRemaining()) {
-        int n = chunk.remaining();
-        if ((long) replayLength + n > policy.replayBufferBytes()) {
-          tooLargeToReplay(first, buffer, chunk);
-          return;
-        }
-        if (replayLength + n > buffer.length) {
-          buffer = Arrays.copyOf(buffer,
-              Math.min(policy.replayBufferBytes(), Math.max(replayLength + n, buffer.length * 2)));
-          replayBuffer = buffer;
-        }
-        chunk.getByteBuffer().get(buffer, replayLength, n);
-        replayLength += n;
-      }
-      boolean last = chunk.isLast();
-      chunk.release();
-      if (last) {
-        bytesIn += replayLength;
-        if (prepare(first)) {
-          send();
-        }
-        return;
-      }
-    }
-  }
-
-  /** The body outgrew the replay buffer: stream it (what was read first), and never retry it. */
-  private void tooLargeToReplay(Endpoint first, byte[] buffer, Content.Chunk chunk) {
-    int n = chunk.remaining();
-    byte[] head = Arrays.copyOf(buffer, replayLength + n);
-    chunk.getByteBuffer().get(head, replayLength, n);
-    boolean last = chunk.isLast();
-    chunk.release();
-    replayBuffer = null;
-    replayLength = 0;
-    ProxyRequestContent b = new ProxyRequestContent(this, clientRequest, false);
-    body = b;
-    if (!prepare(first)) {
-      return;
-    }
-    b.pushBack(Content.Chunk.from(ByteBuffer.wrap(head), last));
-    send();
-  }
-
   // --- the tries
 
   /**
    * Builds the try towards {@code endpoint} with what the body is now (buffered, streamed or none).
    * False when the request was answered (before, or while this ran): nothing more to do.
    */
-  private boolean prepare(Endpoint endpoint) {
+  @Override
+  public boolean prepare(Endpoint endpoint) {
     if (!STATE.compareAndSet(this, State.IDLE, State.PREPARING)) {
       return false;
     }
     Attempt a;
     try {
-      org.eclipse.jetty.client.Request.@Nullable Content content = null;
-      long replayed = 0;
-      byte[] replay = replayBuffer;
-      ProxyRequestContent b = body;
-      boolean chunked = false;
-      if (replay != null) {
-        content = new ByteBufferRequestContent((String) null, ByteBuffer.wrap(replay, 0, replayLength));
-        replayed = replayLength;
-      } else if (b != null) {
-        content = b; // a stale-connection retry's is what was sent, then the rest
-        chunked = clientRequest.getLength() < 0; // chunked: the client's trailers pass on, filtered
-      }
-      a = new Attempt(this, ctx, clientRequest, clientResponse, Objects.requireNonNull(route), faults, endpoint,
-          target, generatedRequestId, content, replayed, chunked ? this::proxyRequestTrailers : null);
+      a = new Attempt(this, ctx, clientRequest, clientResponse, Objects.requireNonNull(route), policy, faults,
+          endpoint, target, generatedRequestId, body);
     } catch (RuntimeException x) {
       state = State.IDLE; // startFailed() answers
       throw x;
@@ -390,12 +220,14 @@ final class Exchange implements ProxyRequestContent.Listener {
     return true;
   }
 
-  private @Nullable HttpFields proxyRequestTrailers() {
-    return HeaderPolicy.proxyRequestTrailers(requestTrailers, ctx.config(), route);
+  @Override
+  public boolean waiting() {
+    return state == State.IDLE;
   }
 
   /** Hands the current try to Jetty, unless a delay fault, the pending limit or the client says otherwise. */
-  private void send() {
+  @Override
+  public void send() {
     Attempt a = current;
     if (a == null || state != State.IDLE) {
       return;
@@ -414,52 +246,22 @@ final class Exchange implements ProxyRequestContent.Listener {
     }
     if (clientGone || clientBodyFailed) {
       endBetweenTries();
-      return;
+    } else {
+      a.send();
     }
-    a.send(policy);
-  }
-
-  @Override
-  public boolean keepForReplay() {
-    Attempt a = current;
-    return a != null && staleRetries < 2 && a.keepsForReplay();
-  }
-
-  /** The current try's server response began: what it sent of a streamed body is never sent again. */
-  void serverResponseBegun() {
-    ProxyRequestContent b = body;
-    if (b != null) {
-      b.dropReplay();
-    }
-  }
-
-  /** Whether a response of {@code status} is retried by the policy, holding a place in the retry budget. */
-  boolean retriesStatus(int status) {
-    RetryPolicy p = policy;
-    return p.retries() && p.retryOn().contains(status) && mayRetry(HttpProxyStats.RetryReason.STATUS);
   }
 
   /**
-   * Whether the failed try may be retried for {@code reason}, by the rules in {@link RetryPolicy};
-   * a true answer holds a place in the retry budget.
+   * Whether the failed try (which forwarded no response head) may be retried for {@code reason}, by
+   * the rules in {@link RetryPolicy}; a true answer holds a place in the retry budget.
    */
   boolean mayRetry(HttpProxyStats.RetryReason reason) {
-    Attempt a = current;
-    if (state != State.IN_FLIGHT || clientGone || clientBodyFailed || requestTimedOut
-        || a != null && a.headForwarded() || clientResponse.isCommitted()) {
+    if (state != State.IN_FLIGHT || clientGone || clientBodyFailed || requestTimedOut || clientResponse.isCommitted()) {
       return false;
     }
-    boolean replayable = !RequestChecks.hasBody(clientRequest) || replayBuffer != null;
-    if (reason == HttpProxyStats.RetryReason.STALE_CONNECTION && staleRetries < 2) {
-      ProxyRequestContent streamed = body;
-      if (!replayable && streamed != null) {
-        ProxyRequestContent next = streamed.replay();
-        if (next != null) {
-          body = next; // the next try's content
-          replayable = true;
-        }
-      }
-      if (!replayable) {
+    RequestBody b = body;
+    if (reason == HttpProxyStats.RetryReason.STALE_CONNECTION && staleRetries < RequestBody.STALE_REPLAYS) {
+      if (b != null && !b.replayForStaleRetry()) {
         ctx.counters().retries.notReplayable();
         return false;
       }
@@ -470,15 +272,14 @@ final class Exchange implements ProxyRequestContent.Listener {
       }
       return true;
     }
-    RetryPolicy p = policy;
-    if (tries + 1 >= p.maxAttempts() || p.idempotentOnly() && !RetryPolicy.idempotent(clientRequest.getMethod())) {
+    if (!policy.allowsAnother(tries, clientRequest.getMethod())) {
       return false;
     }
-    if (!replayable) {
+    if (b != null && !b.replayable()) {
       ctx.counters().retries.notReplayable();
       return false;
     }
-    return holdsRetryBudget || acquireRetryBudget(p);
+    return holdsRetryBudget || acquireRetryBudget(policy);
   }
 
   /** Ends the failed try and starts the next one, on another backend if there is one, after a backoff. */
@@ -531,20 +332,20 @@ final class Exchange implements ProxyRequestContent.Listener {
     if (clientGone) {
       finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, failure);
     } else if (clientBodyFailed) {
-      writeError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+      write(400, HttpProxyStats.ErrorKind.BAD_REQUEST, null, true);
     } else if (failure instanceof RejectedExecutionException && !clientResponse.isCommitted()) {
       // Jetty's queue of requests waiting for a connection to this backend is full
-      writeOverflow(HttpProxyStats.ErrorKind.PENDING_OVERFLOW, "backend " + a.backendName() + " max pending requests");
+      write(503, HttpProxyStats.ErrorKind.PENDING_OVERFLOW, "backend " + a.backendName() + " max pending requests",
+          false);
+    } else if (clientResponse.isCommitted()) {
+      a.backendFailed(); // it died mid-response: abort the client connection rather than end the body cleanly
+      finish(0, HttpProxyStats.ErrorKind.UPSTREAM_ABORTED, failure);
+    } else if (a.timedOut() || failure instanceof TimeoutException) {
+      a.backendFailed();
+      write(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, null, false);
     } else {
       a.backendFailed();
-      if (clientResponse.isCommitted()) {
-        // The backend died mid-response: abort the client connection rather than end the body cleanly.
-        finish(0, HttpProxyStats.ErrorKind.UPSTREAM_ABORTED, failure);
-      } else if (a.timedOut() || failure instanceof TimeoutException) {
-        writeError(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, false);
-      } else {
-        writeError(502, HttpProxyStats.ErrorKind.BAD_GATEWAY, false);
-      }
+      write(502, HttpProxyStats.ErrorKind.BAD_GATEWAY, null, false);
     }
   }
 
@@ -552,12 +353,11 @@ final class Exchange implements ProxyRequestContent.Listener {
     requestTimedOut = true;
     if (claimBetweenTries()) {
       // nothing in flight (a body still being read, a delay fault, a backoff): answer here
-      writeError(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, false);
+      write(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, null, false);
       return;
     }
     Attempt a = current;
-    State s = state;
-    if (a != null && (s == State.IN_FLIGHT || s == State.ANSWERING)) {
+    if (a != null) { // in flight or forwarding (an ended try ignores it)
       a.requestTimedOut();
     }
   }
@@ -611,33 +411,6 @@ final class Exchange implements ProxyRequestContent.Listener {
 
   // --- the client's side: its body, its failures, its leaving
 
-  @Override
-  public void bodyRead(int n) {
-    bytesIn += n;
-    Attempt a = current;
-    if (a != null) {
-      a.sentBytes(n);
-    }
-  }
-
-  @Override
-  public void bodyReplayed(int n) {
-    Attempt a = current;
-    if (a != null) {
-      a.sentBytes(n);
-    }
-  }
-
-  @Override
-  public void bodyTrailers(HttpFields trailers) {
-    requestTrailers = trailers;
-  }
-
-  @Override
-  public void bodyEnded() {
-    bodyEnded = true;
-  }
-
   /** Reading the client's body failed: malformed (400) or the client went away (counted as such). */
   @Override
   public void bodyFailed(@Nullable Throwable failure) {
@@ -654,60 +427,58 @@ final class Exchange implements ProxyRequestContent.Listener {
   }
 
   /** Ends the exchange the client's body failure ended before anything was sent. */
-  private void bodyFailedEarly(Content.Chunk chunk) {
-    if (!claim()) {
-      return; // answered: its finish() releases what is held
-    }
-    if (RequestChecks.malformed(clientRequest, chunk.getFailure())) {
-      clientBodyFailed = true;
-      writeError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
-    } else {
-      clientGone = true;
-      finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, chunk.getFailure());
+  @Override
+  public void failedEarly(Content.Chunk chunk) {
+    if (claim()) { // else answered: its finish() releases what is held
+      bodyFailed(chunk.getFailure());
+      endForClient(chunk.getFailure());
     }
   }
 
   private void onClientFailure(Throwable failure) {
     bodyFailed(failure);
+    clientFailed(failure);
+  }
+
+  /** The client failed: end the exchange if no try is in flight, else abort the try (its failure ends it). */
+  private void clientFailed(Throwable cause) {
     if (claimBetweenTries()) {
-      endBetweenTriesClaimed();
+      endForClient(cause);
       return;
     }
     Attempt a = current;
     if (a != null) {
-      a.abort(failure);
+      a.abort(cause);
     }
   }
 
   /** The client left or sent a malformed body while no try was in flight: end the exchange. */
   private void endBetweenTries() {
     if (claim()) {
-      endBetweenTriesClaimed();
+      endForClient(new EofException("client gone between tries"));
     }
   }
 
-  private void endBetweenTriesClaimed() {
+  /** Ends the exchange for the client's failure; the caller holds the answer. */
+  private void endForClient(@Nullable Throwable cause) {
     if (clientBodyFailed) {
-      writeError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
+      write(400, HttpProxyStats.ErrorKind.BAD_REQUEST, null, true);
     } else {
-      finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, new EofException("client gone between tries"));
+      finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, cause);
     }
   }
 
   /** The server has been silent a while: watch the client's connection for it leaving. */
   void watchClient() {
     ClientWatcher watcher = ctx.clientWatcher();
-    if (watcher == null || clientWatch != null
-        || RequestChecks.hasBody(clientRequest) && !bodyEnded && replayBuffer == null) {
+    RequestBody b = body;
+    if (watcher == null || clientWatch != null || b != null && b.reading()) {
       return; // while Jetty still reads the body it sees the client leave by itself
     }
-    if (clientRequest.getConnectionMetaData().getConnection().getEndPoint().getTransport()
-        instanceof SocketChannel channel) {
-      ClientWatcher.Watch w = watcher.watch(channel, this::onClientVanished);
-      clientWatch = w;
-      if (w != null && state == State.DONE) {
-        w.cancel();
-      }
+    ClientWatcher.Watch w = watcher.watch(clientRequest, this::onClientVanished);
+    clientWatch = w;
+    if (w != null && state == State.DONE) {
+      w.cancel();
     }
   }
 
@@ -720,14 +491,7 @@ final class Exchange implements ProxyRequestContent.Listener {
     EofException gone = new EofException("client closed the connection while the backend was silent");
     // closed first, so that nothing (not Jetty's error page either) is written to a half-closed client
     clientRequest.getConnectionMetaData().getConnection().getEndPoint().close();
-    if (claimBetweenTries()) {
-      finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, gone);
-      return;
-    }
-    Attempt a = current;
-    if (a != null) {
-      a.abort(gone); // then its failure ends the exchange as CLIENT_ABORTED
-    }
+    clientFailed(gone);
   }
 
   /**
@@ -744,11 +508,7 @@ final class Exchange implements ProxyRequestContent.Listener {
       a.abort(failure);
     }
     if (claim()) {
-      if (!clientResponse.isCommitted()) {
-        writeError(400, HttpProxyStats.ErrorKind.BAD_REQUEST, true);
-      } else {
-        finish(0, HttpProxyStats.ErrorKind.BAD_REQUEST, failure);
-      }
+      write(400, HttpProxyStats.ErrorKind.BAD_REQUEST, null, true); // or ends it, if the response is committed
     }
   }
 
@@ -769,20 +529,16 @@ final class Exchange implements ProxyRequestContent.Listener {
     return true;
   }
 
-  /** A local answer from the try's side (a refused response head). */
-  void answerError(int status, HttpProxyStats.ErrorKind kind) {
-    sendError(status, kind, false);
-  }
-
-  private void sendError(int status, HttpProxyStats.ErrorKind kind, boolean close) {
+  /** Answers {@code status} from the proxy itself, if no one else answered. */
+  void sendError(int status, HttpProxyStats.ErrorKind kind, boolean close) {
     if (claim()) {
-      writeError(status, kind, close);
+      write(status, kind, null, close);
     }
   }
 
   private void sendOverflow(HttpProxyStats.ErrorKind kind, String why) {
     if (claim()) {
-      writeOverflow(kind, why);
+      write(503, kind, why, false);
     }
   }
 
@@ -794,97 +550,49 @@ final class Exchange implements ProxyRequestContent.Listener {
     }
   }
 
-  /** Writes an error answer; the caller holds the answer. */
-  private void writeError(int status, HttpProxyStats.ErrorKind kind, boolean close) {
+  /** Writes a local answer (a circuit breaker's 503 when {@code overflow} says why); the caller holds the answer. */
+  private void write(int status, HttpProxyStats.ErrorKind kind, @Nullable String overflow, boolean close) {
     if (clientResponse.isCommitted()) {
       finish(0, kind, new IllegalStateException(status + " after the response was committed"));
       return;
     }
-    LocalAnswer.error(clientResponse, status, close, Callback.from(
-        () -> finish(status, kind, null),
-        x -> finish(status, kind, x)));
-  }
-
-  /** Writes the circuit breaker's 503; the caller holds the answer. */
-  private void writeOverflow(HttpProxyStats.ErrorKind kind, String why) {
-    if (clientResponse.isCommitted()) {
-      finish(0, kind, new IllegalStateException("503 after the response was committed"));
-      return;
+    Callback done = Callback.from(() -> finish(status, kind, null), x -> finish(status, kind, x));
+    if (overflow != null) {
+      LocalAnswer.overflow(clientResponse, overflow, done);
+    } else {
+      LocalAnswer.error(clientResponse, status, close, done);
     }
-    LocalAnswer.overflow(clientResponse, why, Callback.from(
-        () -> finish(503, kind, null),
-        x -> finish(503, kind, x)));
   }
-
-  // --- the end
 
   /** Ends the exchange once: permits, counters, access log, journal, then Jetty's callback. */
   void finish(int status, HttpProxyStats.@Nullable ErrorKind kind, @Nullable Throwable failure) {
     if (STATE.getAndSet(this, State.DONE) == State.DONE) {
       return;
     }
-    ClientWatcher.Watch watch = clientWatch;
-    if (watch != null) {
-      watch.cancel(); // before the callback: the connection is Jetty's alone again
-    }
+    ClientWatcher.Watch.cancel(clientWatch); // before the callback: the connection is Jetty's alone again
     Timeouts.cancel(requestTimeout);
     releaseAdmission();
-    ProxyRequestContent b = body;
+    RequestBody b = body;
     if (b != null) {
       b.discard();
     }
     Attempt a = current;
     Attempt live = a != null && !a.ended() ? a : null; // between tries, the last one has ended already
-    long in = b != null || replayBuffer != null ? bytesIn : 0;
+    long in = b == null ? 0 : b.bytesIn();
     long out = a == null ? 0 : a.bytesOut();
-    Counters total = ctx.counters().total;
-    Counters rc = routeCounters;
-    if (kind != null) {
-      total.error(kind);
-      if (rc != null) {
-        rc.error(kind);
-      }
-    }
-    total.bytesIn(in);
-    total.bytesOut(out);
-    if (rc != null) {
-      rc.bytesIn(in);
-      rc.bytesOut(out);
-      rc.end(status);
-    }
     if (live != null) {
       live.end(status, kind, in, out);
-    }
-    Endpoint e = live == null ? null : live.endpoint();
-    if (ctx.config().accessLog() && AccessLog.enabled()) {
-      HttpRoute r = route;
-      AccessLog.write(ctx.client().getExecutor(), clientRequest, status, r == null ? "-" : r.name(),
-          e == null ? "-" : e.backend().displayName(), live == null ? -1 : live.serverHeadMicros(),
-          (System.nanoTime() - startNanos) / 1000, in, out, kind);
     }
     if (failure == null) {
       ctx.timeouts().responseDone(clientRequest);
     }
-    // every count first, then the journal entry, then in flight: a test that saw the entry (awaitRequests)
-    // or no request in flight (awaitIdle) reads final stats
-    total.counted(status);
-    if (ctx.journal().capacity() > 0) {
-      HttpRoute r = route;
-      FaultPlan plan = faults;
-      journal(new HttpEvent.Completed(requestId, clientRequest.getMethod(), clientRequest.getHttpURI().getPathQuery(),
-          r == null ? null : r.name(), e == null ? null : e.backend(), status,
-          plan == null ? List.of() : plan.kinds, Instant.now()));
-    }
-    ctx.counters().ended(total.left());
+    ctx.ledger().ended(clientRequest, requestId, journalGeneration, startNanos, route, routeCounters,
+        live == null ? null : live.endpoint(), live == null ? -1 : live.serverHeadMicros(), faults, status, kind,
+        in, out);
     if (failure == null) {
       callback.succeeded();
     } else {
       callback.failed(failure);
     }
-  }
-
-  /** The one writer of this request's journal entries, stamped with the generation it arrived in. */
-  private void journal(HttpEvent event) {
-    ctx.journal().record(event, journalGeneration);
   }
 }

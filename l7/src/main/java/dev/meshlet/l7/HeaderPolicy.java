@@ -11,6 +11,7 @@ import org.eclipse.jetty.client.Response;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpURI;
 import org.eclipse.jetty.http.HttpVersion;
 import org.eclipse.jetty.server.Request;
 import org.jspecify.annotations.Nullable;
@@ -125,6 +126,16 @@ final class HeaderPolicy {
       }
     }
     return id;
+  }
+
+  /** The proxy request's target: the client's path as the route rewrites it, and the client's query. */
+  static String proxyRequestTarget(Request clientRequest, HttpRoute route) {
+    HttpURI uri = clientRequest.getHttpURI();
+    String rawPath = uri.getPath();
+    String canonical = uri.getCanonicalPath();
+    String path = route.rewritePath(rawPath, canonical == null ? rawPath : canonical);
+    String query = uri.getQuery();
+    return query == null ? path : path + '?' + query;
   }
 
   /**

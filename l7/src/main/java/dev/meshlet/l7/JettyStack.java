@@ -3,7 +3,6 @@ package dev.meshlet.l7;
 import dev.meshlet.core.Journal;
 import java.io.IOException;
 import java.net.BindException;
-import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.client.ContinueProtocolHandler;
 import org.eclipse.jetty.client.EarlyHintsProtocolHandler;
 import org.eclipse.jetty.client.HttpClient;
@@ -85,7 +84,8 @@ final class JettyStack {
     }
     clientWatcher = new ClientWatcher(threads);
     handler = new ForwardingHandler(new ProxyContext(config, client, new Destinations(client),
-        new Timeouts(scheduler, config, deadline), counters, journal, new AtomicLong(), clientWatcher));
+        new Timeouts(scheduler, config, deadline), counters, new Ledger(counters, journal, config.accessLog(), threads),
+        clientWatcher));
     server.setHandler(handler);
     server.setErrorHandler(new ShortErrorHandler(counters.total));
     server.setStopTimeout(0);

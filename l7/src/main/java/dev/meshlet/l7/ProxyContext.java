@@ -1,7 +1,5 @@
 package dev.meshlet.l7;
 
-import dev.meshlet.core.Journal;
-import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.client.HttpClient;
 import org.jspecify.annotations.Nullable;
 
@@ -13,8 +11,7 @@ import org.jspecify.annotations.Nullable;
  * @param destinations the backends' addresses as the client sees them
  * @param timeouts every timer of the request path
  * @param counters every live counter
- * @param journal what the proxy did, request by request
- * @param requestIds numbers requests from 1 in arrival order, for the journal and the fault draws
+ * @param ledger where every request is written down (counts, access log, journal)
  * @param clientWatcher notices clients leaving while their backend is silent; null for none
  */
 record ProxyContext(
@@ -23,6 +20,5 @@ record ProxyContext(
     Destinations destinations,
     Timeouts timeouts,
     ProxyCounters counters,
-    Journal<HttpEvent> journal,
-    AtomicLong requestIds,
+    Ledger ledger,
     @Nullable ClientWatcher clientWatcher) {}

@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Every live counter of the proxy: the total, one per route name, one per endpoint, and the retry
@@ -28,8 +29,11 @@ final class ProxyCounters {
     }
   }
 
-  Counters route(HttpRoute route) {
-    return routes.computeIfAbsent(route.name(), k -> new Counters());
+  /** Counts a request routed by {@code route}; returns the route's counters, to end it with. */
+  Counters beginRoute(HttpRoute route) {
+    Counters c = routes.computeIfAbsent(route.name(), k -> new Counters());
+    c.begin();
+    return c;
   }
 
   Counters backend(Endpoint endpoint) {
@@ -48,6 +52,28 @@ final class ProxyCounters {
     Map<String, HttpProxyStats.Counts> m = new HashMap<>();
     backends.forEach((e, c) -> m.merge(e.backend().displayName(), c.snapshot(), Counters::sum));
     return m;
+  }
+
+  /**
+   * Counts a request's outcome in the total and its route's counters ({@code route} null when it
+   * was not routed): its error kind, its bytes, its status for the route. The total's status and
+   * in-flight count come after the journal entry ({@link Counters#counted}, {@link #ended}).
+   */
+  void requestEnded(@Nullable Counters route, int status, HttpProxyStats.@Nullable ErrorKind kind, long in,
+      long out) {
+    if (kind != null) {
+      total.error(kind);
+      if (route != null) {
+        route.error(kind);
+      }
+    }
+    total.bytesIn(in);
+    total.bytesOut(out);
+    if (route != null) {
+      route.bytesIn(in);
+      route.bytesOut(out);
+      route.end(status);
+    }
   }
 
   /** Called when a request ends with {@code inFlight} left: wakes a draining close. */

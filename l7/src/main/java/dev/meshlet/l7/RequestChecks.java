@@ -1,5 +1,8 @@
 package dev.meshlet.l7;
 
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.util.concurrent.ThreadLocalRandom;
 import org.eclipse.jetty.http.HttpException;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
@@ -13,8 +16,8 @@ import org.eclipse.jetty.server.Request;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The checks a client request must pass before any backend is picked or dialed, and how to read the
- * client's failures. Stateless.
+ * The checks a client request must pass before any backend is picked or dialed, what else the
+ * proxy reads from it before routing, and how to read the client's failures. Stateless.
  */
 final class RequestChecks {
   private RequestChecks() {}
@@ -94,10 +97,13 @@ final class RequestChecks {
     return false;
   }
 
-  /** Whether the client request has a body to forward. */
-  static boolean hasBody(Request clientRequest) {
-    long length = clientRequest.getLength();
-    return length > 0 || (length < 0 && clientRequest.getHeaders().contains(HttpHeader.TRANSFER_ENCODING));
+  /** The client's key for the balancers (its address: the same client, the same sticky backend). */
+  static long clientKey(Request clientRequest) {
+    SocketAddress remote = clientRequest.getConnectionMetaData().getRemoteSocketAddress();
+    if (remote instanceof InetSocketAddress isa && isa.getAddress() != null) {
+      return isa.getAddress().hashCode();
+    }
+    return ThreadLocalRandom.current().nextLong();
   }
 
   /** Whether the client asks for {@code 100 Continue} (ignored from an HTTP/1.0 client). */

@@ -40,10 +40,9 @@ final class Timeouts {
     }
   }
 
-  /** Starts the whole-request timeout of a request on {@code route}; null when there is none. */
-  Scheduler.@Nullable Task request(HttpRoute route, Runnable onTimeout) {
-    Duration whole = route.requestTimeout != null ? route.requestTimeout : config.requestTimeout();
-    return whole.isZero() ? null : scheduler.schedule(onTimeout, whole.toNanos(), TimeUnit.NANOSECONDS);
+  /** The whole-request timeout of a request on {@code route}; zero for none. */
+  Duration request(HttpRoute route) {
+    return route.requestTimeout != null ? route.requestTimeout : config.requestTimeout();
   }
 
   /** How long one try may wait for its response to begin. */
