@@ -5,19 +5,14 @@ import dev.meshlet.core.ClusterStats;
 import dev.meshlet.core.Journal;
 import java.io.IOException;
 import java.net.BindException;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
-import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
@@ -47,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * parsed in Jetty's strictest mode, and ambiguous framing is answered 400 with the connection closed.
  *
  * <p>Threads: one Jetty {@code QueuedThreadPool} named {@code meshlet-l7-N}, shared by the server
- * and the upstream client, plus one scheduler thread and one thread ({@code meshlet-l7-client-watcher})
+ * and the proxy client, plus one scheduler thread and one thread ({@code meshlet-l7-client-watcher})
  * that notices clients leaving while their backend is silent. Route matchers (including
  * {@code pathRegex} and {@code headerRegex}) run on Jetty's network threads: keep their regexes free
  * of catastrophic backtracking; the access log is written from the pool. No virtual threads: the forwarding path never
@@ -182,7 +177,7 @@ public final class HttpProxy implements AutoCloseable {
     }
     Routes t = new Routes();
     spec.accept(t);
-    Builder.checkRoutes(t.routes, t.defaultCluster);
+    ProxySettings.checkRoutes(t.routes, t.defaultCluster);
     jetty.handler.replaceRoutes(new RouteTable(
         t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster)));
   }
@@ -275,34 +270,7 @@ public final class HttpProxy implements AutoCloseable {
    * Defaults are listed on each method.
    */
   public static final class Builder {
-    private String host = "0.0.0.0";
-    private int port = -1;
-    private final List<HttpRoute> routes = new ArrayList<>();
-    private @Nullable Cluster defaultCluster;
-    private Duration responseTimeout = Duration.ofSeconds(15);
-    private Duration connectTimeout = Duration.ofSeconds(5);
-    private Duration drainTimeout = Duration.ofSeconds(5);
-    private Duration requestHeadTimeout = Duration.ofSeconds(10);
-    private Duration idleTimeout = Duration.ofSeconds(60);
-    private Duration upstreamIdleTimeout = Duration.ofSeconds(15);
-    private int maxConnectionsPerBackend = 64;
-    private int maxThreads = 200;
-    private int selectorThreads; // 0: half the CPUs, 1 to 4
-    private boolean accessLog;
-    private final HeaderOps.Collector requestHeaders = new HeaderOps.Collector("request");
-    private final HeaderOps.Collector responseHeaders = new HeaderOps.Collector("response");
-    private final List<String> trustedProxies = new ArrayList<>();
-    private boolean dropClientForwardedFor;
-    private String via = "meshlet";
-    private int maxRequestHeaderSize = 8192;
-    private int maxUriLength = 8192;
-    private boolean rejectUnderscoreHeaders;
-    private int maxConnections = 10_000;
-    private @Nullable Long seed;
-    private int journalCapacity = 10_000;
-    private RetryPolicy retryPolicy = RetryPolicy.none();
-    private Duration requestTimeout = Duration.ZERO;
-    private int maxPendingRequestsPerBackend = 1024;
+    private final ProxySettings settings = new ProxySettings();
 
     private Builder() {}
 
@@ -311,7 +279,7 @@ public final class HttpProxy implements AutoCloseable {
      * stale pooled connection retry, which is always made).
      */
     public Builder retryPolicy(RetryPolicy policy) {
-      this.retryPolicy = Objects.requireNonNull(policy, "policy");
+      settings.retryPolicy(policy);
       return this;
     }
 
@@ -321,11 +289,7 @@ public final class HttpProxy implements AutoCloseable {
      * connection is aborted. Default {@link Duration#ZERO}, none.
      */
     public Builder requestTimeout(Duration d) {
-      Objects.requireNonNull(d, "requestTimeout");
-      if (d.isNegative()) {
-        throw new IllegalArgumentException("requestTimeout: " + d + " (expected: >= 0, 0 for none)");
-      }
-      this.requestTimeout = d;
+      settings.requestTimeout(d);
       return this;
     }
 
@@ -335,10 +299,7 @@ public final class HttpProxy implements AutoCloseable {
      * {@code X-Meshlet-Overflow: backend NAME max pending requests}. Default 1024.
      */
     public Builder maxPendingRequestsPerBackend(int n) {
-      if (n < 1) {
-        throw new IllegalArgumentException("maxPendingRequestsPerBackend: " + n + " (expected: >= 1)");
-      }
-      this.maxPendingRequestsPerBackend = n;
+      settings.maxPendingRequestsPerBackend(n);
       return this;
     }
 
@@ -348,7 +309,7 @@ public final class HttpProxy implements AutoCloseable {
      * requests give the same faults.
      */
     public Builder seed(long seed) {
-      this.seed = seed;
+      settings.seed(seed);
       return this;
     }
 
@@ -357,10 +318,7 @@ public final class HttpProxy implements AutoCloseable {
      * counted); default 10,000; 0 keeps none.
      */
     public Builder journalCapacity(int entries) {
-      if (entries < 0) {
-        throw new IllegalArgumentException("journalCapacity: " + entries + " (expected: >= 0)");
-      }
-      this.journalCapacity = entries;
+      settings.journalCapacity(entries);
       return this;
     }
 
@@ -371,15 +329,7 @@ public final class HttpProxy implements AutoCloseable {
 
     /** Listens on {@code host} (an IP literal or name) at {@code port}; 0 picks a free port. */
     public Builder listen(String host, int port) {
-      Objects.requireNonNull(host, "host");
-      if (host.isBlank()) {
-        throw new IllegalArgumentException("listen host: blank (expected: e.g. 127.0.0.1 or 0.0.0.0)");
-      }
-      if (port < 0 || port > 65535) {
-        throw new IllegalArgumentException("listen port: " + port + " (expected: 0-65535, 0 for any free port)");
-      }
-      this.host = host.strip();
-      this.port = port;
+      settings.listen(host, port);
       return this;
     }
 
@@ -389,14 +339,13 @@ public final class HttpProxy implements AutoCloseable {
      * <pre>{@code .route(r -> r.name("api").pathPrefix("/api/").to(apiCluster))}</pre>
      */
     public Builder route(Consumer<HttpRoute.Builder> spec) {
-      Objects.requireNonNull(spec, "spec");
-      routes.add(HttpRoute.build(spec, "route-" + (routes.size() + 1)));
+      settings.route(spec);
       return this;
     }
 
     /** Where requests no route matched go (route name {@code default}); without it they get 404. */
     public Builder defaultRoute(Cluster cluster) {
-      this.defaultCluster = Objects.requireNonNull(cluster, "cluster");
+      settings.defaultRoute(cluster);
       return this;
     }
 
@@ -406,23 +355,19 @@ public final class HttpProxy implements AutoCloseable {
      * waiting is given up on first.
      */
     public Builder responseTimeout(Duration d) {
-      responseTimeout = positive("responseTimeout", d);
+      settings.responseTimeout(d);
       return this;
     }
 
     /** How long connecting to a backend may take before the client gets 502; default 5 s. */
     public Builder connectTimeout(Duration d) {
-      connectTimeout = positive("connectTimeout", d);
+      settings.connectTimeout(d);
       return this;
     }
 
     /** How long {@link HttpProxy#close()} lets requests in flight finish; default 5 s. */
     public Builder drainTimeout(Duration d) {
-      Objects.requireNonNull(d, "drainTimeout");
-      if (d.isNegative()) {
-        throw new IllegalArgumentException("drainTimeout: " + d + " (expected: >= 0)");
-      }
-      drainTimeout = d;
+      settings.drainTimeout(d);
       return this;
     }
 
@@ -432,17 +377,13 @@ public final class HttpProxy implements AutoCloseable {
      * {@link Duration#ZERO} turns the deadline off.
      */
     public Builder requestHeadTimeout(Duration d) {
-      Objects.requireNonNull(d, "requestHeadTimeout");
-      if (d.isNegative()) {
-        throw new IllegalArgumentException("requestHeadTimeout: " + d + " (expected: >= 0, 0 for none)");
-      }
-      requestHeadTimeout = d;
+      settings.requestHeadTimeout(d);
       return this;
     }
 
     /** How long a client connection may stay silent; default 60 s. */
     public Builder idleTimeout(Duration d) {
-      idleTimeout = positive("idleTimeout", d);
+      settings.idleTimeout(d);
       return this;
     }
 
@@ -451,81 +392,72 @@ public final class HttpProxy implements AutoCloseable {
      * keep-alive timeout of typical servers so that the proxy, not the backend, closes it.
      */
     public Builder upstreamIdleTimeout(Duration d) {
-      upstreamIdleTimeout = positive("upstreamIdleTimeout", d);
+      settings.upstreamIdleTimeout(d);
       return this;
     }
 
     /** The most connections open to one backend at a time; default 64. */
     public Builder maxConnectionsPerBackend(int n) {
-      if (n < 1) {
-        throw new IllegalArgumentException("maxConnectionsPerBackend: " + n + " (expected: >= 1)");
-      }
-      maxConnectionsPerBackend = n;
+      settings.maxConnectionsPerBackend(n);
       return this;
     }
 
     /** The most threads in the proxy's pool (named {@code meshlet-l7-N}); default 200, at least 8. */
     public Builder maxThreads(int n) {
-      if (n < 8) {
-        throw new IllegalArgumentException("maxThreads: " + n + " (expected: >= 8)");
-      }
-      maxThreads = n;
+      settings.maxThreads(n);
       return this;
     }
 
     /**
-     * The selector threads that do the network I/O of both the accepted and the upstream connections;
-     * default half the CPUs, 1 to 4. A new upstream connection goes on the selector of the request
+     * The selector threads that do the network I/O of both the accepted connections and those to backends;
+     * default half the CPUs, 1 to 4. A new connection to a backend goes on the selector of the request
      * that needs it, so such a request is handled on one thread with no hand-off; a pooled one may be
      * on another selector. At least 4 fewer than {@link #maxThreads(int)}.
      */
     public Builder selectorThreads(int n) {
-      if (n < 1 || n > 64) {
-        throw new IllegalArgumentException("selectorThreads: " + n + " (expected: 1-64)");
-      }
-      selectorThreads = n;
+      settings.selectorThreads(n);
       return this;
     }
 
     /** Logs one line per request at INFO to the SLF4J logger {@code dev.meshlet.l7.access}; default off. */
     public Builder accessLog(boolean on) {
-      accessLog = on;
+      settings.accessLog(on);
       return this;
     }
 
     /** Adds a header to every forwarded request (before route rewrites). */
     public Builder addRequestHeader(String name, String value) {
-      requestHeaders.add(HeaderOps.Kind.ADD, name, value);
+      settings.addRequestHeader(name, value);
       return this;
     }
 
     /** Sets a header on every forwarded request, replacing the client's (before route rewrites). */
     public Builder setRequestHeader(String name, String value) {
-      requestHeaders.add(HeaderOps.Kind.SET, name, value);
+      settings.setRequestHeader(name, value);
       return this;
     }
 
     /** Removes a header from every forwarded request; {@code "X-Internal-*"} removes by prefix. */
     public Builder removeRequestHeader(String name) {
-      requestHeaders.remove(name);
+      settings.removeRequestHeader(name);
       return this;
     }
 
     /** Adds a header to every response (after route rewrites), e.g. {@code Strict-Transport-Security}. */
     public Builder addResponseHeader(String name, String value) {
-      responseHeaders.add(HeaderOps.Kind.ADD, name, value);
+      settings.addResponseHeader(name, value);
       return this;
     }
 
     /** Sets a header on every response, replacing the backend's (after route rewrites). */
     public Builder setResponseHeader(String name, String value) {
-      responseHeaders.add(HeaderOps.Kind.SET, name, value);
+      settings.setResponseHeader(name, value);
       return this;
     }
 
     /** Removes a header from every response, e.g. {@code Server}; {@code "X-Internal-*"} removes by prefix. */
     public Builder removeResponseHeader(String name) {
-      responseHeaders.remove(name);
+      settings.removeResponseHeader(name);
       return this;
     }
 
@@ -534,10 +466,7 @@ public final class HttpProxy implements AutoCloseable {
      * {@code -Host} and {@code -Port} are passed on; from anyone else they are overwritten. Default: none.
      */
     public Builder trustedProxies(String... addressesOrBlocks) {
-      for (String a : addressesOrBlocks) {
-        ProxyConfig.Cidr.parse(Objects.requireNonNull(a, "trusted proxy"));
-        trustedProxies.add(a);
-      }
+      settings.trustedProxies(addressesOrBlocks);
       return this;
     }
 
@@ -546,26 +475,19 @@ public final class HttpProxy implements AutoCloseable {
      * the real peer address; default false (the peer is appended as the right-most entry).
      */
     public Builder dropClientForwardedFor(boolean on) {
-      dropClientForwardedFor = on;
+      settings.dropClientForwardedFor(on);
       return this;
     }
 
     /** The pseudonym in the {@code Via} header this proxy adds ({@code 1.1 meshlet}); default {@code meshlet}. */
     public Builder via(String pseudonym) {
-      Objects.requireNonNull(pseudonym, "pseudonym");
-      if (pseudonym.isEmpty() || !pseudonym.chars().allMatch(c -> Rfc.isTokenChar((char) c))) {
-        throw new IllegalArgumentException("via '" + pseudonym + "': expected a token such as meshlet");
-      }
-      via = pseudonym;
+      settings.via(pseudonym);
       return this;
     }
 
     /** The largest request head (request line and headers) in bytes; larger gets 431. Default 8192. */
     public Builder maxRequestHeaderSize(int bytes) {
-      if (bytes < 256 || bytes > 1 << 20) {
-        throw new IllegalArgumentException("maxRequestHeaderSize: " + bytes + " (expected: 256-1048576)");
-      }
-      maxRequestHeaderSize = bytes;
+      settings.maxRequestHeaderSize(bytes);
       return this;
     }
 
@@ -574,10 +496,7 @@ public final class HttpProxy implements AutoCloseable {
      * target longer than {@link #maxRequestHeaderSize(int)} gets 414 or 431 from the parser.
      */
     public Builder maxUriLength(int chars) {
-      if (chars < 16) {
-        throw new IllegalArgumentException("maxUriLength: " + chars + " (expected: >= 16)");
-      }
-      maxUriLength = chars;
+      settings.maxUriLength(chars);
       return this;
     }
 
@@ -586,7 +505,7 @@ public final class HttpProxy implements AutoCloseable {
      * CGI-style backends read as the dashed name: false (the default) drops them, true answers 400.
      */
     public Builder rejectUnderscoreHeaders(boolean reject) {
-      rejectUnderscoreHeaders = reject;
+      settings.rejectUnderscoreHeaders(reject);
       return this;
     }
 
@@ -597,10 +516,7 @@ public final class HttpProxy implements AutoCloseable {
      * 10,000.
      */
     public Builder maxConnections(int n) {
-      if (n < 1) {
-        throw new IllegalArgumentException("maxConnections: " + n + " (expected: >= 1)");
-      }
-      maxConnections = n;
+      settings.maxConnections(n);
       return this;
     }
 
@@ -613,63 +529,7 @@ public final class HttpProxy implements AutoCloseable {
      * @throws IllegalArgumentException when a route is incomplete, names repeat or the listen host is unknown
      */
     public HttpProxy start() throws IOException {
-      if (port < 0) {
-        throw new IllegalStateException("no listen port (expected: .listen(port), 0 for any free port)");
-      }
-      if (routes.isEmpty() && defaultCluster == null) {
-        throw new IllegalStateException("no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
-      }
-      checkRoutes(routes, defaultCluster);
-      try {
-        InetAddress.getByName(host); // as TcpProxy: an unknown listen host is a configuration error
-      } catch (UnknownHostException e) {
-        throw new IllegalArgumentException("listen host '" + host + "': unknown host", e);
-      }
-      List<ProxyConfig.Cidr> trusted = new ArrayList<>();
-      for (String t : trustedProxies) {
-        trusted.add(ProxyConfig.Cidr.parse(t));
-      }
-      ProxyConfig config = new ProxyConfig(
-          host, port, routes, defaultCluster == null ? null : HttpRoute.catchAll(defaultCluster),
-          responseTimeout, connectTimeout, drainTimeout, requestHeadTimeout, idleTimeout,
-          upstreamIdleTimeout, maxConnectionsPerBackend, maxThreads, accessLog,
-          requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
-          maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections, selectors(),
-          seed != null ? seed : ThreadLocalRandom.current().nextLong(), journalCapacity, retryPolicy,
-          requestTimeout, maxPendingRequestsPerBackend);
-      return new HttpProxy(config);
-    }
-
-    /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */
-    private int selectors() {
-      if (selectorThreads == 0) {
-        return Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2));
-      }
-      if (selectorThreads + 4 > maxThreads) {
-        throw new IllegalArgumentException("selectorThreads (" + selectorThreads + ") + 4 exceeds maxThreads ("
-            + maxThreads + "): the pool also runs the acceptor and the requests");
-      }
-      return selectorThreads;
-    }
-
-    static void checkRoutes(List<HttpRoute> routes, @Nullable Cluster defaultCluster) {
-      if (routes.isEmpty() && defaultCluster == null) {
-        throw new IllegalStateException("no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
-      }
-      Set<String> names = new HashSet<>();
-      for (HttpRoute r : routes) {
-        if (!names.add(r.name()) || r.name().equals("default") && defaultCluster != null) {
-          throw new IllegalArgumentException("route name '" + r.name() + "' used twice (expected: unique names)");
-        }
-      }
-    }
-
-    private static Duration positive(String what, Duration d) {
-      Objects.requireNonNull(d, what);
-      if (d.isNegative() || d.isZero()) {
-        throw new IllegalArgumentException(what + ": " + d + " (expected: > 0)");
-      }
-      return d;
+      return new HttpProxy(settings.build());
     }
   }
 }
