@@ -33,8 +33,11 @@ import org.jspecify.annotations.Nullable;
  * <p>It reports to its exchange through a few calls: {@link Exchange#claim()} before it writes the
  * client response, {@link Exchange#mayRetry} and {@link Exchange#retry} when it failed in a way that
  * may be tried again, {@link Exchange#tryFailed} when it may not, {@link Exchange#finish} when the
- * client response is written. Every call on the endpoint ({@code begin}, {@code end}, {@code
- * succeeded}, {@code failed}, bytes) is made here.
+ * client response is written (or {@link Exchange#sendError} when its response head was refused);
+ * and three notices: {@link Exchange#releasePending} (it got a connection), {@link
+ * Exchange#watchClient} (its server is silent), {@link Exchange#clientGone} (the client cannot be
+ * written to). Every call on the endpoint ({@code begin}, {@code end}, {@code succeeded}, {@code
+ * failed}, bytes) is made here.
  */
 final class Attempt implements Response.Listener, Request.QueuedListener, Request.BeginListener,
     Request.HeadersListener, Consumer<HttpFields.Mutable>, Supplier<@Nullable HttpFields>, FaultPlan.ShapedBody {

@@ -54,7 +54,7 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
   static final int REPLAY_WINDOW = 64 * 1024;
   /**
    * The most of a chunked body read ahead before the first try is sent (see {@code
-   * Exchange#readAheadThenSend}): half the window, so that with the one chunk (one Jetty request
+   * RequestBody#readAheadThenSend}): half the window, so that with the one chunk (one Jetty request
    * buffer) that may pass it, what is held still fits the window and a stale-connection retry.
    */
   static final int READ_AHEAD = REPLAY_WINDOW / 2;

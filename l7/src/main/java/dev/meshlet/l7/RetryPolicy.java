@@ -136,7 +136,7 @@ public record RetryPolicy(
     return retries() && retryOn.contains(status);
   }
 
-  /** Whether a request of {@code method} may be tried again after {@code triesMade} failed tries (before the budget). */
+  /** Whether a request of {@code method} may be tried again after {@code triesMade} tries (the budget aside). */
   boolean allowsAnother(int triesMade, String method) {
     return triesMade + 1 < maxAttempts && (!idempotentOnly || idempotent(method));
   }
