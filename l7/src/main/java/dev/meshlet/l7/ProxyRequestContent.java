@@ -68,8 +68,7 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
   private boolean gated;
   private @Nullable Runnable gatedDemand;
   /** A copy of what {@link #read()} handed out; null once that outgrew the window. */
-  private byte @Nullable [] sent = new byte[0];
-  private int sentLength;
+  private @Nullable ReplayBuffer sent = new ReplayBuffer(REPLAY_WINDOW, 0);
   private boolean sentLast;
   /** Replaced by the body of a later try: the failed try's sender gets nothing more from it. */
   private boolean retired;
@@ -142,7 +141,7 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
   @Nullable ProxyRequestContent replay() {
     lock.lock();
     try {
-      byte[] copy = sent;
+      ReplayBuffer copy = sent;
       if (copy == null) {
         return null;
       }
@@ -151,17 +150,15 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
       if (p != null) {
         // never handed out: move it over as it is, after what was sent
         pending = null;
-        if (sentLength > 0) {
-          byte[] both = Arrays.copyOf(copy, sentLength + p.remaining());
-          p.getByteBuffer().get(both, sentLength, p.remaining());
-          next.pending = Content.Chunk.from(ByteBuffer.wrap(both), p.isLast());
+        if (copy.length() > 0) {
+          next.pending = Content.Chunk.from(ByteBuffer.wrap(copy.with(p.getByteBuffer())), p.isLast());
           next.replayed = true;
           p.release();
         } else {
           next.pending = p;
         }
-      } else if (sentLength > 0 || sentLast) {
-        next.pending = Content.Chunk.from(ByteBuffer.wrap(copy, 0, sentLength), sentLast);
+      } else if (copy.length() > 0 || sentLast) {
+        next.pending = Content.Chunk.from(copy.view(), sentLast);
         next.replayed = true;
       }
       retired = true;
@@ -247,7 +244,7 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
     boolean wanted = listener.keepForReplay();
     lock.lock();
     try {
-      byte[] copy = sent;
+      ReplayBuffer copy = sent;
       if (copy == null) {
         return;
       }
@@ -255,17 +252,10 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
         sent = null;
         return;
       }
-      int n = chunk instanceof Trailers ? 0 : chunk.remaining();
-      if (sentLength + n > REPLAY_WINDOW) {
+      if (!(chunk instanceof Trailers) && !copy.append(chunk.getByteBuffer())) {
         sent = null;
         return;
       }
-      if (sentLength + n > copy.length) {
-        copy = Arrays.copyOf(copy, Math.min(REPLAY_WINDOW, Math.max(sentLength + n, copy.length * 2)));
-        sent = copy;
-      }
-      chunk.getByteBuffer().duplicate().get(copy, sentLength, n);
-      sentLength += n;
       sentLast |= chunk.isLast();
     } finally {
       lock.unlock();

@@ -2,7 +2,6 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Endpoint;
 import java.nio.ByteBuffer;
-import java.util.Arrays;
 import java.util.Objects;
 import java.util.function.Supplier;
 import org.eclipse.jetty.client.ByteBufferRequestContent;
@@ -49,11 +48,9 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
   private final Request clientRequest;
   private final ProxyConfig config;
   private final HttpRoute route;
-  private final int replayLimit;
   private final boolean expectContinue;
   /** The whole body, when buffered for replay; null when streamed. */
-  private byte @Nullable [] buffer;
-  private int length;
+  private @Nullable ReplayBuffer buffer;
   /** The streamed body; replaced by a stale-connection retry's replay of it. */
   private @Nullable ProxyRequestContent streamed;
   /** The try the body goes to now. */
@@ -63,14 +60,13 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
   private volatile @Nullable HttpFields trailers;
   private volatile long bytesIn;
 
-  private RequestBody(Owner owner, Request clientRequest, ProxyConfig config, HttpRoute route, int replayLimit,
+  private RequestBody(Owner owner, Request clientRequest, ProxyConfig config, HttpRoute route,
       boolean expectContinue) {
     this.owner = owner;
     this.expectContinue = expectContinue;
     this.clientRequest = clientRequest;
     this.config = config;
     this.route = route;
-    this.replayLimit = replayLimit;
   }
 
   /** Whether {@code clientRequest} has a body to forward. */
@@ -88,12 +84,12 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
     int limit = policy.replayBufferBytes();
     if (policy.retries() && !expectContinue && limit > 0 && clientRequest.getLength() <= limit) {
       // retries on: read a body that fits the replay buffer whole before the first try
-      RequestBody b = new RequestBody(owner, clientRequest, config, route, limit, false);
+      RequestBody b = new RequestBody(owner, clientRequest, config, route, false);
       long length = clientRequest.getLength();
-      b.buffer = new byte[length >= 0 ? (int) length : Math.min(limit, 8192)];
+      b.buffer = new ReplayBuffer(limit, length >= 0 ? (int) length : 8192);
       return b;
     }
-    RequestBody b = new RequestBody(owner, clientRequest, config, route, 0, expectContinue);
+    RequestBody b = new RequestBody(owner, clientRequest, config, route, expectContinue);
     b.streamed = new ProxyRequestContent(b, clientRequest, expectContinue);
     return b;
   }
@@ -126,16 +122,17 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
 
   /** The content of the next try's proxy request. */
   org.eclipse.jetty.client.Request.Content content() {
-    byte[] b = buffer;
+    ReplayBuffer b = buffer;
     if (b != null) {
-      return new ByteBufferRequestContent((String) null, ByteBuffer.wrap(b, 0, length));
+      return new ByteBufferRequestContent((String) null, b.view());
     }
     return Objects.requireNonNull(streamed); // a stale retry's: what was sent, then the rest
   }
 
   /** The bytes {@link #content()} sends again (a buffered body's whole length); 0 for a streamed body. */
   long replayedBytes() {
-    return buffer != null ? length : 0;
+    ReplayBuffer b = buffer;
+    return b != null ? b.length() : 0;
   }
 
   /** The trailers supplier of the next try's proxy request: only a streamed chunked body passes them on. */
@@ -176,26 +173,17 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
         owner.failedEarly(chunk);
         return;
       }
-      byte[] b = Objects.requireNonNull(buffer);
+      ReplayBuffer b = Objects.requireNonNull(buffer);
       if (chunk instanceof Trailers t) {
         trailers = t.getTrailers(); // not forwarded: a replayed body goes with Content-Length
-      } else if (chunk.hasRemaining()) {
-        int n = chunk.remaining();
-        if ((long) length + n > replayLimit) {
-          tooLargeToReplay(first, b, chunk);
-          return;
-        }
-        if (length + n > b.length) {
-          b = Arrays.copyOf(b, Math.min(replayLimit, Math.max(length + n, b.length * 2)));
-          buffer = b;
-        }
-        chunk.getByteBuffer().get(b, length, n);
-        length += n;
+      } else if (chunk.hasRemaining() && !b.append(chunk.getByteBuffer())) {
+        tooLargeToReplay(first, b, chunk);
+        return;
       }
       boolean last = chunk.isLast();
       chunk.release();
       if (last) {
-        bytesIn += length;
+        bytesIn += b.length();
         ended = true;
         if (owner.prepare(first)) {
           owner.send();
@@ -206,14 +194,11 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
   }
 
   /** The body outgrew the replay buffer: stream it (what was read first), and never retry it. */
-  private void tooLargeToReplay(Endpoint first, byte[] b, Content.Chunk chunk) {
-    int n = chunk.remaining();
-    byte[] head = Arrays.copyOf(b, length + n);
-    chunk.getByteBuffer().get(head, length, n);
+  private void tooLargeToReplay(Endpoint first, ReplayBuffer b, Content.Chunk chunk) {
+    byte[] head = b.with(chunk.getByteBuffer());
     boolean last = chunk.isLast();
     chunk.release();
     buffer = null;
-    length = 0;
     ProxyRequestContent s = new ProxyRequestContent(this, clientRequest, false);
     streamed = s;
     if (!owner.prepare(first)) {
