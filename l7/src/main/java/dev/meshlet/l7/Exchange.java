@@ -23,10 +23,10 @@ import org.jspecify.annotations.Nullable;
  * (proxy→client), made of one {@link Attempt} per try (proxy→server and server→proxy).
  *
  * <p>It owns what only it can own: who answers the client, once; the admission permits (the
- * cluster's circuit breaker, its pending limit and retry budget); the retry loop; the client's body;
- * and the end of the request (written down by the {@link Ledger}). Everything runs on Jetty's callbacks
- * and the scheduler; nothing waits. The Jetty {@code callback} is completed exactly once, in {@link
- * #finish}.
+ * cluster's circuit breaker, its pending limit and retry budget); the retry loop. The client's body
+ * is its {@link RequestBody}'s, the end of the request is written down by the {@link Ledger}.
+ * Everything runs on Jetty's callbacks and the scheduler; nothing waits. The Jetty {@code callback}
+ * is completed exactly once, in {@link #finish}.
  *
  * <h2>Who answers the client</h2>
  * One {@link State}, changed only by compare-and-set. IDLE: no try in flight (before the first,
