@@ -7,6 +7,7 @@ import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.util.Iterator;
 import java.util.concurrent.Executor;
+import org.eclipse.jetty.server.Request;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -50,6 +51,13 @@ final class ClientWatcher implements AutoCloseable {
       this.onGone = onGone;
     }
 
+    /** Cancels {@code watch} if there is one. */
+    static void cancel(@Nullable Watch watch) {
+      if (watch != null) {
+        watch.cancel();
+      }
+    }
+
     void cancel() {
       cancelled = true;
       SelectionKey k = key;
@@ -60,11 +68,14 @@ final class ClientWatcher implements AutoCloseable {
   }
 
   /**
-   * Watches {@code channel} until it is cancelled or the client is gone; then runs {@code onGone} on
-   * the executor. Returns null when the channel cannot be watched (closed already, or the watcher is).
+   * Watches {@code clientRequest}'s connection until it is cancelled or the client is gone; then runs
+   * {@code onGone} on the executor. Returns null when the connection cannot be watched (not a socket,
+   * closed already, or the watcher is).
    */
-  @Nullable Watch watch(SocketChannel channel, Runnable onGone) {
-    if (!running) {
+  @Nullable Watch watch(Request clientRequest, Runnable onGone) {
+    if (!running
+        || !(clientRequest.getConnectionMetaData().getConnection().getEndPoint().getTransport()
+            instanceof SocketChannel channel)) {
       return null;
     }
     Watch w = new Watch(onGone);

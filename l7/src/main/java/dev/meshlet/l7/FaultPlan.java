@@ -1,16 +1,25 @@
 package dev.meshlet.l7;
 
-import dev.meshlet.core.Journal;
+import java.io.IOException;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.Invocable;
+import org.eclipse.jetty.util.thread.Scheduler;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The faults drawn for one request, and the state an exchange keeps while applying them. Built only
- * for routes that have faults: a route without any costs one array length check per request.
+ * The faults drawn for one request, and how they are applied: the delays it hands out once, and the
+ * shaped (paced, delayed or cut) write of the response body. Built only for routes that have faults:
+ * a route without any costs one array length check per request.
  */
 final class FaultPlan {
   private static final long GOLDEN = 0x9E3779B97F4A7C15L;
@@ -18,23 +27,34 @@ final class FaultPlan {
   /** 0: no abort. */
   int abortStatus;
   /** Consumed by the first send. */
-  long requestDelayNanos;
+  private long requestDelayNanos;
   /** Consumed by the first write to the client. */
-  long responseDelayNanos;
+  private long responseDelayNanos;
   /** Body bytes the client gets before the reset; -1: no reset. */
-  long abortAfter = -1;
+  private long abortAfter = -1;
   /** 0: unpaced. */
-  long bytesPerSecond;
-  long bodyWritten;
-  long nextWriteNanos;
+  private long bytesPerSecond;
+  private long bodyWritten;
+  private long nextWriteNanos;
+  /** The simple names of the applied faults, for the journal. */
   final List<String> kinds = new ArrayList<>(2);
+  /** The applied faults, in the order drawn. */
+  final List<HttpFault> applied = new ArrayList<>(2);
 
-  /**
-   * Draws {@code route}'s faults for request number {@code id}; null when none applies. Each applied
-   * fault is journaled with the {@linkplain Journal#generation() generation} the request arrived in.
-   */
-  static @Nullable FaultPlan decide(HttpRoute route, Request request, long id, long seed, Journal<HttpEvent> journal,
-      long generation) {
+  /** Where a shaped response body goes: the try that forwards it. */
+  interface ShapedBody {
+    /** {@code n} bytes of the body are being written to the client. */
+    void written(int n);
+
+    /** Writing to the client failed: the server response is to be aborted. */
+    void clientFailed(Throwable failure);
+
+    /** The abort-body fault cut the response (the client connection will be reset). */
+    void cut(IOException why);
+  }
+
+  /** Draws {@code route}'s faults for request number {@code id}; null when none applies. */
+  static @Nullable FaultPlan decide(HttpRoute route, Request request, long id, long seed) {
     HttpFault[] faults = route.faults;
     if (faults.length == 0) {
       return null;
@@ -58,12 +78,12 @@ final class FaultPlan {
         plan = new FaultPlan();
       }
       plan.add(f);
-      journal.record(new HttpEvent.FaultApplied(id, route.name(), f, Instant.now()), generation);
     }
     return plan;
   }
 
   private void add(HttpFault f) {
+    applied.add(f);
     kinds.add(f.getClass().getSimpleName());
     switch (f) {
       case HttpFault.Abort a -> {
@@ -84,6 +104,112 @@ final class FaultPlan {
   /** Whether the response body needs the shaped (paced, limited or delayed) write path. */
   boolean shapesResponse() {
     return responseDelayNanos > 0 || abortAfter >= 0 || bytesPerSecond > 0;
+  }
+
+  /** The request delay, handed out once (the first send waits it); 0 when none is left. */
+  long takeRequestDelay() {
+    long d = requestDelayNanos;
+    requestDelayNanos = 0;
+    return d;
+  }
+
+  /** The response delay, handed out once (the first write waits it); 0 when none is left. */
+  long takeResponseDelay() {
+    long d = responseDelayNanos;
+    responseDelayNanos = 0;
+    return d;
+  }
+
+  /**
+   * Writes {@code chunk} of the server response to the client as the plan shapes it (after the
+   * response delay, paced, cut at the abort point), then runs {@code demander} for the next one.
+   */
+  void shape(Request clientRequest, Response clientResponse, Scheduler scheduler, Content.Chunk chunk,
+      Runnable demander, ShapedBody target) {
+    ByteBuffer buffer = chunk.getByteBuffer();
+    chunk.retain();
+    long delay = takeResponseDelay();
+    if (delay > 0) {
+      scheduler.schedule(() -> writeShaped(clientRequest, clientResponse, scheduler, chunk, buffer, demander, target),
+          delay, TimeUnit.NANOSECONDS);
+      return;
+    }
+    writeShaped(clientRequest, clientResponse, scheduler, chunk, buffer, demander, target);
+  }
+
+  /** Writes the chunk in paced slices and/or up to the abort point; demands more when it is all out. */
+  private void writeShaped(Request clientRequest, Response clientResponse, Scheduler scheduler, Content.Chunk chunk,
+      ByteBuffer buffer, Runnable demander, ShapedBody target) {
+    int size = buffer.remaining();
+    if (bytesPerSecond > 0) {
+      size = (int) Math.min(size, Math.max(1, bytesPerSecond / 20)); // 50 ms worth at a time
+    }
+    boolean cut = false;
+    if (abortAfter >= 0) {
+      long left = abortAfter - bodyWritten;
+      if (size >= left) {
+        size = (int) Math.max(0, left);
+        cut = true;
+      }
+    }
+    ByteBuffer part = buffer.slice(buffer.position(), size);
+    buffer.position(buffer.position() + size);
+    bodyWritten += size;
+    target.written(size);
+    int written = size;
+    boolean reset = cut;
+    clientResponse.write(false, part, new Callback() {
+      @Override
+      public void succeeded() {
+        if (reset) {
+          chunk.release();
+          resetClient(clientRequest, target);
+          return;
+        }
+        Runnable next = buffer.hasRemaining()
+            ? () -> writeShaped(clientRequest, clientResponse, scheduler, chunk, buffer, demander, target)
+            : () -> {
+              chunk.release();
+              demander.run();
+            };
+        long wait = 0;
+        if (bytesPerSecond > 0) {
+          long now = System.nanoTime();
+          nextWriteNanos = Math.max(nextWriteNanos, now) + written * 1_000_000_000L / bytesPerSecond;
+          wait = nextWriteNanos - now;
+        }
+        if (wait > 0) {
+          scheduler.schedule(next, wait, TimeUnit.NANOSECONDS);
+        } else {
+          next.run();
+        }
+      }
+
+      @Override
+      public void failed(Throwable x) {
+        chunk.release();
+        target.clientFailed(x);
+      }
+
+      @Override
+      public Invocable.InvocationType getInvocationType() {
+        return Invocable.InvocationType.NON_BLOCKING;
+      }
+    });
+  }
+
+  /** The abort-body fault: RST to the client after the bytes it was allowed. */
+  private void resetClient(Request clientRequest, ShapedBody target) {
+    IOException why = new IOException("meshlet fault: response reset after " + bodyWritten + " body bytes");
+    if (clientRequest.getConnectionMetaData().getConnection().getEndPoint().getTransport()
+        instanceof SocketChannel ch) {
+      try {
+        ch.setOption(StandardSocketOptions.SO_LINGER, 0);
+      } catch (IOException | RuntimeException ignored) {
+        // closed already: the client sees the end either way
+      }
+    }
+    target.cut(why);
   }
 
   private static long mix(long z) {

@@ -1,7 +1,6 @@
 package dev.meshlet.l7;
 
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -23,10 +22,7 @@ import org.jspecify.annotations.Nullable;
  * again from then on; a new connection that sent nothing at all by its deadline is closed.
  */
 final class HeadDeadline implements Connection.Listener, Runnable {
-  private static final byte[] RESPONSE_408 =
-      ("HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
-              + "Content-Length: 20\r\nConnection: close\r\n\r\n408 Request Timeout\n")
-          .getBytes(StandardCharsets.ISO_8859_1);
+  private static final byte[] RESPONSE_408 = LocalAnswer.rawRequestTimeout();
 
   private static final int WAITING = 0;
   private static final int BUSY = 1;

@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ClusterStats;
 import dev.meshlet.core.Journal;
 import java.io.IOException;
 import java.net.BindException;
@@ -8,32 +9,13 @@ import java.net.InetSocketAddress;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
-import org.eclipse.jetty.client.ContinueProtocolHandler;
-import org.eclipse.jetty.client.EarlyHintsProtocolHandler;
-import org.eclipse.jetty.client.HttpClient;
-import org.eclipse.jetty.client.ProcessingProtocolHandler;
-import org.eclipse.jetty.client.ProtocolHandlers;
-import org.eclipse.jetty.client.transport.HttpClientTransportOverHTTP;
-import org.eclipse.jetty.http.HttpCompliance;
-import org.eclipse.jetty.http.HttpCookieStore;
-import org.eclipse.jetty.http.UriCompliance;
-import org.eclipse.jetty.io.ClientConnector;
-import org.eclipse.jetty.server.HttpConfiguration;
-import org.eclipse.jetty.server.HttpConnectionFactory;
-import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.ServerConnector;
-import org.eclipse.jetty.util.component.LifeCycle;
-import org.eclipse.jetty.util.thread.Invocable;
-import org.eclipse.jetty.util.thread.QueuedThreadPool;
-import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -60,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * parsed in Jetty's strictest mode, and ambiguous framing is answered 400 with the connection closed.
  *
  * <p>Threads: one Jetty {@code QueuedThreadPool} named {@code meshlet-l7-N}, shared by the server
- * and the upstream client, plus one scheduler thread and one thread ({@code meshlet-l7-client-watcher})
+ * and the proxy client, plus one scheduler thread and one thread ({@code meshlet-l7-client-watcher})
  * that notices clients leaving while their backend is silent. Route matchers (including
  * {@code pathRegex} and {@code headerRegex}) run on Jetty's network threads: keep their regexes free
  * of catastrophic backtracking; the access log is written from the pool. No virtual threads: the forwarding path never
@@ -71,150 +53,19 @@ public final class HttpProxy implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
 
   private final ProxyConfig config;
-  private final QueuedThreadPool threads;
-  private final ScheduledExecutorScheduler scheduler;
-  private final HttpClient client;
-  private final Server server;
-  private final SharedSelectorConnector connector;
-  private final ForwardingHandler handler;
-  private final @Nullable HeadDeadline headDeadline;
+  private final ProxyCounters counters;
+  private final Journal<HttpEvent> journal;
+  private final JettyStack jetty;
   private final AtomicBoolean closed = new AtomicBoolean();
-  /** The routing table the proxy was built with, which {@link #resetRoutes()} puts back. */
-  private final Resilience.RouteTable initialRoutes;
   private final int port;
 
-  private HttpProxy(ProxyConfig config, long seed, int journalCapacity, RetryPolicy retryPolicy,
-      Duration requestTimeout, int maxPendingRequests) throws IOException {
+  private HttpProxy(ProxyConfig config) throws IOException {
     this.config = config;
-    threads = new ProxyThreadPool(config.maxThreads(), Math.min(4, config.maxThreads()));
-    threads.setName("meshlet-l7");
-    scheduler = new ScheduledExecutorScheduler("meshlet-l7-scheduler", false);
-
-    server = new Server(threads, scheduler, null);
-    HttpConfiguration http = new HttpConfiguration();
-    http.setHttpCompliance(HttpCompliance.STRICT);
-    http.setUriCompliance(UriCompliance.DEFAULT);
-    http.setSendServerVersion(false);
-    http.setSendDateHeader(false);
-    http.setSendXPoweredBy(false);
-    http.setRequestHeaderSize(config.maxRequestHeaderSize());
-    http.setIdleTimeout(config.idleTimeout().toMillis());
-    // one selector thread serves the accepted and the upstream connections (see SharedSelectorConnector)
-    connector = new SharedSelectorConnector(server, 1, config.selectorThreads(), new HttpConnectionFactory(http));
-
-    ClientConnector clientConnector = connector.newClientConnector();
-    clientConnector.setExecutor(threads);
-    clientConnector.setScheduler(scheduler);
-    HttpClientTransportOverHTTP transport = new HttpClientTransportOverHTTP(clientConnector);
-    // The response listeners (Exchange) never block: run them on the selector thread that read the
-    // response, as the server runs the NonBlocking handler, instead of handing each response to the pool.
-    transport.setInvocationType(Invocable.InvocationType.NON_BLOCKING);
-    client = new HttpClient(transport);
-    client.setExecutor(threads);
-    client.setScheduler(scheduler);
-    client.setFollowRedirects(false);
-    client.setHttpCookieStore(new HttpCookieStore.Empty()); // before start()
-    client.setUserAgentField(null);
-    client.setDefaultRequestContentType(null);
-    client.setConnectTimeout(config.connectTimeout().toMillis());
-    client.setSocketAddressResolver(new SharedSelectorConnector.LiteralsInline(
-        new org.eclipse.jetty.util.SocketAddressResolver.Async(threads, scheduler, config.connectTimeout().toMillis())));
-    client.setIdleTimeout(config.upstreamIdleTimeout().toMillis());
-    client.setMaxConnectionsPerDestination(config.maxConnectionsPerBackend());
-    client.setMaxRequestsQueuedPerDestination(maxPendingRequests);
-    // room for the headers the proxy adds (X-Forwarded-*, Via, X-Request-ID, configured ones): a head
-    // the server accepted must never fail as too large on its way upstream, blamed on the backend
-    client.setMaxRequestHeadersSize(config.maxRequestHeaderSize() + 4096);
-    client.setDestinationIdleTimeout(Math.max(60_000, 2 * config.upstreamIdleTimeout().toMillis()));
-
-    connector.setHost(config.host());
-    connector.setPort(config.port());
-    connector.setIdleTimeout(config.idleTimeout().toMillis());
-    // shutdown() would cut every open connection's idle timeout to 1 s, failing with a 500 a request
-    // whose backend answers later; keep the configured ones: close() ends the drain at its deadline
-    connector.setShutdownIdleTimeout(-1);
-    connector.setReuseAddress(true);
-    long headMillis = config.requestHeadTimeout().toMillis();
-    Counters total = new Counters();
-    HeadDeadline deadline = null;
-    if (headMillis > 0) {
-      deadline = new HeadDeadline(scheduler, headMillis, total);
-      connector.addBean(deadline);
-    }
-    server.addConnector(connector);
-    if (config.maxConnections() > 0) {
-      server.addBean(new ConnectionCap(config.maxConnections(), total, connector));
-    }
-    handler = new ForwardingHandler(config, client, scheduler, deadline, total);
-    headDeadline = deadline;
-    handler.faultSeed = seed;
-    initialRoutes = new Resilience.RouteTable(config.routes(), config.defaultRoute());
-    handler.resilience = new Resilience(retryPolicy, requestTimeout, initialRoutes);
-    handler.journal = new Journal<>(journalCapacity, "meshlet-l7 seed=0x" + Long.toHexString(seed) + "L");
-    server.setHandler(handler);
-    server.setErrorHandler(new ShortErrorHandler(total));
-    server.setStopTimeout(0);
-
-    try {
-      threads.start();
-      scheduler.start();
-      connector.getSelectorManager().start(); // the client's connections use it: before the client
-      client.start();
-      // 12.1 installs the default decoders at start only if none are configured: clear them after.
-      client.getContentDecoderFactories().clear();
-      ProtocolHandlers protocolHandlers = client.getProtocolHandlers();
-      protocolHandlers.clear(); // no redirects, no 401/407 challenges, no upgrades
-      protocolHandlers.put(new ProxyContinueHandler());
-      protocolHandlers.put(new ProcessingProtocolHandler());
-      protocolHandlers.put(new EarlyHintsProtocolHandler()); // 103 is interim: dropped, the final response follows
-      if (deadline != null) {
-        deadline.start();
-      }
-      handler.clientWatcher = new ClientWatcher(threads);
-      server.start();
-    } catch (Exception e) {
-      stopQuietly();
-      BindException bind = bindException(e);
-      if (bind != null) {
-        String why = String.valueOf(bind.getMessage());
-        BindException named = new BindException("listen " + config.host() + ":" + config.port() + ": "
-            + (why.contains("in use") ? "address already in use" : "cannot bind") + " (" + why + ")");
-        named.initCause(e);
-        throw named;
-      }
-      if (e instanceof IOException io) {
-        throw io;
-      }
-      throw new IOException("starting the HTTP proxy on " + config.host() + ":" + config.port() + ": " + e, e);
-    }
-    port = connector.getLocalPort();
-  }
-
-  /**
-   * The proxy's pool. When a request's callback completes after {@code handle()} returned (always, for
-   * a proxied request: it completes when the backend's response has been written), Jetty's server
-   * connection resumes reading the client's next request by handing itself to the pool: one thread
-   * wake-up and context switch per request. The handler never blocks, so that resumption runs
-   * right away on the thread that completed the request (a selector thread, usually), as it would
-   * have had the request completed inside {@code handle()}.
-   */
-  private static final class ProxyThreadPool extends QueuedThreadPool {
-    ProxyThreadPool(int maxThreads, int minThreads) {
-      super(maxThreads, minThreads);
-    }
-
-    @Override
-    public void execute(Runnable job) {
-      if (job instanceof org.eclipse.jetty.server.internal.HttpConnection && isRunning()) {
-        try {
-          job.run();
-        } catch (RuntimeException | Error x) {
-          LOG.warn("resuming a client connection", x); // what the pool would have done with it
-        }
-        return;
-      }
-      super.execute(job);
-    }
+    counters = new ProxyCounters(config.initialRoutes());
+    journal = new Journal<>(config.journalCapacity(), "meshlet-l7 seed=0x" + Long.toHexString(config.seed()) + "L");
+    jetty = new JettyStack(config, counters, journal);
+    jetty.start();
+    port = jetty.port();
   }
 
   /** Starts a builder; {@link Builder#start()} validates the settings and starts the proxy. */
@@ -252,7 +103,7 @@ public final class HttpProxy implements AutoCloseable {
    * before the clear (a request a test left in flight does not show up in the next test's journal).
    */
   public Journal<HttpEvent> journal() {
-    return handler.journal;
+    return journal;
   }
 
   /**
@@ -264,12 +115,12 @@ public final class HttpProxy implements AutoCloseable {
    */
   public void awaitIdle(Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
-    while (handler.total.inFlight() > 0) {
+    while (counters.total.inFlight() > 0) {
       if (System.nanoTime() - deadline > 0) {
         throw new AssertionError(this + ": timed out after " + timeout + " waiting for no request in flight; "
-            + handler.total.inFlight() + " in flight; " + handler.journal.describeTail(10));
+            + counters.total.inFlight() + " in flight; " + journal.describeTail(10));
       }
-      java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+      LockSupport.parkNanos(1_000_000);
     }
   }
 
@@ -280,8 +131,8 @@ public final class HttpProxy implements AutoCloseable {
    * @throws AssertionError naming the seed and the journal's last entries, on timeout
    * @throws IllegalArgumentException at once if {@code n} exceeds {@link Builder#journalCapacity(int)}
    */
-  public java.util.List<HttpEvent.Completed> awaitRequests(int n, Duration timeout) {
-    return handler.journal.awaitCount(HttpEvent.Completed.class, n, timeout);
+  public List<HttpEvent.Completed> awaitRequests(int n, Duration timeout) {
+    return journal.awaitCount(HttpEvent.Completed.class, n, timeout);
   }
 
   /**
@@ -289,28 +140,19 @@ public final class HttpProxy implements AutoCloseable {
    * replay a run.
    */
   public long seed() {
-    return handler.faultSeed;
+    return config.seed();
   }
 
   /** A snapshot of the counters, for the proxy, per route and per backend. */
   public HttpProxyStats stats() {
-    Map<String, HttpProxyStats.Counts> routes = new HashMap<>();
-    handler.routeCounters.forEach((name, c) -> routes.put(name, c.snapshot()));
-    Map<String, HttpProxyStats.Counts> backends = new HashMap<>();
-    handler.backendCounters.forEach((e, c) -> backends.merge(e.backend().displayName(), c.snapshot(), Counters::sum));
-    Resilience r = handler.resilience;
-    Map<String, dev.meshlet.core.ClusterStats> clusters = new java.util.LinkedHashMap<>();
-    Resilience.RouteTable table = r.table;
-    List<HttpRoute> all = new ArrayList<>(table.routes());
-    if (table.defaultRoute() != null) {
-      all.add(table.defaultRoute());
-    }
-    for (HttpRoute route : all) {
+    Map<String, ClusterStats> clusters = new LinkedHashMap<>();
+    for (HttpRoute route : routes()) {
       for (Cluster c : route.clusters()) {
         clusters.computeIfAbsent(c.name(), n -> c.stats());
       }
     }
-    return new HttpProxyStats(handler.total.snapshot(), routes, backends, r.snapshot(), r.draining, clusters);
+    return new HttpProxyStats(counters.total.snapshot(), counters.routeSnapshots(), counters.backendSnapshots(),
+        counters.retries.snapshot(), closed.get(), clusters);
   }
 
   /**
@@ -335,9 +177,9 @@ public final class HttpProxy implements AutoCloseable {
     }
     Routes t = new Routes();
     spec.accept(t);
-    Builder.checkRoutes(t.routes, t.defaultCluster);
-    handler.resilience.table = new Resilience.RouteTable(
-        t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster));
+    ProxySettings.checkRoutes(t.routes, t.defaultCluster);
+    jetty.handler.replaceRoutes(new RouteTable(
+        t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster)));
   }
 
   /**
@@ -353,16 +195,16 @@ public final class HttpProxy implements AutoCloseable {
       throw new IllegalStateException("resetRoutes: proxy closed");
     }
     List<HttpRoute> routes = new ArrayList<>();
-    for (HttpRoute r : initialRoutes.routes()) {
+    for (HttpRoute r : config.routes()) {
       routes.add(r.restarted());
     }
-    HttpRoute d = initialRoutes.defaultRoute();
-    handler.resilience.table = new Resilience.RouteTable(routes, d == null ? null : d.restarted());
+    HttpRoute d = config.defaultRoute();
+    jetty.handler.replaceRoutes(new RouteTable(routes, d == null ? null : d.restarted()));
   }
 
   /** The routes in use now, in the order they are tried (the default route, if any, last). */
   public List<HttpRoute> routes() {
-    Resilience.RouteTable t = handler.resilience.table;
+    RouteTable t = jetty.handler.routes();
     List<HttpRoute> all = new ArrayList<>(t.routes());
     if (t.defaultRoute() != null) {
       all.add(t.defaultRoute());
@@ -400,66 +242,27 @@ public final class HttpProxy implements AutoCloseable {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    handler.resilience.draining = true;
+    jetty.shutdownConnector();
     try {
-      connector.shutdown();
-    } catch (RuntimeException e) {
-      LOG.debug("shutting down the connector", e);
-    }
-    try {
-      if (!handler.awaitDrained(config.drainTimeout().toMillis())) {
+      if (!counters.awaitDrained(config.drainTimeout().toMillis())) {
         LOG.warn("closing with {} requests still in flight after the drain timeout of {} ms",
-            handler.total.inFlight(), config.drainTimeout().toMillis());
+            counters.total.inFlight(), config.drainTimeout().toMillis());
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    stopQuietly();
+    jetty.stop();
   }
 
-  /** The listening connector, whose selectors also serve the upstream connections (for tests). */
+  /** The listening connector, whose selectors also serve the proxy client's connections (for tests). */
   SharedSelectorConnector connector() {
-    return connector;
-  }
-
-  private void stopQuietly() {
-    if (headDeadline != null) {
-      headDeadline.stop();
-    }
-    // the client first: its connections run on the server connector's selectors, which stop with the server
-    LifeCycle.stop(client);
-    LifeCycle.stop(server);
-    ClientWatcher watcher = handler.clientWatcher;
-    if (watcher != null) {
-      watcher.close();
-    }
-    LifeCycle.stop(connector.getSelectorManager()); // stopped with the server, unless it never started
-    LifeCycle.stop(scheduler);
-    LifeCycle.stop(threads);
-  }
-
-  private static @Nullable BindException bindException(Throwable t) {
-    for (Throwable c = t; c != null; c = c.getCause()) {
-      if (c instanceof BindException b) {
-        return b;
-      }
-    }
-    return null;
+    return jetty.connector();
   }
 
   @Override
   public String toString() {
-    return "HttpProxy[" + uri() + " routes=" + handler.resilience.table.routes().size() + ", seed=0x"
-        + Long.toHexString(handler.faultSeed) + "L]";
-  }
-
-  /** Starts reading the body only when the backend answers 100 Continue (the client is told then). */
-  private static final class ProxyContinueHandler extends ContinueProtocolHandler {
-    @Override
-    protected @Nullable Runnable onContinue(org.eclipse.jetty.client.Request request) {
-      Object exchange = request.getAttributes().get(Exchange.EXCHANGE_ATTRIBUTE_UPSTREAM);
-      return exchange instanceof Exchange e ? e::onContinue : null;
-    }
+    return "HttpProxy[" + uri() + " routes=" + jetty.handler.routes().routes().size() + ", seed=0x"
+        + Long.toHexString(config.seed()) + "L]";
   }
 
   /**
@@ -467,34 +270,7 @@ public final class HttpProxy implements AutoCloseable {
    * Defaults are listed on each method.
    */
   public static final class Builder {
-    private String host = "0.0.0.0";
-    private int port = -1;
-    private final List<HttpRoute> routes = new ArrayList<>();
-    private @Nullable Cluster defaultCluster;
-    private Duration responseTimeout = Duration.ofSeconds(15);
-    private Duration connectTimeout = Duration.ofSeconds(5);
-    private Duration drainTimeout = Duration.ofSeconds(5);
-    private Duration requestHeadTimeout = Duration.ofSeconds(10);
-    private Duration idleTimeout = Duration.ofSeconds(60);
-    private Duration upstreamIdleTimeout = Duration.ofSeconds(15);
-    private int maxConnectionsPerBackend = 64;
-    private int maxThreads = 200;
-    private int selectorThreads; // 0: half the CPUs, 1 to 4
-    private boolean accessLog;
-    private final HeaderOps.Collector requestHeaders = new HeaderOps.Collector("request");
-    private final HeaderOps.Collector responseHeaders = new HeaderOps.Collector("response");
-    private final List<String> trustedProxies = new ArrayList<>();
-    private boolean dropClientForwardedFor;
-    private String via = "meshlet";
-    private int maxRequestHeaderSize = 8192;
-    private int maxUriLength = 8192;
-    private boolean rejectUnderscoreHeaders;
-    private int maxConnections = 10_000;
-    private @Nullable Long seed;
-    private int journalCapacity = 10_000;
-    private RetryPolicy retryPolicy = RetryPolicy.none();
-    private Duration requestTimeout = Duration.ZERO;
-    private int maxPendingRequestsPerBackend = 1024;
+    private final ProxySettings settings = new ProxySettings();
 
     private Builder() {}
 
@@ -503,7 +279,7 @@ public final class HttpProxy implements AutoCloseable {
      * stale pooled connection retry, which is always made).
      */
     public Builder retryPolicy(RetryPolicy policy) {
-      this.retryPolicy = Objects.requireNonNull(policy, "policy");
+      settings.retryPolicy(policy);
       return this;
     }
 
@@ -513,11 +289,7 @@ public final class HttpProxy implements AutoCloseable {
      * connection is aborted. Default {@link Duration#ZERO}, none.
      */
     public Builder requestTimeout(Duration d) {
-      Objects.requireNonNull(d, "requestTimeout");
-      if (d.isNegative()) {
-        throw new IllegalArgumentException("requestTimeout: " + d + " (expected: >= 0, 0 for none)");
-      }
-      this.requestTimeout = d;
+      settings.requestTimeout(d);
       return this;
     }
 
@@ -527,10 +299,7 @@ public final class HttpProxy implements AutoCloseable {
      * {@code X-Meshlet-Overflow: backend NAME max pending requests}. Default 1024.
      */
     public Builder maxPendingRequestsPerBackend(int n) {
-      if (n < 1) {
-        throw new IllegalArgumentException("maxPendingRequestsPerBackend: " + n + " (expected: >= 1)");
-      }
-      this.maxPendingRequestsPerBackend = n;
+      settings.maxPendingRequestsPerBackend(n);
       return this;
     }
 
@@ -540,7 +309,7 @@ public final class HttpProxy implements AutoCloseable {
      * requests give the same faults.
      */
     public Builder seed(long seed) {
-      this.seed = seed;
+      settings.seed(seed);
       return this;
     }
 
@@ -549,10 +318,7 @@ public final class HttpProxy implements AutoCloseable {
      * counted); default 10,000; 0 keeps none.
      */
     public Builder journalCapacity(int entries) {
-      if (entries < 0) {
-        throw new IllegalArgumentException("journalCapacity: " + entries + " (expected: >= 0)");
-      }
-      this.journalCapacity = entries;
+      settings.journalCapacity(entries);
       return this;
     }
 
@@ -563,15 +329,7 @@ public final class HttpProxy implements AutoCloseable {
 
     /** Listens on {@code host} (an IP literal or name) at {@code port}; 0 picks a free port. */
     public Builder listen(String host, int port) {
-      Objects.requireNonNull(host, "host");
-      if (host.isBlank()) {
-        throw new IllegalArgumentException("listen host: blank (expected: e.g. 127.0.0.1 or 0.0.0.0)");
-      }
-      if (port < 0 || port > 65535) {
-        throw new IllegalArgumentException("listen port: " + port + " (expected: 0-65535, 0 for any free port)");
-      }
-      this.host = host.strip();
-      this.port = port;
+      settings.listen(host, port);
       return this;
     }
 
@@ -581,14 +339,13 @@ public final class HttpProxy implements AutoCloseable {
      * <pre>{@code .route(r -> r.name("api").pathPrefix("/api/").to(apiCluster))}</pre>
      */
     public Builder route(Consumer<HttpRoute.Builder> spec) {
-      Objects.requireNonNull(spec, "spec");
-      routes.add(HttpRoute.build(spec, "route-" + (routes.size() + 1)));
+      settings.route(spec);
       return this;
     }
 
     /** Where requests no route matched go (route name {@code default}); without it they get 404. */
     public Builder defaultRoute(Cluster cluster) {
-      this.defaultCluster = Objects.requireNonNull(cluster, "cluster");
+      settings.defaultRoute(cluster);
       return this;
     }
 
@@ -598,23 +355,19 @@ public final class HttpProxy implements AutoCloseable {
      * waiting is given up on first.
      */
     public Builder responseTimeout(Duration d) {
-      responseTimeout = positive("responseTimeout", d);
+      settings.responseTimeout(d);
       return this;
     }
 
     /** How long connecting to a backend may take before the client gets 502; default 5 s. */
     public Builder connectTimeout(Duration d) {
-      connectTimeout = positive("connectTimeout", d);
+      settings.connectTimeout(d);
       return this;
     }
 
     /** How long {@link HttpProxy#close()} lets requests in flight finish; default 5 s. */
     public Builder drainTimeout(Duration d) {
-      Objects.requireNonNull(d, "drainTimeout");
-      if (d.isNegative()) {
-        throw new IllegalArgumentException("drainTimeout: " + d + " (expected: >= 0)");
-      }
-      drainTimeout = d;
+      settings.drainTimeout(d);
       return this;
     }
 
@@ -624,17 +377,13 @@ public final class HttpProxy implements AutoCloseable {
      * {@link Duration#ZERO} turns the deadline off.
      */
     public Builder requestHeadTimeout(Duration d) {
-      Objects.requireNonNull(d, "requestHeadTimeout");
-      if (d.isNegative()) {
-        throw new IllegalArgumentException("requestHeadTimeout: " + d + " (expected: >= 0, 0 for none)");
-      }
-      requestHeadTimeout = d;
+      settings.requestHeadTimeout(d);
       return this;
     }
 
     /** How long a client connection may stay silent; default 60 s. */
     public Builder idleTimeout(Duration d) {
-      idleTimeout = positive("idleTimeout", d);
+      settings.idleTimeout(d);
       return this;
     }
 
@@ -643,81 +392,72 @@ public final class HttpProxy implements AutoCloseable {
      * keep-alive timeout of typical servers so that the proxy, not the backend, closes it.
      */
     public Builder upstreamIdleTimeout(Duration d) {
-      upstreamIdleTimeout = positive("upstreamIdleTimeout", d);
+      settings.upstreamIdleTimeout(d);
       return this;
     }
 
     /** The most connections open to one backend at a time; default 64. */
     public Builder maxConnectionsPerBackend(int n) {
-      if (n < 1) {
-        throw new IllegalArgumentException("maxConnectionsPerBackend: " + n + " (expected: >= 1)");
-      }
-      maxConnectionsPerBackend = n;
+      settings.maxConnectionsPerBackend(n);
       return this;
     }
 
     /** The most threads in the proxy's pool (named {@code meshlet-l7-N}); default 200, at least 8. */
     public Builder maxThreads(int n) {
-      if (n < 8) {
-        throw new IllegalArgumentException("maxThreads: " + n + " (expected: >= 8)");
-      }
-      maxThreads = n;
+      settings.maxThreads(n);
       return this;
     }
 
     /**
-     * The selector threads that do the network I/O of both the accepted and the upstream connections;
-     * default half the CPUs, 1 to 4. A new upstream connection goes on the selector of the request
+     * The selector threads that do the network I/O of both the accepted connections and those to backends;
+     * default half the CPUs, 1 to 4. A new connection to a backend goes on the selector of the request
      * that needs it, so such a request is handled on one thread with no hand-off; a pooled one may be
      * on another selector. At least 4 fewer than {@link #maxThreads(int)}.
      */
     public Builder selectorThreads(int n) {
-      if (n < 1 || n > 64) {
-        throw new IllegalArgumentException("selectorThreads: " + n + " (expected: 1-64)");
-      }
-      selectorThreads = n;
+      settings.selectorThreads(n);
       return this;
     }
 
     /** Logs one line per request at INFO to the SLF4J logger {@code dev.meshlet.l7.access}; default off. */
     public Builder accessLog(boolean on) {
-      accessLog = on;
+      settings.accessLog(on);
       return this;
     }
 
     /** Adds a header to every forwarded request (before route rewrites). */
     public Builder addRequestHeader(String name, String value) {
-      requestHeaders.add(HeaderOps.Kind.ADD, name, value);
+      settings.addRequestHeader(name, value);
       return this;
     }
 
     /** Sets a header on every forwarded request, replacing the client's (before route rewrites). */
     public Builder setRequestHeader(String name, String value) {
-      requestHeaders.add(HeaderOps.Kind.SET, name, value);
+      settings.setRequestHeader(name, value);
       return this;
     }
 
     /** Removes a header from every forwarded request; {@code "X-Internal-*"} removes by prefix. */
     public Builder removeRequestHeader(String name) {
-      requestHeaders.remove(name);
+      settings.removeRequestHeader(name);
       return this;
     }
 
     /** Adds a header to every response (after route rewrites), e.g. {@code Strict-Transport-Security}. */
     public Builder addResponseHeader(String name, String value) {
-      responseHeaders.add(HeaderOps.Kind.ADD, name, value);
+      settings.addResponseHeader(name, value);
       return this;
     }
 
     /** Sets a header on every response, replacing the backend's (after route rewrites). */
     public Builder setResponseHeader(String name, String value) {
-      responseHeaders.add(HeaderOps.Kind.SET, name, value);
+      settings.setResponseHeader(name, value);
       return this;
     }
 
     /** Removes a header from every response, e.g. {@code Server}; {@code "X-Internal-*"} removes by prefix. */
     public Builder removeResponseHeader(String name) {
-      responseHeaders.remove(name);
+      settings.removeResponseHeader(name);
       return this;
     }
 
@@ -726,10 +466,7 @@ public final class HttpProxy implements AutoCloseable {
      * {@code -Host} and {@code -Port} are passed on; from anyone else they are overwritten. Default: none.
      */
     public Builder trustedProxies(String... addressesOrBlocks) {
-      for (String a : addressesOrBlocks) {
-        ProxyConfig.Cidr.parse(Objects.requireNonNull(a, "trusted proxy"));
-        trustedProxies.add(a);
-      }
+      settings.trustedProxies(addressesOrBlocks);
       return this;
     }
 
@@ -738,26 +475,19 @@ public final class HttpProxy implements AutoCloseable {
      * the real peer address; default false (the peer is appended as the right-most entry).
      */
     public Builder dropClientForwardedFor(boolean on) {
-      dropClientForwardedFor = on;
+      settings.dropClientForwardedFor(on);
       return this;
     }
 
     /** The pseudonym in the {@code Via} header this proxy adds ({@code 1.1 meshlet}); default {@code meshlet}. */
     public Builder via(String pseudonym) {
-      Objects.requireNonNull(pseudonym, "pseudonym");
-      if (pseudonym.isEmpty() || !pseudonym.chars().allMatch(c -> Rfc.isTokenChar((char) c))) {
-        throw new IllegalArgumentException("via '" + pseudonym + "': expected a token such as meshlet");
-      }
-      via = pseudonym;
+      settings.via(pseudonym);
       return this;
     }
 
     /** The largest request head (request line and headers) in bytes; larger gets 431. Default 8192. */
     public Builder maxRequestHeaderSize(int bytes) {
-      if (bytes < 256 || bytes > 1 << 20) {
-        throw new IllegalArgumentException("maxRequestHeaderSize: " + bytes + " (expected: 256-1048576)");
-      }
-      maxRequestHeaderSize = bytes;
+      settings.maxRequestHeaderSize(bytes);
       return this;
     }
 
@@ -766,10 +496,7 @@ public final class HttpProxy implements AutoCloseable {
      * target longer than {@link #maxRequestHeaderSize(int)} gets 414 or 431 from the parser.
      */
     public Builder maxUriLength(int chars) {
-      if (chars < 16) {
-        throw new IllegalArgumentException("maxUriLength: " + chars + " (expected: >= 16)");
-      }
-      maxUriLength = chars;
+      settings.maxUriLength(chars);
       return this;
     }
 
@@ -778,7 +505,7 @@ public final class HttpProxy implements AutoCloseable {
      * CGI-style backends read as the dashed name: false (the default) drops them, true answers 400.
      */
     public Builder rejectUnderscoreHeaders(boolean reject) {
-      rejectUnderscoreHeaders = reject;
+      settings.rejectUnderscoreHeaders(reject);
       return this;
     }
 
@@ -789,10 +516,7 @@ public final class HttpProxy implements AutoCloseable {
      * 10,000.
      */
     public Builder maxConnections(int n) {
-      if (n < 1) {
-        throw new IllegalArgumentException("maxConnections: " + n + " (expected: >= 1)");
-      }
-      maxConnections = n;
+      settings.maxConnections(n);
       return this;
     }
 
@@ -805,62 +529,7 @@ public final class HttpProxy implements AutoCloseable {
      * @throws IllegalArgumentException when a route is incomplete, names repeat or the listen host is unknown
      */
     public HttpProxy start() throws IOException {
-      if (port < 0) {
-        throw new IllegalStateException("no listen port (expected: .listen(port), 0 for any free port)");
-      }
-      if (routes.isEmpty() && defaultCluster == null) {
-        throw new IllegalStateException("no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
-      }
-      checkRoutes(routes, defaultCluster);
-      try {
-        java.net.InetAddress.getByName(host); // as TcpProxy: an unknown listen host is a configuration error
-      } catch (java.net.UnknownHostException e) {
-        throw new IllegalArgumentException("listen host '" + host + "': unknown host", e);
-      }
-      List<ProxyConfig.Cidr> trusted = new ArrayList<>();
-      for (String t : trustedProxies) {
-        trusted.add(ProxyConfig.Cidr.parse(t));
-      }
-      ProxyConfig config = new ProxyConfig(
-          host, port, routes, defaultCluster == null ? null : HttpRoute.catchAll(defaultCluster),
-          responseTimeout, connectTimeout, drainTimeout, requestHeadTimeout, idleTimeout,
-          upstreamIdleTimeout, maxConnectionsPerBackend, maxThreads, accessLog,
-          requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
-          maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections, selectors());
-      return new HttpProxy(config, seed != null ? seed : java.util.concurrent.ThreadLocalRandom.current().nextLong(),
-          journalCapacity, retryPolicy, requestTimeout, maxPendingRequestsPerBackend);
-    }
-
-    /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */
-    private int selectors() {
-      if (selectorThreads == 0) {
-        return Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2));
-      }
-      if (selectorThreads + 4 > maxThreads) {
-        throw new IllegalArgumentException("selectorThreads (" + selectorThreads + ") + 4 exceeds maxThreads ("
-            + maxThreads + "): the pool also runs the acceptor and the requests");
-      }
-      return selectorThreads;
-    }
-
-    static void checkRoutes(List<HttpRoute> routes, @Nullable Cluster defaultCluster) {
-      if (routes.isEmpty() && defaultCluster == null) {
-        throw new IllegalStateException("no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
-      }
-      Set<String> names = new HashSet<>();
-      for (HttpRoute r : routes) {
-        if (!names.add(r.name()) || r.name().equals("default") && defaultCluster != null) {
-          throw new IllegalArgumentException("route name '" + r.name() + "' used twice (expected: unique names)");
-        }
-      }
-    }
-
-    private static Duration positive(String what, Duration d) {
-      Objects.requireNonNull(d, what);
-      if (d.isNegative() || d.isZero()) {
-        throw new IllegalArgumentException(what + ": " + d + " (expected: > 0)");
-      }
-      return d;
+      return new HttpProxy(settings.build());
     }
   }
 }

@@ -122,7 +122,7 @@ public record HttpProxyStats(
     GATEWAY_TIMEOUT(504),
     /** The backend failed after its response began: the client connection was aborted. */
     UPSTREAM_ABORTED(0),
-    /** The client went away before its response was complete: the upstream exchange was aborted. */
+    /** The client went away before its response was complete: the proxy request was aborted. */
     CLIENT_ABORTED(0),
     /**
      * Not a request: the proxy reached {@link HttpProxy.Builder#maxConnections(int)} and stopped

@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
@@ -29,11 +30,21 @@ record ProxyConfig(
     int maxUriLength,
     boolean rejectUnderscoreHeaders,
     int maxConnections,
-    int selectorThreads) {
+    int selectorThreads,
+    long seed,
+    int journalCapacity,
+    RetryPolicy retryPolicy,
+    Duration requestTimeout,
+    int maxPendingRequestsPerBackend) {
 
   ProxyConfig {
     routes = List.copyOf(routes);
     trustedProxies = List.copyOf(trustedProxies);
+  }
+
+  /** The routing table the proxy starts with. */
+  RouteTable initialRoutes() {
+    return new RouteTable(routes, defaultRoute);
   }
 
   boolean trusted(@Nullable InetAddress peer) {
@@ -61,10 +72,10 @@ record ProxyConfig(
       byte[] net;
       try {
         if (!addr.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == '.' || c == ':')) {
-          throw new java.net.UnknownHostException(addr); // a literal only: never a DNS lookup
+          throw new UnknownHostException(addr); // a literal only: never a DNS lookup
         }
         net = InetAddress.getByName(addr).getAddress();
-      } catch (java.net.UnknownHostException e) {
+      } catch (UnknownHostException e) {
         throw new IllegalArgumentException(
             "trusted proxy '" + text + "': expected an IP address or CIDR block such as 10.0.0.0/8", e);
       }

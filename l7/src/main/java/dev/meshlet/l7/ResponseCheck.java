@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import org.eclipse.jetty.client.Response;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpHeader;
 import org.jspecify.annotations.Nullable;
@@ -9,7 +10,7 @@ final class ResponseCheck {
   private ResponseCheck() {}
 
   /** What is wrong with the response head, or null when it may be forwarded. */
-  static @Nullable String problem(org.eclipse.jetty.client.Response response) {
+  static @Nullable String problem(Response response) {
     int status = response.getStatus();
     if (status < 200) {
       // 100, 102 and 103 are consumed by the client's protocol handlers; the proxy never forwards an

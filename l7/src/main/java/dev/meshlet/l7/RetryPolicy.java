@@ -131,6 +131,16 @@ public record RetryPolicy(
     return maxAttempts > 1;
   }
 
+  /** Whether a response of {@code status} is retried by this policy. */
+  boolean retriesStatus(int status) {
+    return retries() && retryOn.contains(status);
+  }
+
+  /** Whether a request of {@code method} may be tried again after {@code triesMade} tries (the budget aside). */
+  boolean allowsAnother(int triesMade, String method) {
+    return triesMade + 1 < maxAttempts && (!idempotentOnly || idempotent(method));
+  }
+
   /** The backoff before retry number {@code retry} (1, 2, …): uniform in [0, min(max, base·2^(retry-1))]. */
   long backoffNanos(int retry, long random) {
     long base = backoffBase.toNanos();

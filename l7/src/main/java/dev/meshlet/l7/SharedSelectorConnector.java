@@ -1,10 +1,17 @@
 package dev.meshlet.l7;
 
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.net.UnknownHostException;
 import java.nio.channels.SelectableChannel;
 import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import org.eclipse.jetty.io.ClientConnector;
 import org.eclipse.jetty.io.Connection;
@@ -16,6 +23,7 @@ import org.eclipse.jetty.server.ConnectionFactory;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Promise;
+import org.eclipse.jetty.util.SocketAddressResolver;
 import org.eclipse.jetty.util.thread.Scheduler;
 import org.jspecify.annotations.Nullable;
 
@@ -97,9 +105,9 @@ final class SharedSelectorConnector extends ServerConnector {
    */
   private final class Manager extends ServerConnectorManager {
     /** Upstream channels that connected at once and are registered like accepted ones, until then. */
-    private final java.util.Set<SelectableChannel> upstreamAccepts = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final Set<SelectableChannel> upstreamAccepts = ConcurrentHashMap.newKeySet();
     /** Upstream endpoints, from creation to close: kept out of the server connector's accounting. */
-    private final java.util.Set<EndPoint> upstreamEndPoints = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final Set<EndPoint> upstreamEndPoints = ConcurrentHashMap.newKeySet();
     /** The selector whose thread this is, on selector threads (and on threads running their tasks inline). */
     private final ThreadLocal<@Nullable ManagedSelector> selecting = new ThreadLocal<>();
 
@@ -111,7 +119,7 @@ final class SharedSelectorConnector extends ServerConnector {
     protected ManagedSelector newSelector(int id) {
       return new ManagedSelector(this, id) {
         @Override
-        protected int select(java.nio.channels.Selector selector) throws IOException {
+        protected int select(Selector selector) throws IOException {
           selecting.set(this);
           return super.select(selector);
         }
@@ -232,28 +240,28 @@ final class SharedSelectorConnector extends ServerConnector {
    * done inline, a new upstream connection is made from the thread handling the request, so it lands
    * on that thread's selector.
    */
-  static final class LiteralsInline implements org.eclipse.jetty.util.SocketAddressResolver {
-    private final org.eclipse.jetty.util.SocketAddressResolver names;
+  static final class LiteralsInline implements SocketAddressResolver {
+    private final SocketAddressResolver names;
 
-    LiteralsInline(org.eclipse.jetty.util.SocketAddressResolver names) {
+    LiteralsInline(SocketAddressResolver names) {
       this.names = names;
     }
 
     @Override
     public void resolve(String host, int port, Map<String, Object> context,
-        Promise<java.util.List<java.net.InetSocketAddress>> promise) {
+        Promise<List<InetSocketAddress>> promise) {
       if (!isLiteral(host)) {
         names.resolve(host, port, context, promise);
         return;
       }
-      java.net.InetSocketAddress address;
+      InetSocketAddress address;
       try {
-        address = new java.net.InetSocketAddress(java.net.InetAddress.getByName(host), port); // a literal: parsed
-      } catch (java.net.UnknownHostException | RuntimeException e) {
+        address = new InetSocketAddress(InetAddress.getByName(host), port); // a literal: parsed
+      } catch (UnknownHostException | RuntimeException e) {
         promise.failed(e);
         return;
       }
-      promise.succeeded(java.util.List.of(address));
+      promise.succeeded(List.of(address));
     }
 
     /** Dotted-decimal IPv4, or anything with a colon (IPv6, with or without brackets). */

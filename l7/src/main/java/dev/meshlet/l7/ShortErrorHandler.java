@@ -1,7 +1,5 @@
 package dev.meshlet.l7;
 
-import java.nio.ByteBuffer;
-import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.handler.ErrorHandler;
@@ -40,9 +38,6 @@ final class ShortErrorHandler extends ErrorHandler {
         total.error(kind);
       }
     }
-    byte[] body = Exchange.ErrorBodies.body(code);
-    response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/plain; charset=utf-8");
-    response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
-    response.write(true, ByteBuffer.wrap(body), callback);
+    LocalAnswer.jettyError(response, code, callback);
   }
 }

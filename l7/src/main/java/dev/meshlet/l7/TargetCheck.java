@@ -12,7 +12,7 @@ final class TargetCheck {
   /**
    * Whether every {@code %} in the path and query starts a valid percent-encoding ({@code %XX}, two
    * hex digits). Jetty's server accepts {@code ?a=100%} or {@code ?a=%ZZ}; its client then fails to
-   * build the upstream request, and route matchers fail to decode the query.
+   * build the proxy request, and route matchers fail to decode the query.
    */
   static boolean percentEncodingValid(String rawPath, @Nullable String query) {
     return valid(rawPath) && (query == null || valid(query));

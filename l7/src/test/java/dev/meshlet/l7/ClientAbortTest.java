@@ -21,7 +21,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** A client leaving while its backend is silent aborts the upstream exchange (issue 3), long before any timeout. */
+/** A client leaving while its backend is silent aborts the proxy request, long before any timeout. */
 @ExtendWith(NoLeakedThreads.class)
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class ClientAbortTest {

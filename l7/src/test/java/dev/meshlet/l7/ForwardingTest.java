@@ -330,7 +330,7 @@ class ForwardingTest {
   void manySmallChunksInOneWriteAreForwardedByteExact() throws Exception {
     StringBuilder wire = new StringBuilder();
     StringBuilder expected = new StringBuilder();
-    for (int i = 0; expected.length() < 3 * UpstreamBody.READ_AHEAD; i++) {
+    for (int i = 0; expected.length() < 3 * ProxyRequestContent.READ_AHEAD; i++) {
       String data = String.valueOf((char) ('a' + i % 26)).repeat(1 + i % 37);
       wire.append(Integer.toHexString(data.length())).append("\r\n").append(data).append("\r\n");
       expected.append(data);

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Regression tests for the l7 review: clients must not harm backends, spoof headers, or hang the proxy. */
+/** Clients must not harm backends, spoof headers, or hang the proxy. */
 @ExtendWith(NoLeakedThreads.class)
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class HardeningTest {

@@ -1,38 +1,65 @@
 package dev.meshlet.l7;
 
+import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.locks.ReentrantLock;
+import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.Trailers;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Request;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The client's request body as the upstream request's content: read on demand, chunk by chunk,
- * straight from Jetty's server request. Optionally gated until the backend answers {@code 100
+ * The client's request body as the proxy request's content: read on demand, chunk by chunk,
+ * straight from the client request. Optionally gated until the backend answers {@code 100
  * Continue}, so that the client is told to send its body only when the backend wants it.
  *
- * <p>What it hands to the upstream client is also copied, up to {@link #REPLAY_WINDOW} bytes, so that
+ * <p>What it hands to the proxy client is also copied, up to {@link #REPLAY_WINDOW} bytes, so that
  * a try that failed on a stale pooled connection can be made again with {@link #replay()}: the copy
  * first, then the rest of the client's body as it arrives. A body that went past the window cannot
  * be replayed. Copies are made only while the try runs on a reused connection (a fresh one is never
  * stale) and dropped once its response begins.
  *
- * <p>When the upstream request fails ({@link #fail}), the client's request is left alone: the exchange
+ * <p>When the proxy request fails ({@link #fail}), the client's request is left alone: the exchange
  * decides between a retry and an answer, Jetty discards the unread rest of the body when the exchange
  * ends, and a chunk still pending here stays for {@link #replay()} or {@link #discard()}.
  */
-final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
+final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Content {
+  /** The proxy request's attribute holding its streamed content, which the backend's 100 Continue opens. */
+  static final String ATTRIBUTE = "dev.meshlet.l7.proxy-request-content";
+
+  /** Who is told what the client's body did as it is read. */
+  interface Listener {
+    /** {@code n} bytes of the client's body were read. */
+    void bodyRead(int n);
+
+    /** {@code n} bytes a failed try sent go to the next try's backend again. */
+    void bodyReplayed(int n);
+
+    /** Whether what goes to the current try must be kept for a stale-connection retry. */
+    boolean keepForReplay();
+
+    /** Reading the client's body failed. */
+    void bodyFailed(@Nullable Throwable failure);
+
+    /** The client's body ended with trailers. */
+    void bodyTrailers(HttpFields trailers);
+
+    /** The client's body was read to its end. */
+    void bodyEnded();
+  }
+
   /** The most of a streamed body kept for a stale-connection retry. */
   static final int REPLAY_WINDOW = 64 * 1024;
   /**
    * The most of a chunked body read ahead before the first try is sent (see {@code
-   * Exchange.readFirstChunkThenSend}): half the window, so that with the one chunk (one Jetty request
+   * RequestBody#readAheadThenSend}): half the window, so that with the one chunk (one Jetty request
    * buffer) that may pass it, what is held still fits the window and a stale-connection retry.
    */
   static final int READ_AHEAD = REPLAY_WINDOW / 2;
 
-  private final Exchange exchange;
+  private final Listener listener;
   private final ClientSource source;
   private final ReentrantLock lock = new ReentrantLock();
   private Content.@Nullable Chunk pending;
@@ -41,28 +68,27 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
   private boolean gated;
   private @Nullable Runnable gatedDemand;
   /** A copy of what {@link #read()} handed out; null once that outgrew the window. */
-  private byte @Nullable [] sent = new byte[0];
-  private int sentLength;
+  private @Nullable ReplayBuffer sent = new ReplayBuffer(REPLAY_WINDOW, 0);
   private boolean sentLast;
   /** Replaced by the body of a later try: the failed try's sender gets nothing more from it. */
   private boolean retired;
   /** The pending chunk holds bytes a failed try sent already (they count again when sent again). */
   private boolean replayed;
 
-  UpstreamBody(Exchange exchange, Request request, boolean gated) {
-    this(exchange, new ClientSource(request), gated);
+  ProxyRequestContent(Listener listener, Request request, boolean gated) {
+    this(listener, new ClientSource(request), gated);
   }
 
-  private UpstreamBody(Exchange exchange, ClientSource source, boolean gated) {
-    this.exchange = exchange;
+  private ProxyRequestContent(Listener listener, ClientSource source, boolean gated) {
+    this.listener = listener;
     this.source = source;
     this.gated = gated;
   }
 
   /**
-   * Hands back a chunk read before the upstream request was sent, after those handed back before:
+   * Hands back a chunk read before the proxy request was sent, after those handed back before:
    * one is held as it is, more are copied together into one chunk (in an array grown like the
-   * replay copy), so that they still go upstream, and into a replay, as one pending chunk.
+   * replay copy), so that they still go to the backend, and into a replay, as one pending chunk.
    *
    * @return the bytes held now
    */
@@ -86,7 +112,7 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
     int held = size(p);
     int n = size(chunk);
     int needed = held + n;
-    java.nio.ByteBuffer pb = p.getByteBuffer();
+    ByteBuffer pb = p.getByteBuffer();
     byte[] a = readAhead;
     if (a == null || !pb.hasArray() || pb.array() != a) { // p is still Jetty's: copy it out
       a = new byte[Math.max(needed, Math.min(READ_AHEAD, 2 * needed))];
@@ -100,41 +126,39 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
     }
     chunk.release();
     readAhead = a;
-    pending = Content.Chunk.from(java.nio.ByteBuffer.wrap(a, 0, needed), chunk.isLast());
+    pending = Content.Chunk.from(ByteBuffer.wrap(a, 0, needed), chunk.isLast());
     return needed;
   }
 
   private static int size(Content.Chunk chunk) {
-    return chunk instanceof Trailers ? 0 : chunk.remaining(); // trailers go upstream by the trailers supplier
+    return chunk instanceof Trailers ? 0 : chunk.remaining(); // trailers go to the backend by the trailers supplier
   }
 
   /**
    * A body for the next try that sends again what this one sent, then reads on from the client;
    * null when that is no longer possible (more than the window was sent).
    */
-  @Nullable UpstreamBody replay() {
+  @Nullable ProxyRequestContent replay() {
     lock.lock();
     try {
-      byte[] copy = sent;
+      ReplayBuffer copy = sent;
       if (copy == null) {
         return null;
       }
-      UpstreamBody next = new UpstreamBody(exchange, source, gated);
+      ProxyRequestContent next = new ProxyRequestContent(listener, source, gated);
       Content.Chunk p = pending;
       if (p != null) {
         // never handed out: move it over as it is, after what was sent
         pending = null;
-        if (sentLength > 0) {
-          byte[] both = Arrays.copyOf(copy, sentLength + p.remaining());
-          p.getByteBuffer().get(both, sentLength, p.remaining());
-          next.pending = Content.Chunk.from(java.nio.ByteBuffer.wrap(both), p.isLast());
+        if (copy.length() > 0) {
+          next.pending = Content.Chunk.from(ByteBuffer.wrap(copy.with(p.getByteBuffer())), p.isLast());
           next.replayed = true;
           p.release();
         } else {
           next.pending = p;
         }
-      } else if (sentLength > 0 || sentLast) {
-        next.pending = Content.Chunk.from(java.nio.ByteBuffer.wrap(copy, 0, sentLength), sentLast);
+      } else if (copy.length() > 0 || sentLast) {
+        next.pending = Content.Chunk.from(copy.view(), sentLast);
         next.replayed = true;
       }
       retired = true;
@@ -187,7 +211,7 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
     lock.lock();
     try {
       if (retired) {
-        return Content.Chunk.from(new java.io.IOException("replaced by a retry"), true);
+        return Content.Chunk.from(new IOException("replaced by a retry"), true);
       }
       if (gated) {
         return null;
@@ -196,7 +220,7 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
       pending = null;
       if (chunk != null && replayed) {
         replayed = false;
-        exchange.countReplayed(chunk.remaining());
+        listener.bodyReplayed(chunk.remaining());
       }
     } finally {
       lock.unlock();
@@ -217,10 +241,10 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
     if (Content.Chunk.isFailure(chunk)) {
       return;
     }
-    boolean wanted = exchange.keepForReplay();
+    boolean wanted = listener.keepForReplay();
     lock.lock();
     try {
-      byte[] copy = sent;
+      ReplayBuffer copy = sent;
       if (copy == null) {
         return;
       }
@@ -228,17 +252,10 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
         sent = null;
         return;
       }
-      int n = chunk instanceof Trailers ? 0 : chunk.remaining();
-      if (sentLength + n > REPLAY_WINDOW) {
+      if (!(chunk instanceof Trailers) && !copy.append(chunk.getByteBuffer())) {
         sent = null;
         return;
       }
-      if (sentLength + n > copy.length) {
-        copy = Arrays.copyOf(copy, Math.min(REPLAY_WINDOW, Math.max(sentLength + n, copy.length * 2)));
-        sent = copy;
-      }
-      chunk.getByteBuffer().duplicate().get(copy, sentLength, n);
-      sentLength += n;
       sentLast |= chunk.isLast();
     } finally {
       lock.unlock();
@@ -247,14 +264,14 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
 
   private void count(Content.Chunk chunk) {
     if (Content.Chunk.isFailure(chunk)) {
-      exchange.onClientBodyFailure(chunk.getFailure());
+      listener.bodyFailed(chunk.getFailure());
     } else if (chunk instanceof Trailers trailers) {
-      exchange.requestTrailers(trailers.getTrailers());
+      listener.bodyTrailers(trailers.getTrailers());
     } else {
-      exchange.countBytesIn(chunk.remaining());
+      listener.bodyRead(chunk.remaining());
     }
     if (chunk.isLast() && !Content.Chunk.isFailure(chunk)) {
-      exchange.requestBodyRead();
+      listener.bodyEnded();
     }
   }
 
@@ -279,7 +296,7 @@ final class UpstreamBody implements org.eclipse.jetty.client.Request.Content {
   }
 
   /**
-   * The upstream request failed. The client's request is left alone: the exchange decides between a
+   * The proxy request failed. The client's request is left alone: the exchange decides between a
    * retry and an answer, and Jetty discards whatever of the body is left unread when it ends.
    */
   @Override

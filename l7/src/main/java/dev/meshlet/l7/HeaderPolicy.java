@@ -1,0 +1,239 @@
+package dev.meshlet.l7;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.util.HashSet;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import org.eclipse.jetty.client.Response;
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpURI;
+import org.eclipse.jetty.http.HttpVersion;
+import org.eclipse.jetty.server.Request;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * What passes from one leg to the next of the head: hop-by-hop fields dropped (and those named in
+ * {@code Connection}), {@code X-Forwarded-*} and {@code Via} added, then the configured and the
+ * route's rewrites. Stateless: everything it needs comes in as arguments.
+ */
+final class HeaderPolicy {
+  private static final char[] HEX = "0123456789abcdef".toCharArray();
+  static final String X_REQUEST_ID = "X-Request-ID";
+
+  private HeaderPolicy() {}
+
+  /**
+   * Copies the client request's head into the proxy request's {@code out}.
+   *
+   * @param requestId the id an earlier try sent when the client sent none; null for a new one
+   * @return the id sent for the client (to send again on a later try), or {@code requestId}
+   */
+  static @Nullable String proxyRequestHeaders(Request clientRequest, HttpFields.Mutable out, ProxyConfig config,
+      @Nullable HttpRoute route, @Nullable String requestId) {
+    HttpFields in = clientRequest.getHeaders();
+    Set<String> named = connectionTokens(in);
+    boolean trusted = config.trusted(peerAddress(clientRequest));
+    boolean http10 = clientRequest.getConnectionMetaData().getHttpVersion() == HttpVersion.HTTP_1_0;
+    StringBuilder xff = null;
+    String via = null;
+    String originalHost = null;
+    boolean hasRequestId = false;
+    for (HttpField f : in) {
+      HttpHeader h = f.getHeader();
+      if (h != null) {
+        switch (h) {
+          case HOST -> {
+            originalHost = f.getValue();
+            out.add(f); // never stripped, even when named in Connection
+            continue;
+          }
+          case CONNECTION, KEEP_ALIVE, PROXY_CONNECTION, TE, TRANSFER_ENCODING, UPGRADE,
+              PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, CONTENT_LENGTH -> {
+            continue;
+          }
+          default -> {}
+        }
+      }
+      if (named != null && named.contains(f.getLowerCaseName())) {
+        continue;
+      }
+      if (h != null) {
+        switch (h) {
+          case X_FORWARDED_FOR -> {
+            if (!config.dropClientForwardedFor()) {
+              xff = xff == null ? new StringBuilder(f.getValue()) : xff.append(", ").append(f.getValue());
+            }
+            continue;
+          }
+          case X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_PORT, FORWARDED -> {
+            if (trusted) {
+              out.add(f);
+            }
+            continue;
+          }
+          case VIA -> {
+            via = via == null ? f.getValue() : via + ", " + f.getValue();
+            continue;
+          }
+          case EXPECT -> {
+            if (http10) {
+              continue; // RFC 9110 §10.1.1: a 1.0 client's expectation is ignored, never passed on
+            }
+          }
+          default -> {}
+        }
+      } else if (f.is(X_REQUEST_ID)) {
+        hasRequestId = true;
+      } else if (TargetCheck.hasUnderscore(f.getName())) {
+        continue; // X_Forwarded_For reads as X-Forwarded-For to CGI-style backends: dropped, as nginx does
+      } else if (!trusted && (f.is("X-Real-IP") || f.is("X-Forwarded-Prefix"))) {
+        continue;
+      }
+      out.add(f);
+    }
+    String peer = Request.getRemoteAddr(clientRequest);
+    out.put(HttpHeader.X_FORWARDED_FOR, xff == null ? peer : xff.append(", ").append(peer).toString());
+    if (!out.contains(HttpHeader.X_FORWARDED_PROTO)) {
+      // the connection's security, not the request target's scheme, which the client chooses
+      out.put(HttpHeader.X_FORWARDED_PROTO, clientRequest.getConnectionMetaData().isSecure() ? "https" : "http");
+    }
+    if (originalHost != null && !out.contains(HttpHeader.X_FORWARDED_HOST)) {
+      out.put(HttpHeader.X_FORWARDED_HOST, originalHost);
+    }
+    if (!out.contains(HttpHeader.X_FORWARDED_PORT)) {
+      out.put(HttpHeader.X_FORWARDED_PORT, Integer.toString(Request.getLocalPort(clientRequest)));
+    }
+    String hop = (http10 ? "1.0 " : "1.1 ") + config.via();
+    out.put(HttpHeader.VIA, via == null ? hop : via + ", " + hop);
+    String id = requestId;
+    if (!hasRequestId) {
+      if (id == null) {
+        id = newRequestId(); // generated only when needed, once for all tries of a request
+      }
+      out.put(X_REQUEST_ID, id);
+    }
+    config.requestHeaders().apply(out);
+    if (route != null) {
+      route.requestHeaders().apply(out);
+      String hostRewrite = route.hostRewrite();
+      if (hostRewrite != null) {
+        out.put(HttpHeader.HOST, hostRewrite);
+      }
+    }
+    return id;
+  }
+
+  /** The proxy request's target: the client's path as the route rewrites it, and the client's query. */
+  static String proxyRequestTarget(Request clientRequest, HttpRoute route) {
+    HttpURI uri = clientRequest.getHttpURI();
+    String rawPath = uri.getPath();
+    String canonical = uri.getCanonicalPath();
+    String path = route.rewritePath(rawPath, canonical == null ? rawPath : canonical);
+    String query = uri.getQuery();
+    return query == null ? path : path + '?' + query;
+  }
+
+  /**
+   * Copies the server response's head into the client response's {@code out}.
+   *
+   * @return whether the server response is chunked (its trailers may then be passed on)
+   */
+  static boolean clientResponseHeaders(Response serverResponse, HttpFields.Mutable out, ProxyConfig config,
+      @Nullable HttpRoute route) {
+    int status = serverResponse.getStatus();
+    HttpFields in = serverResponse.getHeaders();
+    Set<String> named = connectionTokens(in);
+    boolean chunked = false;
+    String via = null;
+    for (HttpField f : in) {
+      HttpHeader h = f.getHeader();
+      if (h != null) {
+        switch (h) {
+          case TRANSFER_ENCODING -> {
+            chunked = true;
+            continue;
+          }
+          case CONNECTION, KEEP_ALIVE, PROXY_CONNECTION, TE, UPGRADE, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION -> {
+            continue;
+          }
+          default -> {}
+        }
+      }
+      if (named != null && named.contains(f.getLowerCaseName())) {
+        continue;
+      }
+      if (h == HttpHeader.VIA) {
+        via = via == null ? f.getValue() : via + ", " + f.getValue();
+        continue;
+      }
+      if (h == HttpHeader.CONTENT_LENGTH && (status == 204 || status == 304)) {
+        continue; // RFC 9110 §8.6: a 204 has none; a 304's would make Jetty expect a body it must not send
+      }
+      out.add(f);
+    }
+    // RFC 9110 §7.6.3: a proxy adds itself to Via in both directions
+    String hop = (serverResponse.getVersion() == HttpVersion.HTTP_1_0 ? "1.0 " : "1.1 ") + config.via();
+    out.put(HttpHeader.VIA, via == null ? hop : via + ", " + hop);
+    if (route != null) {
+      route.responseHeaders().apply(out);
+    }
+    config.responseHeaders().apply(out);
+    return chunked;
+  }
+
+  /** The client's request trailers to pass on, filtered; null when none is left. */
+  static @Nullable HttpFields proxyRequestTrailers(@Nullable HttpFields in, ProxyConfig config,
+      @Nullable HttpRoute route) {
+    return TrailerPolicy.filter(in, config.requestHeaders(), route == null ? null : route.requestHeaders());
+  }
+
+  /** The server's response trailers to pass on, filtered; null when none is left. */
+  static @Nullable HttpFields clientResponseTrailers(@Nullable HttpFields in, ProxyConfig config,
+      @Nullable HttpRoute route) {
+    return TrailerPolicy.filter(in, route == null ? null : route.responseHeaders(), config.responseHeaders());
+  }
+
+  private static @Nullable InetAddress peerAddress(Request clientRequest) {
+    SocketAddress remote = clientRequest.getConnectionMetaData().getRemoteSocketAddress();
+    return remote instanceof InetSocketAddress isa ? isa.getAddress() : null;
+  }
+
+  /** The lower-case header names listed in Connection, or null when there are none. */
+  static @Nullable Set<String> connectionTokens(HttpFields fields) {
+    Set<String> names = null;
+    for (HttpField f : fields) {
+      if (f.getHeader() != HttpHeader.CONNECTION) {
+        continue;
+      }
+      for (String token : f.getValues()) {
+        String t = token.strip().toLowerCase(Locale.ROOT);
+        if (t.isEmpty() || t.equals("close") || t.equals("keep-alive")) {
+          continue;
+        }
+        if (names == null) {
+          names = new HashSet<>();
+        }
+        names.add(t);
+      }
+    }
+    return names;
+  }
+
+  /** 128 random bits as 32 hex digits, without SecureRandom's contention. */
+  static String newRequestId() {
+    ThreadLocalRandom random = ThreadLocalRandom.current();
+    char[] out = new char[32];
+    long a = random.nextLong();
+    long b = random.nextLong();
+    for (int i = 0; i < 16; i++) {
+      out[i] = HEX[(int) (a >>> (60 - 4 * i)) & 0xF];
+      out[16 + i] = HEX[(int) (b >>> (60 - 4 * i)) & 0xF];
+    }
+    return new String(out);
+  }
+}

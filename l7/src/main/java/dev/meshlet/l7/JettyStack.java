@@ -1,0 +1,239 @@
+package dev.meshlet.l7;
+
+import dev.meshlet.core.Journal;
+import java.io.IOException;
+import java.net.BindException;
+import org.eclipse.jetty.client.ContinueProtocolHandler;
+import org.eclipse.jetty.client.EarlyHintsProtocolHandler;
+import org.eclipse.jetty.client.HttpClient;
+import org.eclipse.jetty.client.ProcessingProtocolHandler;
+import org.eclipse.jetty.client.ProtocolHandlers;
+import org.eclipse.jetty.client.Request;
+import org.eclipse.jetty.client.transport.HttpClientTransportOverHTTP;
+import org.eclipse.jetty.http.HttpCompliance;
+import org.eclipse.jetty.http.HttpCookieStore;
+import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.io.ClientConnector;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.internal.HttpConnection;
+import org.eclipse.jetty.util.SocketAddressResolver;
+import org.eclipse.jetty.util.component.LifeCycle;
+import org.eclipse.jetty.util.thread.Invocable;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * All of the proxy's Jetty in one place, the file to read on a Jetty upgrade: the thread pool and
+ * scheduler, the server with its connector and error handler, the proxy client with its transport
+ * and protocol handlers, and the order they start and stop in.
+ */
+final class JettyStack {
+  private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
+
+  private final ProxyConfig config;
+  private final QueuedThreadPool threads;
+  private final ScheduledExecutorScheduler scheduler;
+  private final HttpClient client;
+  private final Server server;
+  private final SharedSelectorConnector connector;
+  private final @Nullable HeadDeadline headDeadline;
+  private final ClientWatcher clientWatcher;
+  final ForwardingHandler handler;
+
+  JettyStack(ProxyConfig config, ProxyCounters counters, Journal<HttpEvent> journal) throws IOException {
+    this.config = config;
+    threads = new ProxyThreadPool(config.maxThreads(), Math.min(4, config.maxThreads()));
+    threads.setName("meshlet-l7");
+    scheduler = new ScheduledExecutorScheduler("meshlet-l7-scheduler", false);
+
+    server = new Server(threads, scheduler, null);
+    HttpConfiguration http = new HttpConfiguration();
+    http.setHttpCompliance(HttpCompliance.STRICT);
+    http.setUriCompliance(UriCompliance.DEFAULT);
+    http.setSendServerVersion(false);
+    http.setSendDateHeader(false);
+    http.setSendXPoweredBy(false);
+    http.setRequestHeaderSize(config.maxRequestHeaderSize());
+    http.setIdleTimeout(config.idleTimeout().toMillis());
+    // one selector thread serves the accepted and the proxy client's connections (see SharedSelectorConnector)
+    connector = new SharedSelectorConnector(server, 1, config.selectorThreads(), new HttpConnectionFactory(http));
+    client = newClient(config, connector, threads, scheduler);
+
+    connector.setHost(config.host());
+    connector.setPort(config.port());
+    connector.setIdleTimeout(config.idleTimeout().toMillis());
+    // shutdown() would cut every open connection's idle timeout to 1 s, failing with a 500 a request
+    // whose backend answers later; keep the configured ones: close() ends the drain at its deadline
+    connector.setShutdownIdleTimeout(-1);
+    connector.setReuseAddress(true);
+    long headMillis = config.requestHeadTimeout().toMillis();
+    HeadDeadline deadline = null;
+    if (headMillis > 0) {
+      deadline = new HeadDeadline(scheduler, headMillis, counters.total);
+      connector.addBean(deadline);
+    }
+    headDeadline = deadline;
+    server.addConnector(connector);
+    if (config.maxConnections() > 0) {
+      server.addBean(new ConnectionCap(config.maxConnections(), counters.total, connector));
+    }
+    clientWatcher = new ClientWatcher(threads);
+    handler = new ForwardingHandler(new ProxyContext(config, client, new Destinations(client),
+        new Timeouts(scheduler, config, deadline), counters, new Ledger(counters, journal, config.accessLog(), threads),
+        clientWatcher));
+    server.setHandler(handler);
+    server.setErrorHandler(new ShortErrorHandler(counters.total));
+    server.setStopTimeout(0);
+  }
+
+  /** The proxy client, as a transparent proxy needs it (see NOTES: Jetty's defaults that hurt). */
+  private static HttpClient newClient(ProxyConfig config, SharedSelectorConnector connector,
+      QueuedThreadPool threads, ScheduledExecutorScheduler scheduler) {
+    ClientConnector clientConnector = connector.newClientConnector();
+    clientConnector.setExecutor(threads);
+    clientConnector.setScheduler(scheduler);
+    HttpClientTransportOverHTTP transport = new HttpClientTransportOverHTTP(clientConnector);
+    // The response listeners (Attempt) never block: run them on the selector thread that read the
+    // response, as the server runs the NonBlocking handler, instead of handing each response to the pool.
+    transport.setInvocationType(Invocable.InvocationType.NON_BLOCKING);
+    HttpClient client = new HttpClient(transport);
+    client.setExecutor(threads);
+    client.setScheduler(scheduler);
+    client.setFollowRedirects(false);
+    client.setHttpCookieStore(new HttpCookieStore.Empty()); // before start()
+    client.setUserAgentField(null);
+    client.setDefaultRequestContentType(null);
+    client.setConnectTimeout(config.connectTimeout().toMillis());
+    client.setSocketAddressResolver(new SharedSelectorConnector.LiteralsInline(
+        new SocketAddressResolver.Async(threads, scheduler, config.connectTimeout().toMillis())));
+    client.setIdleTimeout(config.upstreamIdleTimeout().toMillis());
+    client.setMaxConnectionsPerDestination(config.maxConnectionsPerBackend());
+    client.setMaxRequestsQueuedPerDestination(config.maxPendingRequestsPerBackend());
+    // room for the headers the proxy adds (X-Forwarded-*, Via, X-Request-ID, configured ones): a head
+    // the server accepted must never fail as too large on its way to the backend, blamed on the backend
+    client.setMaxRequestHeadersSize(config.maxRequestHeaderSize() + 4096);
+    client.setDestinationIdleTimeout(Math.max(60_000, 2 * config.upstreamIdleTimeout().toMillis()));
+    return client;
+  }
+
+  /**
+   * Starts everything in order; on failure stops what started and throws, naming the address when
+   * it cannot be bound.
+   */
+  void start() throws IOException {
+    try {
+      threads.start();
+      scheduler.start();
+      connector.getSelectorManager().start(); // the client's connections use it: before the client
+      client.start();
+      // 12.1 installs the default decoders at start only if none are configured: clear them after.
+      client.getContentDecoderFactories().clear();
+      ProtocolHandlers protocolHandlers = client.getProtocolHandlers();
+      protocolHandlers.clear(); // no redirects, no 401/407 challenges, no upgrades
+      protocolHandlers.put(new ProxyContinueHandler());
+      protocolHandlers.put(new ProcessingProtocolHandler());
+      protocolHandlers.put(new EarlyHintsProtocolHandler()); // 103 is interim: dropped, the final response follows
+      if (headDeadline != null) {
+        headDeadline.start();
+      }
+      server.start();
+    } catch (Exception e) {
+      stop();
+      BindException bind = bindException(e);
+      if (bind != null) {
+        String why = String.valueOf(bind.getMessage());
+        BindException named = new BindException("listen " + config.host() + ":" + config.port() + ": "
+            + (why.contains("in use") ? "address already in use" : "cannot bind") + " (" + why + ")");
+        named.initCause(e);
+        throw named;
+      }
+      if (e instanceof IOException io) {
+        throw io;
+      }
+      throw new IOException("starting the HTTP proxy on " + config.host() + ":" + config.port() + ": " + e, e);
+    }
+  }
+
+  /** The port bound (the real one when port 0 was asked for). */
+  int port() {
+    return connector.getLocalPort();
+  }
+
+  /** The listening connector, whose selectors also serve the proxy client's connections. */
+  SharedSelectorConnector connector() {
+    return connector;
+  }
+
+  /** Stops accepting connections (a draining close). */
+  void shutdownConnector() {
+    try {
+      connector.shutdown();
+    } catch (RuntimeException e) {
+      LOG.debug("shutting down the connector", e);
+    }
+  }
+
+  /** Stops everything the proxy started; idempotent. */
+  void stop() {
+    if (headDeadline != null) {
+      headDeadline.stop();
+    }
+    // the client first: its connections run on the server connector's selectors, which stop with the server
+    LifeCycle.stop(client);
+    LifeCycle.stop(server);
+    clientWatcher.close();
+    LifeCycle.stop(connector.getSelectorManager()); // stopped with the server, unless it never started
+    LifeCycle.stop(scheduler);
+    LifeCycle.stop(threads);
+  }
+
+  private static @Nullable BindException bindException(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause()) {
+      if (c instanceof BindException b) {
+        return b;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The proxy's pool. When a request's callback completes after {@code handle()} returned (always, for
+   * a proxied request: it completes when the backend's response has been written), Jetty's server
+   * connection resumes reading the client's next request by handing itself to the pool: one thread
+   * wake-up and context switch per request. The handler never blocks, so that resumption runs
+   * right away on the thread that completed the request (a selector thread, usually), as it would
+   * have had the request completed inside {@code handle()}.
+   */
+  private static final class ProxyThreadPool extends QueuedThreadPool {
+    ProxyThreadPool(int maxThreads, int minThreads) {
+      super(maxThreads, minThreads);
+    }
+
+    @Override
+    public void execute(Runnable job) {
+      if (job instanceof HttpConnection && isRunning()) {
+        try {
+          job.run();
+        } catch (RuntimeException | Error x) {
+          LOG.warn("resuming a client connection", x); // what the pool would have done with it
+        }
+        return;
+      }
+      super.execute(job);
+    }
+  }
+
+  /** Starts reading the body only when the backend answers 100 Continue (the client is told then). */
+  private static final class ProxyContinueHandler extends ContinueProtocolHandler {
+    @Override
+    protected @Nullable Runnable onContinue(Request request) {
+      Object content = request.getAttributes().get(ProxyRequestContent.ATTRIBUTE);
+      return content instanceof ProxyRequestContent c ? c::open : null;
+    }
+  }
+}

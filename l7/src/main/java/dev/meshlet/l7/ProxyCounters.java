@@ -1,0 +1,108 @@
+package dev.meshlet.l7;
+
+import dev.meshlet.core.Endpoint;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Every live counter of the proxy: the total, one per route name, one per endpoint, and the retry
+ * counters; and the wait for no request in flight that a draining close does.
+ */
+final class ProxyCounters {
+  final Counters total = new Counters();
+  final RetryStats retries = new RetryStats();
+  private final ConcurrentHashMap<String, Counters> routes = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<Endpoint, Counters> backends = new ConcurrentHashMap<>();
+  private final ReentrantLock drainLock = new ReentrantLock();
+  private final Condition drained = drainLock.newCondition();
+
+  ProxyCounters(RouteTable table) {
+    for (HttpRoute r : table.routes()) {
+      routes.put(r.name(), new Counters());
+    }
+    if (table.defaultRoute() != null) {
+      routes.put(table.defaultRoute().name(), new Counters());
+    }
+  }
+
+  /** Counts a request routed by {@code route}; returns the route's counters, to end it with. */
+  Counters beginRoute(HttpRoute route) {
+    Counters c = routes.computeIfAbsent(route.name(), k -> new Counters());
+    c.begin();
+    return c;
+  }
+
+  Counters backend(Endpoint endpoint) {
+    Counters c = backends.get(endpoint);
+    return c != null ? c : backends.computeIfAbsent(endpoint, k -> new Counters());
+  }
+
+  Map<String, HttpProxyStats.Counts> routeSnapshots() {
+    Map<String, HttpProxyStats.Counts> m = new HashMap<>();
+    routes.forEach((name, c) -> m.put(name, c.snapshot()));
+    return m;
+  }
+
+  /** Per backend display name: the endpoints of one backend (live updates make new ones) summed. */
+  Map<String, HttpProxyStats.Counts> backendSnapshots() {
+    Map<String, HttpProxyStats.Counts> m = new HashMap<>();
+    backends.forEach((e, c) -> m.merge(e.backend().displayName(), c.snapshot(), Counters::sum));
+    return m;
+  }
+
+  /**
+   * Counts a request's outcome in the total and its route's counters ({@code route} null when it
+   * was not routed): its error kind, its bytes, its status for the route. The total's status and
+   * in-flight count come after the journal entry ({@link Counters#counted}, {@link #ended}).
+   */
+  void requestEnded(@Nullable Counters route, int status, HttpProxyStats.@Nullable ErrorKind kind, long in,
+      long out) {
+    if (kind != null) {
+      total.error(kind);
+      if (route != null) {
+        route.error(kind);
+      }
+    }
+    total.bytesIn(in);
+    total.bytesOut(out);
+    if (route != null) {
+      route.bytesIn(in);
+      route.bytesOut(out);
+      route.end(status);
+    }
+  }
+
+  /** Called when a request ends with {@code inFlight} left: wakes a draining close. */
+  void ended(long inFlight) {
+    if (inFlight == 0) {
+      drainLock.lock();
+      try {
+        drained.signalAll();
+      } finally {
+        drainLock.unlock();
+      }
+    }
+  }
+
+  /** Waits up to {@code millis} for in-flight requests to finish; returns whether they did. */
+  boolean awaitDrained(long millis) throws InterruptedException {
+    long deadline = System.nanoTime() + millis * 1_000_000L;
+    drainLock.lock();
+    try {
+      while (total.inFlight() > 0) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return false;
+        }
+        drained.awaitNanos(Math.min(left, 50_000_000L));
+      }
+      return true;
+    } finally {
+      drainLock.unlock();
+    }
+  }
+}

@@ -1,0 +1,330 @@
+package dev.meshlet.l7;
+
+import dev.meshlet.core.Endpoint;
+import java.nio.ByteBuffer;
+import java.util.Objects;
+import java.util.function.Supplier;
+import org.eclipse.jetty.client.ByteBufferRequestContent;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.Trailers;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Request;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The client request's body as the tries send it, one of two ways, and what was read of it (bytes,
+ * trailers, the end). <b>Buffered</b>: read whole before the first try when retries are on and it
+ * fits the replay buffer, then sent with its length by every try. <b>Streamed</b>: read as the proxy
+ * client asks for it ({@link ProxyRequestContent}), replayable within a window only after a stale
+ * pooled connection. A buffered body that outgrows the buffer becomes a streamed one.
+ *
+ * <p>Made only for a request that has a body. The reads are driven by the exchange ({@link
+ * Owner}), which alone decides when a try is built and sent.
+ */
+final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nullable HttpFields> {
+  /** At most this many stale-connection retries replay a body (as {@link Exchange} allows). */
+  static final int STALE_REPLAYS = 2;
+
+  /** What the body tells the exchange that reads it. */
+  interface Owner {
+    /** Whether the exchange still waits for the body to send a try (no answer came first). */
+    boolean waiting();
+
+    /** Builds the try towards {@code endpoint}; false when the exchange was answered. */
+    boolean prepare(Endpoint endpoint);
+
+    /** Sends the try built last. */
+    void send();
+
+    /** Reading the body failed before anything was sent. */
+    void failedEarly(Content.Chunk failure);
+
+    /** Reading the body failed: {@code failure} says whether it was malformed or the client left. */
+    void bodyFailed(@Nullable Throwable failure);
+  }
+
+  private final Owner owner;
+  private final Request clientRequest;
+  private final ProxyConfig config;
+  private final HttpRoute route;
+  private final boolean expectContinue;
+  /** The whole body, when buffered for replay; null when streamed. */
+  private @Nullable ReplayBuffer buffer;
+  /** The streamed body; replaced by a stale-connection retry's replay of it. */
+  private @Nullable ProxyRequestContent streamed;
+  /** The try the body goes to now. */
+  private volatile @Nullable Attempt sink;
+  private int staleReplays;
+  private volatile boolean ended;
+  private volatile @Nullable HttpFields trailers;
+  private volatile long bytesIn;
+
+  private RequestBody(Owner owner, Request clientRequest, ProxyConfig config, HttpRoute route,
+      boolean expectContinue) {
+    this.owner = owner;
+    this.expectContinue = expectContinue;
+    this.clientRequest = clientRequest;
+    this.config = config;
+    this.route = route;
+  }
+
+  /** Whether {@code clientRequest} has a body to forward. */
+  static boolean present(Request clientRequest) {
+    long length = clientRequest.getLength();
+    return length > 0 || (length < 0 && clientRequest.getHeaders().contains(HttpHeader.TRANSFER_ENCODING));
+  }
+
+  /**
+   * The body of {@code clientRequest} (which {@linkplain #present has one}): buffered when it fits
+   * {@code policy}'s replay buffer, else streamed.
+   */
+  static RequestBody of(Owner owner, Request clientRequest, ProxyConfig config, HttpRoute route, RetryPolicy policy) {
+    boolean expectContinue = RequestChecks.expectsContinue(clientRequest);
+    int limit = policy.replayBufferBytes();
+    if (policy.retries() && !expectContinue && limit > 0 && clientRequest.getLength() <= limit) {
+      // retries on: read a body that fits the replay buffer whole before the first try
+      RequestBody b = new RequestBody(owner, clientRequest, config, route, false);
+      long length = clientRequest.getLength();
+      b.buffer = new ReplayBuffer(limit, length >= 0 ? (int) length : 8192);
+      return b;
+    }
+    RequestBody b = new RequestBody(owner, clientRequest, config, route, expectContinue);
+    b.streamed = new ProxyRequestContent(b, clientRequest, expectContinue);
+    return b;
+  }
+
+  /**
+   * Starts the first try towards {@code first}: a buffered body is read whole first; a streamed one
+   * is read ahead, or waits for the backend's 100 Continue if the client expects one and the
+   * proxy request still says so.
+   */
+  void begin(Endpoint first) {
+    if (buffer != null) {
+      readWhole(first);
+      return;
+    }
+    if (!owner.prepare(first)) {
+      return;
+    }
+    // Wait for the backend's 100 only if Expect goes to it: a client's "Connection: expect" or a
+    // rewrite removing Expect strips it, and a backend never asked would never send the 100.
+    Attempt a = Objects.requireNonNull(sink);
+    if (!expectContinue || !a.proxyRequest.getHeaders().contains(HttpHeader.EXPECT, "100-continue")) {
+      open();
+      readAheadThenSend();
+      return;
+    }
+    owner.send();
+  }
+
+  // --- what each try sends
+
+  /** The content of the next try's proxy request. */
+  org.eclipse.jetty.client.Request.Content content() {
+    ReplayBuffer b = buffer;
+    if (b != null) {
+      return new ByteBufferRequestContent((String) null, b.view());
+    }
+    return Objects.requireNonNull(streamed); // a stale retry's: what was sent, then the rest
+  }
+
+  /** The bytes {@link #content()} sends again (a buffered body's whole length); 0 for a streamed body. */
+  long replayedBytes() {
+    ReplayBuffer b = buffer;
+    return b != null ? b.length() : 0;
+  }
+
+  /** The trailers supplier of the next try's proxy request: only a streamed chunked body passes them on. */
+  @Nullable Supplier<@Nullable HttpFields> trailersSupplier() {
+    return buffer == null && clientRequest.getLength() < 0 ? this : null;
+  }
+
+  /** The client's trailers, filtered, as the proxy request's. */
+  @Override
+  public @Nullable HttpFields get() {
+    return HeaderPolicy.proxyRequestTrailers(trailers, config, route);
+  }
+
+  /** The next bytes read go to {@code attempt}'s backend. */
+  void sendingTo(Attempt attempt) {
+    sink = attempt;
+  }
+
+  /** Lets a streamed body flow: the backend was never asked for 100 Continue. */
+  private void open() {
+    ProxyRequestContent s = streamed;
+    if (s != null) {
+      s.open();
+    }
+  }
+
+  // --- reading before the first try
+
+  /** Reads a buffered body to its end, then builds and sends the first try (to {@code first}). */
+  private void readWhole(Endpoint first) {
+    while (owner.waiting()) {
+      Content.Chunk chunk = clientRequest.read();
+      if (chunk == null) {
+        clientRequest.demand(() -> readWhole(first));
+        return;
+      }
+      if (Content.Chunk.isFailure(chunk)) {
+        owner.failedEarly(chunk);
+        return;
+      }
+      ReplayBuffer b = Objects.requireNonNull(buffer);
+      if (chunk instanceof Trailers t) {
+        trailers = t.getTrailers(); // not forwarded: a replayed body goes with Content-Length
+      } else if (chunk.hasRemaining() && !b.append(chunk.getByteBuffer())) {
+        tooLargeToReplay(first, b, chunk);
+        return;
+      }
+      boolean last = chunk.isLast();
+      chunk.release();
+      if (last) {
+        bytesIn += b.length();
+        ended = true;
+        if (owner.prepare(first)) {
+          owner.send();
+        }
+        return;
+      }
+    }
+  }
+
+  /** The body outgrew the replay buffer: stream it (what was read first), and never retry it. */
+  private void tooLargeToReplay(Endpoint first, ReplayBuffer b, Content.Chunk chunk) {
+    byte[] head = b.with(chunk.getByteBuffer());
+    boolean last = chunk.isLast();
+    chunk.release();
+    buffer = null;
+    ProxyRequestContent s = new ProxyRequestContent(this, clientRequest, false);
+    streamed = s;
+    if (!owner.prepare(first)) {
+      return;
+    }
+    s.pushBack(Content.Chunk.from(ByteBuffer.wrap(head), last));
+    owner.send();
+  }
+
+  /**
+   * Reads the body Jetty already has before dialing: a framing error in it is then answered 400 with
+   * nothing sent to the backend. One chunk is not enough for a chunked body: Jetty hands a chunk's
+   * data over before it checks the CRLF after it, so a chunk longer than its size, a bad size after
+   * it or a malformed trailer in the same packet would fail only once the request was sent. So reads
+   * go on until one finds nothing more, the last chunk, or {@link ProxyRequestContent#READ_AHEAD}
+   * bytes are held (then it is sent, and a framing error after that aborts it). A Content-Length body
+   * has no framing past its length: one chunk.
+   */
+  private void readAheadThenSend() {
+    ProxyRequestContent s = Objects.requireNonNull(streamed);
+    boolean holding = false;
+    while (owner.waiting()) {
+      Content.Chunk chunk = clientRequest.read();
+      if (chunk == null) {
+        if (!holding) {
+          clientRequest.demand(this::readAheadThenSend);
+          return;
+        }
+        break; // the sender reads on (and demands) from here
+      }
+      if (Content.Chunk.isFailure(chunk)) {
+        owner.failedEarly(chunk); // finish() releases what is held
+        return;
+      }
+      holding = true;
+      boolean last = chunk.isLast();
+      if (s.pushBack(chunk) >= ProxyRequestContent.READ_AHEAD || last || clientRequest.getLength() >= 0) {
+        break;
+      }
+    }
+    if (!owner.waiting()) { // answered meanwhile: its finish() may have come before the last pushBack
+      s.discard();
+      return;
+    }
+    owner.send();
+  }
+
+  // --- retries
+
+  /** Whether every try can send the whole body (it is buffered). */
+  boolean replayable() {
+    return buffer != null;
+  }
+
+  /**
+   * Whether a stale-connection retry can send the body again: buffered, or streamed and what the
+   * failed try sent still fits the window (the next try then sends that first).
+   */
+  boolean replayForStaleRetry() {
+    if (buffer == null) {
+      ProxyRequestContent s = streamed;
+      ProxyRequestContent next = s == null ? null : s.replay();
+      if (next == null) {
+        return false;
+      }
+      streamed = next;
+    }
+    staleReplays++;
+    return true;
+  }
+
+  /** Whether the proxy still reads the client's body (Jetty then sees the client leave by itself). */
+  boolean reading() {
+    return buffer == null && !ended;
+  }
+
+  /** The body bytes read from the client. */
+  long bytesIn() {
+    return bytesIn;
+  }
+
+  /** The exchange ended: releases what a streamed body holds. */
+  void discard() {
+    ProxyRequestContent s = streamed;
+    if (s != null) {
+      s.discard();
+    }
+  }
+
+  // --- what the streamed body reports as it is read
+
+  @Override
+  public void bodyRead(int n) {
+    bytesIn += n;
+    Attempt a = sink;
+    if (a != null) {
+      a.sentBytes(n);
+    }
+  }
+
+  @Override
+  public void bodyReplayed(int n) {
+    Attempt a = sink;
+    if (a != null) {
+      a.sentBytes(n);
+    }
+  }
+
+  @Override
+  public boolean keepForReplay() {
+    Attempt a = sink;
+    return a != null && staleReplays < STALE_REPLAYS && a.keepsForReplay();
+  }
+
+  @Override
+  public void bodyFailed(@Nullable Throwable failure) {
+    owner.bodyFailed(failure);
+  }
+
+  @Override
+  public void bodyTrailers(HttpFields t) {
+    trailers = t;
+  }
+
+  @Override
+  public void bodyEnded() {
+    ended = true;
+  }
+}
