@@ -50,8 +50,8 @@ final class FaultPlan {
       if (!f.schedule().admits(ordinal, Duration.ofNanos(System.nanoTime() - route.createdNanos))) {
         continue;
       }
-      double draw = unit(mix(mix(seed ^ mix(route.faultKeys[i] + GOLDEN)) + ordinal * GOLDEN)) * 100;
-      if (!(draw < f.percentage())) {
+      double draw = unit(mix(mix(seed ^ mix(route.faultKeys[i] + GOLDEN)) + ordinal * GOLDEN));
+      if (!(draw < f.toxicity())) {
         continue;
       }
       if (plan == null) {
