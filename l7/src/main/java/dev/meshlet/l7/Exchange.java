@@ -186,33 +186,20 @@ final class Exchange implements org.eclipse.jetty.client.Response.Listener {
     if (canonical == null) {
       canonical = rawPath;
     }
-    // Routes are core Route<Request>s: the first to select a cluster wins (a split draws one here).
-    HttpRoute chosen = null;
-    Cluster cluster = null;
-    Resilience.RouteTable table = handler.resilience.table; // a live update swaps it whole
-    List<HttpRoute> routes = table.routes();
-    for (int i = 0, n = routes.size(); i < n; i++) {
-      HttpRoute r = routes.get(i);
-      cluster = r.select(request);
-      if (cluster != null) {
-        chosen = r;
-        break;
-      }
-    }
+    RouteTable table = handler.resilience.table; // read once: a live update swaps it whole
+    RequestHead head = HeadView.of(request, canonical);
+    HttpRoute chosen = table.route(head);
     if (chosen == null) {
-      chosen = table.defaultRoute();
-      cluster = chosen == null ? null : chosen.select(request);
-    }
-    if (chosen == null || cluster == null) {
       sendError(404, HttpProxyStats.ErrorKind.NO_ROUTE, false);
       return;
     }
+    Cluster cluster = chosen.pickCluster(); // a split draws one here
     route = chosen;
     Counters rc = handler.routeCounters(chosen);
     rc.begin();
     routeCounters = rc;
 
-    FaultPlan plan = FaultPlan.decide(chosen, request, requestId, handler.faultSeed, handler.journal,
+    FaultPlan plan = FaultPlan.decide(table.faults(chosen), head, requestId, handler.faultSeed, handler.journal,
         journalGeneration);
     if (plan != null) {
       faults = plan;

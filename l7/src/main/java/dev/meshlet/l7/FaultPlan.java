@@ -1,11 +1,9 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Journal;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import org.eclipse.jetty.server.Request;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -13,8 +11,6 @@ import org.jspecify.annotations.Nullable;
  * for routes that have faults: a route without any costs one array length check per request.
  */
 final class FaultPlan {
-  private static final long GOLDEN = 0x9E3779B97F4A7C15L;
-
   /** 0: no abort. */
   int abortStatus;
   /** Consumed by the first send. */
@@ -30,35 +26,28 @@ final class FaultPlan {
   final List<String> kinds = new ArrayList<>(2);
 
   /**
-   * Draws {@code route}'s faults for request number {@code id}; null when none applies. Each applied
-   * fault is journaled with the {@linkplain Journal#generation() generation} the request arrived in.
+   * Draws a route's faults ({@code route}, null for a route without any) for request number
+   * {@code id}; null when none applies. Each applied fault is journaled with the
+   * {@linkplain Journal#generation() generation} the request arrived in.
    */
-  static @Nullable FaultPlan decide(HttpRoute route, Request request, long id, long seed, Journal<HttpEvent> journal,
-      long generation) {
-    HttpFault[] faults = route.faults;
-    if (faults.length == 0) {
+  static @Nullable FaultPlan decide(@Nullable RouteFaults route, RequestHead head, long id, long seed,
+      Journal<HttpEvent> journal, long generation) {
+    if (route == null) {
       return null;
     }
+    HttpFault[] faults = route.faults;
     FaultPlan plan = null;
     for (int i = 0; i < faults.length; i++) {
       HttpFault f = faults[i];
       String header = f.header();
-      if (header != null && !request.getHeaders().contains(header)) {
-        continue;
-      }
-      long ordinal = route.faultCandidates[i].incrementAndGet();
-      if (!f.schedule().admits(ordinal, Duration.ofNanos(System.nanoTime() - route.createdNanos))) {
-        continue;
-      }
-      double draw = unit(mix(mix(seed ^ mix(route.faultKeys[i] + GOLDEN)) + ordinal * GOLDEN));
-      if (!(draw < f.toxicity())) {
+      if (header != null && head.header(header) == null || !route.applies(i, seed)) {
         continue;
       }
       if (plan == null) {
         plan = new FaultPlan();
       }
       plan.add(f);
-      journal.record(new HttpEvent.FaultApplied(id, route.name(), f, Instant.now()), generation);
+      journal.record(new HttpEvent.FaultApplied(id, route.route.name(), f, Instant.now()), generation);
     }
     return plan;
   }
@@ -84,15 +73,5 @@ final class FaultPlan {
   /** Whether the response body needs the shaped (paced, limited or delayed) write path. */
   boolean shapesResponse() {
     return responseDelayNanos > 0 || abortAfter >= 0 || bytesPerSecond > 0;
-  }
-
-  private static long mix(long z) {
-    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-    return z ^ (z >>> 31);
-  }
-
-  private static double unit(long x) {
-    return (x >>> 11) * 0x1.0p-53;
   }
 }

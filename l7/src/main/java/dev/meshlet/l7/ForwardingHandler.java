@@ -47,7 +47,7 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
     this.headDeadline = headDeadline;
     this.viaSuffix = " " + config.via();
     this.resilience = new Resilience(RetryPolicy.none(), java.time.Duration.ZERO,
-        new Resilience.RouteTable(config.routes(), config.defaultRoute()));
+        new RouteTable(config.routes(), config.defaultRoute()));
     for (HttpRoute r : config.routes()) {
       routeCounters.put(r.name(), new Counters());
     }

@@ -80,7 +80,7 @@ public final class HttpProxy implements AutoCloseable {
   private final @Nullable HeadDeadline headDeadline;
   private final AtomicBoolean closed = new AtomicBoolean();
   /** The routing table the proxy was built with, which {@link #resetRoutes()} puts back. */
-  private final Resilience.RouteTable initialRoutes;
+  private final RouteTable initialRoutes;
   private final int port;
 
   private HttpProxy(ProxyConfig config, long seed, int journalCapacity, RetryPolicy retryPolicy,
@@ -148,7 +148,7 @@ public final class HttpProxy implements AutoCloseable {
     handler = new ForwardingHandler(config, client, scheduler, deadline, total);
     headDeadline = deadline;
     handler.faultSeed = seed;
-    initialRoutes = new Resilience.RouteTable(config.routes(), config.defaultRoute());
+    initialRoutes = new RouteTable(config.routes(), config.defaultRoute());
     handler.resilience = new Resilience(retryPolicy, requestTimeout, initialRoutes);
     handler.journal = new Journal<>(journalCapacity, "meshlet-l7 seed=0x" + Long.toHexString(seed) + "L");
     server.setHandler(handler);
@@ -285,7 +285,7 @@ public final class HttpProxy implements AutoCloseable {
   }
 
   /**
-   * The seed every {@link HttpFault} percentage draws from; pass it to {@link Builder#seed(long)} to
+   * The seed every {@link HttpFault} toxicity draw comes from; pass it to {@link Builder#seed(long)} to
    * replay a run.
    */
   public long seed() {
@@ -300,12 +300,7 @@ public final class HttpProxy implements AutoCloseable {
     handler.backendCounters.forEach((e, c) -> backends.merge(e.backend().displayName(), c.snapshot(), Counters::sum));
     Resilience r = handler.resilience;
     Map<String, dev.meshlet.core.ClusterStats> clusters = new java.util.LinkedHashMap<>();
-    Resilience.RouteTable table = r.table;
-    List<HttpRoute> all = new ArrayList<>(table.routes());
-    if (table.defaultRoute() != null) {
-      all.add(table.defaultRoute());
-    }
-    for (HttpRoute route : all) {
+    for (HttpRoute route : r.table.all()) {
       for (Cluster c : route.clusters()) {
         clusters.computeIfAbsent(c.name(), n -> c.stats());
       }
@@ -336,13 +331,13 @@ public final class HttpProxy implements AutoCloseable {
     Routes t = new Routes();
     spec.accept(t);
     Builder.checkRoutes(t.routes, t.defaultCluster);
-    handler.resilience.table = new Resilience.RouteTable(
+    handler.resilience.table = new RouteTable(
         t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster));
   }
 
   /**
    * Puts back the routes the proxy was built with, undoing every {@link #replaceRoutes(Consumer)}, and
-   * restarts their {@link HttpFault faults}: schedules count requests from 1 again and the percentage
+   * restarts their {@link HttpFault faults}: schedules count requests from 1 again and the toxicity
    * draws start over, so the same seed and the same requests give the same faults as right after
    * start. Requests in flight finish as they began. The JUnit extension calls it between tests.
    *
@@ -352,22 +347,27 @@ public final class HttpProxy implements AutoCloseable {
     if (closed.get()) {
       throw new IllegalStateException("resetRoutes: proxy closed");
     }
-    List<HttpRoute> routes = new ArrayList<>();
-    for (HttpRoute r : initialRoutes.routes()) {
-      routes.add(r.restarted());
-    }
-    HttpRoute d = initialRoutes.defaultRoute();
-    handler.resilience.table = new Resilience.RouteTable(routes, d == null ? null : d.restarted());
+    handler.resilience.table = initialRoutes.restarted();
   }
 
   /** The routes in use now, in the order they are tried (the default route, if any, last). */
   public List<HttpRoute> routes() {
-    Resilience.RouteTable t = handler.resilience.table;
-    List<HttpRoute> all = new ArrayList<>(t.routes());
-    if (t.defaultRoute() != null) {
-      all.add(t.defaultRoute());
-    }
-    return List.copyOf(all);
+    return handler.resilience.table.all();
+  }
+
+  /**
+   * The route and cluster this proxy would take now for a request with {@code head}, or null when no
+   * route applies (such a request gets 404): its routing table and matching code, as for a request,
+   * without sending anything, counting it or drawing faults. For a split the cluster is drawn by
+   * weight. Envoy's route table check, for tests of a routing setup:
+   *
+   * <pre>{@code
+   * assertThat(proxy.routeFor(RequestHead.builder("GET", "/api/users").build()).route().name())
+   *     .isEqualTo("api");
+   * }</pre>
+   */
+  public HttpRoute.@Nullable Match routeFor(RequestHead head) {
+    return handler.resilience.table.match(Objects.requireNonNull(head, "head"));
   }
 
   /** A new routing table for {@link HttpProxy#replaceRoutes(Consumer)}, built as the builder's routes are. */

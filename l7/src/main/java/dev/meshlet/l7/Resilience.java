@@ -3,23 +3,14 @@ package dev.meshlet.l7;
 import dev.meshlet.core.Cluster;
 import java.time.Duration;
 import java.util.EnumMap;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
-import org.jspecify.annotations.Nullable;
 
 /**
  * The proxy-wide side of retries, timeouts and live updates: defaults routes fall back to, the
  * current route table and the retry counters (the retry budget itself is per cluster).
  */
 final class Resilience {
-  /** The routing table requests read once, at their start; replaced whole by a live update. */
-  record RouteTable(List<HttpRoute> routes, @Nullable HttpRoute defaultRoute) {
-    RouteTable {
-      routes = List.copyOf(routes);
-    }
-  }
-
   final RetryPolicy retryPolicy;
   /** Whole-request timeout; zero for none. */
   final Duration requestTimeout;
