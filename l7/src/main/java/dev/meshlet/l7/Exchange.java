@@ -123,14 +123,15 @@ final class Exchange implements RequestBody.Owner {
       sendError(refusal.status, refusal.kind, true);
       return;
     }
-    Cluster c = selectRoute();
+    RequestHead head = HeadView.of(clientRequest, RequestChecks.routingPath(clientRequest));
+    Cluster c = selectRoute(head);
     HttpRoute chosen = route;
     if (chosen == null || c == null) {
       sendError(404, HttpProxyStats.ErrorKind.NO_ROUTE, false);
       return;
     }
     routeCounters = ctx.counters().beginRoute(chosen);
-    FaultPlan plan = FaultPlan.decide(chosen, clientRequest, requestId, ctx.config().seed());
+    FaultPlan plan = FaultPlan.decide(table.faults(chosen), head, ctx.config().seed());
     if (plan != null) {
       faults = plan;
       ctx.ledger().faultsApplied(requestId, journalGeneration, chosen, plan);
@@ -173,23 +174,15 @@ final class Exchange implements RequestBody.Owner {
    * Routes the request: the first route to select a cluster wins (a split draws one here), else the
    * default route. Sets {@link #route} when a cluster was selected; returns it, or null for none.
    */
-  private @Nullable Cluster selectRoute() {
-    List<HttpRoute> routes = table.routes();
-    for (int i = 0, n = routes.size(); i < n; i++) {
-      HttpRoute r = routes.get(i);
-      Cluster c = r.select(clientRequest);
-      if (c != null) {
-        route = r;
-        return c;
-      }
+  private @Nullable Cluster selectRoute(RequestHead head) {
+    HttpRoute r = table.route(head);
+    if (r == null) {
+      return null;
     }
-    HttpRoute d = table.defaultRoute();
-    Cluster c = d == null ? null : d.select(clientRequest);
-    if (c != null) {
-      route = d;
-    }
-    return c;
+    route = r;
+    return r.pickCluster(); // a split draws its cluster here
   }
+
 
   // --- the tries
 

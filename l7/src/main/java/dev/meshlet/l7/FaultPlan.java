@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -22,7 +21,6 @@ import org.jspecify.annotations.Nullable;
  * a route without any costs one array length check per request.
  */
 final class FaultPlan {
-  private static final long GOLDEN = 0x9E3779B97F4A7C15L;
 
   /** 0: no abort. */
   int abortStatus;
@@ -53,25 +51,20 @@ final class FaultPlan {
     void cut(IOException why);
   }
 
-  /** Draws {@code route}'s faults for request number {@code id}; null when none applies. */
-  static @Nullable FaultPlan decide(HttpRoute route, Request request, long id, long seed) {
-    HttpFault[] faults = route.faults;
-    if (faults.length == 0) {
+  /**
+   * Draws the faults of a route ({@code route}: its fault state in the table the request was routed
+   * by, null for a route without faults) for a request with {@code head}; null when none applies.
+   */
+  static @Nullable FaultPlan decide(@Nullable RouteFaults route, RequestHead head, long seed) {
+    if (route == null) {
       return null;
     }
+    HttpFault[] faults = route.faults;
     FaultPlan plan = null;
     for (int i = 0; i < faults.length; i++) {
       HttpFault f = faults[i];
       String header = f.header();
-      if (header != null && !request.getHeaders().contains(header)) {
-        continue;
-      }
-      long ordinal = route.faultCandidates[i].incrementAndGet();
-      if (!f.schedule().admits(ordinal, Duration.ofNanos(System.nanoTime() - route.createdNanos))) {
-        continue;
-      }
-      double draw = unit(mix(mix(seed ^ mix(route.faultKeys[i] + GOLDEN)) + ordinal * GOLDEN)) * 100;
-      if (!(draw < f.percentage())) {
+      if (header != null && head.header(header) == null || !route.applies(i, seed)) {
         continue;
       }
       if (plan == null) {
@@ -210,15 +203,5 @@ final class FaultPlan {
       }
     }
     target.cut(why);
-  }
-
-  private static long mix(long z) {
-    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-    return z ^ (z >>> 31);
-  }
-
-  private static double unit(long x) {
-    return (x >>> 11) * 0x1.0p-53;
   }
 }

@@ -7,13 +7,13 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * A fault an {@link HttpProxy} injects into the requests of a route, in the manner of Envoy's fault
- * filter: for a percentage of requests, optionally only those carrying a header, optionally on a
- * {@link Schedule}.
+ * filter: for a share of requests (its {@linkplain #toxicity() toxicity}, 0 to 1), optionally only
+ * those carrying a header, optionally on a {@link Schedule}.
  *
  * <pre>{@code
  * HttpProxy.builder().listen(0)
  *     .route(r -> r.pathPrefix("/pay/").to(payments)
- *         .fault(HttpFault.abort(503).percentage(10))                       // 10% get 503
+ *         .fault(HttpFault.abort(503).toxicity(0.1))                        // 10% get 503
  *         .fault(HttpFault.delay(Duration.ofMillis(300)).whenHeader("x-slow")))
  *     .seed(42)
  *     .start();
@@ -26,8 +26,11 @@ import org.jspecify.annotations.Nullable;
  */
 public sealed interface HttpFault {
 
-  /** The share of (header-matching, scheduled) requests this fault applies to, 0 to 100. */
-  double percentage();
+  /**
+   * The probability that this fault applies to a (header-matching, scheduled) request, 0 to 1: the
+   * same unit as the L4 toxics' {@code toxicity} (Toxiproxy's), so 0.3 is 30% of requests.
+   */
+  double toxicity();
 
   /** The request header that must be present for the fault to apply, or null for every request. */
   @Nullable String header();
@@ -37,17 +40,17 @@ public sealed interface HttpFault {
 
   /** Answers with {@code status} without forwarding the request (Envoy's abort). */
   static Abort abort(int status) {
-    return new Abort(status, 100, null, Schedule.always());
+    return new Abort(status, 1, null, Schedule.always());
   }
 
   /** Holds the request for {@code delay} before forwarding it (Envoy's fixed delay). */
   static Delay delay(Duration delay) {
-    return new Delay(delay, 100, null, Schedule.always());
+    return new Delay(delay, 1, null, Schedule.always());
   }
 
   /** Holds the backend's response (head and body) for {@code delay} before the client gets any of it. */
   static ResponseDelay responseDelay(Duration delay) {
-    return new ResponseDelay(delay, 100, null, Schedule.always());
+    return new ResponseDelay(delay, 1, null, Schedule.always());
   }
 
   /**
@@ -55,17 +58,20 @@ public sealed interface HttpFault {
    * connection (the backend exchange is aborted too).
    */
   static AbortBody abortBody(long bytes) {
-    return new AbortBody(bytes, 100, null, Schedule.always());
+    return new AbortBody(bytes, 1, null, Schedule.always());
   }
 
   /** Paces the response body to {@code kibPerSecond} KiB (1024 bytes) per second. */
   static SlowBody slowBody(long kibPerSecond) {
-    return new SlowBody(kibPerSecond, 100, null, Schedule.always());
+    return new SlowBody(kibPerSecond, 1, null, Schedule.always());
   }
 
-  /** This fault for {@code percentage} percent of requests (0 to 100; default 100). */
-  default HttpFault percentage(double percentage) {
-    return with(percentage, header(), schedule());
+  /**
+   * This fault applied with probability {@code toxicity}, 0 to 1 (default 1, every request): the
+   * unit of the L4 toxics' {@code toxicity}; {@code 0.25} is a quarter of requests.
+   */
+  default HttpFault toxicity(double toxicity) {
+    return with(toxicity, header(), schedule());
   }
 
   /** This fault only for requests that carry header {@code name} (any value). */
@@ -74,12 +80,12 @@ public sealed interface HttpFault {
     if (name.isBlank()) {
       throw new IllegalArgumentException("whenHeader: blank (expected: a header name such as x-fault)");
     }
-    return with(percentage(), name, schedule());
+    return with(toxicity(), name, schedule());
   }
 
   /** This fault only for the requests {@code schedule} admits. */
   default HttpFault schedule(Schedule schedule) {
-    return with(percentage(), header(), Objects.requireNonNull(schedule, "schedule"));
+    return with(toxicity(), header(), Objects.requireNonNull(schedule, "schedule"));
   }
 
   private HttpFault with(double p, @Nullable String h, Schedule s) {
@@ -96,17 +102,17 @@ public sealed interface HttpFault {
    * An immediate answer. See {@link HttpFault#abort(int)}.
    *
    * @param status     the status, 200 to 599
-   * @param percentage share of requests, 0 to 100
+   * @param toxicity   probability per request, 0 to 1
    * @param header     required request header, or null
    * @param schedule   which requests
    */
-  record Abort(int status, double percentage, @Nullable String header, Schedule schedule) implements HttpFault {
+  record Abort(int status, double toxicity, @Nullable String header, Schedule schedule) implements HttpFault {
     /** Validates the parameters. */
     public Abort {
       if (status < 200 || status > 599) {
         throw new IllegalArgumentException("abort status: " + status + " (expected: 200-599)");
       }
-      FaultChecks.common(percentage, schedule);
+      FaultChecks.common(toxicity, schedule);
     }
   }
 
@@ -114,15 +120,15 @@ public sealed interface HttpFault {
    * A delay before forwarding. See {@link HttpFault#delay(Duration)}.
    *
    * @param delay      how long, at least 0
-   * @param percentage share of requests, 0 to 100
+   * @param toxicity   probability per request, 0 to 1
    * @param header     required request header, or null
    * @param schedule   which requests
    */
-  record Delay(Duration delay, double percentage, @Nullable String header, Schedule schedule) implements HttpFault {
+  record Delay(Duration delay, double toxicity, @Nullable String header, Schedule schedule) implements HttpFault {
     /** Validates the parameters. */
     public Delay {
       FaultChecks.notNegative("delay", delay);
-      FaultChecks.common(percentage, schedule);
+      FaultChecks.common(toxicity, schedule);
     }
   }
 
@@ -130,16 +136,16 @@ public sealed interface HttpFault {
    * A delay of the response. See {@link HttpFault#responseDelay(Duration)}.
    *
    * @param delay      how long, at least 0
-   * @param percentage share of requests, 0 to 100
+   * @param toxicity   probability per request, 0 to 1
    * @param header     required request header, or null
    * @param schedule   which requests
    */
-  record ResponseDelay(Duration delay, double percentage, @Nullable String header, Schedule schedule)
+  record ResponseDelay(Duration delay, double toxicity, @Nullable String header, Schedule schedule)
       implements HttpFault {
     /** Validates the parameters. */
     public ResponseDelay {
       FaultChecks.notNegative("responseDelay", delay);
-      FaultChecks.common(percentage, schedule);
+      FaultChecks.common(toxicity, schedule);
     }
   }
 
@@ -147,17 +153,17 @@ public sealed interface HttpFault {
    * A reset mid-body. See {@link HttpFault#abortBody(long)}.
    *
    * @param bytes      body bytes the client gets before the reset, at least 0
-   * @param percentage share of requests, 0 to 100
+   * @param toxicity   probability per request, 0 to 1
    * @param header     required request header, or null
    * @param schedule   which requests
    */
-  record AbortBody(long bytes, double percentage, @Nullable String header, Schedule schedule) implements HttpFault {
+  record AbortBody(long bytes, double toxicity, @Nullable String header, Schedule schedule) implements HttpFault {
     /** Validates the parameters. */
     public AbortBody {
       if (bytes < 0) {
         throw new IllegalArgumentException("abortBody: " + bytes + " bytes (expected: >= 0)");
       }
-      FaultChecks.common(percentage, schedule);
+      FaultChecks.common(toxicity, schedule);
     }
   }
 
@@ -165,18 +171,18 @@ public sealed interface HttpFault {
    * A slow response body. See {@link HttpFault#slowBody(long)}.
    *
    * @param kibPerSecond the rate in KiB/s, at least 1
-   * @param percentage   share of requests, 0 to 100
+   * @param toxicity     probability per request, 0 to 1
    * @param header       required request header, or null
    * @param schedule     which requests
    */
-  record SlowBody(long kibPerSecond, double percentage, @Nullable String header, Schedule schedule)
+  record SlowBody(long kibPerSecond, double toxicity, @Nullable String header, Schedule schedule)
       implements HttpFault {
     /** Validates the parameters. */
     public SlowBody {
       if (kibPerSecond < 1) {
         throw new IllegalArgumentException("slowBody: " + kibPerSecond + " KiB/s (expected: >= 1)");
       }
-      FaultChecks.common(percentage, schedule);
+      FaultChecks.common(toxicity, schedule);
     }
   }
 }
@@ -192,10 +198,10 @@ final class FaultChecks {
     }
   }
 
-  static void common(double percentage, Schedule schedule) {
+  static void common(double toxicity, Schedule schedule) {
     Objects.requireNonNull(schedule, "schedule");
-    if (!(percentage >= 0 && percentage <= 100)) {
-      throw new IllegalArgumentException("percentage: " + percentage + " (expected: 0 to 100)");
+    if (!(toxicity >= 0 && toxicity <= 1)) {
+      throw new IllegalArgumentException("toxicity: " + toxicity + " (expected: 0 to 1)");
     }
   }
 }

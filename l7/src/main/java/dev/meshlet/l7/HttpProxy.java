@@ -136,7 +136,7 @@ public final class HttpProxy implements AutoCloseable {
   }
 
   /**
-   * The seed every {@link HttpFault} percentage draws from; pass it to {@link Builder#seed(long)} to
+   * The seed every {@link HttpFault} toxicity draw comes from; pass it to {@link Builder#seed(long)} to
    * replay a run.
    */
   public long seed() {
@@ -184,7 +184,7 @@ public final class HttpProxy implements AutoCloseable {
 
   /**
    * Puts back the routes the proxy was built with, undoing every {@link #replaceRoutes(Consumer)}, and
-   * restarts their {@link HttpFault faults}: schedules count requests from 1 again and the percentage
+   * restarts their {@link HttpFault faults}: schedules count requests from 1 again and the toxicity
    * draws start over, so the same seed and the same requests give the same faults as right after
    * start. Requests in flight finish as they began. The JUnit extension calls it between tests.
    *
@@ -194,23 +194,29 @@ public final class HttpProxy implements AutoCloseable {
     if (closed.get()) {
       throw new IllegalStateException("resetRoutes: proxy closed");
     }
-    List<HttpRoute> routes = new ArrayList<>();
-    for (HttpRoute r : config.routes()) {
-      routes.add(r.restarted());
-    }
-    HttpRoute d = config.defaultRoute();
-    jetty.handler.replaceRoutes(new RouteTable(routes, d == null ? null : d.restarted()));
+    jetty.handler.replaceRoutes(config.initialRoutes()); // a new table: its faults start over
   }
 
   /** The routes in use now, in the order they are tried (the default route, if any, last). */
   public List<HttpRoute> routes() {
-    RouteTable t = jetty.handler.routes();
-    List<HttpRoute> all = new ArrayList<>(t.routes());
-    if (t.defaultRoute() != null) {
-      all.add(t.defaultRoute());
-    }
-    return List.copyOf(all);
+    return jetty.handler.routes().all();
   }
+
+  /**
+   * The route and cluster this proxy would take now for a request with {@code head}, or null when no
+   * route applies (such a request gets 404): its routing table and matching code, as for a request,
+   * without sending anything, counting it or drawing faults. For a split the cluster is drawn by
+   * weight. Envoy's route table check, for tests of a routing setup:
+   *
+   * <pre>{@code
+   * assertThat(proxy.routeFor(RequestHead.builder("GET", "/api/users").build()).route().name())
+   *     .isEqualTo("api");
+   * }</pre>
+   */
+  public HttpRoute.@Nullable Match routeFor(RequestHead head) {
+    return jetty.handler.routes().match(Objects.requireNonNull(head, "head"));
+  }
+
 
   /** A new routing table for {@link HttpProxy#replaceRoutes(Consumer)}, built as the builder's routes are. */
   public static final class Routes {

@@ -2,6 +2,7 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Route;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -10,7 +11,6 @@ import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
-import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.util.URIUtil;
 import org.jspecify.annotations.Nullable;
 
@@ -29,10 +29,12 @@ import org.jspecify.annotations.Nullable;
  *     .route(r -> r.host("*.example.com").split(s -> s.to(stable, 90).to(canary, 10)))
  * }</pre>
  *
- * <p>Paths are matched against the decoded, normalized path ({@code /a/%62} matches {@code /a/b});
- * the request target is forwarded as received unless a rewrite applies.
+ * <p>Routes look at a {@link RequestHead}, meshlet's view of a request's head, so they can be
+ * checked without a server: {@link #select(RequestHead)} for one route, {@link HttpProxy#routeFor}
+ * for a proxy's whole table. Paths are matched against the decoded, normalized path ({@code /a/%62}
+ * matches {@code /a/b}); the request target is forwarded as received unless a rewrite applies.
  */
-public final class HttpRoute implements Route<Request> {
+public final class HttpRoute implements Route<RequestHead> {
 
   private final String name;
   private final RequestMatcher[] matchers;
@@ -42,17 +44,14 @@ public final class HttpRoute implements Route<Request> {
   private final @Nullable String hostRewrite;
   private final HeaderOps requestHeaders;
   private final HeaderOps responseHeaders;
-  /** Faults (issue 7): usually none; per fault, how many requests it was drawn for and its draw key. */
-  final HttpFault[] faults;
-  final java.util.concurrent.atomic.AtomicLong[] faultCandidates;
-  final long[] faultKeys;
-  final long createdNanos = System.nanoTime();
-  /** Retries and timeouts (issue 6); null means the proxy's setting. */
+  /** Usually none; their live state (counts, draws) is the route table's, in {@link RouteFaults}. */
+  private final HttpFault[] faults;
+  /** Retries and timeouts; null means the proxy's setting. */
   final @Nullable RetryPolicy retryPolicy;
-  final java.time.@Nullable Duration requestTimeout;
-  final java.time.@Nullable Duration responseTimeout;
-  final java.time.@Nullable Duration connectTimeout;
-  final java.time.@Nullable Duration idleTimeout;
+  final @Nullable Duration requestTimeout;
+  final @Nullable Duration responseTimeout;
+  final @Nullable Duration connectTimeout;
+  final @Nullable Duration idleTimeout;
 
   private HttpRoute(Builder b, String name) {
     this.name = name;
@@ -74,40 +73,6 @@ public final class HttpRoute implements Route<Request> {
     this.responseTimeout = b.responseTimeout;
     this.connectTimeout = b.connectTimeout;
     this.idleTimeout = b.idleTimeout;
-    this.faultCandidates = new java.util.concurrent.atomic.AtomicLong[faults.length];
-    this.faultKeys = new long[faults.length];
-    for (int i = 0; i < faults.length; i++) {
-      faultCandidates[i] = new java.util.concurrent.atomic.AtomicLong();
-      faultKeys[i] = (name + "#" + i).hashCode();
-    }
-  }
-
-  /** This route with its faults restarted: schedules count requests from 1 again, draws start over. */
-  private HttpRoute(HttpRoute r) {
-    this.name = r.name;
-    this.matchers = r.matchers;
-    this.clusters = r.clusters;
-    this.cumulativeWeights = r.cumulativeWeights;
-    this.pathRewrite = r.pathRewrite;
-    this.hostRewrite = r.hostRewrite;
-    this.requestHeaders = r.requestHeaders;
-    this.responseHeaders = r.responseHeaders;
-    this.faults = r.faults;
-    this.retryPolicy = r.retryPolicy;
-    this.requestTimeout = r.requestTimeout;
-    this.responseTimeout = r.responseTimeout;
-    this.connectTimeout = r.connectTimeout;
-    this.idleTimeout = r.idleTimeout;
-    this.faultKeys = r.faultKeys;
-    this.faultCandidates = new java.util.concurrent.atomic.AtomicLong[faults.length];
-    for (int i = 0; i < faults.length; i++) {
-      faultCandidates[i] = new java.util.concurrent.atomic.AtomicLong();
-    }
-  }
-
-  /** A copy whose faults start over, as in a route just built; see {@link HttpProxy#resetRoutes()}. */
-  HttpRoute restarted() {
-    return faults.length == 0 ? this : new HttpRoute(this);
   }
 
   static HttpRoute build(Consumer<Builder> spec, String defaultName) {
@@ -132,19 +97,24 @@ public final class HttpRoute implements Route<Request> {
     return List.of(faults);
   }
 
+  boolean hasFaults() {
+    return faults.length > 0;
+  }
+
+  /** The faults without a copy, for {@link RouteFaults}, which keeps their per-table state. */
+  HttpFault[] faultArray() {
+    return faults;
+  }
+
   /** The clusters this route sends to: one, or several for a weighted split. */
   public List<Cluster> clusters() {
     return List.of(clusters);
   }
 
-  /**
-   * Whether every condition of this route holds for {@code request}.
-   *
-   * @param path the request's decoded, normalized path
-   */
-  boolean matches(Request request, String path) {
+  /** Whether every condition of this route holds for {@code head}. */
+  boolean matches(HeadView head) {
     for (RequestMatcher m : matchers) {
-      if (!m.matches(request, path)) {
+      if (!m.matches(head)) {
         return false;
       }
     }
@@ -152,15 +122,17 @@ public final class HttpRoute implements Route<Request> {
   }
 
   /**
-   * The cluster for {@code request} when every condition holds (for a split, drawn at random by
-   * weight for each request), otherwise {@code null}.
+   * The cluster for {@code head} when every condition of this route holds (for a split, drawn at
+   * random by weight each time), otherwise {@code null}. This route alone: a proxy tries its routes
+   * in order, see {@link HttpProxy#routeFor(RequestHead)}.
    */
   @Override
-  public @Nullable Cluster select(Request request) {
-    String path = request.getHttpURI().getCanonicalPath();
-    return matches(request, path == null ? "/" : path) ? pickCluster() : null;
+  public @Nullable Cluster select(RequestHead head) {
+    Objects.requireNonNull(head, "head");
+    return matches((HeadView) head) ? pickCluster() : null; // HeadView is the only RequestHead
   }
 
+  /** This route's cluster for one request: its one cluster, or for a split one drawn by weight. */
   Cluster pickCluster() {
     if (clusters.length == 1) {
       return clusters[0];
@@ -224,6 +196,21 @@ public final class HttpRoute implements Route<Request> {
     }
   }
 
+  /**
+   * The route and cluster a proxy takes for a request head, as {@link HttpProxy#routeFor(RequestHead)}
+   * answers it.
+   *
+   * @param route   the first route whose conditions all hold, or the default route
+   * @param cluster the route's cluster (for a split, the one drawn by weight)
+   */
+  public record Match(HttpRoute route, Cluster cluster) {
+    /** Checks that neither is null. */
+    public Match {
+      Objects.requireNonNull(route, "route");
+      Objects.requireNonNull(cluster, "cluster");
+    }
+  }
+
   /** A weighted split over clusters: {@code s -> s.to(stable, 90).to(canary, 10)}. */
   public static final class Split {
     private final List<Cluster> clusters = new ArrayList<>();
@@ -265,10 +252,10 @@ public final class HttpRoute implements Route<Request> {
     private boolean targetSet;
     private final List<HttpFault> faults = new ArrayList<>();
     private @Nullable RetryPolicy retryPolicy;
-    private java.time.@Nullable Duration requestTimeout;
-    private java.time.@Nullable Duration responseTimeout;
-    private java.time.@Nullable Duration connectTimeout;
-    private java.time.@Nullable Duration idleTimeout;
+    private @Nullable Duration requestTimeout;
+    private @Nullable Duration responseTimeout;
+    private @Nullable Duration connectTimeout;
+    private @Nullable Duration idleTimeout;
 
     private Builder() {}
 
@@ -285,9 +272,9 @@ public final class HttpRoute implements Route<Request> {
     /**
      * The whole-request timeout for this route, from the request's arrival to the end of its response,
      * retries and backoffs included: the client gets 504 if no response began, otherwise its connection
-     * is aborted. Default: the proxy's {@link HttpProxy.Builder#requestTimeout(java.time.Duration)}.
+     * is aborted. Default: the proxy's {@link HttpProxy.Builder#requestTimeout(Duration)}.
      */
-    public Builder requestTimeout(java.time.Duration d) {
+    public Builder requestTimeout(Duration d) {
       this.requestTimeout = positive("requestTimeout", d);
       return this;
     }
@@ -295,9 +282,9 @@ public final class HttpRoute implements Route<Request> {
     /**
      * How long one try may wait for the backend's response to begin (504 or a retry after); default
      * the retry policy's per-try timeout, else the proxy's
-     * {@link HttpProxy.Builder#responseTimeout(java.time.Duration)}.
+     * {@link HttpProxy.Builder#responseTimeout(Duration)}.
      */
-    public Builder responseTimeout(java.time.Duration d) {
+    public Builder responseTimeout(Duration d) {
       this.responseTimeout = positive("responseTimeout", d);
       return this;
     }
@@ -305,23 +292,23 @@ public final class HttpRoute implements Route<Request> {
     /**
      * How long a try may wait for a connection to the backend (connecting, or queued for a pooled
      * one) before it fails as a connect failure; default the proxy's
-     * {@link HttpProxy.Builder#connectTimeout(java.time.Duration)}, which bounds connecting only.
+     * {@link HttpProxy.Builder#connectTimeout(Duration)}, which bounds connecting only.
      */
-    public Builder connectTimeout(java.time.Duration d) {
+    public Builder connectTimeout(Duration d) {
       this.connectTimeout = positive("connectTimeout", d);
       return this;
     }
 
     /**
      * How long this route's exchange with the backend may stay silent (no byte either way) before it
-     * fails; default the proxy's {@link HttpProxy.Builder#upstreamIdleTimeout(java.time.Duration)}.
+     * fails; default the proxy's {@link HttpProxy.Builder#upstreamIdleTimeout(Duration)}.
      */
-    public Builder idleTimeout(java.time.Duration d) {
+    public Builder idleTimeout(Duration d) {
       this.idleTimeout = positive("idleTimeout", d);
       return this;
     }
 
-    private static java.time.Duration positive(String what, java.time.Duration d) {
+    private static Duration positive(String what, Duration d) {
       Objects.requireNonNull(d, what);
       if (d.isNegative() || d.isZero()) {
         throw new IllegalArgumentException(what + ": " + d + " (expected: > 0)");
@@ -330,8 +317,9 @@ public final class HttpRoute implements Route<Request> {
     }
 
     /**
-     * Injects {@code fault} into this route's requests (for its percentage of them, and only when its
-     * header is present if it names one). Several faults are drawn independently; an abort wins.
+     * Injects {@code fault} into this route's requests (for the share its
+     * {@linkplain HttpFault#toxicity() toxicity} gives, and only when its header is present if it
+     * names one). Several faults are drawn independently; an abort wins.
      */
     public Builder fault(HttpFault fault) {
       faults.add(Objects.requireNonNull(fault, "fault"));

@@ -97,6 +97,16 @@ final class RequestChecks {
     return false;
   }
 
+  /**
+   * The path routes match on: the decoded, normalized path (as a backend resolves it), or the raw
+   * path when Jetty has none (its URI compliance answers such targets 400 before this).
+   */
+  static String routingPath(Request clientRequest) {
+    HttpURI uri = clientRequest.getHttpURI();
+    String canonical = uri.getCanonicalPath();
+    return canonical != null ? canonical : uri.getPath();
+  }
+
   /** The client's key for the balancers (its address: the same client, the same sticky backend). */
   static long clientKey(Request clientRequest) {
     SocketAddress remote = clientRequest.getConnectionMetaData().getRemoteSocketAddress();

@@ -1,34 +1,28 @@
 package dev.meshlet.l7;
 
-import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.eclipse.jetty.http.HttpField;
-import org.eclipse.jetty.server.Request;
-import org.eclipse.jetty.util.Fields;
 
 /** One condition of an {@link HttpRoute}; a route matches when all of its matchers hold. */
 sealed interface RequestMatcher {
 
-  /**
-   * Whether the request satisfies this condition.
-   *
-   * @param path the request's decoded, normalized path (computed once per request)
-   */
-  boolean matches(Request request, String path);
+  /** Whether {@code head} satisfies this condition. */
+  boolean matches(HeadView head);
 
   record PathPrefix(String prefix) implements RequestMatcher {
     @Override
-    public boolean matches(Request request, String path) {
-      return path.startsWith(prefix);
+    public boolean matches(HeadView head) {
+      return head.path().startsWith(prefix);
     }
   }
 
   record PathExact(String exact) implements RequestMatcher {
     @Override
-    public boolean matches(Request request, String path) {
-      return path.equals(exact);
+    public boolean matches(HeadView head) {
+      return head.path().equals(exact);
     }
   }
 
@@ -38,16 +32,16 @@ sealed interface RequestMatcher {
     }
 
     @Override
-    public boolean matches(Request request, String path) {
-      return regex.matches(path);
+    public boolean matches(HeadView head) {
+      return regex.matches(head.path());
     }
   }
 
   /** Exact host, or with {@code suffix} a wildcard {@code *.example.com} (one or more labels). */
   record Host(String host, boolean wildcard) implements RequestMatcher {
     @Override
-    public boolean matches(Request request, String path) {
-      String h = request.getHttpURI().getHost();
+    public boolean matches(HeadView head) {
+      String h = head.host();
       if (h == null) {
         return false;
       }
@@ -64,8 +58,8 @@ sealed interface RequestMatcher {
 
   record Header(String name, String value) implements RequestMatcher {
     @Override
-    public boolean matches(Request request, String path) {
-      for (HttpField f : request.getHeaders()) {
+    public boolean matches(HeadView head) {
+      for (HttpField f : head.fields()) {
         if (f.is(name) && value.equals(f.getValue())) {
           return true;
         }
@@ -76,8 +70,8 @@ sealed interface RequestMatcher {
 
   record HeaderPresent(String name) implements RequestMatcher {
     @Override
-    public boolean matches(Request request, String path) {
-      return request.getHeaders().contains(name);
+    public boolean matches(HeadView head) {
+      return head.hasHeader(name);
     }
   }
 
@@ -87,8 +81,8 @@ sealed interface RequestMatcher {
     }
 
     @Override
-    public boolean matches(Request request, String path) {
-      for (HttpField f : request.getHeaders()) {
+    public boolean matches(HeadView head) {
+      for (HttpField f : head.fields()) {
         if (f.is(name) && regex.matches(f.getValue())) {
           return true;
         }
@@ -99,8 +93,8 @@ sealed interface RequestMatcher {
 
   record Method(Set<String> methods) implements RequestMatcher {
     @Override
-    public boolean matches(Request request, String path) {
-      return methods.contains(request.getMethod());
+    public boolean matches(HeadView head) {
+      return methods.contains(head.method());
     }
 
     static Method of(String... methods) {
@@ -121,24 +115,19 @@ sealed interface RequestMatcher {
 
   record QueryParam(String name, String value) implements RequestMatcher {
     @Override
-    public boolean matches(Request request, String path) {
-      if (request.getHttpURI().getQuery() == null) {
-        return false;
-      }
-      Fields fields = Request.extractQueryParameters(request);
-      List<String> values = fields.getValues(name);
-      return values != null && values.contains(value);
+    public boolean matches(HeadView head) {
+      return head.hasQueryParam(name, value);
     }
   }
 
   /**
-   * A pattern with one {@link java.util.regex.Matcher} per thread, reset for each input: matching
+   * A pattern with one {@link Matcher} per thread, reset for each input: matching
    * allocates nothing (a new matcher per request was the routing table's only allocation). Routes
    * are evaluated on the proxy's selector and pool threads, so there are few matchers.
    */
   final class ReusedMatcher {
     private final Pattern pattern;
-    private final ThreadLocal<java.util.regex.Matcher> matchers;
+    private final ThreadLocal<Matcher> matchers;
 
     ReusedMatcher(Pattern pattern) {
       this.pattern = pattern;
@@ -146,7 +135,7 @@ sealed interface RequestMatcher {
     }
 
     boolean matches(CharSequence input) {
-      java.util.regex.Matcher m = matchers.get();
+      Matcher m = matchers.get();
       try {
         return m.reset(input).matches();
       } finally {

@@ -94,8 +94,8 @@ class FaultsTest {
   }
 
   @Test
-  void abortPercentageOverAThousandRequestsIsWithinToleranceAndReplaysWithTheSameSeed() throws Exception {
-    HttpFault thirtyPercent = HttpFault.abort(503).percentage(30);
+  void abortToxicityOverAThousandRequestsIsWithinToleranceAndReplaysWithTheSameSeed() throws Exception {
+    HttpFault thirtyPercent = HttpFault.abort(503).toxicity(0.3);
     List<Integer> first;
     int before = small.requests.size();
     try (HttpProxy proxy = proxy(small, 42, thirtyPercent)) {
@@ -255,7 +255,10 @@ class FaultsTest {
   @Test
   void badFaultsSayWhatToFix() {
     assertThatThrownBy(() -> HttpFault.abort(99)).hasMessage("abort status: 99 (expected: 200-599)");
-    assertThatThrownBy(() -> HttpFault.abort(503).percentage(101)).hasMessage("percentage: 101.0 (expected: 0 to 100)");
+    assertThatThrownBy(() -> HttpFault.abort(503).toxicity(1.01)).hasMessage("toxicity: 1.01 (expected: 0 to 1)");
+    assertThatThrownBy(() -> HttpFault.abort(503).toxicity(30)).as("a percentage is not a toxicity")
+        .hasMessage("toxicity: 30.0 (expected: 0 to 1)");
+    assertThatThrownBy(() -> HttpFault.delay(Duration.ZERO).toxicity(-0.1)).hasMessage("toxicity: -0.1 (expected: 0 to 1)");
     assertThatThrownBy(() -> HttpFault.slowBody(0)).hasMessage("slowBody: 0 KiB/s (expected: >= 1)");
     assertThatThrownBy(() -> HttpFault.abortBody(-1)).hasMessage("abortBody: -1 bytes (expected: >= 0)");
     assertThatThrownBy(() -> HttpFault.delay(Duration.ofMillis(5)).whenHeader(" "))

@@ -8,6 +8,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -230,6 +231,38 @@ class RoutingTest {
       // binomial(1000, 0.1): sd ~ 9.5; 5 sd either side
       assertThat(canaryHits).isBetween(52, 148);
       assertThat(Await.idle(proxy).stats().routes().get("canary").status2xx()).isEqualTo(n);
+    }
+  }
+
+  @Test
+  void routeForAnswersAsTheProxyRoutesAndFollowsALiveUpdate() throws Exception {
+    Cluster apiPool = pool(api);
+    Cluster webPool = pool(web);
+    try (HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0)
+        .route(r -> r.name("api").pathPrefix("/api/").to(apiPool))
+        .route(r -> r.name("admin").host("admin.example.com").to(pool(admin)))
+        .defaultRoute(webPool)
+        .start()) {
+      RequestHead users = RequestHead.builder("GET", "/api/users").host("127.0.0.1").build();
+      HttpRoute.Match m = proxy.routeFor(users);
+      assertThat(m).isNotNull();
+      assertThat(m.route().name()).isEqualTo("api");
+      assertThat(m.cluster()).isSameAs(apiPool);
+      assertThat(proxy.routeFor(RequestHead.builder("GET", "/").host("admin.example.com:8443").build()))
+          .extracting(x -> x.route().name()).isEqualTo("admin");
+      assertThat(proxy.routeFor(RequestHead.builder("GET", "/x").build()))
+          .extracting(HttpRoute.Match::cluster).isSameAs(webPool);
+
+      // the requests themselves go where routeFor said, and routeFor sent nothing nor counted anything
+      assertThat(get(proxy, "/api/users")).isEqualTo("api");
+      assertThat(getWithHost(proxy, "/", "admin.example.com:8443")).isEqualTo("admin");
+      assertThat(Await.idle(proxy).stats().total().requests()).isEqualTo(2);
+      assertThat(proxy.awaitRequests(2, Duration.ofSeconds(5)))
+          .extracting(HttpEvent.Completed::route).containsExactly("api", "admin");
+
+      proxy.replaceRoutes(t -> t.route(r -> r.name("only").pathPrefix("/only/").to(webPool)));
+      assertThat(proxy.routeFor(users)).as("no route: the proxy would answer 404").isNull();
+      assertThat(get(proxy, "/api/users")).isEqualTo("404");
     }
   }
 }
