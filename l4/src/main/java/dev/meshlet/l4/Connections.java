@@ -1,7 +1,7 @@
 package dev.meshlet.l4;
 
 import dev.meshlet.core.Cluster;
-import dev.meshlet.core.Journal;
+import dev.meshlet.core.internal.JournalWriter;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -47,7 +47,7 @@ final class Connections implements ConnectionContext {
   private final Counters counters;
   private final Threads threads;
   private final BufferPool pool;
-  private final Journal<TcpEvent> journal;
+  private final JournalWriter<TcpEvent> journal;
   private final Toxics toxics;
   private volatile Cluster cluster;
   private final int maxConnections;
@@ -61,7 +61,7 @@ final class Connections implements ConnectionContext {
   private final @Nullable Thread reaper;
 
   Connections(String name, Cluster cluster, Counters counters, Threads threads, BufferPool pool,
-      Journal<TcpEvent> journal, long seed, Map<String, Toxic> toxics, int maxConnections, int connectAttempts,
+      JournalWriter<TcpEvent> journal, long seed, Map<String, Toxic> toxics, int maxConnections, int connectAttempts,
       int connectTimeoutMillis, long idleTimeoutNanos) {
     this.name = name;
     this.cluster = cluster;
@@ -224,7 +224,7 @@ final class Connections implements ConnectionContext {
   }
 
   @Override
-  public Journal<TcpEvent> journal() {
+  public JournalWriter<TcpEvent> journal() {
     return journal;
   }
 

@@ -4,6 +4,7 @@ import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Journal;
+import dev.meshlet.core.internal.JournalWriter;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.InetAddress;
@@ -53,7 +54,7 @@ public final class TcpProxy implements AutoCloseable {
   private final BufferPool pool;
   private final Counters counters = new Counters();
   private final Threads threads;
-  private final Journal<TcpEvent> journal;
+  private final JournalWriter<TcpEvent> journal;
   private final Connections connections;
   private final Listener listener;
   private final long seed;
@@ -67,7 +68,7 @@ public final class TcpProxy implements AutoCloseable {
     String name = "meshlet-l4 " + address;
     this.pool = new BufferPool(b.bufferSize, b.maxBufferSize(), b.bufferPoolSize, b.bufferMemory(), name);
     this.seed = b.seed != null ? b.seed : ThreadLocalRandom.current().nextLong();
-    this.journal = new Journal<>(b.journalCapacity, name + " seed=" + Toxics.seedString(seed));
+    this.journal = JournalWriter.create(b.journalCapacity, name + " seed=" + Toxics.seedString(seed));
     this.threads = new Threads("meshlet-l4-" + address.getPort());
     this.connections = new Connections(name, cluster, counters, threads, pool, journal, seed, b.toxics,
         b.maxConnections, b.connectAttempts, connectTimeoutMillis, b.idleTimeout.toNanos());
@@ -141,7 +142,7 @@ public final class TcpProxy implements AutoCloseable {
    * {@link Journal#awaitCount}.
    */
   public Journal<TcpEvent> journal() {
-    return journal;
+    return journal.journal();
   }
 
   /**
@@ -211,7 +212,7 @@ public final class TcpProxy implements AutoCloseable {
     while (!done.getAsBoolean()) {
       if (System.nanoTime() - deadline > 0) {
         throw new AssertionError(this + ": timed out after " + timeout + " waiting for " + what + "; "
-            + now.get() + "; " + journal.describeTail(10));
+            + now.get() + "; " + journal.journal().describeTail(10));
       }
       LockSupport.parkNanos(1_000_000);
     }

@@ -187,6 +187,10 @@ class BalancingTest {
     assertThat(proxy.stats().connectFailures()).isEqualTo(6);
     assertThat(proxy.cluster().endpoints().get(0).stats().failures()).isEqualTo(6);
     assertThat(proxy.cluster().endpoints().get(1).stats().total()).isEqualTo(6);
+    // an attempt counts on its endpoint from before its connect; a failed one is no longer in flight
+    assertThat(proxy.cluster().endpoints().get(0).stats().total()).isEqualTo(6);
+    assertThat(proxy.cluster().endpoints().get(0).active()).isZero();
+    Await.until("the live backend's connections released", () -> proxy.cluster().endpoints().get(1).active() == 0);
   }
 
   @Test
@@ -203,6 +207,8 @@ class BalancingTest {
     assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
     Await.until("no-backend counted", () -> proxy.stats().noBackend() == 1);
     Await.until("connection released", () -> proxy.stats().active() == 0); // counted just before release
+    assertThat(proxy.cluster().endpoints().get(0).active()).isZero(); // the failed attempt's lease is closed
+    assertThat(proxy.cluster().endpoints().get(0).stats().failures()).isEqualTo(1);
   }
 
   /** 300 ms, and a timeout that rounds down to 0 ms, which must not become Socket.connect's "no timeout". */
