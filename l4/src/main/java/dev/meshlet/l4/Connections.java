@@ -2,6 +2,7 @@ package dev.meshlet.l4;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.internal.JournalWriter;
+import dev.meshlet.core.internal.Seeds;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -74,6 +75,7 @@ final class Connections implements ConnectionContext {
     this.connectTimeoutMillis = connectTimeoutMillis;
     this.idleTimeoutNanos = idleTimeoutNanos;
     this.toxics = new Toxics(this, seed, journal, toxics);
+    Seeds.offer(cluster, seed); // so the proxy's seed replays the cluster's random picks too
     this.reaper = idleTimeoutNanos > 0 ? threads.named("idle", this::reapLoop) : null;
   }
 
@@ -92,6 +94,7 @@ final class Connections implements ConnectionContext {
   }
 
   Cluster replaceCluster(Cluster next) {
+    Seeds.offer(next, toxics.seed()); // before any connection picks from it
     Cluster previous = cluster;
     cluster = next;
     return previous;

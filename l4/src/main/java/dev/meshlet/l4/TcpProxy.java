@@ -146,8 +146,9 @@ public final class TcpProxy implements AutoCloseable {
   }
 
   /**
-   * The seed of the random source every toxicity, jitter and slice size draws from; pass it to
-   * {@link Builder#seed(long)} to replay a run.
+   * The seed of the random source every toxicity, jitter and slice size draws from, and the random
+   * balancing of a cluster without a seed of its own; pass it to {@link Builder#seed(long)} to replay
+   * a run.
    */
   public long seed() {
     return seed;
@@ -280,7 +281,9 @@ public final class TcpProxy implements AutoCloseable {
     /**
      * The seed for every random draw the toxics make (toxicity, jitter, slice sizes); default a random
      * one, reported by {@link TcpProxy#seed()} and in {@link TcpProxy#toString()}. The same seed and the
-     * same order of connections give the same faults.
+     * same order of connections give the same faults. A cluster without a
+     * {@linkplain Cluster.Builder#seed(long) seed} of its own (the first proxy to offer one wins) takes
+     * it for its random picks too, so they replay as well.
      */
     public Builder seed(long seed) {
       this.seed = seed;

@@ -23,6 +23,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Timeout;
+import org.jspecify.annotations.Nullable;
 
 /** Which backend each connection goes to, and what happens when none can be reached. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
@@ -191,6 +192,41 @@ class BalancingTest {
     assertThat(proxy.cluster().endpoints().get(0).stats().total()).isEqualTo(6);
     assertThat(proxy.cluster().endpoints().get(0).active()).isZero();
     Await.until("the live backend's connections released", () -> proxy.cluster().endpoints().get(1).active() == 0);
+  }
+
+  @Test
+  void theProxysSeedReplaysARandomClusterWithoutASeedOfItsOwn() throws Exception {
+    TestServer a = track(TestServer.named("a"));
+    TestServer b = track(TestServer.named("b"));
+    TestServer c = track(TestServer.named("c"));
+    List<String> first = randomPicks(7L, null, a, b, c);
+    List<String> second = randomPicks(7L, null, a, b, c);
+    assertThat(first).hasSize(50).containsAll(List.of("a", "b", "c")); // random, not one backend
+    assertThat(second).isEqualTo(first);
+    assertThat(randomPicks(8L, null, a, b, c)).isNotEqualTo(first); // the seed decides
+    // a cluster's own seed wins over the proxy's
+    assertThat(randomPicks(1L, 99L, a, b, c)).isEqualTo(randomPicks(2L, 99L, a, b, c));
+  }
+
+  /** The backends 50 connections in a row reach through a new proxy seeded {@code proxySeed}. */
+  private List<String> randomPicks(long proxySeed, @Nullable Long clusterSeed, TestServer... servers)
+      throws IOException {
+    Cluster.Builder cb = Cluster.builder("random-" + proxySeed).balancer(Balancer.random());
+    for (TestServer s : servers) {
+      cb.backends(backend(s));
+    }
+    if (clusterSeed != null) {
+      cb.seed(clusterSeed);
+    }
+    Cluster cluster = track(cb.build());
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).seed(proxySeed));
+    List<String> seen = new ArrayList<>();
+    for (int i = 0; i < 50; i++) {
+      try (Socket s = connect(proxy)) {
+        seen.add(readLine(s));
+      }
+    }
+    return seen;
   }
 
   @Test
