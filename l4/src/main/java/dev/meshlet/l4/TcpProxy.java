@@ -63,7 +63,7 @@ public final class TcpProxy implements AutoCloseable {
     this.ownsCluster = ownsCluster;
     this.address = (InetSocketAddress) server.getLocalAddress();
     // rounded up: a timeout under 1 ms must not become 0, which Socket.connect reads as "no timeout"
-    int connectTimeoutMillis = (int) Math.clamp((b.connectTimeout.toNanos() + 999_999) / 1_000_000, 1, Integer.MAX_VALUE);
+    int connectTimeoutMillis = Math.clamp((b.connectTimeout.toNanos() + 999_999) / 1_000_000, 1, Integer.MAX_VALUE);
     this.drainTimeoutNanos = b.drainTimeout.toNanos();
     String name = "meshlet-l4 " + address;
     this.pool = new BufferPool(b.bufferSize, b.maxBufferSize(), b.bufferPoolSize, b.bufferMemory(), name);
