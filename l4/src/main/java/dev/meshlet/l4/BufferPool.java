@@ -47,7 +47,7 @@ final class BufferPool {
   }
 
   /** With the allocator and the back-off after running out of direct memory given (tests). */
-  @SuppressWarnings("unchecked")
+  @SuppressWarnings({"unchecked", "rawtypes"}) // an array of a generic type is made raw
   BufferPool(int bufferSize, int maxBufferSize, int poolSize, long limit, String owner,
       IntFunction<ByteBuffer> allocator, long backOffNanos) {
     this.allocator = allocator;

@@ -2,6 +2,9 @@ package dev.meshlet.l4;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
+import dev.meshlet.core.internal.Admission;
+import dev.meshlet.core.internal.Lease;
+import dev.meshlet.core.internal.Permit;
 import java.io.IOException;
 import java.net.Inet4Address;
 import java.net.InetSocketAddress;
@@ -12,7 +15,6 @@ import java.time.Instant;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -28,10 +30,10 @@ final class Connection {
   /** Refused at once: the proxy was disabled when it was accepted. */
   private final boolean refuse;
   private volatile @Nullable SocketChannel backend;
-  /** The cluster's admission, held from dial to end; taken back by whoever releases it first. */
-  private final AtomicBoolean permit = new AtomicBoolean();
-  /** The backend's endpoint, held from connect to end; taken back by whoever releases it first. */
-  private final AtomicReference<@Nullable Endpoint> lease = new AtomicReference<>();
+  /** The cluster's admission, held from dial to end; closing it twice is harmless. */
+  private volatile @Nullable Permit permit;
+  /** The endpoint dialled last, held from its connect attempt to end; closing it twice is harmless. */
+  private volatile @Nullable Lease lease;
   final Direction toBackend;
   final Direction toClient;
   private final AtomicInteger openDirections = new AtomicInteger(2);
@@ -86,11 +88,11 @@ final class Connection {
     if (up == null) {
       return; // ended with its cause
     }
-    Endpoint e = lease.get();
-    if (e != null) {
-      context.journal().record(new TcpEvent.Connected(id, e.backend(), Instant.now()));
-      toBackend.dialled(up, e);
-      toClient.dialled(up, e);
+    Lease l = lease;
+    if (l != null) {
+      context.journal().record(new TcpEvent.Connected(id, l.endpoint().backend(), Instant.now()));
+      toBackend.dialled(up, l);
+      toClient.dialled(up, l);
     }
     try {
       context.execute(toClient::pipe);
@@ -103,23 +105,22 @@ final class Connection {
 
   /** Takes the cluster's admission and connects to a backend; null (and ended) if none can be had. */
   private @Nullable SocketChannel dial() {
-    if (!cluster.tryAcquire()) { // the cluster's circuit breaker is open: refuse at once
+    Permit admitted = Admission.tryEnter(cluster);
+    if (admitted == null) { // the cluster's circuit breaker is open: refuse at once
       end(Cause.OVERFLOW, "overflow: cluster " + cluster.name() + " max active", false);
       return null;
     }
-    permit.set(true);
+    permit = admitted;
     if (closing) { // end() ran meanwhile and may not have seen the permit
-      releaseHeld();
+      admitted.close();
       return null;
     }
-    if (!cluster.tryAcquirePending()) { // too many connections wait for their backend connection
-      end(Cause.OVERFLOW, "overflow: cluster " + cluster.name() + " max pending", false);
-      return null;
-    }
-    try {
+    try (Permit pending = Admission.tryEnterPending(cluster)) {
+      if (pending == null) { // too many connections wait for their backend connection
+        end(Cause.OVERFLOW, "overflow: cluster " + cluster.name() + " max pending", false);
+        return null;
+      }
       return connect();
-    } finally {
-      cluster.releasePending();
     }
   }
 
@@ -144,22 +145,25 @@ final class Connection {
         end(Cause.NO_SOCKET, Cause.NO_SOCKET.label() + ": " + ex.getMessage(), false);
         return null;
       }
+      // begun after the socket opened: running out of file descriptors is not the endpoint's to count;
+      // held in the field before the connect so that end() closes it whatever happens next
+      Lease l = Lease.begin(e);
+      lease = l;
       try {
         ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         ch.socket().connect(e.address(), context.connectTimeoutMillis());
-        e.succeeded();
-        e.begin();
-        lease.set(e);
+        l.succeeded();
         backend = ch;
-        if (closing) { // end() raced with the connect and may not have seen the socket or the lease
-          releaseHeld();
+        if (closing) { // end() raced with the connect and may not have seen the socket
+          l.close();
           closeQuietly(ch);
           return null;
         }
         return ch;
       } catch (IOException | RuntimeException ex) { // RuntimeException: unresolved address
         closeQuietly(ch);
-        e.failed();
+        l.failed();
+        l.close(); // no longer in flight to this endpoint; end() closing it again does nothing
         context.counters().connectFailures.increment();
         Log.debug(() -> "meshlet-l4: connect to " + e + " failed: " + ex);
         previous = e;
@@ -230,14 +234,15 @@ final class Connection {
     context.ended(this);
   }
 
-  /** Gives back the endpoint and the cluster's admission, each once, whoever calls first. */
+  /** Gives back the endpoint and the cluster's admission (a permit or lease closed twice is closed once). */
   private void releaseHeld() {
-    Endpoint e = lease.getAndSet(null);
-    if (e != null) {
-      e.end();
+    Lease l = lease;
+    if (l != null) {
+      l.close();
     }
-    if (permit.getAndSet(false)) {
-      cluster.release();
+    Permit p = permit;
+    if (p != null) {
+      p.close();
     }
   }
 

@@ -1,6 +1,6 @@
 package dev.meshlet.l4;
 
-import dev.meshlet.core.Journal;
+import dev.meshlet.core.internal.JournalWriter;
 
 /** What a connection needs from its proxy, and all it may ask of it. */
 interface ConnectionContext {
@@ -11,7 +11,7 @@ interface ConnectionContext {
   Counters counters();
 
   /** Where the connection's events go. */
-  Journal<TcpEvent> journal();
+  JournalWriter<TcpEvent> journal();
 
   /** How many backends to try, at most. */
   int connectAttempts();

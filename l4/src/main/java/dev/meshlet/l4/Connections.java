@@ -1,7 +1,8 @@
 package dev.meshlet.l4;
 
 import dev.meshlet.core.Cluster;
-import dev.meshlet.core.Journal;
+import dev.meshlet.core.internal.JournalWriter;
+import dev.meshlet.core.internal.Seeds;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -47,7 +48,7 @@ final class Connections implements ConnectionContext {
   private final Counters counters;
   private final Threads threads;
   private final BufferPool pool;
-  private final Journal<TcpEvent> journal;
+  private final JournalWriter<TcpEvent> journal;
   private final Toxics toxics;
   private volatile Cluster cluster;
   private final int maxConnections;
@@ -61,7 +62,7 @@ final class Connections implements ConnectionContext {
   private final @Nullable Thread reaper;
 
   Connections(String name, Cluster cluster, Counters counters, Threads threads, BufferPool pool,
-      Journal<TcpEvent> journal, long seed, Map<String, Toxic> toxics, int maxConnections, int connectAttempts,
+      JournalWriter<TcpEvent> journal, long seed, Map<String, Toxic> toxics, int maxConnections, int connectAttempts,
       int connectTimeoutMillis, long idleTimeoutNanos) {
     this.name = name;
     this.cluster = cluster;
@@ -74,6 +75,7 @@ final class Connections implements ConnectionContext {
     this.connectTimeoutMillis = connectTimeoutMillis;
     this.idleTimeoutNanos = idleTimeoutNanos;
     this.toxics = new Toxics(this, seed, journal, toxics);
+    Seeds.offer(cluster, seed); // so the proxy's seed replays the cluster's random picks too
     this.reaper = idleTimeoutNanos > 0 ? threads.named("idle", this::reapLoop) : null;
   }
 
@@ -92,6 +94,7 @@ final class Connections implements ConnectionContext {
   }
 
   Cluster replaceCluster(Cluster next) {
+    Seeds.offer(next, toxics.seed()); // before any connection picks from it
     Cluster previous = cluster;
     cluster = next;
     return previous;
@@ -224,7 +227,7 @@ final class Connections implements ConnectionContext {
   }
 
   @Override
-  public Journal<TcpEvent> journal() {
+  public JournalWriter<TcpEvent> journal() {
     return journal;
   }
 

@@ -1,6 +1,6 @@
 package dev.meshlet.l4;
 
-import dev.meshlet.core.Endpoint;
+import dev.meshlet.core.internal.Lease;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -28,7 +28,8 @@ final class Direction {
   /** Both set before the direction's thread starts: the client side at accept, the backend side once dialled. */
   private @Nullable SocketChannel src;
   private @Nullable SocketChannel dst;
-  private @Nullable Endpoint endpoint;
+  /** The connection's lease on its backend, which counts the bytes; set with the backend side. */
+  private @Nullable Lease lease;
   /** Made at the first read that filled a buffer; used for FIONREAD. */
   private @Nullable InputStream waitingIn;
   /** Replaced (copy on write) under the {@link Toxics} lock; read once per chunk of data. */
@@ -60,13 +61,13 @@ final class Direction {
   }
 
   /** The backend is dialled: the other end of this direction. Called before its thread starts. */
-  void dialled(SocketChannel backend, Endpoint e) {
+  void dialled(SocketChannel backend, Lease lease) {
     if (side == Toxic.Direction.UPSTREAM) {
       dst = backend;
     } else {
       src = backend;
     }
-    endpoint = e;
+    this.lease = lease;
   }
 
   /** Copies bytes until the source ends (then half-closes the destination) or fails (then resets both). */
@@ -145,12 +146,12 @@ final class Direction {
   void account(int sent) {
     bytes += sent;
     total.add(sent);
-    Endpoint e = endpoint;
-    if (e != null) {
+    Lease l = lease;
+    if (l != null) {
       if (side == Toxic.Direction.UPSTREAM) {
-        e.bytesOut(sent);
+        l.bytesOut(sent);
       } else {
-        e.bytesIn(sent);
+        l.bytesIn(sent);
       }
     }
   }

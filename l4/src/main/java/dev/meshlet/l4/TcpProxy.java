@@ -4,6 +4,7 @@ import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Journal;
+import dev.meshlet.core.internal.JournalWriter;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.InetAddress;
@@ -53,7 +54,7 @@ public final class TcpProxy implements AutoCloseable {
   private final BufferPool pool;
   private final Counters counters = new Counters();
   private final Threads threads;
-  private final Journal<TcpEvent> journal;
+  private final JournalWriter<TcpEvent> journal;
   private final Connections connections;
   private final Listener listener;
   private final long seed;
@@ -62,12 +63,12 @@ public final class TcpProxy implements AutoCloseable {
     this.ownsCluster = ownsCluster;
     this.address = (InetSocketAddress) server.getLocalAddress();
     // rounded up: a timeout under 1 ms must not become 0, which Socket.connect reads as "no timeout"
-    int connectTimeoutMillis = (int) Math.clamp((b.connectTimeout.toNanos() + 999_999) / 1_000_000, 1, Integer.MAX_VALUE);
+    int connectTimeoutMillis = Math.clamp((b.connectTimeout.toNanos() + 999_999) / 1_000_000, 1, Integer.MAX_VALUE);
     this.drainTimeoutNanos = b.drainTimeout.toNanos();
     String name = "meshlet-l4 " + address;
     this.pool = new BufferPool(b.bufferSize, b.maxBufferSize(), b.bufferPoolSize, b.bufferMemory(), name);
     this.seed = b.seed != null ? b.seed : ThreadLocalRandom.current().nextLong();
-    this.journal = new Journal<>(b.journalCapacity, name + " seed=" + Toxics.seedString(seed));
+    this.journal = JournalWriter.create(b.journalCapacity, name + " seed=" + Toxics.seedString(seed));
     this.threads = new Threads("meshlet-l4-" + address.getPort());
     this.connections = new Connections(name, cluster, counters, threads, pool, journal, seed, b.toxics,
         b.maxConnections, b.connectAttempts, connectTimeoutMillis, b.idleTimeout.toNanos());
@@ -141,12 +142,13 @@ public final class TcpProxy implements AutoCloseable {
    * {@link Journal#awaitCount}.
    */
   public Journal<TcpEvent> journal() {
-    return journal;
+    return journal.journal();
   }
 
   /**
-   * The seed of the random source every toxicity, jitter and slice size draws from; pass it to
-   * {@link Builder#seed(long)} to replay a run.
+   * The seed of the random source every toxicity, jitter and slice size draws from, and the random
+   * balancing of a cluster without a seed of its own; pass it to {@link Builder#seed(long)} to replay
+   * a run.
    */
   public long seed() {
     return seed;
@@ -211,7 +213,7 @@ public final class TcpProxy implements AutoCloseable {
     while (!done.getAsBoolean()) {
       if (System.nanoTime() - deadline > 0) {
         throw new AssertionError(this + ": timed out after " + timeout + " waiting for " + what + "; "
-            + now.get() + "; " + journal.describeTail(10));
+            + now.get() + "; " + journal.journal().describeTail(10));
       }
       LockSupport.parkNanos(1_000_000);
     }
@@ -279,7 +281,9 @@ public final class TcpProxy implements AutoCloseable {
     /**
      * The seed for every random draw the toxics make (toxicity, jitter, slice sizes); default a random
      * one, reported by {@link TcpProxy#seed()} and in {@link TcpProxy#toString()}. The same seed and the
-     * same order of connections give the same faults.
+     * same order of connections give the same faults. A cluster without a
+     * {@linkplain Cluster.Builder#seed(long) seed} of its own (the first proxy to offer one wins) takes
+     * it for its random picks too, so they replay as well.
      */
     public Builder seed(long seed) {
       this.seed = seed;

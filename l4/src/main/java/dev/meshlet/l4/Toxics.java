@@ -1,7 +1,8 @@
 package dev.meshlet.l4;
 
-import dev.meshlet.core.Journal;
 import dev.meshlet.core.Schedule;
+import dev.meshlet.core.internal.JournalWriter;
+import dev.meshlet.core.internal.Mix;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
@@ -33,13 +34,13 @@ public final class Toxics {
   /** The proxy's live connections, which the toxics are drawn for. */
   private final Connections connections;
   private final long seed;
-  private final Journal<TcpEvent> journal;
+  private final JournalWriter<TcpEvent> journal;
   private final ReentrantLock lock = new ReentrantLock();
   /** The toxics the proxy was built with, which {@link #reset()} installs again. */
   private final Map<String, Toxic> initial;
   private volatile Installed[] installed = NONE;
 
-  Toxics(Connections connections, long seed, Journal<TcpEvent> journal, Map<String, Toxic> initial) {
+  Toxics(Connections connections, long seed, JournalWriter<TcpEvent> journal, Map<String, Toxic> initial) {
     this.connections = connections;
     this.seed = seed;
     this.journal = journal;
@@ -190,16 +191,16 @@ public final class Toxics {
     long ordinal = ++i.candidates;
     Toxic t = i.toxic;
     Duration since = Duration.ofNanos(System.nanoTime() - i.installedNanos);
-    long draw = Rng.mix(seed, i.name.hashCode(), ordinal);
+    long draw = Mix.mix(seed, i.name.hashCode(), ordinal);
     // A window toxic is a time, not a set of connections: it applies to every connection open during
     // the window (accepted before it ends), and acts on their data only while the window lasts.
     boolean admitted = t.schedule() instanceof Schedule.Window w
         ? since.compareTo(w.until()) < 0
         : t.schedule().admits(ordinal, since);
-    if (!admitted || !(Rng.unit(draw) < t.toxicity())) {
+    if (!admitted || !(Mix.unit(draw) < t.toxicity())) {
       return;
     }
-    ActiveToxic a = new ActiveToxic(i, Rng.mix(draw, 0x5DEECE66DL, ordinal));
+    ActiveToxic a = new ActiveToxic(i, Mix.mix(draw, 0x5DEECE66DL, ordinal));
     journal.record(new TcpEvent.ToxicApplied(c.id, i.name, t, Instant.now()));
     c.direction(t.direction()).add(a);
     if (t instanceof Toxic.Timeout x && !x.timeout().isZero()) { // counted from when the toxic starts acting

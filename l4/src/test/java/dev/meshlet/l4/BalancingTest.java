@@ -23,6 +23,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Timeout;
+import org.jspecify.annotations.Nullable;
 
 /** Which backend each connection goes to, and what happens when none can be reached. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
@@ -187,6 +188,45 @@ class BalancingTest {
     assertThat(proxy.stats().connectFailures()).isEqualTo(6);
     assertThat(proxy.cluster().endpoints().get(0).stats().failures()).isEqualTo(6);
     assertThat(proxy.cluster().endpoints().get(1).stats().total()).isEqualTo(6);
+    // an attempt counts on its endpoint from before its connect; a failed one is no longer in flight
+    assertThat(proxy.cluster().endpoints().get(0).stats().total()).isEqualTo(6);
+    assertThat(proxy.cluster().endpoints().get(0).active()).isZero();
+    Await.until("the live backend's connections released", () -> proxy.cluster().endpoints().get(1).active() == 0);
+  }
+
+  @Test
+  void theProxysSeedReplaysARandomClusterWithoutASeedOfItsOwn() throws Exception {
+    TestServer a = track(TestServer.named("a"));
+    TestServer b = track(TestServer.named("b"));
+    TestServer c = track(TestServer.named("c"));
+    List<String> first = randomPicks(7L, null, a, b, c);
+    List<String> second = randomPicks(7L, null, a, b, c);
+    assertThat(first).hasSize(50).containsAll(List.of("a", "b", "c")); // random, not one backend
+    assertThat(second).isEqualTo(first);
+    assertThat(randomPicks(8L, null, a, b, c)).isNotEqualTo(first); // the seed decides
+    // a cluster's own seed wins over the proxy's
+    assertThat(randomPicks(1L, 99L, a, b, c)).isEqualTo(randomPicks(2L, 99L, a, b, c));
+  }
+
+  /** The backends 50 connections in a row reach through a new proxy seeded {@code proxySeed}. */
+  private List<String> randomPicks(long proxySeed, @Nullable Long clusterSeed, TestServer... servers)
+      throws IOException {
+    Cluster.Builder cb = Cluster.builder("random-" + proxySeed).balancer(Balancer.random());
+    for (TestServer s : servers) {
+      cb.backends(backend(s));
+    }
+    if (clusterSeed != null) {
+      cb.seed(clusterSeed);
+    }
+    Cluster cluster = track(cb.build());
+    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).seed(proxySeed));
+    List<String> seen = new ArrayList<>();
+    for (int i = 0; i < 50; i++) {
+      try (Socket s = connect(proxy)) {
+        seen.add(readLine(s));
+      }
+    }
+    return seen;
   }
 
   @Test
@@ -203,6 +243,8 @@ class BalancingTest {
     assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
     Await.until("no-backend counted", () -> proxy.stats().noBackend() == 1);
     Await.until("connection released", () -> proxy.stats().active() == 0); // counted just before release
+    assertThat(proxy.cluster().endpoints().get(0).active()).isZero(); // the failed attempt's lease is closed
+    assertThat(proxy.cluster().endpoints().get(0).stats().failures()).isEqualTo(1);
   }
 
   /** 300 ms, and a timeout that rounds down to 0 ms, which must not become Socket.connect's "no timeout". */
