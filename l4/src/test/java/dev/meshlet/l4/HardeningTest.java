@@ -105,13 +105,14 @@ class HardeningTest {
     assertThat(served).as("served again after the flood; child stderr: %s", log).isTrue();
     assertThat(recovery).as("time from the flood's close to the first echo").isLessThan(Duration.ofSeconds(1));
     assertThat(log).doesNotContain("Exception in thread");
+    acceptFailures = stats(in, out, stderr)[2]; // an accept may have failed after the flood's count was read
     long logged = log.lines().filter(l -> l.contains("accept failed")).count();
     assertThat(logged).as("episodes logged; child stderr: %s", log).isEqualTo(acceptFailures > 0 ? 1 : 0);
     assertThat(child.isAlive()).isTrue();
   }
 
   @Test
-  void burstOfTwoThousandConnectsIsAnsweredWithinTwoSeconds() throws Exception {
+  void burstOfTwoThousandConnectsIsAnsweredWithoutADroppedSyn() throws Exception {
     long limit = openFilesLimit();
     // each proxied connection costs four descriptors in this JVM: client, the proxy's two, backend
     assumeTrue(limit >= 9000, "the open files limit is " + limit + ": the burst needs about 9000 (ulimit -n)");
@@ -121,11 +122,17 @@ class HardeningTest {
     InetSocketAddress target = new InetSocketAddress("127.0.0.1", proxy.port());
     burst(target, 200); // compiles the paths a burst takes, as a proxy that has served before has
     proxy.awaitIdle(Duration.ofSeconds(10));
+    long overflowsBefore = listenOverflows();
     Burst b = burst(target, 2000);
-    System.out.println("burst of 2000: " + b.took().toMillis() + " ms, connects over 900 ms: " + b.slowConnects());
+    long overflows = listenOverflows() - overflowsBefore;
+    System.out.println("burst of 2000: " + b.took().toMillis() + " ms, connects over 900 ms: " + b.slowConnects()
+        + ", listen queue overflows: " + overflows);
     assertThat(b.answered()).as("clients that got their echo; proxy stats: %s", proxy.stats()).isEqualTo(2000);
+    // a full accept queue drops SYNs, which clients retry after 1 s: none may be dropped. The wall
+    // time depends on the machine's load, so it is bounded loosely here and measured in bench/.
+    assertThat(overflows).as("SYNs the kernel dropped on a full accept queue").isZero();
     assertThat(b.took()).as("time for the whole burst (connects over 900 ms: %d)", b.slowConnects())
-        .isLessThan(Duration.ofSeconds(2));
+        .isLessThan(Duration.ofSeconds(10));
     assertThat(proxy.stats().rejected()).isZero();
   }
 
@@ -205,6 +212,26 @@ class HardeningTest {
       v[i] = Long.parseLong(f[i]);
     }
     return v;
+  }
+
+  /**
+   * The kernel's count of connections dropped because a listener's accept queue was full
+   * ({@code TcpExt ListenOverflows} in {@code /proc/net/netstat}; this network namespace, all listeners).
+   */
+  private static long listenOverflows() throws IOException {
+    List<String> lines = Files.readAllLines(Path.of("/proc/net/netstat"));
+    for (int i = 0; i + 1 < lines.size(); i++) {
+      if (lines.get(i).startsWith("TcpExt:") && lines.get(i + 1).startsWith("TcpExt:")) {
+        String[] names = lines.get(i).split("\\s+");
+        String[] values = lines.get(i + 1).split("\\s+");
+        for (int k = 0; k < names.length; k++) {
+          if (names[k].equals("ListenOverflows")) {
+            return Long.parseLong(values[k]);
+          }
+        }
+      }
+    }
+    throw new IllegalStateException("no TcpExt ListenOverflows in /proc/net/netstat");
   }
 
   /** This process's soft limit of open files (HotSpot raises it to the hard limit at start). */
