@@ -48,14 +48,15 @@ public class BalancerBench {
 
   @Setup
   public void setup() {
-    Balancer b = switch (balancer) {
-      case "round-robin" -> Balancer.roundRobin();
-      case "random" -> Balancer.random();
-      case "weighted-round-robin" -> Balancer.weightedRoundRobin();
-      case "least-connections" -> Balancer.leastConnections();
-      case "consistent-hash" -> Balancer.consistentHash();
-      default -> throw new IllegalArgumentException(balancer);
-    };
+    Balancer b =
+        switch (balancer) {
+          case "round-robin" -> Balancer.roundRobin();
+          case "random" -> Balancer.random();
+          case "weighted-round-robin" -> Balancer.weightedRoundRobin();
+          case "least-connections" -> Balancer.leastConnections();
+          case "consistent-hash" -> Balancer.consistentHash();
+          default -> throw new IllegalArgumentException(balancer);
+        };
     Cluster.Builder cb = Cluster.builder("bench").balancer(b);
     for (int i = 0; i < 8; i++) {
       cb.backends(Backend.of("10.0.0." + (i + 1), 8080).withWeight(i + 1));

@@ -27,9 +27,9 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * L7 route matching as the proxy does it per request: the canonical path from the parsed URI, the
  * first of 10 routes whose conditions all hold (path prefixes, an exact path, a host wildcard, a
- * header, methods; the regex route is last), then the cluster and the balancer pick. The request is a
- * parsed Jetty URI and header set, as the server hands them over.
- * Run with {@code -prof gc}: {@code gc.alloc.rate.norm} should be 0 B/op.
+ * header, methods; the regex route is last), then the cluster and the balancer pick. The request is
+ * a parsed Jetty URI and header set, as the server hands them over. Run with {@code -prof gc}:
+ * {@code gc.alloc.rate.norm} should be 0 B/op.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -68,24 +68,28 @@ public class RouteBench {
       routes[i] = BenchRoutes.build(specs.get(i), "route-" + (i + 1));
     }
     fallback = BenchRoutes.build(r -> r.to(a), "default");
-    String target = switch (request) {
-      case "first" -> "/api/v1/users/42?x=1";
-      case "eighth" -> "/shop/cart/items";
-      case "default" -> "/index.html";
-      default -> throw new IllegalArgumentException(request);
-    };
+    String target =
+        switch (request) {
+          case "first" -> "/api/v1/users/42?x=1";
+          case "eighth" -> "/shop/cart/items";
+          case "default" -> "/index.html";
+          default -> throw new IllegalArgumentException(request);
+        };
     HttpURI uri = HttpURI.build("http://www.example.com" + target).asImmutable();
-    HttpFields headers = HttpFields.build()
-        .add("Host", "www.example.com")
-        .add("User-Agent", "bench/1.0")
-        .add("Accept", "*/*")
-        .add("Accept-Encoding", "gzip")
-        .add("Cookie", "session=abc123")
-        .asImmutable();
+    HttpFields headers =
+        HttpFields.build()
+            .add("Host", "www.example.com")
+            .add("User-Agent", "bench/1.0")
+            .add("Accept", "*/*")
+            .add("Accept-Encoding", "gzip")
+            .add("Cookie", "session=abc123")
+            .asImmutable();
     req = new FakeRequest(uri, headers, "GET");
   }
 
-  /** The proxy's per-request routing: canonical path, first matching route, its cluster, a backend. */
+  /**
+   * The proxy's per-request routing: canonical path, first matching route, its cluster, a backend.
+   */
   @Benchmark
   public Endpoint route() {
     HttpURI uri = req.getHttpURI();
@@ -119,10 +123,15 @@ public class RouteBench {
   /** Just enough of a server request for the matchers: URI, headers, method. */
   static final class FakeRequest extends Request.Wrapper {
     /** The wrapped request, never reached: every method the matchers call is overridden. */
-    private static final Request UNUSED = (Request) java.lang.reflect.Proxy.newProxyInstance(
-        Request.class.getClassLoader(), new Class<?>[] {Request.class}, (proxy, m, args) -> {
-          throw new UnsupportedOperationException("FakeRequest." + m.getName());
-        });
+    private static final Request UNUSED =
+        (Request)
+            java.lang.reflect.Proxy.newProxyInstance(
+                Request.class.getClassLoader(),
+                new Class<?>[] {Request.class},
+                (proxy, m, args) -> {
+                  throw new UnsupportedOperationException("FakeRequest." + m.getName());
+                });
+
     private final HttpURI uri;
     private final HttpFields headers;
     private final String method;

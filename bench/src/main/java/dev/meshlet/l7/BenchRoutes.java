@@ -5,8 +5,8 @@ import org.eclipse.jetty.server.Request;
 
 /**
  * Bench-only access to package-private routing, so JMH can time exactly the loop the proxy runs per
- * request ({@code Exchange}: first route whose matchers all hold). Lives in the bench module, on the
- * class path only; nothing in {@code l7} depends on it.
+ * request ({@code Exchange}: first route whose matchers all hold). Lives in the bench module, on
+ * the class path only; nothing in {@code l7} depends on it.
  */
 public final class BenchRoutes {
   private BenchRoutes() {}

@@ -15,12 +15,13 @@ import java.util.concurrent.CountDownLatch;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The command line: {@code meshlet l4 …} and {@code meshlet l7 …}, a thin layer that parses flags and
- * calls the public builders, nothing more.
+ * The command line: {@code meshlet l4 …} and {@code meshlet l7 …}, a thin layer that parses flags
+ * and calls the public builders, nothing more.
  */
 public final class Cli {
 
-  static final String USAGE = """
+  static final String USAGE =
+      """
       usage:
         java -jar meshlet.jar                      run the demo (see: java -jar meshlet.jar demo --help)
         java -jar meshlet.jar l4 --listen HOST:PORT --backend HOST:PORT [--backend HOST:PORT ...]
@@ -50,12 +51,14 @@ public final class Cli {
   }
 
   /** Runs {@code meshlet l4|l7 …}; returns the process exit code. */
-  static int run(String mode, List<String> args, PrintStream out, PrintStream err, CountDownLatch stop) {
+  static int run(
+      String mode, List<String> args, PrintStream out, PrintStream err, CountDownLatch stop) {
     try {
       return switch (mode) {
         case "l4" -> runL4(args, out, stop);
         case "l7" -> runL7(args, out, stop);
-        default -> throw new UsageException("unknown mode '" + mode + "' (expected: l4, l7 or demo)");
+        default ->
+            throw new UsageException("unknown mode '" + mode + "' (expected: l4, l7 or demo)");
       };
     } catch (UsageException | IllegalArgumentException | IllegalStateException e) {
       err.println("meshlet: " + e.getMessage());
@@ -70,7 +73,8 @@ public final class Cli {
     }
   }
 
-  private static int runL4(List<String> args, PrintStream out, CountDownLatch stop) throws Exception {
+  private static int runL4(List<String> args, PrintStream out, CountDownLatch stop)
+      throws Exception {
     Flags f = new Flags(args);
     TcpProxy.Builder b = TcpProxy.builder();
     String[] listen = listen(f.required("--listen"));
@@ -99,7 +103,13 @@ public final class Cli {
     b.drainTimeout(duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
     f.done();
     try (TcpProxy proxy = b.start()) {
-      out.println("meshlet l4 listening on " + listen[0] + ":" + proxy.port() + " -> " + proxy.cluster().endpoints());
+      out.println(
+          "meshlet l4 listening on "
+              + listen[0]
+              + ":"
+              + proxy.port()
+              + " -> "
+              + proxy.cluster().endpoints());
       out.flush();
       await(stop);
       out.println("meshlet l4 draining (" + proxy.stats().active() + " connections open)");
@@ -109,7 +119,8 @@ public final class Cli {
     return 0;
   }
 
-  private static int runL7(List<String> args, PrintStream out, CountDownLatch stop) throws Exception {
+  private static int runL7(List<String> args, PrintStream out, CountDownLatch stop)
+      throws Exception {
     Flags f = new Flags(args);
     HttpProxy.Builder b = HttpProxy.builder();
     String[] listen = listen(f.required("--listen"));
@@ -120,14 +131,17 @@ public final class Cli {
     for (Flags.Flag flag : f.inOrder("--route", "--host-route", "--header-route")) {
       int eq = flag.value().indexOf('=');
       if (eq <= 0 || eq == flag.value().length() - 1) {
-        throw new UsageException(flag.name() + " '" + flag.value() + "': expected MATCH=HOST:PORT[,HOST:PORT...]");
+        throw new UsageException(
+            flag.name() + " '" + flag.value() + "': expected MATCH=HOST:PORT[,HOST:PORT...]");
       }
       String match = flag.value().substring(0, eq);
-      Cluster cluster = cluster("route-" + (++routes) + " " + match, flag.value().substring(eq + 1), balancer);
+      Cluster cluster =
+          cluster("route-" + (++routes) + " " + match, flag.value().substring(eq + 1), balancer);
       switch (flag.name()) {
         case "--route" -> {
           if (!match.startsWith("/")) {
-            throw new UsageException("--route '" + flag.value() + "': the path prefix must start with /");
+            throw new UsageException(
+                "--route '" + flag.value() + "': the path prefix must start with /");
           }
           b.route(r -> r.name(match).pathPrefix(match).to(cluster));
         }
@@ -135,7 +149,8 @@ public final class Cli {
         default -> {
           int colon = match.indexOf(':');
           if (colon <= 0 || colon == match.length() - 1) {
-            throw new UsageException("--header-route '" + flag.value() + "': expected NAME:VALUE=HOST:PORT[,...]");
+            throw new UsageException(
+                "--header-route '" + flag.value() + "': expected NAME:VALUE=HOST:PORT[,...]");
           }
           String name = match.substring(0, colon);
           String value = match.substring(colon + 1);
@@ -148,7 +163,8 @@ public final class Cli {
       b.defaultRoute(cluster("default", def, balancer));
     }
     if (routes == 0 && def == null) {
-      throw new UsageException("l7: give at least one --route, --host-route, --header-route or --default");
+      throw new UsageException(
+          "l7: give at least one --route, --host-route, --header-route or --default");
     }
     String v;
     if ((v = f.optional("--connect-timeout")) != null) {
@@ -230,12 +246,18 @@ public final class Cli {
       case "weighted-round-robin" -> Balancer.weightedRoundRobin();
       case "least-connections" -> Balancer.leastConnections();
       case "consistent-hash" -> Balancer.consistentHash();
-      default -> throw new UsageException("--balancer '" + name
-          + "' (expected: round-robin, random, weighted-round-robin, least-connections, consistent-hash)");
+      default ->
+          throw new UsageException(
+              "--balancer '"
+                  + name
+                  + "' (expected: round-robin, random, weighted-round-robin, least-connections, consistent-hash)");
     };
   }
 
-  /** {@code 250ms}, {@code 2s}, {@code 5m}, {@code 1h}, or an ISO-8601 duration such as {@code PT2S}. */
+  /**
+   * {@code 250ms}, {@code 2s}, {@code 5m}, {@code 1h}, or an ISO-8601 duration such as {@code
+   * PT2S}.
+   */
   static Duration duration(String text, String flag) {
     String t = text.strip().toLowerCase(Locale.ROOT);
     try {
@@ -253,17 +275,24 @@ public final class Cli {
         default -> throw new NumberFormatException();
       };
     } catch (RuntimeException e) {
-      throw new UsageException(flag + ": '" + text + "' is not a duration (expected e.g. 500ms, 2s, 1m, 1h)");
+      throw new UsageException(
+          flag + ": '" + text + "' is not a duration (expected e.g. 500ms, 2s, 1m, 1h)");
     }
   }
 
-  /** Flags in the order given; each consumed flag is checked off, and {@link #done()} rejects leftovers. */
+  /**
+   * Flags in the order given; each consumed flag is checked off, and {@link #done()} rejects
+   * leftovers.
+   */
   static final class Flags {
     record Flag(String name, String value) {}
 
     private final List<Flag> flags = new ArrayList<>();
     private final List<Flag> used = new ArrayList<>();
-    /** Flags given without a value: an error once asked for, or an unknown flag if never asked for. */
+
+    /**
+     * Flags given without a value: an error once asked for, or an unknown flag if never asked for.
+     */
     private final List<String> valueless = new ArrayList<>();
 
     Flags(List<String> args) {
