@@ -5,6 +5,7 @@ import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -73,19 +74,19 @@ public class BalancerBench {
 
   /** The pick as the proxies make it. */
   @Benchmark
-  public Endpoint clusterPick(Key key) {
+  public @Nullable Endpoint clusterPick(Key key) {
     return cluster.pick(key.next());
   }
 
   /** The picker alone. */
   @Benchmark
-  public Endpoint pickerPick(Key key) {
+  public @Nullable Endpoint pickerPick(Key key) {
     return picker.pick(key.next(), 0);
   }
 
   /** A retry that must avoid the previous endpoint. */
   @Benchmark
-  public Endpoint retryPick(Key key) {
+  public @Nullable Endpoint retryPick(Key key) {
     long k = key.next();
     Endpoint first = cluster.pick(k);
     return cluster.pick(k, 1, first);

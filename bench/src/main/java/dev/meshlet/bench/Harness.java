@@ -12,6 +12,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -461,9 +462,9 @@ final class Harness {
               + (split ? "ratio to direct" : "µs CPU added per request")
               + " | proxy process CPU, µs per request |");
       line("|---|---|---|---|---|");
-      double direct = median(rps.get("direct"));
+      double direct = median(measured(rps, "direct"));
       for (Target t : targets) {
-        double m = median(rps.get(t.name()));
+        double m = median(measured(rps, t.name()));
         if (!split) {
           keepAliveRps.put(t.name(), m);
         }
@@ -477,11 +478,11 @@ final class Harness {
                 + " | "
                 + fmt0(m)
                 + " | "
-                + runs(rps.get(t.name()))
+                + runs(measured(rps, t.name()))
                 + " | "
                 + last
                 + " | "
-                + cpuCell(w.cpu().get(t.name()))
+                + cpuCell(measured(w.cpu(), t.name()))
                 + " |");
       }
       line("");
@@ -506,20 +507,20 @@ final class Harness {
       line(
           "| target | connections/s (median) | runs | µs CPU added per connection | proxy process CPU, µs per connection |");
       line("|---|---|---|---|---|");
-      double direct = median(rps.get("direct"));
+      double direct = median(measured(rps, "direct"));
       for (Target t : targets) {
-        double m = median(rps.get(t.name()));
+        double m = median(measured(rps, t.name()));
         line(
             "| "
                 + t.name()
                 + " | "
                 + fmt0(m)
                 + " | "
-                + runs(rps.get(t.name()))
+                + runs(measured(rps, t.name()))
                 + " | "
                 + (t.proc() == null ? "0" : added(m, direct))
                 + " | "
-                + cpuCell(w.cpu().get(t.name()))
+                + cpuCell(measured(w.cpu(), t.name()))
                 + " |");
       }
       line("");
@@ -528,6 +529,11 @@ final class Harness {
     } finally {
       proxies.forEach(Target::stop);
     }
+  }
+
+  /** The results measured for {@code target}: every target is put in before it is measured. */
+  private static <V> V measured(Map<String, V> results, String target) {
+    return Objects.requireNonNull(results.get(target), () -> "no results for target " + target);
   }
 
   /**
@@ -548,9 +554,9 @@ final class Harness {
         Proc p = t.proc();
         long before = p == null ? 0 : Proc.cpuTicks(p.pid());
         double rate = wrk(t, o.seconds, close);
-        rps.get(t.name())[r] = rate;
+        measured(rps, t.name())[r] = rate;
         // ticks are 10 ms: over a 5 s run at >= 2,000 requests/s that is <= 1 µs per request
-        cpu.get(t.name())[r] =
+        measured(cpu, t.name())[r] =
             p == null
                 ? Double.NaN
                 : (Proc.cpuTicks(p.pid()) - before)
@@ -622,12 +628,12 @@ final class Harness {
         }
         for (int r = 0; r < o.rounds; r++) {
           for (Target t : targets) {
-            g.get(t.name())[r] = bulkRun(t, streams, r == 0 ? o.warmup : 1);
+            measured(g, t.name())[r] = bulkRun(t, streams, r == 0 ? o.warmup : 1);
           }
         }
-        double direct = median(g.get("direct"));
+        double direct = median(measured(g, "direct"));
         for (Target t : targets) {
-          double m = median(g.get(t.name()));
+          double m = median(measured(g, t.name()));
           line(
               String.format(
                   Locale.ROOT,
@@ -636,7 +642,7 @@ final class Harness {
                   streams,
                   m,
                   m / 8 * 1e9 / (1L << 30),
-                  runs(g.get(t.name())),
+                  runs(measured(g, t.name())),
                   m / direct));
         }
       }
@@ -735,12 +741,12 @@ final class Harness {
         }
         for (int r = 0; r < o.rounds; r++) {
           for (Target t : these) {
-            runs.get(t.name()).add(latencyRun(t, rate, o.latencyWarmup, o.latencySeconds));
+            measured(runs, t.name()).add(latencyRun(t, rate, o.latencyWarmup, o.latencySeconds));
           }
         }
-        double directP99 = medianOf(runs.get("direct"), 1);
+        double directP99 = medianOf(measured(runs, "direct"), 1);
         for (Target t : these) {
-          List<double[]> rs = runs.get(t.name());
+          List<double[]> rs = measured(runs, t.name());
           line(
               String.format(
                   Locale.ROOT,

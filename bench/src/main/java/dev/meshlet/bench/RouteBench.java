@@ -12,6 +12,7 @@ import java.util.function.Consumer;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpURI;
 import org.eclipse.jetty.server.Request;
+import org.jspecify.annotations.Nullable;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -91,7 +92,7 @@ public class RouteBench {
    * The proxy's per-request routing: canonical path, first matching route, its cluster, a backend.
    */
   @Benchmark
-  public Endpoint route() {
+  public @Nullable Endpoint route() {
     HttpURI uri = req.getHttpURI();
     String canonical = uri.getCanonicalPath();
     if (canonical == null) {
@@ -110,7 +111,7 @@ public class RouteBench {
 
   /** The public {@link dev.meshlet.core.Route#select} of each route in turn. */
   @Benchmark
-  public Cluster select() {
+  public @Nullable Cluster select() {
     for (HttpRoute r : routes) {
       Cluster c = r.select(req);
       if (c != null) {

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
 import org.jspecify.annotations.Nullable;
 
@@ -205,7 +206,8 @@ public final class Cli {
     try {
       return Backend.parse(text);
     } catch (IllegalArgumentException e) {
-      throw new UsageException(e.getMessage());
+      throw new UsageException(
+          Objects.requireNonNullElse(e.getMessage(), "backend '" + text + "': not HOST:PORT"));
     }
   }
 
