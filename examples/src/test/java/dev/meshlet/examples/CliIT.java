@@ -353,6 +353,159 @@ class CliIT {
       first = jar.stdout.poll(100, TimeUnit.MILLISECONDS);
     }
     assertThat(first).isEqualTo("usage:");
+    StringBuilder usage = new StringBuilder(first).append('\n');
+    for (String line; (line = jar.stdout.poll()) != null; ) {
+      usage.append(line).append('\n');
+    }
+    // the defaults the builders document (the drain timeout is the command line's own, 10 s)
+    assertThat(usage.toString())
+        .contains("[--connect-timeout 5s]")
+        .contains("[--idle-timeout 1h]")
+        .contains("[--max-connections 10000]")
+        .contains("[--drain-timeout 10s]")
+        .contains("[--response-timeout 15s]")
+        .contains("[--balancer round-robin]")
+        .contains("--defer-resolution");
+  }
+
+  /**
+   * A backend on 127.0.0.1 that reads one request head, stays silent for {@code silence}, then
+   * answers 200 "late"; the socket stays open until the test ends.
+   */
+  private ServerSocket slowBackend(Duration silence, CountDownLatch arrived) throws Exception {
+    ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+    resources.add(server);
+    Thread.ofVirtual()
+        .start(
+            () -> {
+              try (Socket s = server.accept()) {
+                BufferedReader in =
+                    new BufferedReader(
+                        new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
+                while (!in.readLine().isEmpty()) {
+                  // the request head
+                }
+                arrived.countDown();
+                Thread.sleep(silence); // the backend's own slowness, not a wait for a condition
+                s.getOutputStream()
+                    .write(
+                        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate"
+                            .getBytes(StandardCharsets.US_ASCII));
+                in.read(); // until the proxy closes the connection or the test ends
+              } catch (Exception ignored) {
+                // the test fails on the client side
+              }
+            });
+    return server;
+  }
+
+  @Test
+  void l7ResponseTimeoutShortensTheBackendDeadline() throws Exception {
+    CountDownLatch arrived = new CountDownLatch(1);
+    ServerSocket slow = slowBackend(Duration.ofSeconds(30), arrived);
+    Jar jar =
+        new Jar(
+            "l7",
+            "--listen",
+            "127.0.0.1:0",
+            "--default",
+            "127.0.0.1:" + slow.getLocalPort(),
+            "--response-timeout",
+            "1s");
+    int port = jar.awaitListening();
+    long start = System.nanoTime();
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/slow"))
+                .timeout(Duration.ofSeconds(30))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    Duration took = Duration.ofNanos(System.nanoTime() - start);
+    assertThat(arrived.getCount()).as("the request reached the backend").isZero();
+    assertThat(r.statusCode()).isEqualTo(504);
+    assertThat(took)
+        .isGreaterThanOrEqualTo(Duration.ofSeconds(1))
+        .isLessThan(Duration.ofSeconds(10));
+    jar.process.destroy();
+    assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
+  }
+
+  @Test
+  void l7ResponseTimeoutExtendsPastTheUpstreamIdleTimeout() throws Exception {
+    // 17 s of silence: longer than the 15 s the proxy gives a silent backend by default
+    CountDownLatch arrived = new CountDownLatch(1);
+    ServerSocket slow = slowBackend(Duration.ofSeconds(17), arrived);
+    Jar jar =
+        new Jar(
+            "l7",
+            "--listen",
+            "127.0.0.1:0",
+            "--route",
+            "/slow=127.0.0.1:" + slow.getLocalPort(),
+            "--response-timeout",
+            "25s");
+    int port = jar.awaitListening();
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/slow"))
+                .timeout(Duration.ofSeconds(60))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.body()).isEqualTo("late");
+    jar.process.destroy();
+    assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
+  }
+
+  @Test
+  void unresolvableBackendExitsTwoNamingIt() throws Exception {
+    // RFC 6761: names under .invalid never resolve, with or without a network
+    String[][] cases = {
+      {"l4", "--listen", "127.0.0.1:0", "--backend", "nothing.invalid:80"},
+      {"l7", "--listen", "127.0.0.1:0", "--default", "nothing.invalid:80"},
+      {"l7", "--listen", "127.0.0.1:0", "--route", "/a/=127.0.0.1:1,nothing.invalid:80"},
+    };
+    for (String[] args : cases) {
+      Jar jar = new Jar(args);
+      assertThat(jar.exitCode(Duration.ofSeconds(30))).as(String.join(" ", args)).isEqualTo(2);
+      assertThat(jar.stderr.toString())
+          .contains("backend 'nothing.invalid:80': host 'nothing.invalid' does not resolve")
+          .contains("--defer-resolution")
+          .contains("usage:");
+    }
+  }
+
+  @Test
+  void deferResolutionStartsWithAnUnresolvableBackend() throws Exception {
+    Jar l4 =
+        new Jar(
+            "l4",
+            "--listen",
+            "127.0.0.1:0",
+            "--backend",
+            "nothing.invalid:80",
+            "--defer-resolution");
+    l4.awaitListening();
+    Jar l7 =
+        new Jar(
+            "l7",
+            "--listen",
+            "127.0.0.1:0",
+            "--default",
+            "nothing.invalid:80",
+            "--defer-resolution");
+    int port = l7.awaitListening();
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/"))
+                .timeout(Duration.ofSeconds(30))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(502);
+    l4.process.destroy();
+    l7.process.destroy();
+    assertThat(l4.exitCode(Duration.ofSeconds(15))).isZero();
+    assertThat(l7.exitCode(Duration.ofSeconds(15))).isZero();
   }
 
   @Test
