@@ -5,6 +5,7 @@ import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -48,14 +49,15 @@ public class BalancerBench {
 
   @Setup
   public void setup() {
-    Balancer b = switch (balancer) {
-      case "round-robin" -> Balancer.roundRobin();
-      case "random" -> Balancer.random();
-      case "weighted-round-robin" -> Balancer.weightedRoundRobin();
-      case "least-connections" -> Balancer.leastConnections();
-      case "consistent-hash" -> Balancer.consistentHash();
-      default -> throw new IllegalArgumentException(balancer);
-    };
+    Balancer b =
+        switch (balancer) {
+          case "round-robin" -> Balancer.roundRobin();
+          case "random" -> Balancer.random();
+          case "weighted-round-robin" -> Balancer.weightedRoundRobin();
+          case "least-connections" -> Balancer.leastConnections();
+          case "consistent-hash" -> Balancer.consistentHash();
+          default -> throw new IllegalArgumentException(balancer);
+        };
     Cluster.Builder cb = Cluster.builder("bench").balancer(b);
     for (int i = 0; i < 8; i++) {
       cb.backends(Backend.of("10.0.0." + (i + 1), 8080).withWeight(i + 1));
@@ -72,19 +74,19 @@ public class BalancerBench {
 
   /** The pick as the proxies make it. */
   @Benchmark
-  public Endpoint clusterPick(Key key) {
+  public @Nullable Endpoint clusterPick(Key key) {
     return cluster.pick(key.next());
   }
 
   /** The picker alone. */
   @Benchmark
-  public Endpoint pickerPick(Key key) {
+  public @Nullable Endpoint pickerPick(Key key) {
     return picker.pick(key.next(), 0);
   }
 
   /** A retry that must avoid the previous endpoint. */
   @Benchmark
-  public Endpoint retryPick(Key key) {
+  public @Nullable Endpoint retryPick(Key key) {
     long k = key.next();
     Endpoint first = cluster.pick(k);
     return cluster.pick(k, 1, first);

@@ -16,8 +16,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Child roles for bulk throughput: a server that writes an endless stream to every connection, and a
- * client that reads N parallel streams for a fixed time and reports Gbit/s. Both use 1 MiB direct
+ * Child roles for bulk throughput: a server that writes an endless stream to every connection, and
+ * a client that reads N parallel streams for a fixed time and reports Gbit/s. Both use 1 MiB direct
  * buffers, so the copies they make are the kernel's only.
  */
 final class Bulk {
@@ -31,28 +31,36 @@ final class Bulk {
     server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 128);
     System.out.println("PORT " + ((InetSocketAddress) server.getLocalAddress()).getPort());
     System.out.flush();
-    Thread.ofPlatform().daemon().start(() -> {
-      while (true) {
-        SocketChannel ch;
-        try {
-          ch = server.accept();
-        } catch (IOException e) {
-          return;
-        }
-        Thread.ofPlatform().daemon().start(() -> {
-          ByteBuffer b = ByteBuffer.allocateDirect(CHUNK);
-          try (ch) {
-            while (true) {
-              b.clear();
-              ch.write(b);
-            }
-          } catch (IOException e) {
-            // the client went away
-          }
-        });
-      }
-    });
-    new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).lines().forEach(l -> { });
+    Thread.ofPlatform()
+        .daemon()
+        .start(
+            () -> {
+              while (true) {
+                SocketChannel ch;
+                try {
+                  ch = server.accept();
+                } catch (IOException e) {
+                  return;
+                }
+                Thread.ofPlatform()
+                    .daemon()
+                    .start(
+                        () -> {
+                          ByteBuffer b = ByteBuffer.allocateDirect(CHUNK);
+                          try (ch) {
+                            while (true) {
+                              b.clear();
+                              ch.write(b);
+                            }
+                          } catch (IOException e) {
+                            // the client went away
+                          }
+                        });
+              }
+            });
+    new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))
+        .lines()
+        .forEach(l -> {});
     server.close();
     System.exit(0);
   }
@@ -68,24 +76,29 @@ final class Bulk {
     List<SocketChannel> channels = new ArrayList<>();
     List<Thread> threads = new ArrayList<>();
     for (int i = 0; i < streams; i++) {
-      SocketChannel ch = SocketChannel.open(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+      SocketChannel ch =
+          SocketChannel.open(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
       ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
       channels.add(ch);
-      threads.add(Thread.ofPlatform().daemon().start(() -> {
-        ByteBuffer b = ByteBuffer.allocateDirect(CHUNK);
-        try {
-          while (!stop.get()) {
-            b.clear();
-            int n = ch.read(b);
-            if (n < 0) {
-              return;
-            }
-            bytes.add(n);
-          }
-        } catch (IOException e) {
-          // closed at the end
-        }
-      }));
+      threads.add(
+          Thread.ofPlatform()
+              .daemon()
+              .start(
+                  () -> {
+                    ByteBuffer b = ByteBuffer.allocateDirect(CHUNK);
+                    try {
+                      while (!stop.get()) {
+                        b.clear();
+                        int n = ch.read(b);
+                        if (n < 0) {
+                          return;
+                        }
+                        bytes.add(n);
+                      }
+                    } catch (IOException e) {
+                      // closed at the end
+                    }
+                  }));
     }
     Thread.sleep((long) (warmup * 1000));
     long b0 = bytes.sum();

@@ -12,6 +12,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -43,14 +44,18 @@ final class Harness {
     boolean[] failed = {true};
     // Ctrl-C or a kill: stop nginx, peers and roles too; and the work folder (configs, logs) goes
     // unless the run failed, when its logs say why
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      Proc.stopAll();
-      if (!failed[0]) {
-        deleteTree(h.work);
-      } else {
-        System.err.println("harness: logs kept in " + h.work);
-      }
-    }, "bench-cleanup"));
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  Proc.stopAll();
+                  if (!failed[0]) {
+                    deleteTree(h.work);
+                  } else {
+                    System.err.println("harness: logs kept in " + h.work);
+                  }
+                },
+                "bench-cleanup"));
     try {
       h.run();
       failed[0] = false;
@@ -83,14 +88,24 @@ final class Harness {
     int hold = 9000;
     double memoryWarmup = 10;
     double latencySeconds = 8;
-    /** Each latency run's own unmeasured start: the client is a fresh JVM, its JIT must settle first. */
+
+    /**
+     * Each latency run's own unmeasured start: the client is a fresh JVM, its JIT must settle
+     * first.
+     */
     double latencyWarmup = 3;
+
     int latencyConnections = 32;
     double latencyLoad = 0.5;
-    /** Whose saturation rate the latency phase takes its fixed rate from: the latency client's own (closed loop) or wrk's. */
+
+    /**
+     * Whose saturation rate the latency phase takes its fixed rate from: the latency client's own
+     * (closed loop) or wrk's.
+     */
     boolean latencyWrkSaturation;
-    Set<String> phases = new LinkedHashSet<>(
-        List.of("keepalive", "newconn", "bulk", "latency", "memory", "split"));
+
+    Set<String> phases =
+        new LinkedHashSet<>(List.of("keepalive", "newconn", "bulk", "latency", "memory", "split"));
     boolean l7 = true;
     List<Peer> peers = new ArrayList<>();
     List<String> proxyJvm = new ArrayList<>(List.of("-Xms512m", "-Xmx512m", "-XX:+AlwaysPreTouch"));
@@ -103,33 +118,95 @@ final class Harness {
         String a = args[i];
         String v = i + 1 < args.length ? args[i + 1] : "";
         switch (a) {
-          case "--cpu" -> { o.cpu = v; i++; }
-          case "--other-cpu" -> { o.otherCpu = v; i++; }
-          case "--latency-cpu" -> { o.latencyCpu = v; i++; }
-          case "--seconds" -> { o.seconds = Double.parseDouble(v); i++; }
-          case "--warmup" -> { o.warmup = Double.parseDouble(v); i++; }
-          case "--rounds" -> { o.rounds = Integer.parseInt(v); i++; }
-          case "--connections" -> { o.connections = Integer.parseInt(v); i++; }
-          case "--hold" -> { o.hold = Integer.parseInt(v); i++; }
-          case "--memory-warmup" -> { o.memoryWarmup = Double.parseDouble(v); i++; }
-          case "--latency-seconds" -> { o.latencySeconds = Double.parseDouble(v); i++; }
-          case "--latency-warmup" -> { o.latencyWarmup = Double.parseDouble(v); i++; }
-          case "--latency-connections" -> { o.latencyConnections = Integer.parseInt(v); i++; }
-          case "--latency-load" -> { o.latencyLoad = Double.parseDouble(v); i++; }
+          case "--cpu" -> {
+            o.cpu = v;
+            i++;
+          }
+          case "--other-cpu" -> {
+            o.otherCpu = v;
+            i++;
+          }
+          case "--latency-cpu" -> {
+            o.latencyCpu = v;
+            i++;
+          }
+          case "--seconds" -> {
+            o.seconds = Double.parseDouble(v);
+            i++;
+          }
+          case "--warmup" -> {
+            o.warmup = Double.parseDouble(v);
+            i++;
+          }
+          case "--rounds" -> {
+            o.rounds = Integer.parseInt(v);
+            i++;
+          }
+          case "--connections" -> {
+            o.connections = Integer.parseInt(v);
+            i++;
+          }
+          case "--hold" -> {
+            o.hold = Integer.parseInt(v);
+            i++;
+          }
+          case "--memory-warmup" -> {
+            o.memoryWarmup = Double.parseDouble(v);
+            i++;
+          }
+          case "--latency-seconds" -> {
+            o.latencySeconds = Double.parseDouble(v);
+            i++;
+          }
+          case "--latency-warmup" -> {
+            o.latencyWarmup = Double.parseDouble(v);
+            i++;
+          }
+          case "--latency-connections" -> {
+            o.latencyConnections = Integer.parseInt(v);
+            i++;
+          }
+          case "--latency-load" -> {
+            o.latencyLoad = Double.parseDouble(v);
+            i++;
+          }
           case "--latency-saturation" -> {
             if (!v.equals("client") && !v.equals("wrk")) {
-              throw new IllegalArgumentException("--latency-saturation takes client or wrk, not " + v);
+              throw new IllegalArgumentException(
+                  "--latency-saturation takes client or wrk, not " + v);
             }
             o.latencyWrkSaturation = v.equals("wrk");
             i++;
           }
-          case "--only" -> { o.phases = new LinkedHashSet<>(Arrays.asList(v.split(","))); i++; }
+          case "--only" -> {
+            o.phases = new LinkedHashSet<>(Arrays.asList(v.split(",")));
+            i++;
+          }
           case "--no-l7" -> o.l7 = false;
-          case "--proxy-jvm" -> { o.proxyJvm = new ArrayList<>(Arrays.asList(v.strip().split("\\s+"))); i++; }
-          case "--out" -> { o.out = Path.of(v); i++; }
-          case "--nice" -> { o.nice = Integer.parseInt(v); i++; }
-          case "--peer" -> { o.peers.add(parsePeer(v)); i++; }
-          case "--quick" -> { o.seconds = 2; o.warmup = 1; o.rounds = 1; o.hold = 2000; o.latencySeconds = 3; o.latencyWarmup = 1; }
+          case "--proxy-jvm" -> {
+            o.proxyJvm = new ArrayList<>(Arrays.asList(v.strip().split("\\s+")));
+            i++;
+          }
+          case "--out" -> {
+            o.out = Path.of(v);
+            i++;
+          }
+          case "--nice" -> {
+            o.nice = Integer.parseInt(v);
+            i++;
+          }
+          case "--peer" -> {
+            o.peers.add(parsePeer(v));
+            i++;
+          }
+          case "--quick" -> {
+            o.seconds = 2;
+            o.warmup = 1;
+            o.rounds = 1;
+            o.hold = 2000;
+            o.latencySeconds = 3;
+            o.latencyWarmup = 1;
+          }
           case "--help", "-h" -> {
             System.out.println(HELP);
             System.exit(0);
@@ -152,17 +229,20 @@ final class Harness {
       int eq = spec.indexOf('=');
       int colon = spec.indexOf(':', eq + 1);
       if (eq <= 0 || colon < 0) {
-        throw new IllegalArgumentException("--peer '" + spec + "': expected name=l4:command or name=l7:command");
+        throw new IllegalArgumentException(
+            "--peer '" + spec + "': expected name=l4:command or name=l7:command");
       }
       String layer = spec.substring(eq + 1, colon);
       if (!layer.equals("l4") && !layer.equals("l7")) {
-        throw new IllegalArgumentException("--peer '" + spec + "': layer " + layer + " (expected: l4 or l7)");
+        throw new IllegalArgumentException(
+            "--peer '" + spec + "': layer " + layer + " (expected: l4 or l7)");
       }
       return new Peer(spec.substring(0, eq), layer, spec.substring(colon + 1));
     }
   }
 
-  static final String HELP = """
+  static final String HELP =
+      """
       java -jar bench/target/meshlet-bench.jar load [options]
         --cpu C              CPU (taskset list) for proxy, backend and load generator (default 0)
         --other-cpu C        CPU for the hold client and for the proxy in the split view (default 1)
@@ -208,8 +288,11 @@ final class Harness {
   }
 
   private Target meshlet(String layer, int backendPort, String cpu) {
-    Proc p = Proc.role("meshlet-" + layer,
-        Proc.pinned(cpu, Proc.javaRole(o.proxyJvm, "proxy", layer, String.valueOf(backendPort))));
+    Proc p =
+        Proc.role(
+            "meshlet-" + layer,
+            Proc.pinned(
+                cpu, Proc.javaRole(o.proxyJvm, "proxy", layer, String.valueOf(backendPort))));
     int port = Integer.parseInt(p.expect("PORT ", Duration.ofSeconds(30)));
     Proc.awaitPort(port, Duration.ofSeconds(10));
     return new Target("meshlet " + layer.toUpperCase(Locale.ROOT), layer, port, p, true);
@@ -217,13 +300,20 @@ final class Harness {
 
   private Target peer(Peer peer, int backendPort, String cpu) {
     int port = Proc.freePort();
-    String cmd = peer.command().replace("{port}", String.valueOf(port))
-        .replace("{backend_port}", String.valueOf(backendPort));
-    Proc p = Proc.external(peer.name(), Proc.pinned(cpu, List.of("sh", "-c", "exec " + cmd)),
-        Map.of("LISTEN_PORT", String.valueOf(port), "BACKEND_PORT", String.valueOf(backendPort)),
-        work.resolve(peer.name() + "-" + peer.layer() + ".log"));
+    String cmd =
+        peer.command()
+            .replace("{port}", String.valueOf(port))
+            .replace("{backend_port}", String.valueOf(backendPort));
+    Proc p =
+        Proc.external(
+            peer.name(),
+            Proc.pinned(cpu, List.of("sh", "-c", "exec " + cmd)),
+            Map.of(
+                "LISTEN_PORT", String.valueOf(port), "BACKEND_PORT", String.valueOf(backendPort)),
+            work.resolve(peer.name() + "-" + peer.layer() + ".log"));
     Proc.awaitPort(port, Duration.ofSeconds(10));
-    return new Target(peer.name() + " " + peer.layer().toUpperCase(Locale.ROOT), peer.layer(), port, p, false);
+    return new Target(
+        peer.name() + " " + peer.layer().toUpperCase(Locale.ROOT), peer.layer(), port, p, false);
   }
 
   private List<Target> proxies(int backendPort, String cpu, boolean l4, boolean l7) {
@@ -246,7 +336,8 @@ final class Harness {
     nginxPort = Proc.freePort();
     Path dir = work.resolve("nginx");
     Files.createDirectories(dir.resolve("logs"));
-    String conf = """
+    String conf =
+        """
         worker_processes 1;
         daemon off;
         master_process off;
@@ -268,11 +359,17 @@ final class Harness {
             location / { return 200 "ok"; }
           }
         }
-        """.formatted(dir, nginxPort);
+        """
+            .formatted(dir, nginxPort);
     Files.writeString(dir.resolve("nginx.conf"), conf);
-    nginx = Proc.external("nginx", Proc.pinned(o.cpu,
-        List.of("nginx", "-p", dir + "/", "-c", dir.resolve("nginx.conf").toString())), Map.of(),
-        work.resolve("nginx.log"));
+    nginx =
+        Proc.external(
+            "nginx",
+            Proc.pinned(
+                o.cpu,
+                List.of("nginx", "-p", dir + "/", "-c", dir.resolve("nginx.conf").toString())),
+            Map.of(),
+            work.resolve("nginx.log"));
     Proc.awaitPort(nginxPort, Duration.ofSeconds(10));
   }
 
@@ -290,8 +387,16 @@ final class Harness {
     line("");
     line("- machine: " + machine());
     line("- load average at start: " + loadavg());
-    line("- method: proxy, nginx backend and load generator pinned to CPU " + o.cpu + " (taskset); medians of "
-        + o.rounds + " runs of " + o.seconds + " s after " + o.warmup + " s warm-up per target");
+    line(
+        "- method: proxy, nginx backend and load generator pinned to CPU "
+            + o.cpu
+            + " (taskset); medians of "
+            + o.rounds
+            + " runs of "
+            + o.seconds
+            + " s after "
+            + o.warmup
+            + " s warm-up per target");
     line("- proxy JVM options: " + String.join(" ", o.proxyJvm));
     if (o.nice != 0) {
       line("- every measured process runs with nice " + o.nice);
@@ -342,23 +447,43 @@ final class Harness {
     try {
       Wrk w = measureWrk(targets, false);
       Map<String, double[]> rps = w.rps();
-      line(split
-          ? "## Keep-alive, split CPUs (second view): proxy on CPU " + o.otherCpu + ", wrk and nginx on CPU " + o.cpu
-          : "## Keep-alive request/response (wrk -t1 -c" + o.connections + ", nginx answering \"ok\")");
+      line(
+          split
+              ? "## Keep-alive, split CPUs (second view): proxy on CPU "
+                  + o.otherCpu
+                  + ", wrk and nginx on CPU "
+                  + o.cpu
+              : "## Keep-alive request/response (wrk -t1 -c"
+                  + o.connections
+                  + ", nginx answering \"ok\")");
       line("");
-      line("| target | requests/s (median) | runs | " + (split ? "ratio to direct" : "µs CPU added per request")
-          + " | proxy process CPU, µs per request |");
+      line(
+          "| target | requests/s (median) | runs | "
+              + (split ? "ratio to direct" : "µs CPU added per request")
+              + " | proxy process CPU, µs per request |");
       line("|---|---|---|---|---|");
-      double direct = median(rps.get("direct"));
+      double direct = median(measured(rps, "direct"));
       for (Target t : targets) {
-        double m = median(rps.get(t.name()));
+        double m = median(measured(rps, t.name()));
         if (!split) {
           keepAliveRps.put(t.name(), m);
         }
-        String last = split ? String.format(Locale.ROOT, "%.2f", m / direct)
-            : t.proc() == null ? "0" : added(m, direct);
-        line("| " + t.name() + " | " + fmt0(m) + " | " + runs(rps.get(t.name())) + " | " + last + " | "
-            + cpuCell(w.cpu().get(t.name())) + " |");
+        String last =
+            split
+                ? String.format(Locale.ROOT, "%.2f", m / direct)
+                : t.proc() == null ? "0" : added(m, direct);
+        line(
+            "| "
+                + t.name()
+                + " | "
+                + fmt0(m)
+                + " | "
+                + runs(measured(rps, t.name()))
+                + " | "
+                + last
+                + " | "
+                + cpuCell(measured(w.cpu(), t.name()))
+                + " |");
       }
       line("");
       line("load average: " + loadavg());
@@ -376,15 +501,27 @@ final class Harness {
     try {
       Wrk w = measureWrk(targets, true);
       Map<String, double[]> rps = w.rps();
-      line("## New connection per request (wrk -t1 -c" + o.connections + " -H 'Connection: close')");
+      line(
+          "## New connection per request (wrk -t1 -c" + o.connections + " -H 'Connection: close')");
       line("");
-      line("| target | connections/s (median) | runs | µs CPU added per connection | proxy process CPU, µs per connection |");
+      line(
+          "| target | connections/s (median) | runs | µs CPU added per connection | proxy process CPU, µs per connection |");
       line("|---|---|---|---|---|");
-      double direct = median(rps.get("direct"));
+      double direct = median(measured(rps, "direct"));
       for (Target t : targets) {
-        double m = median(rps.get(t.name()));
-        line("| " + t.name() + " | " + fmt0(m) + " | " + runs(rps.get(t.name())) + " | "
-            + (t.proc() == null ? "0" : added(m, direct)) + " | " + cpuCell(w.cpu().get(t.name())) + " |");
+        double m = median(measured(rps, t.name()));
+        line(
+            "| "
+                + t.name()
+                + " | "
+                + fmt0(m)
+                + " | "
+                + runs(measured(rps, t.name()))
+                + " | "
+                + (t.proc() == null ? "0" : added(m, direct))
+                + " | "
+                + cpuCell(measured(w.cpu(), t.name()))
+                + " |");
       }
       line("");
       line("load average: " + loadavg());
@@ -394,7 +531,14 @@ final class Harness {
     }
   }
 
-  /** Requests/s per target and round, and the proxy process's CPU µs per request (NaN for direct). */
+  /** The results measured for {@code target}: every target is put in before it is measured. */
+  private static <V> V measured(Map<String, V> results, String target) {
+    return Objects.requireNonNull(results.get(target), () -> "no results for target " + target);
+  }
+
+  /**
+   * Requests/s per target and round, and the proxy process's CPU µs per request (NaN for direct).
+   */
   private record Wrk(Map<String, double[]> rps, Map<String, double[]> cpu) {}
 
   private Wrk measureWrk(List<Target> targets, boolean close) {
@@ -410,10 +554,14 @@ final class Harness {
         Proc p = t.proc();
         long before = p == null ? 0 : Proc.cpuTicks(p.pid());
         double rate = wrk(t, o.seconds, close);
-        rps.get(t.name())[r] = rate;
+        measured(rps, t.name())[r] = rate;
         // ticks are 10 ms: over a 5 s run at >= 2,000 requests/s that is <= 1 µs per request
-        cpu.get(t.name())[r] = p == null ? Double.NaN
-            : (Proc.cpuTicks(p.pid()) - before) * 10_000.0 / (rate * Math.max(1, Math.round(o.seconds)));
+        measured(cpu, t.name())[r] =
+            p == null
+                ? Double.NaN
+                : (Proc.cpuTicks(p.pid()) - before)
+                    * 10_000.0
+                    / (rate * Math.max(1, Math.round(o.seconds)));
         if (close) {
           Proc.sleep(1000); // let TIME_WAIT sockets of the previous run age a little
         }
@@ -427,11 +575,14 @@ final class Harness {
   }
 
   private static final Pattern RPS = Pattern.compile("Requests/sec:\\s+([0-9.]+)");
-  private static final Pattern ERRORS = Pattern.compile("(Socket errors:.*|Non-2xx or 3xx responses:.*)");
+  private static final Pattern ERRORS =
+      Pattern.compile("(Socket errors:.*|Non-2xx or 3xx responses:.*)");
 
   private double wrk(Target t, double seconds, boolean close) {
-    List<String> cmd = new ArrayList<>(List.of("wrk", "-t1", "-c" + o.connections,
-        "-d" + Math.max(1, Math.round(seconds)) + "s"));
+    List<String> cmd =
+        new ArrayList<>(
+            List.of(
+                "wrk", "-t1", "-c" + o.connections, "-d" + Math.max(1, Math.round(seconds)) + "s"));
     if (close) {
       cmd.addAll(List.of("-H", "Connection: close"));
     }
@@ -447,12 +598,19 @@ final class Harness {
     while (e.find()) {
       errs.append(' ').append(e.group(1).strip());
     }
-    System.err.printf(Locale.ROOT, "  wrk %-14s %s %.0f/s%s%n", t.name(), close ? "close" : "keep-alive", rps, errs);
+    System.err.printf(
+        Locale.ROOT,
+        "  wrk %-14s %s %.0f/s%s%n",
+        t.name(),
+        close ? "close" : "keep-alive",
+        rps,
+        errs);
     return rps;
   }
 
   private void bulk() throws Exception {
-    Proc server = Proc.role("bulk-server", Proc.pinned(o.cpu, Proc.javaRole(List.of(), "bulk-server")));
+    Proc server =
+        Proc.role("bulk-server", Proc.pinned(o.cpu, Proc.javaRole(List.of(), "bulk-server")));
     int port = Integer.parseInt(server.expect("PORT ", Duration.ofSeconds(30)));
     List<Target> targets = new ArrayList<>();
     targets.add(new Target("direct", "direct", port, null, false));
@@ -470,14 +628,22 @@ final class Harness {
         }
         for (int r = 0; r < o.rounds; r++) {
           for (Target t : targets) {
-            g.get(t.name())[r] = bulkRun(t, streams, r == 0 ? o.warmup : 1);
+            measured(g, t.name())[r] = bulkRun(t, streams, r == 0 ? o.warmup : 1);
           }
         }
-        double direct = median(g.get("direct"));
+        double direct = median(measured(g, "direct"));
         for (Target t : targets) {
-          double m = median(g.get(t.name()));
-          line(String.format(Locale.ROOT, "| %s | %d | %.1f | %.2f | %s | %.2f |", t.name(), streams, m,
-              m / 8 * 1e9 / (1L << 30), runs(g.get(t.name())), m / direct));
+          double m = median(measured(g, t.name()));
+          line(
+              String.format(
+                  Locale.ROOT,
+                  "| %s | %d | %.1f | %.2f | %s | %.2f |",
+                  t.name(),
+                  streams,
+                  m,
+                  m / 8 * 1e9 / (1L << 30),
+                  runs(measured(g, t.name())),
+                  m / direct));
         }
       }
       line("");
@@ -490,10 +656,22 @@ final class Harness {
   }
 
   private double bulkRun(Target t, int streams, double warmup) {
-    Proc c = Proc.role("bulk-client", Proc.pinned(o.cpu, Proc.javaRole(List.of(), "bulk-client",
-        String.valueOf(t.port()), String.valueOf(streams), String.valueOf(warmup), String.valueOf(o.seconds))));
+    Proc c =
+        Proc.role(
+            "bulk-client",
+            Proc.pinned(
+                o.cpu,
+                Proc.javaRole(
+                    List.of(),
+                    "bulk-client",
+                    String.valueOf(t.port()),
+                    String.valueOf(streams),
+                    String.valueOf(warmup),
+                    String.valueOf(o.seconds))));
     try {
-      double g = Double.parseDouble(c.expect("GBITS ", Duration.ofSeconds((long) (warmup + o.seconds) + 30)));
+      double g =
+          Double.parseDouble(
+              c.expect("GBITS ", Duration.ofSeconds((long) (warmup + o.seconds) + 30)));
       System.err.printf(Locale.ROOT, "  bulk %-14s %d streams %.1f Gbit/s%n", t.name(), streams, g);
       return g;
     } finally {
@@ -507,14 +685,23 @@ final class Harness {
     List<Target> proxies = proxies(nginxPort, o.cpu, true, true);
     targets.addAll(proxies);
     try {
-      line("## Latency at a fixed rate (open loop, " + o.latencyConnections + " connections, client on CPU "
-          + o.latencyCpu() + "; µs from the scheduled send time)");
+      line(
+          "## Latency at a fixed rate (open loop, "
+              + o.latencyConnections
+              + " connections, client on CPU "
+              + o.latencyCpu()
+              + "; µs from the scheduled send time)");
       line("");
-      line("| layer | target | rate/s | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | errors | p99 target µs |");
+      line(
+          "| layer | target | rate/s | p50 µs | p99 µs | p99.9 µs | max µs | achieved/s | errors | p99 target µs |");
       List<String> notes = new ArrayList<>();
       line("|---|---|---|---|---|---|---|---|---|---|");
       for (String layer : List.of("l4", "l7")) {
-        Target ours = proxies.stream().filter(t -> t.meshlet() && t.layer().equals(layer)).findFirst().orElse(null);
+        Target ours =
+            proxies.stream()
+                .filter(t -> t.meshlet() && t.layer().equals(layer))
+                .findFirst()
+                .orElse(null);
         if (ours == null) {
           continue;
         }
@@ -523,12 +710,23 @@ final class Harness {
           Double measured = keepAliveRps.get(ours.name());
           sat = measured != null ? measured : wrk(ours, o.seconds, false);
         } else {
-          sat = latencyRun(ours, 0, o.warmup, o.seconds)[4]; // a fresh JVM: warmed up as in the keep-alive phase
+          sat =
+              latencyRun(ours, 0, o.warmup, o.seconds)[
+                  4]; // a fresh JVM: warmed up as in the keep-alive phase
         }
         double rate = roundRate(sat * o.latencyLoad);
-        notes.add("- " + layer.toUpperCase(Locale.ROOT) + ": " + ours.name() + " saturates at " + Math.round(sat)
-            + " requests/s (" + (o.latencyWrkSaturation ? "wrk, keep-alive" : "this client, closed loop")
-            + "); fixed rate " + o.latencyLoad + " × that");
+        notes.add(
+            "- "
+                + layer.toUpperCase(Locale.ROOT)
+                + ": "
+                + ours.name()
+                + " saturates at "
+                + Math.round(sat)
+                + " requests/s ("
+                + (o.latencyWrkSaturation ? "wrk, keep-alive" : "this client, closed loop")
+                + "); fixed rate "
+                + o.latencyLoad
+                + " × that");
         List<Target> these = new ArrayList<>();
         these.add(targets.get(0));
         for (Target t : proxies) {
@@ -543,22 +741,41 @@ final class Harness {
         }
         for (int r = 0; r < o.rounds; r++) {
           for (Target t : these) {
-            runs.get(t.name()).add(latencyRun(t, rate, o.latencyWarmup, o.latencySeconds));
+            measured(runs, t.name()).add(latencyRun(t, rate, o.latencyWarmup, o.latencySeconds));
           }
         }
-        double directP99 = medianOf(runs.get("direct"), 1);
+        double directP99 = medianOf(measured(runs, "direct"), 1);
         for (Target t : these) {
-          List<double[]> rs = runs.get(t.name());
-          line(String.format(Locale.ROOT, "| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s |",
-              layer.toUpperCase(Locale.ROOT), t.name(), rate, medianOf(rs, 0), medianOf(rs, 1), medianOf(rs, 2),
-              medianOf(rs, 3), medianOf(rs, 4), medianOf(rs, 5),
-              t.proc() == null ? "–" : String.format(Locale.ROOT, "≤ %.0f", 2 * directP99 + 500)));
+          List<double[]> rs = measured(runs, t.name());
+          line(
+              String.format(
+                  Locale.ROOT,
+                  "| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s |",
+                  layer.toUpperCase(Locale.ROOT),
+                  t.name(),
+                  rate,
+                  medianOf(rs, 0),
+                  medianOf(rs, 1),
+                  medianOf(rs, 2),
+                  medianOf(rs, 3),
+                  medianOf(rs, 4),
+                  medianOf(rs, 5),
+                  t.proc() == null
+                      ? "–"
+                      : String.format(Locale.ROOT, "≤ %.0f", 2 * directP99 + 500)));
         }
       }
       line("");
       notes.forEach(this::line);
-      line("medians of " + o.rounds + " runs of " + o.latencySeconds + " s (after " + o.latencyWarmup
-          + " s unmeasured); load average: " + loadavg());
+      line(
+          "medians of "
+              + o.rounds
+              + " runs of "
+              + o.latencySeconds
+              + " s (after "
+              + o.latencyWarmup
+              + " s unmeasured); load average: "
+              + loadavg());
       line("");
     } finally {
       proxies.forEach(Target::stop);
@@ -566,17 +783,37 @@ final class Harness {
   }
 
   private double[] latencyRun(Target t, double rate, double warmup, double seconds) {
-    Proc c = Proc.role("latency", Proc.pinned(o.latencyCpu(), Proc.javaRole(List.of("-Xms256m", "-Xmx256m"), "latency",
-        String.valueOf(t.port()), String.valueOf(rate), String.valueOf(o.latencyConnections),
-        String.valueOf(warmup), String.valueOf(seconds))));
+    Proc c =
+        Proc.role(
+            "latency",
+            Proc.pinned(
+                o.latencyCpu(),
+                Proc.javaRole(
+                    List.of("-Xms256m", "-Xmx256m"),
+                    "latency",
+                    String.valueOf(t.port()),
+                    String.valueOf(rate),
+                    String.valueOf(o.latencyConnections),
+                    String.valueOf(warmup),
+                    String.valueOf(seconds))));
     try {
-      String[] f = c.expect("LAT ", Duration.ofSeconds((long) ((warmup + seconds) * 2) + 30)).split(" ");
+      String[] f =
+          c.expect("LAT ", Duration.ofSeconds((long) ((warmup + seconds) * 2) + 30)).split(" ");
       double[] v = new double[f.length];
       for (int i = 0; i < f.length; i++) {
         v[i] = Double.parseDouble(f[i]);
       }
-      System.err.printf(Locale.ROOT, "  latency %-14s @%.0f/s p50 %.0f p99 %.0f p99.9 %.0f max %.0f µs, achieved %.0f/s, errors %.0f%n",
-          t.name(), rate, v[0], v[1], v[2], v[3], v[4], v[5]);
+      System.err.printf(
+          Locale.ROOT,
+          "  latency %-14s @%.0f/s p50 %.0f p99 %.0f p99.9 %.0f max %.0f µs, achieved %.0f/s, errors %.0f%n",
+          t.name(),
+          rate,
+          v[0],
+          v[1],
+          v[2],
+          v[3],
+          v[4],
+          v[5]);
       return v;
     } finally {
       c.close();
@@ -584,10 +821,15 @@ final class Harness {
   }
 
   private void memory() throws Exception {
-    line("## Memory per idle connection (" + o.hold + " held, growth measured over the last "
-        + Math.min(o.hold, MEASURED_BATCH) + "; client in another process, nginx backend)");
+    line(
+        "## Memory per idle connection ("
+            + o.hold
+            + " held, growth measured over the last "
+            + Math.min(o.hold, MEASURED_BATCH)
+            + "; client in another process, nginx backend)");
     line("");
-    line("| target | held | heap after GC, per conn | RSS growth, per conn | heap + RSS growth per conn | threads (OS) | target |");
+    line(
+        "| target | held | heap after GC, per conn | RSS growth, per conn | heap + RSS growth per conn | threads (OS) | target |");
     line("|---|---|---|---|---|---|---|");
     List<String> layers = new ArrayList<>(List.of("l4"));
     if (o.l7 && L7Role.available()) {
@@ -610,27 +852,39 @@ final class Harness {
       }
     }
     line("");
-    line("heap is measured inside the proxy's JVM after System.gc(); with -Xms = -Xmx and AlwaysPreTouch the heap is");
-    line("resident from the start, so RSS growth is native memory only (thread stacks, NIO, malloc). JVMs' RSS is read");
-    line("after `System.trim_native_heap` (glibc otherwise keeps memory the JIT freed, which showed as growth). Each");
-    line("target first serves " + fmt0(o.memoryWarmup) + " s of keep-alive load (wrk), so its JIT has settled. A negative RSS");
-    line("growth (the process gave back more than the connections took) counts as 0 in the sum. Peers: RSS only.");
+    line(
+        "heap is measured inside the proxy's JVM after System.gc(); with -Xms = -Xmx and AlwaysPreTouch the heap is");
+    line(
+        "resident from the start, so RSS growth is native memory only (thread stacks, NIO, malloc). JVMs' RSS is read");
+    line(
+        "after `System.trim_native_heap` (glibc otherwise keeps memory the JIT freed, which showed as growth). Each");
+    line(
+        "target first serves "
+            + fmt0(o.memoryWarmup)
+            + " s of keep-alive load (wrk), so its JIT has settled. A negative RSS");
+    line(
+        "growth (the process gave back more than the connections took) counts as 0 in the sum. Peers: RSS only.");
     line("load average: " + loadavg());
     line("");
   }
 
-  /** Connections whose memory is measured in the memory test; any more of {@code --hold} are held first. */
+  /**
+   * Connections whose memory is measured in the memory test; any more of {@code --hold} are held
+   * first.
+   */
   private static final int MEASURED_BATCH = 5000;
 
   private void memoryOf(Target t, String goal) {
     Proc proc = t.proc();
-    // warm up: connect and release a few hundred, so class loading and JIT are not counted per connection
+    // warm up: connect and release a few hundred, so class loading and JIT are not counted per
+    // connection
     Proc warm = hold(t, 500);
     warm.close();
     if (o.memoryWarmup > 0) {
       wrk(t, o.memoryWarmup, false);
     }
-    // the first batch is held unmeasured: what the proxy allocates once (tables, JIT, buffers) is then
+    // the first batch is held unmeasured: what the proxy allocates once (tables, JIT, buffers) is
+    // then
     // in the baseline, and the growth measured is the next batch's alone
     int measured = Math.min(o.hold, MEASURED_BATCH);
     Proc first = o.hold > measured ? hold(t, o.hold - measured) : null;
@@ -650,12 +904,21 @@ final class Harness {
       long[] after = mem(t);
       double heap = t.meshlet() ? (after[0] - before[0]) / (double) n : Double.NaN;
       double rss = (after[1] - before[1]) / (double) n;
-      line(String.format(Locale.ROOT, "| %s | %d%s | %s | %.2f KiB | %s | %d → %d | %s |", t.name(),
-          n + o.hold - measured, failed == 0 ? "" : " (" + failed + " failed)",
-          t.meshlet() ? String.format(Locale.ROOT, "%.2f KiB", heap / 1024) : "–", rss / 1024,
-          t.meshlet() ? String.format(Locale.ROOT, "%.2f KiB", (heap + Math.max(0, rss)) / 1024)
-              : String.format(Locale.ROOT, "%.2f KiB", Math.max(0, rss) / 1024),
-          before[2], after[2], goal));
+      line(
+          String.format(
+              Locale.ROOT,
+              "| %s | %d%s | %s | %.2f KiB | %s | %d → %d | %s |",
+              t.name(),
+              n + o.hold - measured,
+              failed == 0 ? "" : " (" + failed + " failed)",
+              t.meshlet() ? String.format(Locale.ROOT, "%.2f KiB", heap / 1024) : "–",
+              rss / 1024,
+              t.meshlet()
+                  ? String.format(Locale.ROOT, "%.2f KiB", (heap + Math.max(0, rss)) / 1024)
+                  : String.format(Locale.ROOT, "%.2f KiB", Math.max(0, rss) / 1024),
+              before[2],
+              after[2],
+              goal));
     } finally {
       if (held != null) {
         held.close();
@@ -670,8 +933,12 @@ final class Harness {
   }
 
   private Proc hold(Target t, int n) {
-    Proc p = Proc.role("hold", Proc.pinned(o.otherCpu, Proc.javaRole(List.of(), "hold",
-        String.valueOf(t.port()), String.valueOf(n))));
+    Proc p =
+        Proc.role(
+            "hold",
+            Proc.pinned(
+                o.otherCpu,
+                Proc.javaRole(List.of(), "hold", String.valueOf(t.port()), String.valueOf(n))));
     if (n <= 500) {
       p.expect("HELD ", Duration.ofSeconds(120));
     }
@@ -707,9 +974,17 @@ final class Harness {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return Runtime.getRuntime().availableProcessors() + " CPUs visible to the harness (" + cpu + "), "
-        + "JDK " + System.getProperty("java.vm.version") + " (" + System.getProperty("java.vm.vendor") + "), "
-        + "Linux " + System.getProperty("os.version");
+    return Runtime.getRuntime().availableProcessors()
+        + " CPUs visible to the harness ("
+        + cpu
+        + "), "
+        + "JDK "
+        + System.getProperty("java.vm.version")
+        + " ("
+        + System.getProperty("java.vm.vendor")
+        + "), "
+        + "Linux "
+        + System.getProperty("os.version");
   }
 
   static String loadavg() {
@@ -746,7 +1021,8 @@ final class Harness {
   static String runs(double[] v) {
     StringBuilder b = new StringBuilder();
     for (double d : v) {
-      b.append(b.isEmpty() ? "" : ", ").append(d >= 100 ? fmt0(d) : String.format(Locale.ROOT, "%.1f", d));
+      b.append(b.isEmpty() ? "" : ", ")
+          .append(d >= 100 ? fmt0(d) : String.format(Locale.ROOT, "%.1f", d));
     }
     return b.toString();
   }

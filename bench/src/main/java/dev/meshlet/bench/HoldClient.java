@@ -12,9 +12,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Child role {@code hold <port> <count>}: opens {@code count} connections, makes one GET on each (so
- * the proxy has connected to the backend and both directions are set up), then holds them all idle.
- * Prints {@code HELD n}; closes them all at the end of stdin.
+ * Child role {@code hold <port> <count>}: opens {@code count} connections, makes one GET on each
+ * (so the proxy has connected to the backend and both directions are set up), then holds them all
+ * idle. Prints {@code HELD n}; closes them all at the end of stdin.
  */
 final class HoldClient {
   private HoldClient() {}
@@ -47,7 +47,9 @@ final class HoldClient {
     }
     System.out.println("HELD " + held.size() + " " + failed);
     System.out.flush();
-    new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).lines().forEach(l -> { });
+    new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))
+        .lines()
+        .forEach(l -> {});
     for (Socket s : held) {
       s.close();
     }

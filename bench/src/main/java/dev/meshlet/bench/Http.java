@@ -5,13 +5,18 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 
-/** The minimum of HTTP/1.1 the load clients need: one GET, and reading one response off a stream. */
+/**
+ * The minimum of HTTP/1.1 the load clients need: one GET, and reading one response off a stream.
+ */
 final class Http {
-  static final byte[] GET = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
+  static final byte[] GET =
+      "GET / HTTP/1.1\r\nHost: bench\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
 
   private Http() {}
 
-  /** Reads one response (status, headers, body by Content-Length or chunked) and returns the status. */
+  /**
+   * Reads one response (status, headers, body by Content-Length or chunked) and returns the status.
+   */
   static int readResponse(InputStream in, StringBuilder line) throws IOException {
     int status = -1;
     long length = -1;
@@ -34,7 +39,8 @@ final class Http {
         String value = line.substring(colon + 1).strip();
         if (name.equalsIgnoreCase("content-length")) {
           length = Long.parseLong(value);
-        } else if (name.equalsIgnoreCase("transfer-encoding") && value.toLowerCase().contains("chunked")) {
+        } else if (name.equalsIgnoreCase("transfer-encoding")
+            && value.toLowerCase().contains("chunked")) {
           chunked = true;
         }
       }
@@ -43,7 +49,8 @@ final class Http {
       while (true) {
         readLine(in, line);
         int semi = line.indexOf(";");
-        long size = Long.parseLong((semi >= 0 ? line.substring(0, semi) : line.toString()).strip(), 16);
+        long size =
+            Long.parseLong((semi >= 0 ? line.substring(0, semi) : line.toString()).strip(), 16);
         if (size == 0) {
           do {
             readLine(in, line); // trailers, then the empty line

@@ -14,13 +14,14 @@ final class L7Role {
 
   static Started start(int backendPort, int listenPort) throws IOException {
     Cluster backend = Cluster.of("bench", Backend.of("127.0.0.1", backendPort));
-    HttpProxy p = HttpProxy.builder()
-        .listen("127.0.0.1", listenPort)
-        .route(r -> r.pathPrefix("/api/").to(backend))
-        .defaultRoute(backend)
-        .idleTimeout(Duration.ofMinutes(10)) // the memory test holds connections idle
-        .maxConnectionsPerBackend(64)
-        .start();
+    HttpProxy p =
+        HttpProxy.builder()
+            .listen("127.0.0.1", listenPort)
+            .route(r -> r.pathPrefix("/api/").to(backend))
+            .defaultRoute(backend)
+            .idleTimeout(Duration.ofMinutes(10)) // the memory test holds connections idle
+            .maxConnectionsPerBackend(64)
+            .start();
     return new Started(p, p.port());
   }
 

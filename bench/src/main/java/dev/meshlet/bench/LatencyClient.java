@@ -16,10 +16,10 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * Child role {@code latency <port> <rate/s> <connections> <warmup s> <seconds>}: an open-loop HTTP
  * client. Request i is due at {@code start + i / rate}, whatever happened before; a free connection
- * takes the next due request, waits for its time, sends it and reads the answer. Latency is measured
- * from the <em>due</em> time, not the send time, so a stall that delays later requests shows in their
- * latency (no coordinated omission, as in wrk2). Prints
- * {@code LAT <p50 µs> <p99 µs> <p99.9 µs> <max µs> <achieved rate> <errors>}.
+ * takes the next due request, waits for its time, sends it and reads the answer. Latency is
+ * measured from the <em>due</em> time, not the send time, so a stall that delays later requests
+ * shows in their latency (no coordinated omission, as in wrk2). Prints {@code LAT <p50 µs> <p99 µs>
+ * <p99.9 µs> <max µs> <achieved rate> <errors>}.
  *
  * <p>A rate of {@code 0} runs closed loop instead: every connection sends its next request as soon
  * as the previous answer is read, so the achieved rate is the saturation rate of this client, the
@@ -51,7 +51,8 @@ final class LatencyClient {
       s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 5000);
       s.setSoTimeout(10_000);
       sockets.add(s);
-      long perConnection = closedLoop ? (long) (bound * seconds) * 4 / connections + 1024 : total - measuredFrom + 1;
+      long perConnection =
+          closedLoop ? (long) (bound * seconds) * 4 / connections + 1024 : total - measuredFrom + 1;
       samples[c] = new long[(int) Math.min(Integer.MAX_VALUE - 8, perConnection)];
     }
     long start = System.nanoTime() + 50_000_000L;
@@ -62,41 +63,45 @@ final class LatencyClient {
     for (int c = 0; c < connections; c++) {
       int id = c;
       Socket s = sockets.get(c);
-      threads.add(Thread.ofPlatform().name("latency-" + c).start(() -> {
-        StringBuilder line = new StringBuilder(256);
-        try {
-          InputStream in = new BufferedInputStream(s.getInputStream(), 16 * 1024);
-          OutputStream out = s.getOutputStream();
-          while (true) {
-            long i = next.getAndIncrement();
-            if (i >= total) {
-              return;
-            }
-            long due = closedLoop ? System.nanoTime() : start + (long) (i * periodNs);
-            long now;
-            while ((now = System.nanoTime()) < due) {
-              LockSupport.parkNanos(due - now);
-            }
-            if (now > (closedLoop ? measureEnd : hardStop)) {
-              return;
-            }
-            out.write(Http.GET);
-            out.flush();
-            int status = Http.readResponse(in, line);
-            long done = System.nanoTime();
-            if (status != 200) {
-              errors.increment();
-            }
-            boolean measured = closedLoop ? due >= measureStart : i >= measuredFrom;
-            if (measured && counts[id] < samples[id].length) {
-              samples[id][counts[id]++] = done - due;
-            }
-          }
-        } catch (Exception e) {
-          errors.increment();
-          System.err.println("latency-" + id + ": " + e);
-        }
-      }));
+      threads.add(
+          Thread.ofPlatform()
+              .name("latency-" + c)
+              .start(
+                  () -> {
+                    StringBuilder line = new StringBuilder(256);
+                    try {
+                      InputStream in = new BufferedInputStream(s.getInputStream(), 16 * 1024);
+                      OutputStream out = s.getOutputStream();
+                      while (true) {
+                        long i = next.getAndIncrement();
+                        if (i >= total) {
+                          return;
+                        }
+                        long due = closedLoop ? System.nanoTime() : start + (long) (i * periodNs);
+                        long now;
+                        while ((now = System.nanoTime()) < due) {
+                          LockSupport.parkNanos(due - now);
+                        }
+                        if (now > (closedLoop ? measureEnd : hardStop)) {
+                          return;
+                        }
+                        out.write(Http.GET);
+                        out.flush();
+                        int status = Http.readResponse(in, line);
+                        long done = System.nanoTime();
+                        if (status != 200) {
+                          errors.increment();
+                        }
+                        boolean measured = closedLoop ? due >= measureStart : i >= measuredFrom;
+                        if (measured && counts[id] < samples[id].length) {
+                          samples[id][counts[id]++] = done - due;
+                        }
+                      }
+                    } catch (Exception e) {
+                      errors.increment();
+                      System.err.println("latency-" + id + ": " + e);
+                    }
+                  }));
     }
     for (Thread t : threads) {
       t.join();
@@ -113,12 +118,18 @@ final class LatencyClient {
       k += counts[c];
     }
     Arrays.sort(all);
-    double measuredSeconds = closedLoop
-        ? (Math.min(end, measureEnd) - measureStart) / 1e9
-        : (end - (start + (long) (measuredFrom * periodNs))) / 1e9;
-    System.out.printf("LAT %.1f %.1f %.1f %.1f %.0f %d%n",
-        pct(all, 0.50), pct(all, 0.99), pct(all, 0.999), n == 0 ? 0.0 : all[n - 1] / 1e3,
-        n / measuredSeconds, errors.sum());
+    double measuredSeconds =
+        closedLoop
+            ? (Math.min(end, measureEnd) - measureStart) / 1e9
+            : (end - (start + (long) (measuredFrom * periodNs))) / 1e9;
+    System.out.printf(
+        "LAT %.1f %.1f %.1f %.1f %.0f %d%n",
+        pct(all, 0.50),
+        pct(all, 0.99),
+        pct(all, 0.999),
+        n == 0 ? 0.0 : all[n - 1] / 1e3,
+        n / measuredSeconds,
+        errors.sum());
     System.out.flush();
     for (Socket s : sockets) {
       s.close();

@@ -12,7 +12,8 @@ public final class Main {
   /** Dispatches on the first argument; see {@code bench/README.md}. */
   public static void main(String[] args) throws Exception {
     if (args.length == 0) {
-      System.err.println("""
+      System.err.println(
+          """
           usage: java -jar meshlet-bench.jar load [options]   load harness (see bench/README.md)
                  java -jar meshlet-bench.jar jmh [jmh options] microbenchmarks, e.g. jmh -prof gc
           roles started by the harness: proxy, bulk-server, bulk-client, latency, hold""");
@@ -29,8 +30,11 @@ public final class Main {
       case "latency" -> LatencyClient.main(rest);
       case "hold" -> HoldClient.main(rest);
       default -> {
-        System.err.println("unknown command: " + args[0] + " (expected: load, jmh, proxy, bulk-server, "
-            + "bulk-client, latency, hold)");
+        System.err.println(
+            "unknown command: "
+                + args[0]
+                + " (expected: load, jmh, proxy, bulk-server, "
+                + "bulk-client, latency, hold)");
         System.exit(2);
       }
     }

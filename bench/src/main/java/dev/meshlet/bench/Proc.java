@@ -18,8 +18,8 @@ import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
 /**
- * A child process of the harness, pinned to CPUs with {@code taskset}: its stdout is read line by line
- * (the roles' protocol), its stdin is a control channel, and closing it ends the process.
+ * A child process of the harness, pinned to CPUs with {@code taskset}: its stdout is read line by
+ * line (the roles' protocol), its stdin is a control channel, and closing it ends the process.
  */
 final class Proc implements AutoCloseable {
   private static final String EOF = "\u0000eof";
@@ -28,8 +28,12 @@ final class Proc implements AutoCloseable {
   private final PrintWriter in;
   private final LinkedBlockingQueue<String> lines = new LinkedBlockingQueue<>();
 
-  /** Every child process started and not yet ended, so that an interrupted harness can stop them all. */
-  private static final java.util.Set<Process> LIVE = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  /**
+   * Every child process started and not yet ended, so that an interrupted harness can stop them
+   * all.
+   */
+  private static final java.util.Set<Process> LIVE =
+      java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   private Proc(String name, Process process, boolean pipeStdout) {
     this.name = name;
@@ -38,18 +42,23 @@ final class Proc implements AutoCloseable {
     process.onExit().thenRun(() -> LIVE.remove(process));
     this.in = new PrintWriter(process.getOutputStream(), true, StandardCharsets.UTF_8);
     if (pipeStdout) {
-      Thread.ofPlatform().daemon().name("bench-read-" + name).start(() -> {
-        try (BufferedReader r = new BufferedReader(
-            new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-          for (String line; (line = r.readLine()) != null; ) {
-            lines.add(line);
-          }
-        } catch (IOException ignored) {
-          // the process ended
-        } finally {
-          lines.add(EOF);
-        }
-      });
+      Thread.ofPlatform()
+          .daemon()
+          .name("bench-read-" + name)
+          .start(
+              () -> {
+                try (BufferedReader r =
+                    new BufferedReader(
+                        new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                  for (String line; (line = r.readLine()) != null; ) {
+                    lines.add(line);
+                  }
+                } catch (IOException ignored) {
+                  // the process ended
+                } finally {
+                  lines.add(EOF);
+                }
+              });
     }
   }
 
@@ -87,7 +96,8 @@ final class Proc implements AutoCloseable {
   /** Starts a role whose stdout the harness reads; stderr goes to the harness's stderr. */
   static Proc role(String name, List<String> command) {
     try {
-      Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+      Process p =
+          new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
       return new Proc(name, p, true);
     } catch (IOException e) {
       throw new UncheckedIOException("start " + name + ": " + command, e);
@@ -95,7 +105,8 @@ final class Proc implements AutoCloseable {
   }
 
   /** Starts an external program (nginx, HAProxy, wrk) with its output in {@code log}. */
-  static Proc external(String name, List<String> command, Map<String, String> env, @Nullable Path log) {
+  static Proc external(
+      String name, List<String> command, Map<String, String> env, @Nullable Path log) {
     try {
       ProcessBuilder pb = new ProcessBuilder(command);
       pb.environment().putAll(env);
@@ -115,13 +126,17 @@ final class Proc implements AutoCloseable {
       LIVE.add(p);
       p.onExit().thenRun(() -> LIVE.remove(p));
       byte[][] out = new byte[1][];
-      Thread reader = Thread.ofPlatform().daemon().start(() -> {
-        try {
-          out[0] = p.getInputStream().readAllBytes();
-        } catch (IOException e) {
-          out[0] = new byte[0];
-        }
-      });
+      Thread reader =
+          Thread.ofPlatform()
+              .daemon()
+              .start(
+                  () -> {
+                    try {
+                      out[0] = p.getInputStream().readAllBytes();
+                    } catch (IOException e) {
+                      out[0] = new byte[0];
+                    }
+                  });
       if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
         p.destroyForcibly();
         throw new IllegalStateException("timed out after " + timeout + ": " + command);
@@ -165,7 +180,10 @@ final class Proc implements AutoCloseable {
     in.println(line);
   }
 
-  /** The next stdout line starting with {@code prefix} (others are echoed to stderr), without the prefix. */
+  /**
+   * The next stdout line starting with {@code prefix} (others are echoed to stderr), without the
+   * prefix.
+   */
   String expect(String prefix, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
     try {
@@ -203,7 +221,8 @@ final class Proc implements AutoCloseable {
         return;
       } catch (IOException e) {
         if (System.nanoTime() > deadline) {
-          throw new IllegalStateException("nothing listens on 127.0.0.1:" + port + " after " + timeout);
+          throw new IllegalStateException(
+              "nothing listens on 127.0.0.1:" + port + " after " + timeout);
         }
         sleep(50);
       }
@@ -221,7 +240,8 @@ final class Proc implements AutoCloseable {
 
   /** A free TCP port on loopback (bound and released, so a child can bind it just after). */
   static int freePort() {
-    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+    try (java.net.ServerSocket s =
+        new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
       return s.getLocalPort();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -235,15 +255,21 @@ final class Proc implements AutoCloseable {
    */
   static void trimNativeHeap() {
     try {
-      java.lang.management.ManagementFactory.getPlatformMBeanServer().invoke(
-          new javax.management.ObjectName("com.sun.management:type=DiagnosticCommand"), "systemTrimNativeHeap",
-          new Object[] {null}, new String[] {String[].class.getName()});
+      java.lang.management.ManagementFactory.getPlatformMBeanServer()
+          .invoke(
+              new javax.management.ObjectName("com.sun.management:type=DiagnosticCommand"),
+              "systemTrimNativeHeap",
+              new Object[] {null},
+              new String[] {String[].class.getName()});
     } catch (javax.management.JMException e) {
       System.err.println("trim_native_heap failed: " + e);
     }
   }
 
-  /** As {@link #trimNativeHeap()}, for another process if it is a JVM (with jcmd); other processes are left alone. */
+  /**
+   * As {@link #trimNativeHeap()}, for another process if it is a JVM (with jcmd); other processes
+   * are left alone.
+   */
   static void trimNativeHeap(long pid) {
     try {
       Path exe = Path.of("/proc/" + pid + "/exe").toRealPath();
@@ -251,7 +277,9 @@ final class Proc implements AutoCloseable {
         return;
       }
       Path jcmd = exe.resolveSibling("jcmd");
-      run(List.of(jcmd.toString(), String.valueOf(pid), "System.trim_native_heap"), Duration.ofSeconds(60));
+      run(
+          List.of(jcmd.toString(), String.valueOf(pid), "System.trim_native_heap"),
+          Duration.ofSeconds(60));
     } catch (IOException e) {
       System.err.println("trim_native_heap of " + pid + " failed: " + e);
     }
@@ -271,7 +299,10 @@ final class Proc implements AutoCloseable {
     throw new IllegalStateException("no VmRSS for pid " + pid);
   }
 
-  /** CPU time a process (all its threads) has used, user plus system, in clock ticks (1/100 s), from /proc. */
+  /**
+   * CPU time a process (all its threads) has used, user plus system, in clock ticks (1/100 s), from
+   * /proc.
+   */
   static long cpuTicks(long pid) {
     try {
       String stat = java.nio.file.Files.readString(Path.of("/proc/" + pid + "/stat"));
@@ -296,7 +327,9 @@ final class Proc implements AutoCloseable {
     return -1;
   }
 
-  /** Closes stdin (the roles exit on EOF), then waits, then kills. Waits for the whole process tree. */
+  /**
+   * Closes stdin (the roles exit on EOF), then waits, then kills. Waits for the whole process tree.
+   */
   @Override
   public void close() {
     in.close();

@@ -12,10 +12,9 @@ import java.nio.charset.StandardCharsets;
  *
  * <p>Usage: {@code proxy l4|l7 <backend port> [listen port]} (0 or absent: any free port, as the
  * harness starts it; a fixed port lets a meshlet variant, e.g. with other JVM options, run as a
- * {@code --peer}). Prints {@code PORT n} once listening. Reads commands on stdin: {@code mem} prints
- * {@code MEM <heap bytes after GC> <rss bytes after trimming the native heap> <platform threads> <active
- * connections>}; end of input
- * closes the proxy and exits.
+ * {@code --peer}). Prints {@code PORT n} once listening. Reads commands on stdin: {@code mem}
+ * prints {@code MEM <heap bytes after GC> <rss bytes after trimming the native heap> <platform
+ * threads> <active connections>}; end of input closes the proxy and exits.
  */
 final class ProxyRole {
   private ProxyRole() {}
@@ -31,11 +30,12 @@ final class ProxyRole {
     java.util.function.LongSupplier active;
     switch (args[0]) {
       case "l4" -> {
-        TcpProxy p = TcpProxy.builder()
-            .listen("127.0.0.1", listenPort)
-            .backends(Backend.of("127.0.0.1", backendPort))
-            .maxConnections(20_000)
-            .start();
+        TcpProxy p =
+            TcpProxy.builder()
+                .listen("127.0.0.1", listenPort)
+                .backends(Backend.of("127.0.0.1", backendPort))
+                .maxConnections(20_000)
+                .start();
         proxy = p;
         port = p.port();
         active = () -> p.stats().active();
@@ -51,7 +51,8 @@ final class ProxyRole {
     System.out.println("PORT " + port);
     System.out.flush();
     try (proxy;
-        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+        BufferedReader in =
+            new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
       for (String line; (line = in.readLine()) != null; ) {
         if (line.equals("mem")) {
           awaitJitQuiet();

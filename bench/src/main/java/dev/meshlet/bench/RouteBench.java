@@ -8,6 +8,7 @@ import dev.meshlet.l7.HttpRoute;
 import dev.meshlet.l7.RequestHead;
 import java.io.IOException;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -90,8 +91,8 @@ public class RouteBench {
 
   /** The proxy's per-request routing: first matching route, its cluster, a backend. */
   @Benchmark
-  public Endpoint route() {
+  public @Nullable Endpoint route() {
     HttpRoute.Match m = proxy.routeFor(head);
-    return m.cluster().pick(key++);
+    return m == null ? null : m.cluster().pick(key++); // setup checked that a route matches
   }
 }

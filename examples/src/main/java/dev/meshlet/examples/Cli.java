@@ -5,38 +5,72 @@ import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.l7.HttpProxy;
+import dev.meshlet.l7.HttpRoute;
 import java.io.PrintStream;
 import java.net.BindException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The command line: {@code meshlet l4 …} and {@code meshlet l7 …}, a thin layer that parses flags and
- * calls the public builders, nothing more.
+ * The command line: {@code meshlet l4 …} and {@code meshlet l7 …}, a thin layer that parses flags
+ * and calls the public builders, nothing more.
  */
 public final class Cli {
 
-  static final String USAGE = """
+  static final String USAGE =
+      """
       usage:
         java -jar meshlet.jar                      run the demo (see: java -jar meshlet.jar demo --help)
         java -jar meshlet.jar l4 --listen HOST:PORT --backend HOST:PORT [--backend HOST:PORT ...]
-                 [--balancer NAME] [--connect-timeout 5s] [--idle-timeout 1h] [--max-connections N]
-                 [--drain-timeout 10s]
+                 [--balancer round-robin] [--connect-timeout 5s] [--idle-timeout 1h]
+                 [--max-connections 10000] [--drain-timeout 10s] [--defer-resolution]
         java -jar meshlet.jar l7 --listen HOST:PORT
                  [--route PATH_PREFIX=HOST:PORT[,HOST:PORT...]]      (repeatable, kept in order)
                  [--host-route HOST=HOST:PORT[,...]]                (repeatable; *.example.com allowed)
                  [--header-route NAME:VALUE=HOST:PORT[,...]]        (repeatable)
-                 [--default HOST:PORT[,...]] [--balancer NAME] [--connect-timeout 5s]
-                 [--response-timeout 30s] [--drain-timeout 10s] [--access-log]
-      balancers: round-robin (default), random, weighted-round-robin, least-connections, consistent-hash
-      durations: 500ms, 2s, 1m, 1h. Routes are tried in order; the first match wins.
+                 [--default HOST:PORT[,...]] [--balancer round-robin] [--connect-timeout 5s]
+                 [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
+      The values shown are the defaults.
+        --connect-timeout    one attempt to connect to a backend (l4 makes up to 3)
+        --idle-timeout       l4: a connection with no bytes either way is closed (0s: never)
+        --max-connections    l4: client connections open at once; more are closed on accept
+        --response-timeout   l7: how long a backend may take to begin its response, then 504;
+                             a backend may also stay silent that long within an exchange
+        --drain-timeout      how long SIGTERM or Ctrl-C waits for in-flight work
+        --access-log         l7: one line per request on standard output (default off)
+        --defer-resolution   start even if a backend name does not resolve now (without it: exit 2)
+      balancers: round-robin, random, weighted-round-robin, least-connections, consistent-hash
+      durations: 500ms, 2s, 1m, 1h or ISO-8601 (PT2S). Routes are tried in order; the first match wins.
       --listen 127.0.0.1:0 picks a free port; the real one is printed as "listening on HOST:PORT".
       SIGTERM or Ctrl-C stops accepting, lets in-flight work finish (up to --drain-timeout), exits 0.
       """;
+
+  /** The flags that take no value. */
+  private static final List<String> SWITCHES = List.of("--access-log", "--defer-resolution");
+
+  /**
+   * {@link HttpProxy.Builder#upstreamIdleTimeout(Duration)}'s default. Jetty's client applies a
+   * connection's idle timeout during an exchange as well, so a backend silent for this long fails
+   * with 504 whatever the response timeout: a longer response timeout needs a longer exchange idle
+   * timeout (set per route, which leaves pooled connections' idle timeout alone).
+   */
+  private static final Duration UPSTREAM_IDLE_DEFAULT = Duration.ofSeconds(15);
+
+  /**
+   * {@link HttpProxy.Builder#idleTimeout(Duration)}'s default: a client connection waiting this
+   * long for a response is given up on, so a longer response timeout needs a longer one.
+   */
+  private static final Duration CLIENT_IDLE_DEFAULT = Duration.ofSeconds(60);
+
+  /** How much the idle timeouts outlast the response timeout, so that the 504 says why. */
+  private static final Duration IDLE_MARGIN = Duration.ofSeconds(1);
 
   private Cli() {}
 
@@ -50,12 +84,14 @@ public final class Cli {
   }
 
   /** Runs {@code meshlet l4|l7 …}; returns the process exit code. */
-  static int run(String mode, List<String> args, PrintStream out, PrintStream err, CountDownLatch stop) {
+  static int run(
+      String mode, List<String> args, PrintStream out, PrintStream err, CountDownLatch stop) {
     try {
       return switch (mode) {
         case "l4" -> runL4(args, out, stop);
         case "l7" -> runL7(args, out, stop);
-        default -> throw new UsageException("unknown mode '" + mode + "' (expected: l4, l7 or demo)");
+        default ->
+            throw new UsageException("unknown mode '" + mode + "' (expected: l4, l7 or demo)");
       };
     } catch (UsageException | IllegalArgumentException | IllegalStateException e) {
       err.println("meshlet: " + e.getMessage());
@@ -70,7 +106,8 @@ public final class Cli {
     }
   }
 
-  private static int runL4(List<String> args, PrintStream out, CountDownLatch stop) throws Exception {
+  private static int runL4(List<String> args, PrintStream out, CountDownLatch stop)
+      throws Exception {
     Flags f = new Flags(args);
     TcpProxy.Builder b = TcpProxy.builder();
     String[] listen = listen(f.required("--listen"));
@@ -79,8 +116,9 @@ public final class Cli {
     if (backends.isEmpty()) {
       throw new UsageException("l4: give at least one --backend HOST:PORT");
     }
+    boolean resolve = !f.flag("--defer-resolution");
     for (String backend : backends) {
-      b.backends(backend(backend));
+      b.backends(backend(backend, resolve));
     }
     String balancer = f.optional("--balancer");
     if (balancer != null) {
@@ -99,7 +137,13 @@ public final class Cli {
     b.drainTimeout(duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
     f.done();
     try (TcpProxy proxy = b.start()) {
-      out.println("meshlet l4 listening on " + listen[0] + ":" + proxy.port() + " -> " + proxy.cluster().endpoints());
+      out.println(
+          "meshlet l4 listening on "
+              + listen[0]
+              + ":"
+              + proxy.port()
+              + " -> "
+              + proxy.cluster().endpoints());
       out.flush();
       await(stop);
       out.println("meshlet l4 draining (" + proxy.stats().active() + " connections open)");
@@ -109,53 +153,76 @@ public final class Cli {
     return 0;
   }
 
-  private static int runL7(List<String> args, PrintStream out, CountDownLatch stop) throws Exception {
+  private static int runL7(List<String> args, PrintStream out, CountDownLatch stop)
+      throws Exception {
     Flags f = new Flags(args);
     HttpProxy.Builder b = HttpProxy.builder();
     String[] listen = listen(f.required("--listen"));
     b.listen(listen[0], port(listen[1], "--listen"));
     String balancerName = f.optional("--balancer");
     Balancer balancer = balancerName == null ? Balancer.roundRobin() : balancer(balancerName);
+    boolean resolve = !f.flag("--defer-resolution");
+    String rt = f.optional("--response-timeout");
+    Duration responseTimeout = rt == null ? null : duration(rt, "--response-timeout");
+    Duration exchangeIdle = null;
+    if (responseTimeout != null) {
+      b.responseTimeout(responseTimeout);
+      if (responseTimeout.compareTo(UPSTREAM_IDLE_DEFAULT) >= 0) {
+        exchangeIdle = responseTimeout.plus(IDLE_MARGIN);
+      }
+      if (responseTimeout.compareTo(CLIENT_IDLE_DEFAULT) >= 0) {
+        b.idleTimeout(responseTimeout.plus(IDLE_MARGIN));
+      }
+    }
+    Duration idle = exchangeIdle;
     int routes = 0;
     for (Flags.Flag flag : f.inOrder("--route", "--host-route", "--header-route")) {
       int eq = flag.value().indexOf('=');
       if (eq <= 0 || eq == flag.value().length() - 1) {
-        throw new UsageException(flag.name() + " '" + flag.value() + "': expected MATCH=HOST:PORT[,HOST:PORT...]");
+        throw new UsageException(
+            flag.name() + " '" + flag.value() + "': expected MATCH=HOST:PORT[,HOST:PORT...]");
       }
       String match = flag.value().substring(0, eq);
-      Cluster cluster = cluster("route-" + (++routes) + " " + match, flag.value().substring(eq + 1), balancer);
+      Cluster cluster =
+          cluster(
+              "route-" + (++routes) + " " + match,
+              flag.value().substring(eq + 1),
+              balancer,
+              resolve);
       switch (flag.name()) {
         case "--route" -> {
           if (!match.startsWith("/")) {
-            throw new UsageException("--route '" + flag.value() + "': the path prefix must start with /");
+            throw new UsageException(
+                "--route '" + flag.value() + "': the path prefix must start with /");
           }
-          b.route(r -> r.name(match).pathPrefix(match).to(cluster));
+          b.route(r -> idle(r, idle).name(match).pathPrefix(match).to(cluster));
         }
-        case "--host-route" -> b.route(r -> r.name(match).host(match).to(cluster));
+        case "--host-route" -> b.route(r -> idle(r, idle).name(match).host(match).to(cluster));
         default -> {
           int colon = match.indexOf(':');
           if (colon <= 0 || colon == match.length() - 1) {
-            throw new UsageException("--header-route '" + flag.value() + "': expected NAME:VALUE=HOST:PORT[,...]");
+            throw new UsageException(
+                "--header-route '" + flag.value() + "': expected NAME:VALUE=HOST:PORT[,...]");
           }
           String name = match.substring(0, colon);
           String value = match.substring(colon + 1);
-          b.route(r -> r.name(match).header(name, value).to(cluster));
+          b.route(r -> idle(r, idle).name(match).header(name, value).to(cluster));
         }
       }
     }
     String def = f.optional("--default");
     if (def != null) {
-      b.defaultRoute(cluster("default", def, balancer));
+      // what defaultRoute(cluster) builds, a route with no condition, but one that takes settings
+      Cluster cluster = cluster("default", def, balancer, resolve);
+      b.route(r -> idle(r, idle).name("default").to(cluster));
     }
     if (routes == 0 && def == null) {
-      throw new UsageException("l7: give at least one --route, --host-route, --header-route or --default");
+      throw new UsageException(
+          "l7: give at least one --route, --host-route, --header-route or --default");
     }
     String v;
     if ((v = f.optional("--connect-timeout")) != null) {
       b.connectTimeout(duration(v, "--connect-timeout"));
-    }
-    if ((v = f.optional("--response-timeout")) != null) {
-      b.responseTimeout(duration(v, "--response-timeout"));
     }
     if (f.flag("--access-log")) {
       b.accessLog(true);
@@ -177,20 +244,46 @@ public final class Cli {
     stop.await();
   }
 
-  static Cluster cluster(String name, String backends, Balancer balancer) {
+  /** Sets the exchange idle timeout a longer response timeout needs, if any. */
+  private static HttpRoute.Builder idle(HttpRoute.Builder r, @Nullable Duration idle) {
+    return idle == null ? r : r.idleTimeout(idle);
+  }
+
+  static Cluster cluster(String name, String backends, Balancer balancer, boolean resolve) {
     Cluster.Builder c = Cluster.builder(name).balancer(balancer);
     for (String part : backends.split(",", -1)) {
-      c.backends(backend(part));
+      c.backends(backend(part, resolve));
     }
     return c.build();
   }
 
-  static Backend backend(String text) {
+  /**
+   * Parses {@code HOST:PORT}; with {@code resolve}, fails unless the host resolves now: a name that
+   * does not would otherwise start a proxy that fails every connection to it without a word.
+   */
+  static Backend backend(String text, boolean resolve) {
+    Backend backend;
     try {
-      return Backend.parse(text);
+      backend = Backend.parse(text);
     } catch (IllegalArgumentException e) {
-      throw new UsageException(e.getMessage());
+      throw new UsageException(
+          Objects.requireNonNullElse(e.getMessage(), "backend '" + text + "': not HOST:PORT"));
     }
+    if (resolve) {
+      try {
+        InetAddress.getAllByName(backend.host());
+      } catch (UnknownHostException e) {
+        throw new UsageException(
+            "backend '"
+                + text
+                + "': host '"
+                + backend.host()
+                + "' does not resolve ("
+                + e.getMessage()
+                + "); check the name, or give --defer-resolution to start anyway");
+      }
+    }
+    return backend;
   }
 
   /** {@code HOST:PORT}, {@code :PORT} or {@code PORT}; returns {host, port}. */
@@ -230,12 +323,18 @@ public final class Cli {
       case "weighted-round-robin" -> Balancer.weightedRoundRobin();
       case "least-connections" -> Balancer.leastConnections();
       case "consistent-hash" -> Balancer.consistentHash();
-      default -> throw new UsageException("--balancer '" + name
-          + "' (expected: round-robin, random, weighted-round-robin, least-connections, consistent-hash)");
+      default ->
+          throw new UsageException(
+              "--balancer '"
+                  + name
+                  + "' (expected: round-robin, random, weighted-round-robin, least-connections, consistent-hash)");
     };
   }
 
-  /** {@code 250ms}, {@code 2s}, {@code 5m}, {@code 1h}, or an ISO-8601 duration such as {@code PT2S}. */
+  /**
+   * {@code 250ms}, {@code 2s}, {@code 5m}, {@code 1h}, or an ISO-8601 duration such as {@code
+   * PT2S}.
+   */
   static Duration duration(String text, String flag) {
     String t = text.strip().toLowerCase(Locale.ROOT);
     try {
@@ -253,17 +352,24 @@ public final class Cli {
         default -> throw new NumberFormatException();
       };
     } catch (RuntimeException e) {
-      throw new UsageException(flag + ": '" + text + "' is not a duration (expected e.g. 500ms, 2s, 1m, 1h)");
+      throw new UsageException(
+          flag + ": '" + text + "' is not a duration (expected e.g. 500ms, 2s, 1m, 1h)");
     }
   }
 
-  /** Flags in the order given; each consumed flag is checked off, and {@link #done()} rejects leftovers. */
+  /**
+   * Flags in the order given; each consumed flag is checked off, and {@link #done()} rejects
+   * leftovers.
+   */
   static final class Flags {
     record Flag(String name, String value) {}
 
     private final List<Flag> flags = new ArrayList<>();
     private final List<Flag> used = new ArrayList<>();
-    /** Flags given without a value: an error once asked for, or an unknown flag if never asked for. */
+
+    /**
+     * Flags given without a value: an error once asked for, or an unknown flag if never asked for.
+     */
     private final List<String> valueless = new ArrayList<>();
 
     Flags(List<String> args) {
@@ -272,7 +378,7 @@ public final class Cli {
         if (!a.startsWith("--")) {
           throw new UsageException("unexpected argument '" + a + "'");
         }
-        if (a.equals("--access-log")) {
+        if (SWITCHES.contains(a)) {
           flags.add(new Flag(a, "true"));
         } else if (i + 1 < args.size() && !args.get(i + 1).startsWith("--")) {
           flags.add(new Flag(a, args.get(++i)));

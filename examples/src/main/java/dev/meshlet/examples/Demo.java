@@ -12,11 +12,12 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * The demo: seven named backends, an L7 proxy with a routing table in front of them, and an L4 proxy
- * over the web pool, all in this process.
+ * The demo: seven named backends, an L7 proxy with a routing table in front of them, and an L4
+ * proxy over the web pool, all in this process.
  */
 public final class Demo {
-  static final String USAGE = """
+  static final String USAGE =
+      """
       usage: java -jar meshlet.jar [demo] [--host 127.0.0.1] [--http-port 8080] [--tcp-port 9090]
       Starts demo backends, an L7 proxy on --http-port and an L4 proxy on --tcp-port; Ctrl-C stops it.
       """;
@@ -48,15 +49,16 @@ public final class Demo {
 
       HttpProxy http;
       try {
-        http = HttpProxy.builder()
-            .listen(host, httpPort)
-            .route(r -> r.name("api").pathPrefix("/api/").to(api))
-            .route(r -> r.name("static").pathPrefix("/static/").to(statics))
-            .route(r -> r.name("admin").host("admin.example.com").to(admin))
-            .route(r -> r.name("v2").header("X-API-Version", "v2").to(v2))
-            .defaultRoute(web)
-            .drainTimeout(Duration.ofSeconds(5))
-            .start();
+        http =
+            HttpProxy.builder()
+                .listen(host, httpPort)
+                .route(r -> r.name("api").pathPrefix("/api/").to(api))
+                .route(r -> r.name("static").pathPrefix("/static/").to(statics))
+                .route(r -> r.name("admin").host("admin.example.com").to(admin))
+                .route(r -> r.name("v2").header("X-API-Version", "v2").to(v2))
+                .defaultRoute(web)
+                .drainTimeout(Duration.ofSeconds(5))
+                .start();
       } catch (BindException e) {
         err.println("meshlet demo: " + e.getMessage() + " (choose another with --http-port)");
         return 1;
@@ -64,7 +66,12 @@ public final class Demo {
       running.add(http);
       TcpProxy tcp;
       try {
-        tcp = TcpProxy.builder().listen(host, tcpPort).cluster(web).drainTimeout(Duration.ofSeconds(5)).start();
+        tcp =
+            TcpProxy.builder()
+                .listen(host, tcpPort)
+                .cluster(web)
+                .drainTimeout(Duration.ofSeconds(5))
+                .start();
       } catch (BindException e) {
         err.println("meshlet demo: " + e.getMessage() + " (choose another with --tcp-port)");
         return 1;
@@ -74,7 +81,8 @@ public final class Demo {
       String h = host.equals("0.0.0.0") ? "127.0.0.1" : host;
       String l7 = h + ":" + http.port();
       String l4 = h + ":" + tcp.port();
-      out.printf("""
+      out.printf(
+          """
           meshlet demo
 
           L7 proxy listening on %1$s   (first match wins)
@@ -94,7 +102,8 @@ public final class Demo {
             curl http://%1$s/
             curl http://%2$s/anything           # through the L4 proxy
           Ctrl-C stops.
-          """, l7, l4, backends(api), backends(statics), backends(admin), backends(v2), backends(web));
+          """,
+          l7, l4, backends(api), backends(statics), backends(admin), backends(v2), backends(web));
       out.flush();
       stop.await();
       out.println("meshlet demo stopping");
@@ -113,7 +122,8 @@ public final class Demo {
     }
   }
 
-  private static Cluster pool(String name, List<AutoCloseable> running, String... backends) throws Exception {
+  private static Cluster pool(String name, List<AutoCloseable> running, String... backends)
+      throws Exception {
     Cluster.Builder c = Cluster.builder(name);
     for (String b : backends) {
       NamedBackend server = NamedBackend.start(b);

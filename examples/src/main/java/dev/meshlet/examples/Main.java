@@ -9,7 +9,8 @@ import sun.misc.Signal;
 /**
  * {@code java -jar meshlet.jar [demo|l4|l7] …}: the demo with no arguments, otherwise the command
  * line. Exit codes: 0 after a clean stop (SIGTERM or Ctrl-C drain first), 1 when the proxy cannot
- * start (e.g. the port is in use), 2 for a bad flag or value.
+ * start (e.g. the port is in use), 2 for a bad flag or value (a backend name that does not resolve,
+ * unless {@code --defer-resolution} is given).
  */
 public final class Main {
   private Main() {}

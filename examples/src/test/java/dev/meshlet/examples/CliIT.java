@@ -29,7 +29,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** The runnable jar end to end: started as a real process, driven over real sockets, stopped with SIGTERM. */
+/**
+ * The runnable jar end to end: started as a real process, driven over real sockets, stopped with
+ * SIGTERM.
+ */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class CliIT {
   private static final Path JAR = Path.of("target", "meshlet.jar");
@@ -54,12 +57,30 @@ class CliIT {
 
     Jar(String... args) throws Exception {
       assertThat(JAR).as("the runnable jar (built by package)").exists();
-      List<String> command = new ArrayList<>(List.of(
-          ProcessHandle.current().info().command().orElse("java"), "-jar", JAR.toString()));
+      List<String> command =
+          new ArrayList<>(
+              List.of(
+                  ProcessHandle.current().info().command().orElse("java"), "-jar", JAR.toString()));
       command.addAll(List.of(args));
       process = new ProcessBuilder(command).start();
-      outPump = Thread.ofVirtual().start(() -> pump(new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8)), true));
-      errPump = Thread.ofVirtual().start(() -> pump(new BufferedReader(new InputStreamReader(process.getErrorStream(), StandardCharsets.UTF_8)), false));
+      outPump =
+          Thread.ofVirtual()
+              .start(
+                  () ->
+                      pump(
+                          new BufferedReader(
+                              new InputStreamReader(
+                                  process.getInputStream(), StandardCharsets.UTF_8)),
+                          true));
+      errPump =
+          Thread.ofVirtual()
+              .start(
+                  () ->
+                      pump(
+                          new BufferedReader(
+                              new InputStreamReader(
+                                  process.getErrorStream(), StandardCharsets.UTF_8)),
+                          false));
       resources.add(this);
     }
 
@@ -89,7 +110,8 @@ class CliIT {
           }
         }
         if (!process.isAlive()) {
-          throw new AssertionError("exited " + process.exitValue() + " before listening: " + stderr);
+          throw new AssertionError(
+              "exited " + process.exitValue() + " before listening: " + stderr);
         }
       }
       throw new AssertionError("no 'listening on' line within 30 s; stderr: " + stderr);
@@ -108,10 +130,13 @@ class CliIT {
     }
 
     int exitCode(Duration within) throws Exception {
-      assertThat(process.waitFor(within.toMillis(), TimeUnit.MILLISECONDS)).as("exited within " + within).isTrue();
+      assertThat(process.waitFor(within.toMillis(), TimeUnit.MILLISECONDS))
+          .as("exited within " + within)
+          .isTrue();
       // the pumps reach the end of the output soon after the exit: then stdout and stderr are whole
       assertThat(outPump.join(Duration.ofSeconds(10)) && errPump.join(Duration.ofSeconds(10)))
-          .as("output read to its end").isTrue();
+          .as("output read to its end")
+          .isTrue();
       return process.exitValue();
     }
 
@@ -128,9 +153,10 @@ class CliIT {
   }
 
   private String get(int port, String path) throws Exception {
-    HttpResponse<String> r = http.send(
-        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
-        HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
+            HttpResponse.BodyHandlers.ofString());
     assertThat(r.statusCode()).isEqualTo(200);
     return r.body().strip();
   }
@@ -140,8 +166,9 @@ class CliIT {
     try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
       s.setSoTimeout(20_000);
       OutputStream out = s.getOutputStream();
-      out.write(("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
-          .getBytes(StandardCharsets.US_ASCII));
+      out.write(
+          ("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
       String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
       assertThat(response).startsWith("HTTP/1.1 200");
       return response.substring(response.indexOf("\r\n\r\n") + 4).strip();
@@ -154,18 +181,30 @@ class CliIT {
     NamedBackend web = backend("web-1");
     NamedBackend v2 = backend("v2-1");
     NamedBackend admin = backend("admin-1");
-    Jar jar = new Jar("l7", "--listen", "127.0.0.1:0",
-        "--header-route", "X-API-Version:v2=127.0.0.1:" + v2.port(),
-        "--route", "/api/=127.0.0.1:" + api.port(),
-        "--host-route", "admin.example.com=127.0.0.1:" + admin.port(),
-        "--default", "127.0.0.1:" + web.port());
+    Jar jar =
+        new Jar(
+            "l7",
+            "--listen",
+            "127.0.0.1:0",
+            "--header-route",
+            "X-API-Version:v2=127.0.0.1:" + v2.port(),
+            "--route",
+            "/api/=127.0.0.1:" + api.port(),
+            "--host-route",
+            "admin.example.com=127.0.0.1:" + admin.port(),
+            "--default",
+            "127.0.0.1:" + web.port());
     int port = jar.awaitListening();
     assertThat(get(port, "/api/orders")).isEqualTo("api-1: GET /api/orders");
     assertThat(get(port, "/")).isEqualTo("web-1: GET /");
     assertThat(rawGet(port, "/", "admin.example.com")).isEqualTo("admin-1: GET /");
     // the header route comes first on the command line, so it wins over the path route
-    HttpResponse<String> v = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/x"))
-        .header("X-API-Version", "v2").build(), HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> v =
+        http.send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/x"))
+                .header("X-API-Version", "v2")
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
     assertThat(v.body().strip()).isEqualTo("v2-1: GET /api/x");
     jar.process.destroy(); // SIGTERM
     assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
@@ -176,26 +215,37 @@ class CliIT {
     CountDownLatch arrived = new CountDownLatch(1);
     ServerSocket slow = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
     resources.add(slow);
-    Thread.ofVirtual().start(() -> {
-      try (Socket s = slow.accept()) {
-        BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
-        while (!in.readLine().isEmpty()) {
-          // the request head
-        }
-        arrived.countDown();
-        Thread.sleep(2_000); // a slow backend: longer than Jetty's 1 s idle timeout on shutdown
-        s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone".getBytes(StandardCharsets.US_ASCII));
-      } catch (Exception ignored) {
-        // the test fails on the client side
-      }
-    });
-    Jar jar = new Jar("l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:" + slow.getLocalPort());
+    Thread.ofVirtual()
+        .start(
+            () -> {
+              try (Socket s = slow.accept()) {
+                BufferedReader in =
+                    new BufferedReader(
+                        new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
+                while (!in.readLine().isEmpty()) {
+                  // the request head
+                }
+                arrived.countDown();
+                Thread.sleep(
+                    2_000); // a slow backend: longer than Jetty's 1 s idle timeout on shutdown
+                s.getOutputStream()
+                    .write(
+                        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone"
+                            .getBytes(StandardCharsets.US_ASCII));
+              } catch (Exception ignored) {
+                // the test fails on the client side
+              }
+            });
+    Jar jar =
+        new Jar("l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:" + slow.getLocalPort());
     int port = jar.awaitListening();
-    CompletableFuture<HttpResponse<String>> inFlight = http.sendAsync(
-        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/slow")).build(),
-        HttpResponse.BodyHandlers.ofString());
+    CompletableFuture<HttpResponse<String>> inFlight =
+        http.sendAsync(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/slow")).build(),
+            HttpResponse.BodyHandlers.ofString());
     assertThat(arrived.await(30, TimeUnit.SECONDS)).isTrue();
-    // SIGTERM; unlike Process.destroy(), ProcessHandle.destroy() leaves the process's output readable
+    // SIGTERM; unlike Process.destroy(), ProcessHandle.destroy() leaves the process's output
+    // readable
     jar.process.toHandle().destroy();
     jar.awaitLine("draining");
     HttpResponse<String> r = inFlight.get(30, TimeUnit.SECONDS);
@@ -208,15 +258,29 @@ class CliIT {
   void l4ForwardsAndStopsCleanlyOnSigterm() throws Exception {
     NamedBackend a = backend("a");
     NamedBackend b = backend("b");
-    Jar jar = new Jar("l4", "--listen", "127.0.0.1:0",
-        "--backend", "127.0.0.1:" + a.port(), "--backend", "127.0.0.1:" + b.port(),
-        "--balancer", "round-robin");
+    Jar jar =
+        new Jar(
+            "l4",
+            "--listen",
+            "127.0.0.1:0",
+            "--backend",
+            "127.0.0.1:" + a.port(),
+            "--backend",
+            "127.0.0.1:" + b.port(),
+            "--balancer",
+            "round-robin");
     int port = jar.awaitListening();
     List<String> seen = new ArrayList<>();
     for (int i = 0; i < 2; i++) {
-      HttpClient fresh = HttpClient.newHttpClient(); // a new connection each time: L4 balances connections
-      seen.add(fresh.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/t")).build(),
-          HttpResponse.BodyHandlers.ofString()).body().strip());
+      HttpClient fresh =
+          HttpClient.newHttpClient(); // a new connection each time: L4 balances connections
+      seen.add(
+          fresh
+              .send(
+                  HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/t")).build(),
+                  HttpResponse.BodyHandlers.ofString())
+              .body()
+              .strip());
       fresh.close();
     }
     assertThat(seen).containsExactlyInAnyOrder("a: GET /t", "b: GET /t");
@@ -233,8 +297,12 @@ class CliIT {
         .containsExactlyInAnyOrder("api-1: GET /api/users", "api-2: GET /api/users");
     assertThat(get(port, "/static/logo.png")).isEqualTo("static-1: GET /static/logo.png");
     assertThat(rawGet(port, "/", "admin.example.com")).isEqualTo("admin-1: GET /");
-    HttpResponse<String> v = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/orders"))
-        .header("X-API-Version", "v2").build(), HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> v =
+        http.send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/orders"))
+                .header("X-API-Version", "v2")
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
     assertThat(v.body().strip()).isEqualTo("v2-1: GET /orders");
     assertThat(get(port, "/")).matches("web-[12]: GET /");
     assertThat(rawGet(tcpPort, "/anything", "localhost")).matches("web-[12]: GET /anything");
@@ -245,22 +313,28 @@ class CliIT {
   @Test
   void badFlagsExitTwoWithTheReasonAndUsage() throws Exception {
     String[][] cases = {
-        {"l4", "--listen", "127.0.0.1:0"},
-        {"l4", "--listen", "127.0.0.1:0", "--backend", "nope"},
-        {"l4", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:1", "--balancer", "fastest"},
-        {"l7", "--listen", "127.0.0.1:0", "--route", "api=127.0.0.1:1"},
-        {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--frobnicate", "1"},
-        {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--acess-log"},
-        {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--response-timeout"},
-        {"l7", "--listen", "256.1.1.1:0", "--default", "127.0.0.1:1"},
-        {"l4", "--listen", "256.1.1.1:0", "--backend", "127.0.0.1:1"},
-        {"bogus"},
+      {"l4", "--listen", "127.0.0.1:0"},
+      {"l4", "--listen", "127.0.0.1:0", "--backend", "nope"},
+      {"l4", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:1", "--balancer", "fastest"},
+      {"l7", "--listen", "127.0.0.1:0", "--route", "api=127.0.0.1:1"},
+      {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--frobnicate", "1"},
+      {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--acess-log"},
+      {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--response-timeout"},
+      {"l7", "--listen", "256.1.1.1:0", "--default", "127.0.0.1:1"},
+      {"l4", "--listen", "256.1.1.1:0", "--backend", "127.0.0.1:1"},
+      {"bogus"},
     };
     String[] reasons = {
-        "give at least one --backend", "backend 'nope'", "--balancer 'fastest'",
-        "must start with /", "unknown flag --frobnicate", "unknown flag --acess-log",
-        "--response-timeout: missing value", "listen host '256.1.1.1': unknown host",
-        "listen host '256.1.1.1': unknown host", "unknown mode 'bogus'",
+      "give at least one --backend",
+      "backend 'nope'",
+      "--balancer 'fastest'",
+      "must start with /",
+      "unknown flag --frobnicate",
+      "unknown flag --acess-log",
+      "--response-timeout: missing value",
+      "listen host '256.1.1.1': unknown host",
+      "listen host '256.1.1.1': unknown host",
+      "unknown mode 'bogus'",
     };
     for (int i = 0; i < cases.length; i++) {
       Jar jar = new Jar(cases[i]);
@@ -279,18 +353,177 @@ class CliIT {
       first = jar.stdout.poll(100, TimeUnit.MILLISECONDS);
     }
     assertThat(first).isEqualTo("usage:");
+    StringBuilder usage = new StringBuilder(first).append('\n');
+    for (String line; (line = jar.stdout.poll()) != null; ) {
+      usage.append(line).append('\n');
+    }
+    // the defaults the builders document (the drain timeout is the command line's own, 10 s)
+    assertThat(usage.toString())
+        .contains("[--connect-timeout 5s]")
+        .contains("[--idle-timeout 1h]")
+        .contains("[--max-connections 10000]")
+        .contains("[--drain-timeout 10s]")
+        .contains("[--response-timeout 15s]")
+        .contains("[--balancer round-robin]")
+        .contains("--defer-resolution");
+  }
+
+  /**
+   * A backend on 127.0.0.1 that reads one request head, stays silent for {@code silence}, then
+   * answers 200 "late"; the socket stays open until the test ends.
+   */
+  private ServerSocket slowBackend(Duration silence, CountDownLatch arrived) throws Exception {
+    ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+    resources.add(server);
+    Thread.ofVirtual()
+        .start(
+            () -> {
+              try (Socket s = server.accept()) {
+                BufferedReader in =
+                    new BufferedReader(
+                        new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
+                while (!in.readLine().isEmpty()) {
+                  // the request head
+                }
+                arrived.countDown();
+                Thread.sleep(silence); // the backend's own slowness, not a wait for a condition
+                s.getOutputStream()
+                    .write(
+                        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate"
+                            .getBytes(StandardCharsets.US_ASCII));
+                in.read(); // until the proxy closes the connection or the test ends
+              } catch (Exception ignored) {
+                // the test fails on the client side
+              }
+            });
+    return server;
+  }
+
+  @Test
+  void l7ResponseTimeoutShortensTheBackendDeadline() throws Exception {
+    CountDownLatch arrived = new CountDownLatch(1);
+    ServerSocket slow = slowBackend(Duration.ofSeconds(30), arrived);
+    Jar jar =
+        new Jar(
+            "l7",
+            "--listen",
+            "127.0.0.1:0",
+            "--default",
+            "127.0.0.1:" + slow.getLocalPort(),
+            "--response-timeout",
+            "1s");
+    int port = jar.awaitListening();
+    long start = System.nanoTime();
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/slow"))
+                .timeout(Duration.ofSeconds(30))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    Duration took = Duration.ofNanos(System.nanoTime() - start);
+    assertThat(arrived.getCount()).as("the request reached the backend").isZero();
+    assertThat(r.statusCode()).isEqualTo(504);
+    assertThat(took)
+        .isGreaterThanOrEqualTo(Duration.ofSeconds(1))
+        .isLessThan(Duration.ofSeconds(10));
+    jar.process.destroy();
+    assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
+  }
+
+  @Test
+  void l7ResponseTimeoutExtendsPastTheUpstreamIdleTimeout() throws Exception {
+    // 17 s of silence: longer than the 15 s the proxy gives a silent backend by default
+    CountDownLatch arrived = new CountDownLatch(1);
+    ServerSocket slow = slowBackend(Duration.ofSeconds(17), arrived);
+    Jar jar =
+        new Jar(
+            "l7",
+            "--listen",
+            "127.0.0.1:0",
+            "--route",
+            "/slow=127.0.0.1:" + slow.getLocalPort(),
+            "--response-timeout",
+            "25s");
+    int port = jar.awaitListening();
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/slow"))
+                .timeout(Duration.ofSeconds(60))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.body()).isEqualTo("late");
+    jar.process.destroy();
+    assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
+  }
+
+  @Test
+  void unresolvableBackendExitsTwoNamingIt() throws Exception {
+    // RFC 6761: names under .invalid never resolve, with or without a network
+    String[][] cases = {
+      {"l4", "--listen", "127.0.0.1:0", "--backend", "nothing.invalid:80"},
+      {"l7", "--listen", "127.0.0.1:0", "--default", "nothing.invalid:80"},
+      {"l7", "--listen", "127.0.0.1:0", "--route", "/a/=127.0.0.1:1,nothing.invalid:80"},
+    };
+    for (String[] args : cases) {
+      Jar jar = new Jar(args);
+      assertThat(jar.exitCode(Duration.ofSeconds(30))).as(String.join(" ", args)).isEqualTo(2);
+      assertThat(jar.stderr.toString())
+          .contains("backend 'nothing.invalid:80': host 'nothing.invalid' does not resolve")
+          .contains("--defer-resolution")
+          .contains("usage:");
+    }
+  }
+
+  @Test
+  void deferResolutionStartsWithAnUnresolvableBackend() throws Exception {
+    Jar l4 =
+        new Jar(
+            "l4",
+            "--listen",
+            "127.0.0.1:0",
+            "--backend",
+            "nothing.invalid:80",
+            "--defer-resolution");
+    l4.awaitListening();
+    Jar l7 =
+        new Jar(
+            "l7",
+            "--listen",
+            "127.0.0.1:0",
+            "--default",
+            "nothing.invalid:80",
+            "--defer-resolution");
+    int port = l7.awaitListening();
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/"))
+                .timeout(Duration.ofSeconds(30))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(502);
+    l4.process.destroy();
+    l7.process.destroy();
+    assertThat(l4.exitCode(Duration.ofSeconds(15))).isZero();
+    assertThat(l7.exitCode(Duration.ofSeconds(15))).isZero();
   }
 
   @Test
   void portInUseSaysSoAndExitsOne() throws Exception {
     try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      Jar jar = new Jar("l4", "--listen", "127.0.0.1:" + taken.getLocalPort(), "--backend", "127.0.0.1:1");
+      Jar jar =
+          new Jar(
+              "l4", "--listen", "127.0.0.1:" + taken.getLocalPort(), "--backend", "127.0.0.1:1");
       assertThat(jar.exitCode(Duration.ofSeconds(30))).isEqualTo(1);
-      assertThat(jar.stderr.toString()).contains("127.0.0.1:" + taken.getLocalPort()).contains("address already in use");
+      assertThat(jar.stderr.toString())
+          .contains("127.0.0.1:" + taken.getLocalPort())
+          .contains("address already in use");
       Jar demo = new Jar("--http-port", String.valueOf(taken.getLocalPort()), "--tcp-port", "0");
       assertThat(demo.exitCode(Duration.ofSeconds(30))).isEqualTo(1);
-      assertThat(demo.stderr.toString()).contains("127.0.0.1:" + taken.getLocalPort())
-          .contains("address already in use").contains("--http-port");
+      assertThat(demo.stderr.toString())
+          .contains("127.0.0.1:" + taken.getLocalPort())
+          .contains("address already in use")
+          .contains("--http-port");
     }
   }
 

@@ -26,8 +26,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * How to embed meshlet in an integration test: real backends on ephemeral ports, a proxy in front of
- * them, a client pointed at {@code proxy.port()}. Copy this class as a starting point.
+ * How to embed meshlet in an integration test: real backends on ephemeral ports, a proxy in front
+ * of them, a client pointed at {@code proxy.port()}. Copy this class as a starting point.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class EmbeddingExampleTest {
@@ -67,23 +67,26 @@ class EmbeddingExampleTest {
   }
 
   private String get(HttpProxy proxy, String path, String... headers) throws Exception {
-    HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + path));
+    HttpRequest.Builder request =
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + path));
     for (int i = 0; i < headers.length; i += 2) {
       request.header(headers[i], headers[i + 1]);
     }
-    HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> response =
+        client.send(request.build(), HttpResponse.BodyHandlers.ofString());
     assertThat(response.statusCode()).isEqualTo(200);
     return response.body().strip();
   }
 
   @Test
   void l7RoutesByPathHostAndHeaderAndBalancesInsideAPool() throws Exception {
-    try (HttpProxy proxy = HttpProxy.builder()
-        .listen("127.0.0.1", 0)
-        .route(r -> r.pathPrefix("/api/").to(api))
-        .route(r -> r.host("admin.example.com").to(admin))
-        .defaultRoute(web)
-        .start()) {
+    try (HttpProxy proxy =
+        HttpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .route(r -> r.pathPrefix("/api/").to(api))
+            .route(r -> r.host("admin.example.com").to(admin))
+            .defaultRoute(web)
+            .start()) {
       // round robin inside the api pool
       assertThat(get(proxy, "/api/users")).isEqualTo("api-1: GET /api/users");
       assertThat(get(proxy, "/api/users")).isEqualTo("api-2: GET /api/users");
@@ -97,10 +100,7 @@ class EmbeddingExampleTest {
 
   @Test
   void l4BalancesConnectionsOverThePool() throws Exception {
-    try (TcpProxy proxy = TcpProxy.builder()
-        .listen("127.0.0.1", 0)
-        .cluster(web)
-        .start()) {
+    try (TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0).cluster(web).start()) {
       List<String> servedBy = new ArrayList<>();
       for (int i = 0; i < 4; i++) {
         servedBy.add(rawGet(proxy.port(), "/hello"));
@@ -115,8 +115,9 @@ class EmbeddingExampleTest {
     try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
       s.setSoTimeout(10_000);
       OutputStream out = s.getOutputStream();
-      out.write(("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-          .getBytes(StandardCharsets.US_ASCII));
+      out.write(
+          ("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
       InputStream in = s.getInputStream();
       String response = new String(in.readAllBytes(), StandardCharsets.UTF_8);
       assertThat(response).startsWith("HTTP/1.1 200");

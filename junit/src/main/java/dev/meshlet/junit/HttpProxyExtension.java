@@ -17,8 +17,9 @@ import org.junit.jupiter.api.extension.ParameterResolver;
 import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
 
 /**
- * Runs an {@link HttpProxy} for a test class, with its routes' {@link dev.meshlet.l7.HttpFault faults}.
- * Needs {@code meshlet-l7} on the test class path (an optional dependency of {@code meshlet-junit}).
+ * Runs an {@link HttpProxy} for a test class, with its routes' {@link dev.meshlet.l7.HttpFault
+ * faults}. Needs {@code meshlet-l7} on the test class path (an optional dependency of {@code
+ * meshlet-junit}).
  *
  * <pre>{@code
  * @RegisterExtension
@@ -32,28 +33,40 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
  * }</pre>
  *
  * <p>Lifecycle as for {@link TcpProxyExtension}: a static field gives one proxy for the class, an
- * instance field one per test; after each test the routes the proxy was built with are
- * {@linkplain HttpProxy#resetRoutes() put back} (undoing a test's {@code replaceRoutes}, and restarting
- * the faults' schedules and draws, so each test sees the faults the first one saw), the journal is
- * cleared before each test (a request a test leaves in flight, such as one whose client gave up on a
- * long delay fault, is not journaled when it ends in a later test), and a failing test carries the
- * seed and the journal's last entries, after a wait of at most 1 s for requests in flight to end (an
- * exchange is journaled a moment after its client has the response). To
- * choose faults per test without replacing routes, use
- * {@link dev.meshlet.l7.HttpFault#whenHeader(String) header-triggered} faults.
+ * instance field one per test; after each test the routes the proxy was built with are {@linkplain
+ * HttpProxy#resetRoutes() put back} (undoing a test's {@code replaceRoutes}, and restarting the
+ * faults' schedules and draws, so each test sees the faults the first one saw), the journal is
+ * cleared before each test (a request a test leaves in flight, such as one whose client gave up on
+ * a long delay fault, is not journaled when it ends in a later test), and a failing test carries
+ * the seed and the journal's last entries, after a wait of at most 1 s for requests in flight to
+ * end (an exchange is journaled a moment after its client has the response). To choose faults per
+ * test without replacing routes, use {@link dev.meshlet.l7.HttpFault#whenHeader(String)
+ * header-triggered} faults.
  *
- * <p>Parameters: an {@code int} annotated {@link MeshletProxy} receives the port, a {@link HttpProxy}
- * parameter the proxy itself.
+ * <p>Parameters: an {@code int} annotated {@link MeshletProxy} receives the port, a {@link
+ * HttpProxy} parameter the proxy itself.
  */
 public final class HttpProxyExtension
-    implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback, ParameterResolver,
+    implements BeforeAllCallback,
+        AfterAllCallback,
+        BeforeEachCallback,
+        AfterEachCallback,
+        ParameterResolver,
         TestExecutionExceptionHandler {
-  /** How long a failure's report waits for the test's requests in flight to end (and be journaled). */
+  /**
+   * How long a failure's report waits for the test's requests in flight to end (and be journaled).
+   */
   private static final Duration REPORT_WAIT = Duration.ofSeconds(1);
 
-  private static final ProxyLifecycle.Kind<HttpProxy.Builder, HttpProxy> KIND = new ProxyLifecycle.Kind<>(
-      "meshlet HTTP proxy", HttpProxy.class, HttpProxy.Builder::start, HttpProxy::port, HttpProxy::journal,
-      HttpProxy::close, HttpProxyExtension::report);
+  private static final ProxyLifecycle.Kind<HttpProxy.Builder, HttpProxy> KIND =
+      new ProxyLifecycle.Kind<>(
+          "meshlet HTTP proxy",
+          HttpProxy.class,
+          HttpProxy.Builder::start,
+          HttpProxy::port,
+          HttpProxy::journal,
+          HttpProxy::close,
+          HttpProxyExtension::report);
 
   private final ProxyLifecycle<HttpProxy.Builder, HttpProxy> lifecycle;
 
@@ -63,21 +76,27 @@ public final class HttpProxyExtension
 
   /**
    * The seed and the journal's last entries. A client reads its response a moment before the proxy
-   * journals the exchange's end, so the report first waits briefly for the requests in flight to end:
-   * a test that fails right after a response reports that response's exchange too.
+   * journals the exchange's end, so the report first waits briefly for the requests in flight to
+   * end: a test that fails right after a response reports that response's exchange too.
    */
   private static String report(HttpProxy p) {
     ProxyLifecycle.waitQuietly(() -> p.awaitIdle(REPORT_WAIT));
-    return p + ": replay with HttpProxy.builder().seed(0x" + Long.toHexString(p.seed()) + "L); "
+    return p
+        + ": replay with HttpProxy.builder().seed(0x"
+        + Long.toHexString(p.seed())
+        + "L); "
         + p.journal().describeTail(20);
   }
 
   /** An extension that starts the proxy {@code builder} describes, when the tests begin. */
   public static HttpProxyExtension create(Supplier<HttpProxy.Builder> builder) {
-    return new HttpProxyExtension(new ProxyLifecycle<>(KIND, Objects.requireNonNull(builder, "builder"), ""));
+    return new HttpProxyExtension(
+        new ProxyLifecycle<>(KIND, Objects.requireNonNull(builder, "builder"), ""));
   }
 
-  /** This extension under {@code name}, for {@link MeshletProxy#value()} when a class has several. */
+  /**
+   * This extension under {@code name}, for {@link MeshletProxy#value()} when a class has several.
+   */
   public HttpProxyExtension named(String name) {
     return new HttpProxyExtension(lifecycle.named(name, "gateway"));
   }
@@ -140,7 +159,8 @@ public final class HttpProxyExtension
   }
 
   @Override
-  public void handleTestExecutionException(ExtensionContext context, Throwable failure) throws Throwable {
+  public void handleTestExecutionException(ExtensionContext context, Throwable failure)
+      throws Throwable {
     lifecycle.handleTestExecutionException(failure);
   }
 

@@ -16,8 +16,8 @@ import org.junit.jupiter.api.extension.ParameterResolutionException;
 
 /**
  * The lifecycle the proxy extensions share: which context started the proxy (and so stops it), the
- * journal cleared before each test, parameter resolution, and the report a failing test carries. The
- * public extensions delegate to it, so their API stays their own.
+ * journal cleared before each test, parameter resolution, and the report a failing test carries.
+ * The public extensions delegate to it, so their API stays their own.
  *
  * @param <B> the proxy's builder
  * @param <P> the proxy
@@ -51,11 +51,15 @@ final class ProxyLifecycle<B, P> {
     this.name = name;
   }
 
-  /** A new lifecycle for the same proxy under {@code name}; {@code example} is for the error message. */
+  /**
+   * A new lifecycle for the same proxy under {@code name}; {@code example} is for the error
+   * message.
+   */
   ProxyLifecycle<B, P> named(String name, String example) {
     Objects.requireNonNull(name, "name");
     if (name.isEmpty()) {
-      throw new IllegalArgumentException("name: empty (expected: a name such as \"" + example + "\")");
+      throw new IllegalArgumentException(
+          "name: empty (expected: a name such as \"" + example + "\")");
     }
     return new ProxyLifecycle<>(kind, builder, name);
   }
@@ -63,8 +67,10 @@ final class ProxyLifecycle<B, P> {
   P proxy() {
     P p = proxy;
     if (p == null) {
-      throw new IllegalStateException(kind.noun() + label()
-          + " is not running: use it inside a test, or register the extension on a static field to use it in @BeforeAll");
+      throw new IllegalStateException(
+          kind.noun()
+              + label()
+              + " is not running: use it inside a test, or register the extension on a static field to use it in @BeforeAll");
     }
     return p;
   }
@@ -82,7 +88,10 @@ final class ProxyLifecycle<B, P> {
     }
   }
 
-  /** Stops the proxy if {@code context} started it; otherwise returns the proxy still running, if any. */
+  /**
+   * Stops the proxy if {@code context} started it; otherwise returns the proxy still running, if
+   * any.
+   */
   @Nullable P afterEach(ExtensionContext context) {
     P p = proxy;
     if (p == null) {
@@ -109,7 +118,8 @@ final class ProxyLifecycle<B, P> {
     try {
       proxy = kind.start().start(b);
     } catch (IOException e) {
-      throw new UncheckedIOException(kind.noun() + label() + " did not start: " + e.getMessage(), e);
+      throw new UncheckedIOException(
+          kind.noun() + label() + " did not start: " + e.getMessage(), e);
     }
     startedFor = context.getUniqueId();
   }
@@ -126,7 +136,9 @@ final class ProxyLifecycle<B, P> {
   boolean supportsParameter(ParameterContext parameter) {
     Class<?> type = parameter.getParameter().getType();
     Optional<MeshletProxy> annotation = parameter.findAnnotation(MeshletProxy.class);
-    if (annotation.isPresent() && !annotation.get().value().isEmpty() && !annotation.get().value().equals(name)) {
+    if (annotation.isPresent()
+        && !annotation.get().value().isEmpty()
+        && !annotation.get().value().equals(name)) {
       return false;
     }
     if (type == kind.type()) {
@@ -138,10 +150,16 @@ final class ProxyLifecycle<B, P> {
   Object resolveParameter(ParameterContext parameter) {
     P p = proxy;
     if (p == null) {
-      throw new ParameterResolutionException(kind.noun() + label() + " is not running when "
-          + parameter.getDeclaringExecutable() + " needs it: register the extension on a static field for @BeforeAll");
+      throw new ParameterResolutionException(
+          kind.noun()
+              + label()
+              + " is not running when "
+              + parameter.getDeclaringExecutable()
+              + " needs it: register the extension on a static field for @BeforeAll");
     }
-    return parameter.getParameter().getType() == kind.type() ? p : (Object) kind.port().applyAsInt(p);
+    return parameter.getParameter().getType() == kind.type()
+        ? p
+        : (Object) kind.port().applyAsInt(p);
   }
 
   void handleTestExecutionException(Throwable failure) throws Throwable {
@@ -153,9 +171,10 @@ final class ProxyLifecycle<B, P> {
   }
 
   /**
-   * Runs {@code wait} (an {@code awaitIdle} before a failure's report: a client has its answer a moment
-   * before the proxy journals it), treating its timeout as "report what is journaled so far", and
-   * with the interrupt flag cleared meanwhile, else the wait would spin instead of parking.
+   * Runs {@code wait} (an {@code awaitIdle} before a failure's report: a client has its answer a
+   * moment before the proxy journals it), treating its timeout as "report what is journaled so
+   * far", and with the interrupt flag cleared meanwhile, else the wait would spin instead of
+   * parking.
    */
   static void waitQuietly(Runnable wait) {
     boolean interrupted = Thread.interrupted();

@@ -38,28 +38,38 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
  *
  * <p>Lifecycle: on a {@code static} field the proxy starts before the first test and closes after
  * the last; after each test its toxics are {@linkplain Toxics#reset() reset} to those the builder
- * declared (what the test added is removed, schedules and draws start over), it is
- * {@linkplain TcpProxy#enable() enabled} again and its journal is cleared before the next one. On an
- * instance field each test gets a fresh proxy. When a test fails, the failure carries the proxy's
- * seed (to replay the run with {@link TcpProxy.Builder#seed(long)}) and the journal's last entries as
- * a suppressed exception, after a wait of at most 250 ms for open connections to end. A connection's
+ * declared (what the test added is removed, schedules and draws start over), it is {@linkplain
+ * TcpProxy#enable() enabled} again and its journal is cleared before the next one. On an instance
+ * field each test gets a fresh proxy. When a test fails, the failure carries the proxy's seed (to
+ * replay the run with {@link TcpProxy.Builder#seed(long)}) and the journal's last entries as a
+ * suppressed exception, after a wait of at most 250 ms for open connections to end. A connection's
  * {@code Closed} entry is recorded a moment after its client sees the close. Unlike a request under
- * {@link HttpProxyExtension}, a connection a test leaves open is journaled in whichever test it ends
- * (tests may keep pooled connections across tests, and a close belongs to the test that sees it): to
- * keep a test's journal its own, end with {@link TcpProxy#awaitIdle(Duration)}.
+ * {@link HttpProxyExtension}, a connection a test leaves open is journaled in whichever test it
+ * ends (tests may keep pooled connections across tests, and a close belongs to the test that sees
+ * it): to keep a test's journal its own, end with {@link TcpProxy#awaitIdle(Duration)}.
  *
- * <p>Parameters: an {@code int} annotated {@link MeshletProxy} receives the port, a
- * {@link TcpProxy} parameter the proxy itself.
+ * <p>Parameters: an {@code int} annotated {@link MeshletProxy} receives the port, a {@link
+ * TcpProxy} parameter the proxy itself.
  */
 public final class TcpProxyExtension
-    implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback, ParameterResolver,
+    implements BeforeAllCallback,
+        AfterAllCallback,
+        BeforeEachCallback,
+        AfterEachCallback,
+        ParameterResolver,
         TestExecutionExceptionHandler {
   /** How long a failure's report waits for the test's connections to end (and be journaled). */
   private static final Duration REPORT_WAIT = Duration.ofMillis(250);
 
-  private static final ProxyLifecycle.Kind<TcpProxy.Builder, TcpProxy> KIND = new ProxyLifecycle.Kind<>(
-      "meshlet proxy", TcpProxy.class, TcpProxy.Builder::start, TcpProxy::port, TcpProxy::journal,
-      TcpProxy::close, TcpProxyExtension::report);
+  private static final ProxyLifecycle.Kind<TcpProxy.Builder, TcpProxy> KIND =
+      new ProxyLifecycle.Kind<>(
+          "meshlet proxy",
+          TcpProxy.class,
+          TcpProxy.Builder::start,
+          TcpProxy::port,
+          TcpProxy::journal,
+          TcpProxy::close,
+          TcpProxyExtension::report);
 
   private final ProxyLifecycle<TcpProxy.Builder, TcpProxy> lifecycle;
 
@@ -69,8 +79,13 @@ public final class TcpProxyExtension
    */
   private static String report(TcpProxy p) {
     ProxyLifecycle.waitQuietly(() -> p.awaitIdle(REPORT_WAIT));
-    return p + ": replay with TcpProxy.builder().seed(0x" + Long.toHexString(p.seed()) + "L); toxics "
-        + p.toxics().list() + "; " + p.journal().describeTail(20);
+    return p
+        + ": replay with TcpProxy.builder().seed(0x"
+        + Long.toHexString(p.seed())
+        + "L); toxics "
+        + p.toxics().list()
+        + "; "
+        + p.journal().describeTail(20);
   }
 
   private TcpProxyExtension(ProxyLifecycle<TcpProxy.Builder, TcpProxy> lifecycle) {
@@ -79,14 +94,17 @@ public final class TcpProxyExtension
 
   /**
    * An extension that starts the proxy {@code builder} describes. The supplier is called when the
-   * proxy starts (before all tests for a static field), so it may read a backend's port that is only
-   * known by then.
+   * proxy starts (before all tests for a static field), so it may read a backend's port that is
+   * only known by then.
    */
   public static TcpProxyExtension create(Supplier<TcpProxy.Builder> builder) {
-    return new TcpProxyExtension(new ProxyLifecycle<>(KIND, Objects.requireNonNull(builder, "builder"), ""));
+    return new TcpProxyExtension(
+        new ProxyLifecycle<>(KIND, Objects.requireNonNull(builder, "builder"), ""));
   }
 
-  /** This extension under {@code name}, for {@link MeshletProxy#value()} when a class has several. */
+  /**
+   * This extension under {@code name}, for {@link MeshletProxy#value()} when a class has several.
+   */
   public TcpProxyExtension named(String name) {
     return new TcpProxyExtension(lifecycle.named(name, "db"));
   }
@@ -94,7 +112,8 @@ public final class TcpProxyExtension
   /**
    * The running proxy.
    *
-   * @throws IllegalStateException outside the tests' lifecycle (before it starts or after it closed)
+   * @throws IllegalStateException outside the tests' lifecycle (before it starts or after it
+   *     closed)
    */
   public TcpProxy proxy() {
     return lifecycle.proxy();
@@ -150,7 +169,8 @@ public final class TcpProxyExtension
   }
 
   @Override
-  public void handleTestExecutionException(ExtensionContext context, Throwable failure) throws Throwable {
+  public void handleTestExecutionException(ExtensionContext context, Throwable failure)
+      throws Throwable {
     lifecycle.handleTestExecutionException(failure);
   }
 

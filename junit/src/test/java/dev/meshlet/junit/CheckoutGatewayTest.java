@@ -32,25 +32,38 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class CheckoutGatewayTest {
   static final HttpServer payments = paymentService();
-  static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+  static final HttpClient http =
+      HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
   @RegisterExtension
-  static final HttpProxyExtension gateway = HttpProxyExtension.create(() -> HttpProxy.builder()
-      .listen("127.0.0.1", 0)
-      .seed(7)
-      .route(r -> r.name("payments").pathPrefix("/pay")
-          .to(Cluster.of("payments", Backend.of("127.0.0.1", payments.getAddress().getPort())))
-          .fault(HttpFault.abort(503).whenHeader("x-chaos"))));
+  static final HttpProxyExtension gateway =
+      HttpProxyExtension.create(
+          () ->
+              HttpProxy.builder()
+                  .listen("127.0.0.1", 0)
+                  .seed(7)
+                  .route(
+                      r ->
+                          r.name("payments")
+                              .pathPrefix("/pay")
+                              .to(
+                                  Cluster.of(
+                                      "payments",
+                                      Backend.of("127.0.0.1", payments.getAddress().getPort())))
+                              .fault(HttpFault.abort(503).whenHeader("x-chaos"))));
 
   static HttpServer paymentService() {
     try {
-      HttpServer s = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-      s.createContext("/pay", exchange -> {
-        byte[] body = "paid".getBytes(StandardCharsets.US_ASCII);
-        exchange.sendResponseHeaders(200, body.length);
-        exchange.getResponseBody().write(body);
-        exchange.close();
-      });
+      HttpServer s =
+          HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+      s.createContext(
+          "/pay",
+          exchange -> {
+            byte[] body = "paid".getBytes(StandardCharsets.US_ASCII);
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+          });
       s.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
       s.start();
       return s;
@@ -82,8 +95,10 @@ class CheckoutGatewayTest {
   @Test
   void paysThroughTheGateway(@MeshletProxy int port) throws Exception {
     assertThat(checkout(URI.create("http://127.0.0.1:" + port + "/"), false)).isEqualTo(200);
-    // the proxy records an exchange once its last write completed, which may be just after the client saw it
-    HttpEvent.Completed done = gateway.journal().await(HttpEvent.Completed.class, c -> true, Duration.ofSeconds(5));
+    // the proxy records an exchange once its last write completed, which may be just after the
+    // client saw it
+    HttpEvent.Completed done =
+        gateway.journal().await(HttpEvent.Completed.class, c -> true, Duration.ofSeconds(5));
     assertThat(done.route()).isEqualTo("payments");
     assertThat(done.backend()).isNotNull();
     assertThat(done.faults()).isEmpty();
@@ -93,7 +108,8 @@ class CheckoutGatewayTest {
   void retriesOnceWhenThePaymentRouteAnswers503(HttpProxy proxy) throws Exception {
     assertThat(checkout(proxy.uri(), true)).isEqualTo(503);
     assertThat(gateway.journal().awaitCount(HttpEvent.Completed.class, 2, Duration.ofSeconds(5)))
-        .extracting(HttpEvent.Completed::status).containsExactly(503, 503);
+        .extracting(HttpEvent.Completed::status)
+        .containsExactly(503, 503);
     assertThat(gateway.journal().entries(HttpEvent.FaultApplied.class)).hasSize(2);
   }
 

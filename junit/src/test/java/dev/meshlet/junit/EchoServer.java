@@ -19,22 +19,24 @@ final class EchoServer implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    executor.execute(() -> {
-      while (!server.isClosed()) {
-        try {
-          Socket s = server.accept();
-          executor.execute(() -> {
-            try (s) {
-              s.getInputStream().transferTo(s.getOutputStream());
-            } catch (IOException ignored) {
-              // the tests cut connections on purpose
+    executor.execute(
+        () -> {
+          while (!server.isClosed()) {
+            try {
+              Socket s = server.accept();
+              executor.execute(
+                  () -> {
+                    try (s) {
+                      s.getInputStream().transferTo(s.getOutputStream());
+                    } catch (IOException ignored) {
+                      // the tests cut connections on purpose
+                    }
+                  });
+            } catch (IOException e) {
+              return;
             }
-          });
-        } catch (IOException e) {
-          return;
-        }
-      }
-    });
+          }
+        });
   }
 
   static EchoServer start() {

@@ -37,15 +37,18 @@ import org.junit.platform.testkit.engine.Events;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class HttpProxyExtensionTest {
   static HttpServer backend;
-  static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+  static final HttpClient http =
+      HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
   @BeforeAll
   static void startBackend() throws IOException {
     backend = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-    backend.createContext("/", exchange -> {
-      exchange.sendResponseHeaders(200, -1);
-      exchange.close();
-    });
+    backend.createContext(
+        "/",
+        exchange -> {
+          exchange.sendResponseHeaders(200, -1);
+          exchange.close();
+        });
     backend.start();
   }
 
@@ -61,8 +64,10 @@ class HttpProxyExtensionTest {
 
   static int status(HttpProxy proxy) {
     try {
-      return http.send(HttpRequest.newBuilder(proxy.uri().resolve("/pay")).build(),
-          HttpResponse.BodyHandlers.discarding()).statusCode();
+      return http.send(
+              HttpRequest.newBuilder(proxy.uri().resolve("/pay")).build(),
+              HttpResponse.BodyHandlers.discarding())
+          .statusCode();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     } catch (InterruptedException e) {
@@ -72,22 +77,34 @@ class HttpProxyExtensionTest {
   }
 
   private static Events run(Class<?> example) {
-    return EngineTestKit.engine("junit-jupiter").selectors(selectClass(example)).execute().testEvents();
+    return EngineTestKit.engine("junit-jupiter")
+        .selectors(selectClass(example))
+        .execute()
+        .testEvents();
   }
 
   @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
   static class ResetExample {
     @RegisterExtension
-    static final HttpProxyExtension gateway = HttpProxyExtension.create(() -> HttpProxy.builder()
-        .listen("127.0.0.1", 0).seed(0xCAFEL)
-        .route(r -> r.name("payments").to(payments()).fault(HttpFault.abort(503).schedule(Schedule.firstN(1)))));
+    static final HttpProxyExtension gateway =
+        HttpProxyExtension.create(
+            () ->
+                HttpProxy.builder()
+                    .listen("127.0.0.1", 0)
+                    .seed(0xCAFEL)
+                    .route(
+                        r ->
+                            r.name("payments")
+                                .to(payments())
+                                .fault(HttpFault.abort(503).schedule(Schedule.firstN(1)))));
 
     @Test
     @Order(1)
     void firstRequestFailsThenTheTestReplacesTheRoutes(HttpProxy proxy) {
       assertThat(status(proxy)).isEqualTo(503);
       assertThat(status(proxy)).isEqualTo(200);
-      proxy.replaceRoutes(t -> t.route(r -> r.name("payments").to(payments()).fault(HttpFault.abort(418))));
+      proxy.replaceRoutes(
+          t -> t.route(r -> r.name("payments").to(payments()).fault(HttpFault.abort(418))));
       assertThat(status(proxy)).isEqualTo(418);
     }
 
@@ -110,29 +127,51 @@ class HttpProxyExtensionTest {
   void betweenTestsTheBuiltRoutesAreBackAndAFailureCarriesTheSeed() {
     Events events = run(ResetExample.class);
     events.assertStatistics(s -> s.succeeded(2).failed(1));
-    Throwable failure = events.failed().list().get(0).getPayload(TestExecutionResult.class).orElseThrow()
-        .getThrowable().orElseThrow();
+    Throwable failure =
+        events
+            .failed()
+            .list()
+            .get(0)
+            .getPayload(TestExecutionResult.class)
+            .orElseThrow()
+            .getThrowable()
+            .orElseThrow();
     assertThat(failure).hasMessage("the client under test misbehaved");
     assertThat(failure.getSuppressed()).hasSize(1);
-    assertThat(failure.getSuppressed()[0].getMessage()).contains("seed(0xcafeL)").contains("Completed");
+    assertThat(failure.getSuppressed()[0].getMessage())
+        .contains("seed(0xcafeL)")
+        .contains("Completed");
   }
 
   @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
   static class HangingExample {
     @RegisterExtension
-    static final HttpProxyExtension gateway = HttpProxyExtension.create(() -> HttpProxy.builder()
-        .listen("127.0.0.1", 0)
-        .route(r -> r.name("payments").to(payments())
-            .fault(HttpFault.delay(Duration.ofSeconds(3)).whenHeader("x-slow"))));
+    static final HttpProxyExtension gateway =
+        HttpProxyExtension.create(
+            () ->
+                HttpProxy.builder()
+                    .listen("127.0.0.1", 0)
+                    .route(
+                        r ->
+                            r.name("payments")
+                                .to(payments())
+                                .fault(
+                                    HttpFault.delay(Duration.ofSeconds(3)).whenHeader("x-slow"))));
 
     @Test
     @Order(1)
     void theClientGivesUpOnASlowRequest(HttpProxy proxy) {
-      var slow = http.sendAsync(HttpRequest.newBuilder(proxy.uri().resolve("/slow")).header("x-slow", "1")
-          .timeout(Duration.ofSeconds(1)).build(), HttpResponse.BodyHandlers.discarding());
+      var slow =
+          http.sendAsync(
+              HttpRequest.newBuilder(proxy.uri().resolve("/slow"))
+                  .header("x-slow", "1")
+                  .timeout(Duration.ofSeconds(1))
+                  .build(),
+              HttpResponse.BodyHandlers.discarding());
       // the proxy has the request (in this test's journal generation) before the client gives up
       proxy.journal().await(HttpEvent.FaultApplied.class, f -> true, Duration.ofSeconds(10));
-      assertThatThrownBy(() -> slow.get(10, TimeUnit.SECONDS)).hasCauseInstanceOf(HttpTimeoutException.class);
+      assertThatThrownBy(() -> slow.get(10, TimeUnit.SECONDS))
+          .hasCauseInstanceOf(HttpTimeoutException.class);
     }
 
     @Test
@@ -141,7 +180,8 @@ class HttpProxyExtensionTest {
       proxy.awaitIdle(Duration.ofSeconds(10)); // the slow request ends now, during this test
       assertThat(proxy.journal().entries()).isEmpty();
       assertThat(status(proxy)).isEqualTo(200);
-      assertThat(proxy.awaitRequests(1, Duration.ofSeconds(5))).singleElement()
+      assertThat(proxy.awaitRequests(1, Duration.ofSeconds(5)))
+          .singleElement()
           .satisfies(c -> assertThat(c.path()).isEqualTo("/pay"));
     }
   }

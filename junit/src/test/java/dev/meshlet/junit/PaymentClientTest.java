@@ -34,10 +34,13 @@ class PaymentClientTest {
   static final EchoServer payments = EchoServer.start();
 
   @RegisterExtension
-  static final TcpProxyExtension proxy = TcpProxyExtension.create(() -> TcpProxy.builder()
-      .listen("127.0.0.1", 0)
-      .backends(Backend.of("127.0.0.1", payments.port()))
-      .seed(2024));
+  static final TcpProxyExtension proxy =
+      TcpProxyExtension.create(
+          () ->
+              TcpProxy.builder()
+                  .listen("127.0.0.1", 0)
+                  .backends(Backend.of("127.0.0.1", payments.port()))
+                  .seed(2024));
 
   @AfterAll
   static void stopBackend() {
@@ -78,7 +81,8 @@ class PaymentClientTest {
     proxy.proxy().enable();
     assertThatThrownBy(() -> pay(port, "10 EUR", Duration.ofMillis(200)))
         .isInstanceOf(SocketTimeoutException.class);
-    // the reply is still in the toxic's delay line: let the connection end here, not in the next test
+    // the reply is still in the toxic's delay line: let the connection end here, not in the next
+    // test
     proxy.proxy().awaitIdle(Duration.ofSeconds(5));
   }
 
@@ -104,6 +108,7 @@ class PaymentClientTest {
   void aResetMidStreamIsSeenByTheClient(@MeshletProxy int port) {
     proxy.toxics().add("rst", Toxic.resetPeer(Duration.ZERO).upstream());
     assertThatThrownBy(() -> pay(port, "10 EUR", Duration.ofSeconds(5)))
-        .isInstanceOf(SocketException.class).hasMessageContaining("reset");
+        .isInstanceOf(SocketException.class)
+        .hasMessageContaining("reset");
   }
 }

@@ -12,14 +12,19 @@ class ProxyLifecycleTest {
   void waitingQuietlyKeepsTheInterruptAndSwallowsOnlyTheTimeout() {
     Thread.currentThread().interrupt();
     boolean[] sawInterrupt = {true};
-    ProxyLifecycle.waitQuietly(() -> {
-      sawInterrupt[0] = Thread.currentThread().isInterrupted();
-      throw new AssertionError("timed out");
-    });
+    ProxyLifecycle.waitQuietly(
+        () -> {
+          sawInterrupt[0] = Thread.currentThread().isInterrupted();
+          throw new AssertionError("timed out");
+        });
     assertThat(sawInterrupt[0]).as("interrupt flag while waiting").isFalse();
     assertThat(Thread.interrupted()).as("interrupt flag restored").isTrue();
-    assertThatThrownBy(() -> ProxyLifecycle.waitQuietly(() -> {
-      throw new IllegalStateException("not a timeout");
-    })).isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(
+            () ->
+                ProxyLifecycle.waitQuietly(
+                    () -> {
+                      throw new IllegalStateException("not a timeout");
+                    }))
+        .isInstanceOf(IllegalStateException.class);
   }
 }

@@ -42,12 +42,17 @@ class TcpProxyExtensionTest {
   }
 
   static TcpProxy.Builder proxyToBackend() {
-    return TcpProxy.builder().listen("127.0.0.1", 0).backends(Backend.of("127.0.0.1", backend.port()));
+    return TcpProxy.builder()
+        .listen("127.0.0.1", 0)
+        .backends(Backend.of("127.0.0.1", backend.port()));
   }
 
   private static Events run(Class<?> example) {
     ports.clear();
-    return EngineTestKit.engine("junit-jupiter").selectors(selectClass(example)).execute().testEvents();
+    return EngineTestKit.engine("junit-jupiter")
+        .selectors(selectClass(example))
+        .execute()
+        .testEvents();
   }
 
   private static boolean bindable(int port) {
@@ -61,7 +66,8 @@ class TcpProxyExtensionTest {
 
   static class FailingExample {
     @RegisterExtension
-    static final TcpProxyExtension proxy = TcpProxyExtension.create(() -> proxyToBackend().seed(0xBEEFL));
+    static final TcpProxyExtension proxy =
+        TcpProxyExtension.create(() -> proxyToBackend().seed(0xBEEFL));
 
     @Test
     void fails() {
@@ -74,17 +80,27 @@ class TcpProxyExtensionTest {
   void aFailureCarriesTheSeedAndTheJournal() {
     Events events = run(FailingExample.class);
     events.assertStatistics(s -> s.failed(1));
-    Throwable failure = events.failed().list().get(0).getPayload(
-        org.junit.platform.engine.TestExecutionResult.class).orElseThrow().getThrowable().orElseThrow();
+    Throwable failure =
+        events
+            .failed()
+            .list()
+            .get(0)
+            .getPayload(org.junit.platform.engine.TestExecutionResult.class)
+            .orElseThrow()
+            .getThrowable()
+            .orElseThrow();
     assertThat(failure).hasMessage("the client under test misbehaved");
     assertThat(failure.getSuppressed()).hasSize(1);
     assertThat(failure.getSuppressed()[0].getMessage())
-        .contains("seed(0xbeefL)").contains("slow").contains("journal");
+        .contains("seed(0xbeefL)")
+        .contains("slow")
+        .contains("journal");
   }
 
   static class PerClassExample {
     @RegisterExtension
-    static final TcpProxyExtension proxy = TcpProxyExtension.create(TcpProxyExtensionTest::proxyToBackend);
+    static final TcpProxyExtension proxy =
+        TcpProxyExtension.create(TcpProxyExtensionTest::proxyToBackend);
 
     @Test
     void one(@MeshletProxy int port) {
@@ -130,8 +146,9 @@ class TcpProxyExtensionTest {
   @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
   static class BuilderToxicsExample {
     @RegisterExtension
-    static final TcpProxyExtension proxy = TcpProxyExtension.create(() -> proxyToBackend()
-        .toxic("declared", Toxic.latency(Duration.ofMillis(1))));
+    static final TcpProxyExtension proxy =
+        TcpProxyExtension.create(
+            () -> proxyToBackend().toxic("declared", Toxic.latency(Duration.ofMillis(1))));
 
     @Test
     @Order(1)
@@ -154,10 +171,12 @@ class TcpProxyExtensionTest {
 
   static class TwoProxiesExample {
     @RegisterExtension
-    static final TcpProxyExtension db = TcpProxyExtension.create(TcpProxyExtensionTest::proxyToBackend).named("db");
+    static final TcpProxyExtension db =
+        TcpProxyExtension.create(TcpProxyExtensionTest::proxyToBackend).named("db");
 
     @RegisterExtension
-    static final TcpProxyExtension cache = TcpProxyExtension.create(TcpProxyExtensionTest::proxyToBackend).named("cache");
+    static final TcpProxyExtension cache =
+        TcpProxyExtension.create(TcpProxyExtensionTest::proxyToBackend).named("cache");
 
     @Test
     void both(@MeshletProxy("db") int dbPort, @MeshletProxy("cache") int cachePort) {
