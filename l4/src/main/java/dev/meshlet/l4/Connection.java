@@ -138,6 +138,12 @@ final class Connection {
       if (e == null) {
         break;
       }
+      if (e.address().isUnresolved()) { // a failed attempt, but no socket to open or lease to take
+        context.unresolved(e);
+        context.counters().connectFailures.increment();
+        previous = e;
+        continue;
+      }
       SocketChannel ch;
       try {
         ch = open(e.address());
@@ -160,7 +166,7 @@ final class Connection {
           return null;
         }
         return ch;
-      } catch (IOException | RuntimeException ex) { // RuntimeException: unresolved address
+      } catch (IOException | RuntimeException ex) {
         closeQuietly(ch);
         l.failed();
         l.close(); // no longer in flight to this endpoint; end() closing it again does nothing

@@ -1,5 +1,6 @@
 package dev.meshlet.l4;
 
+import dev.meshlet.core.Endpoint;
 import dev.meshlet.core.internal.JournalWriter;
 
 /** What a connection needs from its proxy, and all it may ask of it. */
@@ -25,6 +26,12 @@ interface ConnectionContext {
    * @throws java.util.concurrent.RejectedExecutionException once the proxy is closing
    */
   void execute(Runnable task);
+
+  /**
+   * A connect attempt found {@code endpoint}'s host unresolved (its name did not resolve when it
+   * joined the cluster): counted, and logged once per endpoint.
+   */
+  void unresolved(Endpoint endpoint);
 
   /** The connection has ended (called once, by {@link Connection#end}): it leaves the registry. */
   void ended(Connection connection);

@@ -1,6 +1,7 @@
 package dev.meshlet.l4;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.Endpoint;
 import dev.meshlet.core.internal.JournalWriter;
 import dev.meshlet.core.internal.Seeds;
 import java.nio.channels.SocketChannel;
@@ -56,6 +57,8 @@ final class Connections implements ConnectionContext {
   private final int connectTimeoutMillis;
   private final long idleTimeoutNanos;
   private final AtomicBoolean loggedMaxConnections = new AtomicBoolean();
+  /** Endpoints whose unresolved host was logged: an endpoint resolves once, so once is its whole episode. */
+  private final Set<Endpoint> loggedUnresolved = ConcurrentHashMap.newKeySet();
   private final ReentrantLock drainLock = new ReentrantLock();
   private final Condition drained = drainLock.newCondition();
   private volatile boolean draining;
@@ -229,6 +232,16 @@ final class Connections implements ConnectionContext {
   @Override
   public JournalWriter<TcpEvent> journal() {
     return journal;
+  }
+
+  @Override
+  public void unresolved(Endpoint endpoint) {
+    counters.unresolved.increment();
+    if (loggedUnresolved.add(endpoint)) {
+      Log.warn("meshlet-l4 " + name + ": backend " + endpoint.backend().displayName() + ": host '"
+          + endpoint.backend().host() + "' did not resolve when it joined cluster " + cluster.name()
+          + "; connections to it fail until it is added again");
+    }
   }
 
   @Override

@@ -18,6 +18,7 @@ final class Counters {
   final LongAdder bytesDownstream = new LongAdder();
   final LongAdder acceptFailures = new LongAdder();
   final LongAdder noSocket = new LongAdder();
+  final LongAdder unresolved = new LongAdder();
 
   /** Counts a connection that ended for {@code cause}, once per connection. */
   void ended(Cause cause) {

@@ -123,7 +123,7 @@ public final class TcpProxy implements AutoCloseable {
     return new TcpProxyStats(
         c.accepted.sum(), connections.active(), c.rejected.sum(), c.overflows.sum(), c.connectFailures.sum(),
         c.noBackend.sum(), c.idleTimeouts.sum(), c.resets.sum(), c.bytesUpstream.sum(), c.bytesDownstream.sum(),
-        pool.lent(), pool.limitHits(), c.acceptFailures.sum(), c.noSocket.sum(), connections.draining(),
+        pool.lent(), pool.limitHits(), c.acceptFailures.sum(), c.noSocket.sum(), c.unresolved.sum(), connections.draining(),
         cluster().stats());
   }
 

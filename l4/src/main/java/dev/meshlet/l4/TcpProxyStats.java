@@ -26,6 +26,9 @@ package dev.meshlet.l4;
  *                         first failure and the recovery of each episode
  * @param noSocket         client connections closed at once because no socket could be opened toward a
  *                         backend (no file descriptor left); the backend is not blamed for it
+ * @param unresolved       connect attempts to a backend whose host name did not resolve when it joined
+ *                         the cluster (also counted in {@code connectFailures}); each such backend is
+ *                         logged once, at WARNING
  * @param draining         whether {@link TcpProxy#close()} has begun and the proxy accepts no more
  * @param cluster          the cluster new connections go to: circuit breakers and each backend's
  *                         health, ejection, weight and counters
@@ -45,5 +48,6 @@ public record TcpProxyStats(
     long bufferLimitHits,
     long acceptFailures,
     long noSocket,
+    long unresolved,
     boolean draining,
     dev.meshlet.core.ClusterStats cluster) {}

@@ -191,6 +191,10 @@ final class SharedSelectorConnector extends ServerConnector {
       }
       @SuppressWarnings("unchecked")
       Promise<Connection> promise = (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);
+      if (promise == null) { // not a connection the client asked for: nothing waits on it
+        super.connectionOpened(connection, attachment);
+        return;
+      }
       try {
         super.connectionOpened(connection, attachment);
         promise.succeeded(connection);
