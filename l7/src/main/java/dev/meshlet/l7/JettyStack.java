@@ -1,6 +1,6 @@
 package dev.meshlet.l7;
 
-import dev.meshlet.core.Journal;
+import dev.meshlet.core.internal.JournalWriter;
 import java.io.IOException;
 import java.net.BindException;
 import org.eclipse.jetty.client.ContinueProtocolHandler;
@@ -45,7 +45,7 @@ final class JettyStack {
   private final ClientWatcher clientWatcher;
   final ForwardingHandler handler;
 
-  JettyStack(ProxyConfig config, ProxyCounters counters, Journal<HttpEvent> journal) throws IOException {
+  JettyStack(ProxyConfig config, ProxyCounters counters, JournalWriter<HttpEvent> journal) throws IOException {
     this.config = config;
     threads = new ProxyThreadPool(config.maxThreads(), Math.min(4, config.maxThreads()));
     threads.setName("meshlet-l7");
