@@ -83,35 +83,19 @@ public final class Endpoint {
     return state.ejected();
   }
 
-  /**
-   * Records the start of a connection or request; pair with {@link #end()}.
-   *
-   * @deprecated proxies begin with {@code Lease.begin(endpoint)} or {@code Lease.pick(cluster, key)}
-   *     in {@code dev.meshlet.core.internal}, and end with {@code lease.close()}
-   */
-  @Deprecated(forRemoval = true)
-  public void begin() {
+  /** Records the start of a connection or request; pair with {@link #end()}. */
+  void begin() {
     active.incrementAndGet();
     total.increment();
   }
 
-  /**
-   * Records the end of a connection or request started with {@link #begin()}.
-   *
-   * @deprecated use {@code Lease.close()} in {@code dev.meshlet.core.internal}
-   */
-  @Deprecated(forRemoval = true)
-  public void end() {
+  /** Records the end of a connection or request started with {@link #begin()}. */
+  void end() {
     active.decrementAndGet();
   }
 
-  /**
-   * Records a success (a connect, or a response that is not a server error): resets the failure streak.
-   *
-   * @deprecated use {@code Lease.succeeded()} in {@code dev.meshlet.core.internal}
-   */
-  @Deprecated(forRemoval = true)
-  public void succeeded() {
+  /** Records a success (a connect, or a response that is not a server error): resets the failure streak. */
+  void succeeded() {
     if (consecutiveFailures.get() != 0) {
       consecutiveFailures.set(0);
     }
@@ -120,11 +104,8 @@ public final class Endpoint {
   /**
    * Records a connect failure or an upstream error; enough of them in a row eject the endpoint when
    * the cluster has {@link OutlierDetection}.
-   *
-   * @deprecated use {@code Lease.failed()} in {@code dev.meshlet.core.internal}
    */
-  @Deprecated(forRemoval = true)
-  public void failed() {
+  void failed() {
     failures.increment();
     int streak = consecutiveFailures.incrementAndGet();
     cluster.failureStreak(this, streak);
@@ -134,23 +115,13 @@ public final class Endpoint {
     consecutiveFailures.set(0);
   }
 
-  /**
-   * Adds to the count of bytes received from the backend.
-   *
-   * @deprecated use {@code Lease.bytesIn(n)} in {@code dev.meshlet.core.internal}
-   */
-  @Deprecated(forRemoval = true)
-  public void bytesIn(long n) {
+  /** Adds to the count of bytes received from the backend. */
+  void bytesIn(long n) {
     bytesIn.add(n);
   }
 
-  /**
-   * Adds to the count of bytes sent to the backend.
-   *
-   * @deprecated use {@code Lease.bytesOut(n)} in {@code dev.meshlet.core.internal}
-   */
-  @Deprecated(forRemoval = true)
-  public void bytesOut(long n) {
+  /** Adds to the count of bytes sent to the backend. */
+  void bytesOut(long n) {
     bytesOut.add(n);
   }
 

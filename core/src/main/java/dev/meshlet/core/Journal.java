@@ -45,26 +45,10 @@ public final class Journal<E> {
   private volatile long generation; // clears so far; written under the lock
 
   /**
-   * A journal that keeps the last {@code capacity} entries; 0 keeps none (everything is counted as
-   * dropped).
-   *
-   * @deprecated a proxy creates its journal with {@link JournalWriter#create(int, String)} and hands
-   *     out {@link JournalWriter#journal()}
-   */
-  @Deprecated(forRemoval = true)
-  public Journal(int capacity) {
-    this(capacity, "journal");
-  }
-
-  /**
    * A journal that keeps the last {@code capacity} entries and names its {@code owner} (e.g. a proxy
    * and its seed) in failure messages.
-   *
-   * @deprecated a proxy creates its journal with {@link JournalWriter#create(int, String)} and hands
-   *     out {@link JournalWriter#journal()}
    */
-  @Deprecated(forRemoval = true)
-  public Journal(int capacity, String owner) {
+  Journal(int capacity, String owner) {
     if (capacity < 0) {
       throw new IllegalArgumentException("journal capacity: " + capacity + " (expected: >= 0)");
     }
@@ -80,11 +64,8 @@ public final class Journal<E> {
   /**
    * Appends an entry, dropping (and counting) the oldest when full; whatever the clears, unlike
    * {@link #record(Object, long)}.
-   *
-   * @deprecated use {@link JournalWriter#record(Object)}
    */
-  @Deprecated(forRemoval = true)
-  public void record(E entry) {
+  void record(E entry) {
     Objects.requireNonNull(entry, "entry");
     lock.lock();
     try {
@@ -97,11 +78,8 @@ public final class Journal<E> {
   /**
    * How many times the journal was {@linkplain #clear() cleared}. A proxy reads it when something
    * begins (a request arrives) and hands it to {@link #record(Object, long)} when that ends.
-   *
-   * @deprecated use {@link JournalWriter#generation()}
    */
-  @Deprecated(forRemoval = true)
-  public long generation() {
+  long generation() {
     return generation;
   }
 
@@ -109,11 +87,8 @@ public final class Journal<E> {
    * Appends an entry about something that began when {@link #generation()} was {@code generation},
    * unless the journal was cleared since: what began before a clear and ends after it (a request a
    * test left hanging) is not journaled among what came after, nor counted.
-   *
-   * @deprecated use {@link JournalWriter#record(Object, long)}
    */
-  @Deprecated(forRemoval = true)
-  public void record(E entry, long generation) {
+  void record(E entry, long generation) {
     Objects.requireNonNull(entry, "entry");
     lock.lock();
     try {

@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Endpoint;
+import dev.meshlet.core.internal.Lease;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.nio.ByteBuffer;
@@ -52,6 +53,8 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   private final RetryPolicy policy;
   private final @Nullable FaultPlan faults;
   private final Endpoint endpoint;
+  /** The try in flight on {@link #endpoint}, begun last in the constructor; its outcome is reported once. */
+  private final Lease lease;
   private final Counters backendCounters;
   private final Destinations.Server server;
   /** The streamed body this try sends; null for a buffered body or none. */
@@ -142,10 +145,10 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     this.proxyRequest = r;
     // begun last: a request that failed to build has nothing to end
     this.backendCounters = ctx.counters().backend(endpoint);
-    endpoint.begin();
+    this.lease = Lease.begin(endpoint);
     backendCounters.begin();
     if (replayedBytes > 0) {
-      endpoint.bytesOut(replayedBytes);
+      lease.bytesOut(replayedBytes);
     }
     if (body != null) {
       body.sendingTo(this);
@@ -256,7 +259,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
 
   /** {@code n} bytes of the client's body went (or go again) to this try's backend. */
   void sentBytes(int n) {
-    endpoint.bytesOut(n);
+    lease.bytesOut(n);
   }
 
   // --- server -> proxy -> client
@@ -276,7 +279,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     int status = serverResponse.getStatus();
     if (policy.retriesStatus(status) && exchange.mayRetry(HttpProxyStats.RetryReason.STATUS)) {
       if (status >= 500) {
-        endpoint.failed(); // outlier detection sees it as forwardHead would have
+        lease.failed(); // outlier detection sees it as forwardHead would have
       }
       retryStatus = status;
       serverResponse.abort(new IOException("meshlet: retrying after status " + status)); // then onComplete
@@ -303,9 +306,9 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     serverHeadNanos = System.nanoTime() - serverHeadNanos;
     // feeds the cluster's outlier detection: a server error counts against the backend
     if (status >= 500) {
-      endpoint.failed();
+      lease.failed();
     } else {
-      endpoint.succeeded();
+      lease.succeeded();
     }
     clientResponse.setStatus(status);
     if (HeaderPolicy.clientResponseHeaders(serverResponse, clientResponse.getHeaders(), ctx.config(), route)) {
@@ -325,7 +328,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     FaultPlan plan = faults;
     ByteBuffer buffer = chunk.getByteBuffer();
     if (plan != null && plan.shapesResponse()) {
-      endpoint.bytesIn(buffer.remaining());
+      lease.bytesIn(buffer.remaining());
       plan.shape(clientRequest, clientResponse, ctx.timeouts().scheduler(), chunk, demander, this);
       return;
     }
@@ -336,7 +339,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
       return;
     }
     bytesOut += n;
-    endpoint.bytesIn(n);
+    lease.bytesIn(n);
     chunk.retain();
     clientResponse.write(false, buffer, new Callback() {
       @Override
@@ -385,7 +388,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     if (!headForwarded) {
       // A final response to "Expect: 100-continue" arrives here already buffered by Jetty.
       if (!forwardHead(serverResponse)) {
-        endpoint.failed();
+        lease.failed();
         exchange.sendError(502, HttpProxyStats.ErrorKind.BAD_GATEWAY, false);
         return;
       }
@@ -479,7 +482,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
 
   /** The backend failed this try: outlier detection counts it. */
   void backendFailed() {
-    endpoint.failed();
+    lease.failed();
   }
 
   /** Whether the try is over for its counters ({@link #endForRetry} or {@link #end} ran). */
@@ -493,10 +496,10 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     Timeouts.cancel(responseTimeout);
     Timeouts.cancel(connectTimeout);
     switch (reason) {
-      case CONNECT_FAILURE, RESET, PER_TRY_TIMEOUT -> endpoint.failed(); // STATUS counted in onHeaders
+      case CONNECT_FAILURE, RESET, PER_TRY_TIMEOUT -> lease.failed(); // STATUS counted in onHeaders
       default -> {}
     }
-    endpoint.end();
+    lease.close();
     if (reason == HttpProxyStats.RetryReason.PER_TRY_TIMEOUT) {
       backendCounters.error(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT);
     } else if (reason != HttpProxyStats.RetryReason.STATUS) {
@@ -516,7 +519,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     backendCounters.bytesIn(in);
     backendCounters.bytesOut(out);
     backendCounters.end(status);
-    endpoint.end();
+    lease.close();
   }
 
   /** The body bytes this try wrote to the client. */

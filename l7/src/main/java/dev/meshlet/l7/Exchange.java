@@ -2,13 +2,14 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
+import dev.meshlet.core.internal.Admission;
+import dev.meshlet.core.internal.Permit;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
 import java.util.concurrent.atomic.AtomicReferenceFieldUpdater;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.io.EofException;
@@ -52,8 +53,6 @@ final class Exchange implements RequestBody.Owner {
 
   private static final AtomicReferenceFieldUpdater<Exchange, State> STATE =
       AtomicReferenceFieldUpdater.newUpdater(Exchange.class, State.class, "state");
-  private static final AtomicIntegerFieldUpdater<Exchange> PENDING =
-      AtomicIntegerFieldUpdater.newUpdater(Exchange.class, "pendingHeld");
 
   private final ProxyContext ctx;
   private final RouteTable table;
@@ -76,12 +75,15 @@ final class Exchange implements RequestBody.Owner {
   private long key;
   private String target = "/";
 
-  // admission: the cluster's permits this request holds, released in finish()
+  // admission: the cluster's permits this request holds, closed in finish()
   /** The cluster whose circuit breaker admitted this request. */
   private @Nullable Cluster cluster;
-  /** 1 while a try holds a place in the cluster's pending limit (waits for a connection). */
-  private volatile int pendingHeld;
-  private boolean holdsRetryBudget;
+  /** The circuit breaker's permit; null until admitted. */
+  private @Nullable Permit admitted;
+  /** The place of the try being sent in the cluster's pending limit (waits for a connection). */
+  private volatile @Nullable Permit pending;
+  /** The place in the cluster's retry budget, taken with the first retry. */
+  private @Nullable Permit retryBudget;
 
   // the retry loop
   private volatile @Nullable Attempt current;
@@ -140,10 +142,12 @@ final class Exchange implements RequestBody.Owner {
         return;
       }
     }
-    if (!c.tryAcquire()) { // the circuit breaker: refuse at once, say why
+    Permit permit = Admission.tryEnter(c);
+    if (permit == null) { // the circuit breaker: refuse at once, say why
       sendOverflow(HttpProxyStats.ErrorKind.OVERFLOW, "cluster " + c.name() + " max requests");
       return;
     }
+    admitted = permit;
     cluster = c;
     RetryPolicy p = chosen.retryPolicy != null ? chosen.retryPolicy : ctx.config().retryPolicy();
     policy = p;
@@ -259,9 +263,8 @@ final class Exchange implements RequestBody.Owner {
         return false;
       }
       staleRetries++;
-      if (!holdsRetryBudget) {
-        Objects.requireNonNull(cluster).acquireRetry();
-        holdsRetryBudget = true;
+      if (retryBudget == null) {
+        retryBudget = Admission.enterRetry(Objects.requireNonNull(cluster));
       }
       return true;
     }
@@ -272,7 +275,7 @@ final class Exchange implements RequestBody.Owner {
       ctx.counters().retries.notReplayable();
       return false;
     }
-    return holdsRetryBudget || acquireRetryBudget(policy);
+    return retryBudget != null || acquireRetryBudget(policy);
   }
 
   /** Ends the failed try and starts the next one, on another backend if there is one, after a backoff. */
@@ -360,13 +363,14 @@ final class Exchange implements RequestBody.Owner {
   /** Takes a place in the cluster's pending limit for the try being sent; false when it answered 503. */
   private boolean acquirePending() {
     Cluster c = Objects.requireNonNull(cluster);
-    if (!c.tryAcquirePending()) { // the pending circuit breaker: too many wait for a connection
+    Permit p = Admission.tryEnterPending(c);
+    if (p == null) { // the pending circuit breaker: too many wait for a connection
       sendOverflow(HttpProxyStats.ErrorKind.PENDING_OVERFLOW, "cluster " + c.name() + " max pending requests");
       return false;
     }
-    PENDING.set(this, 1);
-    if (state != State.IN_FLIGHT) { // answered meanwhile: its finish() released nothing
-      releasePending();
+    pending = p;
+    if (state != State.IN_FLIGHT) { // answered meanwhile: its finish() may have closed the one before
+      p.close();
       return false;
     }
     return true;
@@ -374,31 +378,33 @@ final class Exchange implements RequestBody.Owner {
 
   /** The try no longer waits for a connection: its place in the cluster's pending limit is free. */
   void releasePending() {
-    Cluster c = cluster;
-    if (c != null && PENDING.compareAndSet(this, 1, 0)) {
-      c.releasePending();
+    Permit p = pending;
+    if (p != null) {
+      p.close();
     }
   }
 
   /** Takes a place in the cluster's retry budget, as large as {@code p} says; a refusal is counted. */
   private boolean acquireRetryBudget(RetryPolicy p) {
-    if (!Objects.requireNonNull(cluster).tryAcquireRetry(p.budgetPercent(), p.minRetries())) {
+    Permit budget = Admission.tryEnterRetry(Objects.requireNonNull(cluster), p.budgetPercent(), p.minRetries());
+    if (budget == null) {
       ctx.counters().retries.budgetExhausted();
       return false;
     }
-    holdsRetryBudget = true;
+    retryBudget = budget;
     return true;
   }
 
   /** Gives back every permit this request holds. */
   private void releaseAdmission() {
     releasePending();
-    Cluster admitted = cluster;
-    if (admitted != null) {
-      admitted.release();
-      if (holdsRetryBudget) {
-        admitted.releaseRetry();
-      }
+    Permit a = admitted;
+    if (a != null) {
+      a.close();
+    }
+    Permit r = retryBudget;
+    if (r != null) {
+      r.close();
     }
   }
 

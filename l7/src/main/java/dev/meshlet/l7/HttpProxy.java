@@ -3,6 +3,8 @@ package dev.meshlet.l7;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.ClusterStats;
 import dev.meshlet.core.Journal;
+import dev.meshlet.core.internal.JournalWriter;
+import dev.meshlet.core.internal.Seeds;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.InetSocketAddress;
@@ -54,7 +56,7 @@ public final class HttpProxy implements AutoCloseable {
 
   private final ProxyConfig config;
   private final ProxyCounters counters;
-  private final Journal<HttpEvent> journal;
+  private final JournalWriter<HttpEvent> journal;
   private final JettyStack jetty;
   private final AtomicBoolean closed = new AtomicBoolean();
   private final int port;
@@ -62,7 +64,8 @@ public final class HttpProxy implements AutoCloseable {
   private HttpProxy(ProxyConfig config) throws IOException {
     this.config = config;
     counters = new ProxyCounters(config.initialRoutes());
-    journal = new Journal<>(config.journalCapacity(), "meshlet-l7 seed=0x" + Long.toHexString(config.seed()) + "L");
+    offerSeed(config.initialRoutes(), config.seed());
+    journal = JournalWriter.create(config.journalCapacity(), "meshlet-l7 seed=0x" + Long.toHexString(config.seed()) + "L");
     jetty = new JettyStack(config, counters, journal);
     jetty.start();
     port = jetty.port();
@@ -103,7 +106,7 @@ public final class HttpProxy implements AutoCloseable {
    * before the clear (a request a test left in flight does not show up in the next test's journal).
    */
   public Journal<HttpEvent> journal() {
-    return journal;
+    return journal.journal();
   }
 
   /**
@@ -118,7 +121,7 @@ public final class HttpProxy implements AutoCloseable {
     while (counters.total.inFlight() > 0) {
       if (System.nanoTime() - deadline > 0) {
         throw new AssertionError(this + ": timed out after " + timeout + " waiting for no request in flight; "
-            + counters.total.inFlight() + " in flight; " + journal.describeTail(10));
+            + counters.total.inFlight() + " in flight; " + journal.journal().describeTail(10));
       }
       LockSupport.parkNanos(1_000_000);
     }
@@ -132,7 +135,7 @@ public final class HttpProxy implements AutoCloseable {
    * @throws IllegalArgumentException at once if {@code n} exceeds {@link Builder#journalCapacity(int)}
    */
   public List<HttpEvent.Completed> awaitRequests(int n, Duration timeout) {
-    return journal.awaitCount(HttpEvent.Completed.class, n, timeout);
+    return journal.journal().awaitCount(HttpEvent.Completed.class, n, timeout);
   }
 
   /**
@@ -178,8 +181,18 @@ public final class HttpProxy implements AutoCloseable {
     Routes t = new Routes();
     spec.accept(t);
     ProxySettings.checkRoutes(t.routes, t.defaultCluster);
-    jetty.handler.replaceRoutes(new RouteTable(
-        t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster)));
+    RouteTable table = new RouteTable(t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster));
+    offerSeed(table, config.seed());
+    jetty.handler.replaceRoutes(table);
+  }
+
+  /** Offers the proxy's seed to every cluster of {@code table}, so unseeded random balancing replays too. */
+  private static void offerSeed(RouteTable table, long seed) {
+    for (HttpRoute r : table.all()) {
+      for (Cluster c : r.clusters()) {
+        Seeds.offer(c, seed);
+      }
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 package dev.meshlet.l7;
 
-import dev.meshlet.core.Journal;
+import dev.meshlet.core.internal.JournalWriter;
 import java.io.IOException;
 import java.net.BindException;
 import org.eclipse.jetty.client.ContinueProtocolHandler;
@@ -14,10 +14,10 @@ import org.eclipse.jetty.http.HttpCompliance;
 import org.eclipse.jetty.http.HttpCookieStore;
 import org.eclipse.jetty.http.UriCompliance;
 import org.eclipse.jetty.io.ClientConnector;
+import org.eclipse.jetty.server.AbstractMetaDataConnection;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Server;
-import org.eclipse.jetty.server.internal.HttpConnection;
 import org.eclipse.jetty.util.SocketAddressResolver;
 import org.eclipse.jetty.util.component.LifeCycle;
 import org.eclipse.jetty.util.thread.Invocable;
@@ -45,7 +45,7 @@ final class JettyStack {
   private final ClientWatcher clientWatcher;
   final ForwardingHandler handler;
 
-  JettyStack(ProxyConfig config, ProxyCounters counters, Journal<HttpEvent> journal) throws IOException {
+  JettyStack(ProxyConfig config, ProxyCounters counters, JournalWriter<HttpEvent> journal) throws IOException {
     this.config = config;
     threads = new ProxyThreadPool(config.maxThreads(), Math.min(4, config.maxThreads()));
     threads.setName("meshlet-l7");
@@ -216,7 +216,8 @@ final class JettyStack {
 
     @Override
     public void execute(Runnable job) {
-      if (job instanceof HttpConnection && isRunning()) {
+      // the server's HTTP/1.1 connection (internal in Jetty) is known by its public superclass
+      if (job instanceof AbstractMetaDataConnection && isRunning()) {
         try {
           job.run();
         } catch (RuntimeException | Error x) {

@@ -1,7 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Endpoint;
-import dev.meshlet.core.Journal;
+import dev.meshlet.core.internal.JournalWriter;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.Executor;
@@ -20,13 +20,13 @@ final class Ledger {
   private static final Logger ACCESS_LOG = LoggerFactory.getLogger("dev.meshlet.l7.access");
 
   private final ProxyCounters counters;
-  private final Journal<HttpEvent> journal;
+  private final JournalWriter<HttpEvent> journal;
   private final boolean accessLog;
   private final Executor executor;
   private final AtomicLong requestIds = new AtomicLong();
 
   /** {@code executor} writes the access log lines (never the network threads). */
-  Ledger(ProxyCounters counters, Journal<HttpEvent> journal, boolean accessLog, Executor executor) {
+  Ledger(ProxyCounters counters, JournalWriter<HttpEvent> journal, boolean accessLog, Executor executor) {
     this.counters = counters;
     this.journal = journal;
     this.accessLog = accessLog;
@@ -87,7 +87,7 @@ final class Ledger {
     }
     Counters total = counters.total;
     total.counted(status);
-    if (journal.capacity() > 0) {
+    if (journal.journal().capacity() > 0) {
       journal.record(new HttpEvent.Completed(id, clientRequest.getMethod(), clientRequest.getHttpURI().getPathQuery(),
           route == null ? null : route.name(), endpoint == null ? null : endpoint.backend(), status,
           plan == null ? List.of() : plan.kinds, Instant.now()), generation);

@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.internal.Mix;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -10,8 +11,6 @@ import java.util.concurrent.atomic.AtomicLong;
  * this state over, so schedules count requests from 1 again and the draws replay.
  */
 final class RouteFaults {
-  private static final long GOLDEN = 0x9E3779B97F4A7C15L;
-
   final HttpRoute route;
   final HttpFault[] faults;
   private final AtomicLong[] candidates;
@@ -41,16 +40,6 @@ final class RouteFaults {
     if (!f.schedule().admits(ordinal, Duration.ofNanos(System.nanoTime() - startNanos))) {
       return false;
     }
-    return unit(mix(mix(seed ^ mix(keys[i] + GOLDEN)) + ordinal * GOLDEN)) < f.toxicity();
-  }
-
-  private static long mix(long z) {
-    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-    return z ^ (z >>> 31);
-  }
-
-  private static double unit(long x) {
-    return (x >>> 11) * 0x1.0p-53;
+    return Mix.unit(Mix.mix(seed, keys[i], ordinal)) < f.toxicity();
   }
 }

@@ -9,9 +9,12 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -263,6 +266,44 @@ class RoutingTest {
       proxy.replaceRoutes(t -> t.route(r -> r.name("only").pathPrefix("/only/").to(webPool)));
       assertThat(proxy.routeFor(users)).as("no route: the proxy would answer 404").isNull();
       assertThat(get(proxy, "/api/users")).isEqualTo("404");
+    }
+  }
+
+  @Test
+  void theProxysSeedReplaysARandomClusterWithoutASeedOfItsOwn() throws Exception {
+    List<String> first = randomPicks(7L, null, false);
+    assertThat(first).hasSize(50).containsAll(List.of("api", "admin", "web")); // random, not one backend
+    assertThat(randomPicks(7L, null, false)).isEqualTo(first);
+    assertThat(randomPicks(8L, null, false)).isNotEqualTo(first); // the seed decides
+    // a cluster's own seed wins over the proxy's
+    assertThat(randomPicks(1L, 99L, false)).isEqualTo(randomPicks(2L, 99L, false));
+    // a table put in by replaceRoutes gets the seed too
+    assertThat(randomPicks(7L, null, true)).isEqualTo(first);
+  }
+
+  /**
+   * The backends 50 requests in a row reach through a new proxy seeded {@code proxySeed}, routed to a
+   * new random cluster from the start or, when {@code replaced}, by a {@code replaceRoutes} table.
+   */
+  private static List<String> randomPicks(long proxySeed, @Nullable Long clusterSeed, boolean replaced)
+      throws Exception {
+    Cluster.Builder cb = Cluster.builder("random-" + proxySeed).balancer(Balancer.random())
+        .backends(api.backend(), admin.backend(), web.backend());
+    if (clusterSeed != null) {
+      cb.seed(clusterSeed);
+    }
+    Cluster cluster = cb.build();
+    HttpProxy.Builder b = HttpProxy.builder().listen("127.0.0.1", 0).seed(proxySeed);
+    b = replaced ? b.defaultRoute(pool(other)) : b.defaultRoute(cluster);
+    try (HttpProxy proxy = b.start()) {
+      if (replaced) {
+        proxy.replaceRoutes(t -> t.defaultRoute(cluster));
+      }
+      List<String> seen = new ArrayList<>();
+      for (int i = 0; i < 50; i++) {
+        seen.add(get(proxy, "/seeded"));
+      }
+      return seen;
     }
   }
 }

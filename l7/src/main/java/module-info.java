@@ -1,0 +1,20 @@
+/**
+ * meshlet's HTTP/1.1 (L7) proxy: {@link dev.meshlet.l7.HttpProxy} on Jetty's server and client. It
+ * reaches core's internal package (admission permits, endpoint leases, the journal writer), which
+ * core exports to meshlet's own modules only. No Jetty type is in its API, so Jetty is not required
+ * transitively.
+ */
+// "l7" ends in a digit, which javac's lint warns of: it is the layer's name, as in the artifact's
+@SuppressWarnings("module")
+module dev.meshlet.l7 {
+  requires transitive dev.meshlet.core;
+  requires static transitive org.jspecify;
+  requires org.eclipse.jetty.client;
+  requires org.eclipse.jetty.http;
+  requires org.eclipse.jetty.io;
+  requires org.eclipse.jetty.server;
+  requires org.eclipse.jetty.util;
+  requires org.slf4j;
+
+  exports dev.meshlet.l7;
+}
