@@ -304,11 +304,10 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     headForwarded = true;
     noBody = status == 204 || status == 304 || HttpMethod.HEAD.is(clientRequest.getMethod());
     serverHeadNanos = System.nanoTime() - serverHeadNanos;
-    // feeds the cluster's outlier detection: a server error counts against the backend
+    // feeds the cluster's outlier detection: a server error counts against the backend at once; a
+    // success only once the whole response came (onSuccess), so a backend that dies mid-body counts
     if (status >= 500) {
       lease.failed();
-    } else {
-      lease.succeeded();
     }
     clientResponse.setStatus(status);
     if (HeaderPolicy.clientResponseHeaders(serverResponse, clientResponse.getHeaders(), ctx.config(), route)) {
@@ -397,6 +396,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
         bytesOut += last.remaining();
       }
     }
+    lease.succeeded(); // the whole response came; a no-op after a server error's failure
     HttpFields trailers = serverResponse.getTrailers();
     if (trailers != null && trailers.size() > 0) {
       serverTrailers = trailers;
