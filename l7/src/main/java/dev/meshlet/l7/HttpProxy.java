@@ -434,7 +434,13 @@ public final class HttpProxy implements AutoCloseable {
       return this;
     }
 
-    /** The most connections open to one backend at a time; default 64. */
+    /**
+     * The most connections open to one backend at a time; default 64. A request holds its connection
+     * while its body streams in: more slow uploads than this keep every other request to the backend
+     * waiting, up to the response timeout (200 bodies at a byte a second held normal requests 15 s).
+     * Raise it when clients upload slowly; a higher limit also lets a burst of requests open that many
+     * connections to the backend at once.
+     */
     public Builder maxConnectionsPerBackend(int n) {
       settings.maxConnectionsPerBackend(n);
       return this;
