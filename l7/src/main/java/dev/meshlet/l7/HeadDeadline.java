@@ -44,7 +44,8 @@ final class HeadDeadline implements Connection.Listener, Runnable {
     this.scheduler = scheduler;
     this.headNanos = TimeUnit.MILLISECONDS.toNanos(headMillis);
     this.keepAliveNanos = TimeUnit.MILLISECONDS.toNanos(keepAliveMillis);
-    long shortest = headMillis == 0 ? keepAliveMillis : keepAliveMillis == 0 ? headMillis : Math.min(headMillis, keepAliveMillis);
+    long shortest = headMillis == 0 ? keepAliveMillis
+        : keepAliveMillis == 0 ? headMillis : Math.min(headMillis, keepAliveMillis);
     this.sweepMillis = Math.max(10, Math.min(250, shortest / 5));
     this.total = total;
   }

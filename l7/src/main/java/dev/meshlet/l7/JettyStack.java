@@ -61,7 +61,8 @@ final class JettyStack {
     http.setRequestHeaderSize(config.maxRequestHeaderSize());
     http.setIdleTimeout(config.idleTimeout().toMillis());
     // one selector thread serves the accepted and the proxy client's connections (see SharedSelectorConnector)
-    connector = new SharedSelectorConnector(server, counters.total, 1, config.selectorThreads(), new HttpConnectionFactory(http));
+    connector = new SharedSelectorConnector(server, counters.total, 1, config.selectorThreads(),
+        new HttpConnectionFactory(http));
     client = newClient(config, connector, threads, scheduler);
 
     connector.setHost(config.host());

@@ -55,7 +55,8 @@ final class SharedSelectorConnector extends ServerConnector {
 
   SharedSelectorConnector(Server server, Counters total, int acceptors, int selectors, ConnectionFactory... factories) {
     super(server, acceptors, selectors, factories);
-    acceptFailures = new DescriptorShortage("accepting client connections", total, HttpProxyStats.ErrorKind.ACCEPT_FAILED);
+    acceptFailures = new DescriptorShortage("accepting client connections", total,
+        HttpProxyStats.ErrorKind.ACCEPT_FAILED);
     // each request it fails is counted as OUT_OF_FILE_DESCRIPTORS where its 503 is written
     connectFailures = new DescriptorShortage("opening sockets to backends", null,
         HttpProxyStats.ErrorKind.OUT_OF_FILE_DESCRIPTORS);

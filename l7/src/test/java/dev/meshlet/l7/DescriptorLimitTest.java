@@ -78,7 +78,8 @@ class DescriptorLimitTest {
       for (int i = 0; i < 3; i++) {
         c.getOutputStream().write(GET.getBytes(StandardCharsets.US_ASCII));
         String answer = Raw.readResponses(c.getInputStream(), 1);
-        assertThat(answer).as("request %d; child log:\n%s", i, Files.readString(childErr)).startsWith("HTTP/1.1 503").contains("out of file descriptors");
+        assertThat(answer).as("request %d; child log:\n%s", i, Files.readString(childErr))
+            .startsWith("HTTP/1.1 503").contains("out of file descriptors");
       }
       assertThat(command("free")).isEqualTo("FREED");
       c.getOutputStream().write(GET.getBytes(StandardCharsets.US_ASCII));
