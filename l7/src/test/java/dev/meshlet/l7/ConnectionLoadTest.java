@@ -86,7 +86,7 @@ class ConnectionLoadTest {
   void aBurstOf2000ConnectionsWithTheDefaultsGetsEveryAnswerWithin2Seconds() throws Exception {
     int n = assumeDescriptorsFor(2000);
     proxy = HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(Cluster.of("sink", backend.backend())).start();
-    burst(proxy.port(), 50, Duration.ofSeconds(20));
+    assertThat(burst(proxy.port(), n, Duration.ofSeconds(20)).answered()).as("warm-up burst answered").isEqualTo(n);
     long start = System.nanoTime();
     Burst b = burst(proxy.port(), n, Duration.ofSeconds(20));
     Duration took = Duration.ofNanos(System.nanoTime() - start);
