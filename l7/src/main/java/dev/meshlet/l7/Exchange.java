@@ -336,6 +336,8 @@ final class Exchange implements RequestBody.Owner {
     } else if (clientResponse.isCommitted()) {
       a.backendFailed(); // it died mid-response: abort the client connection rather than end the body cleanly
       finish(0, HttpProxyStats.ErrorKind.UPSTREAM_ABORTED, failure);
+    } else if (DescriptorShortage.isShortage(failure)) { // the proxy's shortage, not the backend's fault
+      write(503, HttpProxyStats.ErrorKind.OUT_OF_FILE_DESCRIPTORS, "proxy out of file descriptors", false);
     } else if (a.timedOut() || failure instanceof TimeoutException) {
       a.backendFailed();
       write(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, null, false);

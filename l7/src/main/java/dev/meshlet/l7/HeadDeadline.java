@@ -11,15 +11,17 @@ import org.eclipse.jetty.util.thread.Scheduler;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Bounds the time a client may take to send a whole request head (slowloris defence).
+ * Bounds the time a client may take to send a whole request head (slowloris defence), and the time
+ * a kept-alive connection may wait silent for its next request.
  *
  * <p>Jetty only has idle timeouts, which a client trickling one byte at a time never trips. Each
- * connection's deadline starts when it opens and again whenever a response completes; the next
- * request head to arrive stops it. One sweeper task, run a few times per timeout period, checks the
- * deadlines, so a request costs two volatile writes rather than a timer. When a deadline passed and
- * part of a head has arrived, the client gets {@code 408} and the connection is closed; an idle
- * keep-alive connection (no byte since the deadline started) is left to the idle timeout and watched
- * again from then on; a new connection that sent nothing at all by its deadline is closed.
+ * connection's clock starts when it opens and again whenever a response completes; the next request
+ * head to arrive stops it. One sweeper task, run a few times per period, checks the clocks, so a
+ * request costs two volatile writes rather than a timer. On a new connection the head deadline
+ * counts from connecting: past it, a client that sent part of a head gets {@code 408} and the
+ * connection is closed, one that sent nothing is closed (nginx's {@code client_header_timeout}). On
+ * a kept-alive connection silence is the keep-alive timeout's (closed without an answer: no request
+ * began), and the head deadline counts from the sweep that first sees a byte of the next head.
  */
 final class HeadDeadline implements Connection.Listener, Runnable {
   private static final byte[] RESPONSE_408 = LocalAnswer.rawRequestTimeout();
@@ -29,17 +31,22 @@ final class HeadDeadline implements Connection.Listener, Runnable {
   private static final int EXPIRED = 2;
 
   private final Scheduler scheduler;
-  private final long timeoutNanos;
+  private final long headNanos;
+  private final long keepAliveNanos;
   private final long sweepMillis;
   private final Counters total;
   private final ConcurrentHashMap<Connection, State> states = new ConcurrentHashMap<>();
   private volatile boolean running = true;
   private volatile Scheduler.@Nullable Task sweep;
 
-  HeadDeadline(Scheduler scheduler, long timeoutMillis, Counters total) {
+  /** Either timeout may be 0 (none), not both. */
+  HeadDeadline(Scheduler scheduler, long headMillis, long keepAliveMillis, Counters total) {
     this.scheduler = scheduler;
-    this.timeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
-    this.sweepMillis = Math.max(10, Math.min(250, timeoutMillis / 5));
+    this.headNanos = TimeUnit.MILLISECONDS.toNanos(headMillis);
+    this.keepAliveNanos = TimeUnit.MILLISECONDS.toNanos(keepAliveMillis);
+    long shortest = headMillis == 0 ? keepAliveMillis
+        : keepAliveMillis == 0 ? headMillis : Math.min(headMillis, keepAliveMillis);
+    this.sweepMillis = Math.max(10, Math.min(250, shortest / 5));
     this.total = total;
   }
 
@@ -93,8 +100,8 @@ final class HeadDeadline implements Connection.Listener, Runnable {
     long now = System.nanoTime();
     try {
       for (State s : states.values()) {
-        if (s.phase.get() == WAITING && now - s.armedAt >= timeoutNanos) {
-          s.expire(now);
+        if (s.phase.get() == WAITING) {
+          s.check(now);
         }
       }
     } finally {
@@ -109,7 +116,9 @@ final class HeadDeadline implements Connection.Listener, Runnable {
     final AtomicInteger phase = new AtomicInteger(WAITING);
     volatile long armedAt;
     volatile long bytesAtArm;
-    /** Whether a response completed on this connection; until then silence counts against the deadline. */
+    /** When a sweep first saw a byte of the next head on a kept-alive connection; 0 before. */
+    volatile long headSeenAt;
+    /** Whether a response completed on this connection; until then silence counts against the head deadline. */
     volatile boolean served;
 
     State(Connection connection) {
@@ -118,15 +127,31 @@ final class HeadDeadline implements Connection.Listener, Runnable {
 
     void arm(long now) {
       bytesAtArm = Math.max(0, connection.getBytesIn());
+      headSeenAt = 0;
       armedAt = now;
     }
 
-    void expire(long now) {
+    void check(long now) {
       boolean silent = connection.getBytesIn() <= bytesAtArm;
-      if (silent && served) {
-        armedAt = now; // idle keep-alive: the idle timeout governs it; watch for a slow head from now
-        return;
+      if (!served) {
+        if (headNanos > 0 && now - armedAt >= headNanos) {
+          expire(silent);
+        }
+      } else if (silent) {
+        if (keepAliveNanos > 0 && now - armedAt >= keepAliveNanos && phase.compareAndSet(WAITING, EXPIRED)) {
+          connection.getEndPoint().close(); // an idle keep-alive connection: no request began, no answer
+        }
+      } else if (headNanos > 0) {
+        long seen = headSeenAt;
+        if (seen == 0) {
+          headSeenAt = now;
+        } else if (now - seen >= headNanos) {
+          expire(false);
+        }
       }
+    }
+
+    private void expire(boolean silent) {
       if (!phase.compareAndSet(WAITING, EXPIRED)) {
         return;
       }

@@ -341,7 +341,11 @@ public final class HttpProxy implements AutoCloseable {
       return this;
     }
 
-    /** Listens on all interfaces at {@code port}; 0 picks a free port (see {@link HttpProxy#port()}). */
+    /**
+     * Listens on all interfaces (the wildcard address {@code 0.0.0.0}) at {@code port}, so other
+     * machines can reach it; use {@link #listen(String, int)} with {@code 127.0.0.1} for this machine
+     * only. 0 picks a free port (see {@link HttpProxy#port()}).
+     */
     public Builder listen(int port) {
       return listen("0.0.0.0", port);
     }
@@ -391,16 +395,44 @@ public final class HttpProxy implements AutoCloseable {
     }
 
     /**
-     * How long a client may take to send a complete request head, from connecting or from the end
-     * of the previous response; then it gets 408 and the connection is closed. Default 10 s;
-     * {@link Duration#ZERO} turns the deadline off.
+     * How long a client may take to send a complete request head (slowloris defence). On a new
+     * connection it counts from connecting: a client that sent part of a head by then gets 408, one
+     * that sent nothing at all is closed without an answer. On a kept-alive connection it counts
+     * from the first byte of the next head, seen within about a fifth of this timeout (at most
+     * 250 ms); then the client gets 408 and the connection is closed. Silence between requests is
+     * {@link #keepAliveTimeout(Duration)}'s. Default 10 s; {@link Duration#ZERO} turns the deadline
+     * off.
      */
     public Builder requestHeadTimeout(Duration d) {
       settings.requestHeadTimeout(d);
       return this;
     }
 
-    /** How long a client connection may stay silent; default 60 s. */
+    /**
+     * How long a kept-alive client connection may wait, silent, for its next request after a
+     * response (HAProxy's {@code timeout http-keep-alive}); then it is closed without an answer, as
+     * no request began. Default 60 s; {@link Duration#ZERO} leaves such connections to
+     * {@link #idleTimeout(Duration)}, which also closes them when it is the shorter.
+     */
+    public Builder keepAliveTimeout(Duration d) {
+      settings.keepAliveTimeout(d);
+      return this;
+    }
+
+    /**
+     * How many connections the kernel may hold completed but not yet accepted (the listen backlog), so
+     * that a burst of clients connecting at once waits there instead of being dropped; default 1024.
+     * The kernel caps it at {@code net.core.somaxconn} on Linux (4096 on recent kernels).
+     */
+    public Builder acceptBacklog(int n) {
+      settings.acceptBacklog(n);
+      return this;
+    }
+
+    /**
+     * How long a client connection may stay silent at any point (also in a request or response
+     * body); then it is closed. Default 60 s.
+     */
     public Builder idleTimeout(Duration d) {
       settings.idleTimeout(d);
       return this;
@@ -415,7 +447,13 @@ public final class HttpProxy implements AutoCloseable {
       return this;
     }
 
-    /** The most connections open to one backend at a time; default 64. */
+    /**
+     * The most connections open to one backend at a time; default 64. A request holds its connection
+     * while its body streams in: more slow uploads than this keep every other request to the backend
+     * waiting, up to the response timeout (200 bodies at a byte a second held normal requests 15 s).
+     * Raise it when clients upload slowly; a higher limit also lets a burst of requests open that many
+     * connections to the backend at once.
+     */
     public Builder maxConnectionsPerBackend(int n) {
       settings.maxConnectionsPerBackend(n);
       return this;
@@ -529,10 +567,14 @@ public final class HttpProxy implements AutoCloseable {
     }
 
     /**
-     * The most client connections open at once; at the limit the proxy stops accepting (new clients
-     * wait in the listen backlog) until one closes. Each time the limit is reached it is counted as
-     * {@link HttpProxyStats.ErrorKind#CONNECTION_LIMIT} and the first time logged at WARN. Default
-     * 10,000.
+     * The most client connections open at once; at the limit the proxy stops accepting until one
+     * closes. What a new client sees then: its connect succeeds (the kernel completes it into the
+     * {@linkplain #acceptBacklog(int) listen backlog}) but its request gets no answer until a
+     * connection closes; then it is accepted and served, its head deadline counting from then. Once
+     * the backlog is full as well, new connects are not completed (the kernel drops or delays them).
+     * Each time the limit is reached it is counted as {@link HttpProxyStats.ErrorKind#CONNECTION_LIMIT}
+     * and the first time logged at WARN. Default 10,000. Each proxied connection costs the process
+     * two file descriptors (client and backend): keep the limit below half of {@code ulimit -n}.
      */
     public Builder maxConnections(int n) {
       settings.maxConnections(n);

@@ -128,7 +128,20 @@ public record HttpProxyStats(
      * Not a request: the proxy reached {@link HttpProxy.Builder#maxConnections(int)} and stopped
      * accepting connections until one closed; counted each time.
      */
-    CONNECTION_LIMIT(0);
+    CONNECTION_LIMIT(0),
+    /**
+     * Not a request: accepting client connections failed, usually because the process ran out of file
+     * descriptors; counted and logged once per episode (until an accept succeeds again). The acceptor
+     * retries after 10 ms, backing off to 200 ms, so it neither spins nor stays away long once
+     * descriptors are free again.
+     */
+    ACCEPT_FAILED(0),
+    /**
+     * The proxy could not open a socket to the backend because the process ran out of file descriptors
+     * (EMFILE or ENFILE): 503 with {@code X-Meshlet-Overflow: proxy out of file descriptors}, logged
+     * once per episode (until a connection to a backend opens again); not held against the backend.
+     */
+    OUT_OF_FILE_DESCRIPTORS(503);
 
     private final int status;
 

@@ -61,7 +61,8 @@ final class JettyStack {
     http.setRequestHeaderSize(config.maxRequestHeaderSize());
     http.setIdleTimeout(config.idleTimeout().toMillis());
     // one selector thread serves the accepted and the proxy client's connections (see SharedSelectorConnector)
-    connector = new SharedSelectorConnector(server, 1, config.selectorThreads(), new HttpConnectionFactory(http));
+    connector = new SharedSelectorConnector(server, counters.total, 1, config.selectorThreads(),
+        new HttpConnectionFactory(http));
     client = newClient(config, connector, threads, scheduler);
 
     connector.setHost(config.host());
@@ -71,10 +72,12 @@ final class JettyStack {
     // whose backend answers later; keep the configured ones: close() ends the drain at its deadline
     connector.setShutdownIdleTimeout(-1);
     connector.setReuseAddress(true);
+    connector.setAcceptQueueSize(config.acceptBacklog()); // Jetty's default of 50 drops connect bursts
     long headMillis = config.requestHeadTimeout().toMillis();
+    long keepAliveMillis = config.keepAliveTimeout().toMillis();
     HeadDeadline deadline = null;
-    if (headMillis > 0) {
-      deadline = new HeadDeadline(scheduler, headMillis, counters.total);
+    if (headMillis > 0 || keepAliveMillis > 0) {
+      deadline = new HeadDeadline(scheduler, headMillis, keepAliveMillis, counters.total);
       connector.addBean(deadline);
     }
     headDeadline = deadline;

@@ -35,7 +35,9 @@ record ProxyConfig(
     int journalCapacity,
     RetryPolicy retryPolicy,
     Duration requestTimeout,
-    int maxPendingRequestsPerBackend) {
+    int maxPendingRequestsPerBackend,
+    Duration keepAliveTimeout,
+    int acceptBacklog) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

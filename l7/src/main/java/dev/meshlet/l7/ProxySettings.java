@@ -47,6 +47,8 @@ final class ProxySettings {
   private RetryPolicy retryPolicy = RetryPolicy.none();
   private Duration requestTimeout = Duration.ZERO;
   private int maxPendingRequestsPerBackend = 1024;
+  private Duration keepAliveTimeout = Duration.ofSeconds(60);
+  private int acceptBacklog = 1024;
 
   void retryPolicy(RetryPolicy policy) {
     this.retryPolicy = Objects.requireNonNull(policy, "policy");
@@ -121,6 +123,21 @@ final class ProxySettings {
       throw new IllegalArgumentException("requestHeadTimeout: " + d + " (expected: >= 0, 0 for none)");
     }
     requestHeadTimeout = d;
+  }
+
+  void keepAliveTimeout(Duration d) {
+    Objects.requireNonNull(d, "keepAliveTimeout");
+    if (d.isNegative()) {
+      throw new IllegalArgumentException("keepAliveTimeout: " + d + " (expected: >= 0, 0 for none)");
+    }
+    keepAliveTimeout = d;
+  }
+
+  void acceptBacklog(int n) {
+    if (n < 1) {
+      throw new IllegalArgumentException("acceptBacklog: " + n + " (expected: >= 1)");
+    }
+    acceptBacklog = n;
   }
 
   void idleTimeout(Duration d) {
@@ -254,7 +271,7 @@ final class ProxySettings {
         requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
         maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections, selectors(),
         seed != null ? seed : ThreadLocalRandom.current().nextLong(), journalCapacity, retryPolicy,
-        requestTimeout, maxPendingRequestsPerBackend);
+        requestTimeout, maxPendingRequestsPerBackend, keepAliveTimeout, acceptBacklog);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */

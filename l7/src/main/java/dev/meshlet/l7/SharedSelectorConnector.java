@@ -5,6 +5,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnknownHostException;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SelectableChannel;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
@@ -43,10 +44,51 @@ import org.jspecify.annotations.Nullable;
  * the proxy does not register.
  */
 final class SharedSelectorConnector extends ServerConnector {
-  private volatile @Nullable Upstream upstream;
+  /** The first pause after a failed accept; it doubles on each failure in a row, up to the most. */
+  private static final long ACCEPT_PAUSE_MIN_MILLIS = 10;
+  private static final long ACCEPT_PAUSE_MAX_MILLIS = 200;
 
-  SharedSelectorConnector(Server server, int acceptors, int selectors, ConnectionFactory... factories) {
+  private volatile @Nullable Upstream upstream;
+  private final DescriptorShortage acceptFailures;
+  private final DescriptorShortage connectFailures;
+  private long acceptPauseMillis; // the acceptor thread's own
+
+  SharedSelectorConnector(Server server, Counters total, int acceptors, int selectors, ConnectionFactory... factories) {
     super(server, acceptors, selectors, factories);
+    acceptFailures = new DescriptorShortage("accepting client connections", total,
+        HttpProxyStats.ErrorKind.ACCEPT_FAILED);
+    // each request it fails is counted as OUT_OF_FILE_DESCRIPTORS where its 503 is written
+    connectFailures = new DescriptorShortage("opening sockets to backends", null,
+        HttpProxyStats.ErrorKind.OUT_OF_FILE_DESCRIPTORS);
+  }
+
+  @Override
+  public void accept(int acceptorID) throws IOException {
+    super.accept(acceptorID);
+    acceptPauseMillis = 0;
+    acceptFailures.succeeded();
+  }
+
+  /**
+   * Jetty logs every failed accept with its stack trace and pauses 1 s: out of file descriptors, that
+   * is a log line per second and a second of refusing clients after descriptors are free again. Here
+   * an episode is logged once and the acceptor pauses 10 ms, doubling to 200 ms: no busy loop, and
+   * clients are accepted again within 200 ms of descriptors freeing.
+   */
+  @Override
+  protected boolean handleAcceptFailure(Throwable x) {
+    if (!isRunning() || !(x instanceof IOException) || x instanceof ClosedChannelException) {
+      return super.handleAcceptFailure(x); // stopping, interrupted or closed: Jetty's own handling
+    }
+    acceptFailures.failed(x);
+    acceptPauseMillis = Math.min(ACCEPT_PAUSE_MAX_MILLIS, Math.max(ACCEPT_PAUSE_MIN_MILLIS, 2 * acceptPauseMillis));
+    try {
+      Thread.sleep(acceptPauseMillis); // a back-off, not a wait for a condition
+      return true;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
   }
 
   @Override
@@ -88,6 +130,15 @@ final class SharedSelectorConnector extends ServerConnector {
 
     Connection connection(EndPoint endPoint, Map<String, Object> context) throws IOException {
       return newConnection(endPoint, context);
+    }
+
+    @Override
+    protected void connectFailed(@Nullable SelectableChannel channel, @Nullable SocketAddress address, Throwable failure,
+        Map<String, Object> context) {
+      if (DescriptorShortage.isShortage(failure)) {
+        connectFailures.failed(failure);
+      }
+      super.connectFailed(channel, address, failure, context);
     }
 
     void failed(SelectableChannel channel, Throwable failure, Map<String, Object> context) {
@@ -191,6 +242,7 @@ final class SharedSelectorConnector extends ServerConnector {
       }
       @SuppressWarnings("unchecked")
       Promise<Connection> promise = (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);
+      connectFailures.succeeded();
       if (promise == null) { // not a connection the client asked for: nothing waits on it
         super.connectionOpened(connection, attachment);
         return;
