@@ -3,6 +3,10 @@ package dev.meshlet.l7;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.testkit.Await;
+import dev.meshlet.testkit.NoLeakedThreads;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -13,6 +17,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -191,7 +196,7 @@ class ForwardingTest {
         });
         HttpProxy p = HttpProxy.builder().listen("127.0.0.1", 0).maxConnectionsPerBackend(2)
             .defaultRoute(Cluster.of("s", slow.backend())).start()) {
-      java.util.List<java.util.concurrent.CompletableFuture<HttpResponse<String>>> all = new java.util.ArrayList<>();
+      List<CompletableFuture<HttpResponse<String>>> all = new ArrayList<>();
       for (int i = 0; i < 20; i++) {
         all.add(http.sendAsync(HttpRequest.newBuilder(p.uri().resolve("/c" + i)).build(), HttpResponse.BodyHandlers.ofString()));
       }
@@ -228,7 +233,7 @@ class ForwardingTest {
     try (InputStream in = r.body()) {
       assertThat(sha256(in)).isEqualTo(expected);
     }
-    assertThat(Await.idle(proxy).stats().total().bytesOut()).isEqualTo(size);
+    assertThat(Idle.await(proxy).stats().total().bytesOut()).isEqualTo(size);
   }
 
   @Test
@@ -252,7 +257,7 @@ class ForwardingTest {
     assertThat(r.body()).isEqualTo(expected);
     assertThat(r.headers().firstValue("X-Length")).hasValue(chunked ? "-1" : String.valueOf(size));
     assertThat(backend.last().header("Transfer-Encoding")).isEqualTo(chunked ? "chunked" : null);
-    assertThat(Await.idle(proxy).stats().total().bytesIn()).isEqualTo(size);
+    assertThat(Idle.await(proxy).stats().total().bytesIn()).isEqualTo(size);
   }
 
   @Test
@@ -287,7 +292,7 @@ class ForwardingTest {
     HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/upload")).expectContinue(true)
         .POST(HttpRequest.BodyPublishers.ofString("hello")).build(), HttpResponse.BodyHandlers.ofString());
     assertThat(r.statusCode()).isEqualTo(200);
-    assertThat(r.body()).isEqualTo(sha256(new java.io.ByteArrayInputStream("hello".getBytes(StandardCharsets.US_ASCII))));
+    assertThat(r.body()).isEqualTo(sha256(new ByteArrayInputStream("hello".getBytes(StandardCharsets.US_ASCII))));
     assertThat(backend.last().header("Expect")).isEqualToIgnoringCase("100-continue");
   }
 
@@ -340,13 +345,13 @@ class ForwardingTest {
     assertThat(r.status()).isEqualTo(200);
     assertThat(r.body()).isEqualTo(expected.toString());
     assertThat(r.header("X-Got-Trailer")).isEqualTo("7");
-    assertThat(Await.idle(proxy).stats().total().bytesIn()).isEqualTo(expected.length());
+    assertThat(Idle.await(proxy).stats().total().bytesIn()).isEqualTo(expected.length());
   }
 
   @Test
   void expectContinueThatIsNotForwardedIsNotWaitedFor() throws Exception {
     String body = "hello";
-    String digest = sha256(new java.io.ByteArrayInputStream(body.getBytes(StandardCharsets.US_ASCII)));
+    String digest = sha256(new ByteArrayInputStream(body.getBytes(StandardCharsets.US_ASCII)));
     // a backend never asked for a 100 never sends one: the body must flow without it
     try (HttpProxy p = HttpProxy.builder().listen("127.0.0.1", 0).responseTimeout(Duration.ofSeconds(5))
         .defaultRoute(Cluster.of("data", backend.backend())).start()) {
@@ -354,7 +359,7 @@ class ForwardingTest {
           + "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n" + body);
       assertThat(named.raw()).as("Expect named in Connection").contains("HTTP/1.1 200 ").endsWith(digest);
       assertThat(backend.last().header("Expect")).isNull();
-      assertThat(Await.idle(p).stats().total().errors()).isEmpty();
+      assertThat(Idle.await(p).stats().total().errors()).isEmpty();
     }
     try (HttpProxy p = HttpProxy.builder().listen("127.0.0.1", 0).responseTimeout(Duration.ofSeconds(5))
         .removeRequestHeader("Expect").defaultRoute(Cluster.of("data", backend.backend())).start()) {
@@ -363,13 +368,13 @@ class ForwardingTest {
       assertThat(r.statusCode()).as("Expect removed by a rewrite").isEqualTo(200);
       assertThat(r.body()).isEqualTo(digest);
       assertThat(backend.last().header("Expect")).isNull();
-      assertThat(Await.idle(p).stats().total().errors()).isEmpty();
+      assertThat(Idle.await(p).stats().total().errors()).isEmpty();
     }
   }
 
   @Test
   void upstreamClientAddsNoHeadersFollowsNoRedirectKeepsNoCookieAndDecodesNothing() throws Exception {
-    java.io.ByteArrayOutputStream gz = new java.io.ByteArrayOutputStream();
+    ByteArrayOutputStream gz = new ByteArrayOutputStream();
     try (GZIPOutputStream out = new GZIPOutputStream(gz)) {
       out.write("compressed".getBytes(StandardCharsets.US_ASCII));
     }
@@ -425,7 +430,7 @@ class ForwardingTest {
         });
         HttpProxy p = HttpProxy.builder().listen("127.0.0.1", 0).maxThreads(8)
             .route(r -> r.name("parked").to(Cluster.of("parked", parked.backend()))).start()) {
-      List<CompletableFuture<HttpResponse<String>>> all = new java.util.ArrayList<>();
+      List<CompletableFuture<HttpResponse<String>>> all = new ArrayList<>();
       for (int i = 0; i < n; i++) {
         all.add(http.sendAsync(HttpRequest.newBuilder(p.uri().resolve("/p" + i)).build(),
             HttpResponse.BodyHandlers.ofString()));
@@ -439,7 +444,7 @@ class ForwardingTest {
       for (CompletableFuture<HttpResponse<String>> f : all) {
         assertThat(f.get(30, TimeUnit.SECONDS).body()).isEqualTo("done");
       }
-      HttpProxyStats after = Await.idle(p).stats();
+      HttpProxyStats after = Idle.await(p).stats();
       assertThat(after.routes().get("parked").inFlight()).isZero();
       assertThat(after.backends().get("parked").inFlight()).isZero();
       assertThat(after.backends().get("parked").status2xx()).isEqualTo(n);
