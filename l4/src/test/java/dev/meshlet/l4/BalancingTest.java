@@ -18,6 +18,7 @@ import java.net.Socket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -135,7 +136,7 @@ class BalancingTest {
       before[i] = nameFrom(proxy, i);
       assertThat(nameFrom(proxy, i)).isEqualTo(before[i]); // same client address, same backend
     }
-    assertThat(new java.util.HashSet<>(List.of(before))).hasSize(4);
+    assertThat(new HashSet<>(List.of(before))).hasSize(4);
     cluster.remove(backend(servers.get(1)));
     int moved = 0;
     for (int i = 0; i < clients; i++) {

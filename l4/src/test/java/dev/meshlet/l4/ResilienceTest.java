@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ClusterStats;
 import dev.meshlet.core.HealthCheck;
 import dev.meshlet.core.OutlierDetection;
 import dev.meshlet.testkit.Await;
@@ -14,6 +15,8 @@ import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -92,7 +95,7 @@ class ResilienceTest {
     }
     assertThat(proxy.stats().connectFailures()).as("no attempts on the unhealthy backend").isEqualTo(failuresAtDetection);
     assertThat(proxy.stats().noBackend()).isZero();
-    dev.meshlet.core.ClusterStats cs = proxy.stats().cluster();
+    ClusterStats cs = proxy.stats().cluster();
     assertThat(cs.backends().keySet()).containsExactly("127.0.0.1:" + a.port(), "127.0.0.1:" + b.port());
     assertThat(cs.backends().get("127.0.0.1:" + a.port()).healthy()).isFalse();
     assertThat(cs.backends().get("127.0.0.1:" + b.port()).healthy()).isTrue();
@@ -129,7 +132,7 @@ class ResilienceTest {
       Socket fill = resources.track(new Socket());
       try {
         fill.connect(stuck.getLocalSocketAddress(), 300);
-      } catch (java.net.SocketTimeoutException full) {
+      } catch (SocketTimeoutException full) {
         break;
       }
     }
@@ -149,7 +152,7 @@ class ResilienceTest {
     int end;
     try {
       end = waiting.getInputStream().read();
-    } catch (java.net.SocketException reset) {
+    } catch (SocketException reset) {
       end = -1;
     }
     assertThat(end).isEqualTo(-1);

@@ -20,6 +20,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -34,7 +35,7 @@ class TcpProxyLifecycleTest extends TcpProxyTestSupport {
       for (int i = 0; i < 30; i++) {
         out.write('t');
         out.flush();
-        java.util.concurrent.locks.LockSupport.parkNanos(50_000_000); // the pace of the traffic
+        LockSupport.parkNanos(50_000_000); // the pace of the traffic
       }
       s.shutdownOutput();
       s.getInputStream().readAllBytes();

@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
@@ -24,6 +25,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -91,7 +93,7 @@ class TcpProxyTest extends TcpProxyTestSupport {
     TcpProxy proxy = start(proxyTo(echo()));
     Socket client = connect(proxy);
     byte[] message = new byte[ReadBuffers.SMALL];
-    java.util.Arrays.fill(message, (byte) 'm');
+    Arrays.fill(message, (byte) 'm');
     client.getOutputStream().write(message);
     assertThat(client.getInputStream().readNBytes(message.length)).isEqualTo(message);
     // one more round trip: each direction has then finished with the first message's read (a borrow
@@ -228,7 +230,7 @@ class TcpProxyTest extends TcpProxyTestSupport {
             }, Executors.newVirtualThreadPerTaskExecutor());
             byte[] back = s.getInputStream().readAllBytes();
             w.join();
-            return java.util.Arrays.equals(data, back);
+            return Arrays.equals(data, back);
           }
         }));
       }
@@ -273,7 +275,7 @@ class TcpProxyTest extends TcpProxyTestSupport {
     Await.until("backend stalls", () -> progress[0] > 0);
     long stalled = Await.value("writes to stop advancing", () -> {
       long p1 = progress[0];
-      java.util.concurrent.locks.LockSupport.parkNanos(200_000_000);
+      LockSupport.parkNanos(200_000_000);
       return progress[0] == p1 ? p1 : -1L;
     }, v -> v > 0);
     // socket buffers on three sockets plus the proxy's buffers: a few MiB, not 256

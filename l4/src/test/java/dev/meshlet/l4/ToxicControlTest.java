@@ -231,7 +231,7 @@ class ToxicControlTest extends ToxicsTestSupport {
     client.setReceiveBufferSize(4096);
     Await.until("the delay line's writer blocked with bytes forwarded", () -> {
       long before = proxy.stats().bytesDownstream();
-      java.util.concurrent.locks.LockSupport.parkNanos(200_000_000L);
+      LockSupport.parkNanos(200_000_000L);
       return before > 0 && proxy.stats().bytesDownstream() == before;
     });
     long start = System.nanoTime();
