@@ -14,7 +14,7 @@ import java.util.function.Supplier;
  * }</pre>
  */
 public final class Await {
-  /** How long {@link #until(String, BooleanSupplier)} and {@link #value} wait: generous for a loaded CI box. */
+  /** How long {@link #until(String, BooleanSupplier)} and {@link #value} wait: generous for CI. */
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(20);
 
   private static final long POLL_NANOS = 2_000_000L;
@@ -61,12 +61,27 @@ public final class Await {
    * @throws AssertionError with the last value read when the deadline passes
    */
   public static <T> T value(String what, Supplier<T> value, Predicate<T> ok) {
-    long deadline = System.nanoTime() + DEFAULT_TIMEOUT.toNanos();
+    return value(what, DEFAULT_TIMEOUT, value, ok);
+  }
+
+  /**
+   * Polls {@code value} until {@code ok} accepts it, for up to {@code timeout}.
+   *
+   * @param what what is awaited, for the failure message
+   * @param timeout how long to wait at most
+   * @param value read every 2 ms
+   * @param ok the condition on the value
+   * @param <T> the value's type
+   * @return the first value {@code ok} accepted
+   * @throws AssertionError with the last value read when the deadline passes
+   */
+  public static <T> T value(String what, Duration timeout, Supplier<T> value, Predicate<T> ok) {
+    long deadline = System.nanoTime() + timeout.toNanos();
     T v;
     while (!ok.test(v = value.get())) {
       if (System.nanoTime() - deadline > 0) {
         throw new AssertionError(
-            "timed out after " + DEFAULT_TIMEOUT + " waiting for " + what + "; last value: " + v);
+            "timed out after " + timeout + " waiting for " + what + "; last value: " + v);
       }
       pause(what);
     }
