@@ -13,19 +13,12 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -34,124 +27,7 @@ import org.junit.jupiter.api.Timeout;
  * SIGTERM.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
-class CliIT {
-  private static final Path JAR = Path.of("target", "meshlet.jar");
-  private static final Pattern LISTENING = Pattern.compile("listening on ([0-9.]+):(\\d+)");
-  private final List<AutoCloseable> resources = new ArrayList<>();
-  private final HttpClient http = HttpClient.newHttpClient();
-
-  @AfterEach
-  void tearDown() throws Exception {
-    for (int i = resources.size() - 1; i >= 0; i--) {
-      resources.get(i).close();
-    }
-  }
-
-  /** A started {@code java -jar meshlet.jar …} with its output collected line by line. */
-  private final class Jar implements AutoCloseable {
-    final Process process;
-    final BlockingQueue<String> stdout = new LinkedBlockingQueue<>();
-    final StringBuffer stderr = new StringBuffer();
-    private final Thread outPump;
-    private final Thread errPump;
-
-    Jar(String... args) throws Exception {
-      assertThat(JAR).as("the runnable jar (built by package)").exists();
-      List<String> command =
-          new ArrayList<>(
-              List.of(
-                  ProcessHandle.current().info().command().orElse("java"), "-jar", JAR.toString()));
-      command.addAll(List.of(args));
-      process = new ProcessBuilder(command).start();
-      outPump =
-          Thread.ofVirtual()
-              .start(
-                  () ->
-                      pump(
-                          new BufferedReader(
-                              new InputStreamReader(
-                                  process.getInputStream(), StandardCharsets.UTF_8)),
-                          true));
-      errPump =
-          Thread.ofVirtual()
-              .start(
-                  () ->
-                      pump(
-                          new BufferedReader(
-                              new InputStreamReader(
-                                  process.getErrorStream(), StandardCharsets.UTF_8)),
-                          false));
-      resources.add(this);
-    }
-
-    private void pump(BufferedReader r, boolean out) {
-      try (r) {
-        for (String line; (line = r.readLine()) != null; ) {
-          if (out) {
-            stdout.add(line);
-          } else {
-            stderr.append(line).append('\n');
-          }
-        }
-      } catch (Exception ignored) {
-        // the process ended
-      }
-    }
-
-    /** Waits for the line that says where the proxy listens and returns its port. */
-    int awaitListening() throws Exception {
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-      while (System.nanoTime() < deadline) {
-        String line = stdout.poll(100, TimeUnit.MILLISECONDS);
-        if (line != null) {
-          Matcher m = LISTENING.matcher(line);
-          if (m.find()) {
-            return Integer.parseInt(m.group(2));
-          }
-        }
-        if (!process.isAlive()) {
-          throw new AssertionError(
-              "exited " + process.exitValue() + " before listening: " + stderr);
-        }
-      }
-      throw new AssertionError("no 'listening on' line within 30 s; stderr: " + stderr);
-    }
-
-    /** Waits for a line of standard output containing {@code text}. */
-    void awaitLine(String text) throws Exception {
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-      while (System.nanoTime() < deadline) {
-        String line = stdout.poll(100, TimeUnit.MILLISECONDS);
-        if (line != null && line.contains(text)) {
-          return;
-        }
-      }
-      throw new AssertionError("no line with '" + text + "' within 30 s; stderr: " + stderr);
-    }
-
-    int exitCode(Duration within) throws Exception {
-      assertThat(process.waitFor(within.toMillis(), TimeUnit.MILLISECONDS))
-          .as("exited within " + within)
-          .isTrue();
-      // the pumps reach the end of the output soon after the exit: then stdout and stderr are whole
-      assertThat(outPump.join(Duration.ofSeconds(10)) && errPump.join(Duration.ofSeconds(10)))
-          .as("output read to its end")
-          .isTrue();
-      return process.exitValue();
-    }
-
-    @Override
-    public void close() {
-      process.destroyForcibly();
-    }
-  }
-
-  private NamedBackend backend(String name) throws Exception {
-    NamedBackend b = NamedBackend.start(name);
-    resources.add(b);
-    return b;
-  }
-
+class CliIT extends CliSupport {
   private String get(int port, String path) throws Exception {
     HttpResponse<String> r =
         http.send(
@@ -214,7 +90,7 @@ class CliIT {
   void l7SigtermLetsARequestInFlightFinish() throws Exception {
     CountDownLatch arrived = new CountDownLatch(1);
     ServerSocket slow = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-    resources.add(slow);
+    resources.track(slow);
     Thread.ofVirtual()
         .start(
             () -> {
@@ -310,71 +186,13 @@ class CliIT {
     assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
   }
 
-  @Test
-  void badFlagsExitTwoWithTheReasonAndUsage() throws Exception {
-    String[][] cases = {
-      {"l4", "--listen", "127.0.0.1:0"},
-      {"l4", "--listen", "127.0.0.1:0", "--backend", "nope"},
-      {"l4", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:1", "--balancer", "fastest"},
-      {"l7", "--listen", "127.0.0.1:0", "--route", "api=127.0.0.1:1"},
-      {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--frobnicate", "1"},
-      {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--acess-log"},
-      {"l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--response-timeout"},
-      {"l7", "--listen", "256.1.1.1:0", "--default", "127.0.0.1:1"},
-      {"l4", "--listen", "256.1.1.1:0", "--backend", "127.0.0.1:1"},
-      {"bogus"},
-    };
-    String[] reasons = {
-      "give at least one --backend",
-      "backend 'nope'",
-      "--balancer 'fastest'",
-      "must start with /",
-      "unknown flag --frobnicate",
-      "unknown flag --acess-log",
-      "--response-timeout: missing value",
-      "listen host '256.1.1.1': unknown host",
-      "listen host '256.1.1.1': unknown host",
-      "unknown mode 'bogus'",
-    };
-    for (int i = 0; i < cases.length; i++) {
-      Jar jar = new Jar(cases[i]);
-      assertThat(jar.exitCode(Duration.ofSeconds(30))).as(String.join(" ", cases[i])).isEqualTo(2);
-      assertThat(jar.stderr.toString()).contains(reasons[i]).contains("usage:");
-    }
-  }
-
-  @Test
-  void helpPrintsUsage() throws Exception {
-    Jar jar = new Jar("--help");
-    assertThat(jar.exitCode(Duration.ofSeconds(30))).isZero();
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-    String first = null;
-    while (first == null && System.nanoTime() < deadline) {
-      first = jar.stdout.poll(100, TimeUnit.MILLISECONDS);
-    }
-    assertThat(first).isEqualTo("usage:");
-    StringBuilder usage = new StringBuilder(first).append('\n');
-    for (String line; (line = jar.stdout.poll()) != null; ) {
-      usage.append(line).append('\n');
-    }
-    // the defaults the builders document (the drain timeout is the command line's own, 10 s)
-    assertThat(usage.toString())
-        .contains("[--connect-timeout 5s]")
-        .contains("[--idle-timeout 1h]")
-        .contains("[--max-connections 10000]")
-        .contains("[--drain-timeout 10s]")
-        .contains("[--response-timeout 15s]")
-        .contains("[--balancer round-robin]")
-        .contains("--defer-resolution");
-  }
-
   /**
    * A backend on 127.0.0.1 that reads one request head, stays silent for {@code silence}, then
    * answers 200 "late"; the socket stays open until the test ends.
    */
   private ServerSocket slowBackend(Duration silence, CountDownLatch arrived) throws Exception {
     ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-    resources.add(server);
+    resources.track(server);
     Thread.ofVirtual()
         .start(
             () -> {
@@ -455,80 +273,5 @@ class CliIT {
     assertThat(r.body()).isEqualTo("late");
     jar.process.destroy();
     assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
-  }
-
-  @Test
-  void unresolvableBackendExitsTwoNamingIt() throws Exception {
-    // RFC 6761: names under .invalid never resolve, with or without a network
-    String[][] cases = {
-      {"l4", "--listen", "127.0.0.1:0", "--backend", "nothing.invalid:80"},
-      {"l7", "--listen", "127.0.0.1:0", "--default", "nothing.invalid:80"},
-      {"l7", "--listen", "127.0.0.1:0", "--route", "/a/=127.0.0.1:1,nothing.invalid:80"},
-    };
-    for (String[] args : cases) {
-      Jar jar = new Jar(args);
-      assertThat(jar.exitCode(Duration.ofSeconds(30))).as(String.join(" ", args)).isEqualTo(2);
-      assertThat(jar.stderr.toString())
-          .contains("backend 'nothing.invalid:80': host 'nothing.invalid' does not resolve")
-          .contains("--defer-resolution")
-          .contains("usage:");
-    }
-  }
-
-  @Test
-  void deferResolutionStartsWithAnUnresolvableBackend() throws Exception {
-    Jar l4 =
-        new Jar(
-            "l4",
-            "--listen",
-            "127.0.0.1:0",
-            "--backend",
-            "nothing.invalid:80",
-            "--defer-resolution");
-    l4.awaitListening();
-    Jar l7 =
-        new Jar(
-            "l7",
-            "--listen",
-            "127.0.0.1:0",
-            "--default",
-            "nothing.invalid:80",
-            "--defer-resolution");
-    int port = l7.awaitListening();
-    HttpResponse<String> r =
-        http.send(
-            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/"))
-                .timeout(Duration.ofSeconds(30))
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
-    assertThat(r.statusCode()).isEqualTo(502);
-    l4.process.destroy();
-    l7.process.destroy();
-    assertThat(l4.exitCode(Duration.ofSeconds(15))).isZero();
-    assertThat(l7.exitCode(Duration.ofSeconds(15))).isZero();
-  }
-
-  @Test
-  void portInUseSaysSoAndExitsOne() throws Exception {
-    try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      Jar jar =
-          new Jar(
-              "l4", "--listen", "127.0.0.1:" + taken.getLocalPort(), "--backend", "127.0.0.1:1");
-      assertThat(jar.exitCode(Duration.ofSeconds(30))).isEqualTo(1);
-      assertThat(jar.stderr.toString())
-          .contains("127.0.0.1:" + taken.getLocalPort())
-          .contains("address already in use");
-      Jar demo = new Jar("--http-port", String.valueOf(taken.getLocalPort()), "--tcp-port", "0");
-      assertThat(demo.exitCode(Duration.ofSeconds(30))).isEqualTo(1);
-      assertThat(demo.stderr.toString())
-          .contains("127.0.0.1:" + taken.getLocalPort())
-          .contains("address already in use")
-          .contains("--http-port");
-    }
-  }
-
-  @Test
-  void jarIsSelfContained() throws Exception {
-    assertThat(Files.size(JAR)).isGreaterThan(1_000_000); // Jetty and meshlet inside
   }
 }

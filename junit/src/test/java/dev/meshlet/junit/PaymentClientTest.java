@@ -7,6 +7,7 @@ import dev.meshlet.core.Backend;
 import dev.meshlet.l4.TcpEvent;
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.l4.Toxic;
+import dev.meshlet.testkit.EchoServer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -16,7 +17,7 @@ import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -31,7 +32,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class PaymentClientTest {
-  static final EchoServer payments = EchoServer.start();
+  @AutoClose static final EchoServer payments = EchoServer.start();
 
   @RegisterExtension
   static final TcpProxyExtension proxy =
@@ -41,11 +42,6 @@ class PaymentClientTest {
                   .listen("127.0.0.1", 0)
                   .backends(Backend.of("127.0.0.1", payments.port()))
                   .seed(2024));
-
-  @AfterAll
-  static void stopBackend() {
-    payments.close();
-  }
 
   /** The code under test: sends a line and waits for the reply, at most {@code deadline}. */
   static String pay(int port, String what, Duration deadline) throws IOException {

@@ -6,6 +6,7 @@ import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass
 import dev.meshlet.core.Backend;
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.l4.Toxic;
+import dev.meshlet.testkit.EchoServer;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -14,14 +15,14 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.testkit.engine.EngineTestKit;
 import org.junit.platform.testkit.engine.Events;
 
@@ -29,17 +30,7 @@ import org.junit.platform.testkit.engine.Events;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class TcpProxyExtensionTest {
   static final List<Integer> ports = new CopyOnWriteArrayList<>();
-  static EchoServer backend;
-
-  @BeforeAll
-  static void startBackend() {
-    backend = EchoServer.start();
-  }
-
-  @AfterAll
-  static void stopBackend() {
-    backend.close();
-  }
+  @AutoClose static final EchoServer backend = EchoServer.start();
 
   static TcpProxy.Builder proxyToBackend() {
     return TcpProxy.builder()
@@ -85,7 +76,7 @@ class TcpProxyExtensionTest {
             .failed()
             .list()
             .get(0)
-            .getPayload(org.junit.platform.engine.TestExecutionResult.class)
+            .getPayload(TestExecutionResult.class)
             .orElseThrow()
             .getThrowable()
             .orElseThrow();

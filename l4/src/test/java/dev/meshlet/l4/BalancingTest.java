@@ -6,6 +6,9 @@ import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
+import dev.meshlet.testkit.Await;
+import dev.meshlet.testkit.EchoServer;
+import dev.meshlet.testkit.Resources;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -15,10 +18,11 @@ import java.net.Socket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -29,42 +33,30 @@ import org.jspecify.annotations.Nullable;
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class BalancingTest {
   private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
-  private final List<AutoCloseable> resources = new ArrayList<>();
+  @AutoClose private final Resources resources = new Resources();
 
-  @AfterEach
-  void tearDown() throws Exception {
-    for (int i = resources.size() - 1; i >= 0; i--) {
-      resources.get(i).close();
-    }
+  private EchoServer echo() {
+    return resources.track(EchoServer.start());
   }
 
-  private <T extends AutoCloseable> T track(T resource) {
-    resources.add(resource);
-    return resource;
-  }
-
-  private TestServer echo() {
-    return track(TestServer.echo());
-  }
-
-  private static Backend backend(TestServer s) {
+  private static Backend backend(EchoServer s) {
     return Backend.of("127.0.0.1", s.port());
   }
 
-  private TcpProxy.Builder proxyTo(TestServer... servers) {
+  private TcpProxy.Builder proxyTo(EchoServer... servers) {
     TcpProxy.Builder b = TcpProxy.builder().listen("127.0.0.1", 0);
-    for (TestServer s : servers) {
+    for (EchoServer s : servers) {
       b.backends(backend(s));
     }
     return b;
   }
 
   private TcpProxy start(TcpProxy.Builder b) throws IOException {
-    return track(b.start());
+    return resources.track(b.start());
   }
 
   private Socket connect(TcpProxy proxy) throws IOException {
-    Socket s = track(new Socket(LOOPBACK, proxy.port()));
+    Socket s = resources.track(new Socket(LOOPBACK, proxy.port()));
     s.setSoTimeout(10_000);
     return s;
   }
@@ -81,9 +73,9 @@ class BalancingTest {
 
   @Test
   void roundRobinIsExactOverThreeBackends() throws Exception {
-    TestServer a = track(TestServer.named("a"));
-    TestServer b = track(TestServer.named("b"));
-    TestServer c = track(TestServer.named("c"));
+    EchoServer a = resources.track(EchoServer.named("a"));
+    EchoServer b = resources.track(EchoServer.named("b"));
+    EchoServer c = resources.track(EchoServer.named("c"));
     TcpProxy proxy = start(proxyTo(a, b, c).balancer(Balancer.roundRobin()));
     List<String> seen = new ArrayList<>();
     for (int i = 0; i < 9; i++) {
@@ -96,8 +88,8 @@ class BalancingTest {
 
   @Test
   void weightedRoundRobinSplitsByWeight() throws Exception {
-    TestServer a = track(TestServer.named("a"));
-    TestServer b = track(TestServer.named("b"));
+    EchoServer a = resources.track(EchoServer.named("a"));
+    EchoServer b = resources.track(EchoServer.named("b"));
     TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
         .backends(backend(a).withWeight(3), backend(b))
         .balancer(Balancer.weightedRoundRobin()));
@@ -113,8 +105,8 @@ class BalancingTest {
 
   @Test
   void leastConnectionsSteersNewConnectionsAwayFromABusyBackend() throws Exception {
-    TestServer a = track(TestServer.named("a"));
-    TestServer b = track(TestServer.named("b"));
+    EchoServer a = resources.track(EchoServer.named("a"));
+    EchoServer b = resources.track(EchoServer.named("b"));
     Cluster cluster = Cluster.builder("lc").backends(backend(a)).balancer(Balancer.leastConnections()).build();
     TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster));
     for (int i = 0; i < 10; i++) { // a now holds 10 open connections
@@ -129,10 +121,10 @@ class BalancingTest {
 
   @Test
   void consistentHashKeepsClientsOnTheirBackendAndMovesOnlyTheRemovedOnes() throws Exception {
-    List<TestServer> servers = new ArrayList<>();
+    List<EchoServer> servers = new ArrayList<>();
     Cluster.Builder cb = Cluster.builder("hash").balancer(Balancer.consistentHash());
     for (int i = 0; i < 4; i++) {
-      TestServer s = track(TestServer.named("s" + i));
+      EchoServer s = resources.track(EchoServer.named("s" + i));
       servers.add(s);
       cb.backends(backend(s));
     }
@@ -144,7 +136,7 @@ class BalancingTest {
       before[i] = nameFrom(proxy, i);
       assertThat(nameFrom(proxy, i)).isEqualTo(before[i]); // same client address, same backend
     }
-    assertThat(new java.util.HashSet<>(List.of(before))).hasSize(4);
+    assertThat(new HashSet<>(List.of(before))).hasSize(4);
     cluster.remove(backend(servers.get(1)));
     int moved = 0;
     for (int i = 0; i < clients; i++) {
@@ -174,7 +166,7 @@ class BalancingTest {
     try (ServerSocket s = new ServerSocket(0, 1, LOOPBACK)) {
       deadPort = s.getLocalPort();
     }
-    TestServer live = track(TestServer.named("live"));
+    EchoServer live = resources.track(EchoServer.named("live"));
     TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
         .backends(Backend.of("127.0.0.1", deadPort), backend(live))
         .connectAttempts(2));
@@ -196,9 +188,9 @@ class BalancingTest {
 
   @Test
   void theProxysSeedReplaysARandomClusterWithoutASeedOfItsOwn() throws Exception {
-    TestServer a = track(TestServer.named("a"));
-    TestServer b = track(TestServer.named("b"));
-    TestServer c = track(TestServer.named("c"));
+    EchoServer a = resources.track(EchoServer.named("a"));
+    EchoServer b = resources.track(EchoServer.named("b"));
+    EchoServer c = resources.track(EchoServer.named("c"));
     List<String> first = randomPicks(7L, null, a, b, c);
     List<String> second = randomPicks(7L, null, a, b, c);
     assertThat(first).hasSize(50).containsAll(List.of("a", "b", "c")); // random, not one backend
@@ -209,16 +201,16 @@ class BalancingTest {
   }
 
   /** The backends 50 connections in a row reach through a new proxy seeded {@code proxySeed}. */
-  private List<String> randomPicks(long proxySeed, @Nullable Long clusterSeed, TestServer... servers)
+  private List<String> randomPicks(long proxySeed, @Nullable Long clusterSeed, EchoServer... servers)
       throws IOException {
     Cluster.Builder cb = Cluster.builder("random-" + proxySeed).balancer(Balancer.random());
-    for (TestServer s : servers) {
+    for (EchoServer s : servers) {
       cb.backends(backend(s));
     }
     if (clusterSeed != null) {
       cb.seed(clusterSeed);
     }
-    Cluster cluster = track(cb.build());
+    Cluster cluster = resources.track(cb.build());
     TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).seed(proxySeed));
     List<String> seen = new ArrayList<>();
     for (int i = 0; i < 50; i++) {

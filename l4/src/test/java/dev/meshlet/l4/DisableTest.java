@@ -4,16 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.meshlet.core.Backend;
+import dev.meshlet.testkit.EchoServer;
+import dev.meshlet.testkit.NoLeakedThreads;
+import dev.meshlet.testkit.Resources;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.Socket;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -22,28 +23,17 @@ import org.junit.jupiter.api.Timeout;
 class DisableTest {
   private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
   private static final Duration WAIT = Duration.ofSeconds(10);
-  private final List<AutoCloseable> resources = new ArrayList<>();
+  @AutoClose
+  private final Resources resources = Resources.thenCheck(() ->
+      assertThat(NoLeakedThreads.live("meshlet-l4-")).as("proxy threads left after close").isEmpty());
 
-  @AfterEach
-  void tearDown() throws Exception {
-    for (int i = resources.size() - 1; i >= 0; i--) {
-      resources.get(i).close();
-    }
-    assertThat(Await.liveThreads("meshlet-l4-")).as("proxy threads left after close").isEmpty();
-  }
-
-  private <T extends AutoCloseable> T track(T resource) {
-    resources.add(resource);
-    return resource;
-  }
-
-  private TcpProxy proxyTo(TestServer server) throws IOException {
-    return track(TcpProxy.builder().listen("127.0.0.1", 0)
+  private TcpProxy proxyTo(EchoServer server) throws IOException {
+    return resources.track(TcpProxy.builder().listen("127.0.0.1", 0)
         .backends(Backend.of("127.0.0.1", server.port())).seed(7L).start());
   }
 
   private Socket connect(TcpProxy proxy) throws IOException {
-    Socket s = track(new Socket(LOOPBACK, proxy.port()));
+    Socket s = resources.track(new Socket(LOOPBACK, proxy.port()));
     s.setSoTimeout(10_000);
     s.setTcpNoDelay(true);
     return s;
@@ -58,7 +48,7 @@ class DisableTest {
 
   @Test
   void disableRefusesNewConnectionsAndCutsOpenOnes() throws Exception {
-    TestServer echo = track(TestServer.echo());
+    EchoServer echo = resources.track(EchoServer.start());
     TcpProxy proxy = proxyTo(echo);
     Socket open = connect(proxy);
     roundTripNanos(open);
@@ -84,7 +74,7 @@ class DisableTest {
   @Test
   void disableEnableAndCloseNeverWaitForTheAcceptor() throws Exception {
     // Each of these once waited out a 10 s deadline for an acceptor that had nothing left to report.
-    TestServer echo = track(TestServer.echo());
+    EchoServer echo = resources.track(EchoServer.start());
     TcpProxy proxy = proxyTo(echo);
     long t0 = System.nanoTime();
     proxy.disable();

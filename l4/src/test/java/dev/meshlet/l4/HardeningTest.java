@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.meshlet.core.Backend;
+import dev.meshlet.testkit.EchoServer;
+import dev.meshlet.testkit.Resources;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -22,30 +24,18 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** The proxy under pressure from outside: out of file descriptors, and bursts of connects. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class HardeningTest {
-  private final List<AutoCloseable> resources = new ArrayList<>();
-
-  @AfterEach
-  void tearDown() throws Exception {
-    for (int i = resources.size() - 1; i >= 0; i--) {
-      resources.get(i).close();
-    }
-  }
-
-  private <T extends AutoCloseable> T track(T resource) {
-    resources.add(resource);
-    return resource;
-  }
+  @AutoClose private final Resources resources = new Resources();
 
   @Test
   void acceptorSurvivesFileDescriptorExhaustionAndServesWithinASecondOfRelief() throws Exception {
-    TestServer backend = track(TestServer.echo());
+    EchoServer backend = resources.track(EchoServer.start());
     Path stderr = Files.createTempFile("meshlet-l4-fd", ".log");
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     // bash's ulimit -n lowers the hard limit too, and -XX:-MaxFDLimit keeps HotSpot from raising the soft one
@@ -53,7 +43,7 @@ class HardeningTest {
         "ulimit -n 256 && exec \"$0\" -XX:-MaxFDLimit -cp \"$1\" dev.meshlet.l4.FdLimitedProxyMain \"$2\"",
         java, System.getProperty("java.class.path"), String.valueOf(backend.port()))
         .redirectError(stderr.toFile()).start();
-    track(() -> {
+    resources.track(() -> {
       child.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
       Files.deleteIfExists(stderr);
     });
@@ -116,8 +106,8 @@ class HardeningTest {
     long limit = openFilesLimit();
     // each proxied connection costs four descriptors in this JVM: client, the proxy's two, backend
     assumeTrue(limit >= 9000, "the open files limit is " + limit + ": the burst needs about 9000 (ulimit -n)");
-    TestServer backend = track(TestServer.echo());
-    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0)
+    EchoServer backend = resources.track(EchoServer.start());
+    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0)
         .backends(Backend.of("127.0.0.1", backend.port())).start());
     InetSocketAddress target = new InetSocketAddress("127.0.0.1", proxy.port());
     burst(target, 200); // compiles the paths a burst takes, as a proxy that has served before has

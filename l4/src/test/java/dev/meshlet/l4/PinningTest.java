@@ -3,6 +3,7 @@ package dev.meshlet.l4;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Backend;
+import dev.meshlet.testkit.EchoServer;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -26,7 +27,7 @@ class PinningTest {
   @Test
   void splicingConnectionsPinsNoCarrierThread() throws Exception {
     Path file = Files.createTempFile("meshlet-pinning", ".jfr");
-    try (TestServer echo = TestServer.echo();
+    try (EchoServer echo = EchoServer.start();
         Recording recording = new Recording()) {
       recording.enable("jdk.VirtualThreadPinned").withThreshold(Duration.ZERO).withStackTrace();
       recording.start();

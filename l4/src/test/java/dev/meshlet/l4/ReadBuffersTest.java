@@ -2,6 +2,8 @@ package dev.meshlet.l4;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.nio.ByteBuffer;
+import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
 
 /** The read-buffer policy of one direction, step by step (no sockets: the pool and the bytes said to wait decide). */
@@ -145,12 +147,12 @@ class ReadBuffersTest {
   void outOfDirectMemoryBacksOffInsteadOfTryingOnEveryRead() {
     int[] calls = new int[1];
     boolean[] out = {true};
-    java.util.function.IntFunction<java.nio.ByteBuffer> allocator = size -> {
+    IntFunction<ByteBuffer> allocator = size -> {
       calls[0]++;
       if (out[0]) {
         throw new OutOfMemoryError("Cannot reserve " + size + " bytes of direct buffer memory");
       }
-      return java.nio.ByteBuffer.allocateDirect(size);
+      return ByteBuffer.allocateDirect(size);
     };
     long forever = Long.MAX_VALUE / 4; // the back-off window never ends during the test
     BufferPool pool = new BufferPool(K, 16 * K, 4, Long.MAX_VALUE, "test", allocator, forever);

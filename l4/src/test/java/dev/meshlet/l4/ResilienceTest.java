@@ -4,18 +4,24 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ClusterStats;
 import dev.meshlet.core.HealthCheck;
 import dev.meshlet.core.OutlierDetection;
+import dev.meshlet.testkit.Await;
+import dev.meshlet.testkit.EchoServer;
+import dev.meshlet.testkit.Resources;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -23,21 +29,9 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class ResilienceTest {
   private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
-  private final List<AutoCloseable> resources = new ArrayList<>();
+  @AutoClose private final Resources resources = new Resources();
 
-  @AfterEach
-  void tearDown() throws Exception {
-    for (int i = resources.size() - 1; i >= 0; i--) {
-      resources.get(i).close();
-    }
-  }
-
-  private <T extends AutoCloseable> T track(T r) {
-    resources.add(r);
-    return r;
-  }
-
-  private static Backend backend(TestServer s) {
+  private static Backend backend(EchoServer s) {
     return Backend.of("127.0.0.1", s.port());
   }
 
@@ -62,12 +56,12 @@ class ResilienceTest {
 
   @Test
   void outlierEjectionStopsTryingADeadBackend() throws Exception {
-    TestServer live = track(TestServer.named("live"));
-    Cluster cluster = track(Cluster.builder("c")
+    EchoServer live = resources.track(EchoServer.named("live"));
+    Cluster cluster = resources.track(Cluster.builder("c")
         .backends(Backend.of("127.0.0.1", deadPort()), backend(live))
         .outlierDetection(OutlierDetection.consecutiveFailures(2))
         .build());
-    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).start());
+    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).start());
     for (int i = 0; i < 10; i++) {
       assertThat(name(proxy)).isEqualTo("live");
     }
@@ -79,13 +73,13 @@ class ResilienceTest {
 
   @Test
   void killedBackendLeavesTheRotationWithinTheHealthCheckWindowAndClientsSeeNoFailure() throws Exception {
-    TestServer a = TestServer.named("a");
-    TestServer b = track(TestServer.named("b"));
-    Cluster cluster = track(Cluster.builder("c")
+    EchoServer a = EchoServer.named("a");
+    EchoServer b = resources.track(EchoServer.named("b"));
+    Cluster cluster = resources.track(Cluster.builder("c")
         .backends(backend(a), backend(b))
         .healthCheck(HealthCheck.tcp().withInterval(Duration.ofMillis(25)).withThresholds(1, 2))
         .build());
-    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).connectAttempts(2).start());
+    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).connectAttempts(2).start());
     assertThat(List.of(name(proxy), name(proxy))).containsExactlyInAnyOrder("a", "b");
     a.close();
     long killed = System.nanoTime();
@@ -101,7 +95,7 @@ class ResilienceTest {
     }
     assertThat(proxy.stats().connectFailures()).as("no attempts on the unhealthy backend").isEqualTo(failuresAtDetection);
     assertThat(proxy.stats().noBackend()).isZero();
-    dev.meshlet.core.ClusterStats cs = proxy.stats().cluster();
+    ClusterStats cs = proxy.stats().cluster();
     assertThat(cs.backends().keySet()).containsExactly("127.0.0.1:" + a.port(), "127.0.0.1:" + b.port());
     assertThat(cs.backends().get("127.0.0.1:" + a.port()).healthy()).isFalse();
     assertThat(cs.backends().get("127.0.0.1:" + b.port()).healthy()).isTrue();
@@ -110,18 +104,18 @@ class ResilienceTest {
 
   @Test
   void circuitBreakerRefusesOverflowAtOnce() throws Exception {
-    TestServer echo = track(TestServer.echo());
+    EchoServer echo = resources.track(EchoServer.start());
     Cluster cluster = Cluster.builder("c").backends(backend(echo)).maxActive(2).build();
-    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).start());
+    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).start());
     List<Socket> open = new ArrayList<>();
     for (int i = 0; i < 2; i++) {
-      Socket s = track(new Socket(LOOPBACK, proxy.port()));
+      Socket s = resources.track(new Socket(LOOPBACK, proxy.port()));
       s.setSoTimeout(10_000);
       s.getOutputStream().write('x');
       assertThat(s.getInputStream().read()).isEqualTo('x');
       open.add(s);
     }
-    Socket third = track(new Socket(LOOPBACK, proxy.port()));
+    Socket third = resources.track(new Socket(LOOPBACK, proxy.port()));
     third.setSoTimeout(10_000);
     assertThat(third.getInputStream().read()).isEqualTo(-1);
     assertThat(proxy.stats().overflows()).isEqualTo(1);
@@ -133,21 +127,21 @@ class ResilienceTest {
   @Test
   void pendingLimitRefusesConnectionsWhileOthersWaitForTheirBackend() throws Exception {
     // A backend whose accept queue is full: the kernel drops further SYNs, so a connect to it waits.
-    ServerSocket stuck = track(new ServerSocket(0, 1, LOOPBACK));
+    ServerSocket stuck = resources.track(new ServerSocket(0, 1, LOOPBACK));
     for (int i = 0; i < 10; i++) {
-      Socket fill = track(new Socket());
+      Socket fill = resources.track(new Socket());
       try {
         fill.connect(stuck.getLocalSocketAddress(), 300);
-      } catch (java.net.SocketTimeoutException full) {
+      } catch (SocketTimeoutException full) {
         break;
       }
     }
     Cluster cluster = Cluster.builder("c").backends(Backend.of("127.0.0.1", stuck.getLocalPort())).maxPending(1).build();
-    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster)
+    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster)
         .connectTimeout(Duration.ofSeconds(30)).drainTimeout(Duration.ofMillis(100)).start());
-    Socket waiting = track(new Socket(LOOPBACK, proxy.port()));
+    Socket waiting = resources.track(new Socket(LOOPBACK, proxy.port()));
     Await.until("one connection waits for its backend", () -> cluster.stats().pending() == 1);
-    Socket refused = track(new Socket(LOOPBACK, proxy.port()));
+    Socket refused = resources.track(new Socket(LOOPBACK, proxy.port()));
     refused.setSoTimeout(10_000);
     assertThat(refused.getInputStream().read()).isEqualTo(-1);
     assertThat(proxy.stats().overflows()).isEqualTo(1);
@@ -158,7 +152,7 @@ class ResilienceTest {
     int end;
     try {
       end = waiting.getInputStream().read();
-    } catch (java.net.SocketException reset) {
+    } catch (SocketException reset) {
       end = -1;
     }
     assertThat(end).isEqualTo(-1);
@@ -167,10 +161,10 @@ class ResilienceTest {
 
   @Test
   void replacingTheClusterMovesNewConnectionsAndLeavesOpenOnesAlone() throws Exception {
-    TestServer a = track(TestServer.named("a"));
-    TestServer b = track(TestServer.named("b"));
-    TcpProxy proxy = track(TcpProxy.builder().listen("127.0.0.1", 0).backends(backend(a)).start());
-    Socket old = track(new Socket(LOOPBACK, proxy.port()));
+    EchoServer a = resources.track(EchoServer.named("a"));
+    EchoServer b = resources.track(EchoServer.named("b"));
+    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0).backends(backend(a)).start());
+    Socket old = resources.track(new Socket(LOOPBACK, proxy.port()));
     old.setSoTimeout(10_000);
     assertThat(new String(old.getInputStream().readNBytes(2))).isEqualTo("a\n");
     Cluster previous = proxy.replaceCluster(Cluster.of("next", backend(b)));

@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Schedule;
+import dev.meshlet.testkit.EchoServer;
+import dev.meshlet.testkit.NoLeakedThreads;
+import dev.meshlet.testkit.Resources;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -14,7 +17,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -25,32 +28,21 @@ class ToxicReplayTest {
   private static final int CONNECTIONS = 16;
   private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
   private static final Duration WAIT = Duration.ofSeconds(10);
-  private final List<AutoCloseable> resources = new ArrayList<>();
+  @AutoClose
+  private final Resources resources = Resources.thenCheck(() ->
+      assertThat(NoLeakedThreads.live("meshlet-l4-")).as("proxy threads left after close").isEmpty());
 
-  @AfterEach
-  void tearDown() throws Exception {
-    for (int i = resources.size() - 1; i >= 0; i--) {
-      resources.get(i).close();
-    }
-    assertThat(Await.liveThreads("meshlet-l4-")).as("proxy threads left after close").isEmpty();
-  }
-
-  private <T extends AutoCloseable> T track(T resource) {
-    resources.add(resource);
-    return resource;
-  }
-
-  private TcpProxy proxyTo(TestServer server) throws IOException {
+  private TcpProxy proxyTo(EchoServer server) throws IOException {
     return proxyTo(server, 7L);
   }
 
-  private TcpProxy proxyTo(TestServer server, long seed) throws IOException {
-    return track(TcpProxy.builder().listen("127.0.0.1", 0)
+  private TcpProxy proxyTo(EchoServer server, long seed) throws IOException {
+    return resources.track(TcpProxy.builder().listen("127.0.0.1", 0)
         .backends(Backend.of("127.0.0.1", server.port())).seed(seed).start());
   }
 
   private Socket connect(TcpProxy proxy) throws IOException {
-    Socket s = track(new Socket(LOOPBACK, proxy.port()));
+    Socket s = resources.track(new Socket(LOOPBACK, proxy.port()));
     s.setSoTimeout(10_000);
     s.setTcpNoDelay(true);
     return s;
@@ -65,7 +57,7 @@ class ToxicReplayTest {
 
   @Test
   void toxicAddedToAnOpenConnectionAppliesAtOnceAndRemovalStopsIt() throws Exception {
-    TcpProxy proxy = proxyTo(track(TestServer.echo()));
+    TcpProxy proxy = proxyTo(resources.track(EchoServer.start()));
     Socket client = connect(proxy);
     roundTripNanos(client);
     proxy.toxics().add("late", Toxic.latency(Duration.ofMillis(400)).upstream());
@@ -78,7 +70,7 @@ class ToxicReplayTest {
 
   /** Connections (numbered from 1) that the toxic {@code name} was applied to, for 200 connections. */
   private List<Long> appliedOver200Connections(long seed, Toxic toxic) throws Exception {
-    TcpProxy proxy = proxyTo(track(TestServer.echo()), seed);
+    TcpProxy proxy = proxyTo(resources.track(EchoServer.start()), seed);
     proxy.toxics().add("maybe", toxic);
     for (int i = 0; i < 200; i++) {
       new Socket(LOOPBACK, proxy.port()).close();
@@ -111,8 +103,8 @@ class ToxicReplayTest {
 
   @Test
   void aToxicAddedToOpenConnectionsHitsTheSameOrdinalsForTheSameSeed() throws Exception {
-    TestServer backend = TestServer.echo();
-    resources.add(backend);
+    EchoServer backend = EchoServer.start();
+    resources.track(backend);
     Set<Long> first = null;
     for (int run = 0; run < 4; run++) {
       for (int proxyNo = 0; proxyNo < 2; proxyNo++) {
@@ -128,7 +120,7 @@ class ToxicReplayTest {
   }
 
   /** Opens the connections one by one, then adds a toxic with toxicity 0.5: the connections it applies to. */
-  private Set<Long> hitByToxicAddedWhileOpen(TestServer backend) throws Exception {
+  private Set<Long> hitByToxicAddedWhileOpen(EchoServer backend) throws Exception {
     try (TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0).seed(SEED)
         .backends(Backend.of("127.0.0.1", backend.port())).drainTimeout(Duration.ZERO).start()) {
       List<Socket> clients = new ArrayList<>();

@@ -9,6 +9,7 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -45,7 +46,7 @@ final class CannedBackend implements AutoCloseable {
       s.setSoTimeout(20_000);
       InputStream in = s.getInputStream();
       String head = readUntil(in, "\r\n\r\n", new ByteArrayOutputStream());
-      String lower = head.toLowerCase(java.util.Locale.ROOT);
+      String lower = head.toLowerCase(Locale.ROOT);
       String body = "";
       if (lower.contains("transfer-encoding: chunked")) {
         ByteArrayOutputStream b = new ByteArrayOutputStream();

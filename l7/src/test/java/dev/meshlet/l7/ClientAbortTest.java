@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.testkit.Await;
+import dev.meshlet.testkit.NoLeakedThreads;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -12,9 +14,11 @@ import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import org.eclipse.jetty.io.Content;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -86,7 +90,7 @@ class ClientAbortTest {
       Await.until("the upstream connection closed", () -> backend.closedAtNanos.get() != 0);
       assertThat(Duration.ofNanos(backend.closedAtNanos.get() - closedAt))
           .as("noticed long before the 30 s response timeout").isLessThan(Duration.ofSeconds(5));
-      Await.idle(proxy);
+      Idle.await(proxy);
       HttpProxyStats.Counts total = proxy.stats().total();
       assertThat(total.errors(HttpProxyStats.ErrorKind.CLIENT_ABORTED)).isEqualTo(1);
       assertThat(total.errors(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT)).isZero();
@@ -97,7 +101,7 @@ class ClientAbortTest {
   @Test
   void clientLeavingMidBodyCountsAsClientAbortedNotBadRequest() throws Exception {
     try (TestBackend backend = TestBackend.with("reader", (request, response, callback) -> {
-          org.eclipse.jetty.io.Content.Source.consumeAll(request, callback);
+          Content.Source.consumeAll(request, callback);
           return true;
         });
         HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0)
@@ -121,7 +125,7 @@ class ClientAbortTest {
   void slowResponsesStillServeKeepAliveAndPipelinedRequests() throws Exception {
     try (TestBackend backend = TestBackend.with("slow", (request, response, callback) -> {
           // silent for longer than the watch delay, then answers: no thread waits
-          java.util.concurrent.CompletableFuture.delayedExecutor(400, TimeUnit.MILLISECONDS).execute(() ->
+          CompletableFuture.delayedExecutor(400, TimeUnit.MILLISECONDS).execute(() ->
               response.write(true, ByteBuffer.wrap(request.getHttpURI().getPath().getBytes(StandardCharsets.US_ASCII)),
                   callback));
           return true;
@@ -140,7 +144,7 @@ class ClientAbortTest {
         String rest = Raw.readAll(s.getInputStream());
         assertThat(rest).startsWith("HTTP/1.1 200").endsWith("/three");
       }
-      Await.idle(proxy);
+      Idle.await(proxy);
       assertThat(proxy.stats().total().status2xx()).isEqualTo(3);
       assertThat(proxy.stats().total().errors()).isEmpty();
     }

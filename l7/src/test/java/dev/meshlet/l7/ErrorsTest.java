@@ -5,8 +5,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.testkit.Await;
+import dev.meshlet.testkit.NoLeakedThreads;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.http.HttpClient;
@@ -19,6 +22,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.FutureCallback;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -55,7 +59,7 @@ class ErrorsTest {
       HttpResponse<String> r = get(proxy, "/x");
       assertThat(r.statusCode()).isEqualTo(502);
       assertThat(r.body()).isEqualTo("502 Bad Gateway\n");
-      HttpProxyStats s = Await.idle(proxy).stats();
+      HttpProxyStats s = Idle.await(proxy).stats();
       assertThat(s.total().errors(HttpProxyStats.ErrorKind.BAD_GATEWAY)).isEqualTo(1);
       assertThat(s.routes().get("default").status5xx()).isEqualTo(1);
       assertThat(s.routes().get("default").errors(HttpProxyStats.ErrorKind.BAD_GATEWAY)).isEqualTo(1);
@@ -69,7 +73,7 @@ class ErrorsTest {
 
   @Test
   void resetBeforeAnswerIs502() throws Exception {
-    try (ServerSocket rude = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+    try (ServerSocket rude = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
       Thread t = Thread.ofVirtual().start(() -> {
         try (Socket s = rude.accept()) {
           s.getInputStream().read(new byte[1024]);
@@ -93,7 +97,7 @@ class ErrorsTest {
       HttpResponse<String> r = get(proxy, "/x");
       assertThat(r.statusCode()).isEqualTo(503);
       assertThat(r.body()).hasSizeLessThan(64);
-      assertThat(Await.idle(proxy).stats().total().errors(HttpProxyStats.ErrorKind.NO_BACKEND)).isEqualTo(1);
+      assertThat(Idle.await(proxy).stats().total().errors(HttpProxyStats.ErrorKind.NO_BACKEND)).isEqualTo(1);
     }
   }
 
@@ -119,7 +123,7 @@ class ErrorsTest {
       assertThat(r.statusCode()).isEqualTo(504);
       assertThat(r.body()).isEqualTo("504 Gateway Timeout\n");
       assertThat(millis).isGreaterThanOrEqualTo(250);
-      assertThat(Await.idle(proxy).stats().total().errors(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT)).isEqualTo(1);
+      assertThat(Idle.await(proxy).stats().total().errors(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT)).isEqualTo(1);
       release.countDown();
     }
   }
@@ -160,7 +164,7 @@ class ErrorsTest {
             byte[] piece = new byte[8192];
             try {
               for (int i = 0; i < 100_000; i++) {
-                org.eclipse.jetty.util.FutureCallback cb = new org.eclipse.jetty.util.FutureCallback();
+                FutureCallback cb = new FutureCallback();
                 response.write(false, ByteBuffer.wrap(piece), cb);
                 cb.get(20, TimeUnit.SECONDS);
               }
@@ -201,7 +205,7 @@ class ErrorsTest {
               release.await(30, TimeUnit.SECONDS);
               byte[] piece = new byte[8192];
               for (int i = 0; i < 100_000; i++) {
-                org.eclipse.jetty.util.FutureCallback cb = new org.eclipse.jetty.util.FutureCallback();
+                FutureCallback cb = new FutureCallback();
                 response.write(false, ByteBuffer.wrap(piece), cb);
                 cb.get(20, TimeUnit.SECONDS);
               }

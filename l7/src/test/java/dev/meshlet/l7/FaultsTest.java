@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Schedule;
+import dev.meshlet.testkit.NoLeakedThreads;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -18,6 +19,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -47,7 +49,7 @@ class FaultsTest {
       return true;
     });
     byte[] body = new byte[BIG];
-    java.util.Arrays.fill(body, (byte) 'b');
+    Arrays.fill(body, (byte) 'b');
     big = TestBackend.with("big", (request, response, callback) -> {
       response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/octet-stream");
       response.getHeaders().put(HttpHeader.CONTENT_LENGTH, BIG);

@@ -3,10 +3,13 @@ package dev.meshlet.l7;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.testkit.Await;
+import dev.meshlet.testkit.NoLeakedThreads;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.time.Duration;
+import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -53,7 +56,7 @@ class HardeningTest {
   void badPercentEncodingIs400AndNeverReachesOrHarmsTheBackend(String target) throws Exception {
     Raw.Reply r = send("GET " + target + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     assertThat(r.status()).as(r.raw()).isEqualTo(400);
-    HttpProxyStats.Counts total = Await.idle(proxy).stats().total();
+    HttpProxyStats.Counts total = Idle.await(proxy).stats().total();
     assertThat(total.errors(HttpProxyStats.ErrorKind.BAD_REQUEST)).isEqualTo(1);
     assertThat(total.status5xx()).isZero();
     assertThat(backend.requests).isEmpty();
@@ -90,7 +93,7 @@ class HardeningTest {
       Raw.Reply r = send("GET " + target + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
       assertThat(r.status()).as(target).isEqualTo(400);
     }
-    HttpProxyStats.Counts total = Await.idle(proxy).stats().total();
+    HttpProxyStats.Counts total = Idle.await(proxy).stats().total();
     assertThat(total.requests()).isEqualTo(4);
     assertThat(total.errors(HttpProxyStats.ErrorKind.BAD_REQUEST)).isEqualTo(4);
     assertThat(total.inFlight()).isZero();
@@ -139,7 +142,7 @@ class HardeningTest {
       assertThat(all).contains("HTTP/1.1 304 Not Modified\r\n").doesNotContain("Content-Length: 500")
           .doesNotContain(" 500 ").endsWith("ok");
     }
-    assertThat(Await.idle(proxy).stats().total().status2xx()).isEqualTo(2);
+    assertThat(Idle.await(proxy).stats().total().status2xx()).isEqualTo(2);
   }
 
   @ParameterizedTest
@@ -148,7 +151,7 @@ class HardeningTest {
     backend.canned.put("/te", "HTTP/1.1 200 OK\r\nTransfer-Encoding: " + te + "\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
     Raw.Reply r = send("GET /te HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     assertThat(r.status()).as(r.raw()).isEqualTo(502);
-    assertThat(Await.idle(proxy).stats().total().errors(HttpProxyStats.ErrorKind.BAD_GATEWAY)).isEqualTo(1);
+    assertThat(Idle.await(proxy).stats().total().errors(HttpProxyStats.ErrorKind.BAD_GATEWAY)).isEqualTo(1);
   }
 
   // --- finding 7
@@ -185,7 +188,7 @@ class HardeningTest {
     Raw.Reply r = send("GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=1.2.3.4;proto=https\r\nX-Real-IP: 7.7.7.7\r\n"
         + "X-Forwarded-Prefix: /admin\r\nX_Forwarded_For: 6.6.6.6\r\nX_Other: 1\r\nX-Kept: k\r\nConnection: close\r\n\r\n");
     assertThat(r.status()).isEqualTo(200);
-    String seen = backend.last().toLowerCase(java.util.Locale.ROOT);
+    String seen = backend.last().toLowerCase(Locale.ROOT);
     assertThat(seen).doesNotContain("forwarded:").doesNotContain("x-real-ip").doesNotContain("x-forwarded-prefix")
         .doesNotContain("x_").doesNotContain("6.6.6.6").doesNotContain("7.7.7.7").contains("x-kept: k");
   }
@@ -261,7 +264,7 @@ class HardeningTest {
     }
     // (a client connection the proxy has not finished closing may briefly hold a slot, so hits of the
     // limit in the loop are expected.) Both slots are free for clients again: two held at once are served.
-    Await.idle(proxy);
+    Idle.await(proxy);
     try (Socket a = new Socket("127.0.0.1", proxy.port()); Socket b = new Socket("127.0.0.1", proxy.port())) {
       for (Socket s : List.of(a, b)) {
         s.setSoTimeout(20_000);

@@ -4,18 +4,23 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.testkit.Await;
+import dev.meshlet.testkit.NoLeakedThreads;
 import java.net.BindException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import org.eclipse.jetty.io.ManagedSelector;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -53,14 +58,14 @@ class LifecycleTest {
     for (int selectors : new int[] {1, 2, 3}) {
       try (HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0).selectorThreads(selectors)
           .defaultRoute(pool()).start();
-          java.net.Socket client = new java.net.Socket("127.0.0.1", proxy.port())) {
+          Socket client = new Socket("127.0.0.1", proxy.port())) {
         client.setSoTimeout(20_000);
         client.getOutputStream().write("GET /s HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
         assertThat(Raw.parse(Raw.readResponses(client.getInputStream(), 1)).status()).isEqualTo(200);
         // both connections stay open (client keep-alive, pooled upstream): count keys per selector
-        java.util.List<Integer> keys = proxy.connector().getSelectorManager()
-            .getBeans(org.eclipse.jetty.io.ManagedSelector.class).stream()
-            .map(org.eclipse.jetty.io.ManagedSelector::getTotalKeys).toList();
+        List<Integer> keys = proxy.connector().getSelectorManager()
+            .getBeans(ManagedSelector.class).stream()
+            .map(ManagedSelector::getTotalKeys).toList();
         assertThat(keys).as("keys per selector with %d selectors", selectors).hasSize(selectors).contains(2)
             .allMatch(k -> k == 0 || k == 2);
       }

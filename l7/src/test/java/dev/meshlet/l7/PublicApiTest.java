@@ -26,6 +26,7 @@ import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.jar.JarFile;
 import java.util.stream.Stream;
+import org.eclipse.jetty.http.HttpFields;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -84,7 +85,7 @@ class PublicApiTest {
 
   /** A signature the check must reject: Jetty inside a generic type argument. */
   interface Example {
-    void take(List<? extends org.eclipse.jetty.http.HttpFields> fields);
+    void take(List<? extends HttpFields> fields);
   }
 
   private static void checkExecutable(String where, Executable e, Set<String> leaks) {

@@ -77,7 +77,7 @@ final class Raw {
       all.append((char) b);
       int head = all.indexOf("\r\n\r\n", from);
       if (head >= 0) {
-        String h = all.substring(from, head).toLowerCase(java.util.Locale.ROOT);
+        String h = all.substring(from, head).toLowerCase(Locale.ROOT);
         int at = h.indexOf("content-length:");
         int len = Integer.parseInt(h.substring(at + 15, h.indexOf('\r', at) < 0 ? h.length() : h.indexOf('\r', at)).strip());
         for (int i = 0; i < len; i++) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.testkit.NoLeakedThreads;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -68,7 +69,7 @@ class RoutingTest {
   }
 
   @Test
-  void issueRoutingTableEndToEnd() throws Exception {
+  void routingTableEndToEnd() throws Exception {
     try (HttpProxy proxy = HttpProxy.builder()
         .listen("127.0.0.1", 0)
         .route(r -> r.pathPrefix("/api/").to(pool(api)))
@@ -84,7 +85,7 @@ class RoutingTest {
       assertThat(get(proxy, "/")).isEqualTo("web");
       // first match wins: /api/ before the header route
       assertThat(get(proxy, "/api/x", "X-API-Version", "v2")).isEqualTo("api");
-      HttpProxyStats s = Await.idle(proxy).stats();
+      HttpProxyStats s = Idle.await(proxy).stats();
       assertThat(s.routes().get("route-1").requests()).isEqualTo(2);
       assertThat(s.routes().get("route-2").requests()).isEqualTo(2);
       assertThat(s.routes().get("route-3").status2xx()).isEqualTo(1);
@@ -103,8 +104,8 @@ class RoutingTest {
           HttpResponse.BodyHandlers.ofString());
       assertThat(r.statusCode()).isEqualTo(404);
       assertThat(r.body()).hasSizeLessThan(64).contains("no route");
-      assertThat(Await.idle(proxy).stats().total().errors(HttpProxyStats.ErrorKind.NO_ROUTE)).isEqualTo(1);
-      assertThat(Await.idle(proxy).stats().total().status4xx()).isEqualTo(1);
+      assertThat(Idle.await(proxy).stats().total().errors(HttpProxyStats.ErrorKind.NO_ROUTE)).isEqualTo(1);
+      assertThat(Idle.await(proxy).stats().total().status4xx()).isEqualTo(1);
     }
   }
 
@@ -183,7 +184,7 @@ class RoutingTest {
       assertThat(get(proxy, "/x?a=1&beta=on")).isEqualTo("v2");
       assertThat(get(proxy, "/x?beta=o%6E")).as("decoded value").isEqualTo("v2");
       assertThat(get(proxy, "/x?beta=off")).isEqualTo("web");
-      assertThat(Await.idle(proxy).stats().routes().get("writes").requests()).isEqualTo(2);
+      assertThat(Idle.await(proxy).stats().routes().get("writes").requests()).isEqualTo(2);
     }
   }
 
@@ -197,7 +198,7 @@ class RoutingTest {
         seen.merge(get(proxy, "/rr"), 1, Integer::sum);
       }
       assertThat(seen).containsOnly(Map.entry("api", 10), Map.entry("admin", 10), Map.entry("v2", 10));
-      assertThat(Await.idle(proxy).stats().backends()).containsKeys("api", "admin", "v2");
+      assertThat(Idle.await(proxy).stats().backends()).containsKeys("api", "admin", "v2");
       assertThat(pool.endpoints()).allSatisfy(e -> {
         assertThat(e.stats().total()).isEqualTo(10);
         assertThat(e.stats().active()).isZero();
@@ -214,7 +215,7 @@ class RoutingTest {
       get(proxy, "/a/1");
       get(proxy, "/b/1");
       get(proxy, "/b/2");
-      assertThat(Await.idle(proxy).stats().backends().get("api").requests()).isEqualTo(3);
+      assertThat(Idle.await(proxy).stats().backends().get("api").requests()).isEqualTo(3);
     }
   }
 
@@ -233,7 +234,7 @@ class RoutingTest {
       }
       // binomial(1000, 0.1): sd ~ 9.5; 5 sd either side
       assertThat(canaryHits).isBetween(52, 148);
-      assertThat(Await.idle(proxy).stats().routes().get("canary").status2xx()).isEqualTo(n);
+      assertThat(Idle.await(proxy).stats().routes().get("canary").status2xx()).isEqualTo(n);
     }
   }
 
@@ -259,7 +260,7 @@ class RoutingTest {
       // the requests themselves go where routeFor said, and routeFor sent nothing nor counted anything
       assertThat(get(proxy, "/api/users")).isEqualTo("api");
       assertThat(getWithHost(proxy, "/", "admin.example.com:8443")).isEqualTo("admin");
-      assertThat(Await.idle(proxy).stats().total().requests()).isEqualTo(2);
+      assertThat(Idle.await(proxy).stats().total().requests()).isEqualTo(2);
       assertThat(proxy.awaitRequests(2, Duration.ofSeconds(5)))
           .extracting(HttpEvent.Completed::route).containsExactly("api", "admin");
 

@@ -3,6 +3,8 @@ package dev.meshlet.l7;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.testkit.Await;
+import dev.meshlet.testkit.NoLeakedThreads;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -107,7 +109,7 @@ class SafetyTest {
     assertThat(r.status()).as(r.raw()).isEqualTo(400);
     assertThat(r.raw()).as("one answer, then the connection is closed").doesNotContain("smuggled").containsOnlyOnce("HTTP/1.1");
     assertThat(backend.requests).isEmpty();
-    assertThat(Await.idle(proxy).stats().total().errors(HttpProxyStats.ErrorKind.BAD_REQUEST)).isEqualTo(1);
+    assertThat(Idle.await(proxy).stats().total().errors(HttpProxyStats.ErrorKind.BAD_REQUEST)).isEqualTo(1);
   }
 
   /** A path a prefix route could read differently from a backend is refused, not forwarded. */
@@ -138,7 +140,7 @@ class SafetyTest {
         + body + "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
     assertThat(r.status()).as(r.raw()).isEqualTo(400);
     assertThat(r.raw()).as("one answer, then the connection is closed").doesNotContain("smuggled").containsOnlyOnce("HTTP/1.1");
-    assertThat(Await.idle(proxy).stats().total().errors(HttpProxyStats.ErrorKind.BAD_REQUEST)).isEqualTo(1);
+    assertThat(Idle.await(proxy).stats().total().errors(HttpProxyStats.ErrorKind.BAD_REQUEST)).isEqualTo(1);
     // a request after it: once its connection was accepted, one dialed for the bad request would have been too
     Raw.Reply next = Raw.exchange(proxy.port(), "GET /next HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     assertThat(next.status()).isEqualTo(200);
@@ -162,7 +164,7 @@ class SafetyTest {
       assertThat(r.status()).isEqualTo(400);
       assertThat(r.raw()).doesNotContain("configured");
     }
-    Await.idle(proxy);
+    Idle.await(proxy);
     // the next request must not reuse the aborted upstream connection
     Raw.Reply next = Raw.exchange(proxy.port(), "GET /next HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     assertThat(next.status()).isEqualTo(200);
@@ -257,7 +259,7 @@ class SafetyTest {
         "GET /" + "u".repeat(300) + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     assertThat(longUri.status()).isEqualTo(414);
     assertThat(backend.requests).isEmpty();
-    HttpProxyStats.Counts total = Await.idle(proxy).stats().total();
+    HttpProxyStats.Counts total = Idle.await(proxy).stats().total();
     assertThat(total.errors(HttpProxyStats.ErrorKind.HEADERS_TOO_LARGE)).isEqualTo(1);
     assertThat(total.errors(HttpProxyStats.ErrorKind.URI_TOO_LONG)).isEqualTo(1);
   }

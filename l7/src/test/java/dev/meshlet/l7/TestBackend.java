@@ -8,6 +8,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Request;
@@ -49,7 +50,7 @@ final class TestBackend implements AutoCloseable {
       }
     });
     server.addConnector(connector);
-    server.setHandler(new org.eclipse.jetty.server.Handler.Abstract() {
+    server.setHandler(new Handler.Abstract() {
       @Override
       public boolean handle(Request request, Response response, Callback callback) throws Exception {
         requests.add(new Seen(request.getMethod(), request.getHttpURI().getPathQuery(),
