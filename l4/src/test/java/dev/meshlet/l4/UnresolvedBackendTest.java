@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
+import dev.meshlet.testkit.EchoServer;
 import java.io.InputStream;
 import java.net.Socket;
 import java.time.Duration;
@@ -37,7 +38,7 @@ class UnresolvedBackendTest {
       public void close() {}
     };
     jul.addHandler(capture);
-    try (TestServer live = TestServer.echo();
+    try (EchoServer live = EchoServer.start();
         TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0)
             // RFC 6761: a name under .invalid never resolves, and no resolver is asked twice for it here
             .backends(Backend.of("nothing.invalid", 80), Backend.of("127.0.0.1", live.port()))
