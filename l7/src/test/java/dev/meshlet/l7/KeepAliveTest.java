@@ -3,6 +3,7 @@ package dev.meshlet.l7;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.testkit.NoLeakedThreads;
 import java.io.InputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
