@@ -41,7 +41,7 @@ import org.jspecify.annotations.Nullable;
  */
 final class Attempt implements Response.Listener, Request.QueuedListener, Request.BeginListener,
     Request.HeadersListener, Consumer<HttpFields.Mutable>, Supplier<@Nullable HttpFields>, FaultPlan.ShapedBody {
-  private static final AtomicReferenceFieldUpdater<Attempt, Throwable> ABORT =
+  private static final AtomicReferenceFieldUpdater<Attempt, @Nullable Throwable> ABORT =
       AtomicReferenceFieldUpdater.newUpdater(Attempt.class, Throwable.class, "abortCause");
 
   private final Exchange exchange;

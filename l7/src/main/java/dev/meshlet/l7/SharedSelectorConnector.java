@@ -10,6 +10,7 @@ import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
@@ -190,7 +191,8 @@ final class SharedSelectorConnector extends ServerConnector {
         return;
       }
       @SuppressWarnings("unchecked")
-      Promise<Connection> promise = (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);
+      Promise<Connection> promise = (Promise<Connection>)
+          Objects.requireNonNull(context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY), "connection promise");
       try {
         super.connectionOpened(connection, attachment);
         promise.succeeded(connection);

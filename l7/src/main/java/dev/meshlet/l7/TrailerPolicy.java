@@ -17,7 +17,7 @@ final class TrailerPolicy {
    * The trailers to forward: {@code in} without forbidden fields and without the fields {@code ops}
    * name; null when nothing is left.
    */
-  static @Nullable HttpFields filter(@Nullable HttpFields in, HeaderOps... ops) {
+  static @Nullable HttpFields filter(@Nullable HttpFields in, @Nullable HeaderOps... ops) {
     if (in == null || in.size() == 0) {
       return null;
     }
@@ -27,7 +27,7 @@ final class TrailerPolicy {
         out.add(f);
       }
     }
-    for (HeaderOps o : ops) {
+    for (@Nullable HeaderOps o : ops) {
       if (o != null) {
         o.removeNamed(out);
       }
