@@ -35,7 +35,8 @@ record ProxyConfig(
     int journalCapacity,
     RetryPolicy retryPolicy,
     Duration requestTimeout,
-    int maxPendingRequestsPerBackend) {
+    int maxPendingRequestsPerBackend,
+    Duration requestBodyTimeout) {
 
   ProxyConfig {
     routes = List.copyOf(routes);
