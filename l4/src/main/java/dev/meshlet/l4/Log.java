@@ -16,7 +16,7 @@ final class Log {
       // loads the logging backend and the time zone rules now, while files can be opened: the default
       // formatter needs the rules for every line
       LOG.isLoggable(System.Logger.Level.WARNING);
-      ZonedDateTime.now().getOffset();
+      Object rules = ZonedDateTime.now().getOffset(); // only the loading matters
     } catch (Throwable ignored) {
       // then the first log line loads them
     }
