@@ -5,7 +5,6 @@ import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.l7.HttpProxy;
-import dev.meshlet.l7.HttpRoute;
 import java.io.PrintStream;
 import java.net.BindException;
 import java.net.InetAddress;
@@ -56,20 +55,12 @@ public final class Cli {
   private static final List<String> SWITCHES = List.of("--access-log", "--defer-resolution");
 
   /**
-   * {@link HttpProxy.Builder#upstreamIdleTimeout(Duration)}'s default. Jetty's client applies a
-   * connection's idle timeout during an exchange as well, so a backend silent for this long fails
-   * with 504 whatever the response timeout: a longer response timeout needs a longer exchange idle
-   * timeout (set per route, which leaves pooled connections' idle timeout alone).
-   */
-  private static final Duration UPSTREAM_IDLE_DEFAULT = Duration.ofSeconds(15);
-
-  /**
    * {@link HttpProxy.Builder#idleTimeout(Duration)}'s default: a client connection waiting this
    * long for a response is given up on, so a longer response timeout needs a longer one.
    */
   private static final Duration CLIENT_IDLE_DEFAULT = Duration.ofSeconds(60);
 
-  /** How much the idle timeouts outlast the response timeout, so that the 504 says why. */
+  /** How much the client idle timeout outlasts the response timeout, so that the 504 says why. */
   private static final Duration IDLE_MARGIN = Duration.ofSeconds(1);
 
   private Cli() {}
@@ -164,17 +155,12 @@ public final class Cli {
     boolean resolve = !f.flag("--defer-resolution");
     String rt = f.optional("--response-timeout");
     Duration responseTimeout = rt == null ? null : duration(rt, "--response-timeout");
-    Duration exchangeIdle = null;
     if (responseTimeout != null) {
-      b.responseTimeout(responseTimeout);
-      if (responseTimeout.compareTo(UPSTREAM_IDLE_DEFAULT) >= 0) {
-        exchangeIdle = responseTimeout.plus(IDLE_MARGIN);
-      }
+      b.responseTimeout(responseTimeout); // the upstream idle timeout follows it in the proxy
       if (responseTimeout.compareTo(CLIENT_IDLE_DEFAULT) >= 0) {
         b.idleTimeout(responseTimeout.plus(IDLE_MARGIN));
       }
     }
-    Duration idle = exchangeIdle;
     int routes = 0;
     for (Flags.Flag flag : f.inOrder("--route", "--host-route", "--header-route")) {
       int eq = flag.value().indexOf('=');
@@ -195,9 +181,9 @@ public final class Cli {
             throw new UsageException(
                 "--route '" + flag.value() + "': the path prefix must start with /");
           }
-          b.route(r -> idle(r, idle).name(match).pathPrefix(match).to(cluster));
+          b.route(r -> r.name(match).pathPrefix(match).to(cluster));
         }
-        case "--host-route" -> b.route(r -> idle(r, idle).name(match).host(match).to(cluster));
+        case "--host-route" -> b.route(r -> r.name(match).host(match).to(cluster));
         default -> {
           int colon = match.indexOf(':');
           if (colon <= 0 || colon == match.length() - 1) {
@@ -206,15 +192,13 @@ public final class Cli {
           }
           String name = match.substring(0, colon);
           String value = match.substring(colon + 1);
-          b.route(r -> idle(r, idle).name(match).header(name, value).to(cluster));
+          b.route(r -> r.name(match).header(name, value).to(cluster));
         }
       }
     }
     String def = f.optional("--default");
     if (def != null) {
-      // what defaultRoute(cluster) builds, a route with no condition, but one that takes settings
-      Cluster cluster = cluster("default", def, balancer, resolve);
-      b.route(r -> idle(r, idle).name("default").to(cluster));
+      b.defaultRoute(cluster("default", def, balancer, resolve));
     }
     if (routes == 0 && def == null) {
       throw new UsageException(
@@ -242,11 +226,6 @@ public final class Cli {
 
   private static void await(CountDownLatch stop) throws InterruptedException {
     stop.await();
-  }
-
-  /** Sets the exchange idle timeout a longer response timeout needs, if any. */
-  private static HttpRoute.Builder idle(HttpRoute.Builder r, @Nullable Duration idle) {
-    return idle == null ? r : r.idleTimeout(idle);
   }
 
   static Cluster cluster(String name, String backends, Balancer balancer, boolean resolve) {

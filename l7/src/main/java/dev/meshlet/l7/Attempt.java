@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
 import java.util.concurrent.atomic.AtomicReferenceFieldUpdater;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -36,7 +37,7 @@ import org.jspecify.annotations.Nullable;
  * may be tried again, {@link Exchange#tryFailed} when it may not, {@link Exchange#finish} when the
  * client response is written (or {@link Exchange#sendError} when its response head was refused);
  * and three notices: {@link Exchange#releasePending} (it got a connection), {@link
- * Exchange#watchClient} (its server is silent), {@link Exchange#clientGone} (the client cannot be
+ * Exchange#watchClient} (its server is silent), {@link Exchange#client()} (the client left or cannot be
  * written to). Every call on the endpoint ({@code begin}, {@code end}, {@code succeeded}, {@code
  * failed}, bytes) is made here.
  */
@@ -44,6 +45,10 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     Request.HeadersListener, Consumer<HttpFields.Mutable>, Supplier<@Nullable HttpFields>, FaultPlan.ShapedBody {
   private static final AtomicReferenceFieldUpdater<Attempt, @Nullable Throwable> ABORT =
       AtomicReferenceFieldUpdater.newUpdater(Attempt.class, Throwable.class, "abortCause");
+  private static final AtomicIntegerFieldUpdater<Attempt> ARMED =
+      AtomicIntegerFieldUpdater.newUpdater(Attempt.class, "responseTimerArmed");
+  /** How much longer than the response deadline a proxy request may stay idle, so that the deadline decides. */
+  private static final long IDLE_MARGIN_MILLIS = 1000;
 
   private final Exchange exchange;
   private final ProxyContext ctx;
@@ -57,6 +62,10 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   private final Lease lease;
   private final Counters backendCounters;
   private final Destinations.Server server;
+  /** The client's body this try sends; null for none. */
+  private final @Nullable RequestBody body;
+  /** How long the server may take to begin its response once it has the whole request, in ms. */
+  private final long responseMillis;
   /** The streamed body this try sends; null for a buffered body or none. */
   private @Nullable ProxyRequestContent streamed;
   /** The id sent in X-Request-ID when the client sent none; null until the head is built. */
@@ -87,6 +96,12 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   private volatile boolean noBody;
   /** Set when a status listed by the retry policy is to be retried: the abort that follows is ours. */
   private volatile int retryStatus;
+  /** The status the server answered this try with; 0 before (or without) a response head. */
+  private volatile int serverStatus;
+  /** Set when the try failed because its backend's host name did not resolve: says so. */
+  private volatile @Nullable String unresolved;
+  /** 1 once the response deadline runs: from the send, or from the end of a client body still arriving. */
+  private volatile int responseTimerArmed;
   /** When the proxy request was sent, then how long the server took to begin its response. */
   private volatile long serverHeadNanos;
   private volatile long bytesOut;
@@ -116,6 +131,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     this.faults = faults;
     this.endpoint = endpoint;
     this.requestId = requestId;
+    this.body = body;
     this.server = ctx.destinations().server(endpoint);
     Request r = ctx.client().newRequest(server.uri)
         .method(clientRequest.getMethod())
@@ -125,9 +141,12 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     r.onRequestBegin(this);
     r.onRequestQueued(this);
     r.onRequestHeaders(this);
-    if (route.idleTimeout != null) {
-      r.idleTimeout(route.idleTimeout.toMillis(), TimeUnit.MILLISECONDS);
-    }
+    this.responseMillis = ctx.timeouts().perTry(policy, route).toMillis();
+    // Jetty applies the idle timeout while a try waits for its response too: unless the route sets
+    // one, it is kept longer than the response deadline, so that the deadline decides (both ways).
+    long idle = route.idleTimeout != null ? route.idleTimeout.toMillis()
+        : Math.max(ctx.config().upstreamIdleTimeout().toMillis(), responseMillis + IDLE_MARGIN_MILLIS);
+    r.idleTimeout(idle, TimeUnit.MILLISECONDS);
     long replayedBytes = 0;
     if (body != null) {
       Request.Content content = body.content();
@@ -172,20 +191,40 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
    */
   void send() {
     serverHeadNanos = System.nanoTime();
-    Timeouts timeouts = ctx.timeouts();
-    long timeout = timeouts.perTry(policy, route).toMillis();
-    if (timeout > 0) {
-      if (timeout > Timeouts.WATCH_AFTER_MILLIS && ctx.clientWatcher() != null) {
-        long rest = timeout - Timeouts.WATCH_AFTER_MILLIS;
-        responseTimeout = timeouts.afterMillis(Timeouts.WATCH_AFTER_MILLIS, () -> onServerSilent(rest, timeout));
-      } else {
-        responseTimeout = timeouts.afterMillis(timeout, () -> onResponseTimeout(timeout));
-      }
+    if (!bodyArriving()) { // else the deadline starts when the client's body has arrived
+      armResponseTimeout();
     }
     if (route.connectTimeout != null) {
-      connectTimeout = timeouts.connect(route, this::onConnectTimeout);
+      connectTimeout = ctx.timeouts().connect(route, this::onConnectTimeout);
     }
     ctx.destinations().send(server, proxyRequest, this);
+  }
+
+  /**
+   * The client's body has arrived whole: the server's response deadline runs from now. A server
+   * waiting for a slow client's body is not late; the request body deadline covers the client.
+   */
+  void bodyArrived() {
+    armResponseTimeout();
+  }
+
+  private boolean bodyArriving() {
+    RequestBody b = body;
+    return b != null && b.arriving();
+  }
+
+  private void armResponseTimeout() {
+    long timeout = responseMillis;
+    if (timeout <= 0 || responseBegun || ended || !ARMED.compareAndSet(this, 0, 1)) {
+      return;
+    }
+    Timeouts timeouts = ctx.timeouts();
+    if (timeout > Timeouts.WATCH_AFTER_MILLIS && ctx.clientWatcher() != null) {
+      long rest = timeout - Timeouts.WATCH_AFTER_MILLIS;
+      responseTimeout = timeouts.afterMillis(Timeouts.WATCH_AFTER_MILLIS, () -> onServerSilent(rest, timeout));
+    } else {
+      responseTimeout = timeouts.afterMillis(timeout, () -> onResponseTimeout(timeout));
+    }
   }
 
   /** The server has been silent for a while: watch the client's connection, then keep waiting. */
@@ -198,6 +237,13 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   }
 
   private void onResponseTimeout(long timeout) {
+    if (bodyArriving()) { // the body began to flow after the send (a 100 Continue): wait for it
+      ARMED.set(this, 0);
+      if (!bodyArriving()) {
+        armResponseTimeout();
+      }
+      return;
+    }
     if (!responseBegun) {
       timedOut = true;
       abort(new TimeoutException("no response within " + timeout + " ms"));
@@ -238,6 +284,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   @Override
   public void onBegin(Request request) {
     requestBegun = true;
+    server.connected();
     exchange.releasePending();
     Timeouts.cancel(connectTimeout);
     // Jetty counts the request being sent: more than one means a pooled connection was reused
@@ -277,6 +324,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   @Override
   public void onHeaders(Response serverResponse) {
     int status = serverResponse.getStatus();
+    serverStatus = status;
     if (policy.retriesStatus(status) && exchange.mayRetry(HttpProxyStats.RetryReason.STATUS)) {
       if (status >= 500) {
         lease.failed(); // outlier detection sees it as forwardHead would have
@@ -368,14 +416,14 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   /** Cannot write to the client: abort towards the server (not the backend's fault). */
   @Override
   public void clientFailed(Throwable failure) {
-    exchange.clientGone();
+    exchange.client().left();
     proxyRequest.abort(failure);
   }
 
   /** The abort-body fault cut the client response: end the exchange, then drop the proxy request. */
   @Override
   public void cut(IOException why) {
-    exchange.clientGone(); // the abort below is ours, not the backend's fault
+    exchange.client().cut(); // the abort below is ours, not the backend's fault
     exchange.finish(clientResponse.getStatus(), HttpProxyStats.ErrorKind.UPSTREAM_ABORTED, why);
     proxyRequest.abort(why);
   }
@@ -383,6 +431,7 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   @Override
   public void onSuccess(Response serverResponse) {
     responseSucceeded = true;
+    serverStatus = serverResponse.getStatus();
     ByteBuffer last = BufferUtil.EMPTY_BUFFER;
     if (!headForwarded) {
       // A final response to "Expect: 100-continue" arrives here already buffered by Jetty.
@@ -430,6 +479,9 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     if (failure == null) {
       failure = new IllegalStateException("proxy request failed");
     }
+    if (!requestBegun) {
+      unresolved = server.unresolved(endpoint.backend().displayName(), failure);
+    }
     if (retryStatus != 0) {
       exchange.retry(this, HttpProxyStats.RetryReason.STATUS);
       return;
@@ -468,6 +520,16 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   /** Whether this try forwarded the server's response head (it holds the answer). */
   boolean headForwarded() {
     return headForwarded;
+  }
+
+  /** Why the try failed when its backend's host name did not resolve; null otherwise. */
+  @Nullable String unresolved() {
+    return unresolved;
+  }
+
+  /** The status the server answered with; 0 when no response head came. */
+  int serverStatus() {
+    return serverStatus;
   }
 
   /** Whether the try failed by a timeout of its own or of the request. */

@@ -3,20 +3,32 @@ package dev.meshlet.l7;
 import dev.meshlet.core.Endpoint;
 import java.net.InetSocketAddress;
 import java.net.URI;
+import java.net.UnknownHostException;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.eclipse.jetty.client.AbstractConnectionPool;
+import org.eclipse.jetty.client.Connection;
 import org.eclipse.jetty.client.Destination;
 import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.client.Request;
 import org.eclipse.jetty.client.Response;
 import org.eclipse.jetty.client.transport.HttpDestination;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The backends' addresses as the proxy client sees them: the base URI of each, and its Jetty
  * destination, resolved once per address rather than per request.
  */
 final class Destinations {
+  private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
   private static final long STALE_CHECK_NANOS = 1_000_000_000L;
+  /** The pool setting that marks a drained backend's connections as closed when released. */
+  private static final long DRAINED_MAX_DURATION_MILLIS = 1;
 
   private final HttpClient client;
   private final ConcurrentHashMap<InetSocketAddress, Server> servers = new ConcurrentHashMap<>();
@@ -72,22 +84,77 @@ final class Destinations {
     }
     // Jetty's own resolution: creates the destination if absent or stale, and marks it active
     Destination fresh = client.resolveDestination(proxyRequest);
+    if (fresh instanceof HttpDestination d && d.getConnectionPool() instanceof AbstractConnectionPool pool
+        && pool.getMaxDuration() == DRAINED_MAX_DURATION_MILLIS) {
+      pool.setMaxDuration(0); // a drained backend that routes reach again: its connections are pooled again
+    }
     server.destination = fresh;
     server.checkedNanos = now;
     return fresh;
   }
 
-  /** A backend address: the base URI of every request to it, and its Jetty destination once resolved. */
+  /**
+   * Drains the servers no longer in {@code reachable}: each leaves the map (a backend added again
+   * gets a fresh destination), its idle pooled connections are closed now and its busy ones when
+   * their exchange ends (as Envoy drains a removed cluster), rather than at the idle timeout.
+   */
+  void retainOnly(Set<InetSocketAddress> reachable) {
+    for (Iterator<Map.Entry<InetSocketAddress, Server>> it = servers.entrySet().iterator(); it.hasNext(); ) {
+      Map.Entry<InetSocketAddress, Server> e = it.next();
+      if (reachable.contains(e.getKey())) {
+        continue;
+      }
+      it.remove();
+      // the destination stays Jetty's (removing it would close its busy connections too); once
+      // empty, Jetty's sweeper drops it
+      if (e.getValue().destination instanceof HttpDestination d && d.getConnectionPool() instanceof AbstractConnectionPool pool) {
+        pool.setMaxDuration(DRAINED_MAX_DURATION_MILLIS); // a busy connection is closed when released
+        for (Connection idle = pool.acquire(false); idle != null; idle = pool.acquire(false)) {
+          idle.close();
+        }
+      }
+    }
+  }
+
+  /**
+   * A backend address: the base URI of every request to it, its Jetty destination once resolved,
+   * and whether its host name fails to resolve now (an episode, logged once when it begins).
+   */
   static final class Server {
     /** {@code http://host:port}: {@code HttpClient.newRequest(host, port)} would build and parse one per request. */
     final URI uri;
     private volatile @Nullable Destination destination;
     private volatile long checkedNanos;
+    private final AtomicBoolean unresolved = new AtomicBoolean();
 
     Server(InetSocketAddress a) {
       String host = a.isUnresolved() ? a.getHostString() : a.getAddress().getHostAddress();
       String authority = host.indexOf(':') >= 0 ? "[" + host + "]" : host; // IPv6 literal
       this.uri = URI.create("http://" + authority + ":" + a.getPort());
+    }
+
+    /**
+     * Why a try to {@code backend} failed, when its host name did not resolve ({@code failure} or
+     * a cause is an {@link UnknownHostException}); null otherwise. Logs the first of an episode.
+     */
+    @Nullable String unresolved(String backend, Throwable failure) {
+      for (Throwable t = failure; t != null; t = t.getCause()) {
+        if (t instanceof UnknownHostException) {
+          String why = "backend " + backend + ": host " + uri.getHost() + " does not resolve";
+          if (unresolved.compareAndSet(false, true)) {
+            LOG.warn("{} ({}); answering 502 until it resolves", why, t.getMessage());
+          }
+          return why;
+        }
+      }
+      return null;
+    }
+
+    /** A connection to the server was made: a resolution failure episode, if any, is over. */
+    void connected() {
+      if (unresolved.get() && unresolved.compareAndSet(true, false)) {
+        LOG.info("backend {}: resolves again", uri.getHost());
+      }
     }
   }
 }

@@ -93,12 +93,12 @@ final class Exchange implements RequestBody.Owner {
   private volatile Scheduler.@Nullable Task backoff;
   private Scheduler.@Nullable Task requestTimeout;
   private volatile boolean requestTimedOut;
+  /** The client's body missed the request body deadline. */
+  private volatile boolean bodyLate;
   private @Nullable String generatedRequestId;
 
   // the client
-  private volatile boolean clientGone;
-  private volatile boolean clientBodyFailed;
-  private volatile ClientWatcher.@Nullable Watch clientWatch;
+  private final ClientSide client = new ClientSide(startNanos);
   /** The client's body; null when the request has none. */
   private @Nullable RequestBody body;
 
@@ -126,8 +126,10 @@ final class Exchange implements RequestBody.Owner {
       return;
     }
     RequestHead head = HeadView.of(clientRequest, RequestChecks.routingPath(clientRequest));
-    Cluster c = selectRoute(head);
-    HttpRoute chosen = route;
+    // the first route to select a cluster wins (a split draws one here), else the default route
+    HttpRoute chosen = table.route(head);
+    Cluster c = chosen == null ? null : chosen.pickCluster();
+    route = chosen;
     if (chosen == null || c == null) {
       sendError(404, HttpProxyStats.ErrorKind.NO_ROUTE, false);
       return;
@@ -137,8 +139,12 @@ final class Exchange implements RequestBody.Owner {
     if (plan != null) {
       faults = plan;
       ctx.ledger().faultsApplied(requestId, journalGeneration, chosen, plan);
-      if (plan.abortStatus > 0) {
-        sendFault(plan.abortStatus);
+      int status = plan.abortStatus;
+      if (status > 0 && claim()) {
+        LocalAnswer.fault(clientResponse, status, Callback.from(() -> finish(status, null, null),
+            x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
+      }
+      if (status > 0) {
         return;
       }
     }
@@ -171,22 +177,9 @@ final class Exchange implements RequestBody.Owner {
     }
     RequestBody b = RequestBody.of(this, clientRequest, ctx.config(), chosen, p);
     body = b;
+    b.deadline(ctx.timeouts(), startNanos);
     b.begin(picked);
   }
-
-  /**
-   * Routes the request: the first route to select a cluster wins (a split draws one here), else the
-   * default route. Sets {@link #route} when a cluster was selected; returns it, or null for none.
-   */
-  private @Nullable Cluster selectRoute(RequestHead head) {
-    HttpRoute r = table.route(head);
-    if (r == null) {
-      return null;
-    }
-    route = r;
-    return r.pickCluster(); // a split draws its cluster here
-  }
-
 
   // --- the tries
 
@@ -210,8 +203,8 @@ final class Exchange implements RequestBody.Owner {
     generatedRequestId = a.requestId();
     current = a;
     state = State.IDLE;
-    if (requestTimedOut) { // the request timeout fired while this ran
-      sendError(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, false);
+    if (requestTimedOut || bodyLate) { // a timeout fired while this ran
+      timedOutBetweenTries();
       return false;
     }
     return true;
@@ -241,7 +234,7 @@ final class Exchange implements RequestBody.Owner {
     if (!acquirePending()) {
       return;
     }
-    if (clientGone || clientBodyFailed) {
+    if (client.failed()) {
       endBetweenTries();
     } else {
       a.send();
@@ -253,7 +246,8 @@ final class Exchange implements RequestBody.Owner {
    * the rules in {@link RetryPolicy}; a true answer holds a place in the retry budget.
    */
   boolean mayRetry(HttpProxyStats.RetryReason reason) {
-    if (state != State.IN_FLIGHT || clientGone || clientBodyFailed || requestTimedOut || clientResponse.isCommitted()) {
+    if (state != State.IN_FLIGHT || client.failed() || requestTimedOut || bodyLate
+        || clientResponse.isCommitted()) {
       return false;
     }
     RequestBody b = body;
@@ -302,12 +296,12 @@ final class Exchange implements RequestBody.Owner {
     if (state != State.IDLE) {
       return;
     }
-    if (clientGone || clientBodyFailed) { // the client failed while the last try ended
+    if (client.failed()) { // the client failed while the last try ended
       endBetweenTries();
       return;
     }
-    if (requestTimedOut) {
-      sendError(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, false);
+    if (requestTimedOut || bodyLate) {
+      timedOutBetweenTries();
       return;
     }
     Endpoint next = Objects.requireNonNull(cluster).pick(key, tries, previous);
@@ -325,10 +319,12 @@ final class Exchange implements RequestBody.Owner {
     if (!a.headForwarded() && !claim()) {
       return; // answered by someone else
     }
-    if (clientGone) {
+    if (client.gone()) {
       finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, failure);
-    } else if (clientBodyFailed) {
+    } else if (client.malformed()) {
       write(400, HttpProxyStats.ErrorKind.BAD_REQUEST, null, true);
+    } else if (bodyLate && !a.headForwarded()) { // the client was too slow: not the backend's fault
+      write(408, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, null, true);
     } else if (failure instanceof RejectedExecutionException && !clientResponse.isCommitted()) {
       // Jetty's queue of requests waiting for a connection to this backend is full
       write(503, HttpProxyStats.ErrorKind.PENDING_OVERFLOW, "backend " + a.backendName() + " max pending requests",
@@ -343,7 +339,28 @@ final class Exchange implements RequestBody.Owner {
       write(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, null, false);
     } else {
       a.backendFailed();
-      write(502, HttpProxyStats.ErrorKind.BAD_GATEWAY, null, false);
+      String unresolved = a.unresolved();
+      write(502, unresolved == null ? HttpProxyStats.ErrorKind.BAD_GATEWAY : HttpProxyStats.ErrorKind.UNRESOLVED_BACKEND,
+          unresolved, false);
+    }
+  }
+
+  /** A timeout fired while no try was in flight: 408 when the client's body was late, else 504. */
+  private void timedOutBetweenTries() {
+    sendError(bodyLate ? 408 : 504, bodyLate ? HttpProxyStats.ErrorKind.REQUEST_TIMEOUT
+        : HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, bodyLate);
+  }
+
+  @Override
+  public void bodyTimedOut(long millis) { // 408 now, or the try's failure answers 408 (not its backend's fault)
+    bodyLate = true;
+    if (claimBetweenTries()) {
+      write(408, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, null, true);
+      return;
+    }
+    Attempt a = current;
+    if (a != null && !a.headForwarded()) { // a response under way goes on
+      a.abort(new TimeoutException("request body not received within " + millis + " ms"));
     }
   }
 
@@ -416,15 +433,15 @@ final class Exchange implements RequestBody.Owner {
   @Override
   public void bodyFailed(@Nullable Throwable failure) {
     if (RequestChecks.malformed(clientRequest, failure)) {
-      clientBodyFailed = true;
+      client.malformedBody();
     } else {
-      clientGone = true;
+      client.left();
     }
   }
 
-  /** The client can no longer be written to: whatever fails now is not the backend's fault. */
-  void clientGone() {
-    clientGone = true;
+  /** What the exchange knows of its client; a try notes there that the client left or was cut. */
+  ClientSide client() {
+    return client;
   }
 
   /** Ends the exchange the client's body failure ended before anything was sent. */
@@ -462,7 +479,7 @@ final class Exchange implements RequestBody.Owner {
 
   /** Ends the exchange for the client's failure; the caller holds the answer. */
   private void endForClient(@Nullable Throwable cause) {
-    if (clientBodyFailed) {
+    if (client.malformed()) {
       write(400, HttpProxyStats.ErrorKind.BAD_REQUEST, null, true);
     } else {
       finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, cause);
@@ -471,24 +488,15 @@ final class Exchange implements RequestBody.Owner {
 
   /** The server has been silent a while: watch the client's connection for it leaving. */
   void watchClient() {
-    ClientWatcher watcher = ctx.clientWatcher();
-    RequestBody b = body;
-    if (watcher == null || clientWatch != null || b != null && b.reading()) {
-      return; // while Jetty still reads the body it sees the client leave by itself
-    }
-    ClientWatcher.Watch w = watcher.watch(clientRequest, this::onClientVanished);
-    clientWatch = w;
-    if (w != null && state == State.DONE) {
-      w.cancel();
-    }
+    client.watch(ctx.clientWatcher(), clientRequest, body, this::onClientVanished);
   }
 
   /** The client closed or reset its connection while the server was silent: abort the try. */
   private void onClientVanished() {
-    if (state == State.DONE) {
+    if (state == State.ANSWERING || state == State.DONE) {
       return;
     }
-    clientGone = true;
+    client.left();
     EofException gone = new EofException("client closed the connection while the backend was silent");
     // closed first, so that nothing (not Jetty's error page either) is written to a half-closed client
     clientRequest.getConnectionMetaData().getConnection().getEndPoint().close();
@@ -503,7 +511,7 @@ final class Exchange implements RequestBody.Owner {
     if (state == State.DONE) {
       return;
     }
-    clientBodyFailed = true; // whatever happens to a try now is not the backend's fault
+    client.malformedBody(); // whatever happens to a try now is not the backend's fault
     Attempt a = current;
     if (a != null) {
       a.abort(failure);
@@ -517,8 +525,12 @@ final class Exchange implements RequestBody.Owner {
 
   /** Takes the answer: true for exactly one caller, which then writes the client response and finishes. */
   boolean claim() {
-    return STATE.compareAndSet(this, State.IDLE, State.ANSWERING)
-        || STATE.compareAndSet(this, State.IN_FLIGHT, State.ANSWERING);
+    if (STATE.compareAndSet(this, State.IDLE, State.ANSWERING)
+        || STATE.compareAndSet(this, State.IN_FLIGHT, State.ANSWERING)) {
+      client.stopWatching(); // a client may read its answer and close: that is not leaving
+      return true;
+    }
+    return false;
   }
 
   /** Takes the answer when no try is in flight, cancelling a backoff's next try. */
@@ -543,23 +555,15 @@ final class Exchange implements RequestBody.Owner {
     }
   }
 
-  private void sendFault(int status) {
-    if (claim()) {
-      LocalAnswer.fault(clientResponse, status, Callback.from(
-          () -> finish(status, null, null),
-          x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
-    }
-  }
-
-  /** Writes a local answer (a circuit breaker's 503 when {@code overflow} says why); the caller holds the answer. */
-  private void write(int status, HttpProxyStats.ErrorKind kind, @Nullable String overflow, boolean close) {
+  /** Writes a local answer, saying why when {@code reason} is set (a circuit breaker's 503); the caller holds the answer. */
+  private void write(int status, HttpProxyStats.ErrorKind kind, @Nullable String reason, boolean close) {
     if (clientResponse.isCommitted()) {
       finish(0, kind, new IllegalStateException(status + " after the response was committed"));
       return;
     }
     Callback done = Callback.from(() -> finish(status, kind, null), x -> finish(status, kind, x));
-    if (overflow != null) {
-      LocalAnswer.overflow(clientResponse, overflow, done);
+    if (reason != null) {
+      LocalAnswer.withReason(clientResponse, status, reason, done);
     } else {
       LocalAnswer.error(clientResponse, status, close, done);
     }
@@ -570,7 +574,7 @@ final class Exchange implements RequestBody.Owner {
     if (STATE.getAndSet(this, State.DONE) == State.DONE) {
       return;
     }
-    ClientWatcher.Watch.cancel(clientWatch); // before the callback: the connection is Jetty's alone again
+    client.stopWatching(); // before the callback: the connection is Jetty's alone again
     Timeouts.cancel(requestTimeout);
     releaseAdmission();
     RequestBody b = body;
@@ -587,9 +591,13 @@ final class Exchange implements RequestBody.Owner {
     if (failure == null) {
       ctx.timeouts().responseDone(clientRequest);
     }
+    if (kind == HttpProxyStats.ErrorKind.CLIENT_ABORTED) {
+      client.left(); // noticed only now (a failed write): no status reached it whole
+    }
+    long left = client.leftNanos();
     ctx.ledger().ended(clientRequest, requestId, journalGeneration, startNanos, route, routeCounters,
         live == null ? null : live.endpoint(), live == null ? -1 : live.serverHeadMicros(), faults, status, kind,
-        in, out);
+        in, out, left >= 0 ? 0 : status, a == null ? 0 : a.serverStatus(), left);
     if (failure == null) {
       callback.succeeded();
     } else {

@@ -36,8 +36,13 @@ final class ForwardingHandler extends Handler.Abstract.NonBlocking {
     return routes;
   }
 
-  /** Routes the requests that arrive from now on by {@code table}; requests in flight keep theirs. */
+  /**
+   * Routes the requests that arrive from now on by {@code table}; requests in flight keep theirs.
+   * Pooled connections to backends no route reaches any more are closed: idle ones now, busy ones
+   * after their exchange.
+   */
   void replaceRoutes(RouteTable table) {
     routes = table;
+    ctx.destinations().retainOnly(table.addresses());
   }
 }

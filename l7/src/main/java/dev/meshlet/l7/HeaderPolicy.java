@@ -131,6 +131,9 @@ final class HeaderPolicy {
   /** The proxy request's target: the client's path as the route rewrites it, and the client's query. */
   static String proxyRequestTarget(Request clientRequest, HttpRoute route) {
     HttpURI uri = clientRequest.getHttpURI();
+    if (RequestChecks.asteriskForm(clientRequest)) {
+      return "*"; // no path to rewrite
+    }
     String rawPath = uri.getPath();
     String canonical = uri.getCanonicalPath();
     String path = route.rewritePath(rawPath, canonical == null ? rawPath : canonical);

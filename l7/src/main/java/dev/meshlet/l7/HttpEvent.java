@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Backend;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
@@ -37,22 +38,39 @@ public sealed interface HttpEvent {
   record FaultApplied(long request, String route, HttpFault fault, Instant at) implements HttpEvent {}
 
   /**
-   * A request ended.
+   * A request ended. What the client got and what the backend answered are told apart: a client
+   * that left before its response was written whole got no status ({@code status} 0, {@code
+   * clientLeftAfter} set), whatever the backend answered later ({@code backendStatus}).
    *
-   * @param request the request number
-   * @param method  its method
-   * @param path    its path and query as received
-   * @param route   the route that matched, or null
-   * @param backend the backend it went to, or null (no route, an abort fault, no backend)
-   * @param status  the status the client got, or 0 when the exchange was cut before one was sent
-   * @param faults  the kinds of the faults applied ({@code "Abort"}, {@code "Delay"}, …), in route order
-   * @param at      when
+   * <pre>{@code
+   * HttpEvent.Completed done = proxy.awaitRequests(1, Duration.ofSeconds(5)).get(0);
+   * if (done.clientLeft()) { ... done.clientLeftAfter() ... done.backendStatus() ... }
+   * }</pre>
+   *
+   * @param request         the request number
+   * @param method          its method
+   * @param path            its path and query as received
+   * @param route           the route that matched, or null
+   * @param backend         the backend it went to, or null (no route, an abort fault, no backend)
+   * @param status          the status the client got: the backend's forwarded or the proxy's own; 0 when
+   *                        none reached it (the exchange was cut, or the client left first)
+   * @param backendStatus   the status the backend (of the last try) answered, or 0 when none answered
+   * @param clientLeftAfter when the client was seen leaving (closing, resetting, or failing a write),
+   *                        counted from the request's arrival; null when it stayed to the end
+   * @param faults          the kinds of the faults applied ({@code "Abort"}, {@code "Delay"}, …), in route order
+   * @param at              when
    */
   record Completed(long request, String method, String path, @Nullable String route, @Nullable Backend backend,
-      int status, List<String> faults, Instant at) implements HttpEvent {
+      int status, int backendStatus, @Nullable Duration clientLeftAfter, List<String> faults, Instant at)
+      implements HttpEvent {
     /** Copies the fault list. */
     public Completed {
       faults = List.copyOf(faults);
+    }
+
+    /** Whether the client left before its response was written whole ({@link #clientLeftAfter()} is set). */
+    public boolean clientLeft() {
+      return clientLeftAfter != null;
     }
   }
 }

@@ -313,6 +313,20 @@ public final class HttpProxy implements AutoCloseable {
     }
 
     /**
+     * How long a client may take to send its whole request body, counted from the arrival of its
+     * request head; then it gets 408 Request Timeout and its connection is closed (as Envoy and
+     * HAProxy answer a client too slow to send its request), unless a response is already under way.
+     * A try in flight is aborted and not counted against its backend. The backend's {@link
+     * #responseTimeout(Duration)} runs from the end of the body, so a slow upload is never a 504.
+     * A body the backend has not asked for yet ({@code Expect: 100-continue}) is not late. Default 60 s;
+     * {@link Duration#ZERO} turns the deadline off.
+     */
+    public Builder requestBodyTimeout(Duration d) {
+      settings.requestBodyTimeout(d);
+      return this;
+    }
+
+    /**
      * The circuit breaker on pending requests: how many requests may wait for a connection to one
      * backend (all {@link #maxConnectionsPerBackend(int)} busy); more are answered 503 at once with
      * {@code X-Meshlet-Overflow: backend NAME max pending requests}. Default 1024.
@@ -373,9 +387,12 @@ public final class HttpProxy implements AutoCloseable {
     }
 
     /**
-     * How long a backend may take to begin its response before the client gets 504; default 15 s.
-     * Keep it below {@link #idleTimeout(Duration)}: a client connection idle for that long while
-     * waiting is given up on first.
+     * How long a backend may take to begin its response before the client gets 504, counted from
+     * when it has the whole request (a client's slow body is {@link #requestBodyTimeout(Duration)}'s);
+     * default 15 s. It holds both ways: unless a route sets its own idle timeout, a try's connection
+     * may stay idle for the longer of {@link #upstreamIdleTimeout(Duration)} and this plus 1 s. Keep
+     * it below {@link #idleTimeout(Duration)}: a client connection idle for that long while waiting
+     * is given up on first.
      */
     public Builder responseTimeout(Duration d) {
       settings.responseTimeout(d);
@@ -440,7 +457,9 @@ public final class HttpProxy implements AutoCloseable {
 
     /**
      * How long a pooled connection to a backend may stay idle; default 15 s, shorter than the
-     * keep-alive timeout of typical servers so that the proxy, not the backend, closes it.
+     * keep-alive timeout of typical servers so that the proxy, not the backend, closes it. While a
+     * try waits for its response, its connection may be idle for the longer of this and the
+     * response timeout plus 1 s, so the response timeout is never cut short by this one.
      */
     public Builder upstreamIdleTimeout(Duration d) {
       settings.upstreamIdleTimeout(d);

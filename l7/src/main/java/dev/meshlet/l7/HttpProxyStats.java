@@ -104,6 +104,11 @@ public record HttpProxyStats(
     HEADERS_TOO_LARGE(431),
     /** The backend refused, reset or answered garbage before a response began: 502. */
     BAD_GATEWAY(502),
+    /**
+     * The backend's host name did not resolve: 502 naming the backend in the short body. Logged once
+     * per backend until a connection to it succeeds again, not once per request.
+     */
+    UNRESOLVED_BACKEND(502),
     /** The route's cluster has no backend in service: 503. */
     NO_BACKEND(503),
     /**

@@ -301,7 +301,9 @@ public final class HttpRoute implements Route<RequestHead> {
 
     /**
      * How long this route's exchange with the backend may stay silent (no byte either way) before it
-     * fails; default the proxy's {@link HttpProxy.Builder#upstreamIdleTimeout(Duration)}.
+     * fails; default the longer of the proxy's {@link HttpProxy.Builder#upstreamIdleTimeout(Duration)}
+     * and the try's response timeout plus 1 s. Set here, it applies as it is: shorter than the response
+     * timeout, it ends a silent exchange first (with 504).
      */
     public Builder idleTimeout(Duration d) {
       this.idleTimeout = positive("idleTimeout", d);

@@ -34,6 +34,8 @@ import org.slf4j.LoggerFactory;
  */
 final class JettyStack {
   private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
+  /** The largest backend response head forwarded (Jetty's default); a larger one is a 502. */
+  private static final int MAX_RESPONSE_HEAD = 8192;
 
   private final ProxyConfig config;
   private final QueuedThreadPool threads;
@@ -59,6 +61,7 @@ final class JettyStack {
     http.setSendDateHeader(false);
     http.setSendXPoweredBy(false);
     http.setRequestHeaderSize(config.maxRequestHeaderSize());
+    http.setResponseHeaderSize(MAX_RESPONSE_HEAD + 4096); // room for the response headers the proxy adds
     http.setIdleTimeout(config.idleTimeout().toMillis());
     // one selector thread serves the accepted and the proxy client's connections (see SharedSelectorConnector)
     connector = new SharedSelectorConnector(server, counters.total, 1, config.selectorThreads(),
@@ -120,6 +123,8 @@ final class JettyStack {
     // room for the headers the proxy adds (X-Forwarded-*, Via, X-Request-ID, configured ones): a head
     // the server accepted must never fail as too large on its way to the backend, blamed on the backend
     client.setMaxRequestHeadersSize(config.maxRequestHeaderSize() + 4096);
+    // a backend's head too large to forward is refused by the client (502), not by the server (500)
+    client.setMaxResponseHeadersSize(MAX_RESPONSE_HEAD);
     client.setDestinationIdleTimeout(Math.max(60_000, 2 * config.upstreamIdleTimeout().toMillis()));
     return client;
   }

@@ -2,6 +2,7 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Endpoint;
 import dev.meshlet.core.internal.JournalWriter;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.Executor;
@@ -59,10 +60,15 @@ final class Ledger {
    * @param routeCounters null when it was not routed
    * @param endpoint the backend of the try it ended with; null when it ended between tries or before any
    * @param serverHeadMicros how long the server took to begin its response; -1 when no head was forwarded
+   * @param status the status counted (the response the proxy wrote or began)
+   * @param clientStatus the status the client got; 0 when none reached it
+   * @param backendStatus the status the backend answered; 0 for none
+   * @param clientLeftNanos when the client left, since the request arrived; -1 when it stayed
    */
   void ended(Request clientRequest, long id, long generation, long startNanos, @Nullable HttpRoute route,
       @Nullable Counters routeCounters, @Nullable Endpoint endpoint, long serverHeadMicros,
-      @Nullable FaultPlan plan, int status, HttpProxyStats.@Nullable ErrorKind kind, long in, long out) {
+      @Nullable FaultPlan plan, int status, HttpProxyStats.@Nullable ErrorKind kind, long in, long out,
+      int clientStatus, int backendStatus, long clientLeftNanos) {
     counters.requestEnded(routeCounters, status, kind, in, out);
     if (accessLog && ACCESS_LOG.isInfoEnabled()) {
       Object[] line = {
@@ -89,7 +95,8 @@ final class Ledger {
     total.counted(status);
     if (journal.journal().capacity() > 0) {
       journal.record(new HttpEvent.Completed(id, clientRequest.getMethod(), clientRequest.getHttpURI().getPathQuery(),
-          route == null ? null : route.name(), endpoint == null ? null : endpoint.backend(), status,
+          route == null ? null : route.name(), endpoint == null ? null : endpoint.backend(), clientStatus,
+          backendStatus, clientLeftNanos < 0 ? null : Duration.ofNanos(clientLeftNanos),
           plan == null ? List.of() : plan.kinds, Instant.now()), generation);
     }
     counters.ended(total.left());

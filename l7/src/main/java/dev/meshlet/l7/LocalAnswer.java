@@ -25,10 +25,14 @@ final class LocalAnswer {
     write(clientResponse, true, status, body(status), null, close, callback);
   }
 
-  /** Answers 503 naming {@code why} the circuit breaker refused; the response must not be committed. */
-  static void overflow(Response clientResponse, String why, Callback callback) {
-    byte[] text = ("503 Service Unavailable: " + why + "\n").getBytes(StandardCharsets.US_ASCII);
-    write(clientResponse, true, 503, text, why, false, callback);
+  /**
+   * Answers {@code status} saying {@code why}: a 503 from a circuit breaker (named in {@link
+   * #OVERFLOW_HEADER} too) or a 502 whose cause the client may read; the response must not be committed.
+   */
+  static void withReason(Response clientResponse, int status, String why, Callback callback) {
+    String line = status == 503 ? "503 Service Unavailable: " : "502 Bad Gateway: ";
+    byte[] text = (line + why + "\n").getBytes(StandardCharsets.UTF_8);
+    write(clientResponse, true, status, text, status == 503 ? why : null, false, callback);
   }
 
   /** Answers an injected abort fault's {@code status}. */

@@ -37,7 +37,8 @@ record ProxyConfig(
     Duration requestTimeout,
     int maxPendingRequestsPerBackend,
     Duration keepAliveTimeout,
-    int acceptBacklog) {
+    int acceptBacklog,
+    Duration requestBodyTimeout) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

@@ -46,6 +46,7 @@ final class ProxySettings {
   private int journalCapacity = 10_000;
   private RetryPolicy retryPolicy = RetryPolicy.none();
   private Duration requestTimeout = Duration.ZERO;
+  private Duration requestBodyTimeout = Duration.ofSeconds(60);
   private int maxPendingRequestsPerBackend = 1024;
   private Duration keepAliveTimeout = Duration.ofSeconds(60);
   private int acceptBacklog = 1024;
@@ -60,6 +61,14 @@ final class ProxySettings {
       throw new IllegalArgumentException("requestTimeout: " + d + " (expected: >= 0, 0 for none)");
     }
     this.requestTimeout = d;
+  }
+
+  void requestBodyTimeout(Duration d) {
+    Objects.requireNonNull(d, "requestBodyTimeout");
+    if (d.isNegative()) {
+      throw new IllegalArgumentException("requestBodyTimeout: " + d + " (expected: >= 0, 0 for none)");
+    }
+    this.requestBodyTimeout = d;
   }
 
   void maxPendingRequestsPerBackend(int n) {
@@ -271,7 +280,7 @@ final class ProxySettings {
         requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
         maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections, selectors(),
         seed != null ? seed : ThreadLocalRandom.current().nextLong(), journalCapacity, retryPolicy,
-        requestTimeout, maxPendingRequestsPerBackend, keepAliveTimeout, acceptBacklog);
+        requestTimeout, maxPendingRequestsPerBackend, keepAliveTimeout, acceptBacklog, requestBodyTimeout);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */

@@ -10,6 +10,7 @@ import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.Trailers;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.util.thread.Scheduler;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -42,6 +43,9 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
 
     /** Reading the body failed: {@code failure} says whether it was malformed or the client left. */
     void bodyFailed(@Nullable Throwable failure);
+
+    /** The client's body did not arrive whole within {@code millis}, the request body deadline. */
+    void bodyTimedOut(long millis);
   }
 
   private final Owner owner;
@@ -57,6 +61,7 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
   private volatile @Nullable Attempt sink;
   private int staleReplays;
   private volatile boolean ended;
+  private volatile Scheduler.@Nullable Task deadline;
   private volatile @Nullable HttpFields trailers;
   private volatile long bytesIn;
 
@@ -184,7 +189,7 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
       chunk.release();
       if (last) {
         bytesIn += b.length();
-        ended = true;
+        arrived();
         if (owner.prepare(first)) {
           owner.send();
         }
@@ -275,6 +280,24 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
     return buffer == null && !ended;
   }
 
+  /**
+   * Whether the client is still sending its body to a try in flight: a streamed body not read to
+   * its end, and flowing (a body that waits for the backend's 100 Continue is not arriving yet).
+   */
+  boolean arriving() {
+    return buffer == null && !ended && (!expectContinue || bytesIn > 0);
+  }
+
+  /** Whether the whole body was read from the client. */
+  boolean complete() {
+    return ended;
+  }
+
+  /** Whether the body waits for the backend's 100 Continue before the client sends it. */
+  boolean awaitingContinue() {
+    return expectContinue && bytesIn == 0 && !ended;
+  }
+
   /** The body bytes read from the client. */
   long bytesIn() {
     return bytesIn;
@@ -282,6 +305,7 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
 
   /** The exchange ended: releases what a streamed body holds. */
   void discard() {
+    Timeouts.cancel(deadline);
     ProxyRequestContent s = streamed;
     if (s != null) {
       s.discard();
@@ -325,6 +349,34 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
 
   @Override
   public void bodyEnded() {
+    arrived();
+  }
+
+  /** The whole body was read: its deadline is met, and the try it goes to starts its response deadline. */
+  private void arrived() {
     ended = true;
+    Timeouts.cancel(deadline);
+    Attempt a = sink;
+    if (a != null) {
+      a.bodyArrived();
+    }
+  }
+
+  /**
+   * Starts the request body deadline ({@link HttpProxy.Builder#requestBodyTimeout}), counted from
+   * {@code startNanos}, when the request arrived.
+   */
+  void deadline(Timeouts timeouts, long startNanos) {
+    long millis = config.requestBodyTimeout().toMillis();
+    if (millis > 0) {
+      long left = startNanos + millis * 1_000_000 - System.nanoTime();
+      deadline = timeouts.afterNanos(Math.max(0, left), () -> onDeadline(millis));
+    }
+  }
+
+  private void onDeadline(long millis) {
+    if (!ended && !awaitingContinue()) { // a body the backend never asked for is not late
+      owner.bodyTimedOut(millis);
+    }
   }
 }

@@ -56,15 +56,20 @@ final class RequestChecks {
     HttpURI uri = clientRequest.getHttpURI();
     String rawPath = uri.getPath();
     String query = uri.getQuery();
-    if (rawPath == null || rawPath.isEmpty() || rawPath.charAt(0) != '/') {
-      // asterisk-form (OPTIONS *) or an authority-form target has nothing a backend could serve
-      return Refusal.BAD_REQUEST;
+    // OPTIONS * (RFC 9112 §3.2.4) asks about the server as a whole: forwarded as it is
+    if (!asteriskForm(clientRequest)) {
+      if (rawPath == null || rawPath.isEmpty() || rawPath.charAt(0) != '/') {
+        // an authority-form or other target has nothing a backend could serve
+        return Refusal.BAD_REQUEST;
+      }
+      if (rawPath.length() + (query == null ? 0 : query.length() + 1) > config.maxUriLength()) {
+        return Refusal.URI_TOO_LONG;
+      }
+      if (!TargetCheck.percentEncodingValid(rawPath, query)) {
+        return Refusal.BAD_REQUEST;
+      }
     }
-    if (rawPath.length() + (query == null ? 0 : query.length() + 1) > config.maxUriLength()) {
-      return Refusal.URI_TOO_LONG;
-    }
-    if (!TargetCheck.percentEncodingValid(rawPath, query)
-        || config.rejectUnderscoreHeaders() && hasUnderscoreHeader(clientRequest)) {
+    if (config.rejectUnderscoreHeaders() && hasUnderscoreHeader(clientRequest)) {
       return Refusal.BAD_REQUEST;
     }
     return null;
@@ -105,6 +110,12 @@ final class RequestChecks {
     HttpURI uri = clientRequest.getHttpURI();
     String canonical = uri.getCanonicalPath();
     return canonical != null ? canonical : uri.getPath();
+  }
+
+  /** Whether the request is {@code OPTIONS *}, the one request whose target is not a path. */
+  static boolean asteriskForm(Request clientRequest) {
+    HttpURI uri = clientRequest.getHttpURI();
+    return "*".equals(uri.getPath()) && uri.getQuery() == null && HttpMethod.OPTIONS.is(clientRequest.getMethod());
   }
 
   /** The client's key for the balancers (its address: the same client, the same sticky backend). */

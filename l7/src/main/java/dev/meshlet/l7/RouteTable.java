@@ -1,7 +1,12 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.Cluster;
+import dev.meshlet.core.Endpoint;
+import java.net.InetSocketAddress;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -72,6 +77,19 @@ final class RouteTable {
 
   @Nullable HttpRoute defaultRoute() {
     return defaultRoute;
+  }
+
+  /** The addresses of every backend of every cluster the table's routes send to. */
+  Set<InetSocketAddress> addresses() {
+    Set<InetSocketAddress> reachable = new HashSet<>();
+    for (HttpRoute r : all()) {
+      for (Cluster c : r.clusters()) {
+        for (Endpoint e : c.endpoints()) {
+          reachable.add(e.address());
+        }
+      }
+    }
+    return reachable;
   }
 
   /** The routes in the order they are tried, the default route (if any) last. */

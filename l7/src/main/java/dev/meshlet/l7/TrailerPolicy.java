@@ -27,7 +27,7 @@ final class TrailerPolicy {
         out.add(f);
       }
     }
-    for (HeaderOps o : ops) {
+    for (@Nullable HeaderOps o : ops) {
       if (o != null) {
         o.removeNamed(out);
       }

@@ -32,6 +32,8 @@ final class TestBackend implements AutoCloseable {
   final String name;
   final List<Seen> requests = new CopyOnWriteArrayList<>();
   final AtomicInteger connections = new AtomicInteger();
+  /** The connections open now. */
+  final AtomicInteger open = new AtomicInteger();
 
   private TestBackend(String name, Request.Handler handler) throws Exception {
     this.name = name;
@@ -47,6 +49,12 @@ final class TestBackend implements AutoCloseable {
       @Override
       public void onOpened(Connection connection) {
         connections.incrementAndGet();
+        open.incrementAndGet();
+      }
+
+      @Override
+      public void onClosed(Connection connection) {
+        open.decrementAndGet();
       }
     });
     server.addConnector(connector);
