@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.testkit.Await;
+import dev.meshlet.testkit.NoLeakedThreads;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -85,7 +87,7 @@ class DeadlinesTest {
         Duration took = Duration.ofNanos(System.nanoTime() - start);
         assertThat(reply).startsWith("HTTP/1.1 408 ");
         assertThat(took).isGreaterThanOrEqualTo(Duration.ofMillis(900)).isLessThan(Duration.ofSeconds(8));
-        HttpProxyStats s = Await.idle(proxy).stats();
+        HttpProxyStats s = Idle.await(proxy).stats();
         assertThat(s.total().errors(HttpProxyStats.ErrorKind.REQUEST_TIMEOUT)).isEqualTo(1);
         assertThat(s.total().errors(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT)).isZero();
         assertThat(c.endpoints().get(0).stats().failures()).as("not the backend's fault").isZero();
@@ -170,7 +172,7 @@ class DeadlinesTest {
       try (HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(c).start()) {
         Raw.Reply r = Raw.exchange(proxy.port(), "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         assertThat(r.statusLine()).isEqualTo("HTTP/1.1 502 Bad Gateway");
-        HttpProxyStats s = Await.idle(proxy).stats();
+        HttpProxyStats s = Idle.await(proxy).stats();
         assertThat(s.total().errors(HttpProxyStats.ErrorKind.BAD_GATEWAY)).isEqualTo(1);
       }
     }
@@ -186,7 +188,7 @@ class DeadlinesTest {
         assertThat(r.statusLine()).isEqualTo("HTTP/1.1 502 Bad Gateway");
         assertThat(r.body()).contains("nothing.invalid").contains("does not resolve");
       }
-      HttpProxyStats s = Await.idle(proxy).stats();
+      HttpProxyStats s = Idle.await(proxy).stats();
       assertThat(s.total().errors(HttpProxyStats.ErrorKind.UNRESOLVED_BACKEND)).isEqualTo(3);
       assertThat(s.total().status5xx()).isEqualTo(3);
     }
