@@ -537,11 +537,6 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     return timedOut;
   }
 
-  /** The backend's name, for the client's 503 when its queue of requests waiting for a connection is full. */
-  String backendName() {
-    return endpoint.backend().displayName();
-  }
-
   /** The backend failed this try: outlier detection counts it. */
   void backendFailed() {
     lease.failed();

@@ -2,8 +2,6 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
-import dev.meshlet.core.internal.Admission;
-import dev.meshlet.core.internal.Permit;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
@@ -23,8 +21,8 @@ import org.jspecify.annotations.Nullable;
  * One proxied request, from the client request (client→proxy) to the end of the client response
  * (proxy→client), made of one {@link Attempt} per try (proxy→server and server→proxy).
  *
- * <p>It owns what only it can own: who answers the client, once; the admission permits (the
- * cluster's circuit breaker, its pending limit and retry budget); the retry loop. The client's body
+ * <p>It owns what only it can own: who answers the client, once; when to take and give back its
+ * {@link Permits} (the cluster's circuit breaker, pending limit and retry budget); the retry loop. The client's body
  * is its {@link RequestBody}'s, the end of the request is written down by the {@link Ledger}.
  * Everything runs on Jetty's callbacks and the scheduler; nothing waits. The Jetty {@code callback}
  * is completed exactly once, in {@link #finish}.
@@ -75,15 +73,8 @@ final class Exchange implements RequestBody.Owner {
   private long key;
   private String target = "/";
 
-  // admission: the cluster's permits this request holds, closed in finish()
-  /** The cluster whose circuit breaker admitted this request. */
-  private @Nullable Cluster cluster;
-  /** The circuit breaker's permit; null until admitted. */
-  private @Nullable Permit admitted;
-  /** The place of the try being sent in the cluster's pending limit (waits for a connection). */
-  private volatile @Nullable Permit pending;
-  /** The place in the cluster's retry budget, taken with the first retry. */
-  private @Nullable Permit retryBudget;
+  /** The places this request holds in its cluster's limits, closed in finish(); null until admitted. */
+  private @Nullable Permits permits;
 
   // the retry loop
   private volatile @Nullable Attempt current;
@@ -148,13 +139,12 @@ final class Exchange implements RequestBody.Owner {
         return;
       }
     }
-    Permit permit = Admission.tryEnter(c);
-    if (permit == null) { // the circuit breaker: refuse at once, say why
+    Permits admitted = Permits.enter(c);
+    if (admitted == null) { // the circuit breaker: refuse at once, say why
       sendOverflow(HttpProxyStats.ErrorKind.OVERFLOW, "cluster " + c.name() + " max requests");
       return;
     }
-    admitted = permit;
-    cluster = c;
+    permits = admitted;
     RetryPolicy p = chosen.retryPolicy != null ? chosen.retryPolicy : ctx.config().retryPolicy();
     policy = p;
     key = RequestChecks.clientKey(clientRequest);
@@ -257,9 +247,7 @@ final class Exchange implements RequestBody.Owner {
         return false;
       }
       staleRetries++;
-      if (retryBudget == null) {
-        retryBudget = Admission.enterRetry(Objects.requireNonNull(cluster));
-      }
+      Objects.requireNonNull(permits).enterRetry();
       return true;
     }
     if (!policy.allowsAnother(tries, clientRequest.getMethod())) {
@@ -269,7 +257,11 @@ final class Exchange implements RequestBody.Owner {
       ctx.counters().retries.notReplayable();
       return false;
     }
-    return retryBudget != null || acquireRetryBudget(policy);
+    if (!Objects.requireNonNull(permits).tryEnterRetry(policy)) {
+      ctx.counters().retries.budgetExhausted();
+      return false;
+    }
+    return true;
   }
 
   /** Ends the failed try and starts the next one, on another backend if there is one, after a backoff. */
@@ -304,7 +296,7 @@ final class Exchange implements RequestBody.Owner {
       timedOutBetweenTries();
       return;
     }
-    Endpoint next = Objects.requireNonNull(cluster).pick(key, tries, previous);
+    Endpoint next = Objects.requireNonNull(permits).cluster().pick(key, tries, previous);
     if (next == null) {
       sendError(503, HttpProxyStats.ErrorKind.NO_BACKEND, false);
       return;
@@ -327,7 +319,7 @@ final class Exchange implements RequestBody.Owner {
       write(408, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, null, true);
     } else if (failure instanceof RejectedExecutionException && !clientResponse.isCommitted()) {
       // Jetty's queue of requests waiting for a connection to this backend is full
-      write(503, HttpProxyStats.ErrorKind.PENDING_OVERFLOW, "backend " + a.backendName() + " max pending requests",
+      write(503, HttpProxyStats.ErrorKind.PENDING_OVERFLOW, "backend " + a.endpoint().backend().displayName() + " max pending requests",
           false);
     } else if (clientResponse.isCommitted()) {
       a.backendFailed(); // it died mid-response: abort the client connection rather than end the body cleanly
@@ -377,19 +369,17 @@ final class Exchange implements RequestBody.Owner {
     }
   }
 
-  // --- admission: every call on the cluster's permits is here
+  // --- admission (the places themselves are Permits')
 
   /** Takes a place in the cluster's pending limit for the try being sent; false when it answered 503. */
   private boolean acquirePending() {
-    Cluster c = Objects.requireNonNull(cluster);
-    Permit p = Admission.tryEnterPending(c);
-    if (p == null) { // the pending circuit breaker: too many wait for a connection
-      sendOverflow(HttpProxyStats.ErrorKind.PENDING_OVERFLOW, "cluster " + c.name() + " max pending requests");
+    Permits p = Objects.requireNonNull(permits);
+    if (!p.enterPending()) { // the pending circuit breaker: too many wait for a connection
+      sendOverflow(HttpProxyStats.ErrorKind.PENDING_OVERFLOW, "cluster " + p.cluster().name() + " max pending requests");
       return false;
     }
-    pending = p;
     if (state != State.IN_FLIGHT) { // answered meanwhile: its finish() may have closed the one before
-      p.close();
+      p.releasePending();
       return false;
     }
     return true;
@@ -397,33 +387,9 @@ final class Exchange implements RequestBody.Owner {
 
   /** The try no longer waits for a connection: its place in the cluster's pending limit is free. */
   void releasePending() {
-    Permit p = pending;
+    Permits p = permits;
     if (p != null) {
-      p.close();
-    }
-  }
-
-  /** Takes a place in the cluster's retry budget, as large as {@code p} says; a refusal is counted. */
-  private boolean acquireRetryBudget(RetryPolicy p) {
-    Permit budget = Admission.tryEnterRetry(Objects.requireNonNull(cluster), p.budgetPercent(), p.minRetries());
-    if (budget == null) {
-      ctx.counters().retries.budgetExhausted();
-      return false;
-    }
-    retryBudget = budget;
-    return true;
-  }
-
-  /** Gives back every permit this request holds. */
-  private void releaseAdmission() {
-    releasePending();
-    Permit a = admitted;
-    if (a != null) {
-      a.close();
-    }
-    Permit r = retryBudget;
-    if (r != null) {
-      r.close();
+      p.releasePending();
     }
   }
 
@@ -576,7 +542,10 @@ final class Exchange implements RequestBody.Owner {
     }
     client.stopWatching(); // before the callback: the connection is Jetty's alone again
     Timeouts.cancel(requestTimeout);
-    releaseAdmission();
+    Permits p = permits;
+    if (p != null) {
+      p.close();
+    }
     RequestBody b = body;
     if (b != null) {
       b.discard();
