@@ -1,19 +1,15 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
-import dev.meshlet.core.ClusterStats;
 import dev.meshlet.core.Journal;
 import dev.meshlet.core.internal.JournalWriter;
-import dev.meshlet.core.internal.Seeds;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
@@ -64,7 +60,7 @@ public final class HttpProxy implements AutoCloseable {
   private HttpProxy(ProxyConfig config) throws IOException {
     this.config = config;
     counters = new ProxyCounters(config.initialRoutes());
-    offerSeed(config.initialRoutes(), config.seed());
+    config.initialRoutes().offerSeed(config.seed());
     journal = JournalWriter.create(config.journalCapacity(), "meshlet-l7 seed=0x" + Long.toHexString(config.seed()) + "L");
     jetty = new JettyStack(config, counters, journal);
     jetty.start();
@@ -148,21 +144,15 @@ public final class HttpProxy implements AutoCloseable {
 
   /** A snapshot of the counters, for the proxy, per route and per backend. */
   public HttpProxyStats stats() {
-    Map<String, ClusterStats> clusters = new LinkedHashMap<>();
-    for (HttpRoute route : routes()) {
-      for (Cluster c : route.clusters()) {
-        clusters.computeIfAbsent(c.name(), n -> c.stats());
-      }
-    }
     return new HttpProxyStats(counters.total.snapshot(), counters.routeSnapshots(), counters.backendSnapshots(),
-        counters.retries.snapshot(), closed.get(), clusters);
+        counters.retries.snapshot(), closed.get(), jetty.handler.routes().clusterStats());
   }
 
   /**
    * Replaces the whole routing table at once: requests that arrive after this call are routed by
    * {@code spec}'s routes (and so reach their clusters and backends), requests in flight finish on
    * the route, cluster and backend they started with. Nothing is dropped; pooled connections to
-   * backends no route reaches any more are closed when idle.
+   * backends no route reaches any more are closed at once when idle, busy ones after their exchange.
    *
    * <pre>{@code
    * proxy.replaceRoutes(t -> t
@@ -182,17 +172,8 @@ public final class HttpProxy implements AutoCloseable {
     spec.accept(t);
     ProxySettings.checkRoutes(t.routes, t.defaultCluster);
     RouteTable table = new RouteTable(t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster));
-    offerSeed(table, config.seed());
+    table.offerSeed(config.seed());
     jetty.handler.replaceRoutes(table);
-  }
-
-  /** Offers the proxy's seed to every cluster of {@code table}, so unseeded random balancing replays too. */
-  private static void offerSeed(RouteTable table, long seed) {
-    for (HttpRoute r : table.all()) {
-      for (Cluster c : r.clusters()) {
-        Seeds.offer(c, seed);
-      }
-    }
   }
 
   /**
@@ -229,7 +210,6 @@ public final class HttpProxy implements AutoCloseable {
   public HttpRoute.@Nullable Match routeFor(RequestHead head) {
     return jetty.handler.routes().match(Objects.requireNonNull(head, "head"));
   }
-
 
   /** A new routing table for {@link HttpProxy#replaceRoutes(Consumer)}, built as the builder's routes are. */
   public static final class Routes {

@@ -1,11 +1,15 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ClusterStats;
 import dev.meshlet.core.Endpoint;
+import dev.meshlet.core.internal.Seeds;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.jspecify.annotations.Nullable;
 
@@ -100,5 +104,25 @@ final class RouteTable {
       all.add(defaultRoute);
     }
     return List.copyOf(all);
+  }
+
+  /** Offers the proxy's seed to every cluster of this table, so unseeded random balancing replays too. */
+  void offerSeed(long seed) {
+    for (HttpRoute r : all()) {
+      for (Cluster c : r.clusters()) {
+        Seeds.offer(c, seed);
+      }
+    }
+  }
+
+  /** The stats of every cluster this table reaches, by name, in route order. */
+  Map<String, ClusterStats> clusterStats() {
+    Map<String, ClusterStats> clusters = new LinkedHashMap<>();
+    for (HttpRoute route : all()) {
+      for (Cluster c : route.clusters()) {
+        clusters.computeIfAbsent(c.name(), n -> c.stats());
+      }
+    }
+    return clusters;
   }
 }
