@@ -6,5 +6,9 @@ module dev.meshlet.core {
   requires static transitive org.jspecify;
 
   exports dev.meshlet.core;
-  exports dev.meshlet.core.internal to dev.meshlet.l4, dev.meshlet.l7, dev.meshlet.junit, dev.meshlet.admin;
+  exports dev.meshlet.core.internal to
+      dev.meshlet.l4,
+      dev.meshlet.l7,
+      dev.meshlet.junit,
+      dev.meshlet.admin;
 }

@@ -12,17 +12,17 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
  * loopback, set up as a user who cares would: a {@code Function} rewriter that swaps the authority
  * (the regex rewriter runs a regex per request) and virtual threads for blocking work.
  *
- * <p>Usage: {@code jetty-proxy <backend port> <listen port> [function|regex]} (default
- * {@code function}); runs until the process is killed. As a harness peer: {@code --peer
- * 'jetty=l7:java -cp bench/target/meshlet-bench.jar dev.meshlet.bench.Main jetty-proxy $BACKEND_PORT
- * $LISTEN_PORT'}.
+ * <p>Usage: {@code jetty-proxy <backend port> <listen port> [function|regex]} (default {@code
+ * function}); runs until the process is killed. As a harness peer: {@code --peer 'jetty=l7:java -cp
+ * bench/target/meshlet-bench.jar dev.meshlet.bench.Main jetty-proxy $BACKEND_PORT $LISTEN_PORT'}.
  */
 final class JettyProxyRole {
   private JettyProxyRole() {}
 
   static void main(String[] args) throws Exception {
     if (args.length < 2) {
-      throw new IllegalArgumentException("usage: jetty-proxy <backend port> <listen port> [function|regex]");
+      throw new IllegalArgumentException(
+          "usage: jetty-proxy <backend port> <listen port> [function|regex]");
     }
     int backendPort = Integer.parseInt(args[0]);
     int listenPort = Integer.parseInt(args[1]);
@@ -34,12 +34,19 @@ final class JettyProxyRole {
     connector.setHost("127.0.0.1");
     connector.setPort(listenPort);
     server.addConnector(connector);
-    server.setHandler(switch (rewriter) {
-      case "function" -> new ProxyHandler.Reverse(
-          request -> HttpURI.build(request.getHttpURI()).host("127.0.0.1").port(backendPort));
-      case "regex" -> new ProxyHandler.Reverse("https?://[^/]+(/.*)?", "http://127.0.0.1:" + backendPort + "$1");
-      default -> throw new IllegalArgumentException("rewriter: " + rewriter + " (expected: function or regex)");
-    });
+    server.setHandler(
+        switch (rewriter) {
+          case "function" ->
+              new ProxyHandler.Reverse(
+                  request ->
+                      HttpURI.build(request.getHttpURI()).host("127.0.0.1").port(backendPort));
+          case "regex" ->
+              new ProxyHandler.Reverse(
+                  "https?://[^/]+(/.*)?", "http://127.0.0.1:" + backendPort + "$1");
+          default ->
+              throw new IllegalArgumentException(
+                  "rewriter: " + rewriter + " (expected: function or regex)");
+        });
     server.start();
     System.out.println("PORT " + connector.getLocalPort());
     System.out.flush();

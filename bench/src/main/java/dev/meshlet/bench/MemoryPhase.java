@@ -2,28 +2,11 @@ package dev.meshlet.bench;
 
 import static dev.meshlet.bench.Facts.fmt0;
 import static dev.meshlet.bench.Facts.loadavg;
-import static dev.meshlet.bench.Facts.machine;
-import static dev.meshlet.bench.Facts.median;
-import static dev.meshlet.bench.Facts.medianOf;
-import static dev.meshlet.bench.Facts.roundRate;
-import static dev.meshlet.bench.Facts.runs;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
-import java.util.Objects;
-import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import org.jspecify.annotations.Nullable;
 import java.util.function.Consumer;
 
 /**

@@ -1,21 +1,11 @@
 package dev.meshlet.bench;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
-import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /** The harness's options, parsed from {@code load}'s command line; see {@link #HELP}. */
@@ -35,8 +25,7 @@ final class Options {
   double latencySeconds = 8;
 
   /**
-   * Each latency run's own unmeasured start: the client is a fresh JVM, its JIT must settle
-   * first.
+   * Each latency run's own unmeasured start: the client is a fresh JVM, its JIT must settle first.
    */
   double latencyWarmup = 3;
 
@@ -185,8 +174,8 @@ final class Options {
     return new Peer(spec.substring(0, eq), layer, spec.substring(colon + 1));
   }
 
-static final String HELP =
-    """
+  static final String HELP =
+      """
     java -jar bench/target/meshlet-bench.jar load [options]
       --cpu C              CPU (taskset list) for proxy, backend and load generator (default 0)
       --other-cpu C        CPU for the hold client and for the proxy in the split view (default 1)

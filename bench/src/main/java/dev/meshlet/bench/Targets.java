@@ -1,26 +1,18 @@
 package dev.meshlet.bench;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Objects;
-import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The processes the harness measures and the backend they forward to: meshlet's proxies, the
- * peers given with {@code --peer}, and nginx answering "ok".
+ * The processes the harness measures and the backend they forward to: meshlet's proxies, the peers
+ * given with {@code --peer}, and nginx answering "ok".
  */
 final class Targets {
   private final Options o;

@@ -6,17 +6,18 @@ import org.jspecify.annotations.Nullable;
 /**
  * An upstream server a proxy may forward to: a host, a port, an optional name and a weight.
  *
- * <p>A backend is a plain value; the live state that goes with it (resolved address, counters) is the
- * {@link Endpoint} a {@link Cluster} creates for it.
+ * <p>A backend is a plain value; the live state that goes with it (resolved address, counters) is
+ * the {@link Endpoint} a {@link Cluster} creates for it.
  *
  * <pre>{@code
  * Backend a = Backend.of("127.0.0.1", 8081);
  * Backend b = Backend.parse("10.0.0.7:8080").withWeight(3).withName("b");
  * }</pre>
  *
- * @param host   a host name or IP literal (IPv6 without brackets); resolved once, when a cluster adopts it
- * @param port   1 to 65535
- * @param name   a display name for stats and logs, or {@code null} for {@code host:port}
+ * @param host a host name or IP literal (IPv6 without brackets); resolved once, when a cluster
+ *     adopts it
+ * @param port 1 to 65535
+ * @param name a display name for stats and logs, or {@code null} for {@code host:port}
  * @param weight relative share of traffic for weighted balancers, 1 to {@value #MAX_WEIGHT}
  */
 public record Backend(String host, int port, @Nullable String name, int weight) {
@@ -72,7 +73,11 @@ public record Backend(String host, int port, @Nullable String name, int weight) 
       port = Integer.parseInt(portText);
     } catch (NumberFormatException e) {
       throw new IllegalArgumentException(
-          "backend '" + hostAndPort + "': port '" + portText + "' is not a number (expected: 1-65535)");
+          "backend '"
+              + hostAndPort
+              + "': port '"
+              + portText
+              + "' is not a number (expected: 1-65535)");
     }
     if (port < 1 || port > 65535) {
       throw new IllegalArgumentException(

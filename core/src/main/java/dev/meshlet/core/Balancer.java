@@ -33,8 +33,8 @@ public interface Balancer {
     /**
      * Picks an endpoint.
      *
-     * @param key     a hash of what identifies the client or request (e.g. the client address);
-     *                only key-based balancers read it
+     * @param key a hash of what identifies the client or request (e.g. the client address); only
+     *     key-based balancers read it
      * @param attempt 0 for the first try, 1, 2, … for retries, which should prefer another endpoint
      * @return the endpoint, or {@code null} if none can be picked
      */
@@ -47,8 +47,8 @@ public interface Balancer {
   }
 
   /**
-   * A uniformly random endpoint, weighted by {@link Backend#weight()}; replayable when the cluster has
-   * a {@linkplain Cluster.Builder#seed(long) seed}.
+   * A uniformly random endpoint, weighted by {@link Backend#weight()}; replayable when the cluster
+   * has a {@linkplain Cluster.Builder#seed(long) seed}.
    */
   static Balancer random() {
     return Balancers.RANDOM;
@@ -63,19 +63,19 @@ public interface Balancer {
   }
 
   /**
-   * Least connections by the power of two choices: two random endpoints, the one with fewer requests
-   * or connections in flight per unit of weight wins. Picks stay O(1) and avoid the herd that a global
-   * minimum sends to one fresh endpoint. The two choices are replayable when the cluster has a
-   * {@linkplain Cluster.Builder#seed(long) seed}.
+   * Least connections by the power of two choices: two random endpoints, the one with fewer
+   * requests or connections in flight per unit of weight wins. Picks stay O(1) and avoid the herd
+   * that a global minimum sends to one fresh endpoint. The two choices are replayable when the
+   * cluster has a {@linkplain Cluster.Builder#seed(long) seed}.
    */
   static Balancer leastConnections() {
     return Balancers.LEAST_CONNECTIONS;
   }
 
   /**
-   * Consistent hashing on a ring (Envoy's {@code RING_HASH}): the same key goes to the same endpoint,
-   * and removing one of N endpoints moves only the keys it owned (about 1/N). Each endpoint gets
-   * {@code 160 × weight} points on the ring.
+   * Consistent hashing on a ring (Envoy's {@code RING_HASH}): the same key goes to the same
+   * endpoint, and removing one of N endpoints moves only the keys it owned (about 1/N). Each
+   * endpoint gets {@code 160 × weight} points on the ring.
    */
   static Balancer consistentHash() {
     return Balancers.CONSISTENT_HASH;

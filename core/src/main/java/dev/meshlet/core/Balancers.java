@@ -97,9 +97,9 @@ enum Balancers implements Balancer {
   }
 
   /**
-   * nginx's smooth weighted round robin, made lock-free: the schedule of one whole cycle is computed
-   * up front with nginx's algorithm (weights divided by their gcd), and picks walk it with an atomic
-   * counter.
+   * nginx's smooth weighted round robin, made lock-free: the schedule of one whole cycle is
+   * computed up front with nginx's algorithm (weights divided by their gcd), and picks walk it with
+   * an atomic counter.
    */
   static final class SmoothWeighted implements Picker {
     static final int MAX_CYCLE = 1 << 20;
@@ -237,12 +237,19 @@ enum Balancers implements Balancer {
       for (int k = 0; k < size; k++) {
         order[k] = k;
       }
-      Arrays.sort(order, (x, y) -> {
-        int c = Long.compare(packedHashes[x], packedHashes[y]);
-        // ties (vanishingly rare) are broken by authority so the ring is independent of list order
-        return c != 0 ? c : endpoints[packedOwners[x]].backend().authority()
-            .compareTo(endpoints[packedOwners[y]].backend().authority());
-      });
+      Arrays.sort(
+          order,
+          (x, y) -> {
+            int c = Long.compare(packedHashes[x], packedHashes[y]);
+            // ties (vanishingly rare) are broken by authority so the ring is independent of list
+            // order
+            return c != 0
+                ? c
+                : endpoints[packedOwners[x]]
+                    .backend()
+                    .authority()
+                    .compareTo(endpoints[packedOwners[y]].backend().authority());
+          });
       this.hashes = new long[size];
       this.owners = new int[size];
       for (int k = 0; k < size; k++) {

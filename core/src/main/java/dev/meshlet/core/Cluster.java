@@ -15,19 +15,19 @@ import org.jspecify.annotations.Nullable;
 /**
  * A named pool of backends with its balancer, its health policy and live per-endpoint counters.
  *
- * <p>Backends can be {@linkplain #add added} and {@linkplain #remove removed} while traffic flows: the
- * next pick sees the change, and connections or requests already in flight to a removed backend run
- * to their end undisturbed. A cluster may be shared by several proxies, L4 and L7 alike.
+ * <p>Backends can be {@linkplain #add added} and {@linkplain #remove removed} while traffic flows:
+ * the next pick sees the change, and connections or requests already in flight to a removed backend
+ * run to their end undisturbed. A cluster may be shared by several proxies, L4 and L7 alike.
  *
  * <p>The balancer picks only among <em>available</em> endpoints: in service, passing their
  * {@linkplain HealthCheck health checks}, and not ejected by {@linkplain OutlierDetection outlier
  * detection}. When none is available, the cluster either uses them all (Envoy's panic mode, the
- * default) or refuses, as {@link Builder#whenNoneAvailable(NoneAvailable)} says. An endpoint that joins
- * or recovers can {@linkplain Builder#slowStart(Duration) ramp its weight up} over a window.
+ * default) or refuses, as {@link Builder#whenNoneAvailable(NoneAvailable)} says. An endpoint that
+ * joins or recovers can {@linkplain Builder#slowStart(Duration) ramp its weight up} over a window.
  *
- * <p>Endpoints, their health, ejection and weights, and the picker built over them are one immutable
- * snapshot, replaced whole at each change: {@link #stats()}, {@link #available()} and the picks
- * always agree on which endpoints are available.
+ * <p>Endpoints, their health, ejection and weights, and the picker built over them are one
+ * immutable snapshot, replaced whole at each change: {@link #stats()}, {@link #available()} and the
+ * picks always agree on which endpoints are available.
  *
  * <pre>{@code
  * try (Cluster web = Cluster.builder("web")
@@ -68,6 +68,7 @@ public final class Cluster implements AutoCloseable {
   private final LongAdder ejections = new LongAdder();
   private final ReentrantLock updates = new ReentrantLock();
   private final @Nullable HealthChecker health;
+
   /** The one snapshot stats and picks read; replaced whole, under the updates lock. */
   private volatile ClusterState state;
 
@@ -76,17 +77,34 @@ public final class Cluster implements AutoCloseable {
     this.balancer = b.balancer;
     this.ticker = b.ticker;
     this.outlier = b.outlier;
-    this.active = new Gate("meshlet cluster " + name + ": maxActive (" + b.maxActive
-        + ") reached; excess connections/requests are refused and counted in stats().overflows", b.maxActive);
-    this.pending = new Gate("meshlet cluster " + name + ": maxPending (" + b.maxPending
-        + ") reached; excess connections/requests are refused and counted in stats().pendingOverflows", b.maxPending);
-    this.retries = new Gate("meshlet cluster " + name
-        + ": retry budget spent; further retries are refused until retries in flight end", Integer.MAX_VALUE);
+    this.active =
+        new Gate(
+            "meshlet cluster "
+                + name
+                + ": maxActive ("
+                + b.maxActive
+                + ") reached; excess connections/requests are refused and counted in stats().overflows",
+            b.maxActive);
+    this.pending =
+        new Gate(
+            "meshlet cluster "
+                + name
+                + ": maxPending ("
+                + b.maxPending
+                + ") reached; excess connections/requests are refused and counted in stats().pendingOverflows",
+            b.maxPending);
+    this.retries =
+        new Gate(
+            "meshlet cluster "
+                + name
+                + ": retry budget spent; further retries are refused until retries in flight end",
+            Integer.MAX_VALUE);
     List<Endpoint> endpoints = new ArrayList<>(b.backends.size());
     for (Backend backend : b.backends) {
       endpoints.add(new Endpoint(this, backend));
     }
-    ClusterState.Rules rules = new ClusterState.Rules(name, balancer, b.slowStart.toNanos(), b.noneAvailable);
+    ClusterState.Rules rules =
+        new ClusterState.Rules(name, balancer, b.slowStart.toNanos(), b.noneAvailable);
     Draws draws = b.seeded ? Draws.seeded(b.seed) : Draws.UNSEEDED;
     updates.lock();
     try {
@@ -134,9 +152,18 @@ public final class Cluster implements AutoCloseable {
    */
   public ClusterStats stats() {
     ClusterState s = current();
-    return new ClusterStats(s.endpoints().size(), s.panic() ? 0 : s.available().size(), s.panic(),
-        active.inside(), active.refused(), pending.inside(), pending.refused(), retries.inside(),
-        retries.refused(), ejections.sum(), s.endpointStats());
+    return new ClusterStats(
+        s.endpoints().size(),
+        s.panic() ? 0 : s.available().size(),
+        s.panic(),
+        active.inside(),
+        active.refused(),
+        pending.inside(),
+        pending.refused(),
+        retries.inside(),
+        retries.refused(),
+        ejections.sum(),
+        s.endpointStats());
   }
 
   private ClusterState current() {
@@ -164,7 +191,8 @@ public final class Cluster implements AutoCloseable {
   }
 
   /**
-   * Picks an endpoint for a retry, preferring one other than {@code previous} when there is a choice.
+   * Picks an endpoint for a retry, preferring one other than {@code previous} when there is a
+   * choice.
    *
    * @param attempt 1 for the first retry, 2 for the second, …
    */
@@ -212,8 +240,8 @@ public final class Cluster implements AutoCloseable {
   }
 
   /**
-   * Takes the backend with the same host and port out of service: it gets no new traffic, and what is
-   * in flight to it runs on.
+   * Takes the backend with the same host and port out of service: it gets no new traffic, and what
+   * is in flight to it runs on.
    *
    * @return whether such a backend was in service
    */
@@ -267,8 +295,18 @@ public final class Cluster implements AutoCloseable {
       long length = Math.min(od.maxEjectionTime().toNanos(), base * (s.state(i).ejections() + 1));
       long now = ticker.nanoTime();
       ejections.increment();
-      LOG.log(System.Logger.Level.INFO, () -> "meshlet cluster " + name + ": ejected " + e + " for "
-          + Duration.ofNanos(length) + " after " + streak + " consecutive failures");
+      LOG.log(
+          System.Logger.Level.INFO,
+          () ->
+              "meshlet cluster "
+                  + name
+                  + ": ejected "
+                  + e
+                  + " for "
+                  + Duration.ofNanos(length)
+                  + " after "
+                  + streak
+                  + " consecutive failures");
       state = s.withEjection(i, now + length, now);
     } finally {
       updates.unlock();
@@ -284,7 +322,9 @@ public final class Cluster implements AutoCloseable {
       if (i < 0 || s.state(i).healthy() == healthy) {
         return;
       }
-      LOG.log(System.Logger.Level.INFO, () -> "meshlet cluster " + name + ": " + e + (healthy ? " healthy" : " unhealthy"));
+      LOG.log(
+          System.Logger.Level.INFO,
+          () -> "meshlet cluster " + name + ": " + e + (healthy ? " healthy" : " unhealthy"));
       state = s.withHealth(i, healthy, ticker.nanoTime());
     } finally {
       updates.unlock();
@@ -355,7 +395,8 @@ public final class Cluster implements AutoCloseable {
     private Builder(String name) {
       Objects.requireNonNull(name, "name");
       if (name.isBlank()) {
-        throw new IllegalArgumentException("cluster name: blank (expected: a name such as \"api\")");
+        throw new IllegalArgumentException(
+            "cluster name: blank (expected: a name such as \"api\")");
       }
       this.name = name;
     }
@@ -400,8 +441,9 @@ public final class Cluster implements AutoCloseable {
     /**
      * Ramps the weight of an endpoint that was added at runtime, became healthy again or came back
      * from ejection, from 10% to 100% over {@code window}; zero (the default) disables. It acts
-     * through weights, so it shapes {@link Balancer#weightedRoundRobin()}, {@link Balancer#random()}
-     * and {@link Balancer#leastConnections()}; {@link Balancer#roundRobin()} ignores weights.
+     * through weights, so it shapes {@link Balancer#weightedRoundRobin()}, {@link
+     * Balancer#random()} and {@link Balancer#leastConnections()}; {@link Balancer#roundRobin()}
+     * ignores weights.
      */
     public Builder slowStart(Duration window) {
       Objects.requireNonNull(window, "window");
@@ -431,8 +473,8 @@ public final class Cluster implements AutoCloseable {
     }
 
     /**
-     * The pending circuit breaker: the most requests (L7) waiting at once for a connection to one of
-     * this cluster's backends, or connections (L4) waiting for their backend connection to be
+     * The pending circuit breaker: the most requests (L7) waiting at once for a connection to one
+     * of this cluster's backends, or connections (L4) waiting for their backend connection to be
      * established; more are refused at once (L7: 503) and counted. Unlimited by default.
      */
     public Builder maxPending(int max) {
@@ -444,10 +486,10 @@ public final class Cluster implements AutoCloseable {
     }
 
     /**
-     * Makes the balancers' random choices ({@link Balancer#random()}, the two choices of
-     * {@link Balancer#leastConnections()}) replayable: the same seed and the same sequence of picks
-     * from one thread give the same endpoints. Unseeded (the default), they draw from
-     * {@code ThreadLocalRandom}, unless a proxy hands the cluster its own seed.
+     * Makes the balancers' random choices ({@link Balancer#random()}, the two choices of {@link
+     * Balancer#leastConnections()}) replayable: the same seed and the same sequence of picks from
+     * one thread give the same endpoints. Unseeded (the default), they draw from {@code
+     * ThreadLocalRandom}, unless a proxy hands the cluster its own seed.
      */
     public Builder seed(long seed) {
       this.seeded = true;
@@ -455,7 +497,9 @@ public final class Cluster implements AutoCloseable {
       return this;
     }
 
-    /** The clock for ejection and slow-start windows; default {@link Ticker#system()}. For tests. */
+    /**
+     * The clock for ejection and slow-start windows; default {@link Ticker#system()}. For tests.
+     */
     public Builder ticker(Ticker ticker) {
       this.ticker = Objects.requireNonNull(ticker, "ticker");
       return this;

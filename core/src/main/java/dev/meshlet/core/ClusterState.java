@@ -19,7 +19,8 @@ final class ClusterState {
   private static final int SLOW_START_SCALE = 100;
 
   /** What a cluster's snapshots are built by; fixed for the cluster's life. */
-  record Rules(String name, Balancer balancer, long slowStartNanos, Cluster.NoneAvailable noneAvailable) {}
+  record Rules(
+      String name, Balancer balancer, long slowStartNanos, Cluster.NoneAvailable noneAvailable) {}
 
   private final Rules rules;
   private final Draws draws;
@@ -31,8 +32,16 @@ final class ClusterState {
   private final boolean timed;
   private final long refreshAt; // meaningful only when timed
 
-  private ClusterState(Rules rules, Draws draws, List<Endpoint> endpoints, EndpointState[] states,
-      List<Endpoint> available, Balancer.@Nullable Picker picker, boolean panic, boolean timed, long refreshAt) {
+  private ClusterState(
+      Rules rules,
+      Draws draws,
+      List<Endpoint> endpoints,
+      EndpointState[] states,
+      List<Endpoint> available,
+      Balancer.@Nullable Picker picker,
+      boolean panic,
+      boolean timed,
+      long refreshAt) {
     this.rules = rules;
     this.draws = draws;
     this.endpoints = endpoints;
@@ -73,7 +82,10 @@ final class ClusterState {
     return draws;
   }
 
-  /** Whether an ejection's end or a slow-start step is due, so a refreshed snapshot differs; reads the clock only then. */
+  /**
+   * Whether an ejection's end or a slow-start step is due, so a refreshed snapshot differs; reads
+   * the clock only then.
+   */
   boolean due(Ticker ticker) {
     return timed && ticker.nanoTime() - refreshAt >= 0;
   }
@@ -102,7 +114,9 @@ final class ClusterState {
     return n;
   }
 
-  /** Each endpoint's stats as this snapshot has its health, ejection and weight, by display name. */
+  /**
+   * Each endpoint's stats as this snapshot has its health, ejection and weight, by display name.
+   */
   Map<String, EndpointStats> endpointStats() {
     Map<String, EndpointStats> out = new LinkedHashMap<>();
     for (int i = 0; i < states.length; i++) {
@@ -162,8 +176,8 @@ final class ClusterState {
    * ({@link Endpoint#healthy()}, {@link Endpoint#weight()}) is set before the picker is built, so a
    * balancer sees the weights of the snapshot it builds for.
    */
-  private static ClusterState build(Rules rules, Draws draws, List<Endpoint> endpoints, EndpointState[] states,
-      long now) {
+  private static ClusterState build(
+      Rules rules, Draws draws, List<Endpoint> endpoints, EndpointState[] states, long now) {
     boolean timed = false;
     long refreshAt = Long.MAX_VALUE;
     List<Endpoint> available = new ArrayList<>(endpoints.size());
@@ -173,8 +187,13 @@ final class ClusterState {
       if (s.ejected()) {
         if (now - s.ejectedUntil() >= 0) {
           e.resetFailureStreak();
-          s = rules.slowStartNanos() > 0 ? s.backFromEjection().warmingFrom(now) : s.backFromEjection();
-          LOG.log(System.Logger.Level.INFO, () -> "meshlet cluster " + rules.name() + ": " + e + " back from ejection");
+          s =
+              rules.slowStartNanos() > 0
+                  ? s.backFromEjection().warmingFrom(now)
+                  : s.backFromEjection();
+          LOG.log(
+              System.Logger.Level.INFO,
+              () -> "meshlet cluster " + rules.name() + ": " + e + " back from ejection");
         } else {
           refreshAt = timed ? Math.min(refreshAt, s.ejectedUntil()) : s.ejectedUntil();
           timed = true;
@@ -193,21 +212,27 @@ final class ClusterState {
       }
     }
     boolean panic = false;
-    if (available.isEmpty() && !endpoints.isEmpty() && rules.noneAvailable() == Cluster.NoneAvailable.USE_ALL) {
+    if (available.isEmpty()
+        && !endpoints.isEmpty()
+        && rules.noneAvailable() == Cluster.NoneAvailable.USE_ALL) {
       available = endpoints;
       panic = true;
     }
     List<Endpoint> picked = List.copyOf(available);
     Balancer.Picker picker = null;
     if (!picked.isEmpty()) {
-      picker = rules.balancer() instanceof Balancers builtIn
-          ? builtIn.picker(picked, draws)
-          : rules.balancer().picker(picked);
+      picker =
+          rules.balancer() instanceof Balancers builtIn
+              ? builtIn.picker(picked, draws)
+              : rules.balancer().picker(picked);
     }
-    return new ClusterState(rules, draws, List.copyOf(endpoints), states, picked, picker, panic, timed, refreshAt);
+    return new ClusterState(
+        rules, draws, List.copyOf(endpoints), states, picked, picker, panic, timed, refreshAt);
   }
 
-  /** {@code s} with the weight slow start gives it at {@code now}, leaving the window when it ends. */
+  /**
+   * {@code s} with the weight slow start gives it at {@code now}, leaving the window when it ends.
+   */
   private static EndpointState weighed(Rules rules, EndpointState s, int configured, long now) {
     long window = rules.slowStartNanos();
     if (window == 0) {

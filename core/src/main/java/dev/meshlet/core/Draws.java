@@ -6,12 +6,13 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Where a cluster's random balancers draw from: {@link ThreadLocalRandom} when unseeded, else the
- * shared {@link Mix} under the seed, numbered by the cluster's own counter, so the same seed and the
- * same sequence of picks give the same draws. One instance serves all of a cluster's pickers, so the
- * sequence runs on across rebuilds.
+ * shared {@link Mix} under the seed, numbered by the cluster's own counter, so the same seed and
+ * the same sequence of picks give the same draws. One instance serves all of a cluster's pickers,
+ * so the sequence runs on across rebuilds.
  */
 final class Draws {
   static final Draws UNSEEDED = new Draws(false, 0);
+
   /** Keeps the balancers' stream apart from the toxics' and faults' under the same seed. */
   private static final long STREAM = 0x62616c616e636572L; // "balancer"
 
@@ -34,7 +35,9 @@ final class Draws {
 
   /** 64 random bits. */
   long next() {
-    return seeded ? Mix.mix(seed, STREAM, counter.getAndIncrement()) : ThreadLocalRandom.current().nextLong();
+    return seeded
+        ? Mix.mix(seed, STREAM, counter.getAndIncrement())
+        : ThreadLocalRandom.current().nextLong();
   }
 
   /** A number in [0, n) from the top 32 bits of {@code bits}. */

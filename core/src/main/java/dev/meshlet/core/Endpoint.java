@@ -33,15 +33,16 @@ public final class Endpoint {
   private final LongAdder bytesIn = new LongAdder();
   private final LongAdder bytesOut = new LongAdder();
   private volatile boolean inService = true;
+
   /** Written under the cluster's update lock, as each snapshot is built. */
   private volatile EndpointState state;
-
 
   Endpoint(Cluster cluster, Backend backend) {
     this.cluster = cluster;
     this.backend = backend;
     this.state = EndpointState.initial(backend.weight());
-    // Resolve once, here, on the caller's thread: a lookup per connection would pin virtual threads.
+    // Resolve once, here, on the caller's thread: a lookup per connection would pin virtual
+    // threads.
     this.address = new InetSocketAddress(backend.host(), backend.port());
   }
 
@@ -62,13 +63,16 @@ public final class Endpoint {
 
   /**
    * The weight balancers use now: the backend's weight, or less while the endpoint is in its slow
-   * start window (then scaled by 100 across the cluster, so fractions of a weight can be expressed).
+   * start window (then scaled by 100 across the cluster, so fractions of a weight can be
+   * expressed).
    */
   public int weight() {
     return state.weight();
   }
 
-  /** Whether the balancer may still pick this endpoint; false once it was removed from its cluster. */
+  /**
+   * Whether the balancer may still pick this endpoint; false once it was removed from its cluster.
+   */
   public boolean inService() {
     return inService;
   }
@@ -94,7 +98,10 @@ public final class Endpoint {
     active.decrementAndGet();
   }
 
-  /** Records a success (a connect, or a response that is not a server error): resets the failure streak. */
+  /**
+   * Records a success (a connect, or a response that is not a server error): resets the failure
+   * streak.
+   */
   void succeeded() {
     if (consecutiveFailures.get() != 0) {
       consecutiveFailures.set(0);
@@ -132,8 +139,17 @@ public final class Endpoint {
 
   /** The counters now, with health, ejection and weight as {@code s} has them. */
   EndpointStats stats(EndpointState s, boolean inService) {
-    return new EndpointStats(active.get(), total.sum(), failures.sum(), bytesIn.sum(), bytesOut.sum(),
-        inService, s.healthy(), s.ejected(), s.ejections(), s.weight());
+    return new EndpointStats(
+        active.get(),
+        total.sum(),
+        failures.sum(),
+        bytesIn.sum(),
+        bytesOut.sum(),
+        inService,
+        s.healthy(),
+        s.ejected(),
+        s.ejections(),
+        s.weight());
   }
 
   void state(EndpointState s) {

@@ -4,16 +4,21 @@ package dev.meshlet.core;
  * One endpoint's place in one {@link ClusterState}: what health checks, outlier detection and slow
  * start say of it. Immutable: a change makes a new state and a new snapshot.
  *
- * @param healthy      whether active health checks pass
- * @param ejected      whether outlier detection has ejected it
+ * @param healthy whether active health checks pass
+ * @param ejected whether outlier detection has ejected it
  * @param ejectedUntil when the ejection ends, in ticker nanoseconds (meaningful while ejected)
- * @param ejections    how many times it was ejected
- * @param warming      whether it is in its slow-start window
+ * @param ejections how many times it was ejected
+ * @param warming whether it is in its slow-start window
  * @param warmingSince when that window began, in ticker nanoseconds (meaningful while warming)
- * @param weight       the weight balancers use in this snapshot
+ * @param weight the weight balancers use in this snapshot
  */
 record EndpointState(
-    boolean healthy, boolean ejected, long ejectedUntil, int ejections, boolean warming, long warmingSince,
+    boolean healthy,
+    boolean ejected,
+    long ejectedUntil,
+    int ejections,
+    boolean warming,
+    long warmingSince,
     int weight) {
 
   static EndpointState initial(int weight) {
@@ -21,7 +26,8 @@ record EndpointState(
   }
 
   EndpointState withHealthy(boolean healthy) {
-    return new EndpointState(healthy, ejected, ejectedUntil, ejections, warming, warmingSince, weight);
+    return new EndpointState(
+        healthy, ejected, ejectedUntil, ejections, warming, warmingSince, weight);
   }
 
   EndpointState ejectedUntil(long until) {
@@ -37,12 +43,14 @@ record EndpointState(
   }
 
   EndpointState warm() {
-    return new EndpointState(healthy, ejected, ejectedUntil, ejections, false, warmingSince, weight);
+    return new EndpointState(
+        healthy, ejected, ejectedUntil, ejections, false, warmingSince, weight);
   }
 
   EndpointState withWeight(int weight) {
     return weight == this.weight
         ? this
-        : new EndpointState(healthy, ejected, ejectedUntil, ejections, warming, warmingSince, weight);
+        : new EndpointState(
+            healthy, ejected, ejectedUntil, ejections, warming, warmingSince, weight);
   }
 }

@@ -6,9 +6,9 @@ import java.util.Objects;
 
 /**
  * Active health checking for a {@link Cluster}: every {@code interval} (plus up to {@code jitter}),
- * each endpoint is probed; {@code unhealthyThreshold} failures in a row take it out of the balancer,
- * {@code healthyThreshold} successes in a row bring it back (with slow start, if the cluster has it).
- * Endpoints start healthy.
+ * each endpoint is probed; {@code unhealthyThreshold} failures in a row take it out of the
+ * balancer, {@code healthyThreshold} successes in a row bring it back (with slow start, if the
+ * cluster has it). Endpoints start healthy.
  *
  * <pre>{@code
  * Cluster db = Cluster.builder("db")
@@ -17,15 +17,20 @@ import java.util.Objects;
  *     .build();
  * }</pre>
  *
- * @param probe              what one check does
- * @param interval           time between checks of an endpoint; default 5 s
- * @param timeout            how long one probe may take before it counts as failed; default 1 s
- * @param jitter             a random extra delay up to this, so checks of many proxies spread out; default 0
- * @param healthyThreshold   successes in a row that make an unhealthy endpoint healthy; default 2
+ * @param probe what one check does
+ * @param interval time between checks of an endpoint; default 5 s
+ * @param timeout how long one probe may take before it counts as failed; default 1 s
+ * @param jitter a random extra delay up to this, so checks of many proxies spread out; default 0
+ * @param healthyThreshold successes in a row that make an unhealthy endpoint healthy; default 2
  * @param unhealthyThreshold failures in a row that make a healthy endpoint unhealthy; default 3
  */
 public record HealthCheck(
-    Probe probe, Duration interval, Duration timeout, Duration jitter, int healthyThreshold, int unhealthyThreshold) {
+    Probe probe,
+    Duration interval,
+    Duration timeout,
+    Duration jitter,
+    int healthyThreshold,
+    int unhealthyThreshold) {
 
   /** One health probe of one endpoint; runs on its own virtual thread, so it may block. */
   @FunctionalInterface
@@ -48,10 +53,12 @@ public record HealthCheck(
       throw new IllegalArgumentException("jitter: " + jitter + " (expected: >= 0)");
     }
     if (healthyThreshold < 1) {
-      throw new IllegalArgumentException("healthyThreshold: " + healthyThreshold + " (expected: >= 1)");
+      throw new IllegalArgumentException(
+          "healthyThreshold: " + healthyThreshold + " (expected: >= 1)");
     }
     if (unhealthyThreshold < 1) {
-      throw new IllegalArgumentException("unhealthyThreshold: " + unhealthyThreshold + " (expected: >= 1)");
+      throw new IllegalArgumentException(
+          "unhealthyThreshold: " + unhealthyThreshold + " (expected: >= 1)");
     }
   }
 
@@ -67,14 +74,18 @@ public record HealthCheck(
     return of(HealthCheck::tcpConnect);
   }
 
-  /** A check with the default timings around a probe of your own (an L7 proxy offers an HTTP one). */
+  /**
+   * A check with the default timings around a probe of your own (an L7 proxy offers an HTTP one).
+   */
   public static HealthCheck of(Probe probe) {
-    return new HealthCheck(probe, Duration.ofSeconds(5), Duration.ofSeconds(1), Duration.ZERO, 2, 3);
+    return new HealthCheck(
+        probe, Duration.ofSeconds(5), Duration.ofSeconds(1), Duration.ZERO, 2, 3);
   }
 
   private static boolean tcpConnect(Endpoint endpoint, Duration timeout) throws Exception {
     try (Socket s = new Socket()) {
-      s.connect(endpoint.address(), (int) Math.max(1, Math.min(Integer.MAX_VALUE, timeout.toMillis())));
+      s.connect(
+          endpoint.address(), (int) Math.max(1, Math.min(Integer.MAX_VALUE, timeout.toMillis())));
       return true;
     }
   }

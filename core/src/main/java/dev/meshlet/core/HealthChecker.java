@@ -17,8 +17,8 @@ import java.util.concurrent.TimeoutException;
 /**
  * A cluster's active health checks: one virtual thread that probes every endpoint each interval
  * (each probe on a virtual thread of its own, bounded by the timeout) and owns each endpoint's run
- * of results. Only a run long enough to cross a threshold reaches the cluster, as
- * {@link Cluster#setHealthy(Endpoint, boolean)}.
+ * of results. Only a run long enough to cross a threshold reaches the cluster, as {@link
+ * Cluster#setHealthy(Endpoint, boolean)}.
  */
 final class HealthChecker implements AutoCloseable {
   /** Successes or failures in a row; touched by the checker's thread only. */
@@ -37,8 +37,9 @@ final class HealthChecker implements AutoCloseable {
   HealthChecker(Cluster cluster, HealthCheck check) {
     this.cluster = cluster;
     this.check = check;
-    this.probes = Executors.newThreadPerTaskExecutor(
-        Thread.ofVirtual().name("meshlet-health-" + cluster.name() + "-", 0).factory());
+    this.probes =
+        Executors.newThreadPerTaskExecutor(
+            Thread.ofVirtual().name("meshlet-health-" + cluster.name() + "-", 0).factory());
     this.thread = Thread.ofVirtual().name("meshlet-health-" + cluster.name()).start(this::loop);
   }
 
@@ -46,7 +47,9 @@ final class HealthChecker implements AutoCloseable {
     long jitter = check.jitter().toNanos();
     while (!closed) {
       try {
-        long pause = check.interval().toNanos() + (jitter > 0 ? ThreadLocalRandom.current().nextLong(jitter + 1) : 0);
+        long pause =
+            check.interval().toNanos()
+                + (jitter > 0 ? ThreadLocalRandom.current().nextLong(jitter + 1) : 0);
         Thread.sleep(Duration.ofNanos(pause));
         List<Endpoint> endpoints = cluster.endpoints();
         runs.keySet().retainAll(endpoints); // forget removed endpoints
@@ -59,7 +62,9 @@ final class HealthChecker implements AutoCloseable {
           boolean ok;
           Future<Boolean> f = results.get(i);
           try {
-            ok = Boolean.TRUE.equals(f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
+            ok =
+                Boolean.TRUE.equals(
+                    f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
           } catch (TimeoutException | ExecutionException ex) {
             f.cancel(true);
             ok = false;

@@ -14,8 +14,8 @@ import java.util.function.Predicate;
 import org.jspecify.annotations.Nullable;
 
 /**
- * A bounded, in-memory record of what a proxy did (connections, requests, faults fired), for tests to
- * assert on. When full, the oldest entry is dropped and {@linkplain #dropped() counted}: never a
+ * A bounded, in-memory record of what a proxy did (connections, requests, faults fired), for tests
+ * to assert on. When full, the oldest entry is dropped and {@linkplain #dropped() counted}: never a
  * silent cap.
  *
  * <pre>{@code
@@ -23,9 +23,9 @@ import org.jspecify.annotations.Nullable;
  * assertThat(proxy.journal().dropped()).isZero();
  * }</pre>
  *
- * <p>Thread-safe. Recording takes a short lock and happens per connection or request, never per byte.
- * Only the proxy that owns a journal records into it; users read, await and {@linkplain #clear()
- * clear}.
+ * <p>Thread-safe. Recording takes a short lock and happens per connection or request, never per
+ * byte. Only the proxy that owns a journal records into it; users read, await and {@linkplain
+ * #clear() clear}.
  *
  * @param <E> the kind of entry the proxy records
  */
@@ -45,8 +45,8 @@ public final class Journal<E> {
   private volatile long generation; // clears so far; written under the lock
 
   /**
-   * A journal that keeps the last {@code capacity} entries and names its {@code owner} (e.g. a proxy
-   * and its seed) in failure messages.
+   * A journal that keeps the last {@code capacity} entries and names its {@code owner} (e.g. a
+   * proxy and its seed) in failure messages.
    */
   Journal(int capacity, String owner) {
     if (capacity < 0) {
@@ -186,8 +186,8 @@ public final class Journal<E> {
   }
 
   /**
-   * Waits until an entry of {@code type} matching {@code condition} is in the journal and returns the
-   * first such entry (it may have been recorded before the call).
+   * Waits until an entry of {@code type} matching {@code condition} is in the journal and returns
+   * the first such entry (it may have been recorded before the call).
    *
    * @throws AssertionError naming what was awaited and the last entries, if none appears in time
    */
@@ -206,14 +206,21 @@ public final class Journal<E> {
         }
         long left = deadline - System.nanoTime();
         if (left <= 0) {
-          throw new AssertionError(owner + ": timed out after " + timeout + " waiting for a "
-              + type.getSimpleName() + " entry in the journal; " + describeTail(10));
+          throw new AssertionError(
+              owner
+                  + ": timed out after "
+                  + timeout
+                  + " waiting for a "
+                  + type.getSimpleName()
+                  + " entry in the journal; "
+                  + describeTail(10));
         }
         changed.await(left, TimeUnit.NANOSECONDS);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new AssertionError("interrupted while waiting for a " + type.getSimpleName() + " entry", e);
+      throw new AssertionError(
+          "interrupted while waiting for a " + type.getSimpleName() + " entry", e);
     } finally {
       lock.unlock();
     }
@@ -223,15 +230,23 @@ public final class Journal<E> {
    * Waits until the journal holds at least {@code count} entries of {@code type} and returns them,
    * oldest first (e.g. "three requests completed").
    *
-   * @throws AssertionError naming what was awaited and the last entries, if they do not appear in time
+   * @throws AssertionError naming what was awaited and the last entries, if they do not appear in
+   *     time
    * @throws IllegalArgumentException at once if {@code count} exceeds the {@linkplain #capacity()
    *     capacity}: the journal could never hold that many
    */
   public <T extends E> List<T> awaitCount(Class<T> type, int count, Duration timeout) {
     Objects.requireNonNull(type, "type");
     if (count > ring.length) {
-      throw new IllegalArgumentException(owner + ": cannot wait for " + count + " " + type.getSimpleName()
-          + " entries: the journal keeps only the last " + ring.length + " (raise the proxy's journalCapacity)");
+      throw new IllegalArgumentException(
+          owner
+              + ": cannot wait for "
+              + count
+              + " "
+              + type.getSimpleName()
+              + " entries: the journal keeps only the last "
+              + ring.length
+              + " (raise the proxy's journalCapacity)");
     }
     long deadline = System.nanoTime() + timeout.toNanos();
     lock.lock();
@@ -243,14 +258,25 @@ public final class Journal<E> {
         }
         long left = deadline - System.nanoTime();
         if (left <= 0) {
-          throw new AssertionError(owner + ": timed out after " + timeout + " waiting for " + count + " "
-              + type.getSimpleName() + " entries (found " + found.size() + "); " + describeTail(10));
+          throw new AssertionError(
+              owner
+                  + ": timed out after "
+                  + timeout
+                  + " waiting for "
+                  + count
+                  + " "
+                  + type.getSimpleName()
+                  + " entries (found "
+                  + found.size()
+                  + "); "
+                  + describeTail(10));
         }
         changed.await(left, TimeUnit.NANOSECONDS);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new AssertionError("interrupted while waiting for " + count + " " + type.getSimpleName() + " entries", e);
+      throw new AssertionError(
+          "interrupted while waiting for " + count + " " + type.getSimpleName() + " entries", e);
     } finally {
       lock.unlock();
     }
@@ -260,7 +286,8 @@ public final class Journal<E> {
   public String describeTail(int n) {
     List<E> all = entries();
     long droppedNow = dropped();
-    StringBuilder sb = new StringBuilder(owner + " journal (" + all.size() + " kept, " + droppedNow + " dropped)");
+    StringBuilder sb =
+        new StringBuilder(owner + " journal (" + all.size() + " kept, " + droppedNow + " dropped)");
     if (all.isEmpty()) {
       return sb.append(": empty").toString();
     }
@@ -273,7 +300,15 @@ public final class Journal<E> {
 
   @Override
   public String toString() {
-    return "Journal[" + owner + ", capacity=" + capacity() + ", recorded=" + recorded() + ", dropped=" + dropped() + "]";
+    return "Journal["
+        + owner
+        + ", capacity="
+        + capacity()
+        + ", recorded="
+        + recorded()
+        + ", dropped="
+        + dropped()
+        + "]";
   }
 
   /** How {@link JournalWriter} creates and writes journals. */

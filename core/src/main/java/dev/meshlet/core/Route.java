@@ -16,8 +16,8 @@ import org.jspecify.annotations.Nullable;
 public interface Route<T> {
 
   /**
-   * The cluster for {@code subject}, or {@code null} when this route does not apply to it.
-   * Called once per connection or request: it must be cheap and should not allocate.
+   * The cluster for {@code subject}, or {@code null} when this route does not apply to it. Called
+   * once per connection or request: it must be cheap and should not allocate.
    */
   @Nullable Cluster select(T subject);
 

@@ -30,11 +30,12 @@ public sealed interface Schedule {
   }
 
   /**
-   * A time window, {@code from} (inclusive) to {@code until} (exclusive) after the fault was installed.
-   * At L7: requests that arrive within it. At L4: connections open during it — accepted before it
-   * ends, including those already open — and only while it lasts: a toxic acts on the bytes that
-   * move within the window (a timeout's clock starts when the window opens), so a long-lived
-   * connection, such as a pooled one, is faulty for the window and healthy again after it.
+   * A time window, {@code from} (inclusive) to {@code until} (exclusive) after the fault was
+   * installed. At L7: requests that arrive within it. At L4: connections open during it — accepted
+   * before it ends, including those already open — and only while it lasts: a toxic acts on the
+   * bytes that move within the window (a timeout's clock starts when the window opens), so a
+   * long-lived connection, such as a pooled one, is faulty for the window and healthy again after
+   * it.
    */
   static Schedule window(Duration from, Duration until) {
     return new Window(from, until);
@@ -103,7 +104,7 @@ public sealed interface Schedule {
   /**
    * Candidates seen in {@code [from, until)} after installation.
    *
-   * @param from  the start of the window, at least 0
+   * @param from the start of the window, at least 0
    * @param until the end of the window, after {@code from}
    */
   record Window(Duration from, Duration until) implements Schedule {

@@ -21,14 +21,17 @@ class AdmissionTest {
     CountDownLatch start = new CountDownLatch(1);
     List<Thread> threads = new ArrayList<>();
     for (int i = 0; i < RACERS; i++) {
-      threads.add(Thread.ofPlatform().start(() -> {
-        try {
-          start.await();
-        } catch (InterruptedException e) {
-          throw new AssertionError(e);
-        }
-        action.run();
-      }));
+      threads.add(
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    try {
+                      start.await();
+                    } catch (InterruptedException e) {
+                      throw new AssertionError(e);
+                    }
+                    action.run();
+                  }));
     }
     start.countDown();
     for (Thread t : threads) {
@@ -37,9 +40,14 @@ class AdmissionTest {
   }
 
   private static Cluster cluster() {
-    return Cluster.builder("c").maxActive(2).maxPending(1)
+    return Cluster.builder("c")
+        .maxActive(2)
+        .maxPending(1)
         .outlierDetection(OutlierDetection.consecutiveFailures(2))
-        .backends(Backend.of("127.0.0.1", 9001), Backend.of("127.0.0.1", 9002), Backend.of("127.0.0.1", 9003))
+        .backends(
+            Backend.of("127.0.0.1", 9001),
+            Backend.of("127.0.0.1", 9002),
+            Backend.of("127.0.0.1", 9003))
         .build();
   }
 
@@ -64,7 +72,8 @@ class AdmissionTest {
   @Test
   void refusedAdmissionIsNullAndCounted() {
     Cluster c = cluster();
-    try (Permit a = Admission.tryEnter(c); Permit b = Admission.tryEnter(c)) {
+    try (Permit a = Admission.tryEnter(c);
+        Permit b = Admission.tryEnter(c)) {
       assertThat(a).isNotNull();
       assertThat(b).isNotNull();
       assertThat(Admission.tryEnter(c)).isNull();
@@ -98,11 +107,12 @@ class AdmissionTest {
     for (int round = 0; round < 200; round++) {
       Lease lease = Lease.begin(e);
       assertThat(e.active()).isEqualTo(1);
-      race(() -> {
-        lease.failed();
-        lease.close();
-        lease.succeeded(); // too late: the outcome is reported
-      });
+      race(
+          () -> {
+            lease.failed();
+            lease.close();
+            lease.succeeded(); // too late: the outcome is reported
+          });
       assertThat(lease.closed()).isTrue();
       assertThat(lease.reported()).isTrue();
       assertThat(e.active()).as("round " + round).isZero();

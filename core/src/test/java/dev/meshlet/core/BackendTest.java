@@ -19,7 +19,8 @@ class BackendTest {
   void parseErrorsSayWhatToFix() {
     assertThatThrownBy(() -> Backend.parse("localhost"))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("'localhost'").hasMessageContaining("host:port");
+        .hasMessageContaining("'localhost'")
+        .hasMessageContaining("host:port");
     assertThatThrownBy(() -> Backend.parse("localhost:http"))
         .hasMessageContaining("port 'http' is not a number");
     assertThatThrownBy(() -> Backend.parse("localhost:70000"))

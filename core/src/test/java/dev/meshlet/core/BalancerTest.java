@@ -48,14 +48,18 @@ class BalancerTest {
       order.add(c.pick(0).backend().displayName());
     }
     // nginx's documented sequence for weights 5,1,1: a a b a c a a
-    assertThat(order).containsExactly(
-        "b0", "b0", "b1", "b0", "b2", "b0", "b0", "b0", "b0", "b1", "b0", "b2", "b0", "b0");
+    assertThat(order)
+        .containsExactly(
+            "b0", "b0", "b1", "b0", "b2", "b0", "b0", "b0", "b0", "b1", "b0", "b2", "b0", "b0");
   }
 
   @Test
   void smoothWeightedRoundRobinGivesExactSharesPerCycle() {
     Cluster c = cluster(Balancer.weightedRoundRobin(), 3, 2, 1);
-    assertThat(counts(c, 600)).containsEntry("b0", 300).containsEntry("b1", 200).containsEntry("b2", 100);
+    assertThat(counts(c, 600))
+        .containsEntry("b0", 300)
+        .containsEntry("b1", 200)
+        .containsEntry("b2", 100);
   }
 
   @Test
@@ -114,7 +118,8 @@ class BalancerTest {
     for (Endpoint e : before) {
       share.merge(e.backend().displayName(), 1, Integer::sum);
     }
-    assertThat(share.values()).allSatisfy(n -> assertThat(n).isBetween(keys / 5 * 7 / 10, keys / 5 * 13 / 10));
+    assertThat(share.values())
+        .allSatisfy(n -> assertThat(n).isBetween(keys / 5 * 7 / 10, keys / 5 * 13 / 10));
 
     Endpoint removed = c.endpoints().get(2);
     c.remove(removed.backend());
@@ -145,12 +150,18 @@ class BalancerTest {
     assertThat(threads.isThreadAllocatedMemorySupported()).isTrue();
     threads.setThreadAllocatedMemoryEnabled(true);
     int picks = 100_000;
-    List<Balancer> balancers = List.of(Balancer.roundRobin(), Balancer.random(), Balancer.weightedRoundRobin(),
-        Balancer.leastConnections(), Balancer.consistentHash());
+    List<Balancer> balancers =
+        List.of(
+            Balancer.roundRobin(),
+            Balancer.random(),
+            Balancer.weightedRoundRobin(),
+            Balancer.leastConnections(),
+            Balancer.consistentHash());
     List<Cluster> clusters = new ArrayList<>();
     for (Balancer b : balancers) {
       clusters.add(cluster(b, 1, 2, 3, 4));
-      Cluster.Builder seeded = Cluster.builder("seeded").balancer(b).seed(42); // draws from Mix, not ThreadLocalRandom
+      Cluster.Builder seeded =
+          Cluster.builder("seeded").balancer(b).seed(42); // draws from Mix, not ThreadLocalRandom
       for (int i = 0; i < 4; i++) {
         seeded.backends(Backend.of("127.0.0.1", 9001 + i).withWeight(i + 1));
       }
@@ -169,13 +180,16 @@ class BalancerTest {
       long allocated = threads.getCurrentThreadAllocatedBytes() - before;
       assertThat(sink).isPositive();
       // one object per pick would be >= 1.6 MB; allow a few stray bytes, not one per pick
-      assertThat(allocated).as(c.name() + " " + b + ": bytes allocated by " + picks + " picks").isLessThan(picks / 10);
+      assertThat(allocated)
+          .as(c.name() + " " + b + ": bytes allocated by " + picks + " picks")
+          .isLessThan(picks / 10);
     }
   }
 
   @Test
   void retryPicksAvoidThePreviousEndpoint() {
-    for (Balancer b : List.of(Balancer.random(), Balancer.leastConnections(), Balancer.roundRobin())) {
+    for (Balancer b :
+        List.of(Balancer.random(), Balancer.leastConnections(), Balancer.roundRobin())) {
       Cluster c = cluster(b, 1, 1);
       for (int i = 0; i < 1000; i++) {
         Endpoint first = c.pick(i);

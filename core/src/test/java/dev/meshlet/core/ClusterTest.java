@@ -32,7 +32,8 @@ class ClusterTest {
     }
     assertThat(ports).containsExactlyInAnyOrder(9001, 9002);
 
-    assertThat(c.remove(Backend.of("127.0.0.1", 9001).withWeight(5))).isTrue(); // matched by address
+    assertThat(c.remove(Backend.of("127.0.0.1", 9001).withWeight(5)))
+        .isTrue(); // matched by address
     assertThat(c.remove(a)).isFalse();
     for (int i = 0; i < 4; i++) {
       assertThat(c.pick(i).backend()).isEqualTo(b);
@@ -48,7 +49,8 @@ class ClusterTest {
   @Test
   void rejectsDuplicatesAndBlankNames() {
     Backend a = Backend.of("127.0.0.1", 9001);
-    assertThatThrownBy(() -> Cluster.of("x", a, a)).hasMessage("cluster x: backend 127.0.0.1:9001 listed twice");
+    assertThatThrownBy(() -> Cluster.of("x", a, a))
+        .hasMessage("cluster x: backend 127.0.0.1:9001 listed twice");
     assertThatThrownBy(() -> Cluster.of("x", a).add(a))
         .hasMessage("cluster x: backend 127.0.0.1:9001 is already in service");
     assertThatThrownBy(() -> Cluster.builder(" ")).hasMessageContaining("cluster name: blank");

@@ -29,10 +29,13 @@ class JournalTest {
     JournalWriter<Object> jw = JournalWriter.create(10, "test journal");
     Journal<Object> j = jw.journal();
     jw.record("x");
-    Thread writer = Thread.ofVirtual().start(() -> {
-      jw.record(1);
-      jw.record(2);
-    });
+    Thread writer =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  jw.record(1);
+                  jw.record(2);
+                });
     assertThat(j.awaitCount(Integer.class, 2, Duration.ofSeconds(10))).containsExactly(1, 2);
     writer.join();
   }

@@ -39,10 +39,11 @@ class ResilienceTest {
   }
 
   private static Cluster.Builder threeBackends() {
-    return Cluster.builder("c").backends(
-        Backend.of("127.0.0.1", 9001).withName("a"),
-        Backend.of("127.0.0.1", 9002).withName("b"),
-        Backend.of("127.0.0.1", 9003).withName("c"));
+    return Cluster.builder("c")
+        .backends(
+            Backend.of("127.0.0.1", 9001).withName("a"),
+            Backend.of("127.0.0.1", 9002).withName("b"),
+            Backend.of("127.0.0.1", 9003).withName("c"));
   }
 
   /** A connection or request to {@code e} that fails. */
@@ -72,10 +73,13 @@ class ResilienceTest {
   @Test
   void consecutiveFailuresEjectForAGrowingCappedTime() {
     ManualTicker ticker = new ManualTicker();
-    Cluster c = threeBackends().ticker(ticker)
-        .outlierDetection(OutlierDetection.consecutiveFailures(3)
-            .withEjectionTime(Duration.ofSeconds(10), Duration.ofSeconds(15)))
-        .build();
+    Cluster c =
+        threeBackends()
+            .ticker(ticker)
+            .outlierDetection(
+                OutlierDetection.consecutiveFailures(3)
+                    .withEjectionTime(Duration.ofSeconds(10), Duration.ofSeconds(15)))
+            .build();
     Endpoint a = c.endpoints().get(0);
     fail(a);
     fail(a);
@@ -107,9 +111,10 @@ class ResilienceTest {
 
   @Test
   void maxEjectionPercentKeepsBackendsInService() {
-    Cluster c = threeBackends()
-        .outlierDetection(OutlierDetection.consecutiveFailures(1).withMaxEjectionPercent(50))
-        .build();
+    Cluster c =
+        threeBackends()
+            .outlierDetection(OutlierDetection.consecutiveFailures(1).withMaxEjectionPercent(50))
+            .build();
     fail(c.endpoints().get(0));
     fail(c.endpoints().get(1)); // 50% of 3 is 1: no second ejection
     assertThat(c.endpoints()).extracting(Endpoint::ejected).containsExactly(true, false, false);
@@ -117,11 +122,15 @@ class ResilienceTest {
 
   @Test
   void panicUsesAllOrRefusesAsConfigured() {
-    Cluster useAll = threeBackends().outlierDetection(
-        OutlierDetection.consecutiveFailures(1).withMaxEjectionPercent(100)).build();
-    Cluster refuse = threeBackends().outlierDetection(
-        OutlierDetection.consecutiveFailures(1).withMaxEjectionPercent(100))
-        .whenNoneAvailable(Cluster.NoneAvailable.REFUSE).build();
+    Cluster useAll =
+        threeBackends()
+            .outlierDetection(OutlierDetection.consecutiveFailures(1).withMaxEjectionPercent(100))
+            .build();
+    Cluster refuse =
+        threeBackends()
+            .outlierDetection(OutlierDetection.consecutiveFailures(1).withMaxEjectionPercent(100))
+            .whenNoneAvailable(Cluster.NoneAvailable.REFUSE)
+            .build();
     for (Cluster c : new Cluster[] {useAll, refuse}) {
       for (Endpoint e : c.endpoints()) {
         fail(e);
@@ -137,9 +146,13 @@ class ResilienceTest {
   @Test
   void slowStartRampsANewBackendsShare() {
     ManualTicker ticker = new ManualTicker();
-    Cluster c = Cluster.builder("c").ticker(ticker).balancer(Balancer.weightedRoundRobin())
-        .slowStart(Duration.ofSeconds(10))
-        .backends(Backend.of("127.0.0.1", 9001).withName("old")).build();
+    Cluster c =
+        Cluster.builder("c")
+            .ticker(ticker)
+            .balancer(Balancer.weightedRoundRobin())
+            .slowStart(Duration.ofSeconds(10))
+            .backends(Backend.of("127.0.0.1", 9001).withName("old"))
+            .build();
     c.add(Backend.of("127.0.0.1", 9002).withName("new"));
     assertThat(share(c, "new")).isBetween(0.08, 0.10); // 10% weight: 10 / 110
     ticker.advance(Duration.ofSeconds(5));
@@ -197,7 +210,9 @@ class ResilienceTest {
     for (Permit p : retries) {
       p.close();
     }
-    assertThat(Admission.tryEnterRetry(c, 0, 1)).as("the minimum applies however few are in flight").isNotNull();
+    assertThat(Admission.tryEnterRetry(c, 0, 1))
+        .as("the minimum applies however few are in flight")
+        .isNotNull();
     assertThat(c.stats().backends()).hasSize(3);
   }
 
@@ -207,17 +222,23 @@ class ResilienceTest {
     ServerSocket a = new ServerSocket(0, 50, lo);
     int aPort = a.getLocalPort();
     try (ServerSocket b = new ServerSocket(0, 50, lo);
-        Cluster c = Cluster.builder("hc")
-            .backends(Backend.of("127.0.0.1", aPort), Backend.of("127.0.0.1", b.getLocalPort()))
-            .healthCheck(HealthCheck.tcp().withInterval(Duration.ofMillis(20))
-                .withTimeout(Duration.ofMillis(500)).withThresholds(2, 2))
-            .build()) {
+        Cluster c =
+            Cluster.builder("hc")
+                .backends(Backend.of("127.0.0.1", aPort), Backend.of("127.0.0.1", b.getLocalPort()))
+                .healthCheck(
+                    HealthCheck.tcp()
+                        .withInterval(Duration.ofMillis(20))
+                        .withTimeout(Duration.ofMillis(500))
+                        .withThresholds(2, 2))
+                .build()) {
       Endpoint ea = c.endpoints().get(0);
       assertThat(c.available()).hasSize(2);
       a.close();
       awaitTrue("a out of the balancer", () -> c.available().size() == 1);
       assertThat(ea.healthy()).isFalse();
-      assertThat(c.available()).extracting(e -> e.backend().port()).containsExactly(b.getLocalPort());
+      assertThat(c.available())
+          .extracting(e -> e.backend().port())
+          .containsExactly(b.getLocalPort());
       for (int i = 0; i < 20; i++) {
         assertThat(c.pick(i)).isNotSameAs(ea);
       }
@@ -234,19 +255,27 @@ class ResilienceTest {
 
   @Test
   void aProbeThatHangsPastItsTimeoutCountsAsFailed() throws Exception {
-    try (Cluster c = Cluster.builder("slow").backends(Backend.of("127.0.0.1", 9001))
-        .healthCheck(HealthCheck.of((e, timeout) -> {
-          Thread.sleep(60_000); // the checker must not wait for this
-          return true;
-        }).withInterval(Duration.ofMillis(10)).withTimeout(Duration.ofMillis(30)).withThresholds(1, 1))
-        .build()) {
+    try (Cluster c =
+        Cluster.builder("slow")
+            .backends(Backend.of("127.0.0.1", 9001))
+            .healthCheck(
+                HealthCheck.of(
+                        (e, timeout) -> {
+                          Thread.sleep(60_000); // the checker must not wait for this
+                          return true;
+                        })
+                    .withInterval(Duration.ofMillis(10))
+                    .withTimeout(Duration.ofMillis(30))
+                    .withThresholds(1, 1))
+            .build()) {
       awaitTrue("unhealthy", () -> !c.endpoints().get(0).healthy());
     }
   }
 
   @Test
   void closeStopsTheHealthCheckThreads() {
-    Cluster c = threeBackends().healthCheck(HealthCheck.tcp().withInterval(Duration.ofMillis(10))).build();
+    Cluster c =
+        threeBackends().healthCheck(HealthCheck.tcp().withInterval(Duration.ofMillis(10))).build();
     c.close();
     c.close();
     assertThat(c.pick(0)).isNotNull(); // picks keep working
@@ -254,14 +283,22 @@ class ResilienceTest {
 
   @Test
   void badPoliciesSayWhatToFix() {
-    assertThatThrownBy(() -> OutlierDetection.consecutiveFailures(0)).hasMessageContaining("consecutiveFailures: 0");
+    assertThatThrownBy(() -> OutlierDetection.consecutiveFailures(0))
+        .hasMessageContaining("consecutiveFailures: 0");
     assertThatThrownBy(() -> OutlierDetection.consecutiveFailures(1).withMaxEjectionPercent(101))
         .hasMessageContaining("maxEjectionPercent: 101");
-    assertThatThrownBy(() -> OutlierDetection.consecutiveFailures(1)
-        .withEjectionTime(Duration.ofSeconds(10), Duration.ofSeconds(1))).hasMessageContaining("maxEjectionTime");
-    assertThatThrownBy(() -> HealthCheck.tcp().withInterval(Duration.ZERO)).hasMessage("interval: PT0S (expected: > 0)");
-    assertThatThrownBy(() -> HealthCheck.tcp().withThresholds(0, 1)).hasMessageContaining("healthyThreshold: 0");
-    assertThatThrownBy(() -> Cluster.builder("x").slowStart(Duration.ofSeconds(-1))).hasMessageContaining("slowStart");
-    assertThatThrownBy(() -> Cluster.builder("x").maxActive(0)).hasMessageContaining("maxActive: 0");
+    assertThatThrownBy(
+            () ->
+                OutlierDetection.consecutiveFailures(1)
+                    .withEjectionTime(Duration.ofSeconds(10), Duration.ofSeconds(1)))
+        .hasMessageContaining("maxEjectionTime");
+    assertThatThrownBy(() -> HealthCheck.tcp().withInterval(Duration.ZERO))
+        .hasMessage("interval: PT0S (expected: > 0)");
+    assertThatThrownBy(() -> HealthCheck.tcp().withThresholds(0, 1))
+        .hasMessageContaining("healthyThreshold: 0");
+    assertThatThrownBy(() -> Cluster.builder("x").slowStart(Duration.ofSeconds(-1)))
+        .hasMessageContaining("slowStart");
+    assertThatThrownBy(() -> Cluster.builder("x").maxActive(0))
+        .hasMessageContaining("maxActive: 0");
   }
 }

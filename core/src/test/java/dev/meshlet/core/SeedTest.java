@@ -65,7 +65,9 @@ class SeedTest {
     fresh.add(late);
     List<String> afterA = picks(a);
     assertThat(picks(b)).isEqualTo(afterA);
-    assertThat(picks(fresh)).as("a cluster that drew nothing yet starts the sequence over").isNotEqualTo(afterA);
+    assertThat(picks(fresh))
+        .as("a cluster that drew nothing yet starts the sequence over")
+        .isNotEqualTo(afterA);
   }
 
   @Test
@@ -75,8 +77,10 @@ class SeedTest {
     assertThat(Seeds.offer(unseeded, 42)).isTrue();
     assertThat(Seeds.offer(unseeded, 43)).as("the first offer wins").isFalse();
     assertThat(Seeds.offer(own, 42)).isFalse();
-    assertThat(picks(unseeded)).isEqualTo(picks(cluster(Balancer.random(), Cluster.builder("s").seed(42))));
-    assertThat(picks(own)).isEqualTo(picks(cluster(Balancer.random(), Cluster.builder("s").seed(1))));
+    assertThat(picks(unseeded))
+        .isEqualTo(picks(cluster(Balancer.random(), Cluster.builder("s").seed(42))));
+    assertThat(picks(own))
+        .isEqualTo(picks(cluster(Balancer.random(), Cluster.builder("s").seed(1))));
   }
 
   @Test
@@ -84,7 +88,9 @@ class SeedTest {
     // SplitMix64's first output for seed 0 is the finaliser of the golden gamma
     assertThat(Mix.mix(0x9E3779B97F4A7C15L)).isEqualTo(0xE220A8397B1DCDAFL);
     // the three-argument draw that l4's toxics and l7's faults make
-    assertThat(Mix.mix(42, 7, 3)).isEqualTo(Mix.mix(Mix.mix(42 ^ Mix.mix(7 + 0x9E3779B97F4A7C15L)) + 3 * 0x9E3779B97F4A7C15L));
+    assertThat(Mix.mix(42, 7, 3))
+        .isEqualTo(
+            Mix.mix(Mix.mix(42 ^ Mix.mix(7 + 0x9E3779B97F4A7C15L)) + 3 * 0x9E3779B97F4A7C15L));
     assertThat(Mix.unit(0)).isZero();
     assertThat(Mix.unit(-1L)).isLessThan(1.0).isGreaterThan(0.999);
   }

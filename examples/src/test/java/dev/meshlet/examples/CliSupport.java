@@ -18,7 +18,9 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AutoClose;
 
-/** Starts {@code java -jar meshlet.jar} as a process, and backends for it; closed after each test. */
+/**
+ * Starts {@code java -jar meshlet.jar} as a process, and backends for it; closed after each test.
+ */
 abstract class CliSupport {
   static final Path JAR = Path.of("target", "meshlet.jar");
 

@@ -14,17 +14,27 @@ final class ActiveToxic {
   final Toxics.Installed installed;
   final Toxic toxic;
   final String name;
+
   /** Jitter and slice sizes; used only by the direction's thread. */
   final SplittableRandom random;
+
   /** Bytes let through so far (limit data); owned by the direction's thread. */
   long passed;
+
   /** When the next write may start (bandwidth); owned by the direction's thread. */
   long nextWriteNanos;
+
   /** Bytes dropped (timeout); written by the direction's thread, read when the toxic is removed. */
   volatile long dropped;
+
   private volatile @Nullable Future<?> timer;
-  /** When a {@link Schedule.Window window} toxic acts (nanoseconds after installation, saturated); always otherwise. */
+
+  /**
+   * When a {@link Schedule.Window window} toxic acts (nanoseconds after installation, saturated);
+   * always otherwise.
+   */
   private final boolean windowed;
+
   private final long installedNanos;
   private final long fromNanos;
   private final long untilNanos;
@@ -36,7 +46,8 @@ final class ActiveToxic {
     this.random = new SplittableRandom(seed);
     windowed = toxic.schedule() instanceof Schedule.Window;
     installedNanos = installed.installedNanos;
-    if (toxic.schedule() instanceof Schedule.Window w) { // a window may be "from 5 s on": Long.MAX_VALUE s
+    if (toxic.schedule()
+        instanceof Schedule.Window w) { // a window may be "from 5 s on": Long.MAX_VALUE s
       fromNanos = TimeUnit.NANOSECONDS.convert(w.from());
       untilNanos = TimeUnit.NANOSECONDS.convert(w.until());
     } else {
@@ -45,7 +56,10 @@ final class ActiveToxic {
     }
   }
 
-  /** Whether the toxic acts on data moving at {@code nowNanos}: a window toxic only within its window. */
+  /**
+   * Whether the toxic acts on data moving at {@code nowNanos}: a window toxic only within its
+   * window.
+   */
   boolean inEffect(long nowNanos) {
     long since = nowNanos - installedNanos;
     return !windowed || (since >= fromNanos && since < untilNanos);
@@ -53,20 +67,27 @@ final class ActiveToxic {
 
   /** How long until a window toxic starts acting (0 if it does already, or has no window). */
   Duration untilEffect() {
-    return windowed ? Duration.ofNanos(Math.max(0, fromNanos - (System.nanoTime() - installedNanos))) : Duration.ZERO;
+    return windowed
+        ? Duration.ofNanos(Math.max(0, fromNanos - (System.nanoTime() - installedNanos)))
+        : Duration.ZERO;
   }
 
-  /** Runs {@code action} after {@code delay} on a virtual thread of the proxy, unless cancelled first. */
+  /**
+   * Runs {@code action} after {@code delay} on a virtual thread of the proxy, unless cancelled
+   * first.
+   */
   void startTimer(ExecutorService executor, Duration delay, Runnable action) {
     try {
-      timer = executor.submit(() -> {
-        try {
-          Thread.sleep(delay);
-        } catch (InterruptedException e) {
-          return; // cancelled: the toxic was removed or the connection ended
-        }
-        action.run();
-      });
+      timer =
+          executor.submit(
+              () -> {
+                try {
+                  Thread.sleep(delay);
+                } catch (InterruptedException e) {
+                  return; // cancelled: the toxic was removed or the connection ended
+                }
+                action.run();
+              });
     } catch (RejectedExecutionException e) {
       // the proxy is closing; the connection goes with it
     }

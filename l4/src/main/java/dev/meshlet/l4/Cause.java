@@ -13,7 +13,10 @@ enum Cause {
   IDLE_TIMEOUT("idle timeout"),
   /** A toxic ended it (reset peer, limit data, timeout). */
   TOXIC("toxic"),
-  /** The proxy closed and the drain timeout passed, or it could no longer start the connection's threads. */
+  /**
+   * The proxy closed and the drain timeout passed, or it could no longer start the connection's
+   * threads.
+   */
   PROXY_CLOSED("proxy closed"),
   /** The proxy was disabled: open connections are closed, new ones refused. */
   DISABLED("disabled"),

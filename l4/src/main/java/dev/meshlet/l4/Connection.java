@@ -24,33 +24,48 @@ import org.jspecify.annotations.Nullable;
  */
 final class Connection {
   private final ConnectionContext context;
+
   /** The cluster when the connection arrived: a live update applies to later connections only. */
   private final Cluster cluster;
+
   private final SocketChannel client;
+
   /** Refused at once: the proxy was disabled when it was accepted. */
   private final boolean refuse;
+
   private volatile @Nullable SocketChannel backend;
+
   /** The cluster's admission, held from dial to end; closing it twice is harmless. */
   private volatile @Nullable Permit permit;
-  /** The endpoint dialled last, held from its connect attempt to end; closing it twice is harmless. */
+
+  /**
+   * The endpoint dialled last, held from its connect attempt to end; closing it twice is harmless.
+   */
   private volatile @Nullable Lease lease;
+
   final Direction toBackend;
   final Direction toClient;
   private final AtomicInteger openDirections = new AtomicInteger(2);
   private final AtomicBoolean ended = new AtomicBoolean();
   private volatile boolean closing;
   private volatile @Nullable String cause;
+
   /** Bumped on every read in either direction; the idle reaper compares it between scans. */
   volatile long activity;
+
   /** Owned by the reaper thread. */
   long seenActivity = -1;
+
   long seenSince;
+
   /** Numbered from 1 in accept order; the journal and the toxics' draws use it. */
   final long id;
+
   /** The toxics have drawn for this connection; guarded by the {@link Toxics} lock. */
   boolean attached;
 
-  Connection(ConnectionContext context, Cluster cluster, SocketChannel client, long id, boolean refuse) {
+  Connection(
+      ConnectionContext context, Cluster cluster, SocketChannel client, long id, boolean refuse) {
     this.context = context;
     this.cluster = cluster;
     this.client = client;
@@ -77,7 +92,8 @@ final class Connection {
   }
 
   private void dialAndPipe() throws IOException {
-    // here, not on the acceptor: in a burst every system call the acceptor saves drains the backlog sooner
+    // here, not on the acceptor: in a burst every system call the acceptor saves drains the backlog
+    // sooner
     client.setOption(StandardSocketOptions.TCP_NODELAY, true);
     if (refuse) { // "down": reset at once, before any backend is touched
       context.journal().record(new TcpEvent.Refused(id, remote(client), Instant.now()));
@@ -103,7 +119,9 @@ final class Connection {
     toBackend.pipe();
   }
 
-  /** Takes the cluster's admission and connects to a backend; null (and ended) if none can be had. */
+  /**
+   * Takes the cluster's admission and connects to a backend; null (and ended) if none can be had.
+   */
   private @Nullable SocketChannel dial() {
     Permit admitted = Admission.tryEnter(cluster);
     if (admitted == null) { // the cluster's circuit breaker is open: refuse at once
@@ -147,11 +165,13 @@ final class Connection {
       SocketChannel ch;
       try {
         ch = open(e.address());
-      } catch (IOException | RuntimeException ex) { // no file descriptor left: not the backend's fault
+      } catch (IOException
+          | RuntimeException ex) { // no file descriptor left: not the backend's fault
         end(Cause.NO_SOCKET, Cause.NO_SOCKET.label() + ": " + ex.getMessage(), false);
         return null;
       }
-      // begun after the socket opened: running out of file descriptors is not the endpoint's to count;
+      // begun after the socket opened: running out of file descriptors is not the endpoint's to
+      // count;
       // held in the field before the connect so that end() closes it whatever happens next
       Lease l = Lease.begin(e);
       lease = l;
@@ -179,7 +199,10 @@ final class Connection {
     return null;
   }
 
-  /** A channel of the backend address's family: an IPv4 backend gets an IPv4 socket (no IPv6 option to set). */
+  /**
+   * A channel of the backend address's family: an IPv4 backend gets an IPv4 socket (no IPv6 option
+   * to set).
+   */
   private static SocketChannel open(InetSocketAddress backend) throws IOException {
     return backend.getAddress() instanceof Inet4Address
         ? SocketChannel.open(StandardProtocolFamily.INET)
@@ -211,10 +234,10 @@ final class Connection {
   }
 
   /**
-   * Ends the connection, once: the first call wins and the others return at once. With {@code reset}
-   * both sockets are closed with RST; otherwise each gets a FIN after the bytes already written, even
-   * if a direction's thread is still blocked. Releases the backend and the cluster's admission, and
-   * journals {@code why}.
+   * Ends the connection, once: the first call wins and the others return at once. With {@code
+   * reset} both sockets are closed with RST; otherwise each gets a FIN after the bytes already
+   * written, even if a direction's thread is still blocked. Releases the backend and the cluster's
+   * admission, and journals {@code why}.
    */
   void end(Cause how, String why, boolean reset) {
     if (!ended.compareAndSet(false, true)) {
@@ -222,7 +245,9 @@ final class Connection {
     }
     cause = why;
     closing = true;
-    context.counters().ended(how); // before the sockets close: whoever sees the close sees it counted
+    context
+        .counters()
+        .ended(how); // before the sockets close: whoever sees the close sees it counted
     toBackend.closeLine();
     toClient.closeLine();
     SocketChannel up = backend;
@@ -236,11 +261,16 @@ final class Connection {
     closeQuietly(client);
     closeQuietly(up);
     releaseHeld();
-    context.journal().record(new TcpEvent.Closed(id, toBackend.bytes(), toClient.bytes(), why, Instant.now()));
+    context
+        .journal()
+        .record(new TcpEvent.Closed(id, toBackend.bytes(), toClient.bytes(), why, Instant.now()));
     context.ended(this);
   }
 
-  /** Gives back the endpoint and the cluster's admission (a permit or lease closed twice is closed once). */
+  /**
+   * Gives back the endpoint and the cluster's admission (a permit or lease closed twice is closed
+   * once).
+   */
   private void releaseHeld() {
     Lease l = lease;
     if (l != null) {
@@ -261,8 +291,9 @@ final class Connection {
   boolean[] noDelay() throws IOException {
     SocketChannel up = backend;
     return new boolean[] {
-        client.getOption(StandardSocketOptions.TCP_NODELAY),
-        up != null && up.getOption(StandardSocketOptions.TCP_NODELAY)};
+      client.getOption(StandardSocketOptions.TCP_NODELAY),
+      up != null && up.getOption(StandardSocketOptions.TCP_NODELAY)
+    };
   }
 
   private static InetSocketAddress remote(SocketChannel ch) {

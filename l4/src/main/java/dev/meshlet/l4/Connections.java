@@ -23,8 +23,8 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The proxy's live connections, the one registry of them: admits what the listener accepts (up to
- * {@code maxConnections}), times out idle ones, drains them on close, and is the
- * {@link ConnectionContext} each connection sees its proxy through.
+ * {@code maxConnections}), times out idle ones, drains them on close, and is the {@link
+ * ConnectionContext} each connection sees its proxy through.
  */
 final class Connections implements ConnectionContext {
   /**
@@ -32,10 +32,22 @@ final class Connections implements ConnectionContext {
    * from a directory or a jar not yet open takes a file descriptor, and a class that failed to load
    * for want of one stays unusable from the class that needed it (the JVM caches the failure).
    */
-  private static final List<Class<?>> PRELOADED = List.of(Cause.class, Counters.class, Log.class,
-      Connection.class, Direction.class, ReadBuffers.class, DelayLine.class, ToxicPath.class, ActiveToxic.class,
-      TcpEvent.Opened.class, TcpEvent.Connected.class, TcpEvent.Refused.class, TcpEvent.ToxicApplied.class,
-      TcpEvent.Closed.class);
+  private static final List<Class<?>> PRELOADED =
+      List.of(
+          Cause.class,
+          Counters.class,
+          Log.class,
+          Connection.class,
+          Direction.class,
+          ReadBuffers.class,
+          DelayLine.class,
+          ToxicPath.class,
+          ActiveToxic.class,
+          TcpEvent.Opened.class,
+          TcpEvent.Connected.class,
+          TcpEvent.Refused.class,
+          TcpEvent.ToxicApplied.class,
+          TcpEvent.Closed.class);
 
   static {
     Cause.values(); // and initialised: its constants are used where nothing else may be loaded
@@ -43,8 +55,10 @@ final class Connections implements ConnectionContext {
 
   private final String name;
   private final Set<Connection> live = ConcurrentHashMap.newKeySet();
+
   /** Connections counted open: admitted and not yet ended (the registry may lag by a moment). */
   private final AtomicInteger active = new AtomicInteger();
+
   private final AtomicLong ids = new AtomicLong();
   private final Counters counters;
   private final Threads threads;
@@ -57,16 +71,31 @@ final class Connections implements ConnectionContext {
   private final int connectTimeoutMillis;
   private final long idleTimeoutNanos;
   private final AtomicBoolean loggedMaxConnections = new AtomicBoolean();
-  /** Endpoints whose unresolved host was logged: an endpoint resolves once, so once is its whole episode. */
+
+  /**
+   * Endpoints whose unresolved host was logged: an endpoint resolves once, so once is its whole
+   * episode.
+   */
   private final Set<Endpoint> loggedUnresolved = ConcurrentHashMap.newKeySet();
+
   private final ReentrantLock drainLock = new ReentrantLock();
   private final Condition drained = drainLock.newCondition();
   private volatile boolean draining;
   private final @Nullable Thread reaper;
 
-  Connections(String name, Cluster cluster, Counters counters, Threads threads, BufferPool pool,
-      JournalWriter<TcpEvent> journal, long seed, Map<String, Toxic> toxics, int maxConnections, int connectAttempts,
-      int connectTimeoutMillis, long idleTimeoutNanos) {
+  Connections(
+      String name,
+      Cluster cluster,
+      Counters counters,
+      Threads threads,
+      BufferPool pool,
+      JournalWriter<TcpEvent> journal,
+      long seed,
+      Map<String, Toxic> toxics,
+      int maxConnections,
+      int connectAttempts,
+      int connectTimeoutMillis,
+      long idleTimeoutNanos) {
     this.name = name;
     this.cluster = cluster;
     this.counters = counters;
@@ -118,13 +147,18 @@ final class Connections implements ConnectionContext {
    */
   void admit(SocketChannel client, boolean refuse) {
     int now = active.incrementAndGet();
-    counters.accepted.increment(); // after active: a test that saw it accepted and then waits for idle waits for it
+    counters.accepted
+        .increment(); // after active: a test that saw it accepted and then waits for idle waits for
+    // it
     if (now > maxConnections) {
       counters.rejected.increment(); // before active drops: awaitIdle then sees it counted
       active.decrementAndGet();
       if (loggedMaxConnections.compareAndSet(false, true)) {
-        Log.warn(name + ": maxConnections (" + maxConnections
-            + ") reached; excess connections are closed and counted in stats().rejected");
+        Log.warn(
+            name
+                + ": maxConnections ("
+                + maxConnections
+                + ") reached; excess connections are closed and counted in stats().rejected");
       }
       Connection.closeQuietly(client);
       return;
@@ -153,7 +187,10 @@ final class Connections implements ConnectionContext {
     }
   }
 
-  /** The open connections, oldest first: the order the toxics visit them in, whatever the registry's. */
+  /**
+   * The open connections, oldest first: the order the toxics visit them in, whatever the
+   * registry's.
+   */
   List<Connection> inAcceptOrder() {
     List<Connection> open = new ArrayList<>(live);
     open.sort(Comparator.comparingLong(c -> c.id));
@@ -197,7 +234,9 @@ final class Connections implements ConnectionContext {
   }
 
   private void reapLoop() {
-    long tick = Math.clamp(idleTimeoutNanos / 4, TimeUnit.MILLISECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(1));
+    long tick =
+        Math.clamp(
+            idleTimeoutNanos / 4, TimeUnit.MILLISECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(1));
     while (!draining) {
       try {
         Thread.sleep(Duration.ofNanos(tick));
@@ -238,9 +277,16 @@ final class Connections implements ConnectionContext {
   public void unresolved(Endpoint endpoint) {
     counters.unresolved.increment();
     if (loggedUnresolved.add(endpoint)) {
-      Log.warn("meshlet-l4 " + name + ": backend " + endpoint.backend().displayName() + ": host '"
-          + endpoint.backend().host() + "' did not resolve when it joined cluster " + cluster.name()
-          + "; connections to it fail until it is added again");
+      Log.warn(
+          "meshlet-l4 "
+              + name
+              + ": backend "
+              + endpoint.backend().displayName()
+              + ": host '"
+              + endpoint.backend().host()
+              + "' did not resolve when it joined cluster "
+              + cluster.name()
+              + "; connections to it fail until it is added again");
     }
   }
 

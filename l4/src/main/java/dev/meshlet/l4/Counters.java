@@ -3,8 +3,8 @@ package dev.meshlet.l4;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * The proxy's running counts, written by the acceptor and the connections' threads, read by
- * {@link TcpProxy#stats()}.
+ * The proxy's running counts, written by the acceptor and the connections' threads, read by {@link
+ * TcpProxy#stats()}.
  */
 final class Counters {
   final LongAdder accepted = new LongAdder();
@@ -22,7 +22,8 @@ final class Counters {
 
   /** Counts a connection that ended for {@code cause}, once per connection. */
   void ended(Cause cause) {
-    // if-else, not a switch: a switch on an enum compiles to a class of its own, loaded at its first
+    // if-else, not a switch: a switch on an enum compiles to a class of its own, loaded at its
+    // first
     // use, which may come when no file descriptor is left to load it with
     if (cause == Cause.RESET) {
       resets.increment();

@@ -9,12 +9,13 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A direction's chunks held for a latency toxic, as in Toxiproxy: each chunk is stamped when read and
- * forwarded at {@code read time + latency} by a virtual thread of its own, while the direction's
- * thread goes on reading. A stream is delayed, not slowed, up to {@code capacity} bytes in flight;
- * beyond that the reader waits (backpressure, as a full socket buffer would make it). Chunks leave in
- * the order they came, so once the line holds any, later chunks queue behind them even after the
- * toxic is removed. The writer applies the other toxics (bandwidth, slicer, limit…) when it sends.
+ * A direction's chunks held for a latency toxic, as in Toxiproxy: each chunk is stamped when read
+ * and forwarded at {@code read time + latency} by a virtual thread of its own, while the
+ * direction's thread goes on reading. A stream is delayed, not slowed, up to {@code capacity} bytes
+ * in flight; beyond that the reader waits (backpressure, as a full socket buffer would make it).
+ * Chunks leave in the order they came, so once the line holds any, later chunks queue behind them
+ * even after the toxic is removed. The writer applies the other toxics (bandwidth, slicer, limit…)
+ * when it sends.
  */
 final class DelayLine {
   private record Chunk(byte[] data, long dueNanos) {}
@@ -29,8 +30,10 @@ final class DelayLine {
   private final Condition changed = lock.newCondition();
   private final ArrayDeque<Chunk> queue = new ArrayDeque<>();
   private int queuedBytes;
+
   /** A writer thread is running; it ends when the queue is empty. */
   private boolean writing;
+
   private boolean closed;
 
   DelayLine(Direction direction, ConnectionContext context, int capacity) {
@@ -50,15 +53,16 @@ final class DelayLine {
   }
 
   /**
-   * Queues a copy of what {@code buf} holds, to be sent at {@code dueNanos}; waits while the line holds
-   * {@code capacity} bytes. Returns quietly if the connection ended meanwhile.
+   * Queues a copy of what {@code buf} holds, to be sent at {@code dueNanos}; waits while the line
+   * holds {@code capacity} bytes. Returns quietly if the connection ended meanwhile.
    */
   void offer(ByteBuffer buf, long dueNanos) throws IOException {
     byte[] copy = new byte[buf.remaining()];
     buf.get(copy);
     lock.lock();
     try {
-      int cost = copy.length + CHUNK_OVERHEAD; // many tiny chunks are bounded too, not only their payload
+      int cost =
+          copy.length + CHUNK_OVERHEAD; // many tiny chunks are bounded too, not only their payload
       while (!closed && queuedBytes > 0 && queuedBytes + cost > capacity) {
         changed.await();
       }
@@ -72,7 +76,8 @@ final class DelayLine {
         writing = true;
         try {
           context.execute(this::writeLoop);
-        } catch (RejectedExecutionException e) { // the proxy is closing: the connection goes with it
+        } catch (
+            RejectedExecutionException e) { // the proxy is closing: the connection goes with it
           writing = false;
           closed = true;
           queue.clear();
@@ -86,7 +91,10 @@ final class DelayLine {
     }
   }
 
-  /** Waits until every queued chunk has been sent (before the end of stream is passed on), or the line closed. */
+  /**
+   * Waits until every queued chunk has been sent (before the end of stream is passed on), or the
+   * line closed.
+   */
   void drain() throws IOException {
     lock.lock();
     try {
@@ -121,7 +129,9 @@ final class DelayLine {
         lock.lock();
         try {
           long wait;
-          while (!closed && (next = queue.peek()) != null && (wait = next.dueNanos - System.nanoTime()) > 0) {
+          while (!closed
+              && (next = queue.peek()) != null
+              && (wait = next.dueNanos - System.nanoTime()) > 0) {
             changed.awaitNanos(wait); // close() wakes it; a new chunk never comes due earlier
           }
           next = queue.peek();
@@ -147,7 +157,9 @@ final class DelayLine {
       }
     } catch (Throwable e) { // an I/O error or anything else: the connection is reset
       close();
-      direction.connection().failed(); // as a failed write on the direction's own thread: the connection is reset
+      direction
+          .connection()
+          .failed(); // as a failed write on the direction's own thread: the connection is reset
     }
   }
 }

@@ -10,53 +10,78 @@ import java.util.concurrent.atomic.LongAdder;
 import org.jspecify.annotations.Nullable;
 
 /**
- * One direction of a connection, client to backend or backend to client: it reads from its source and
- * writes to its destination on its own virtual thread, through the toxics in effect on it. It owns
- * its read buffers (a small heap buffer while idle, pooled direct buffers while a burst lasts), its
- * delay line (made when a latency toxic first holds a chunk), its byte count and its toxics.
+ * One direction of a connection, client to backend or backend to client: it reads from its source
+ * and writes to its destination on its own virtual thread, through the toxics in effect on it. It
+ * owns its read buffers (a small heap buffer while idle, pooled direct buffers while a burst
+ * lasts), its delay line (made when a latency toxic first holds a chunk), its byte count and its
+ * toxics.
  */
 final class Direction {
   static final ActiveToxic[] NONE = new ActiveToxic[0];
 
   private final Connection connection;
   private final ConnectionContext context;
+
   /** Which toxics apply: those for {@link Toxic.Direction#UPSTREAM} go client to backend. */
   final Toxic.Direction side;
+
   /** The proxy's count of bytes this way. */
   private final LongAdder total;
+
   private final ReadBuffers buffers;
-  /** Both set before the direction's thread starts: the client side at accept, the backend side once dialled. */
+
+  /**
+   * Both set before the direction's thread starts: the client side at accept, the backend side once
+   * dialled.
+   */
   private @Nullable SocketChannel src;
+
   private @Nullable SocketChannel dst;
+
   /** The connection's lease on its backend, which counts the bytes; set with the backend side. */
   private @Nullable Lease lease;
+
   /** Made at the first read that filled a buffer; used for FIONREAD. */
   private @Nullable InputStream waitingIn;
+
   /** Replaced (copy on write) under the {@link Toxics} lock; read once per chunk of data. */
   private volatile ActiveToxic[] toxics = NONE;
+
   /** Chunks held by a latency toxic; made by this direction's thread when first needed. */
   private volatile @Nullable DelayLine line;
-  /** Bytes forwarded; written by this direction's thread or its delay line's, never both at once. */
+
+  /**
+   * Bytes forwarded; written by this direction's thread or its delay line's, never both at once.
+   */
   private long bytes;
 
-  private Direction(Connection connection, ConnectionContext context, Toxic.Direction side,
-      @Nullable SocketChannel src, @Nullable SocketChannel dst) {
+  private Direction(
+      Connection connection,
+      ConnectionContext context,
+      Toxic.Direction side,
+      @Nullable SocketChannel src,
+      @Nullable SocketChannel dst) {
     this.connection = connection;
     this.context = context;
     this.side = side;
-    this.total = side == Toxic.Direction.UPSTREAM ? context.counters().bytesUpstream : context.counters().bytesDownstream;
+    this.total =
+        side == Toxic.Direction.UPSTREAM
+            ? context.counters().bytesUpstream
+            : context.counters().bytesDownstream;
     this.src = src;
     this.dst = dst;
     this.buffers = new ReadBuffers(context.pool(), this::waiting);
   }
 
   /** Client to backend: its source is the client. */
-  static Direction toBackend(Connection connection, ConnectionContext context, SocketChannel client) {
+  static Direction toBackend(
+      Connection connection, ConnectionContext context, SocketChannel client) {
     return new Direction(connection, context, Toxic.Direction.UPSTREAM, client, null);
   }
 
   /** Backend to client: its destination is the client. */
-  static Direction toClient(Connection connection, ConnectionContext context, SocketChannel client) {
+  static Direction toClient(
+      Connection connection, ConnectionContext context, SocketChannel client) {
     return new Direction(connection, context, Toxic.Direction.DOWNSTREAM, null, client);
   }
 
@@ -70,13 +95,17 @@ final class Direction {
     this.lease = lease;
   }
 
-  /** Copies bytes until the source ends (then half-closes the destination) or fails (then resets both). */
+  /**
+   * Copies bytes until the source ends (then half-closes the destination) or fails (then resets
+   * both).
+   */
   void pipe() {
     SocketChannel src = this.src;
     SocketChannel dst = this.dst;
     try {
       if (src == null || dst == null) {
-        throw new IllegalStateException("direction " + side + " piped before the backend was dialled");
+        throw new IllegalStateException(
+            "direction " + side + " piped before the backend was dialled");
       }
       while (true) {
         ByteBuffer buf = buffers.current();
@@ -89,7 +118,8 @@ final class Direction {
         buf.flip();
         ActiveToxic[] faults = toxics;
         int sent = n;
-        // the fast path, unless toxics act or once held bytes a chunk might overtake (ToxicPath decides)
+        // the fast path, unless toxics act or once held bytes a chunk might overtake (ToxicPath
+        // decides)
         if (faults.length == 0 && line == null) {
           while (buf.hasRemaining()) {
             dst.write(buf);
@@ -126,8 +156,8 @@ final class Direction {
   }
 
   /**
-   * Tells the bytes waiting to be read on the source (one ioctl, FIONREAD); 0 if that cannot be told.
-   * Asked only after a read filled its buffer.
+   * Tells the bytes waiting to be read on the source (one ioctl, FIONREAD); 0 if that cannot be
+   * told. Asked only after a read filled its buffer.
    */
   private int waiting() {
     try {
@@ -142,7 +172,10 @@ final class Direction {
     }
   }
 
-  /** Counts bytes forwarded; called by this direction's thread or its delay line's, never both at once. */
+  /**
+   * Counts bytes forwarded; called by this direction's thread or its delay line's, never both at
+   * once.
+   */
   void account(int sent) {
     bytes += sent;
     total.add(sent);
@@ -213,7 +246,10 @@ final class Direction {
     toxics = next;
   }
 
-  /** Removes the toxic {@code gone} installed; returns the one removed, or null. Under the {@link Toxics} lock. */
+  /**
+   * Removes the toxic {@code gone} installed; returns the one removed, or null. Under the {@link
+   * Toxics} lock.
+   */
   @Nullable ActiveToxic remove(Toxics.Installed gone) {
     ActiveToxic[] list = toxics;
     for (int k = 0; k < list.length; k++) {

@@ -16,14 +16,19 @@ import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The listening socket and its acceptor thread, and whether the proxy is enabled: while disabled the
- * socket is closed (new connections are refused by the OS) and the acceptor waits for a new one.
- * Every accepted socket goes to the {@link Connections}.
+ * The listening socket and its acceptor thread, and whether the proxy is enabled: while disabled
+ * the socket is closed (new connections are refused by the OS) and the acceptor waits for a new
+ * one. Every accepted socket goes to the {@link Connections}.
  */
 final class Listener {
   private static final long MIN_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
-  /** The longest wait between failed accepts: connections are taken again at most this late once fds are free. */
+
+  /**
+   * The longest wait between failed accepts: connections are taken again at most this late once fds
+   * are free.
+   */
   private static final long MAX_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
   /** Accept failures this close to the previous one belong to the same episode (logged once). */
   private static final long QUIET_NANOS = TimeUnit.SECONDS.toNanos(5);
 
@@ -32,21 +37,37 @@ final class Listener {
   private final int backlog;
   private final Connections connections;
   private final Counters counters;
+
   /** Closed while the proxy is disabled, and a new one bound on enable. */
   private volatile ServerSocketChannel server;
+
   private volatile boolean enabled = true;
   private volatile boolean closed;
+
   /** Guards enable/disable/close against each other; the acceptor waits on it while disabled. */
   private final ReentrantLock lock = new ReentrantLock();
+
   private final Condition changed = lock.newCondition();
-  /** The last closed listener the acceptor has left accept() of (each listener is a new object); guarded by lock. */
+
+  /**
+   * The last closed listener the acceptor has left accept() of (each listener is a new object);
+   * guarded by lock.
+   */
   private @Nullable ServerSocketChannel acceptorLeft;
+
   /** The acceptor has ended, however; guarded by lock. */
   private boolean acceptorDone;
+
   private final Thread acceptor;
 
-  Listener(String name, ServerSocketChannel server, int backlog, Connections connections, Counters counters,
-      Threads threads) throws IOException {
+  Listener(
+      String name,
+      ServerSocketChannel server,
+      int backlog,
+      Connections connections,
+      Counters counters,
+      Threads threads)
+      throws IOException {
     this.name = name;
     this.server = server;
     this.address = (InetSocketAddress) server.getLocalAddress();
@@ -69,8 +90,9 @@ final class Listener {
   }
 
   /**
-   * A listening channel of the address's own family: an IPv4 address (other than the wildcard, which
-   * stays dual-stack) gets an IPv4 socket, so accepted connections skip the IPv4-mapped IPv6 path.
+   * A listening channel of the address's own family: an IPv4 address (other than the wildcard,
+   * which stays dual-stack) gets an IPv4 socket, so accepted connections skip the IPv4-mapped IPv6
+   * path.
    */
   static ServerSocketChannel open(InetSocketAddress address) throws IOException {
     InetAddress ip = address.getAddress();
@@ -117,8 +139,15 @@ final class Listener {
           throw e;
         }
       } catch (IOException e) {
-        throw new IllegalStateException("enable: cannot listen on " + address.getHostString() + ":"
-            + address.getPort() + " again (" + e.getMessage() + "); the proxy stays disabled", e);
+        throw new IllegalStateException(
+            "enable: cannot listen on "
+                + address.getHostString()
+                + ":"
+                + address.getPort()
+                + " again ("
+                + e.getMessage()
+                + "); the proxy stays disabled",
+            e);
       }
       server = s;
       enabled = true;
@@ -159,9 +188,13 @@ final class Listener {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     long left;
     try {
-      // done when the acceptor left accept() on it, or ended, or enable() bound a new listener on the
+      // done when the acceptor left accept() on it, or ended, or enable() bound a new listener on
+      // the
       // same address meanwhile (the wait releases the lock), which proves the old one closed
-      while (acceptorLeft != old && !acceptorDone && server == old && (left = deadline - System.nanoTime()) > 0) {
+      while (acceptorLeft != old
+          && !acceptorDone
+          && server == old
+          && (left = deadline - System.nanoTime()) > 0) {
         changed.awaitNanos(left);
       }
     } catch (InterruptedException e) {
@@ -184,11 +217,11 @@ final class Listener {
   }
 
   /**
-   * Accepts until the proxy closes. Nothing that goes wrong ends the loop: when accept() fails (most
-   * often no file descriptor is left: EMFILE) it retries after a back-off that doubles from 1 ms to
-   * {@link #MAX_BACKOFF_NANOS}, counting each failure. An episode of failures is logged once when it
-   * starts and once when accepting works again; it ends after {@link #QUIET_NANOS} without failure
-   * (while descriptors run short, accepts fail and succeed by turns).
+   * Accepts until the proxy closes. Nothing that goes wrong ends the loop: when accept() fails
+   * (most often no file descriptor is left: EMFILE) it retries after a back-off that doubles from 1
+   * ms to {@link #MAX_BACKOFF_NANOS}, counting each failure. An episode of failures is logged once
+   * when it starts and once when accepting works again; it ends after {@link #QUIET_NANOS} without
+   * failure (while descriptors run short, accepts fail and succeed by turns).
    */
   private void acceptConnections() {
     long backoffNanos = 0; // > 0 while accept() keeps failing
@@ -216,21 +249,33 @@ final class Listener {
           inEpisode = true;
           recoveryLogged = false;
           failedInEpisode = 0;
-          Log.warn(name + ": accept failed (" + e + "); retrying every " + MAX_BACKOFF_NANOS / 1_000_000
-              + " ms at most until it works again; each failure is counted in stats().acceptFailures");
+          Log.warn(
+              name
+                  + ": accept failed ("
+                  + e
+                  + "); retrying every "
+                  + MAX_BACKOFF_NANOS / 1_000_000
+                  + " ms at most until it works again; each failure is counted in stats().acceptFailures");
         }
         failedInEpisode++;
         lastFailure = now;
-        backoffNanos = backoffNanos == 0 ? MIN_BACKOFF_NANOS : Math.min(2 * backoffNanos, MAX_BACKOFF_NANOS);
-        LockSupport.parkNanos(backoffNanos); // close() wakes it by closing the socket: at most one back-off late
+        backoffNanos =
+            backoffNanos == 0 ? MIN_BACKOFF_NANOS : Math.min(2 * backoffNanos, MAX_BACKOFF_NANOS);
+        LockSupport.parkNanos(
+            backoffNanos); // close() wakes it by closing the socket: at most one back-off late
         continue;
       }
       if (backoffNanos != 0) {
         backoffNanos = 0;
         if (inEpisode && !recoveryLogged) {
           recoveryLogged = true;
-          Log.warn(name + ": accepting again after " + failedInEpisode + " failed accept(s); failures within "
-              + QUIET_NANOS / 1_000_000_000 + " s of the last one are counted, not logged");
+          Log.warn(
+              name
+                  + ": accepting again after "
+                  + failedInEpisode
+                  + " failed accept(s); failures within "
+                  + QUIET_NANOS / 1_000_000_000
+                  + " s of the last one are counted, not logged");
         }
       }
       try {
@@ -242,7 +287,10 @@ final class Listener {
     }
   }
 
-  /** Waits while the proxy is disabled; true once a listener other than {@code old} is up, false once closed. */
+  /**
+   * Waits while the proxy is disabled; true once a listener other than {@code old} is up, false
+   * once closed.
+   */
   private boolean awaitListener(ServerSocketChannel old) {
     lock.lock();
     try {

@@ -13,7 +13,8 @@ final class Log {
 
   static {
     try {
-      // loads the logging backend and the time zone rules now, while files can be opened: the default
+      // loads the logging backend and the time zone rules now, while files can be opened: the
+      // default
       // formatter needs the rules for every line
       LOG.isLoggable(System.Logger.Level.WARNING);
       var unused = ZonedDateTime.now().getOffset();

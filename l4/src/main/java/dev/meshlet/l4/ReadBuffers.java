@@ -6,21 +6,25 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The read buffer of one direction of a connection, owned by its thread. It reads into a small heap
- * buffer first, so a parked, idle direction holds only that. A read that fills the buffer while more
- * bytes wait in the socket means a burst: the direction borrows a pooled direct buffer, and steps up
- * a size each time a read fills that one too (larger reads, fewer system calls). When a read does not
- * fill the buffer, or fills it but leaves nothing waiting, the next read may park: the pooled buffer
- * goes back at once. The size a burst reached is remembered for the next burst (a stream that pauses
- * between writes does not climb again), and forgotten once a read is small again.
+ * buffer first, so a parked, idle direction holds only that. A read that fills the buffer while
+ * more bytes wait in the socket means a burst: the direction borrows a pooled direct buffer, and
+ * steps up a size each time a read fills that one too (larger reads, fewer system calls). When a
+ * read does not fill the buffer, or fills it but leaves nothing waiting, the next read may park:
+ * the pooled buffer goes back at once. The size a burst reached is remembered for the next burst (a
+ * stream that pauses between writes does not climb again), and forgotten once a read is small
+ * again.
  */
 final class ReadBuffers {
   static final int SMALL = 512;
 
   private final BufferPool pool;
+
   /** Bytes waiting in the socket now (FIONREAD); asked only after a read filled its buffer. */
   private final IntSupplier waiting;
+
   private final ByteBuffer small = ByteBuffer.allocate(SMALL);
   private @Nullable ByteBuffer big;
+
   /** The tier to borrow when a burst starts. */
   private int tier;
 
@@ -37,7 +41,8 @@ final class ReadBuffers {
 
   /**
    * Picks the buffer for the next read from how much the last one read into {@link #current()};
-   * {@code grow} false keeps a burst at the smallest pooled size (toxics pace or copy what is read).
+   * {@code grow} false keeps a burst at the smallest pooled size (toxics pace or copy what is
+   * read).
    */
   void afterRead(int n, boolean grow) {
     ByteBuffer b = big;
@@ -65,7 +70,10 @@ final class ReadBuffers {
     }
   }
 
-  /** Takes a buffer of {@code want}, or the largest smaller size the pool can lend; reports a shortfall once. */
+  /**
+   * Takes a buffer of {@code want}, or the largest smaller size the pool can lend; reports a
+   * shortfall once.
+   */
   private void borrow(int want) {
     for (int t = want; t >= 0 && big == null; t--) {
       big = pool.take(t);

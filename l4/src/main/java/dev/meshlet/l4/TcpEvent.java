@@ -25,8 +25,8 @@ public sealed interface TcpEvent {
    * A client connection was accepted.
    *
    * @param connection the connection number
-   * @param client     the client's address
-   * @param at         when
+   * @param client the client's address
+   * @param at when
    */
   record Opened(long connection, InetSocketAddress client, Instant at) implements TcpEvent {}
 
@@ -34,19 +34,19 @@ public sealed interface TcpEvent {
    * The proxy connected the client to a backend.
    *
    * @param connection the connection number
-   * @param backend    the backend the balancer chose
-   * @param at         when
+   * @param backend the backend the balancer chose
+   * @param at when
    */
   record Connected(long connection, Backend backend, Instant at) implements TcpEvent {}
 
   /**
-   * A connection accepted just as the proxy was {@linkplain TcpProxy#disable() disabled} was reset at
-   * once. (Once disabled the proxy does not listen: clients get "connection refused", and nothing is
-   * recorded.)
+   * A connection accepted just as the proxy was {@linkplain TcpProxy#disable() disabled} was reset
+   * at once. (Once disabled the proxy does not listen: clients get "connection refused", and
+   * nothing is recorded.)
    *
    * @param connection the connection number
-   * @param client     the client's address
-   * @param at         when
+   * @param client the client's address
+   * @param at when
    */
   record Refused(long connection, InetSocketAddress client, Instant at) implements TcpEvent {}
 
@@ -54,24 +54,24 @@ public sealed interface TcpEvent {
    * A toxic was drawn for a connection and now affects it.
    *
    * @param connection the connection number
-   * @param name       the name the toxic was added under
-   * @param toxic      the toxic
-   * @param at         when
+   * @param name the name the toxic was added under
+   * @param toxic the toxic
+   * @param at when
    */
   record ToxicApplied(long connection, String name, Toxic toxic, Instant at) implements TcpEvent {}
 
   /**
    * A connection ended.
    *
-   * @param connection     the connection number
-   * @param bytesUpstream  bytes forwarded client to backend
+   * @param connection the connection number
+   * @param bytesUpstream bytes forwarded client to backend
    * @param bytesDownstream bytes forwarded backend to client
-   * @param cause          why: {@code "closed"} (both sides finished), {@code "reset"}, {@code "idle timeout"},
-   *                       {@code "proxy closed"}, {@code "no backend"}, {@code "disabled"},
-   *                       {@code "overflow: cluster <name> max active|max pending"} (a circuit breaker),
-   *                       {@code "no socket: <error>"} (no file descriptor left for the backend socket),
-   *                       or {@code "toxic <name>: <what>"} when a toxic ended it
-   * @param at             when
+   * @param cause why: {@code "closed"} (both sides finished), {@code "reset"}, {@code "idle
+   *     timeout"}, {@code "proxy closed"}, {@code "no backend"}, {@code "disabled"}, {@code
+   *     "overflow: cluster <name> max active|max pending"} (a circuit breaker), {@code "no socket:
+   *     <error>"} (no file descriptor left for the backend socket), or {@code "toxic <name>:
+   *     <what>"} when a toxic ended it
+   * @param at when
    */
   record Closed(long connection, long bytesUpstream, long bytesDownstream, String cause, Instant at)
       implements TcpEvent {}

@@ -41,11 +41,11 @@ import org.jspecify.annotations.Nullable;
  * }
  * }</pre>
  *
- * <p>One platform thread accepts; each connection gets one virtual thread per direction doing blocking
- * reads and writes, so backpressure is the sockets' own: a slow reader never makes the proxy buffer
- * more than its buffers. A FIN from one side half-closes toward the other while the other direction
- * keeps flowing; a reset on one side resets the other. The client address is the key for
- * {@link Balancer#consistentHash()}.
+ * <p>One platform thread accepts; each connection gets one virtual thread per direction doing
+ * blocking reads and writes, so backpressure is the sockets' own: a slow reader never makes the
+ * proxy buffer more than its buffers. A FIN from one side half-closes toward the other while the
+ * other direction keeps flowing; a reset on one side resets the other. The client address is the
+ * key for {@link Balancer#consistentHash()}.
  */
 public final class TcpProxy implements AutoCloseable {
   private final boolean ownsCluster;
@@ -59,19 +59,36 @@ public final class TcpProxy implements AutoCloseable {
   private final Listener listener;
   private final long seed;
 
-  private TcpProxy(Builder b, Cluster cluster, boolean ownsCluster, ServerSocketChannel server) throws IOException {
+  private TcpProxy(Builder b, Cluster cluster, boolean ownsCluster, ServerSocketChannel server)
+      throws IOException {
     this.ownsCluster = ownsCluster;
     this.address = (InetSocketAddress) server.getLocalAddress();
-    // rounded up: a timeout under 1 ms must not become 0, which Socket.connect reads as "no timeout"
-    int connectTimeoutMillis = Math.clamp((b.connectTimeout.toNanos() + 999_999) / 1_000_000, 1, Integer.MAX_VALUE);
+    // rounded up: a timeout under 1 ms must not become 0, which Socket.connect reads as "no
+    // timeout"
+    int connectTimeoutMillis =
+        Math.clamp((b.connectTimeout.toNanos() + 999_999) / 1_000_000, 1, Integer.MAX_VALUE);
     this.drainTimeoutNanos = b.drainTimeout.toNanos();
     String name = "meshlet-l4 " + address;
-    this.pool = new BufferPool(b.bufferSize, b.maxBufferSize(), b.bufferPoolSize, b.bufferMemory(), name);
+    this.pool =
+        new BufferPool(b.bufferSize, b.maxBufferSize(), b.bufferPoolSize, b.bufferMemory(), name);
     this.seed = b.seed != null ? b.seed : ThreadLocalRandom.current().nextLong();
-    this.journal = JournalWriter.create(b.journalCapacity, name + " seed=" + Toxics.seedString(seed));
+    this.journal =
+        JournalWriter.create(b.journalCapacity, name + " seed=" + Toxics.seedString(seed));
     this.threads = new Threads("meshlet-l4-" + address.getPort());
-    this.connections = new Connections(name, cluster, counters, threads, pool, journal, seed, b.toxics,
-        b.maxConnections, b.connectAttempts, connectTimeoutMillis, b.idleTimeout.toNanos());
+    this.connections =
+        new Connections(
+            name,
+            cluster,
+            counters,
+            threads,
+            pool,
+            journal,
+            seed,
+            b.toxics,
+            b.maxConnections,
+            b.connectAttempts,
+            connectTimeoutMillis,
+            b.idleTimeout.toNanos());
     this.listener = new Listener(name, server, b.backlog, connections, counters, threads);
   }
 
@@ -121,9 +138,22 @@ public final class TcpProxy implements AutoCloseable {
   public TcpProxyStats stats() {
     Counters c = counters;
     return new TcpProxyStats(
-        c.accepted.sum(), connections.active(), c.rejected.sum(), c.overflows.sum(), c.connectFailures.sum(),
-        c.noBackend.sum(), c.idleTimeouts.sum(), c.resets.sum(), c.bytesUpstream.sum(), c.bytesDownstream.sum(),
-        pool.lent(), pool.limitHits(), c.acceptFailures.sum(), c.noSocket.sum(), c.unresolved.sum(), connections.draining(),
+        c.accepted.sum(),
+        connections.active(),
+        c.rejected.sum(),
+        c.overflows.sum(),
+        c.connectFailures.sum(),
+        c.noBackend.sum(),
+        c.idleTimeouts.sum(),
+        c.resets.sum(),
+        c.bytesUpstream.sum(),
+        c.bytesDownstream.sum(),
+        pool.lent(),
+        pool.limitHits(),
+        c.acceptFailures.sum(),
+        c.noSocket.sum(),
+        c.unresolved.sum(),
+        connections.draining(),
         cluster().stats());
   }
 
@@ -138,8 +168,8 @@ public final class TcpProxy implements AutoCloseable {
   /**
    * What this proxy did, connection by connection, for tests to assert on; see {@link TcpEvent}. A
    * connection's {@link TcpEvent.Closed} entry is recorded as the proxy finishes with it, a moment
-   * after the client sees the close: wait for it with {@link #awaitIdle(Duration)} or
-   * {@link Journal#awaitCount}.
+   * after the client sees the close: wait for it with {@link #awaitIdle(Duration)} or {@link
+   * Journal#awaitCount}.
    */
   public Journal<TcpEvent> journal() {
     return journal.journal();
@@ -147,18 +177,18 @@ public final class TcpProxy implements AutoCloseable {
 
   /**
    * The seed of the random source every toxicity, jitter and slice size draws from, and the random
-   * balancing of a cluster without a seed of its own; pass it to {@link Builder#seed(long)} to replay
-   * a run.
+   * balancing of a cluster without a seed of its own; pass it to {@link Builder#seed(long)} to
+   * replay a run.
    */
   public long seed() {
     return seed;
   }
 
   /**
-   * Takes the proxy "down", like Toxiproxy's {@code enabled: false}: the listening socket is closed,
-   * so new connections are refused ("connection refused"), and connections open now are closed.
-   * Toxics stay installed. {@link #enable()} undoes it. For a proxy that accepts and then resets,
-   * add {@code Toxic.resetPeer(Duration.ZERO)} instead.
+   * Takes the proxy "down", like Toxiproxy's {@code enabled: false}: the listening socket is
+   * closed, so new connections are refused ("connection refused"), and connections open now are
+   * closed. Toxics stay installed. {@link #enable()} undoes it. For a proxy that accepts and then
+   * resets, add {@code Toxic.resetPeer(Duration.ZERO)} instead.
    */
   public void disable() {
     listener.disable();
@@ -192,7 +222,10 @@ public final class TcpProxy implements AutoCloseable {
    *     seed and the journal's last entries
    */
   public void awaitConnections(int n, Duration timeout) {
-    await(n + " open connection(s)", timeout, () -> connections.active() == n,
+    await(
+        n + " open connection(s)",
+        timeout,
+        () -> connections.active() == n,
         () -> "open now: " + connections.active());
   }
 
@@ -201,9 +234,14 @@ public final class TcpProxy implements AutoCloseable {
     awaitConnections(0, timeout);
   }
 
-  /** Waits until at least {@code n} client connections have been accepted since the proxy started. */
+  /**
+   * Waits until at least {@code n} client connections have been accepted since the proxy started.
+   */
   public void awaitAccepted(long n, Duration timeout) {
-    await(n + " accepted connection(s)", timeout, () -> counters.accepted.sum() >= n,
+    await(
+        n + " accepted connection(s)",
+        timeout,
+        () -> counters.accepted.sum() >= n,
         () -> "accepted so far: " + counters.accepted.sum());
   }
 
@@ -212,8 +250,16 @@ public final class TcpProxy implements AutoCloseable {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (!done.getAsBoolean()) {
       if (System.nanoTime() - deadline > 0) {
-        throw new AssertionError(this + ": timed out after " + timeout + " waiting for " + what + "; "
-            + now.get() + "; " + journal.journal().describeTail(10));
+        throw new AssertionError(
+            this
+                + ": timed out after "
+                + timeout
+                + " waiting for "
+                + what
+                + "; "
+                + now.get()
+                + "; "
+                + journal.journal().describeTail(10));
       }
       LockSupport.parkNanos(1_000_000);
     }
@@ -230,7 +276,8 @@ public final class TcpProxy implements AutoCloseable {
       threads.awaitAll(toString());
       return;
     }
-    connections.drain(drainTimeoutNanos); // only now: whoever sees draining can rely on the port being closed
+    connections.drain(
+        drainTimeoutNanos); // only now: whoever sees draining can rely on the port being closed
     threads.shutdown(toString());
     if (ownsCluster) {
       cluster().close();
@@ -239,7 +286,13 @@ public final class TcpProxy implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "TcpProxy[" + address + " -> " + cluster().name() + ", seed=" + Toxics.seedString(seed) + "]";
+    return "TcpProxy["
+        + address
+        + " -> "
+        + cluster().name()
+        + ", seed="
+        + Toxics.seedString(seed)
+        + "]";
   }
 
   public static final class Builder {
@@ -275,15 +328,17 @@ public final class TcpProxy implements AutoCloseable {
     /** The limit on lent buffer bytes: as set, or a quarter of the max heap, at most 256 MiB. */
     long bufferMemory() {
       Long limit = bufferMemory;
-      return limit != null ? limit : Math.min(256L * 1024 * 1024, Runtime.getRuntime().maxMemory() / 4);
+      return limit != null
+          ? limit
+          : Math.min(256L * 1024 * 1024, Runtime.getRuntime().maxMemory() / 4);
     }
 
     /**
-     * The seed for every random draw the toxics make (toxicity, jitter, slice sizes); default a random
-     * one, reported by {@link TcpProxy#seed()} and in {@link TcpProxy#toString()}. The same seed and the
-     * same order of connections give the same faults. A cluster without a
-     * {@linkplain Cluster.Builder#seed(long) seed} of its own (the first proxy to offer one wins) takes
-     * it for its random picks too, so they replay as well.
+     * The seed for every random draw the toxics make (toxicity, jitter, slice sizes); default a
+     * random one, reported by {@link TcpProxy#seed()} and in {@link TcpProxy#toString()}. The same
+     * seed and the same order of connections give the same faults. A cluster without a {@linkplain
+     * Cluster.Builder#seed(long) seed} of its own (the first proxy to offer one wins) takes it for
+     * its random picks too, so they replay as well.
      */
     public Builder seed(long seed) {
       this.seed = seed;
@@ -291,8 +346,8 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /**
-     * How many entries the {@linkplain TcpProxy#journal() journal} keeps (the oldest are dropped and
-     * counted beyond that); default 10,000; 0 keeps none.
+     * How many entries the {@linkplain TcpProxy#journal() journal} keeps (the oldest are dropped
+     * and counted beyond that); default 10,000; 0 keeps none.
      */
     public Builder journalCapacity(int entries) {
       if (entries < 0) {
@@ -312,7 +367,10 @@ public final class TcpProxy implements AutoCloseable {
       return this;
     }
 
-    /** Listens on all interfaces at {@code port}; 0 picks a free port. Required (or {@link #listen(String, int)}). */
+    /**
+     * Listens on all interfaces at {@code port}; 0 picks a free port. Required (or {@link
+     * #listen(String, int)}).
+     */
     public Builder listen(int port) {
       return listen("0.0.0.0", port);
     }
@@ -321,7 +379,8 @@ public final class TcpProxy implements AutoCloseable {
     public Builder listen(String host, int port) {
       Objects.requireNonNull(host, "host");
       if (port < 0 || port > 65535) {
-        throw new IllegalArgumentException("listen port: " + port + " (expected: 0-65535, 0 for any free port)");
+        throw new IllegalArgumentException(
+            "listen port: " + port + " (expected: 0-65535, 0 for any free port)");
       }
       this.host = host;
       this.port = port;
@@ -353,7 +412,10 @@ public final class TcpProxy implements AutoCloseable {
       return this;
     }
 
-    /** How long one attempt to connect to a backend may take, rounded up to whole milliseconds; default 5 s. */
+    /**
+     * How long one attempt to connect to a backend may take, rounded up to whole milliseconds;
+     * default 5 s.
+     */
     public Builder connectTimeout(Duration timeout) {
       this.connectTimeout = positive("connectTimeout", timeout);
       return this;
@@ -371,25 +433,31 @@ public final class TcpProxy implements AutoCloseable {
       return this;
     }
 
-    /** Closes a connection with no traffic in either direction for this long; default 1 h; zero disables. */
+    /**
+     * Closes a connection with no traffic in either direction for this long; default 1 h; zero
+     * disables.
+     */
     public Builder idleTimeout(Duration timeout) {
       this.idleTimeout = notNegative("idleTimeout", timeout);
       return this;
     }
 
-    /** How long {@link TcpProxy#close()} lets open connections finish before cutting them; default 5 s. */
+    /**
+     * How long {@link TcpProxy#close()} lets open connections finish before cutting them; default 5
+     * s.
+     */
     public Builder drainTimeout(Duration timeout) {
       this.drainTimeout = notNegative("drainTimeout", timeout);
       return this;
     }
 
     /**
-     * The most client connections open at once; default 10,000 (each costs two file descriptors, see
-     * {@code ulimit -n}). When it is reached the proxy still accepts, so clients are not left waiting in
-     * the backlog: each connection beyond it is closed at once, before any backend is dialled (the
-     * client reads an end of stream, not "connection refused"), counted in
-     * {@link TcpProxyStats#rejected()}, and the first is logged. Connections are taken again as soon
-     * as open ones end.
+     * The most client connections open at once; default 10,000 (each costs two file descriptors,
+     * see {@code ulimit -n}). When it is reached the proxy still accepts, so clients are not left
+     * waiting in the backlog: each connection beyond it is closed at once, before any backend is
+     * dialled (the client reads an end of stream, not "connection refused"), counted in {@link
+     * TcpProxyStats#rejected()}, and the first is logged. Connections are taken again as soon as
+     * open ones end.
      */
     public Builder maxConnections(int max) {
       if (max < 1) {
@@ -400,41 +468,43 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /**
-     * The size of the direct buffer a direction borrows when a burst of bytes starts; default 64 KiB,
-     * between 1 KiB and 16 MiB. An idle connection holds only {@value ReadBuffers#SMALL} bytes per
-     * direction and no borrowed buffer.
+     * The size of the direct buffer a direction borrows when a burst of bytes starts; default 64
+     * KiB, between 1 KiB and 16 MiB. An idle connection holds only {@value ReadBuffers#SMALL} bytes
+     * per direction and no borrowed buffer.
      */
     public Builder bufferSize(int bytes) {
       if (bytes < 1024 || bytes > MAX_BUFFER) {
-        throw new IllegalArgumentException("bufferSize: " + bytes + " (expected: 1024 to 16777216 bytes)");
+        throw new IllegalArgumentException(
+            "bufferSize: " + bytes + " (expected: 1024 to 16777216 bytes)");
       }
       this.bufferSize = bytes;
       return this;
     }
 
     /**
-     * The largest buffer a streaming direction grows to: while its reads keep filling the buffer and
-     * more bytes wait, it swaps it for one 4× larger, up to this size, so a bulk stream moves more
-     * bytes per system call (see bench/RESULTS.md). Default 1 MiB, or {@link #bufferSize} if larger;
-     * at least {@code bufferSize}, at most 16 MiB.
+     * The largest buffer a streaming direction grows to: while its reads keep filling the buffer
+     * and more bytes wait, it swaps it for one 4× larger, up to this size, so a bulk stream moves
+     * more bytes per system call (see bench/RESULTS.md). Default 1 MiB, or {@link #bufferSize} if
+     * larger; at least {@code bufferSize}, at most 16 MiB.
      */
     public Builder maxBufferSize(int bytes) {
       if (bytes < 1024 || bytes > MAX_BUFFER) {
-        throw new IllegalArgumentException("maxBufferSize: " + bytes + " (expected: 1024 to 16777216 bytes)");
+        throw new IllegalArgumentException(
+            "maxBufferSize: " + bytes + " (expected: 1024 to 16777216 bytes)");
       }
       this.maxBufferSize = bytes;
       return this;
     }
 
     /**
-     * The most bytes of direct buffers lent to connections at once. Past it a direction that wants a
-     * (larger) buffer goes on with a smaller size that fits, or with its {@value ReadBuffers#SMALL}-byte
-     * heap buffer: slower, never stalled. Each such read is counted in
-     * {@link TcpProxyStats#bufferLimitHits()} and the first is logged (running out of the JVM's direct
-     * memory is treated alike, and logged once too). Default a quarter of the
-     * JVM's maximum heap (the default limit of direct memory is the maximum heap), at most 256 MiB; a
-     * value below {@link #bufferSize}, such as 0, means never borrow (every read is at most
-     * {@value ReadBuffers#SMALL} bytes).
+     * The most bytes of direct buffers lent to connections at once. Past it a direction that wants
+     * a (larger) buffer goes on with a smaller size that fits, or with its {@value
+     * ReadBuffers#SMALL}-byte heap buffer: slower, never stalled. Each such read is counted in
+     * {@link TcpProxyStats#bufferLimitHits()} and the first is logged (running out of the JVM's
+     * direct memory is treated alike, and logged once too). Default a quarter of the JVM's maximum
+     * heap (the default limit of direct memory is the maximum heap), at most 256 MiB; a value below
+     * {@link #bufferSize}, such as 0, means never borrow (every read is at most {@value
+     * ReadBuffers#SMALL} bytes).
      */
     public Builder bufferMemory(long bytes) {
       if (bytes < 0) {
@@ -445,9 +515,9 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /**
-     * How many free buffers of {@link #bufferSize} the proxy keeps for reuse; default 256. Each larger
-     * size keeps as many bytes in fewer buffers (at least one), so by default up to 16 MiB per size,
-     * 48 MiB in all, stay allocated after bursts.
+     * How many free buffers of {@link #bufferSize} the proxy keeps for reuse; default 256. Each
+     * larger size keeps as many bytes in fewer buffers (at least one), so by default up to 16 MiB
+     * per size, 48 MiB in all, stay allocated after bursts.
      */
     public Builder bufferPoolSize(int buffers) {
       if (buffers < 0) {
@@ -458,12 +528,13 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /**
-     * The accept backlog: how many connections the OS queues, handshake done, before the proxy accepts
-     * them; default 1024. The kernel caps it at {@code net.core.somaxconn} on Linux (4096 on recent
-     * kernels, 128 on old ones) without telling: a larger value is effectively that. A connection that
-     * finds the queue full waits for its SYN to be retried (about a second), so a burst of connects
-     * larger than the backlog is answered more slowly, not refused. The acceptor keeps up with bursts
-     * of thousands (a connection costs it an accept and a virtual thread), so the queue rarely fills.
+     * The accept backlog: how many connections the OS queues, handshake done, before the proxy
+     * accepts them; default 1024. The kernel caps it at {@code net.core.somaxconn} on Linux (4096
+     * on recent kernels, 128 on old ones) without telling: a larger value is effectively that. A
+     * connection that finds the queue full waits for its SYN to be retried (about a second), so a
+     * burst of connects larger than the backlog is answered more slowly, not refused. The acceptor
+     * keeps up with bursts of thousands (a connection costs it an accept and a virtual thread), so
+     * the queue rarely fills.
      */
     public Builder acceptBacklog(int backlog) {
       if (backlog < 1) {
@@ -477,13 +548,15 @@ public final class TcpProxy implements AutoCloseable {
      * Validates the settings, binds the port and starts accepting.
      *
      * @throws IllegalStateException if the settings do not make a proxy (no port, no backends, …)
-     * @throws BindException naming the address, if it cannot be bound (in use, or not an address of this machine)
+     * @throws BindException naming the address, if it cannot be bound (in use, or not an address of
+     *     this machine)
      * @throws IOException if the port cannot be opened for another reason
      */
     public TcpProxy start() throws IOException {
       boolean owns = cluster == null;
       if (port < 0) {
-        throw new IllegalStateException("no listen port: call listen(port), e.g. listen(0) for any free port");
+        throw new IllegalStateException(
+            "no listen port: call listen(port), e.g. listen(0) for any free port");
       }
       Cluster c = cluster;
       if (c != null && !backends.isEmpty()) {
@@ -491,19 +564,28 @@ public final class TcpProxy implements AutoCloseable {
       }
       if (c != null && balancer != null) {
         throw new IllegalStateException(
-            "balancer(...) applies to backends(...); cluster " + c.name() + " brings its own balancer");
+            "balancer(...) applies to backends(...); cluster "
+                + c.name()
+                + " brings its own balancer");
       }
       Integer max = maxBufferSize;
       if (max != null && max < bufferSize) {
-        throw new IllegalStateException("maxBufferSize " + max + " is smaller than bufferSize " + bufferSize
-            + ": raise maxBufferSize or lower bufferSize");
+        throw new IllegalStateException(
+            "maxBufferSize "
+                + max
+                + " is smaller than bufferSize "
+                + bufferSize
+                + ": raise maxBufferSize or lower bufferSize");
       }
       if (c == null) {
         if (backends.isEmpty()) {
           throw new IllegalStateException("no backends: call backends(...) or cluster(...)");
         }
-        c = Cluster.builder("l4-" + (port == 0 ? "ephemeral" : port)).backends(backends)
-            .balancer(balancer != null ? balancer : Balancer.roundRobin()).build();
+        c =
+            Cluster.builder("l4-" + (port == 0 ? "ephemeral" : port))
+                .backends(backends)
+                .balancer(balancer != null ? balancer : Balancer.roundRobin())
+                .build();
       }
       InetSocketAddress bindTo;
       try {
@@ -518,8 +600,17 @@ public final class TcpProxy implements AutoCloseable {
       } catch (BindException e) {
         server.close();
         String why = String.valueOf(e.getMessage());
-        BindException named = new BindException("listen " + host + ":" + port + ": "
-            + (why.contains("in use") ? "address already in use" : "cannot bind") + " (" + why + ")");
+        BindException named =
+            new BindException(
+                "listen "
+                    + host
+                    + ":"
+                    + port
+                    + ": "
+                    + (why.contains("in use") ? "address already in use" : "cannot bind")
+                    + " ("
+                    + why
+                    + ")");
         named.initCause(e);
         throw named;
       } catch (IOException | RuntimeException e) {
@@ -529,7 +620,8 @@ public final class TcpProxy implements AutoCloseable {
       TcpProxy proxy;
       try {
         proxy = new TcpProxy(this, c, owns, server);
-      } catch (IOException | RuntimeException e) { // the port must not stay bound by a proxy never returned
+      } catch (IOException
+          | RuntimeException e) { // the port must not stay bound by a proxy never returned
         server.close();
         throw e;
       }

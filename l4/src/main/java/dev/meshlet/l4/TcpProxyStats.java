@@ -4,34 +4,34 @@ package dev.meshlet.l4;
  * A snapshot of a {@link TcpProxy}'s counters since it started, with its cluster's state and
  * per-backend counters ({@code stats().cluster().backends().get("b").healthy()}).
  *
- * @param accepted         client connections accepted (including rejected ones)
- * @param active           client connections open now
- * @param rejected         connections closed at once because {@code maxConnections} was reached
- * @param overflows        connections closed at once because a cluster circuit breaker was open
- *                         ({@code maxActive}, or {@code maxPending} connections waiting for their
- *                         backend connection)
- * @param connectFailures  failed attempts to connect to a backend (each attempt counts)
- * @param noBackend        client connections closed because no backend could be reached or picked
- * @param idleTimeouts     connections closed by the idle timeout
- * @param resets           connections ended by a reset (either side), propagated to the other side
- * @param bytesUpstream    bytes forwarded from clients to backends
- * @param bytesDownstream  bytes forwarded from backends to clients
- * @param bufferBytes      bytes of direct buffers lent to connections now (only bursts in flight hold any)
- * @param bufferLimitHits  times a connection went on with a smaller buffer because
- *                         {@link TcpProxy.Builder#bufferMemory(long) bufferMemory} was reached, or the
- *                         JVM had no direct memory left
- * @param acceptFailures   times accepting a connection failed, most often because the process had no
- *                         file descriptor left; the acceptor retries after a back-off of at most 50 ms
- *                         (so it accepts again within that of descriptors being free) and logs the
- *                         first failure and the recovery of each episode
- * @param noSocket         client connections closed at once because no socket could be opened toward a
- *                         backend (no file descriptor left); the backend is not blamed for it
- * @param unresolved       connect attempts to a backend whose host name did not resolve when it joined
- *                         the cluster (also counted in {@code connectFailures}); each such backend is
- *                         logged once, at WARNING
- * @param draining         whether {@link TcpProxy#close()} has begun and the proxy accepts no more
- * @param cluster          the cluster new connections go to: circuit breakers and each backend's
- *                         health, ejection, weight and counters
+ * @param accepted client connections accepted (including rejected ones)
+ * @param active client connections open now
+ * @param rejected connections closed at once because {@code maxConnections} was reached
+ * @param overflows connections closed at once because a cluster circuit breaker was open ({@code
+ *     maxActive}, or {@code maxPending} connections waiting for their backend connection)
+ * @param connectFailures failed attempts to connect to a backend (each attempt counts)
+ * @param noBackend client connections closed because no backend could be reached or picked
+ * @param idleTimeouts connections closed by the idle timeout
+ * @param resets connections ended by a reset (either side), propagated to the other side
+ * @param bytesUpstream bytes forwarded from clients to backends
+ * @param bytesDownstream bytes forwarded from backends to clients
+ * @param bufferBytes bytes of direct buffers lent to connections now (only bursts in flight hold
+ *     any)
+ * @param bufferLimitHits times a connection went on with a smaller buffer because {@link
+ *     TcpProxy.Builder#bufferMemory(long) bufferMemory} was reached, or the JVM had no direct
+ *     memory left
+ * @param acceptFailures times accepting a connection failed, most often because the process had no
+ *     file descriptor left; the acceptor retries after a back-off of at most 50 ms (so it accepts
+ *     again within that of descriptors being free) and logs the first failure and the recovery of
+ *     each episode
+ * @param noSocket client connections closed at once because no socket could be opened toward a
+ *     backend (no file descriptor left); the backend is not blamed for it
+ * @param unresolved connect attempts to a backend whose host name did not resolve when it joined
+ *     the cluster (also counted in {@code connectFailures}); each such backend is logged once, at
+ *     WARNING
+ * @param draining whether {@link TcpProxy#close()} has begun and the proxy accepts no more
+ * @param cluster the cluster new connections go to: circuit breakers and each backend's health,
+ *     ejection, weight and counters
  */
 public record TcpProxyStats(
     long accepted,

@@ -12,8 +12,8 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The proxy's virtual threads, named after its port, counted so that {@link TcpProxy#close()} can wait
- * until the last one has finished.
+ * The proxy's virtual threads, named after its port, counted so that {@link TcpProxy#close()} can
+ * wait until the last one has finished.
  */
 final class Threads {
   private static final System.Logger LOG = System.getLogger(TcpProxy.class.getName());
@@ -21,16 +21,22 @@ final class Threads {
   private final String prefix;
   private final ExecutorService executor;
   private final AtomicInteger live = new AtomicInteger();
-  /** The threads made by {@link #named}: joined on close, as they may not have begun their task yet. */
+
+  /**
+   * The threads made by {@link #named}: joined on close, as they may not have begun their task yet.
+   */
   private final List<Thread> own = new CopyOnWriteArrayList<>();
+
   private final ReentrantLock lock = new ReentrantLock();
+
   /** Signalled when the last of the proxy's threads has finished its task. */
   private final Condition ended = lock.newCondition();
 
   Threads(String prefix) {
     this.prefix = prefix;
     ThreadFactory connectionThreads = Thread.ofVirtual().name(prefix + "-conn-", 0).factory();
-    this.executor = Executors.newThreadPerTaskExecutor(task -> connectionThreads.newThread(tracked(task)));
+    this.executor =
+        Executors.newThreadPerTaskExecutor(task -> connectionThreads.newThread(tracked(task)));
   }
 
   /** A virtual thread of its own, named {@code prefix-name}, not started. */
@@ -72,7 +78,8 @@ final class Threads {
       try {
         task.run();
       } finally {
-        // A connection thread's executor counts it finished before this runs; close() waits for this.
+        // A connection thread's executor counts it finished before this runs; close() waits for
+        // this.
         if (live.decrementAndGet() == 0) {
           lock.lock();
           try {
@@ -112,7 +119,8 @@ final class Threads {
         lock.unlock();
       }
       if (!done) {
-        LOG.log(System.Logger.Level.WARNING, who + ": connection threads still running after close");
+        LOG.log(
+            System.Logger.Level.WARNING, who + ": connection threads still running after close");
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

@@ -8,9 +8,9 @@ import java.time.Duration;
 
 /**
  * The slow path of a {@link Direction}: forwards one chunk through the toxics in effect. Everything
- * happens on the direction's own virtual thread (bandwidth paces its writes, a slicer parks it between
- * segments), except latency: a delayed chunk goes to the direction's {@link DelayLine}, whose own
- * thread sends it when it is due, so the reader keeps reading.
+ * happens on the direction's own virtual thread (bandwidth paces its writes, a slicer parks it
+ * between segments), except latency: a delayed chunk goes to the direction's {@link DelayLine},
+ * whose own thread sends it when it is due, so the reader keeps reading.
  */
 final class ToxicPath {
   /** A bandwidth-limited write sends at most this fraction of a second's worth of bytes at once. */
@@ -19,9 +19,9 @@ final class ToxicPath {
   private ToxicPath() {}
 
   /**
-   * Forwards what {@code buf} holds (between position and limit) to {@code dst} through
-   * {@code toxics}; returns the bytes written. A toxic may end the connection, after which the
-   * pump's next read fails and it stops quietly.
+   * Forwards what {@code buf} holds (between position and limit) to {@code dst} through {@code
+   * toxics}; returns the bytes written. A toxic may end the connection, after which the pump's next
+   * read fails and it stops quietly.
    */
   static int forward(Direction direction, ActiveToxic[] toxics, ByteBuffer buf) throws IOException {
     long delayNanos = -1; // none: no latency toxic
@@ -111,8 +111,10 @@ final class ToxicPath {
     }
     int written = 0;
     int end = buf.limit();
-    long pacingSlice = bandwidth == null ? Integer.MAX_VALUE
-        : Math.max(1, bytesPerSecond / PACING_SLICES_PER_SECOND);
+    long pacingSlice =
+        bandwidth == null
+            ? Integer.MAX_VALUE
+            : Math.max(1, bytesPerSecond / PACING_SLICES_PER_SECOND);
     while (buf.position() < end) {
       int size = end - buf.position();
       if (slicer != null) {
@@ -127,7 +129,8 @@ final class ToxicPath {
       written += size;
       if (bandwidth != null) {
         long sentAt = System.nanoTime();
-        long due = Math.max(bandwidth.nextWriteNanos, sentAt) + size * 1_000_000_000L / bytesPerSecond;
+        long due =
+            Math.max(bandwidth.nextWriteNanos, sentAt) + size * 1_000_000_000L / bytesPerSecond;
         bandwidth.nextWriteNanos = due;
         sleep(due - sentAt);
       }
@@ -138,8 +141,16 @@ final class ToxicPath {
     if (limitReached != null) {
       direction.account(written); // before the end, so the journal's count includes them
       written = 0;
-      direction.connection().end(Cause.TOXIC, "toxic " + limitReached.name + ": limit of "
-          + ((Toxic.LimitData) limitReached.toxic).bytes() + " bytes reached", false);
+      direction
+          .connection()
+          .end(
+              Cause.TOXIC,
+              "toxic "
+                  + limitReached.name
+                  + ": limit of "
+                  + ((Toxic.LimitData) limitReached.toxic).bytes()
+                  + " bytes reached",
+              false);
     }
     return written;
   }

@@ -25,22 +25,30 @@ import org.jspecify.annotations.Nullable;
  * toxicity once, when the toxic is added); removing it stops its effect on every connection at the
  * next chunk of data. Each draw depends only on the seed, the toxic's name and the connection's
  * ordinal among those the toxic has seen: open connections are visited oldest first, then new ones
- * in accept order, so the same seed and the same connections give the same faults. As in Toxiproxy, removing a {@link Toxic.Timeout timeout} closes the connections
- * it applied to, since their byte streams may have lost data.
+ * in accept order, so the same seed and the same connections give the same faults. As in Toxiproxy,
+ * removing a {@link Toxic.Timeout timeout} closes the connections it applied to, since their byte
+ * streams may have lost data.
  */
 public final class Toxics {
   private static final Installed[] NONE = new Installed[0];
 
   /** The proxy's live connections, which the toxics are drawn for. */
   private final Connections connections;
+
   private final long seed;
   private final JournalWriter<TcpEvent> journal;
   private final ReentrantLock lock = new ReentrantLock();
+
   /** The toxics the proxy was built with, which {@link #reset()} installs again. */
   private final Map<String, Toxic> initial;
+
   private volatile Installed[] installed = NONE;
 
-  Toxics(Connections connections, long seed, JournalWriter<TcpEvent> journal, Map<String, Toxic> initial) {
+  Toxics(
+      Connections connections,
+      long seed,
+      JournalWriter<TcpEvent> journal,
+      Map<String, Toxic> initial) {
     this.connections = connections;
     this.seed = seed;
     this.journal = journal;
@@ -61,14 +69,16 @@ public final class Toxics {
       Installed[] now = installed;
       for (Installed i : now) {
         if (i.name.equals(name)) {
-          throw new IllegalArgumentException("toxic '" + name + "' already exists: remove it first (it is " + i.toxic + ")");
+          throw new IllegalArgumentException(
+              "toxic '" + name + "' already exists: remove it first (it is " + i.toxic + ")");
         }
       }
       Installed added = new Installed(name, toxic, System.nanoTime());
       Installed[] next = Arrays.copyOf(now, now.length + 1);
       next[now.length] = added;
       installed = next;
-      for (Connection c : connections.inAcceptOrder()) { // the ordinals follow accept order, so draws replay
+      for (Connection c :
+          connections.inAcceptOrder()) { // the ordinals follow accept order, so draws replay
         if (c.attached) {
           decide(c, added);
         }
@@ -112,10 +122,11 @@ public final class Toxics {
 
   /**
    * Puts back the toxics the proxy was built with ({@link TcpProxy.Builder#toxic(String, Toxic)}):
-   * removes every toxic, then installs those again, their schedules counting and their draws starting
-   * over as when the proxy started. The JUnit extension calls it between tests. As for {@link
-   * #add(String, Toxic)}, connections still open are candidates too: for a {@code firstN} schedule
-   * to count only what comes next, let earlier connections close first ({@link TcpProxy#awaitIdle}).
+   * removes every toxic, then installs those again, their schedules counting and their draws
+   * starting over as when the proxy started. The JUnit extension calls it between tests. As for
+   * {@link #add(String, Toxic)}, connections still open are candidates too: for a {@code firstN}
+   * schedule to count only what comes next, let earlier connections close first ({@link
+   * TcpProxy#awaitIdle}).
    */
   public void reset() {
     clear();
@@ -157,7 +168,10 @@ public final class Toxics {
 
   // --- the proxy's side ---
 
-  /** Draws the installed toxics for a new connection; called on the acceptor thread, in accept order. */
+  /**
+   * Draws the installed toxics for a new connection; called on the acceptor thread, in accept
+   * order.
+   */
   void attach(Connection c) {
     lock.lock();
     try {
@@ -180,8 +194,12 @@ public final class Toxics {
     ActiveToxic removed = c.direction(gone.toxic.direction()).remove(gone);
     if (removed != null) {
       removed.cancelTimer();
-      if (removed.toxic instanceof Toxic.Timeout) { // as Toxiproxy: what it applied to may have lost data
-        c.end(Cause.TOXIC, "toxic " + gone.name + ": removed after dropping " + removed.dropped + " bytes", false);
+      if (removed.toxic
+          instanceof Toxic.Timeout) { // as Toxiproxy: what it applied to may have lost data
+        c.end(
+            Cause.TOXIC,
+            "toxic " + gone.name + ": removed after dropping " + removed.dropped + " bytes",
+            false);
       }
     }
   }
@@ -192,24 +210,30 @@ public final class Toxics {
     Toxic t = i.toxic;
     Duration since = Duration.ofNanos(System.nanoTime() - i.installedNanos);
     long draw = Mix.mix(seed, i.name.hashCode(), ordinal);
-    // A window toxic is a time, not a set of connections: it applies to every connection open during
+    // A window toxic is a time, not a set of connections: it applies to every connection open
+    // during
     // the window (accepted before it ends), and acts on their data only while the window lasts.
-    boolean admitted = t.schedule() instanceof Schedule.Window w
-        ? since.compareTo(w.until()) < 0
-        : t.schedule().admits(ordinal, since);
+    boolean admitted =
+        t.schedule() instanceof Schedule.Window w
+            ? since.compareTo(w.until()) < 0
+            : t.schedule().admits(ordinal, since);
     if (!admitted || !(Mix.unit(draw) < t.toxicity())) {
       return;
     }
     ActiveToxic a = new ActiveToxic(i, Mix.mix(draw, 0x5DEECE66DL, ordinal));
     journal.record(new TcpEvent.ToxicApplied(c.id, i.name, t, Instant.now()));
     c.direction(t.direction()).add(a);
-    if (t instanceof Toxic.Timeout x && !x.timeout().isZero()) { // counted from when the toxic starts acting
-      a.startTimer(connections.executor(), x.timeout().plus(a.untilEffect()), () -> {
-        // a window may have ended meanwhile: a connection it dropped nothing of is left healthy
-        if (a.inEffect(System.nanoTime()) || a.dropped > 0) {
-          c.end(Cause.TOXIC, "toxic " + i.name + ": timed out", false);
-        }
-      });
+    if (t instanceof Toxic.Timeout x
+        && !x.timeout().isZero()) { // counted from when the toxic starts acting
+      a.startTimer(
+          connections.executor(),
+          x.timeout().plus(a.untilEffect()),
+          () -> {
+            // a window may have ended meanwhile: a connection it dropped nothing of is left healthy
+            if (a.inEffect(System.nanoTime()) || a.dropped > 0) {
+              c.end(Cause.TOXIC, "toxic " + i.name + ": timed out", false);
+            }
+          });
     }
   }
 

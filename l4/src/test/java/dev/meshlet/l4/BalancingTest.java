@@ -22,12 +22,12 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.Timeout;
-import org.jspecify.annotations.Nullable;
 
 /** Which backend each connection goes to, and what happens when none can be reached. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
@@ -90,9 +90,12 @@ class BalancingTest {
   void weightedRoundRobinSplitsByWeight() throws Exception {
     EchoServer a = resources.track(EchoServer.named("a"));
     EchoServer b = resources.track(EchoServer.named("b"));
-    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
-        .backends(backend(a).withWeight(3), backend(b))
-        .balancer(Balancer.weightedRoundRobin()));
+    TcpProxy proxy =
+        start(
+            TcpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .backends(backend(a).withWeight(3), backend(b))
+                .balancer(Balancer.weightedRoundRobin()));
     Map<String, Integer> counts = new HashMap<>();
     for (int i = 0; i < 40; i++) {
       try (Socket s = connect(proxy)) {
@@ -107,7 +110,8 @@ class BalancingTest {
   void leastConnectionsSteersNewConnectionsAwayFromABusyBackend() throws Exception {
     EchoServer a = resources.track(EchoServer.named("a"));
     EchoServer b = resources.track(EchoServer.named("b"));
-    Cluster cluster = Cluster.builder("lc").backends(backend(a)).balancer(Balancer.leastConnections()).build();
+    Cluster cluster =
+        Cluster.builder("lc").backends(backend(a)).balancer(Balancer.leastConnections()).build();
     TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster));
     for (int i = 0; i < 10; i++) { // a now holds 10 open connections
       assertThat(readLine(connect(proxy))).isEqualTo("a");
@@ -150,10 +154,15 @@ class BalancingTest {
     assertThat(moved).isBetween(clients / 4 / 2, clients / 4 * 2);
   }
 
-  /** Connects from 127.0.0.(2 + i) so each client has its own address, and reads the backend name. */
+  /**
+   * Connects from 127.0.0.(2 + i) so each client has its own address, and reads the backend name.
+   */
   private String nameFrom(TcpProxy proxy, int i) throws IOException {
     try (Socket s = new Socket()) {
-      s.bind(new InetSocketAddress(InetAddress.getByAddress(new byte[] {127, 0, (byte) (i / 250), (byte) (2 + i % 250)}), 0));
+      s.bind(
+          new InetSocketAddress(
+              InetAddress.getByAddress(new byte[] {127, 0, (byte) (i / 250), (byte) (2 + i % 250)}),
+              0));
       s.connect(new InetSocketAddress(LOOPBACK, proxy.port()), 5_000);
       s.setSoTimeout(10_000);
       return readLine(s);
@@ -167,9 +176,12 @@ class BalancingTest {
       deadPort = s.getLocalPort();
     }
     EchoServer live = resources.track(EchoServer.named("live"));
-    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
-        .backends(Backend.of("127.0.0.1", deadPort), backend(live))
-        .connectAttempts(2));
+    TcpProxy proxy =
+        start(
+            TcpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .backends(Backend.of("127.0.0.1", deadPort), backend(live))
+                .connectAttempts(2));
     for (int i = 0; i < 6; i++) {
       try (Socket s = connect(proxy)) {
         assertThat(readLine(s)).isEqualTo("live");
@@ -180,10 +192,13 @@ class BalancingTest {
     assertThat(proxy.stats().connectFailures()).isEqualTo(6);
     assertThat(proxy.cluster().endpoints().get(0).stats().failures()).isEqualTo(6);
     assertThat(proxy.cluster().endpoints().get(1).stats().total()).isEqualTo(6);
-    // an attempt counts on its endpoint from before its connect; a failed one is no longer in flight
+    // an attempt counts on its endpoint from before its connect; a failed one is no longer in
+    // flight
     assertThat(proxy.cluster().endpoints().get(0).stats().total()).isEqualTo(6);
     assertThat(proxy.cluster().endpoints().get(0).active()).isZero();
-    Await.until("the live backend's connections released", () -> proxy.cluster().endpoints().get(1).active() == 0);
+    Await.until(
+        "the live backend's connections released",
+        () -> proxy.cluster().endpoints().get(1).active() == 0);
   }
 
   @Test
@@ -201,8 +216,8 @@ class BalancingTest {
   }
 
   /** The backends 50 connections in a row reach through a new proxy seeded {@code proxySeed}. */
-  private List<String> randomPicks(long proxySeed, @Nullable Long clusterSeed, EchoServer... servers)
-      throws IOException {
+  private List<String> randomPicks(
+      long proxySeed, @Nullable Long clusterSeed, EchoServer... servers) throws IOException {
     Cluster.Builder cb = Cluster.builder("random-" + proxySeed).balancer(Balancer.random());
     for (EchoServer s : servers) {
       cb.backends(backend(s));
@@ -211,7 +226,8 @@ class BalancingTest {
       cb.seed(clusterSeed);
     }
     Cluster cluster = resources.track(cb.build());
-    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).seed(proxySeed));
+    TcpProxy proxy =
+        start(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).seed(proxySeed));
     List<String> seen = new ArrayList<>();
     for (int i = 0; i < 50; i++) {
       try (Socket s = connect(proxy)) {
@@ -227,28 +243,37 @@ class BalancingTest {
     try (ServerSocket s = new ServerSocket(0, 1, LOOPBACK)) {
       deadPort = s.getLocalPort();
     }
-    TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
-        .backends(Backend.of("127.0.0.1", deadPort)));
+    TcpProxy proxy =
+        start(
+            TcpProxy.builder().listen("127.0.0.1", 0).backends(Backend.of("127.0.0.1", deadPort)));
     Socket client = connect(proxy);
     long t0 = System.nanoTime();
     assertThat(client.getInputStream().read()).isEqualTo(-1);
     assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
     Await.until("no-backend counted", () -> proxy.stats().noBackend() == 1);
-    Await.until("connection released", () -> proxy.stats().active() == 0); // counted just before release
-    assertThat(proxy.cluster().endpoints().get(0).active()).isZero(); // the failed attempt's lease is closed
+    Await.until(
+        "connection released", () -> proxy.stats().active() == 0); // counted just before release
+    assertThat(proxy.cluster().endpoints().get(0).active())
+        .isZero(); // the failed attempt's lease is closed
     assertThat(proxy.cluster().endpoints().get(0).stats().failures()).isEqualTo(1);
   }
 
-  /** 300 ms, and a timeout that rounds down to 0 ms, which must not become Socket.connect's "no timeout". */
+  /**
+   * 300 ms, and a timeout that rounds down to 0 ms, which must not become Socket.connect's "no
+   * timeout".
+   */
   @ParameterizedTest
   @ValueSource(longs = {300_000_000L, 500_000L})
   void connectTimeoutToABlackholedBackend(long timeoutNanos) throws Exception {
     // a listener whose backlog is full and never accepts: further connects hang in SYN-SENT
     try (ServerSocket full = new ServerSocket(0, 1, LOOPBACK)) {
       List<Socket> fillers = new ArrayList<>();
-      TcpProxy proxy = start(TcpProxy.builder().listen("127.0.0.1", 0)
-          .backends(Backend.of("127.0.0.1", full.getLocalPort()))
-          .connectTimeout(Duration.ofNanos(timeoutNanos)));
+      TcpProxy proxy =
+          start(
+              TcpProxy.builder()
+                  .listen("127.0.0.1", 0)
+                  .backends(Backend.of("127.0.0.1", full.getLocalPort()))
+                  .connectTimeout(Duration.ofNanos(timeoutNanos)));
       for (int i = 0; i < 8; i++) { // fill the accept queue
         Socket f = new Socket();
         try {

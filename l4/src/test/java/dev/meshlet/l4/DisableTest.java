@@ -23,13 +23,22 @@ import org.junit.jupiter.api.Timeout;
 class DisableTest {
   private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
   private static final Duration WAIT = Duration.ofSeconds(10);
+
   @AutoClose
-  private final Resources resources = Resources.thenCheck(() ->
-      assertThat(NoLeakedThreads.live("meshlet-l4-")).as("proxy threads left after close").isEmpty());
+  private final Resources resources =
+      Resources.thenCheck(
+          () ->
+              assertThat(NoLeakedThreads.live("meshlet-l4-"))
+                  .as("proxy threads left after close")
+                  .isEmpty());
 
   private TcpProxy proxyTo(EchoServer server) throws IOException {
-    return resources.track(TcpProxy.builder().listen("127.0.0.1", 0)
-        .backends(Backend.of("127.0.0.1", server.port())).seed(7L).start());
+    return resources.track(
+        TcpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .backends(Backend.of("127.0.0.1", server.port()))
+            .seed(7L)
+            .start());
   }
 
   private Socket connect(TcpProxy proxy) throws IOException {
@@ -57,7 +66,8 @@ class DisableTest {
     assertThat(open.getInputStream().read()).isEqualTo(-1);
     int backendsBefore = echo.accepted();
 
-    assertThatThrownBy(() -> connect(proxy)).isInstanceOf(ConnectException.class)
+    assertThatThrownBy(() -> connect(proxy))
+        .isInstanceOf(ConnectException.class)
         .hasMessageContaining("refused");
     assertThat(echo.accepted()).as("backend connections while down").isEqualTo(backendsBefore);
     proxy.disable(); // idempotent
@@ -73,7 +83,8 @@ class DisableTest {
 
   @Test
   void disableEnableAndCloseNeverWaitForTheAcceptor() throws Exception {
-    // Each of these once waited out a 10 s deadline for an acceptor that had nothing left to report.
+    // Each of these once waited out a 10 s deadline for an acceptor that had nothing left to
+    // report.
     EchoServer echo = resources.track(EchoServer.start());
     TcpProxy proxy = proxyTo(echo);
     long t0 = System.nanoTime();
@@ -84,11 +95,14 @@ class DisableTest {
 
     TcpProxy racing = proxyTo(echo);
     AtomicBoolean stop = new AtomicBoolean();
-    Thread enabler = Thread.ofPlatform().start(() -> {
-      while (!stop.get()) {
-        racing.enable();
-      }
-    });
+    Thread enabler =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  while (!stop.get()) {
+                    racing.enable();
+                  }
+                });
     try {
       long worst = 0;
       for (int i = 0; i < 200; i++) { // disable() against a concurrent enable()
@@ -110,5 +124,4 @@ class DisableTest {
     racing.close();
     assertThat(Duration.ofNanos(System.nanoTime() - t1)).isLessThan(Duration.ofSeconds(5));
   }
-
 }

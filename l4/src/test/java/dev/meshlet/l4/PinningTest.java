@@ -20,7 +20,9 @@ import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** The splice must never pin a carrier thread: JFR's jdk.VirtualThreadPinned events would show it. */
+/**
+ * The splice must never pin a carrier thread: JFR's jdk.VirtualThreadPinned events would show it.
+ */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class PinningTest {
 
@@ -31,8 +33,12 @@ class PinningTest {
         Recording recording = new Recording()) {
       recording.enable("jdk.VirtualThreadPinned").withThreshold(Duration.ZERO).withStackTrace();
       recording.start();
-      try (TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0)
-          .backends(Backend.of("127.0.0.1", echo.port())).idleTimeout(Duration.ofSeconds(30)).start()) {
+      try (TcpProxy proxy =
+          TcpProxy.builder()
+              .listen("127.0.0.1", 0)
+              .backends(Backend.of("127.0.0.1", echo.port()))
+              .idleTimeout(Duration.ofSeconds(30))
+              .start()) {
         for (int i = 0; i < 50; i++) {
           try (Socket s = new Socket(InetAddress.getLoopbackAddress(), proxy.port())) {
             s.setSoTimeout(10_000);
@@ -47,15 +53,23 @@ class PinningTest {
       }
       recording.stop();
       recording.dump(file);
-      List<RecordedEvent> pinned = RecordingFile.readAllEvents(file).stream()
-          .filter(e -> e.getEventType().getName().equals("jdk.VirtualThreadPinned"))
-          // A virtual thread that waits while another thread runs a class's static initializer is
-          // pinned once by the JVM (JDK 25 reports it as "Waited for initialization of ..."); that is
-          // class loading, not a lock in meshlet, and it happened on CI for a JFR-internal class.
-          .filter(e -> !String.valueOf(pinnedReason(e)).startsWith("Waited for initialization"))
-          .filter(e -> e.getStackTrace() != null && e.getStackTrace().getFrames().stream()
-              .anyMatch(f -> f.getMethod().getType().getName().startsWith("dev.meshlet")))
-          .toList();
+      List<RecordedEvent> pinned =
+          RecordingFile.readAllEvents(file).stream()
+              .filter(e -> e.getEventType().getName().equals("jdk.VirtualThreadPinned"))
+              // A virtual thread that waits while another thread runs a class's static initializer
+              // is
+              // pinned once by the JVM (JDK 25 reports it as "Waited for initialization of ...");
+              // that is
+              // class loading, not a lock in meshlet, and it happened on CI for a JFR-internal
+              // class.
+              .filter(e -> !String.valueOf(pinnedReason(e)).startsWith("Waited for initialization"))
+              .filter(
+                  e ->
+                      e.getStackTrace() != null
+                          && e.getStackTrace().getFrames().stream()
+                              .anyMatch(
+                                  f -> f.getMethod().getType().getName().startsWith("dev.meshlet")))
+              .toList();
       assertThat(pinned).as("pinned events in meshlet code").isEmpty();
     } finally {
       Files.deleteIfExists(file);

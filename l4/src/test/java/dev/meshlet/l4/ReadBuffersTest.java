@@ -6,18 +6,25 @@ import java.nio.ByteBuffer;
 import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
 
-/** The read-buffer policy of one direction, step by step (no sockets: the pool and the bytes said to wait decide). */
+/**
+ * The read-buffer policy of one direction, step by step (no sockets: the pool and the bytes said to
+ * wait decide).
+ */
 class ReadBuffersTest {
   private static final int K = 1024;
+
   /** Bytes the socket is said to hold after each read (a burst: plenty). */
   private int waiting = 1 << 20;
+
   private int asked;
 
   private ReadBuffers buffers(BufferPool pool) {
-    return new ReadBuffers(pool, () -> {
-      asked++;
-      return waiting;
-    });
+    return new ReadBuffers(
+        pool,
+        () -> {
+          asked++;
+          return waiting;
+        });
   }
 
   @Test
@@ -29,7 +36,9 @@ class ReadBuffersTest {
     r.afterRead(100, true); // a small message: nothing borrowed
     assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
     assertThat(pool.lent()).isZero();
-    r.afterRead(ReadBuffers.SMALL, true); // filled, and more waits: a burst starts with the smallest pooled buffer
+    r.afterRead(
+        ReadBuffers.SMALL,
+        true); // filled, and more waits: a burst starts with the smallest pooled buffer
     assertThat(r.capacity()).isEqualTo(K);
     r.afterRead(K, true);
     assertThat(r.capacity()).isEqualTo(4 * K);
@@ -42,9 +51,11 @@ class ReadBuffersTest {
     r.afterRead(5 * K, true); // drained the socket: the next read may park, so the buffer goes back
     assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
     assertThat(pool.lent()).isZero();
-    r.afterRead(ReadBuffers.SMALL, true); // the stream goes on: straight back to the size it had reached
+    r.afterRead(
+        ReadBuffers.SMALL, true); // the stream goes on: straight back to the size it had reached
     assertThat(r.capacity()).isEqualTo(16 * K);
-    r.afterRead(600, true); // a read the smallest pooled buffer holds: the next burst starts small again
+    r.afterRead(
+        600, true); // a read the smallest pooled buffer holds: the next burst starts small again
     assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
     r.afterRead(ReadBuffers.SMALL, true);
     assertThat(r.capacity()).isEqualTo(K);
@@ -58,7 +69,9 @@ class ReadBuffersTest {
     BufferPool pool = new BufferPool(K, 16 * K, 4, Long.MAX_VALUE, "test");
     ReadBuffers r = buffers(pool);
     waiting = 0;
-    r.afterRead(ReadBuffers.SMALL, true); // a message of exactly 512 bytes: the next read parks on the small buffer
+    r.afterRead(
+        ReadBuffers.SMALL,
+        true); // a message of exactly 512 bytes: the next read parks on the small buffer
     assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
     assertThat(pool.lent()).isZero();
     waiting = 300; // a message of 812 bytes: one more read of the small buffer takes the rest
@@ -70,7 +83,8 @@ class ReadBuffersTest {
     r.afterRead(K, true);
     assertThat(r.capacity()).isEqualTo(4 * K);
     waiting = 0;
-    r.afterRead(4 * K, true); // a burst that ends exactly on the buffer's size: given back, not parked on
+    r.afterRead(
+        4 * K, true); // a burst that ends exactly on the buffer's size: given back, not parked on
     assertThat(r.capacity()).isEqualTo(ReadBuffers.SMALL);
     assertThat(pool.lent()).isZero();
   }
@@ -97,7 +111,10 @@ class ReadBuffersTest {
     ReadBuffers a = buffers(pool);
     a.afterRead(ReadBuffers.SMALL, true);
     a.afterRead(K, true);
-    a.afterRead(4 * K, true); // 16 KiB is more than the 5 KiB limit itself: a keeps its 4 KiB (a setting, not a hit)
+    a.afterRead(
+        4 * K,
+        true); // 16 KiB is more than the 5 KiB limit itself: a keeps its 4 KiB (a setting, not a
+    // hit)
     assertThat(a.capacity()).isEqualTo(4 * K);
     assertThat(pool.limitHits()).isZero();
     a.afterRead(2 * K, true); // drained: back to small, 4 KiB remembered
@@ -105,7 +122,8 @@ class ReadBuffersTest {
     b.afterRead(ReadBuffers.SMALL, true);
     b.afterRead(K, true); // b climbs to 4 KiB: 4 of the 5 KiB lent
     assertThat(b.capacity()).isEqualTo(4 * K);
-    a.afterRead(ReadBuffers.SMALL, true); // a wants its 4 KiB again; only 1 KiB fits, and it takes that
+    a.afterRead(
+        ReadBuffers.SMALL, true); // a wants its 4 KiB again; only 1 KiB fits, and it takes that
     assertThat(a.capacity()).isEqualTo(K);
     assertThat(pool.limitHits()).isEqualTo(1);
     ReadBuffers c = buffers(pool);
@@ -147,13 +165,14 @@ class ReadBuffersTest {
   void outOfDirectMemoryBacksOffInsteadOfTryingOnEveryRead() {
     int[] calls = new int[1];
     boolean[] out = {true};
-    IntFunction<ByteBuffer> allocator = size -> {
-      calls[0]++;
-      if (out[0]) {
-        throw new OutOfMemoryError("Cannot reserve " + size + " bytes of direct buffer memory");
-      }
-      return ByteBuffer.allocateDirect(size);
-    };
+    IntFunction<ByteBuffer> allocator =
+        size -> {
+          calls[0]++;
+          if (out[0]) {
+            throw new OutOfMemoryError("Cannot reserve " + size + " bytes of direct buffer memory");
+          }
+          return ByteBuffer.allocateDirect(size);
+        };
     long forever = Long.MAX_VALUE / 4; // the back-off window never ends during the test
     BufferPool pool = new BufferPool(K, 16 * K, 4, Long.MAX_VALUE, "test", allocator, forever);
     ReadBuffers r = buffers(pool);

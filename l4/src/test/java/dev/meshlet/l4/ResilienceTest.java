@@ -57,11 +57,14 @@ class ResilienceTest {
   @Test
   void outlierEjectionStopsTryingADeadBackend() throws Exception {
     EchoServer live = resources.track(EchoServer.named("live"));
-    Cluster cluster = resources.track(Cluster.builder("c")
-        .backends(Backend.of("127.0.0.1", deadPort()), backend(live))
-        .outlierDetection(OutlierDetection.consecutiveFailures(2))
-        .build());
-    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).start());
+    Cluster cluster =
+        resources.track(
+            Cluster.builder("c")
+                .backends(Backend.of("127.0.0.1", deadPort()), backend(live))
+                .outlierDetection(OutlierDetection.consecutiveFailures(2))
+                .build());
+    TcpProxy proxy =
+        resources.track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).start());
     for (int i = 0; i < 10; i++) {
       assertThat(name(proxy)).isEqualTo("live");
     }
@@ -72,14 +75,20 @@ class ResilienceTest {
   }
 
   @Test
-  void killedBackendLeavesTheRotationWithinTheHealthCheckWindowAndClientsSeeNoFailure() throws Exception {
+  void killedBackendLeavesTheRotationWithinTheHealthCheckWindowAndClientsSeeNoFailure()
+      throws Exception {
     EchoServer a = EchoServer.named("a");
     EchoServer b = resources.track(EchoServer.named("b"));
-    Cluster cluster = resources.track(Cluster.builder("c")
-        .backends(backend(a), backend(b))
-        .healthCheck(HealthCheck.tcp().withInterval(Duration.ofMillis(25)).withThresholds(1, 2))
-        .build());
-    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).connectAttempts(2).start());
+    Cluster cluster =
+        resources.track(
+            Cluster.builder("c")
+                .backends(backend(a), backend(b))
+                .healthCheck(
+                    HealthCheck.tcp().withInterval(Duration.ofMillis(25)).withThresholds(1, 2))
+                .build());
+    TcpProxy proxy =
+        resources.track(
+            TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).connectAttempts(2).start());
     assertThat(List.of(name(proxy), name(proxy))).containsExactlyInAnyOrder("a", "b");
     a.close();
     long killed = System.nanoTime();
@@ -87,16 +96,21 @@ class ResilienceTest {
     while (!cluster.available().equals(List.of(cluster.endpoints().get(1)))) {
       assertThat(name(proxy)).isEqualTo("b"); // connect retries cover the gap
       served++;
-      assertThat(System.nanoTime() - killed).as("detection time").isLessThan(TimeUnit.SECONDS.toNanos(10));
+      assertThat(System.nanoTime() - killed)
+          .as("detection time")
+          .isLessThan(TimeUnit.SECONDS.toNanos(10));
     }
     long failuresAtDetection = proxy.stats().connectFailures();
     for (int i = 0; i < 20; i++) {
       assertThat(name(proxy)).isEqualTo("b");
     }
-    assertThat(proxy.stats().connectFailures()).as("no attempts on the unhealthy backend").isEqualTo(failuresAtDetection);
+    assertThat(proxy.stats().connectFailures())
+        .as("no attempts on the unhealthy backend")
+        .isEqualTo(failuresAtDetection);
     assertThat(proxy.stats().noBackend()).isZero();
     ClusterStats cs = proxy.stats().cluster();
-    assertThat(cs.backends().keySet()).containsExactly("127.0.0.1:" + a.port(), "127.0.0.1:" + b.port());
+    assertThat(cs.backends().keySet())
+        .containsExactly("127.0.0.1:" + a.port(), "127.0.0.1:" + b.port());
     assertThat(cs.backends().get("127.0.0.1:" + a.port()).healthy()).isFalse();
     assertThat(cs.backends().get("127.0.0.1:" + b.port()).healthy()).isTrue();
     assertThat(served).isGreaterThanOrEqualTo(0);
@@ -106,7 +120,8 @@ class ResilienceTest {
   void circuitBreakerRefusesOverflowAtOnce() throws Exception {
     EchoServer echo = resources.track(EchoServer.start());
     Cluster cluster = Cluster.builder("c").backends(backend(echo)).maxActive(2).build();
-    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).start());
+    TcpProxy proxy =
+        resources.track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster).start());
     List<Socket> open = new ArrayList<>();
     for (int i = 0; i < 2; i++) {
       Socket s = resources.track(new Socket(LOOPBACK, proxy.port()));
@@ -126,7 +141,8 @@ class ResilienceTest {
 
   @Test
   void pendingLimitRefusesConnectionsWhileOthersWaitForTheirBackend() throws Exception {
-    // A backend whose accept queue is full: the kernel drops further SYNs, so a connect to it waits.
+    // A backend whose accept queue is full: the kernel drops further SYNs, so a connect to it
+    // waits.
     ServerSocket stuck = resources.track(new ServerSocket(0, 1, LOOPBACK));
     for (int i = 0; i < 10; i++) {
       Socket fill = resources.track(new Socket());
@@ -136,9 +152,19 @@ class ResilienceTest {
         break;
       }
     }
-    Cluster cluster = Cluster.builder("c").backends(Backend.of("127.0.0.1", stuck.getLocalPort())).maxPending(1).build();
-    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0).cluster(cluster)
-        .connectTimeout(Duration.ofSeconds(30)).drainTimeout(Duration.ofMillis(100)).start());
+    Cluster cluster =
+        Cluster.builder("c")
+            .backends(Backend.of("127.0.0.1", stuck.getLocalPort()))
+            .maxPending(1)
+            .build();
+    TcpProxy proxy =
+        resources.track(
+            TcpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .cluster(cluster)
+                .connectTimeout(Duration.ofSeconds(30))
+                .drainTimeout(Duration.ofMillis(100))
+                .start());
     Socket waiting = resources.track(new Socket(LOOPBACK, proxy.port()));
     Await.until("one connection waits for its backend", () -> cluster.stats().pending() == 1);
     Socket refused = resources.track(new Socket(LOOPBACK, proxy.port()));
@@ -163,7 +189,8 @@ class ResilienceTest {
   void replacingTheClusterMovesNewConnectionsAndLeavesOpenOnesAlone() throws Exception {
     EchoServer a = resources.track(EchoServer.named("a"));
     EchoServer b = resources.track(EchoServer.named("b"));
-    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0).backends(backend(a)).start());
+    TcpProxy proxy =
+        resources.track(TcpProxy.builder().listen("127.0.0.1", 0).backends(backend(a)).start());
     Socket old = resources.track(new Socket(LOOPBACK, proxy.port()));
     old.setSoTimeout(10_000);
     assertThat(new String(old.getInputStream().readNBytes(2))).isEqualTo("a\n");

@@ -24,25 +24,31 @@ import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** The TCP proxy's limits and lifecycle: idle timeouts, max connections, close, drain, bad config. */
+/**
+ * The TCP proxy's limits and lifecycle: idle timeouts, max connections, close, drain, bad config.
+ */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class TcpProxyLifecycleTest extends TcpProxyTestSupport {
   @Test
   void idleTimeoutSparesAConnectionWithTrafficInOneDirectionOnly() throws Exception {
     // the backend ticks a byte every 50 ms for 1.5 s and never hears from the client: not idle
-    EchoServer ticker = resources.track(EchoServer.handling(s -> {
-      OutputStream out = s.getOutputStream();
-      for (int i = 0; i < 30; i++) {
-        out.write('t');
-        out.flush();
-        LockSupport.parkNanos(50_000_000); // the pace of the traffic
-      }
-      s.shutdownOutput();
-      s.getInputStream().readAllBytes();
-    }));
+    EchoServer ticker =
+        resources.track(
+            EchoServer.handling(
+                s -> {
+                  OutputStream out = s.getOutputStream();
+                  for (int i = 0; i < 30; i++) {
+                    out.write('t');
+                    out.flush();
+                    LockSupport.parkNanos(50_000_000); // the pace of the traffic
+                  }
+                  s.shutdownOutput();
+                  s.getInputStream().readAllBytes();
+                }));
     TcpProxy proxy = start(proxyTo(ticker).idleTimeout(Duration.ofMillis(600)));
     Socket client = connect(proxy);
-    assertThat(client.getInputStream().readAllBytes()).hasSize(30); // all ticks, then the backend's FIN
+    assertThat(client.getInputStream().readAllBytes())
+        .hasSize(30); // all ticks, then the backend's FIN
     client.close(); // well within the idle timeout: the connection ends by itself
     proxy.awaitIdle(Duration.ofSeconds(10));
     assertThat(proxy.stats().idleTimeouts()).isZero();
@@ -79,12 +85,17 @@ class TcpProxyLifecycleTest extends TcpProxyTestSupport {
 
   @Test
   void closeReleasesThePortAndLeavesNoThreads() throws Exception {
-    TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0).backends(backend(echo()))
-        .drainTimeout(Duration.ofMillis(200)).start();
+    TcpProxy proxy =
+        TcpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .backends(backend(echo()))
+            .drainTimeout(Duration.ofMillis(200))
+            .start();
     Socket open = connect(proxy);
     open.getOutputStream().write('x');
     assertThat(open.getInputStream().read()).isEqualTo('x');
-    assertThat(proxy.liveThreads()).isGreaterThanOrEqualTo(3); // accept, idle reaper, 2 per connection
+    assertThat(proxy.liveThreads())
+        .isGreaterThanOrEqualTo(3); // accept, idle reaper, 2 per connection
     int port = proxy.port();
     long t0 = System.nanoTime();
     proxy.close();
@@ -106,8 +117,12 @@ class TcpProxyLifecycleTest extends TcpProxyTestSupport {
     // their threads finished: 9 in 100 closes then still saw a live proxy thread
     EchoServer echo = echo();
     for (int i = 0; i < 100; i++) {
-      TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0).backends(backend(echo))
-          .drainTimeout(Duration.ZERO).start();
+      TcpProxy proxy =
+          TcpProxy.builder()
+              .listen("127.0.0.1", 0)
+              .backends(backend(echo))
+              .drainTimeout(Duration.ZERO)
+              .start();
       try (Socket s = new Socket(LOOPBACK, proxy.port())) {
         s.setSoTimeout(10_000);
         s.getOutputStream().write('x');
@@ -120,14 +135,19 @@ class TcpProxyLifecycleTest extends TcpProxyTestSupport {
 
   @Test
   void closeLetsInFlightConnectionsFinishWithinTheDrainTimeout() throws Exception {
-    TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0).backends(backend(echo()))
-        .drainTimeout(Duration.ofSeconds(30)).start();
+    TcpProxy proxy =
+        TcpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .backends(backend(echo()))
+            .drainTimeout(Duration.ofSeconds(30))
+            .start();
     Socket client = connect(proxy);
     client.getOutputStream().write('a');
     assertThat(client.getInputStream().read()).isEqualTo('a');
     CompletableFuture<Void> closing = CompletableFuture.runAsync(proxy::close);
     Await.until("draining", () -> proxy.stats().draining());
-    assertThatThrownBy(() -> new Socket(LOOPBACK, proxy.port()).close()).isInstanceOf(IOException.class);
+    assertThatThrownBy(() -> new Socket(LOOPBACK, proxy.port()).close())
+        .isInstanceOf(IOException.class);
     client.getOutputStream().write('b'); // the open connection still works
     assertThat(client.getInputStream().read()).isEqualTo('b');
     assertThat(closing).isNotDone();
@@ -162,44 +182,73 @@ class TcpProxyLifecycleTest extends TcpProxyTestSupport {
         .isInstanceOf(IllegalStateException.class)
         .hasMessage("no backends: call backends(...) or cluster(...)");
     assertThatThrownBy(() -> TcpProxy.builder().backends(Backend.of("h", 1)).start())
-        .isInstanceOf(IllegalStateException.class).hasMessageContaining("no listen port");
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("no listen port");
     assertThatThrownBy(() -> TcpProxy.builder().connectTimeout(Duration.ofSeconds(-1)))
-        .isInstanceOf(IllegalArgumentException.class).hasMessage("connectTimeout: PT-1S (expected: > 0)");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("connectTimeout: PT-1S (expected: > 0)");
     assertThatThrownBy(() -> TcpProxy.builder().idleTimeout(Duration.ofMillis(-5)))
         .hasMessage("idleTimeout: PT-0.005S (expected: >= 0)");
-    Duration forever = Duration.ofSeconds(Long.MAX_VALUE); // overflowed nanoseconds in start(), after the bind
+    Duration forever =
+        Duration.ofSeconds(Long.MAX_VALUE); // overflowed nanoseconds in start(), after the bind
     assertThatThrownBy(() -> TcpProxy.builder().connectTimeout(forever))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("connectTimeout: PT")
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("connectTimeout: PT")
         .hasMessageEndingWith("(expected: at most 292 years)");
     assertThatThrownBy(() -> TcpProxy.builder().idleTimeout(forever))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageEndingWith("(expected: at most 292 years)");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageEndingWith("(expected: at most 292 years)");
     assertThatThrownBy(() -> TcpProxy.builder().drainTimeout(forever))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageEndingWith("(expected: at most 292 years)");
-    assertThatThrownBy(() -> TcpProxy.builder().bufferSize(10)).hasMessageContaining("bufferSize: 10");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageEndingWith("(expected: at most 292 years)");
+    assertThatThrownBy(() -> TcpProxy.builder().bufferSize(10))
+        .hasMessageContaining("bufferSize: 10");
     assertThatThrownBy(() -> TcpProxy.builder().maxBufferSize(32 * 1024 * 1024))
         .hasMessage("maxBufferSize: 33554432 (expected: 1024 to 16777216 bytes)");
-    assertThatThrownBy(() -> TcpProxy.builder().bufferMemory(-1)).hasMessage("bufferMemory: -1 (expected: >= 0 bytes)");
-    assertThatThrownBy(() -> TcpProxy.builder().listen(0).backends(Backend.of("127.0.0.1", 1))
-            .bufferSize(128 * 1024).maxBufferSize(64 * 1024).start())
+    assertThatThrownBy(() -> TcpProxy.builder().bufferMemory(-1))
+        .hasMessage("bufferMemory: -1 (expected: >= 0 bytes)");
+    assertThatThrownBy(
+            () ->
+                TcpProxy.builder()
+                    .listen(0)
+                    .backends(Backend.of("127.0.0.1", 1))
+                    .bufferSize(128 * 1024)
+                    .maxBufferSize(64 * 1024)
+                    .start())
         .isInstanceOf(IllegalStateException.class)
-        .hasMessage("maxBufferSize 65536 is smaller than bufferSize 131072: raise maxBufferSize or lower bufferSize");
-    assertThatThrownBy(() -> TcpProxy.builder().maxConnections(0)).hasMessageContaining("maxConnections: 0");
-    assertThatThrownBy(() -> TcpProxy.builder().connectAttempts(0)).hasMessageContaining("connectAttempts: 0");
+        .hasMessage(
+            "maxBufferSize 65536 is smaller than bufferSize 131072: raise maxBufferSize or lower bufferSize");
+    assertThatThrownBy(() -> TcpProxy.builder().maxConnections(0))
+        .hasMessageContaining("maxConnections: 0");
+    assertThatThrownBy(() -> TcpProxy.builder().connectAttempts(0))
+        .hasMessageContaining("connectAttempts: 0");
     Cluster c = Cluster.of("c", Backend.of("127.0.0.1", 1));
-    assertThatThrownBy(() -> TcpProxy.builder().listen(0).cluster(c).balancer(Balancer.random()).start())
-        .isInstanceOf(IllegalStateException.class).hasMessageContaining("brings its own balancer");
+    assertThatThrownBy(
+            () -> TcpProxy.builder().listen(0).cluster(c).balancer(Balancer.random()).start())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("brings its own balancer");
   }
 
   @Test
   void portInUseNamesTheAddress() throws Exception {
     try (ServerSocket taken = new ServerSocket(0, 1, LOOPBACK)) {
-      assertThatThrownBy(() -> TcpProxy.builder().listen("127.0.0.1", taken.getLocalPort())
-              .backends(Backend.of("127.0.0.1", 1)).start())
+      assertThatThrownBy(
+              () ->
+                  TcpProxy.builder()
+                      .listen("127.0.0.1", taken.getLocalPort())
+                      .backends(Backend.of("127.0.0.1", 1))
+                      .start())
           .isInstanceOf(BindException.class)
-          .hasMessageStartingWith("listen 127.0.0.1:" + taken.getLocalPort() + ": address already in use");
+          .hasMessageStartingWith(
+              "listen 127.0.0.1:" + taken.getLocalPort() + ": address already in use");
     }
     // 192.0.2.1 (TEST-NET-1) is no address of this machine: not "in use", and said so
-    assertThatThrownBy(() -> TcpProxy.builder().listen("192.0.2.1", 0).backends(Backend.of("127.0.0.1", 1)).start())
+    assertThatThrownBy(
+            () ->
+                TcpProxy.builder()
+                    .listen("192.0.2.1", 0)
+                    .backends(Backend.of("127.0.0.1", 1))
+                    .start())
         .isInstanceOf(BindException.class)
         .hasMessageStartingWith("listen 192.0.2.1:0: cannot bind (");
   }

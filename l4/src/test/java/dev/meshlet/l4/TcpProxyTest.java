@@ -38,30 +38,36 @@ class TcpProxyTest extends TcpProxyTestSupport {
     Socket client = connect(proxy);
     int size = 64 * 1024 * 1024;
     echoRoundTrip(client, size);
-    client.shutdownOutput(); // the echo backend then ends its side: the client sees the end of stream
+    client
+        .shutdownOutput(); // the echo backend then ends its side: the client sees the end of stream
     assertThat(client.getInputStream().read()).isEqualTo(-1);
     Await.until("bytes counted", () -> proxy.stats().bytesDownstream() == size);
     assertThat(proxy.stats().bytesUpstream()).isEqualTo(size);
     assertThat(proxy.cluster().endpoints().get(0).stats().bytesIn()).isEqualTo(size);
   }
 
-  /** Writes {@code size} random bytes to the echo backend through {@code client}, reads them back, keeps it open. */
+  /**
+   * Writes {@code size} random bytes to the echo backend through {@code client}, reads them back,
+   * keeps it open.
+   */
   private static void echoRoundTrip(Socket client, int size) throws Exception {
     MessageDigest sent = MessageDigest.getInstance("SHA-256");
     MessageDigest received = MessageDigest.getInstance("SHA-256");
-    Future<?> writer = CompletableFuture.runAsync(() -> {
-      try {
-        Random random = new Random(7);
-        byte[] chunk = new byte[256 * 1024];
-        for (int sentBytes = 0; sentBytes < size; sentBytes += chunk.length) {
-          random.nextBytes(chunk);
-          sent.update(chunk);
-          client.getOutputStream().write(chunk);
-        }
-      } catch (IOException e) {
-        throw new RuntimeException(e);
-      }
-    });
+    Future<?> writer =
+        CompletableFuture.runAsync(
+            () -> {
+              try {
+                Random random = new Random(7);
+                byte[] chunk = new byte[256 * 1024];
+                for (int sentBytes = 0; sentBytes < size; sentBytes += chunk.length) {
+                  random.nextBytes(chunk);
+                  sent.update(chunk);
+                  client.getOutputStream().write(chunk);
+                }
+              } catch (IOException e) {
+                throw new RuntimeException(e);
+              }
+            });
     byte[] buf = new byte[64 * 1024];
     InputStream in = client.getInputStream();
     long total = 0;
@@ -80,11 +86,13 @@ class TcpProxyTest extends TcpProxyTestSupport {
     TcpProxy proxy = start(proxyTo(echo()));
     Socket client = connect(proxy);
     echoRoundTrip(client, 16 * 1024 * 1024);
-    // the connection stays open and idle: both directions park on their 512-byte buffers, nothing lent
+    // the connection stays open and idle: both directions park on their 512-byte buffers, nothing
+    // lent
     Await.until("buffers returned", () -> proxy.stats().bufferBytes() == 0);
     assertThat(proxy.stats().active()).isEqualTo(1);
     assertThat(proxy.stats().bufferLimitHits()).isZero();
-    assertThat(proxy.pool().largestLent()).isGreaterThanOrEqualTo(64 * 1024); // the burst did borrow
+    assertThat(proxy.pool().largestLent())
+        .isGreaterThanOrEqualTo(64 * 1024); // the burst did borrow
     echoRoundTrip(client, 1024 * 1024); // and the connection still works
   }
 
@@ -97,10 +105,12 @@ class TcpProxyTest extends TcpProxyTestSupport {
     client.getOutputStream().write(message);
     assertThat(client.getInputStream().readNBytes(message.length)).isEqualTo(message);
     // one more round trip: each direction has then finished with the first message's read (a borrow
-    // would follow that read's write, so it could still be under way after the first echo came back)
+    // would follow that read's write, so it could still be under way after the first echo came
+    // back)
     client.getOutputStream().write('x');
     assertThat(client.getInputStream().read()).isEqualTo('x');
-    // both directions read exactly 512 bytes with nothing more waiting: they park on their small buffers
+    // both directions read exactly 512 bytes with nothing more waiting: they park on their small
+    // buffers
     assertThat(proxy.stats().bufferBytes()).isZero();
     assertThat(proxy.pool().largestLent()).isZero();
   }
@@ -109,7 +119,8 @@ class TcpProxyTest extends TcpProxyTestSupport {
   void bufferMemoryBoundsWhatIsLentAndTransfersStayExact() throws Exception {
     TcpProxy proxy = start(proxyTo(echo()).bufferSize(64 * 1024).bufferMemory(64 * 1024));
     Socket client = connect(proxy);
-    echoRoundTrip(client, 8 * 1024 * 1024); // both directions stream at once, one 64 KiB buffer between them
+    echoRoundTrip(
+        client, 8 * 1024 * 1024); // both directions stream at once, one 64 KiB buffer between them
     assertThat(proxy.pool().largestLent()).isEqualTo(64 * 1024);
     Await.until("buffers returned", () -> proxy.stats().bufferBytes() == 0);
     // never borrowing (a limit below bufferSize) is slower, not broken
@@ -121,11 +132,15 @@ class TcpProxyTest extends TcpProxyTestSupport {
 
   @Test
   void halfCloseFromClientStillDeliversBackendReply() throws Exception {
-    EchoServer counting = resources.track(EchoServer.handling(s -> {
-      long n = s.getInputStream().transferTo(OutputStream.nullOutputStream());
-      s.getOutputStream().write(("got " + n + "\n").getBytes(StandardCharsets.US_ASCII));
-      s.shutdownOutput();
-    }));
+    EchoServer counting =
+        resources.track(
+            EchoServer.handling(
+                s -> {
+                  long n = s.getInputStream().transferTo(OutputStream.nullOutputStream());
+                  s.getOutputStream()
+                      .write(("got " + n + "\n").getBytes(StandardCharsets.US_ASCII));
+                  s.shutdownOutput();
+                }));
     TcpProxy proxy = start(proxyTo(counting));
     Socket client = connect(proxy);
     client.getOutputStream().write(new byte[100_000]);
@@ -137,11 +152,15 @@ class TcpProxyTest extends TcpProxyTestSupport {
   @Test
   void halfCloseFromBackendStillDeliversClientData() throws Exception {
     CompletableFuture<String> backendGot = new CompletableFuture<>();
-    EchoServer greeter = resources.track(EchoServer.handling(s -> {
-      s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
-      s.shutdownOutput(); // FIN toward the client; keep reading
-      backendGot.complete(new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII));
-    }));
+    EchoServer greeter =
+        resources.track(
+            EchoServer.handling(
+                s -> {
+                  s.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
+                  s.shutdownOutput(); // FIN toward the client; keep reading
+                  backendGot.complete(
+                      new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII));
+                }));
     TcpProxy proxy = start(proxyTo(greeter));
     Socket client = connect(proxy);
     assertThat(readLine(client)).isEqualTo("hello");
@@ -154,17 +173,20 @@ class TcpProxyTest extends TcpProxyTestSupport {
   @Test
   void resetFromClientResetsBackend() throws Exception {
     CompletableFuture<Throwable> backendSaw = new CompletableFuture<>();
-    EchoServer server = resources.track(EchoServer.handling(s -> {
-      try {
-        InputStream in = s.getInputStream();
-        in.read();
-        s.getOutputStream().write('k');
-        in.read(); // blocks until the proxy resets us
-        backendSaw.complete(new AssertionError("clean EOF instead of a reset"));
-      } catch (IOException e) {
-        backendSaw.complete(e);
-      }
-    }));
+    EchoServer server =
+        resources.track(
+            EchoServer.handling(
+                s -> {
+                  try {
+                    InputStream in = s.getInputStream();
+                    in.read();
+                    s.getOutputStream().write('k');
+                    in.read(); // blocks until the proxy resets us
+                    backendSaw.complete(new AssertionError("clean EOF instead of a reset"));
+                  } catch (IOException e) {
+                    backendSaw.complete(e);
+                  }
+                }));
     TcpProxy proxy = start(proxyTo(server));
     Socket client = connect(proxy);
     client.getOutputStream().write('x');
@@ -172,28 +194,35 @@ class TcpProxyTest extends TcpProxyTestSupport {
     client.setSoLinger(true, 0);
     client.close(); // RST
     assertThat(backendSaw.get(10, TimeUnit.SECONDS))
-        .isInstanceOf(SocketException.class).hasMessageContaining("reset");
+        .isInstanceOf(SocketException.class)
+        .hasMessageContaining("reset");
     Await.until("reset counted", () -> proxy.stats().resets() == 1);
   }
 
   @Test
   void resetFromBackendResetsClient() throws Exception {
-    EchoServer server = resources.track(EchoServer.handling(s -> {
-      s.getInputStream().read();
-      s.setSoLinger(true, 0);
-      s.close();
-    }));
+    EchoServer server =
+        resources.track(
+            EchoServer.handling(
+                s -> {
+                  s.getInputStream().read();
+                  s.setSoLinger(true, 0);
+                  s.close();
+                }));
     TcpProxy proxy = start(proxyTo(server));
     Socket client = connect(proxy);
     client.getOutputStream().write('x');
     assertThatThrownBy(() -> client.getInputStream().read())
-        .isInstanceOf(SocketException.class).hasMessageContaining("reset");
+        .isInstanceOf(SocketException.class)
+        .hasMessageContaining("reset");
   }
 
   @Test
   void bothSocketsOfAConnectionHaveNagleOff() throws Exception {
-    // Nagle would hold a small write back until the previous one is acknowledged (and the peer delays
-    // that ACK by up to 40 ms): the proxy must set TCP_NODELAY on the client and the backend socket.
+    // Nagle would hold a small write back until the previous one is acknowledged (and the peer
+    // delays
+    // that ACK by up to 40 ms): the proxy must set TCP_NODELAY on the client and the backend
+    // socket.
     TcpProxy proxy = start(proxyTo(echo()));
     Socket client = connect(proxy);
     client.getOutputStream().write('x');
@@ -209,33 +238,40 @@ class TcpProxyTest extends TcpProxyTestSupport {
     TcpProxy proxy = start(proxyTo(echo(), echo()));
     int clients = 1000;
     int size = 32 * 1024;
-    CountDownLatch allOpen = new CountDownLatch(1); // no client half-closes before all 1,000 are open
+    CountDownLatch allOpen =
+        new CountDownLatch(1); // no client half-closes before all 1,000 are open
     try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
       List<Future<Boolean>> results = new ArrayList<>();
       for (int i = 0; i < clients; i++) {
         int seed = i;
-        results.add(pool.submit(() -> {
-          byte[] data = new byte[size];
-          new Random(seed).nextBytes(data);
-          try (Socket s = new Socket(LOOPBACK, proxy.port())) {
-            s.setSoTimeout(60_000);
-            CompletableFuture<Void> w = CompletableFuture.runAsync(() -> {
-              try {
-                s.getOutputStream().write(data);
-                allOpen.await();
-                s.shutdownOutput();
-              } catch (IOException | InterruptedException e) {
-                throw new RuntimeException(e);
-              }
-            }, Executors.newVirtualThreadPerTaskExecutor());
-            byte[] back = s.getInputStream().readAllBytes();
-            w.join();
-            return Arrays.equals(data, back);
-          }
-        }));
+        results.add(
+            pool.submit(
+                () -> {
+                  byte[] data = new byte[size];
+                  new Random(seed).nextBytes(data);
+                  try (Socket s = new Socket(LOOPBACK, proxy.port())) {
+                    s.setSoTimeout(60_000);
+                    CompletableFuture<Void> w =
+                        CompletableFuture.runAsync(
+                            () -> {
+                              try {
+                                s.getOutputStream().write(data);
+                                allOpen.await();
+                                s.shutdownOutput();
+                              } catch (IOException | InterruptedException e) {
+                                throw new RuntimeException(e);
+                              }
+                            },
+                            Executors.newVirtualThreadPerTaskExecutor());
+                    byte[] back = s.getInputStream().readAllBytes();
+                    w.join();
+                    return Arrays.equals(data, back);
+                  }
+                }));
       }
       try {
-        proxy.awaitConnections(clients, Duration.ofSeconds(60)); // all open through the proxy at once
+        proxy.awaitConnections(
+            clients, Duration.ofSeconds(60)); // all open through the proxy at once
       } finally {
         allOpen.countDown();
       }
@@ -254,30 +290,38 @@ class TcpProxyTest extends TcpProxyTestSupport {
 
   @Test
   void slowReaderBackpressuresInsteadOfBuffering() throws Exception {
-    // the backend streams 256 MiB; the client reads nothing: the backend must block, not the proxy buffer it all
+    // the backend streams 256 MiB; the client reads nothing: the backend must block, not the proxy
+    // buffer it all
     CompletableFuture<Long> written = new CompletableFuture<>();
     long[] progress = new long[1];
-    EchoServer firehose = resources.track(EchoServer.handling(s -> {
-      byte[] chunk = new byte[64 * 1024];
-      OutputStream out = s.getOutputStream();
-      try {
-        for (int i = 0; i < 4096; i++) {
-          out.write(chunk);
-          progress[0] += chunk.length;
-        }
-      } finally {
-        written.complete(progress[0]);
-      }
-    }));
+    EchoServer firehose =
+        resources.track(
+            EchoServer.handling(
+                s -> {
+                  byte[] chunk = new byte[64 * 1024];
+                  OutputStream out = s.getOutputStream();
+                  try {
+                    for (int i = 0; i < 4096; i++) {
+                      out.write(chunk);
+                      progress[0] += chunk.length;
+                    }
+                  } finally {
+                    written.complete(progress[0]);
+                  }
+                }));
     TcpProxy proxy = start(proxyTo(firehose));
     Socket client = connect(proxy);
     client.getOutputStream().write('x');
     Await.until("backend stalls", () -> progress[0] > 0);
-    long stalled = Await.value("writes to stop advancing", () -> {
-      long p1 = progress[0];
-      LockSupport.parkNanos(200_000_000);
-      return progress[0] == p1 ? p1 : -1L;
-    }, v -> v > 0);
+    long stalled =
+        Await.value(
+            "writes to stop advancing",
+            () -> {
+              long p1 = progress[0];
+              LockSupport.parkNanos(200_000_000);
+              return progress[0] == p1 ? p1 : -1L;
+            },
+            v -> v > 0);
     // socket buffers on three sockets plus the proxy's buffers: a few MiB, not 256
     assertThat(stalled).isLessThan(32L * 1024 * 1024);
     assertThat(written).isNotDone();
@@ -288,7 +332,9 @@ class TcpProxyTest extends TcpProxyTestSupport {
   void readsBackendNameOverBufferedReaderForSanity() throws Exception {
     TcpProxy proxy = start(proxyTo(resources.track(EchoServer.named("solo"))));
     try (Socket s = connect(proxy);
-        BufferedReader r = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII))) {
+        BufferedReader r =
+            new BufferedReader(
+                new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII))) {
       assertThat(r.readLine()).isEqualTo("solo");
     }
   }

@@ -21,24 +21,35 @@ import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** The faults a seed gives are the same run after run, for new connections and for open ones alike. */
+/**
+ * The faults a seed gives are the same run after run, for new connections and for open ones alike.
+ */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class ToxicReplayTest {
   private static final long SEED = 0x5EEDL;
   private static final int CONNECTIONS = 16;
   private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
   private static final Duration WAIT = Duration.ofSeconds(10);
+
   @AutoClose
-  private final Resources resources = Resources.thenCheck(() ->
-      assertThat(NoLeakedThreads.live("meshlet-l4-")).as("proxy threads left after close").isEmpty());
+  private final Resources resources =
+      Resources.thenCheck(
+          () ->
+              assertThat(NoLeakedThreads.live("meshlet-l4-"))
+                  .as("proxy threads left after close")
+                  .isEmpty());
 
   private TcpProxy proxyTo(EchoServer server) throws IOException {
     return proxyTo(server, 7L);
   }
 
   private TcpProxy proxyTo(EchoServer server, long seed) throws IOException {
-    return resources.track(TcpProxy.builder().listen("127.0.0.1", 0)
-        .backends(Backend.of("127.0.0.1", server.port())).seed(seed).start());
+    return resources.track(
+        TcpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .backends(Backend.of("127.0.0.1", server.port()))
+            .seed(seed)
+            .start());
   }
 
   private Socket connect(TcpProxy proxy) throws IOException {
@@ -63,12 +74,17 @@ class ToxicReplayTest {
     proxy.toxics().add("late", Toxic.latency(Duration.ofMillis(400)).upstream());
     assertThat(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client))).isGreaterThanOrEqualTo(398);
     assertThat(proxy.toxics().remove("late")).isTrue();
-    assertThat(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client))).as("without the toxic, ms").isLessThan(300);
+    assertThat(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client)))
+        .as("without the toxic, ms")
+        .isLessThan(300);
     assertThat(proxy.journal().entries(TcpEvent.ToxicApplied.class))
-        .extracting(TcpEvent.ToxicApplied::name).containsExactly("late");
+        .extracting(TcpEvent.ToxicApplied::name)
+        .containsExactly("late");
   }
 
-  /** Connections (numbered from 1) that the toxic {@code name} was applied to, for 200 connections. */
+  /**
+   * Connections (numbered from 1) that the toxic {@code name} was applied to, for 200 connections.
+   */
   private List<Long> appliedOver200Connections(long seed, Toxic toxic) throws Exception {
     TcpProxy proxy = proxyTo(resources.track(EchoServer.start()), seed);
     proxy.toxics().add("maybe", toxic);
@@ -78,7 +94,9 @@ class ToxicReplayTest {
     proxy.awaitAccepted(200, WAIT);
     proxy.awaitIdle(WAIT);
     return proxy.journal().entries(TcpEvent.ToxicApplied.class).stream()
-        .map(TcpEvent.ToxicApplied::connection).sorted().toList();
+        .map(TcpEvent.ToxicApplied::connection)
+        .sorted()
+        .toList();
   }
 
   @Test
@@ -95,9 +113,13 @@ class ToxicReplayTest {
 
   @Test
   void schedulesPickTheFirstNOrEveryKthConnection() throws Exception {
-    assertThat(appliedOver200Connections(1, Toxic.latency(Duration.ofMillis(1)).schedule(Schedule.firstN(3))))
+    assertThat(
+            appliedOver200Connections(
+                1, Toxic.latency(Duration.ofMillis(1)).schedule(Schedule.firstN(3))))
         .containsExactly(1L, 2L, 3L);
-    assertThat(appliedOver200Connections(1, Toxic.latency(Duration.ofMillis(1)).schedule(Schedule.everyNth(50))))
+    assertThat(
+            appliedOver200Connections(
+                1, Toxic.latency(Duration.ofMillis(1)).schedule(Schedule.everyNth(50))))
         .containsExactly(50L, 100L, 150L, 200L);
   }
 
@@ -119,10 +141,18 @@ class ToxicReplayTest {
     }
   }
 
-  /** Opens the connections one by one, then adds a toxic with toxicity 0.5: the connections it applies to. */
+  /**
+   * Opens the connections one by one, then adds a toxic with toxicity 0.5: the connections it
+   * applies to.
+   */
   private Set<Long> hitByToxicAddedWhileOpen(EchoServer backend) throws Exception {
-    try (TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0).seed(SEED)
-        .backends(Backend.of("127.0.0.1", backend.port())).drainTimeout(Duration.ZERO).start()) {
+    try (TcpProxy proxy =
+        TcpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .seed(SEED)
+            .backends(Backend.of("127.0.0.1", backend.port()))
+            .drainTimeout(Duration.ZERO)
+            .start()) {
       List<Socket> clients = new ArrayList<>();
       try {
         for (int i = 0; i < CONNECTIONS; i++) {

@@ -25,13 +25,15 @@ import org.junit.jupiter.api.Timeout;
 class ToxicsTest extends ToxicsTestSupport {
   /** A backend that writes {@code size} bytes as soon as a client connects, then closes. */
   private EchoServer source(int size) {
-    return resources.track(EchoServer.handling(s -> {
-      byte[] data = new byte[size];
-      Arrays.fill(data, (byte) 'x');
-      s.getOutputStream().write(data);
-      s.shutdownOutput();
-      s.getInputStream().transferTo(OutputStream.nullOutputStream());
-    }));
+    return resources.track(
+        EchoServer.handling(
+            s -> {
+              byte[] data = new byte[size];
+              Arrays.fill(data, (byte) 'x');
+              s.getOutputStream().write(data);
+              s.shutdownOutput();
+              s.getInputStream().transferTo(OutputStream.nullOutputStream());
+            }));
   }
 
   private static long readAll(Socket s) throws IOException {
@@ -57,9 +59,12 @@ class ToxicsTest extends ToxicsTestSupport {
     for (int i = 0; i < 5; i++) {
       added.add(TimeUnit.NANOSECONDS.toMillis(roundTripNanos(client) - base));
     }
-    // Never less than configured; a stall of the shared CPUs may lengthen one sample, not the median.
+    // Never less than configured; a stall of the shared CPUs may lengthen one sample, not the
+    // median.
     assertThat(added).as("added latency, ms").allMatch(ms -> ms >= 148);
-    assertThat(added.stream().sorted().toList().get(2)).as("median added latency, ms").isLessThan(150L + 60L);
+    assertThat(added.stream().sorted().toList().get(2))
+        .as("median added latency, ms")
+        .isLessThan(150L + 60L);
   }
 
   @Test
@@ -72,11 +77,15 @@ class ToxicsTest extends ToxicsTestSupport {
     for (int i = 0; i < size; i++) {
       data[i] = (byte) (i % 251);
     }
-    TcpProxy proxy = proxyTo(resources.track(EchoServer.handling(s -> {
-      s.getOutputStream().write(data);
-      s.shutdownOutput();
-      s.getInputStream().transferTo(OutputStream.nullOutputStream());
-    })));
+    TcpProxy proxy =
+        proxyTo(
+            resources.track(
+                EchoServer.handling(
+                    s -> {
+                      s.getOutputStream().write(data);
+                      s.shutdownOutput();
+                      s.getInputStream().transferTo(OutputStream.nullOutputStream());
+                    })));
     proxy.toxics().add("slow", Toxic.latency(Duration.ofMillis(400)).downstream());
     long connected = System.nanoTime();
     Socket client = connect(proxy);
@@ -87,15 +96,24 @@ class ToxicsTest extends ToxicsTestSupport {
     long endOfStream = System.nanoTime();
     assertThat(first).isEqualTo(0);
     assertThat(rest).hasSize(size - 1).isEqualTo(Arrays.copyOfRange(data, 1, size));
-    assertThat(TimeUnit.NANOSECONDS.toMillis(firstByte - connected)).as("first byte after, ms").isGreaterThanOrEqualTo(395);
-    assertThat(TimeUnit.NANOSECONDS.toMillis(endOfStream - firstByte)).as("first to last byte, ms").isLessThan(400);
+    assertThat(TimeUnit.NANOSECONDS.toMillis(firstByte - connected))
+        .as("first byte after, ms")
+        .isGreaterThanOrEqualTo(395);
+    assertThat(TimeUnit.NANOSECONDS.toMillis(endOfStream - firstByte))
+        .as("first to last byte, ms")
+        .isLessThan(400);
   }
 
   @Test
   void closeEndsAConnectionWhoseDataALatencyToxicHolds() throws Exception {
     EchoServer echo = resources.track(EchoServer.start());
-    TcpProxy proxy = resources.track(TcpProxy.builder().listen("127.0.0.1", 0)
-        .backends(Backend.of("127.0.0.1", echo.port())).drainTimeout(Duration.ofMillis(100)).start());
+    TcpProxy proxy =
+        resources.track(
+            TcpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .backends(Backend.of("127.0.0.1", echo.port()))
+                .drainTimeout(Duration.ofMillis(100))
+                .start());
     proxy.toxics().add("forever", Toxic.latency(Duration.ofHours(1)).upstream());
     Socket client = connect(proxy);
     client.getOutputStream().write(new byte[100_000]);
@@ -103,7 +121,9 @@ class ToxicsTest extends ToxicsTestSupport {
     proxy.journal().await(TcpEvent.Connected.class, c -> true, WAIT);
     long start = System.nanoTime();
     proxy.close();
-    assertThat(Duration.ofNanos(System.nanoTime() - start)).as("close() with held data").isLessThan(WAIT);
+    assertThat(Duration.ofNanos(System.nanoTime() - start))
+        .as("close() with held data")
+        .isLessThan(WAIT);
     assertThat(proxy.liveThreads()).isZero();
     assertThat(proxy.stats().active()).isZero();
   }
@@ -111,7 +131,9 @@ class ToxicsTest extends ToxicsTestSupport {
   @Test
   void jitterSpreadsTheDelayWithinItsBounds() throws Exception {
     TcpProxy proxy = proxyTo(resources.track(EchoServer.start()));
-    proxy.toxics().add("jittery", Toxic.latency(Duration.ofMillis(60), Duration.ofMillis(40)).upstream());
+    proxy
+        .toxics()
+        .add("jittery", Toxic.latency(Duration.ofMillis(60), Duration.ofMillis(40)).upstream());
     Socket client = connect(proxy);
     List<Long> samples = new ArrayList<>();
     for (int i = 0; i < 12; i++) {
@@ -120,7 +142,8 @@ class ToxicsTest extends ToxicsTestSupport {
     long min = samples.stream().min(Long::compare).orElseThrow();
     long max = samples.stream().max(Long::compare).orElseThrow();
     assertThat(min).as("fastest round trip, ms").isGreaterThanOrEqualTo(19);
-    assertThat(samples.stream().filter(ms -> ms <= 100 + 50).count()).as("round trips within 60+40 ms (+50)")
+    assertThat(samples.stream().filter(ms -> ms <= 100 + 50).count())
+        .as("round trips within 60+40 ms (+50)")
         .isGreaterThanOrEqualTo(9);
     assertThat(max - min).as("spread, ms").isGreaterThan(10);
   }
@@ -135,7 +158,9 @@ class ToxicsTest extends ToxicsTestSupport {
     assertThat(readAll(client)).isEqualTo(size);
     double seconds = (System.nanoTime() - start) / 1e9;
     double kibPerSecond = size / 1024.0 / seconds;
-    System.out.printf("bandwidth: configured 96 KiB/s, measured %.1f KiB/s over %d KiB%n", kibPerSecond, size / 1024);
+    System.out.printf(
+        "bandwidth: configured 96 KiB/s, measured %.1f KiB/s over %d KiB%n",
+        kibPerSecond, size / 1024);
     assertThat(kibPerSecond).as("measured KiB/s").isBetween(96 * 0.8, 96 * 1.2);
   }
 
@@ -156,9 +181,12 @@ class ToxicsTest extends ToxicsTestSupport {
     assertThat(total).isEqualTo(size);
     // The client may now and then read two segments at once under load; most reads are one segment.
     long inRange = reads.stream().filter(n -> n >= 80 && n <= 120).count();
-    System.out.println("slicer: " + reads.size() + " reads, " + inRange + " of 80-120 bytes: " + reads);
+    System.out.println(
+        "slicer: " + reads.size() + " reads, " + inRange + " of 80-120 bytes: " + reads);
     assertThat(reads.size()).as("segments").isGreaterThanOrEqualTo(size / 120 * 8 / 10);
-    assertThat(inRange).as("reads of one segment (80-120 bytes)").isGreaterThanOrEqualTo(reads.size() * 8L / 10);
+    assertThat(inRange)
+        .as("reads of one segment (80-120 bytes)")
+        .isGreaterThanOrEqualTo(reads.size() * 8L / 10);
   }
 
   @Test
@@ -175,9 +203,12 @@ class ToxicsTest extends ToxicsTestSupport {
   @Test
   void limitDataClosesAfterExactlyNBytesUpstream() throws Exception {
     CompletableFuture<Long> received = new CompletableFuture<>();
-    EchoServer counter = resources.track(EchoServer.handling(s -> {
-      received.complete(s.getInputStream().transferTo(OutputStream.nullOutputStream()));
-    }));
+    EchoServer counter =
+        resources.track(
+            EchoServer.handling(
+                s -> {
+                  received.complete(s.getInputStream().transferTo(OutputStream.nullOutputStream()));
+                }));
     TcpProxy proxy = proxyTo(counter);
     proxy.toxics().add("cap", Toxic.limitData(1000).upstream());
     Socket client = connect(proxy);
@@ -198,8 +229,10 @@ class ToxicsTest extends ToxicsTestSupport {
     long start = System.nanoTime();
     client.getOutputStream().write("hello".getBytes());
     assertThatThrownBy(() -> client.getInputStream().read())
-        .isInstanceOf(SocketException.class).hasMessageContaining("reset");
-    assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isGreaterThanOrEqualTo(195);
+        .isInstanceOf(SocketException.class)
+        .hasMessageContaining("reset");
+    assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start))
+        .isGreaterThanOrEqualTo(195);
     assertThat(proxy.journal().await(TcpEvent.Closed.class, c -> true, WAIT).cause())
         .isEqualTo("toxic rst: reset peer");
   }
@@ -221,13 +254,17 @@ class ToxicsTest extends ToxicsTestSupport {
     TcpProxy proxy = proxyTo(resources.track(EchoServer.start()));
     proxy.toxics().add("void", Toxic.blackhole().downstream());
     Socket client = connect(proxy);
-    Socket quiet = connect(proxy); // sends nothing: nothing of it is dropped, and still it is closed
+    Socket quiet =
+        connect(proxy); // sends nothing: nothing of it is dropped, and still it is closed
     client.setSoTimeout(300);
     client.getOutputStream().write('a');
-    assertThatThrownBy(() -> client.getInputStream().read()).isInstanceOf(SocketTimeoutException.class);
+    assertThatThrownBy(() -> client.getInputStream().read())
+        .isInstanceOf(SocketTimeoutException.class);
     proxy.awaitConnections(2, WAIT);
     client.setSoTimeout(10_000);
-    proxy.toxics().remove("void"); // as Toxiproxy, removing a timeout closes the connections it applied to
+    proxy
+        .toxics()
+        .remove("void"); // as Toxiproxy, removing a timeout closes the connections it applied to
     assertThat(client.getInputStream().read()).isEqualTo(-1);
     assertThat(quiet.getInputStream().read()).isEqualTo(-1);
   }

@@ -19,16 +19,24 @@ abstract class ToxicsTestSupport {
   static final Duration WAIT = Duration.ofSeconds(10);
 
   @AutoClose
-  final Resources resources = Resources.thenCheck(() ->
-      assertThat(NoLeakedThreads.live("meshlet-l4-")).as("proxy threads left after close").isEmpty());
+  final Resources resources =
+      Resources.thenCheck(
+          () ->
+              assertThat(NoLeakedThreads.live("meshlet-l4-"))
+                  .as("proxy threads left after close")
+                  .isEmpty());
 
   TcpProxy proxyTo(EchoServer server) throws IOException {
     return proxyTo(server, 7L);
   }
 
   TcpProxy proxyTo(EchoServer server, long seed) throws IOException {
-    return resources.track(TcpProxy.builder().listen("127.0.0.1", 0)
-        .backends(Backend.of("127.0.0.1", server.port())).seed(seed).start());
+    return resources.track(
+        TcpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .backends(Backend.of("127.0.0.1", server.port()))
+            .seed(seed)
+            .start());
   }
 
   Socket connect(TcpProxy proxy) throws IOException {

@@ -28,26 +28,36 @@ import org.eclipse.jetty.util.thread.Scheduler;
 import org.jspecify.annotations.Nullable;
 
 /**
- * One try of an {@link Exchange}: its endpoint and counters, the proxy request (proxy→server) and the
- * listener of the server response (server→proxy), which it forwards as the client response
+ * One try of an {@link Exchange}: its endpoint and counters, the proxy request (proxy→server) and
+ * the listener of the server response (server→proxy), which it forwards as the client response
  * (proxy→client). Built whole for each try, never reused: nothing is reset between tries.
  *
  * <p>It reports to its exchange through a few calls: {@link Exchange#claim()} before it writes the
- * client response, {@link Exchange#mayRetry} and {@link Exchange#retry} when it failed in a way that
- * may be tried again, {@link Exchange#tryFailed} when it may not, {@link Exchange#finish} when the
- * client response is written (or {@link Exchange#sendError} when its response head was refused);
- * and three notices: {@link Exchange#releasePending} (it got a connection), {@link
- * Exchange#watchClient} (its server is silent), {@link Exchange#client()} (the client left or cannot be
- * written to). Every call on the endpoint ({@code begin}, {@code end}, {@code succeeded}, {@code
- * failed}, bytes) is made here.
+ * client response, {@link Exchange#mayRetry} and {@link Exchange#retry} when it failed in a way
+ * that may be tried again, {@link Exchange#tryFailed} when it may not, {@link Exchange#finish} when
+ * the client response is written (or {@link Exchange#sendError} when its response head was
+ * refused); and three notices: {@link Exchange#releasePending} (it got a connection), {@link
+ * Exchange#watchClient} (its server is silent), {@link Exchange#client()} (the client left or
+ * cannot be written to). Every call on the endpoint ({@code begin}, {@code end}, {@code succeeded},
+ * {@code failed}, bytes) is made here.
  */
-final class Attempt implements Response.Listener, Request.QueuedListener, Request.BeginListener,
-    Request.HeadersListener, Consumer<HttpFields.Mutable>, Supplier<@Nullable HttpFields>, FaultPlan.ShapedBody {
+final class Attempt
+    implements Response.Listener,
+        Request.QueuedListener,
+        Request.BeginListener,
+        Request.HeadersListener,
+        Consumer<HttpFields.Mutable>,
+        Supplier<@Nullable HttpFields>,
+        FaultPlan.ShapedBody {
   private static final AtomicReferenceFieldUpdater<Attempt, @Nullable Throwable> ABORT =
       AtomicReferenceFieldUpdater.newUpdater(Attempt.class, Throwable.class, "abortCause");
   private static final AtomicIntegerFieldUpdater<Attempt> ARMED =
       AtomicIntegerFieldUpdater.newUpdater(Attempt.class, "responseTimerArmed");
-  /** How much longer than the response deadline a proxy request may stay idle, so that the deadline decides. */
+
+  /**
+   * How much longer than the response deadline a proxy request may stay idle, so that the deadline
+   * decides.
+   */
   private static final long IDLE_MARGIN_MILLIS = 1000;
 
   private final Exchange exchange;
@@ -58,57 +68,85 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   private final RetryPolicy policy;
   private final @Nullable FaultPlan faults;
   private final Endpoint endpoint;
-  /** The try in flight on {@link #endpoint}, begun last in the constructor; its outcome is reported once. */
+
+  /**
+   * The try in flight on {@link #endpoint}, begun last in the constructor; its outcome is reported
+   * once.
+   */
   private final Lease lease;
+
   private final Counters backendCounters;
   private final Destinations.Server server;
+
   /** The client's body this try sends; null for none. */
   private final @Nullable RequestBody body;
+
   /** How long the server may take to begin its response once it has the whole request, in ms. */
   private final long responseMillis;
+
   /** The streamed body this try sends; null for a buffered body or none. */
   private @Nullable ProxyRequestContent streamed;
+
   /** The id sent in X-Request-ID when the client sent none; null until the head is built. */
   private @Nullable String requestId;
+
   final Request proxyRequest;
 
   /**
    * An abort that came before Jetty queued the proxy request. Jetty 12.1.14 loses an abort that
-   * lands while its send() builds the request's exchange (listed in the conversation, whose listeners
-   * are not yet set): an NPE in HttpExchange.notifyFailureComplete, no listener told, the exchange
-   * never completes and the client gets no answer. So such an abort is made by the queued notice.
+   * lands while its send() builds the request's exchange (listed in the conversation, whose
+   * listeners are not yet set): an NPE in HttpExchange.notifyFailureComplete, no listener told, the
+   * exchange never completes and the client gets no answer. So such an abort is made by the queued
+   * notice.
    */
   private volatile @Nullable Throwable abortCause;
+
   private volatile boolean queued;
   private volatile boolean requestBegun;
   private volatile boolean reusedConnection;
+
   /**
    * The proxy request's head was handed to the connection to be written: from then on the backend
-   * may have all of it. Set when Jetty is about to write the head (its "headers" event), not when the
-   * write has completed ("commit"): that notice can come after the backend has read the whole
+   * may have all of it. Set when Jetty is about to write the head (its "headers" event), not when
+   * the write has completed ("commit"): that notice can come after the backend has read the whole
    * request, closed, and the failure was seen.
    */
   private volatile boolean headMayBeWritten;
+
   private volatile boolean responseBegun;
   private volatile boolean timedOut;
   private volatile boolean headForwarded;
   private volatile boolean responseSucceeded;
   private volatile boolean noBody;
-  /** Set when a status listed by the retry policy is to be retried: the abort that follows is ours. */
+
+  /**
+   * Set when a status listed by the retry policy is to be retried: the abort that follows is ours.
+   */
   private volatile int retryStatus;
+
   /** The status the server answered this try with; 0 before (or without) a response head. */
   private volatile int serverStatus;
+
   /** Set when the try failed because its backend's host name did not resolve: says so. */
   private volatile @Nullable String unresolved;
-  /** 1 once the response deadline runs: from the send, or from the end of a client body still arriving. */
+
+  /**
+   * 1 once the response deadline runs: from the send, or from the end of a client body still
+   * arriving.
+   */
   private volatile int responseTimerArmed;
+
   /** When the proxy request was sent, then how long the server took to begin its response. */
   private volatile long serverHeadNanos;
+
   private volatile long bytesOut;
   private volatile @Nullable HttpFields serverTrailers;
   private Scheduler.@Nullable Task responseTimeout;
   private Scheduler.@Nullable Task connectTimeout;
-  /** Ended by {@link #endForRetry} or {@link #end}; read only after the exchange's state changed. */
+
+  /**
+   * Ended by {@link #endForRetry} or {@link #end}; read only after the exchange's state changed.
+   */
   private boolean ended;
 
   /**
@@ -118,9 +156,17 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
    * @param requestId the X-Request-ID an earlier try generated; null if none did
    * @param body the client's body, which this try sends as it is now; null for none
    */
-  Attempt(Exchange exchange, ProxyContext ctx, org.eclipse.jetty.server.Request clientRequest,
-      org.eclipse.jetty.server.Response clientResponse, HttpRoute route, RetryPolicy policy,
-      @Nullable FaultPlan faults, Endpoint endpoint, String target, @Nullable String requestId,
+  Attempt(
+      Exchange exchange,
+      ProxyContext ctx,
+      org.eclipse.jetty.server.Request clientRequest,
+      org.eclipse.jetty.server.Response clientResponse,
+      HttpRoute route,
+      RetryPolicy policy,
+      @Nullable FaultPlan faults,
+      Endpoint endpoint,
+      String target,
+      @Nullable String requestId,
       @Nullable RequestBody body) {
     this.exchange = exchange;
     this.policy = policy;
@@ -133,10 +179,12 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     this.requestId = requestId;
     this.body = body;
     this.server = ctx.destinations().server(endpoint);
-    Request r = ctx.client().newRequest(server.uri)
-        .method(clientRequest.getMethod())
-        .version(HttpVersion.HTTP_1_1)
-        .path(target);
+    Request r =
+        ctx.client()
+            .newRequest(server.uri)
+            .method(clientRequest.getMethod())
+            .version(HttpVersion.HTTP_1_1)
+            .path(target);
     r.headers(this);
     r.onRequestBegin(this);
     r.onRequestQueued(this);
@@ -144,8 +192,11 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     this.responseMillis = ctx.timeouts().perTry(policy, route).toMillis();
     // Jetty applies the idle timeout while a try waits for its response too: unless the route sets
     // one, it is kept longer than the response deadline, so that the deadline decides (both ways).
-    long idle = route.idleTimeout != null ? route.idleTimeout.toMillis()
-        : Math.max(ctx.config().upstreamIdleTimeout().toMillis(), responseMillis + IDLE_MARGIN_MILLIS);
+    long idle =
+        route.idleTimeout != null
+            ? route.idleTimeout.toMillis()
+            : Math.max(
+                ctx.config().upstreamIdleTimeout().toMillis(), responseMillis + IDLE_MARGIN_MILLIS);
     r.idleTimeout(idle, TimeUnit.MILLISECONDS);
     long replayedBytes = 0;
     if (body != null) {
@@ -174,10 +225,14 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     }
   }
 
-  /** Copies the client request's head into the proxy request's (run once, by {@link Request#headers}). */
+  /**
+   * Copies the client request's head into the proxy request's (run once, by {@link
+   * Request#headers}).
+   */
   @Override
   public void accept(HttpFields.Mutable out) {
-    requestId = HeaderPolicy.proxyRequestHeaders(clientRequest, out, ctx.config(), route, requestId);
+    requestId =
+        HeaderPolicy.proxyRequestHeaders(clientRequest, out, ctx.config(), route, requestId);
   }
 
   /** The X-Request-ID this try sent for the client; null when the client sent its own. */
@@ -221,7 +276,8 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     Timeouts timeouts = ctx.timeouts();
     if (timeout > Timeouts.WATCH_AFTER_MILLIS && ctx.clientWatcher() != null) {
       long rest = timeout - Timeouts.WATCH_AFTER_MILLIS;
-      responseTimeout = timeouts.afterMillis(Timeouts.WATCH_AFTER_MILLIS, () -> onServerSilent(rest, timeout));
+      responseTimeout =
+          timeouts.afterMillis(Timeouts.WATCH_AFTER_MILLIS, () -> onServerSilent(rest, timeout));
     } else {
       responseTimeout = timeouts.afterMillis(timeout, () -> onResponseTimeout(timeout));
     }
@@ -252,7 +308,8 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
 
   private void onConnectTimeout() {
     if (!requestBegun && route.connectTimeout != null) {
-      abort(new ConnectException("no connection within " + route.connectTimeout.toMillis() + " ms"));
+      abort(
+          new ConnectException("no connection within " + route.connectTimeout.toMillis() + " ms"));
     }
   }
 
@@ -266,7 +323,8 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
 
   /** Aborts the proxy request, now or when Jetty has queued it (see {@link #abortCause}). */
   void abort(Throwable cause) {
-    if (ABORT.compareAndSet(this, null, cause) && queued) { // else onQueued aborts, or an abort came first
+    if (ABORT.compareAndSet(this, null, cause)
+        && queued) { // else onQueued aborts, or an abort came first
       proxyRequest.abort(cause);
     }
   }
@@ -280,7 +338,10 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     }
   }
 
-  /** The try got a connection and starts writing: note whether the connection served requests before. */
+  /**
+   * The try got a connection and starts writing: note whether the connection served requests
+   * before.
+   */
   @Override
   public void onBegin(Request request) {
     requestBegun = true;
@@ -330,13 +391,16 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
         lease.failed(); // outlier detection sees it as forwardHead would have
       }
       retryStatus = status;
-      serverResponse.abort(new IOException("meshlet: retrying after status " + status)); // then onComplete
+      serverResponse.abort(
+          new IOException("meshlet: retrying after status " + status)); // then onComplete
       return;
     }
     forwardHead(serverResponse);
   }
 
-  /** Forwards the server's response head; false when it was refused or another answer came first. */
+  /**
+   * Forwards the server's response head; false when it was refused or another answer came first.
+   */
   private boolean forwardHead(Response serverResponse) {
     int status = serverResponse.getStatus();
     String badFraming = ResponseCheck.problem(serverResponse);
@@ -358,7 +422,8 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
       lease.failed();
     }
     clientResponse.setStatus(status);
-    if (HeaderPolicy.clientResponseHeaders(serverResponse, clientResponse.getHeaders(), ctx.config(), route)) {
+    if (HeaderPolicy.clientResponseHeaders(
+        serverResponse, clientResponse.getHeaders(), ctx.config(), route)) {
       clientResponse.setTrailersSupplier(this);
     }
     return true;
@@ -388,24 +453,27 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     bytesOut += n;
     lease.bytesIn(n);
     chunk.retain();
-    clientResponse.write(false, buffer, new Callback() {
-      @Override
-      public void succeeded() {
-        chunk.release();
-        demander.run();
-      }
+    clientResponse.write(
+        false,
+        buffer,
+        new Callback() {
+          @Override
+          public void succeeded() {
+            chunk.release();
+            demander.run();
+          }
 
-      @Override
-      public void failed(Throwable x) {
-        chunk.release();
-        clientFailed(x);
-      }
+          @Override
+          public void failed(Throwable x) {
+            chunk.release();
+            clientFailed(x);
+          }
 
-      @Override
-      public Invocable.InvocationType getInvocationType() {
-        return Invocable.InvocationType.NON_BLOCKING;
-      }
-    });
+          @Override
+          public Invocable.InvocationType getInvocationType() {
+            return Invocable.InvocationType.NON_BLOCKING;
+          }
+        });
   }
 
   @Override
@@ -420,7 +488,9 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     proxyRequest.abort(failure);
   }
 
-  /** The abort-body fault cut the client response: end the exchange, then drop the proxy request. */
+  /**
+   * The abort-body fault cut the client response: end the exchange, then drop the proxy request.
+   */
   @Override
   public void cut(IOException why) {
     exchange.client().cut(); // the abort below is ours, not the backend's fault
@@ -462,9 +532,12 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
   }
 
   private void writeLast(int status, ByteBuffer last) {
-    clientResponse.write(true, last, Callback.from(
-        () -> exchange.finish(status, null, null),
-        x -> exchange.finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
+    clientResponse.write(
+        true,
+        last,
+        Callback.from(
+            () -> exchange.finish(status, null, null),
+            x -> exchange.finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
   }
 
   @Override
@@ -505,7 +578,8 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     if (!requestBegun) {
       return HttpProxyStats.RetryReason.CONNECT_FAILURE;
     }
-    if (reusedConnection && failure instanceof IOException
+    if (reusedConnection
+        && failure instanceof IOException
         && (RetryPolicy.idempotent(clientRequest.getMethod()) || !headMayBeWritten)) {
       // The keep-alive race, retried whatever the policy. The backend may have received a request
       // whose head was written and acted on it before closing, so a non-idempotent one (RFC 9110
@@ -565,7 +639,9 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     backendCounters.end(retryStatus);
   }
 
-  /** Ends the try with its exchange: the backend's counters get the exchange's outcome and bytes. */
+  /**
+   * Ends the try with its exchange: the backend's counters get the exchange's outcome and bytes.
+   */
   void end(int status, HttpProxyStats.@Nullable ErrorKind kind, long in, long out) {
     ended = true;
     Timeouts.cancel(responseTimeout);
@@ -584,7 +660,9 @@ final class Attempt implements Response.Listener, Request.QueuedListener, Reques
     return bytesOut;
   }
 
-  /** How long the server took to begin its response, in microseconds; -1 when no head was forwarded. */
+  /**
+   * How long the server took to begin its response, in microseconds; -1 when no head was forwarded.
+   */
   long serverHeadMicros() {
     return headForwarded ? serverHeadNanos / 1000 : -1;
   }

@@ -11,8 +11,12 @@ import org.jspecify.annotations.Nullable;
 final class ClientSide {
   private final long startNanos;
   private volatile boolean gone;
-  /** When the client was seen leaving, in nanoseconds since the request arrived; -1 while it stays. */
+
+  /**
+   * When the client was seen leaving, in nanoseconds since the request arrived; -1 while it stays.
+   */
   private volatile long leftNanos = -1;
+
   private volatile boolean malformed;
   private volatile ClientWatcher.@Nullable Watch watch;
   private volatile boolean answered;
@@ -22,7 +26,10 @@ final class ClientSide {
     this.startNanos = startNanos;
   }
 
-  /** Whether the client left or sent a malformed body: whatever fails now is not the backend's fault. */
+  /**
+   * Whether the client left or sent a malformed body: whatever fails now is not the backend's
+   * fault.
+   */
   boolean failed() {
     return gone || malformed;
   }
@@ -50,7 +57,9 @@ final class ClientSide {
     gone = true;
   }
 
-  /** The proxy itself cut the client response (an abort fault): not written to any more, not left. */
+  /**
+   * The proxy itself cut the client response (an abort fault): not written to any more, not left.
+   */
   void cut() {
     gone = true;
   }
@@ -65,7 +74,11 @@ final class ClientSide {
    * {@code onVanished} runs if it leaves. Not while Jetty still reads the body: it sees the client
    * leave by itself.
    */
-  void watch(@Nullable ClientWatcher watcher, Request clientRequest, @Nullable RequestBody body, Runnable onVanished) {
+  void watch(
+      @Nullable ClientWatcher watcher,
+      Request clientRequest,
+      @Nullable RequestBody body,
+      Runnable onVanished) {
     if (watcher == null || watch != null || answered || body != null && body.reading()) {
       return;
     }

@@ -17,10 +17,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Jetty's server connection stops reading while a request is handled, so a client's FIN or RST
  * would go unseen until the backend answered or timed out. Registering read interest on Jetty's own
- * endpoint would make Jetty consume the bytes of a pipelined request, so this watcher has a selector
- * of its own: it only looks at whether the socket is readable. Readable with no byte available means
- * end of stream or reset: the exchange is told, on the proxy's executor. Readable with bytes means a
- * pipelined request: the watch ends and the bytes stay for Jetty.
+ * endpoint would make Jetty consume the bytes of a pipelined request, so this watcher has a
+ * selector of its own: it only looks at whether the socket is readable. Readable with no byte
+ * available means end of stream or reset: the exchange is told, on the proxy's executor. Readable
+ * with bytes means a pipelined request: the watch ends and the bytes stay for Jetty.
  *
  * <p>Exchanges register only once their request body is complete and their backend has been silent
  * for a while, so fast requests never touch it. One platform thread, named {@code
@@ -37,7 +37,8 @@ final class ClientWatcher implements AutoCloseable {
   ClientWatcher(Executor executor) throws IOException {
     this.executor = executor;
     this.selector = Selector.open();
-    this.thread = Thread.ofPlatform().daemon().name("meshlet-l7-client-watcher").unstarted(this::loop);
+    this.thread =
+        Thread.ofPlatform().daemon().name("meshlet-l7-client-watcher").unstarted(this::loop);
     thread.start();
   }
 
@@ -62,15 +63,16 @@ final class ClientWatcher implements AutoCloseable {
       cancelled = true;
       SelectionKey k = key;
       if (k != null) {
-        k.cancel(); // the selector forgets it on its next select; a stray wake-up finds it cancelled
+        k.cancel(); // the selector forgets it on its next select; a stray wake-up finds it
+        // cancelled
       }
     }
   }
 
   /**
-   * Watches {@code clientRequest}'s connection until it is cancelled or the client is gone; then runs
-   * {@code onGone} on the executor. Returns null when the connection cannot be watched (not a socket,
-   * closed already, or the watcher is).
+   * Watches {@code clientRequest}'s connection until it is cancelled or the client is gone; then
+   * runs {@code onGone} on the executor. Returns null when the connection cannot be watched (not a
+   * socket, closed already, or the watcher is).
    */
   @Nullable Watch watch(Request clientRequest, Runnable onGone) {
     if (!running
@@ -91,7 +93,8 @@ final class ClientWatcher implements AutoCloseable {
   private void loop() {
     try {
       while (running) {
-        selector.select(1000); // wakes each second too: cancelled keys are deregistered, their sockets freed
+        selector.select(
+            1000); // wakes each second too: cancelled keys are deregistered, their sockets freed
         for (Iterator<SelectionKey> it = selector.selectedKeys().iterator(); it.hasNext(); ) {
           SelectionKey k = it.next();
           it.remove();

@@ -6,7 +6,10 @@ import org.eclipse.jetty.server.NetworkConnectionLimit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Jetty's limit on open client connections, counted in the stats and logged the first time it is hit. */
+/**
+ * Jetty's limit on open client connections, counted in the stats and logged the first time it is
+ * hit.
+ */
 final class ConnectionCap extends NetworkConnectionLimit {
   private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
 
@@ -23,7 +26,8 @@ final class ConnectionCap extends NetworkConnectionLimit {
     super.limit();
     total.error(HttpProxyStats.ErrorKind.CONNECTION_LIMIT);
     if (logged.compareAndSet(false, true)) {
-      LOG.warn("{} client connections open: not accepting more until one closes (maxConnections; logged once)",
+      LOG.warn(
+          "{} client connections open: not accepting more until one closes (maxConnections; logged once)",
           getMaxNetworkConnectionCount());
     }
   }

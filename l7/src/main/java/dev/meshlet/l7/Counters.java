@@ -41,7 +41,9 @@ final class Counters {
     }
   }
 
-  /** The second half of {@link #end(int)}: the request leaves; returns how many are still in flight. */
+  /**
+   * The second half of {@link #end(int)}: the request leaves; returns how many are still in flight.
+   */
   long left() {
     return inFlight.decrementAndGet();
   }

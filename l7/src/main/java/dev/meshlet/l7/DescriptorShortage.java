@@ -7,9 +7,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Episodes of one kind of socket failure (accepting clients, or opening sockets to backends), mostly
- * the process running out of file descriptors: an episode runs from the first failure to the next
- * success and is logged once, without a stack trace, however many requests it fails.
+ * Episodes of one kind of socket failure (accepting clients, or opening sockets to backends),
+ * mostly the process running out of file descriptors: an episode runs from the first failure to the
+ * next success and is logged once, without a stack trace, however many requests it fails.
  */
 final class DescriptorShortage {
   private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
@@ -20,14 +20,20 @@ final class DescriptorShortage {
   private final AtomicBoolean inEpisode = new AtomicBoolean();
   private final AtomicLong failures = new AtomicLong();
 
-  /** Counts each episode as {@code kind} in {@code total} when that is not null (else the caller counts). */
+  /**
+   * Counts each episode as {@code kind} in {@code total} when that is not null (else the caller
+   * counts).
+   */
   DescriptorShortage(String what, @Nullable Counters total, HttpProxyStats.ErrorKind kind) {
     this.what = what;
     this.total = total;
     this.kind = kind;
   }
 
-  /** Whether {@code t} (or a cause) says the process or system is out of file descriptors (EMFILE, ENFILE). */
+  /**
+   * Whether {@code t} (or a cause) says the process or system is out of file descriptors (EMFILE,
+   * ENFILE).
+   */
   static boolean isShortage(@Nullable Throwable t) {
     for (Throwable c = t; c != null; c = c.getCause()) {
       String m = c.getMessage();
@@ -45,8 +51,13 @@ final class DescriptorShortage {
       if (total != null) {
         total.error(kind);
       }
-      LOG.warn("{} failed: {}{}; logged once until it works again", what, x,
-          isShortage(x) ? " (out of file descriptors: raise ulimit -n or lower maxConnections)" : "");
+      LOG.warn(
+          "{} failed: {}{}; logged once until it works again",
+          what,
+          x,
+          isShortage(x)
+              ? " (out of file descriptors: raise ulimit -n or lower maxConnections)"
+              : "");
     }
   }
 

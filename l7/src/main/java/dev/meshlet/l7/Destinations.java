@@ -27,6 +27,7 @@ import org.slf4j.LoggerFactory;
 final class Destinations {
   private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
   private static final long STALE_CHECK_NANOS = 1_000_000_000L;
+
   /** The pool setting that marks a drained backend's connections as closed when released. */
   private static final long DRAINED_MAX_DURATION_MILLIS = 1;
 
@@ -52,9 +53,9 @@ final class Destinations {
   }
 
   /**
-   * Sends {@code proxyRequest} through {@code server}'s Jetty destination: {@code Request.send} would
-   * resolve it per request with a {@code ConcurrentHashMap.compute} on one bin shared by every
-   * request to that backend, a lock that stalls them all on one CPU.
+   * Sends {@code proxyRequest} through {@code server}'s Jetty destination: {@code Request.send}
+   * would resolve it per request with a {@code ConcurrentHashMap.compute} on one bin shared by
+   * every request to that backend, a lock that stalls them all on one CPU.
    */
   void send(Server server, Request proxyRequest, Response.CompleteListener listener) {
     @Nullable Destination d = server.destination;
@@ -71,10 +72,10 @@ final class Destinations {
   }
 
   /**
-   * Jetty's destination sweeper drops a destination after it has been idle (no exchange, no connection,
-   * no {@code stale()} check) for the destination idle timeout (at least 60 s). Checking at least once
-   * a second keeps a destination in use from being swept between the check and the send, and replaces
-   * one that was swept while unused.
+   * Jetty's destination sweeper drops a destination after it has been idle (no exchange, no
+   * connection, no {@code stale()} check) for the destination idle timeout (at least 60 s).
+   * Checking at least once a second keeps a destination in use from being swept between the check
+   * and the send, and replaces one that was swept while unused.
    */
   private Destination refresh(Server server, Request proxyRequest, long now) {
     @Nullable Destination cached = server.destination;
@@ -84,9 +85,11 @@ final class Destinations {
     }
     // Jetty's own resolution: creates the destination if absent or stale, and marks it active
     Destination fresh = client.resolveDestination(proxyRequest);
-    if (fresh instanceof HttpDestination d && d.getConnectionPool() instanceof AbstractConnectionPool pool
+    if (fresh instanceof HttpDestination d
+        && d.getConnectionPool() instanceof AbstractConnectionPool pool
         && pool.getMaxDuration() == DRAINED_MAX_DURATION_MILLIS) {
-      pool.setMaxDuration(0); // a drained backend that routes reach again: its connections are pooled again
+      pool.setMaxDuration(
+          0); // a drained backend that routes reach again: its connections are pooled again
     }
     server.destination = fresh;
     server.checkedNanos = now;
@@ -99,7 +102,8 @@ final class Destinations {
    * their exchange ends (as Envoy drains a removed cluster), rather than at the idle timeout.
    */
   void retainOnly(Set<InetSocketAddress> reachable) {
-    for (Iterator<Map.Entry<InetSocketAddress, Server>> it = servers.entrySet().iterator(); it.hasNext(); ) {
+    for (Iterator<Map.Entry<InetSocketAddress, Server>> it = servers.entrySet().iterator();
+        it.hasNext(); ) {
       Map.Entry<InetSocketAddress, Server> e = it.next();
       if (reachable.contains(e.getKey())) {
         continue;
@@ -107,8 +111,10 @@ final class Destinations {
       it.remove();
       // the destination stays Jetty's (removing it would close its busy connections too); once
       // empty, Jetty's sweeper drops it
-      if (e.getValue().destination instanceof HttpDestination d && d.getConnectionPool() instanceof AbstractConnectionPool pool) {
-        pool.setMaxDuration(DRAINED_MAX_DURATION_MILLIS); // a busy connection is closed when released
+      if (e.getValue().destination instanceof HttpDestination d
+          && d.getConnectionPool() instanceof AbstractConnectionPool pool) {
+        pool.setMaxDuration(
+            DRAINED_MAX_DURATION_MILLIS); // a busy connection is closed when released
         for (Connection idle = pool.acquire(false); idle != null; idle = pool.acquire(false)) {
           idle.close();
         }
@@ -121,8 +127,12 @@ final class Destinations {
    * and whether its host name fails to resolve now (an episode, logged once when it begins).
    */
   static final class Server {
-    /** {@code http://host:port}: {@code HttpClient.newRequest(host, port)} would build and parse one per request. */
+    /**
+     * {@code http://host:port}: {@code HttpClient.newRequest(host, port)} would build and parse one
+     * per request.
+     */
     final URI uri;
+
     private volatile @Nullable Destination destination;
     private volatile long checkedNanos;
     private final AtomicBoolean unresolved = new AtomicBoolean();
@@ -134,8 +144,8 @@ final class Destinations {
     }
 
     /**
-     * Why a try to {@code backend} failed, when its host name did not resolve ({@code failure} or
-     * a cause is an {@link UnknownHostException}); null otherwise. Logs the first of an episode.
+     * Why a try to {@code backend} failed, when its host name did not resolve ({@code failure} or a
+     * cause is an {@link UnknownHostException}); null otherwise. Logs the first of an episode.
      */
     @Nullable String unresolved(String backend, Throwable failure) {
       for (Throwable t = failure; t != null; t = t.getCause()) {

@@ -3,7 +3,6 @@ package dev.meshlet.l7;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
 import java.time.Duration;
-import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
@@ -22,15 +21,18 @@ import org.jspecify.annotations.Nullable;
  * (proxy→client), made of one {@link Attempt} per try (proxy→server and server→proxy).
  *
  * <p>It owns what only it can own: who answers the client, once; when to take and give back its
- * {@link Permits} (the cluster's circuit breaker, pending limit and retry budget); the retry loop. The client's body
- * is its {@link RequestBody}'s, the end of the request is written down by the {@link Ledger}.
- * Everything runs on Jetty's callbacks and the scheduler; nothing waits. The Jetty {@code callback}
- * is completed exactly once, in {@link #finish}.
+ * {@link Permits} (the cluster's circuit breaker, pending limit and retry budget); the retry loop.
+ * The client's body is its {@link RequestBody}'s, the end of the request is written down by the
+ * {@link Ledger}. Everything runs on Jetty's callbacks and the scheduler; nothing waits. The Jetty
+ * {@code callback} is completed exactly once, in {@link #finish}.
  *
  * <h2>Who answers the client</h2>
+ *
  * One {@link State}, changed only by compare-and-set. IDLE: no try in flight (before the first,
  * while the body is read, during a backoff); PREPARING: a try is being built; IN_FLIGHT: a try was
- * handed to Jetty; ANSWERING: the client response is being written; DONE: Jetty's callback completed.
+ * handed to Jetty; ANSWERING: the client response is being written; DONE: Jetty's callback
+ * completed.
+ *
  * <pre>
  * from        to          by
  * IDLE        PREPARING   prepare(): a try is being built (its counters begun)
@@ -41,13 +43,20 @@ import org.jspecify.annotations.Nullable;
  * IN_FLIGHT   ANSWERING   claim(): the try in flight forwards its response or answers its failure
  * any         DONE        finish(): counters, log, journal, Jetty's callback
  * </pre>
+ *
  * In IDLE, a request timeout or a client failure answers by itself (cancelling a backoff); in
  * IN_FLIGHT or ANSWERING it aborts the try, whose failure answers; in PREPARING it is noted and
  * answered when the try is built.
  */
 final class Exchange implements RequestBody.Owner {
   /** Who answers the client: see the class comment. */
-  enum State { IDLE, PREPARING, IN_FLIGHT, ANSWERING, DONE }
+  enum State {
+    IDLE,
+    PREPARING,
+    IN_FLIGHT,
+    ANSWERING,
+    DONE
+  }
 
   private static final AtomicReferenceFieldUpdater<Exchange, State> STATE =
       AtomicReferenceFieldUpdater.newUpdater(Exchange.class, State.class, "state");
@@ -58,42 +67,61 @@ final class Exchange implements RequestBody.Owner {
   private final Response clientResponse;
   private final Callback callback;
   private final long startNanos = System.nanoTime();
+
   /** Numbered from 1 in arrival order, for the journal and the fault draws. */
   private final long requestId;
-  /** The journal's generation when the request arrived: nothing of it is journaled after a clear. */
+
+  /**
+   * The journal's generation when the request arrived: nothing of it is journaled after a clear.
+   */
   private final long journalGeneration;
+
   private volatile State state = State.IDLE;
 
   // routing, decided once in start()
   private @Nullable HttpRoute route;
   private @Nullable Counters routeCounters;
+
   /** The faults drawn for this request; null (the usual case) when none applies. */
   private @Nullable FaultPlan faults;
+
   private RetryPolicy policy = RetryPolicy.none();
   private long key;
   private String target = "/";
 
-  /** The places this request holds in its cluster's limits, closed in finish(); null until admitted. */
+  /**
+   * The places this request holds in its cluster's limits, closed in finish(); null until admitted.
+   */
   private @Nullable Permits permits;
 
   // the retry loop
   private volatile @Nullable Attempt current;
+
   /** Tries made before the current one. */
   private int tries;
+
   private int staleRetries;
   private volatile Scheduler.@Nullable Task backoff;
   private Scheduler.@Nullable Task requestTimeout;
   private volatile boolean requestTimedOut;
+
   /** The client's body missed the request body deadline. */
   private volatile boolean bodyLate;
+
   private @Nullable String generatedRequestId;
 
   // the client
   private final ClientSide client = new ClientSide(startNanos);
+
   /** The client's body; null when the request has none. */
   private @Nullable RequestBody body;
 
-  Exchange(ProxyContext ctx, RouteTable table, Request clientRequest, Response clientResponse, Callback callback) {
+  Exchange(
+      ProxyContext ctx,
+      RouteTable table,
+      Request clientRequest,
+      Response clientResponse,
+      Callback callback) {
     this.requestId = ctx.ledger().nextRequestId();
     this.journalGeneration = ctx.ledger().generation();
     this.ctx = ctx;
@@ -108,7 +136,10 @@ final class Exchange implements RequestBody.Owner {
   void start() {
     ctx.counters().total.begin();
     if (!ctx.timeouts().headInTime(clientRequest) && claim()) {
-      finish(0, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, new TimeoutException("request head deadline"));
+      finish(
+          0,
+          HttpProxyStats.ErrorKind.REQUEST_TIMEOUT,
+          new TimeoutException("request head deadline"));
       return;
     }
     RequestChecks.Refusal refusal = RequestChecks.check(clientRequest, ctx.config());
@@ -132,8 +163,12 @@ final class Exchange implements RequestBody.Owner {
       ctx.ledger().faultsApplied(requestId, journalGeneration, chosen, plan);
       int status = plan.abortStatus;
       if (status > 0 && claim()) {
-        LocalAnswer.fault(clientResponse, status, Callback.from(() -> finish(status, null, null),
-            x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
+        LocalAnswer.fault(
+            clientResponse,
+            status,
+            Callback.from(
+                () -> finish(status, null, null),
+                x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
       }
       if (status > 0) {
         return;
@@ -184,8 +219,19 @@ final class Exchange implements RequestBody.Owner {
     }
     Attempt a;
     try {
-      a = new Attempt(this, ctx, clientRequest, clientResponse, Objects.requireNonNull(route), policy, faults,
-          endpoint, target, generatedRequestId, body);
+      a =
+          new Attempt(
+              this,
+              ctx,
+              clientRequest,
+              clientResponse,
+              Objects.requireNonNull(route),
+              policy,
+              faults,
+              endpoint,
+              target,
+              generatedRequestId,
+              body);
     } catch (RuntimeException x) {
       state = State.IDLE; // startFailed() answers
       throw x;
@@ -205,7 +251,10 @@ final class Exchange implements RequestBody.Owner {
     return state == State.IDLE;
   }
 
-  /** Hands the current try to Jetty, unless a delay fault, the pending limit or the client says otherwise. */
+  /**
+   * Hands the current try to Jetty, unless a delay fault, the pending limit or the client says
+   * otherwise.
+   */
   @Override
   public void send() {
     Attempt a = current;
@@ -236,12 +285,16 @@ final class Exchange implements RequestBody.Owner {
    * the rules in {@link RetryPolicy}; a true answer holds a place in the retry budget.
    */
   boolean mayRetry(HttpProxyStats.RetryReason reason) {
-    if (state != State.IN_FLIGHT || client.failed() || requestTimedOut || bodyLate
+    if (state != State.IN_FLIGHT
+        || client.failed()
+        || requestTimedOut
+        || bodyLate
         || clientResponse.isCommitted()) {
       return false;
     }
     RequestBody b = body;
-    if (reason == HttpProxyStats.RetryReason.STALE_CONNECTION && staleRetries < RequestBody.STALE_REPLAYS) {
+    if (reason == HttpProxyStats.RetryReason.STALE_CONNECTION
+        && staleRetries < RequestBody.STALE_REPLAYS) {
       if (b != null && !b.replayForStaleRetry()) {
         ctx.counters().retries.notReplayable();
         return false;
@@ -264,7 +317,10 @@ final class Exchange implements RequestBody.Owner {
     return true;
   }
 
-  /** Ends the failed try and starts the next one, on another backend if there is one, after a backoff. */
+  /**
+   * Ends the failed try and starts the next one, on another backend if there is one, after a
+   * backoff.
+   */
   void retry(Attempt failed, HttpProxyStats.RetryReason reason) {
     releasePending();
     ctx.counters().retries.retried(reason);
@@ -274,8 +330,10 @@ final class Exchange implements RequestBody.Owner {
       return; // answered meanwhile
     }
     Endpoint previous = failed.endpoint();
-    long delay = reason == HttpProxyStats.RetryReason.STALE_CONNECTION ? 0
-        : policy.backoffNanos(tries, ThreadLocalRandom.current().nextLong());
+    long delay =
+        reason == HttpProxyStats.RetryReason.STALE_CONNECTION
+            ? 0
+            : policy.backoffNanos(tries, ThreadLocalRandom.current().nextLong());
     if (delay <= 0) {
       nextTry(previous);
     } else {
@@ -319,32 +377,51 @@ final class Exchange implements RequestBody.Owner {
       write(408, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, null, true);
     } else if (failure instanceof RejectedExecutionException && !clientResponse.isCommitted()) {
       // Jetty's queue of requests waiting for a connection to this backend is full
-      write(503, HttpProxyStats.ErrorKind.PENDING_OVERFLOW, "backend " + a.endpoint().backend().displayName() + " max pending requests",
+      write(
+          503,
+          HttpProxyStats.ErrorKind.PENDING_OVERFLOW,
+          "backend " + a.endpoint().backend().displayName() + " max pending requests",
           false);
     } else if (clientResponse.isCommitted()) {
-      a.backendFailed(); // it died mid-response: abort the client connection rather than end the body cleanly
+      a.backendFailed(); // it died mid-response: abort the client connection rather than end the
+      // body cleanly
       finish(0, HttpProxyStats.ErrorKind.UPSTREAM_ABORTED, failure);
-    } else if (DescriptorShortage.isShortage(failure)) { // the proxy's shortage, not the backend's fault
-      write(503, HttpProxyStats.ErrorKind.OUT_OF_FILE_DESCRIPTORS, "proxy out of file descriptors", false);
+    } else if (DescriptorShortage.isShortage(
+        failure)) { // the proxy's shortage, not the backend's fault
+      write(
+          503,
+          HttpProxyStats.ErrorKind.OUT_OF_FILE_DESCRIPTORS,
+          "proxy out of file descriptors",
+          false);
     } else if (a.timedOut() || failure instanceof TimeoutException) {
       a.backendFailed();
       write(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, null, false);
     } else {
       a.backendFailed();
       String unresolved = a.unresolved();
-      write(502, unresolved == null ? HttpProxyStats.ErrorKind.BAD_GATEWAY : HttpProxyStats.ErrorKind.UNRESOLVED_BACKEND,
-          unresolved, false);
+      write(
+          502,
+          unresolved == null
+              ? HttpProxyStats.ErrorKind.BAD_GATEWAY
+              : HttpProxyStats.ErrorKind.UNRESOLVED_BACKEND,
+          unresolved,
+          false);
     }
   }
 
   /** A timeout fired while no try was in flight: 408 when the client's body was late, else 504. */
   private void timedOutBetweenTries() {
-    sendError(bodyLate ? 408 : 504, bodyLate ? HttpProxyStats.ErrorKind.REQUEST_TIMEOUT
-        : HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, bodyLate);
+    sendError(
+        bodyLate ? 408 : 504,
+        bodyLate
+            ? HttpProxyStats.ErrorKind.REQUEST_TIMEOUT
+            : HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT,
+        bodyLate);
   }
 
   @Override
-  public void bodyTimedOut(long millis) { // 408 now, or the try's failure answers 408 (not its backend's fault)
+  public void bodyTimedOut(
+      long millis) { // 408 now, or the try's failure answers 408 (not its backend's fault)
     bodyLate = true;
     if (claimBetweenTries()) {
       write(408, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, null, true);
@@ -371,14 +448,20 @@ final class Exchange implements RequestBody.Owner {
 
   // --- admission (the places themselves are Permits')
 
-  /** Takes a place in the cluster's pending limit for the try being sent; false when it answered 503. */
+  /**
+   * Takes a place in the cluster's pending limit for the try being sent; false when it answered
+   * 503.
+   */
   private boolean acquirePending() {
     Permits p = Objects.requireNonNull(permits);
     if (!p.enterPending()) { // the pending circuit breaker: too many wait for a connection
-      sendOverflow(HttpProxyStats.ErrorKind.PENDING_OVERFLOW, "cluster " + p.cluster().name() + " max pending requests");
+      sendOverflow(
+          HttpProxyStats.ErrorKind.PENDING_OVERFLOW,
+          "cluster " + p.cluster().name() + " max pending requests");
       return false;
     }
-    if (state != State.IN_FLIGHT) { // answered meanwhile: its finish() may have closed the one before
+    if (state
+        != State.IN_FLIGHT) { // answered meanwhile: its finish() may have closed the one before
       p.releasePending();
       return false;
     }
@@ -395,7 +478,9 @@ final class Exchange implements RequestBody.Owner {
 
   // --- the client's side: its body, its failures, its leaving
 
-  /** Reading the client's body failed: malformed (400) or the client went away (counted as such). */
+  /**
+   * Reading the client's body failed: malformed (400) or the client went away (counted as such).
+   */
   @Override
   public void bodyFailed(@Nullable Throwable failure) {
     if (RequestChecks.malformed(clientRequest, failure)) {
@@ -424,7 +509,10 @@ final class Exchange implements RequestBody.Owner {
     clientFailed(failure);
   }
 
-  /** The client failed: end the exchange if no try is in flight, else abort the try (its failure ends it). */
+  /**
+   * The client failed: end the exchange if no try is in flight, else abort the try (its failure
+   * ends it).
+   */
   private void clientFailed(Throwable cause) {
     if (claimBetweenTries()) {
       endForClient(cause);
@@ -463,8 +551,10 @@ final class Exchange implements RequestBody.Owner {
       return;
     }
     client.left();
-    EofException gone = new EofException("client closed the connection while the backend was silent");
-    // closed first, so that nothing (not Jetty's error page either) is written to a half-closed client
+    EofException gone =
+        new EofException("client closed the connection while the backend was silent");
+    // closed first, so that nothing (not Jetty's error page either) is written to a half-closed
+    // client
     clientRequest.getConnectionMetaData().getConnection().getEndPoint().close();
     clientFailed(gone);
   }
@@ -483,13 +573,20 @@ final class Exchange implements RequestBody.Owner {
       a.abort(failure);
     }
     if (claim()) {
-      write(400, HttpProxyStats.ErrorKind.BAD_REQUEST, null, true); // or ends it, if the response is committed
+      write(
+          400,
+          HttpProxyStats.ErrorKind.BAD_REQUEST,
+          null,
+          true); // or ends it, if the response is committed
     }
   }
 
   // --- who answers: the one state
 
-  /** Takes the answer: true for exactly one caller, which then writes the client response and finishes. */
+  /**
+   * Takes the answer: true for exactly one caller, which then writes the client response and
+   * finishes.
+   */
   boolean claim() {
     if (STATE.compareAndSet(this, State.IDLE, State.ANSWERING)
         || STATE.compareAndSet(this, State.IN_FLIGHT, State.ANSWERING)) {
@@ -521,8 +618,12 @@ final class Exchange implements RequestBody.Owner {
     }
   }
 
-  /** Writes a local answer, saying why when {@code reason} is set (a circuit breaker's 503); the caller holds the answer. */
-  private void write(int status, HttpProxyStats.ErrorKind kind, @Nullable String reason, boolean close) {
+  /**
+   * Writes a local answer, saying why when {@code reason} is set (a circuit breaker's 503); the
+   * caller holds the answer.
+   */
+  private void write(
+      int status, HttpProxyStats.ErrorKind kind, @Nullable String reason, boolean close) {
     if (clientResponse.isCommitted()) {
       finish(0, kind, new IllegalStateException(status + " after the response was committed"));
       return;
@@ -551,7 +652,8 @@ final class Exchange implements RequestBody.Owner {
       b.discard();
     }
     Attempt a = current;
-    Attempt live = a != null && !a.ended() ? a : null; // between tries, the last one has ended already
+    Attempt live =
+        a != null && !a.ended() ? a : null; // between tries, the last one has ended already
     long in = b == null ? 0 : b.bytesIn();
     long out = a == null ? 0 : a.bytesOut();
     if (live != null) {
@@ -564,9 +666,24 @@ final class Exchange implements RequestBody.Owner {
       client.left(); // noticed only now (a failed write): no status reached it whole
     }
     long left = client.leftNanos();
-    ctx.ledger().ended(clientRequest, requestId, journalGeneration, startNanos, route, routeCounters,
-        live == null ? null : live.endpoint(), live == null ? -1 : live.serverHeadMicros(), faults, status, kind,
-        in, out, left >= 0 ? 0 : status, a == null ? 0 : a.serverStatus(), left);
+    ctx.ledger()
+        .ended(
+            clientRequest,
+            requestId,
+            journalGeneration,
+            startNanos,
+            route,
+            routeCounters,
+            live == null ? null : live.endpoint(),
+            live == null ? -1 : live.serverHeadMicros(),
+            faults,
+            status,
+            kind,
+            in,
+            out,
+            left >= 0 ? 0 : status,
+            a == null ? 0 : a.serverStatus(),
+            left);
     if (failure == null) {
       callback.succeeded();
     } else {

@@ -17,25 +17,32 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The faults drawn for one request, and how they are applied: the delays it hands out once, and the
- * shaped (paced, delayed or cut) write of the response body. Built only for routes that have faults:
- * a route without any costs one array length check per request.
+ * shaped (paced, delayed or cut) write of the response body. Built only for routes that have
+ * faults: a route without any costs one array length check per request.
  */
 final class FaultPlan {
 
   /** 0: no abort. */
   int abortStatus;
+
   /** Consumed by the first send. */
   private long requestDelayNanos;
+
   /** Consumed by the first write to the client. */
   private long responseDelayNanos;
+
   /** Body bytes the client gets before the reset; -1: no reset. */
   private long abortAfter = -1;
+
   /** 0: unpaced. */
   private long bytesPerSecond;
+
   private long bodyWritten;
   private long nextWriteNanos;
+
   /** The simple names of the applied faults, for the journal. */
   final List<String> kinds = new ArrayList<>(2);
+
   /** The applied faults, in the order drawn. */
   final List<HttpFault> applied = new ArrayList<>(2);
 
@@ -86,7 +93,8 @@ final class FaultPlan {
       }
       case HttpFault.Delay d -> requestDelayNanos += d.delay().toNanos();
       case HttpFault.ResponseDelay d -> responseDelayNanos += d.delay().toNanos();
-      case HttpFault.AbortBody a -> abortAfter = abortAfter < 0 ? a.bytes() : Math.min(abortAfter, a.bytes());
+      case HttpFault.AbortBody a ->
+          abortAfter = abortAfter < 0 ? a.bytes() : Math.min(abortAfter, a.bytes());
       case HttpFault.SlowBody s -> {
         long rate = s.kibPerSecond() * 1024;
         bytesPerSecond = bytesPerSecond == 0 ? rate : Math.min(bytesPerSecond, rate);
@@ -117,22 +125,39 @@ final class FaultPlan {
    * Writes {@code chunk} of the server response to the client as the plan shapes it (after the
    * response delay, paced, cut at the abort point), then runs {@code demander} for the next one.
    */
-  void shape(Request clientRequest, Response clientResponse, Scheduler scheduler, Content.Chunk chunk,
-      Runnable demander, ShapedBody target) {
+  void shape(
+      Request clientRequest,
+      Response clientResponse,
+      Scheduler scheduler,
+      Content.Chunk chunk,
+      Runnable demander,
+      ShapedBody target) {
     ByteBuffer buffer = chunk.getByteBuffer();
     chunk.retain();
     long delay = takeResponseDelay();
     if (delay > 0) {
-      scheduler.schedule(() -> writeShaped(clientRequest, clientResponse, scheduler, chunk, buffer, demander, target),
-          delay, TimeUnit.NANOSECONDS);
+      scheduler.schedule(
+          () ->
+              writeShaped(
+                  clientRequest, clientResponse, scheduler, chunk, buffer, demander, target),
+          delay,
+          TimeUnit.NANOSECONDS);
       return;
     }
     writeShaped(clientRequest, clientResponse, scheduler, chunk, buffer, demander, target);
   }
 
-  /** Writes the chunk in paced slices and/or up to the abort point; demands more when it is all out. */
-  private void writeShaped(Request clientRequest, Response clientResponse, Scheduler scheduler, Content.Chunk chunk,
-      ByteBuffer buffer, Runnable demander, ShapedBody target) {
+  /**
+   * Writes the chunk in paced slices and/or up to the abort point; demands more when it is all out.
+   */
+  private void writeShaped(
+      Request clientRequest,
+      Response clientResponse,
+      Scheduler scheduler,
+      Content.Chunk chunk,
+      ByteBuffer buffer,
+      Runnable demander,
+      ShapedBody target) {
     int size = buffer.remaining();
     if (bytesPerSecond > 0) {
       size = (int) Math.min(size, Math.max(1, bytesPerSecond / 20)); // 50 ms worth at a time
@@ -151,49 +176,63 @@ final class FaultPlan {
     target.written(size);
     int written = size;
     boolean reset = cut;
-    clientResponse.write(false, part, new Callback() {
-      @Override
-      public void succeeded() {
-        if (reset) {
-          chunk.release();
-          resetClient(clientRequest, target);
-          return;
-        }
-        Runnable next = buffer.hasRemaining()
-            ? () -> writeShaped(clientRequest, clientResponse, scheduler, chunk, buffer, demander, target)
-            : () -> {
+    clientResponse.write(
+        false,
+        part,
+        new Callback() {
+          @Override
+          public void succeeded() {
+            if (reset) {
               chunk.release();
-              demander.run();
-            };
-        long wait = 0;
-        if (bytesPerSecond > 0) {
-          long now = System.nanoTime();
-          nextWriteNanos = Math.max(nextWriteNanos, now) + written * 1_000_000_000L / bytesPerSecond;
-          wait = nextWriteNanos - now;
-        }
-        if (wait > 0) {
-          scheduler.schedule(next, wait, TimeUnit.NANOSECONDS);
-        } else {
-          next.run();
-        }
-      }
+              resetClient(clientRequest, target);
+              return;
+            }
+            Runnable next =
+                buffer.hasRemaining()
+                    ? () ->
+                        writeShaped(
+                            clientRequest,
+                            clientResponse,
+                            scheduler,
+                            chunk,
+                            buffer,
+                            demander,
+                            target)
+                    : () -> {
+                      chunk.release();
+                      demander.run();
+                    };
+            long wait = 0;
+            if (bytesPerSecond > 0) {
+              long now = System.nanoTime();
+              nextWriteNanos =
+                  Math.max(nextWriteNanos, now) + written * 1_000_000_000L / bytesPerSecond;
+              wait = nextWriteNanos - now;
+            }
+            if (wait > 0) {
+              scheduler.schedule(next, wait, TimeUnit.NANOSECONDS);
+            } else {
+              next.run();
+            }
+          }
 
-      @Override
-      public void failed(Throwable x) {
-        chunk.release();
-        target.clientFailed(x);
-      }
+          @Override
+          public void failed(Throwable x) {
+            chunk.release();
+            target.clientFailed(x);
+          }
 
-      @Override
-      public Invocable.InvocationType getInvocationType() {
-        return Invocable.InvocationType.NON_BLOCKING;
-      }
-    });
+          @Override
+          public Invocable.InvocationType getInvocationType() {
+            return Invocable.InvocationType.NON_BLOCKING;
+          }
+        });
   }
 
   /** The abort-body fault: RST to the client after the bytes it was allowed. */
   private void resetClient(Request clientRequest, ShapedBody target) {
-    IOException why = new IOException("meshlet fault: response reset after " + bodyWritten + " body bytes");
+    IOException why =
+        new IOException("meshlet fault: response reset after " + bodyWritten + " body bytes");
     if (clientRequest.getConnectionMetaData().getConnection().getEndPoint().getTransport()
         instanceof SocketChannel ch) {
       try {

@@ -5,12 +5,18 @@ import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
 
-/** The Jetty handler at the heart of the proxy: one {@link Exchange} per request, nothing blocks. */
+/**
+ * The Jetty handler at the heart of the proxy: one {@link Exchange} per request, nothing blocks.
+ */
 final class ForwardingHandler extends Handler.Abstract.NonBlocking {
-  /** The request attribute marking a request that reached this handler (its errors are counted here). */
+  /**
+   * The request attribute marking a request that reached this handler (its errors are counted
+   * here).
+   */
   static final String EXCHANGE_ATTRIBUTE = "dev.meshlet.l7.exchange";
 
   private final ProxyContext ctx;
+
   /** Read once per request; replaced whole by {@link #replaceRoutes}. */
   private volatile RouteTable routes;
 

@@ -44,8 +44,10 @@ final class HeadDeadline implements Connection.Listener, Runnable {
     this.scheduler = scheduler;
     this.headNanos = TimeUnit.MILLISECONDS.toNanos(headMillis);
     this.keepAliveNanos = TimeUnit.MILLISECONDS.toNanos(keepAliveMillis);
-    long shortest = headMillis == 0 ? keepAliveMillis
-        : keepAliveMillis == 0 ? headMillis : Math.min(headMillis, keepAliveMillis);
+    long shortest =
+        headMillis == 0
+            ? keepAliveMillis
+            : keepAliveMillis == 0 ? headMillis : Math.min(headMillis, keepAliveMillis);
     this.sweepMillis = Math.max(10, Math.min(250, shortest / 5));
     this.total = total;
   }
@@ -76,7 +78,9 @@ final class HeadDeadline implements Connection.Listener, Runnable {
     states.remove(connection);
   }
 
-  /** A request head arrived on {@code connection}: returns false if its deadline already expired. */
+  /**
+   * A request head arrived on {@code connection}: returns false if its deadline already expired.
+   */
   boolean headArrived(Connection connection) {
     State s = states.get(connection);
     if (s == null || s.phase.compareAndSet(WAITING, BUSY)) {
@@ -116,9 +120,14 @@ final class HeadDeadline implements Connection.Listener, Runnable {
     final AtomicInteger phase = new AtomicInteger(WAITING);
     volatile long armedAt;
     volatile long bytesAtArm;
+
     /** When a sweep first saw a byte of the next head on a kept-alive connection; 0 before. */
     volatile long headSeenAt;
-    /** Whether a response completed on this connection; until then silence counts against the head deadline. */
+
+    /**
+     * Whether a response completed on this connection; until then silence counts against the head
+     * deadline.
+     */
     volatile boolean served;
 
     State(Connection connection) {
@@ -138,8 +147,12 @@ final class HeadDeadline implements Connection.Listener, Runnable {
           expire(silent);
         }
       } else if (silent) {
-        if (keepAliveNanos > 0 && now - armedAt >= keepAliveNanos && phase.compareAndSet(WAITING, EXPIRED)) {
-          connection.getEndPoint().close(); // an idle keep-alive connection: no request began, no answer
+        if (keepAliveNanos > 0
+            && now - armedAt >= keepAliveNanos
+            && phase.compareAndSet(WAITING, EXPIRED)) {
+          connection
+              .getEndPoint()
+              .close(); // an idle keep-alive connection: no request began, no answer
         }
       } else if (headNanos > 0) {
         long seen = headSeenAt;
@@ -163,9 +176,11 @@ final class HeadDeadline implements Connection.Listener, Runnable {
       }
       total.rejected(408);
       try {
-        endPoint.write(Callback.from(endPoint::close, x -> endPoint.close()), ByteBuffer.wrap(RESPONSE_408));
+        endPoint.write(
+            Callback.from(endPoint::close, x -> endPoint.close()), ByteBuffer.wrap(RESPONSE_408));
       } catch (RuntimeException writing) {
-        // Jetty is writing an answer of its own on this connection (WritePendingException): close instead
+        // Jetty is writing an answer of its own on this connection (WritePendingException): close
+        // instead
         endPoint.close();
       }
     }

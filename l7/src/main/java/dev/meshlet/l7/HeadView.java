@@ -21,7 +21,10 @@ final class HeadView implements RequestHead {
   private final HttpURI uri;
   private final HttpFields fields;
   private final String path;
-  /** Decoded on first use; volatile because a head built by a user may be shared between threads. */
+
+  /**
+   * Decoded on first use; volatile because a head built by a user may be shared between threads.
+   */
   private volatile @Nullable Fields query;
 
   private HeadView(String method, HttpURI uri, HttpFields fields, String path) {
@@ -31,12 +34,16 @@ final class HeadView implements RequestHead {
     this.path = path;
   }
 
-  /** The proxy's view of {@code request}, whose decoded, normalized path it has already computed. */
+  /**
+   * The proxy's view of {@code request}, whose decoded, normalized path it has already computed.
+   */
   static HeadView of(Request request, String path) {
     return new HeadView(request.getMethod(), request.getHttpURI(), request.getHeaders(), path);
   }
 
-  /** A head built by {@link RequestHead.Builder}: {@code headers} holds names and values in turn. */
+  /**
+   * A head built by {@link RequestHead.Builder}: {@code headers} holds names and values in turn.
+   */
   static HeadView of(String method, String target, @Nullable String host, List<String> headers) {
     HttpFields.Mutable f = HttpFields.build();
     String authority = host;
@@ -57,7 +64,8 @@ final class HeadView implements RequestHead {
       try {
         hp = new HostPort(authority.strip());
       } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException("host '" + authority + "': expected host or host:port", e);
+        throw new IllegalArgumentException(
+            "host '" + authority + "': expected host or host:port", e);
       }
       u.scheme("http").host(hp.getHost()).port(hp.getPort());
     }
@@ -68,14 +76,16 @@ final class HeadView implements RequestHead {
     }
     HttpURI parsed = u.asImmutable();
     String canonical = parsed.getCanonicalPath();
-    if (canonical == null || !TargetCheck.percentEncodingValid(parsed.getPath(), parsed.getQuery())) {
+    if (canonical == null
+        || !TargetCheck.percentEncodingValid(parsed.getPath(), parsed.getQuery())) {
       throw new IllegalArgumentException("target '" + target + "': not a valid path and query");
     }
     HeadView head = new HeadView(method, parsed, f.asImmutable(), canonical);
     try {
       head.query();
     } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException("target '" + target + "': query is not UTF-8 once decoded", e);
+      throw new IllegalArgumentException(
+          "target '" + target + "': query is not UTF-8 once decoded", e);
     }
     return head;
   }

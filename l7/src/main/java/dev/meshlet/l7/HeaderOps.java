@@ -8,11 +8,18 @@ import java.util.Objects;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 
-/** An immutable, ordered list of header edits: add, set, remove (a trailing {@code *} removes by prefix). */
+/**
+ * An immutable, ordered list of header edits: add, set, remove (a trailing {@code *} removes by
+ * prefix).
+ */
 record HeaderOps(List<Op> ops) {
   static final HeaderOps NONE = new HeaderOps(List.of());
 
-  enum Kind { ADD, SET, REMOVE }
+  enum Kind {
+    ADD,
+    SET,
+    REMOVE
+  }
 
   record Op(Kind kind, String name, String lowerName, boolean prefix, String value) {}
 
@@ -36,8 +43,8 @@ record HeaderOps(List<Op> ops) {
   }
 
   /**
-   * For trailers: removes every field these edits name (removed, added or set ones alike), so that a
-   * trailer can neither bring back a removed header nor override one the proxy sets.
+   * For trailers: removes every field these edits name (removed, added or set ones alike), so that
+   * a trailer can neither bring back a removed header nor override one the proxy sets.
    */
   void removeNamed(HttpFields.Mutable fields) {
     for (int i = 0; i < ops.size(); i++) {
@@ -45,7 +52,9 @@ record HeaderOps(List<Op> ops) {
     }
   }
 
-  /** Removes the field {@code op} names, or every field with its prefix for {@code X-Internal-*}. */
+  /**
+   * Removes the field {@code op} names, or every field with its prefix for {@code X-Internal-*}.
+   */
   private static void remove(HttpFields.Mutable fields, Op op) {
     if (op.prefix()) {
       for (Iterator<HttpField> it = fields.iterator(); it.hasNext(); ) {
@@ -89,12 +98,17 @@ record HeaderOps(List<Op> ops) {
 
     private void checkName(String name, boolean prefix) {
       if (name.isEmpty() && !prefix) {
-        throw new IllegalArgumentException(what + " header name: empty (expected: a token such as X-Trace)");
+        throw new IllegalArgumentException(
+            what + " header name: empty (expected: a token such as X-Trace)");
       }
       for (int i = 0; i < name.length(); i++) {
         if (!Rfc.isTokenChar(name.charAt(i))) {
           throw new IllegalArgumentException(
-              what + " header name '" + name + "': invalid character at index " + i
+              what
+                  + " header name '"
+                  + name
+                  + "': invalid character at index "
+                  + i
                   + " (expected: an RFC 9110 token, optionally ending in * to match a prefix)");
         }
       }
@@ -105,7 +119,11 @@ record HeaderOps(List<Op> ops) {
         char c = value.charAt(i);
         if (c == '\r' || c == '\n' || c == 0 || c > 0xFF) {
           throw new IllegalArgumentException(
-              what + " header " + name + ": value has an illegal character at index " + i
+              what
+                  + " header "
+                  + name
+                  + ": value has an illegal character at index "
+                  + i
                   + " (expected: no CR, LF, NUL or non-Latin-1 characters)");
         }
       }

@@ -33,8 +33,12 @@ final class HeaderPolicy {
    * @param requestId the id an earlier try sent when the client sent none; null for a new one
    * @return the id sent for the client (to send again on a later try), or {@code requestId}
    */
-  static @Nullable String proxyRequestHeaders(Request clientRequest, HttpFields.Mutable out, ProxyConfig config,
-      @Nullable HttpRoute route, @Nullable String requestId) {
+  static @Nullable String proxyRequestHeaders(
+      Request clientRequest,
+      HttpFields.Mutable out,
+      ProxyConfig config,
+      @Nullable HttpRoute route,
+      @Nullable String requestId) {
     HttpFields in = clientRequest.getHeaders();
     Set<String> named = connectionTokens(in);
     boolean trusted = config.trusted(peerAddress(clientRequest));
@@ -52,8 +56,15 @@ final class HeaderPolicy {
             out.add(f); // never stripped, even when named in Connection
             continue;
           }
-          case CONNECTION, KEEP_ALIVE, PROXY_CONNECTION, TE, TRANSFER_ENCODING, UPGRADE,
-              PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, CONTENT_LENGTH -> {
+          case CONNECTION,
+              KEEP_ALIVE,
+              PROXY_CONNECTION,
+              TE,
+              TRANSFER_ENCODING,
+              UPGRADE,
+              PROXY_AUTHENTICATE,
+              PROXY_AUTHORIZATION,
+              CONTENT_LENGTH -> {
             continue;
           }
           default -> {}
@@ -66,7 +77,10 @@ final class HeaderPolicy {
         switch (h) {
           case X_FORWARDED_FOR -> {
             if (!config.dropClientForwardedFor()) {
-              xff = xff == null ? new StringBuilder(f.getValue()) : xff.append(", ").append(f.getValue());
+              xff =
+                  xff == null
+                      ? new StringBuilder(f.getValue())
+                      : xff.append(", ").append(f.getValue());
             }
             continue;
           }
@@ -90,17 +104,21 @@ final class HeaderPolicy {
       } else if (f.is(X_REQUEST_ID)) {
         hasRequestId = true;
       } else if (TargetCheck.hasUnderscore(f.getName())) {
-        continue; // X_Forwarded_For reads as X-Forwarded-For to CGI-style backends: dropped, as nginx does
+        continue; // X_Forwarded_For reads as X-Forwarded-For to CGI-style backends: dropped, as
+        // nginx does
       } else if (!trusted && (f.is("X-Real-IP") || f.is("X-Forwarded-Prefix"))) {
         continue;
       }
       out.add(f);
     }
     String peer = Request.getRemoteAddr(clientRequest);
-    out.put(HttpHeader.X_FORWARDED_FOR, xff == null ? peer : xff.append(", ").append(peer).toString());
+    out.put(
+        HttpHeader.X_FORWARDED_FOR, xff == null ? peer : xff.append(", ").append(peer).toString());
     if (!out.contains(HttpHeader.X_FORWARDED_PROTO)) {
       // the connection's security, not the request target's scheme, which the client chooses
-      out.put(HttpHeader.X_FORWARDED_PROTO, clientRequest.getConnectionMetaData().isSecure() ? "https" : "http");
+      out.put(
+          HttpHeader.X_FORWARDED_PROTO,
+          clientRequest.getConnectionMetaData().isSecure() ? "https" : "http");
     }
     if (originalHost != null && !out.contains(HttpHeader.X_FORWARDED_HOST)) {
       out.put(HttpHeader.X_FORWARDED_HOST, originalHost);
@@ -128,7 +146,9 @@ final class HeaderPolicy {
     return id;
   }
 
-  /** The proxy request's target: the client's path as the route rewrites it, and the client's query. */
+  /**
+   * The proxy request's target: the client's path as the route rewrites it, and the client's query.
+   */
   static String proxyRequestTarget(Request clientRequest, HttpRoute route) {
     HttpURI uri = clientRequest.getHttpURI();
     if (RequestChecks.asteriskForm(clientRequest)) {
@@ -146,7 +166,10 @@ final class HeaderPolicy {
    *
    * @return whether the server response is chunked (its trailers may then be passed on)
    */
-  static boolean clientResponseHeaders(Response serverResponse, HttpFields.Mutable out, ProxyConfig config,
+  static boolean clientResponseHeaders(
+      Response serverResponse,
+      HttpFields.Mutable out,
+      ProxyConfig config,
       @Nullable HttpRoute route) {
     int status = serverResponse.getStatus();
     HttpFields in = serverResponse.getHeaders();
@@ -161,7 +184,13 @@ final class HeaderPolicy {
             chunked = true;
             continue;
           }
-          case CONNECTION, KEEP_ALIVE, PROXY_CONNECTION, TE, UPGRADE, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION -> {
+          case CONNECTION,
+              KEEP_ALIVE,
+              PROXY_CONNECTION,
+              TE,
+              UPGRADE,
+              PROXY_AUTHENTICATE,
+              PROXY_AUTHORIZATION -> {
             continue;
           }
           default -> {}
@@ -175,12 +204,14 @@ final class HeaderPolicy {
         continue;
       }
       if (h == HttpHeader.CONTENT_LENGTH && (status == 204 || status == 304)) {
-        continue; // RFC 9110 §8.6: a 204 has none; a 304's would make Jetty expect a body it must not send
+        continue; // RFC 9110 §8.6: a 204 has none; a 304's would make Jetty expect a body it must
+        // not send
       }
       out.add(f);
     }
     // RFC 9110 §7.6.3: a proxy adds itself to Via in both directions
-    String hop = (serverResponse.getVersion() == HttpVersion.HTTP_1_0 ? "1.0 " : "1.1 ") + config.via();
+    String hop =
+        (serverResponse.getVersion() == HttpVersion.HTTP_1_0 ? "1.0 " : "1.1 ") + config.via();
     out.put(HttpHeader.VIA, via == null ? hop : via + ", " + hop);
     if (route != null) {
       route.responseHeaders().apply(out);
@@ -190,15 +221,17 @@ final class HeaderPolicy {
   }
 
   /** The client's request trailers to pass on, filtered; null when none is left. */
-  static @Nullable HttpFields proxyRequestTrailers(@Nullable HttpFields in, ProxyConfig config,
-      @Nullable HttpRoute route) {
-    return TrailerPolicy.filter(in, config.requestHeaders(), route == null ? null : route.requestHeaders());
+  static @Nullable HttpFields proxyRequestTrailers(
+      @Nullable HttpFields in, ProxyConfig config, @Nullable HttpRoute route) {
+    return TrailerPolicy.filter(
+        in, config.requestHeaders(), route == null ? null : route.requestHeaders());
   }
 
   /** The server's response trailers to pass on, filtered; null when none is left. */
-  static @Nullable HttpFields clientResponseTrailers(@Nullable HttpFields in, ProxyConfig config,
-      @Nullable HttpRoute route) {
-    return TrailerPolicy.filter(in, route == null ? null : route.responseHeaders(), config.responseHeaders());
+  static @Nullable HttpFields clientResponseTrailers(
+      @Nullable HttpFields in, ProxyConfig config, @Nullable HttpRoute route) {
+    return TrailerPolicy.filter(
+        in, route == null ? null : route.responseHeaders(), config.responseHeaders());
   }
 
   private static @Nullable InetAddress peerAddress(Request clientRequest) {

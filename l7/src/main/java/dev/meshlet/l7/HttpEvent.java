@@ -31,11 +31,12 @@ public sealed interface HttpEvent {
    * A fault was drawn for a request and applies to it.
    *
    * @param request the request number
-   * @param route   the route whose fault it is
-   * @param fault   the fault
-   * @param at      when
+   * @param route the route whose fault it is
+   * @param fault the fault
+   * @param at when
    */
-  record FaultApplied(long request, String route, HttpFault fault, Instant at) implements HttpEvent {}
+  record FaultApplied(long request, String route, HttpFault fault, Instant at)
+      implements HttpEvent {}
 
   /**
    * A request ended. What the client got and what the backend answered are told apart: a client
@@ -47,28 +48,41 @@ public sealed interface HttpEvent {
    * if (done.clientLeft()) { ... done.clientLeftAfter() ... done.backendStatus() ... }
    * }</pre>
    *
-   * @param request         the request number
-   * @param method          its method
-   * @param path            its path and query as received
-   * @param route           the route that matched, or null
-   * @param backend         the backend it went to, or null (no route, an abort fault, no backend)
-   * @param status          the status the client got: the backend's forwarded or the proxy's own; 0 when
-   *                        none reached it (the exchange was cut, or the client left first)
-   * @param backendStatus   the status the backend (of the last try) answered, or 0 when none answered
-   * @param clientLeftAfter when the client was seen leaving (closing, resetting, or failing a write),
-   *                        counted from the request's arrival; null when it stayed to the end
-   * @param faults          the kinds of the faults applied ({@code "Abort"}, {@code "Delay"}, …), in route order
-   * @param at              when
+   * @param request the request number
+   * @param method its method
+   * @param path its path and query as received
+   * @param route the route that matched, or null
+   * @param backend the backend it went to, or null (no route, an abort fault, no backend)
+   * @param status the status the client got: the backend's forwarded or the proxy's own; 0 when
+   *     none reached it (the exchange was cut, or the client left first)
+   * @param backendStatus the status the backend (of the last try) answered, or 0 when none answered
+   * @param clientLeftAfter when the client was seen leaving (closing, resetting, or failing a
+   *     write), counted from the request's arrival; null when it stayed to the end
+   * @param faults the kinds of the faults applied ({@code "Abort"}, {@code "Delay"}, …), in route
+   *     order
+   * @param at when
    */
-  record Completed(long request, String method, String path, @Nullable String route, @Nullable Backend backend,
-      int status, int backendStatus, @Nullable Duration clientLeftAfter, List<String> faults, Instant at)
+  record Completed(
+      long request,
+      String method,
+      String path,
+      @Nullable String route,
+      @Nullable Backend backend,
+      int status,
+      int backendStatus,
+      @Nullable Duration clientLeftAfter,
+      List<String> faults,
+      Instant at)
       implements HttpEvent {
     /** Copies the fault list. */
     public Completed {
       faults = List.copyOf(faults);
     }
 
-    /** Whether the client left before its response was written whole ({@link #clientLeftAfter()} is set). */
+    /**
+     * Whether the client left before its response was written whole ({@link #clientLeftAfter()} is
+     * set).
+     */
     public boolean clientLeft() {
       return clientLeftAfter != null;
     }

@@ -19,10 +19,10 @@ import org.jspecify.annotations.Nullable;
  *     .start();
  * }</pre>
  *
- * <p>Each fault of a route is drawn independently for each request, from the proxy's
- * {@linkplain HttpProxy#seed() seeded} random source: the same seed and the same sequence of requests
- * give the same faults. An abort answers at once and reaches no backend; the other faults shape a
- * forwarded exchange. Delays and pacing use the proxy's scheduler: no thread waits.
+ * <p>Each fault of a route is drawn independently for each request, from the proxy's {@linkplain
+ * HttpProxy#seed() seeded} random source: the same seed and the same sequence of requests give the
+ * same faults. An abort answers at once and reaches no backend; the other faults shape a forwarded
+ * exchange. Delays and pacing use the proxy's scheduler: no thread waits.
  */
 public sealed interface HttpFault {
 
@@ -48,14 +48,17 @@ public sealed interface HttpFault {
     return new Delay(delay, 1, null, Schedule.always());
   }
 
-  /** Holds the backend's response (head and body) for {@code delay} before the client gets any of it. */
+  /**
+   * Holds the backend's response (head and body) for {@code delay} before the client gets any of
+   * it.
+   */
   static ResponseDelay responseDelay(Duration delay) {
     return new ResponseDelay(delay, 1, null, Schedule.always());
   }
 
   /**
-   * Forwards the response head and the first {@code bytes} bytes of its body, then resets the client
-   * connection (the backend exchange is aborted too).
+   * Forwards the response head and the first {@code bytes} bytes of its body, then resets the
+   * client connection (the backend exchange is aborted too).
    */
   static AbortBody abortBody(long bytes) {
     return new AbortBody(bytes, 1, null, Schedule.always());
@@ -78,7 +81,8 @@ public sealed interface HttpFault {
   default HttpFault whenHeader(String name) {
     Objects.requireNonNull(name, "name");
     if (name.isBlank()) {
-      throw new IllegalArgumentException("whenHeader: blank (expected: a header name such as x-fault)");
+      throw new IllegalArgumentException(
+          "whenHeader: blank (expected: a header name such as x-fault)");
     }
     return with(toxicity(), name, schedule());
   }
@@ -101,12 +105,13 @@ public sealed interface HttpFault {
   /**
    * An immediate answer. See {@link HttpFault#abort(int)}.
    *
-   * @param status     the status, 200 to 599
-   * @param toxicity   probability per request, 0 to 1
-   * @param header     required request header, or null
-   * @param schedule   which requests
+   * @param status the status, 200 to 599
+   * @param toxicity probability per request, 0 to 1
+   * @param header required request header, or null
+   * @param schedule which requests
    */
-  record Abort(int status, double toxicity, @Nullable String header, Schedule schedule) implements HttpFault {
+  record Abort(int status, double toxicity, @Nullable String header, Schedule schedule)
+      implements HttpFault {
     /** Validates the parameters. */
     public Abort {
       if (status < 200 || status > 599) {
@@ -119,12 +124,13 @@ public sealed interface HttpFault {
   /**
    * A delay before forwarding. See {@link HttpFault#delay(Duration)}.
    *
-   * @param delay      how long, at least 0
-   * @param toxicity   probability per request, 0 to 1
-   * @param header     required request header, or null
-   * @param schedule   which requests
+   * @param delay how long, at least 0
+   * @param toxicity probability per request, 0 to 1
+   * @param header required request header, or null
+   * @param schedule which requests
    */
-  record Delay(Duration delay, double toxicity, @Nullable String header, Schedule schedule) implements HttpFault {
+  record Delay(Duration delay, double toxicity, @Nullable String header, Schedule schedule)
+      implements HttpFault {
     /** Validates the parameters. */
     public Delay {
       FaultChecks.notNegative("delay", delay);
@@ -135,10 +141,10 @@ public sealed interface HttpFault {
   /**
    * A delay of the response. See {@link HttpFault#responseDelay(Duration)}.
    *
-   * @param delay      how long, at least 0
-   * @param toxicity   probability per request, 0 to 1
-   * @param header     required request header, or null
-   * @param schedule   which requests
+   * @param delay how long, at least 0
+   * @param toxicity probability per request, 0 to 1
+   * @param header required request header, or null
+   * @param schedule which requests
    */
   record ResponseDelay(Duration delay, double toxicity, @Nullable String header, Schedule schedule)
       implements HttpFault {
@@ -152,12 +158,13 @@ public sealed interface HttpFault {
   /**
    * A reset mid-body. See {@link HttpFault#abortBody(long)}.
    *
-   * @param bytes      body bytes the client gets before the reset, at least 0
-   * @param toxicity   probability per request, 0 to 1
-   * @param header     required request header, or null
-   * @param schedule   which requests
+   * @param bytes body bytes the client gets before the reset, at least 0
+   * @param toxicity probability per request, 0 to 1
+   * @param header required request header, or null
+   * @param schedule which requests
    */
-  record AbortBody(long bytes, double toxicity, @Nullable String header, Schedule schedule) implements HttpFault {
+  record AbortBody(long bytes, double toxicity, @Nullable String header, Schedule schedule)
+      implements HttpFault {
     /** Validates the parameters. */
     public AbortBody {
       if (bytes < 0) {
@@ -171,9 +178,9 @@ public sealed interface HttpFault {
    * A slow response body. See {@link HttpFault#slowBody(long)}.
    *
    * @param kibPerSecond the rate in KiB/s, at least 1
-   * @param toxicity     probability per request, 0 to 1
-   * @param header       required request header, or null
-   * @param schedule     which requests
+   * @param toxicity probability per request, 0 to 1
+   * @param header required request header, or null
+   * @param schedule which requests
    */
   record SlowBody(long kibPerSecond, double toxicity, @Nullable String header, Schedule schedule)
       implements HttpFault {

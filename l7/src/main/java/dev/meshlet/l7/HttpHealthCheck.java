@@ -14,8 +14,8 @@ import java.util.Objects;
 
 /**
  * HTTP health checks for a {@link dev.meshlet.core.Cluster}: each probe sends {@code GET path} with
- * {@code Host} set to the endpoint's host and port, and the endpoint is healthy when the status line
- * arrives within the check's timeout with an expected status.
+ * {@code Host} set to the endpoint's host and port, and the endpoint is healthy when the status
+ * line arrives within the check's timeout with an expected status.
  *
  * <pre>{@code
  * Cluster api = Cluster.builder("api")
@@ -45,7 +45,8 @@ public final class HttpHealthCheck {
   public static HealthCheck get(String path, int... statuses) {
     Objects.requireNonNull(path, "path");
     if (!path.startsWith("/") || path.chars().anyMatch(c -> c <= ' ' || c >= 127)) {
-      throw new IllegalArgumentException("health check path '" + path + "': expected a path such as /healthz");
+      throw new IllegalArgumentException(
+          "health check path '" + path + "': expected a path such as /healthz");
     }
     if (statuses.length == 0) {
       throw new IllegalArgumentException("health check statuses: none (expected: e.g. 200)");
@@ -59,18 +60,24 @@ public final class HttpHealthCheck {
     return HealthCheck.of((endpoint, timeout) -> probe(endpoint, timeout, path, expected));
   }
 
-  static boolean probe(Endpoint endpoint, Duration timeout, String path, int[] expected) throws IOException {
+  static boolean probe(Endpoint endpoint, Duration timeout, String path, int[] expected)
+      throws IOException {
     long deadline = System.nanoTime() + timeout.toNanos();
     InetSocketAddress address = endpoint.address();
     String host = endpoint.backend().host();
-    String authority = (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + endpoint.backend().port();
+    String authority =
+        (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + endpoint.backend().port();
     try (Socket socket = new Socket()) {
       socket.connect(address, millisLeft(deadline));
       socket.setSoTimeout(millisLeft(deadline));
       OutputStream out = socket.getOutputStream();
-      out.write(("GET " + path + " HTTP/1.1\r\nHost: " + authority
-          + "\r\nUser-Agent: meshlet-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n")
-          .getBytes(StandardCharsets.US_ASCII));
+      out.write(
+          ("GET "
+                  + path
+                  + " HTTP/1.1\r\nHost: "
+                  + authority
+                  + "\r\nUser-Agent: meshlet-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
       out.flush();
       // "HTTP/1.1 200 ..." : read up to the status code, never past the deadline
       InputStream in = socket.getInputStream();

@@ -19,9 +19,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * An HTTP/1.1 forwarding (reverse) proxy on Jetty 12: it routes each request by path, host, headers,
- * method or query to a {@link Cluster}, rewrites it, and streams both bodies without buffering whole
- * messages.
+ * An HTTP/1.1 forwarding (reverse) proxy on Jetty 12: it routes each request by path, host,
+ * headers, method or query to a {@link Cluster}, rewrites it, and streams both bodies without
+ * buffering whole messages.
  *
  * <pre>{@code
  * try (HttpProxy proxy = HttpProxy.builder()
@@ -37,15 +37,16 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Only the clusters' backends are ever contacted: an absolute-form request target is routed like
  * any other request (its authority is not a destination) and CONNECT is answered 405. Requests are
- * parsed in Jetty's strictest mode, and ambiguous framing is answered 400 with the connection closed.
+ * parsed in Jetty's strictest mode, and ambiguous framing is answered 400 with the connection
+ * closed.
  *
  * <p>Threads: one Jetty {@code QueuedThreadPool} named {@code meshlet-l7-N}, shared by the server
- * and the proxy client, plus one scheduler thread and one thread ({@code meshlet-l7-client-watcher})
- * that notices clients leaving while their backend is silent. Route matchers (including
- * {@code pathRegex} and {@code headerRegex}) run on Jetty's network threads: keep their regexes free
- * of catastrophic backtracking; the access log is written from the pool. No virtual threads: the forwarding path never
- * blocks (bodies move on Jetty's demand callbacks), and Jetty's proxy measured slower on virtual
- * threads with few CPUs. {@link #close()} stops them all.
+ * and the proxy client, plus one scheduler thread and one thread ({@code
+ * meshlet-l7-client-watcher}) that notices clients leaving while their backend is silent. Route
+ * matchers (including {@code pathRegex} and {@code headerRegex}) run on Jetty's network threads:
+ * keep their regexes free of catastrophic backtracking; the access log is written from the pool. No
+ * virtual threads: the forwarding path never blocks (bodies move on Jetty's demand callbacks), and
+ * Jetty's proxy measured slower on virtual threads with few CPUs. {@link #close()} stops them all.
  */
 public final class HttpProxy implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
@@ -61,7 +62,9 @@ public final class HttpProxy implements AutoCloseable {
     this.config = config;
     counters = new ProxyCounters(config.initialRoutes());
     config.initialRoutes().offerSeed(config.seed());
-    journal = JournalWriter.create(config.journalCapacity(), "meshlet-l7 seed=0x" + Long.toHexString(config.seed()) + "L");
+    journal =
+        JournalWriter.create(
+            config.journalCapacity(), "meshlet-l7 seed=0x" + Long.toHexString(config.seed()) + "L");
     jetty = new JettyStack(config, counters, journal);
     jetty.start();
     port = jetty.port();
@@ -96,10 +99,11 @@ public final class HttpProxy implements AutoCloseable {
   /**
    * What this proxy did, request by request (route, backend, status, faults applied), for tests to
    * assert on; see {@link HttpEvent}. Keeps the last {@link Builder#journalCapacity(int)} entries.
-   * An exchange's {@link HttpEvent.Completed} entry is recorded when it ends on the proxy, which can be
-   * a moment after the client has read the response: wait for it with {@link #awaitRequests(int,
-   * Duration)}. After {@link Journal#clear()}, nothing is journaled about a request that arrived
-   * before the clear (a request a test left in flight does not show up in the next test's journal).
+   * An exchange's {@link HttpEvent.Completed} entry is recorded when it ends on the proxy, which
+   * can be a moment after the client has read the response: wait for it with {@link
+   * #awaitRequests(int, Duration)}. After {@link Journal#clear()}, nothing is journaled about a
+   * request that arrived before the clear (a request a test left in flight does not show up in the
+   * next test's journal).
    */
   public Journal<HttpEvent> journal() {
     return journal.journal();
@@ -116,8 +120,14 @@ public final class HttpProxy implements AutoCloseable {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (counters.total.inFlight() > 0) {
       if (System.nanoTime() - deadline > 0) {
-        throw new AssertionError(this + ": timed out after " + timeout + " waiting for no request in flight; "
-            + counters.total.inFlight() + " in flight; " + journal.journal().describeTail(10));
+        throw new AssertionError(
+            this
+                + ": timed out after "
+                + timeout
+                + " waiting for no request in flight; "
+                + counters.total.inFlight()
+                + " in flight; "
+                + journal.journal().describeTail(10));
       }
       LockSupport.parkNanos(1_000_000);
     }
@@ -128,15 +138,16 @@ public final class HttpProxy implements AutoCloseable {
    * was last cleared) and returns them from the journal, oldest first.
    *
    * @throws AssertionError naming the seed and the journal's last entries, on timeout
-   * @throws IllegalArgumentException at once if {@code n} exceeds {@link Builder#journalCapacity(int)}
+   * @throws IllegalArgumentException at once if {@code n} exceeds {@link
+   *     Builder#journalCapacity(int)}
    */
   public List<HttpEvent.Completed> awaitRequests(int n, Duration timeout) {
     return journal.journal().awaitCount(HttpEvent.Completed.class, n, timeout);
   }
 
   /**
-   * The seed every {@link HttpFault} toxicity draw comes from; pass it to {@link Builder#seed(long)} to
-   * replay a run.
+   * The seed every {@link HttpFault} toxicity draw comes from; pass it to {@link
+   * Builder#seed(long)} to replay a run.
    */
   public long seed() {
     return config.seed();
@@ -144,15 +155,21 @@ public final class HttpProxy implements AutoCloseable {
 
   /** A snapshot of the counters, for the proxy, per route and per backend. */
   public HttpProxyStats stats() {
-    return new HttpProxyStats(counters.total.snapshot(), counters.routeSnapshots(), counters.backendSnapshots(),
-        counters.retries.snapshot(), closed.get(), jetty.handler.routes().clusterStats());
+    return new HttpProxyStats(
+        counters.total.snapshot(),
+        counters.routeSnapshots(),
+        counters.backendSnapshots(),
+        counters.retries.snapshot(),
+        closed.get(),
+        jetty.handler.routes().clusterStats());
   }
 
   /**
    * Replaces the whole routing table at once: requests that arrive after this call are routed by
    * {@code spec}'s routes (and so reach their clusters and backends), requests in flight finish on
    * the route, cluster and backend they started with. Nothing is dropped; pooled connections to
-   * backends no route reaches any more are closed at once when idle, busy ones after their exchange.
+   * backends no route reaches any more are closed at once when idle, busy ones after their
+   * exchange.
    *
    * <pre>{@code
    * proxy.replaceRoutes(t -> t
@@ -171,16 +188,19 @@ public final class HttpProxy implements AutoCloseable {
     Routes t = new Routes();
     spec.accept(t);
     ProxySettings.checkRoutes(t.routes, t.defaultCluster);
-    RouteTable table = new RouteTable(t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster));
+    RouteTable table =
+        new RouteTable(
+            t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster));
     table.offerSeed(config.seed());
     jetty.handler.replaceRoutes(table);
   }
 
   /**
-   * Puts back the routes the proxy was built with, undoing every {@link #replaceRoutes(Consumer)}, and
-   * restarts their {@link HttpFault faults}: schedules count requests from 1 again and the toxicity
-   * draws start over, so the same seed and the same requests give the same faults as right after
-   * start. Requests in flight finish as they began. The JUnit extension calls it between tests.
+   * Puts back the routes the proxy was built with, undoing every {@link #replaceRoutes(Consumer)},
+   * and restarts their {@link HttpFault faults}: schedules count requests from 1 again and the
+   * toxicity draws start over, so the same seed and the same requests give the same faults as right
+   * after start. Requests in flight finish as they began. The JUnit extension calls it between
+   * tests.
    *
    * @throws IllegalStateException when the proxy is closed
    */
@@ -197,10 +217,10 @@ public final class HttpProxy implements AutoCloseable {
   }
 
   /**
-   * The route and cluster this proxy would take now for a request with {@code head}, or null when no
-   * route applies (such a request gets 404): its routing table and matching code, as for a request,
-   * without sending anything, counting it or drawing faults. For a split the cluster is drawn by
-   * weight. Envoy's route table check, for tests of a routing setup:
+   * The route and cluster this proxy would take now for a request with {@code head}, or null when
+   * no route applies (such a request gets 404): its routing table and matching code, as for a
+   * request, without sending anything, counting it or drawing faults. For a split the cluster is
+   * drawn by weight. Envoy's route table check, for tests of a routing setup:
    *
    * <pre>{@code
    * assertThat(proxy.routeFor(RequestHead.builder("GET", "/api/users").build()).route().name())
@@ -211,14 +231,19 @@ public final class HttpProxy implements AutoCloseable {
     return jetty.handler.routes().match(Objects.requireNonNull(head, "head"));
   }
 
-  /** A new routing table for {@link HttpProxy#replaceRoutes(Consumer)}, built as the builder's routes are. */
+  /**
+   * A new routing table for {@link HttpProxy#replaceRoutes(Consumer)}, built as the builder's
+   * routes are.
+   */
   public static final class Routes {
     private final List<HttpRoute> routes = new ArrayList<>();
     private @Nullable Cluster defaultCluster;
 
     private Routes() {}
 
-    /** Adds a route; routes are tried in the order added, the first whose conditions all hold wins. */
+    /**
+     * Adds a route; routes are tried in the order added, the first whose conditions all hold wins.
+     */
     public Routes route(Consumer<HttpRoute.Builder> spec) {
       Objects.requireNonNull(spec, "spec");
       routes.add(HttpRoute.build(spec, "route-" + (routes.size() + 1)));
@@ -244,8 +269,10 @@ public final class HttpProxy implements AutoCloseable {
     jetty.shutdownConnector();
     try {
       if (!counters.awaitDrained(config.drainTimeout().toMillis())) {
-        LOG.warn("closing with {} requests still in flight after the drain timeout of {} ms",
-            counters.total.inFlight(), config.drainTimeout().toMillis());
+        LOG.warn(
+            "closing with {} requests still in flight after the drain timeout of {} ms",
+            counters.total.inFlight(),
+            config.drainTimeout().toMillis());
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -253,15 +280,22 @@ public final class HttpProxy implements AutoCloseable {
     jetty.stop();
   }
 
-  /** The listening connector, whose selectors also serve the proxy client's connections (for tests). */
+  /**
+   * The listening connector, whose selectors also serve the proxy client's connections (for tests).
+   */
   SharedSelectorConnector connector() {
     return jetty.connector();
   }
 
   @Override
   public String toString() {
-    return "HttpProxy[" + uri() + " routes=" + jetty.handler.routes().routes().size() + ", seed=0x"
-        + Long.toHexString(config.seed()) + "L]";
+    return "HttpProxy["
+        + uri()
+        + " routes="
+        + jetty.handler.routes().routes().size()
+        + ", seed=0x"
+        + Long.toHexString(config.seed())
+        + "L]";
   }
 
   /**
@@ -283,8 +317,8 @@ public final class HttpProxy implements AutoCloseable {
     }
 
     /**
-     * The whole-request timeout for routes that set none: from the request's arrival to the end of its
-     * response, retries included; 504 when no response began by then, otherwise the client
+     * The whole-request timeout for routes that set none: from the request's arrival to the end of
+     * its response, retries included; 504 when no response began by then, otherwise the client
      * connection is aborted. Default {@link Duration#ZERO}, none.
      */
     public Builder requestTimeout(Duration d) {
@@ -295,11 +329,11 @@ public final class HttpProxy implements AutoCloseable {
     /**
      * How long a client may take to send its whole request body, counted from the arrival of its
      * request head; then it gets 408 Request Timeout and its connection is closed (as Envoy and
-     * HAProxy answer a client too slow to send its request), unless a response is already under way.
-     * A try in flight is aborted and not counted against its backend. The backend's {@link
-     * #responseTimeout(Duration)} runs from the end of the body, so a slow upload is never a 504.
-     * A body the backend has not asked for yet ({@code Expect: 100-continue}) is not late. Default 60 s;
-     * {@link Duration#ZERO} turns the deadline off.
+     * HAProxy answer a client too slow to send its request), unless a response is already under
+     * way. A try in flight is aborted and not counted against its backend. The backend's {@link
+     * #responseTimeout(Duration)} runs from the end of the body, so a slow upload is never a 504. A
+     * body the backend has not asked for yet ({@code Expect: 100-continue}) is not late. Default 60
+     * s; {@link Duration#ZERO} turns the deadline off.
      */
     public Builder requestBodyTimeout(Duration d) {
       settings.requestBodyTimeout(d);
@@ -317,8 +351,8 @@ public final class HttpProxy implements AutoCloseable {
     }
 
     /**
-     * The seed for the routes' {@link HttpFault} draws; default a random one, reported by
-     * {@link HttpProxy#seed()} and {@link HttpProxy#toString()}. The same seed and the same sequence of
+     * The seed for the routes' {@link HttpFault} draws; default a random one, reported by {@link
+     * HttpProxy#seed()} and {@link HttpProxy#toString()}. The same seed and the same sequence of
      * requests give the same faults.
      */
     public Builder seed(long seed) {
@@ -327,8 +361,8 @@ public final class HttpProxy implements AutoCloseable {
     }
 
     /**
-     * How many entries the {@linkplain HttpProxy#journal() journal} keeps (older ones are dropped and
-     * counted); default 10,000; 0 keeps none.
+     * How many entries the {@linkplain HttpProxy#journal() journal} keeps (older ones are dropped
+     * and counted); default 10,000; 0 keeps none.
      */
     public Builder journalCapacity(int entries) {
       settings.journalCapacity(entries);
@@ -337,8 +371,8 @@ public final class HttpProxy implements AutoCloseable {
 
     /**
      * Listens on all interfaces (the wildcard address {@code 0.0.0.0}) at {@code port}, so other
-     * machines can reach it; use {@link #listen(String, int)} with {@code 127.0.0.1} for this machine
-     * only. 0 picks a free port (see {@link HttpProxy#port()}).
+     * machines can reach it; use {@link #listen(String, int)} with {@code 127.0.0.1} for this
+     * machine only. 0 picks a free port (see {@link HttpProxy#port()}).
      */
     public Builder listen(int port) {
       return listen("0.0.0.0", port);
@@ -368,11 +402,12 @@ public final class HttpProxy implements AutoCloseable {
 
     /**
      * How long a backend may take to begin its response before the client gets 504, counted from
-     * when it has the whole request (a client's slow body is {@link #requestBodyTimeout(Duration)}'s);
-     * default 15 s. It holds both ways: unless a route sets its own idle timeout, a try's connection
-     * may stay idle for the longer of {@link #upstreamIdleTimeout(Duration)} and this plus 1 s. Keep
-     * it below {@link #idleTimeout(Duration)}: a client connection idle for that long while waiting
-     * is given up on first.
+     * when it has the whole request (a client's slow body is {@link
+     * #requestBodyTimeout(Duration)}'s); default 15 s. It holds both ways: unless a route sets its
+     * own idle timeout, a try's connection may stay idle for the longer of {@link
+     * #upstreamIdleTimeout(Duration)} and this plus 1 s. Keep it below {@link
+     * #idleTimeout(Duration)}: a client connection idle for that long while waiting is given up on
+     * first.
      */
     public Builder responseTimeout(Duration d) {
       settings.responseTimeout(d);
@@ -395,8 +430,8 @@ public final class HttpProxy implements AutoCloseable {
      * How long a client may take to send a complete request head (slowloris defence). On a new
      * connection it counts from connecting: a client that sent part of a head by then gets 408, one
      * that sent nothing at all is closed without an answer. On a kept-alive connection it counts
-     * from the first byte of the next head, seen within about a fifth of this timeout (at most
-     * 250 ms); then the client gets 408 and the connection is closed. Silence between requests is
+     * from the first byte of the next head, seen within about a fifth of this timeout (at most 250
+     * ms); then the client gets 408 and the connection is closed. Silence between requests is
      * {@link #keepAliveTimeout(Duration)}'s. Default 10 s; {@link Duration#ZERO} turns the deadline
      * off.
      */
@@ -408,8 +443,8 @@ public final class HttpProxy implements AutoCloseable {
     /**
      * How long a kept-alive client connection may wait, silent, for its next request after a
      * response (HAProxy's {@code timeout http-keep-alive}); then it is closed without an answer, as
-     * no request began. Default 60 s; {@link Duration#ZERO} leaves such connections to
-     * {@link #idleTimeout(Duration)}, which also closes them when it is the shorter.
+     * no request began. Default 60 s; {@link Duration#ZERO} leaves such connections to {@link
+     * #idleTimeout(Duration)}, which also closes them when it is the shorter.
      */
     public Builder keepAliveTimeout(Duration d) {
       settings.keepAliveTimeout(d);
@@ -417,9 +452,9 @@ public final class HttpProxy implements AutoCloseable {
     }
 
     /**
-     * How many connections the kernel may hold completed but not yet accepted (the listen backlog), so
-     * that a burst of clients connecting at once waits there instead of being dropped; default 1024.
-     * The kernel caps it at {@code net.core.somaxconn} on Linux (4096 on recent kernels).
+     * How many connections the kernel may hold completed but not yet accepted (the listen backlog),
+     * so that a burst of clients connecting at once waits there instead of being dropped; default
+     * 1024. The kernel caps it at {@code net.core.somaxconn} on Linux (4096 on recent kernels).
      */
     public Builder acceptBacklog(int n) {
       settings.acceptBacklog(n);
@@ -447,35 +482,40 @@ public final class HttpProxy implements AutoCloseable {
     }
 
     /**
-     * The most connections open to one backend at a time; default 64. A request holds its connection
-     * while its body streams in: more slow uploads than this keep every other request to the backend
-     * waiting, up to the response timeout (200 bodies at a byte a second held normal requests 15 s).
-     * Raise it when clients upload slowly; a higher limit also lets a burst of requests open that many
-     * connections to the backend at once.
+     * The most connections open to one backend at a time; default 64. A request holds its
+     * connection while its body streams in: more slow uploads than this keep every other request to
+     * the backend waiting, up to the response timeout (200 bodies at a byte a second held normal
+     * requests 15 s). Raise it when clients upload slowly; a higher limit also lets a burst of
+     * requests open that many connections to the backend at once.
      */
     public Builder maxConnectionsPerBackend(int n) {
       settings.maxConnectionsPerBackend(n);
       return this;
     }
 
-    /** The most threads in the proxy's pool (named {@code meshlet-l7-N}); default 200, at least 8. */
+    /**
+     * The most threads in the proxy's pool (named {@code meshlet-l7-N}); default 200, at least 8.
+     */
     public Builder maxThreads(int n) {
       settings.maxThreads(n);
       return this;
     }
 
     /**
-     * The selector threads that do the network I/O of both the accepted connections and those to backends;
-     * default half the CPUs, 1 to 4. A new connection to a backend goes on the selector of the request
-     * that needs it, so such a request is handled on one thread with no hand-off; a pooled one may be
-     * on another selector. At least 4 fewer than {@link #maxThreads(int)}.
+     * The selector threads that do the network I/O of both the accepted connections and those to
+     * backends; default half the CPUs, 1 to 4. A new connection to a backend goes on the selector
+     * of the request that needs it, so such a request is handled on one thread with no hand-off; a
+     * pooled one may be on another selector. At least 4 fewer than {@link #maxThreads(int)}.
      */
     public Builder selectorThreads(int n) {
       settings.selectorThreads(n);
       return this;
     }
 
-    /** Logs one line per request at INFO to the SLF4J logger {@code dev.meshlet.l7.access}; default off. */
+    /**
+     * Logs one line per request at INFO to the SLF4J logger {@code dev.meshlet.l7.access}; default
+     * off.
+     */
     public Builder accessLog(boolean on) {
       settings.accessLog(on);
       return this;
@@ -499,7 +539,10 @@ public final class HttpProxy implements AutoCloseable {
       return this;
     }
 
-    /** Adds a header to every response (after route rewrites), e.g. {@code Strict-Transport-Security}. */
+    /**
+     * Adds a header to every response (after route rewrites), e.g. {@code
+     * Strict-Transport-Security}.
+     */
     public Builder addResponseHeader(String name, String value) {
       settings.addResponseHeader(name, value);
       return this;
@@ -511,15 +554,19 @@ public final class HttpProxy implements AutoCloseable {
       return this;
     }
 
-    /** Removes a header from every response, e.g. {@code Server}; {@code "X-Internal-*"} removes by prefix. */
+    /**
+     * Removes a header from every response, e.g. {@code Server}; {@code "X-Internal-*"} removes by
+     * prefix.
+     */
     public Builder removeResponseHeader(String name) {
       settings.removeResponseHeader(name);
       return this;
     }
 
     /**
-     * Clients (IP addresses or CIDR blocks such as {@code 10.0.0.0/8}) whose {@code X-Forwarded-Proto},
-     * {@code -Host} and {@code -Port} are passed on; from anyone else they are overwritten. Default: none.
+     * Clients (IP addresses or CIDR blocks such as {@code 10.0.0.0/8}) whose {@code
+     * X-Forwarded-Proto}, {@code -Host} and {@code -Port} are passed on; from anyone else they are
+     * overwritten. Default: none.
      */
     public Builder trustedProxies(String... addressesOrBlocks) {
       settings.trustedProxies(addressesOrBlocks);
@@ -535,13 +582,18 @@ public final class HttpProxy implements AutoCloseable {
       return this;
     }
 
-    /** The pseudonym in the {@code Via} header this proxy adds ({@code 1.1 meshlet}); default {@code meshlet}. */
+    /**
+     * The pseudonym in the {@code Via} header this proxy adds ({@code 1.1 meshlet}); default {@code
+     * meshlet}.
+     */
     public Builder via(String pseudonym) {
       settings.via(pseudonym);
       return this;
     }
 
-    /** The largest request head (request line and headers) in bytes; larger gets 431. Default 8192. */
+    /**
+     * The largest request head (request line and headers) in bytes; larger gets 431. Default 8192.
+     */
     public Builder maxRequestHeaderSize(int bytes) {
       settings.maxRequestHeaderSize(bytes);
       return this;
@@ -557,8 +609,9 @@ public final class HttpProxy implements AutoCloseable {
     }
 
     /**
-     * What to do with request headers whose names hold an underscore ({@code X_Forwarded_For}), which
-     * CGI-style backends read as the dashed name: false (the default) drops them, true answers 400.
+     * What to do with request headers whose names hold an underscore ({@code X_Forwarded_For}),
+     * which CGI-style backends read as the dashed name: false (the default) drops them, true
+     * answers 400.
      */
     public Builder rejectUnderscoreHeaders(boolean reject) {
       settings.rejectUnderscoreHeaders(reject);
@@ -570,10 +623,11 @@ public final class HttpProxy implements AutoCloseable {
      * closes. What a new client sees then: its connect succeeds (the kernel completes it into the
      * {@linkplain #acceptBacklog(int) listen backlog}) but its request gets no answer until a
      * connection closes; then it is accepted and served, its head deadline counting from then. Once
-     * the backlog is full as well, new connects are not completed (the kernel drops or delays them).
-     * Each time the limit is reached it is counted as {@link HttpProxyStats.ErrorKind#CONNECTION_LIMIT}
-     * and the first time logged at WARN. Default 10,000. Each proxied connection costs the process
-     * two file descriptors (client and backend): keep the limit below half of {@code ulimit -n}.
+     * the backlog is full as well, new connects are not completed (the kernel drops or delays
+     * them). Each time the limit is reached it is counted as {@link
+     * HttpProxyStats.ErrorKind#CONNECTION_LIMIT} and the first time logged at WARN. Default 10,000.
+     * Each proxied connection costs the process two file descriptors (client and backend): keep the
+     * limit below half of {@code ulimit -n}.
      */
     public Builder maxConnections(int n) {
       settings.maxConnections(n);
@@ -583,10 +637,11 @@ public final class HttpProxy implements AutoCloseable {
     /**
      * Validates the settings and starts the proxy.
      *
-     * @throws BindException naming the address when it cannot be bound (in use, or not an address of
-     *     this machine)
+     * @throws BindException naming the address when it cannot be bound (in use, or not an address
+     *     of this machine)
      * @throws IllegalStateException when {@link #listen(int)} was not called or no route is set
-     * @throws IllegalArgumentException when a route is incomplete, names repeat or the listen host is unknown
+     * @throws IllegalArgumentException when a route is incomplete, names repeat or the listen host
+     *     is unknown
      */
     public HttpProxy start() throws IOException {
       return new HttpProxy(settings.build());

@@ -7,8 +7,8 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * A snapshot of an {@link HttpProxy}'s counters: for the whole proxy, per route (by
- * {@linkplain HttpRoute#name() name}) and per backend (by {@link dev.meshlet.core.Backend#displayName()}).
+ * A snapshot of an {@link HttpProxy}'s counters: for the whole proxy, per route (by {@linkplain
+ * HttpRoute#name() name}) and per backend (by {@link dev.meshlet.core.Backend#displayName()}).
  *
  * <pre>{@code
  * HttpProxyStats s = proxy.stats();
@@ -16,18 +16,22 @@ import java.util.Objects;
  * long timeouts = s.total().errors(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT);
  * }</pre>
  *
- * @param total    every request the proxy answered, including those rejected before routing
- * @param routes   requests that matched a route, by route name
+ * @param total every request the proxy answered, including those rejected before routing
+ * @param routes requests that matched a route, by route name
  * @param backends requests forwarded to a backend, by backend display name
- * @param retries  retries made and refused, by reason
- * @param draining whether the proxy is closing: it accepts no more connections and lets the
- *                 {@code total().inFlight()} requests finish within its drain timeout
+ * @param retries retries made and refused, by reason
+ * @param draining whether the proxy is closing: it accepts no more connections and lets the {@code
+ *     total().inFlight()} requests finish within its drain timeout
  * @param clusters the clusters the current routes reach, by name: circuit breakers, retry budget,
- *                 and each backend's health, ejection and weight
- *                 ({@code clusters().get("web").backends().get("b").healthy()})
+ *     and each backend's health, ejection and weight ({@code
+ *     clusters().get("web").backends().get("b").healthy()})
  */
 public record HttpProxyStats(
-    Counts total, Map<String, Counts> routes, Map<String, Counts> backends, Retries retries, boolean draining,
+    Counts total,
+    Map<String, Counts> routes,
+    Map<String, Counts> backends,
+    Retries retries,
+    boolean draining,
     Map<String, ClusterStats> clusters) {
 
   /** Copies the maps. */
@@ -50,7 +54,10 @@ public record HttpProxyStats(
     CONNECT_FAILURE,
     /** The backend reset or closed the connection before a response began. */
     RESET,
-    /** A reused pooled connection turned out closed by the backend (keep-alive race); always retried. */
+    /**
+     * A reused pooled connection turned out closed by the backend (keep-alive race); always
+     * retried.
+     */
     STALE_CONNECTION,
     /** The try's response did not begin within the per-try timeout. */
     PER_TRY_TIMEOUT,
@@ -61,10 +68,11 @@ public record HttpProxyStats(
   /**
    * Retries of the whole proxy.
    *
-   * @param byReason        retries made, by reason (reasons never seen are absent)
-   * @param budgetExhausted retries refused because the retry budget (of the route's cluster) was spent
-   * @param notReplayable   retries refused because the request body was larger than the replay
-   *                        buffer (for the stale-connection retry: more than 64 KiB of it was sent)
+   * @param byReason retries made, by reason (reasons never seen are absent)
+   * @param budgetExhausted retries refused because the retry budget (of the route's cluster) was
+   *     spent
+   * @param notReplayable retries refused because the request body was larger than the replay buffer
+   *     (for the stale-connection retry: more than 64 KiB of it was sent)
    */
   public record Retries(Map<RetryReason, Long> byReason, long budgetExhausted, long notReplayable) {
     /** Copies the map. */
@@ -105,22 +113,23 @@ public record HttpProxyStats(
     /** The backend refused, reset or answered garbage before a response began: 502. */
     BAD_GATEWAY(502),
     /**
-     * The backend's host name did not resolve: 502 naming the backend in the short body. Logged once
-     * per backend until a connection to it succeeds again, not once per request.
+     * The backend's host name did not resolve: 502 naming the backend in the short body. Logged
+     * once per backend until a connection to it succeeds again, not once per request.
      */
     UNRESOLVED_BACKEND(502),
     /** The route's cluster has no backend in service: 503. */
     NO_BACKEND(503),
     /**
-     * The cluster's circuit breaker ({@code Cluster.Builder.maxActive}) refused the request: 503 with
-     * {@code X-Meshlet-Overflow: cluster NAME max requests}.
+     * The cluster's circuit breaker ({@code Cluster.Builder.maxActive}) refused the request: 503
+     * with {@code X-Meshlet-Overflow: cluster NAME max requests}.
      */
     OVERFLOW(503),
     /**
-     * Too many requests were waiting for a backend connection: the cluster's pending circuit breaker
-     * ({@code Cluster.Builder.maxPending}, 503 with {@code X-Meshlet-Overflow: cluster NAME max pending
-     * requests}) or a backend's queue ({@link HttpProxy.Builder#maxPendingRequestsPerBackend(int)}, 503
-     * with {@code X-Meshlet-Overflow: backend NAME max pending requests}).
+     * Too many requests were waiting for a backend connection: the cluster's pending circuit
+     * breaker ({@code Cluster.Builder.maxPending}, 503 with {@code X-Meshlet-Overflow: cluster NAME
+     * max pending requests}) or a backend's queue ({@link
+     * HttpProxy.Builder#maxPendingRequestsPerBackend(int)}, 503 with {@code X-Meshlet-Overflow:
+     * backend NAME max pending requests}).
      */
     PENDING_OVERFLOW(503),
     /** The backend did not begin its response within the response timeout: 504. */
@@ -135,16 +144,17 @@ public record HttpProxyStats(
      */
     CONNECTION_LIMIT(0),
     /**
-     * Not a request: accepting client connections failed, usually because the process ran out of file
-     * descriptors; counted and logged once per episode (until an accept succeeds again). The acceptor
-     * retries after 10 ms, backing off to 200 ms, so it neither spins nor stays away long once
-     * descriptors are free again.
+     * Not a request: accepting client connections failed, usually because the process ran out of
+     * file descriptors; counted and logged once per episode (until an accept succeeds again). The
+     * acceptor retries after 10 ms, backing off to 200 ms, so it neither spins nor stays away long
+     * once descriptors are free again.
      */
     ACCEPT_FAILED(0),
     /**
-     * The proxy could not open a socket to the backend because the process ran out of file descriptors
-     * (EMFILE or ENFILE): 503 with {@code X-Meshlet-Overflow: proxy out of file descriptors}, logged
-     * once per episode (until a connection to a backend opens again); not held against the backend.
+     * The proxy could not open a socket to the backend because the process ran out of file
+     * descriptors (EMFILE or ENFILE): 503 with {@code X-Meshlet-Overflow: proxy out of file
+     * descriptors}, logged once per episode (until a connection to a backend opens again); not held
+     * against the backend.
      */
     OUT_OF_FILE_DESCRIPTORS(503);
 
@@ -163,16 +173,16 @@ public record HttpProxyStats(
   /**
    * Counters for one scope (the proxy, a route or a backend).
    *
-   * @param requests  requests started
-   * @param inFlight  requests started and not yet finished
+   * @param requests requests started
+   * @param inFlight requests started and not yet finished
    * @param status1xx final responses by status class, whether from a backend or from the proxy
    * @param status2xx see {@code status1xx}
    * @param status3xx see {@code status1xx}
    * @param status4xx see {@code status1xx}
    * @param status5xx see {@code status1xx}
-   * @param errors    errors by kind (kinds never seen are absent)
-   * @param bytesIn   request body bytes received from clients
-   * @param bytesOut  response body bytes sent to clients
+   * @param errors errors by kind (kinds never seen are absent)
+   * @param bytesIn request body bytes received from clients
+   * @param bytesOut response body bytes sent to clients
    */
   public record Counts(
       long requests,

@@ -44,10 +44,15 @@ public final class HttpRoute implements Route<RequestHead> {
   private final @Nullable String hostRewrite;
   private final HeaderOps requestHeaders;
   private final HeaderOps responseHeaders;
-  /** Usually none; their live state (counts, draws) is the route table's, in {@link RouteFaults}. */
+
+  /**
+   * Usually none; their live state (counts, draws) is the route table's, in {@link RouteFaults}.
+   */
   private final HttpFault[] faults;
+
   /** Retries and timeouts; null means the proxy's setting. */
   final @Nullable RetryPolicy retryPolicy;
+
   final @Nullable Duration requestTimeout;
   final @Nullable Duration responseTimeout;
   final @Nullable Duration connectTimeout;
@@ -87,7 +92,9 @@ public final class HttpRoute implements Route<RequestHead> {
     return b.build("default");
   }
 
-  /** The route's name, used in stats and the access log; {@code route-N} when not set (N from 1). */
+  /**
+   * The route's name, used in stats and the access log; {@code route-N} when not set (N from 1).
+   */
   public String name() {
     return name;
   }
@@ -197,10 +204,10 @@ public final class HttpRoute implements Route<RequestHead> {
   }
 
   /**
-   * The route and cluster a proxy takes for a request head, as {@link HttpProxy#routeFor(RequestHead)}
-   * answers it.
+   * The route and cluster a proxy takes for a request head, as {@link
+   * HttpProxy#routeFor(RequestHead)} answers it.
    *
-   * @param route   the first route whose conditions all hold, or the default route
+   * @param route the first route whose conditions all hold, or the default route
    * @param cluster the route's cluster (for a split, the one drawn by weight)
    */
   public record Match(HttpRoute route, Cluster cluster) {
@@ -228,7 +235,11 @@ public final class HttpRoute implements Route<RequestHead> {
       Objects.requireNonNull(cluster, "cluster");
       if (weight < 1 || weight > 1_000_000) {
         throw new IllegalArgumentException(
-            "split weight for cluster " + cluster.name() + ": " + weight + " (expected: 1-1000000)");
+            "split weight for cluster "
+                + cluster.name()
+                + ": "
+                + weight
+                + " (expected: 1-1000000)");
       }
       clusters.add(cluster);
       weights.add(weight);
@@ -260,9 +271,9 @@ public final class HttpRoute implements Route<RequestHead> {
     private Builder() {}
 
     /**
-     * Retries for this route's requests, instead of the proxy's
-     * {@linkplain HttpProxy.Builder#retryPolicy(RetryPolicy) default}; {@link RetryPolicy#none()}
-     * turns them off here.
+     * Retries for this route's requests, instead of the proxy's {@linkplain
+     * HttpProxy.Builder#retryPolicy(RetryPolicy) default}; {@link RetryPolicy#none()} turns them
+     * off here.
      */
     public Builder retryPolicy(RetryPolicy policy) {
       this.retryPolicy = Objects.requireNonNull(policy, "policy");
@@ -270,9 +281,10 @@ public final class HttpRoute implements Route<RequestHead> {
     }
 
     /**
-     * The whole-request timeout for this route, from the request's arrival to the end of its response,
-     * retries and backoffs included: the client gets 504 if no response began, otherwise its connection
-     * is aborted. Default: the proxy's {@link HttpProxy.Builder#requestTimeout(Duration)}.
+     * The whole-request timeout for this route, from the request's arrival to the end of its
+     * response, retries and backoffs included: the client gets 504 if no response began, otherwise
+     * its connection is aborted. Default: the proxy's {@link
+     * HttpProxy.Builder#requestTimeout(Duration)}.
      */
     public Builder requestTimeout(Duration d) {
       this.requestTimeout = positive("requestTimeout", d);
@@ -281,8 +293,8 @@ public final class HttpRoute implements Route<RequestHead> {
 
     /**
      * How long one try may wait for the backend's response to begin (504 or a retry after); default
-     * the retry policy's per-try timeout, else the proxy's
-     * {@link HttpProxy.Builder#responseTimeout(Duration)}.
+     * the retry policy's per-try timeout, else the proxy's {@link
+     * HttpProxy.Builder#responseTimeout(Duration)}.
      */
     public Builder responseTimeout(Duration d) {
       this.responseTimeout = positive("responseTimeout", d);
@@ -291,8 +303,8 @@ public final class HttpRoute implements Route<RequestHead> {
 
     /**
      * How long a try may wait for a connection to the backend (connecting, or queued for a pooled
-     * one) before it fails as a connect failure; default the proxy's
-     * {@link HttpProxy.Builder#connectTimeout(Duration)}, which bounds connecting only.
+     * one) before it fails as a connect failure; default the proxy's {@link
+     * HttpProxy.Builder#connectTimeout(Duration)}, which bounds connecting only.
      */
     public Builder connectTimeout(Duration d) {
       this.connectTimeout = positive("connectTimeout", d);
@@ -300,10 +312,11 @@ public final class HttpRoute implements Route<RequestHead> {
     }
 
     /**
-     * How long this route's exchange with the backend may stay silent (no byte either way) before it
-     * fails; default the longer of the proxy's {@link HttpProxy.Builder#upstreamIdleTimeout(Duration)}
-     * and the try's response timeout plus 1 s. Set here, it applies as it is: shorter than the response
-     * timeout, it ends a silent exchange first (with 504).
+     * How long this route's exchange with the backend may stay silent (no byte either way) before
+     * it fails; default the longer of the proxy's {@link
+     * HttpProxy.Builder#upstreamIdleTimeout(Duration)} and the try's response timeout plus 1 s. Set
+     * here, it applies as it is: shorter than the response timeout, it ends a silent exchange first
+     * (with 504).
      */
     public Builder idleTimeout(Duration d) {
       this.idleTimeout = positive("idleTimeout", d);
@@ -319,9 +332,9 @@ public final class HttpRoute implements Route<RequestHead> {
     }
 
     /**
-     * Injects {@code fault} into this route's requests (for the share its
-     * {@linkplain HttpFault#toxicity() toxicity} gives, and only when its header is present if it
-     * names one). Several faults are drawn independently; an abort wins.
+     * Injects {@code fault} into this route's requests (for the share its {@linkplain
+     * HttpFault#toxicity() toxicity} gives, and only when its header is present if it names one).
+     * Several faults are drawn independently; an abort wins.
      */
     public Builder fault(HttpFault fault) {
       faults.add(Objects.requireNonNull(fault, "fault"));
@@ -357,9 +370,9 @@ public final class HttpRoute implements Route<RequestHead> {
     }
 
     /**
-     * Matches the request's host, case-insensitively and ignoring any port: exactly
-     * ({@code "admin.example.com"}) or by wildcard ({@code "*.example.com"} matches
-     * {@code a.example.com} and {@code a.b.example.com}, not {@code example.com}).
+     * Matches the request's host, case-insensitively and ignoring any port: exactly ({@code
+     * "admin.example.com"}) or by wildcard ({@code "*.example.com"} matches {@code a.example.com}
+     * and {@code a.b.example.com}, not {@code example.com}).
      */
     public Builder host(String host) {
       Objects.requireNonNull(host, "host");
@@ -368,15 +381,17 @@ public final class HttpRoute implements Route<RequestHead> {
         throw new IllegalArgumentException(
             "host '" + host + "': expected a host name or a wildcard such as *.example.com");
       }
-      matchers.add(h.startsWith("*.")
-          ? new RequestMatcher.Host(h.substring(1), true)
-          : new RequestMatcher.Host(h, false));
+      matchers.add(
+          h.startsWith("*.")
+              ? new RequestMatcher.Host(h.substring(1), true)
+              : new RequestMatcher.Host(h, false));
       return this;
     }
 
     /** Matches when a header named {@code name} has exactly {@code value}. */
     public Builder header(String name, String value) {
-      matchers.add(new RequestMatcher.Header(checkName(name), Objects.requireNonNull(value, "value")));
+      matchers.add(
+          new RequestMatcher.Header(checkName(name), Objects.requireNonNull(value, "value")));
       return this;
     }
 
@@ -398,7 +413,9 @@ public final class HttpRoute implements Route<RequestHead> {
       return this;
     }
 
-    /** Matches when the query string has parameter {@code name} with (decoded) value {@code value}. */
+    /**
+     * Matches when the query string has parameter {@code name} with (decoded) value {@code value}.
+     */
     public Builder queryParam(String name, String value) {
       Objects.requireNonNull(name, "name");
       Objects.requireNonNull(value, "value");
@@ -425,17 +442,23 @@ public final class HttpRoute implements Route<RequestHead> {
       Split s = new Split();
       spec.accept(s);
       if (s.clusters.isEmpty()) {
-        throw new IllegalArgumentException("split: no cluster (expected: s -> s.to(a, 90).to(b, 10))");
+        throw new IllegalArgumentException(
+            "split: no cluster (expected: s -> s.to(a, 90).to(b, 10))");
       }
       clusters.addAll(s.clusters);
       weights.addAll(s.weights);
       return this;
     }
 
-    /** Replaces a leading {@code from} of the path with {@code to}: {@code /v1/x} → {@code /api/v1/x}. */
+    /**
+     * Replaces a leading {@code from} of the path with {@code to}: {@code /v1/x} → {@code
+     * /api/v1/x}.
+     */
     public Builder rewritePathPrefix(String from, String to) {
       checkRewrite();
-      pathRewrite = new PathRewrite.Prefix(checkPath("rewritePathPrefix from", from), checkPath("rewritePathPrefix to", to));
+      pathRewrite =
+          new PathRewrite.Prefix(
+              checkPath("rewritePathPrefix from", from), checkPath("rewritePathPrefix to", to));
       return this;
     }
 
@@ -460,8 +483,10 @@ public final class HttpRoute implements Route<RequestHead> {
     /** Sends {@code Host: host} upstream instead of the client's Host. */
     public Builder rewriteHost(String host) {
       Objects.requireNonNull(host, "host");
-      if (host.isBlank() || host.chars().anyMatch(c -> c <= ' ' || c == '/' || c == '@' || c > 126)) {
-        throw new IllegalArgumentException("rewriteHost '" + host + "': expected host or host:port");
+      if (host.isBlank()
+          || host.chars().anyMatch(c -> c <= ' ' || c == '/' || c == '@' || c > 126)) {
+        throw new IllegalArgumentException(
+            "rewriteHost '" + host + "': expected host or host:port");
       }
       hostRewrite = host;
       return this;
@@ -506,7 +531,9 @@ public final class HttpRoute implements Route<RequestHead> {
     HttpRoute build(String defaultName) {
       if (clusters.isEmpty()) {
         throw new IllegalArgumentException(
-            "route " + (name != null ? name : defaultName) + ": no target (expected: .to(cluster) or .split(...))");
+            "route "
+                + (name != null ? name : defaultName)
+                + ": no target (expected: .to(cluster) or .split(...))");
       }
       return new HttpRoute(this, name != null ? name : defaultName);
     }
@@ -514,21 +541,25 @@ public final class HttpRoute implements Route<RequestHead> {
     private void checkTarget() {
       if (targetSet) {
         throw new IllegalArgumentException(
-            "route" + (name != null ? " " + name : "") + ": target set twice (expected: one .to(cluster) or one .split(...))");
+            "route"
+                + (name != null ? " " + name : "")
+                + ": target set twice (expected: one .to(cluster) or one .split(...))");
       }
       targetSet = true;
     }
 
     private void checkRewrite() {
       if (pathRewrite != null) {
-        throw new IllegalArgumentException("route: path rewrite set twice (expected: one rewritePathPrefix or rewritePathRegex)");
+        throw new IllegalArgumentException(
+            "route: path rewrite set twice (expected: one rewritePathPrefix or rewritePathRegex)");
       }
     }
 
     private static String checkPath(String what, String path) {
       Objects.requireNonNull(path, what);
       if (!path.startsWith("/")) {
-        throw new IllegalArgumentException(what + " '" + path + "': expected a path starting with /");
+        throw new IllegalArgumentException(
+            what + " '" + path + "': expected a path starting with /");
       }
       return path;
     }
@@ -536,7 +567,8 @@ public final class HttpRoute implements Route<RequestHead> {
     private static String checkName(String name) {
       Objects.requireNonNull(name, "name");
       if (name.isEmpty() || !name.chars().allMatch(c -> Rfc.isTokenChar((char) c))) {
-        throw new IllegalArgumentException("header name '" + name + "': expected an RFC 9110 token");
+        throw new IllegalArgumentException(
+            "header name '" + name + "': expected an RFC 9110 token");
       }
       return name;
     }

@@ -34,6 +34,7 @@ import org.slf4j.LoggerFactory;
  */
 final class JettyStack {
   private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
+
   /** The largest backend response head forwarded (Jetty's default); a larger one is a 502. */
   private static final int MAX_RESPONSE_HEAD = 8192;
 
@@ -47,7 +48,8 @@ final class JettyStack {
   private final ClientWatcher clientWatcher;
   final ForwardingHandler handler;
 
-  JettyStack(ProxyConfig config, ProxyCounters counters, JournalWriter<HttpEvent> journal) throws IOException {
+  JettyStack(ProxyConfig config, ProxyCounters counters, JournalWriter<HttpEvent> journal)
+      throws IOException {
     this.config = config;
     threads = new ProxyThreadPool(config.maxThreads(), Math.min(4, config.maxThreads()));
     threads.setName("meshlet-l7");
@@ -61,21 +63,26 @@ final class JettyStack {
     http.setSendDateHeader(false);
     http.setSendXPoweredBy(false);
     http.setRequestHeaderSize(config.maxRequestHeaderSize());
-    http.setResponseHeaderSize(MAX_RESPONSE_HEAD + 4096); // room for the response headers the proxy adds
+    http.setResponseHeaderSize(
+        MAX_RESPONSE_HEAD + 4096); // room for the response headers the proxy adds
     http.setIdleTimeout(config.idleTimeout().toMillis());
-    // one selector thread serves the accepted and the proxy client's connections (see SharedSelectorConnector)
-    connector = new SharedSelectorConnector(server, counters.total, 1, config.selectorThreads(),
-        new HttpConnectionFactory(http));
+    // one selector thread serves the accepted and the proxy client's connections (see
+    // SharedSelectorConnector)
+    connector =
+        new SharedSelectorConnector(
+            server, counters.total, 1, config.selectorThreads(), new HttpConnectionFactory(http));
     client = newClient(config, connector, threads, scheduler);
 
     connector.setHost(config.host());
     connector.setPort(config.port());
     connector.setIdleTimeout(config.idleTimeout().toMillis());
-    // shutdown() would cut every open connection's idle timeout to 1 s, failing with a 500 a request
+    // shutdown() would cut every open connection's idle timeout to 1 s, failing with a 500 a
+    // request
     // whose backend answers later; keep the configured ones: close() ends the drain at its deadline
     connector.setShutdownIdleTimeout(-1);
     connector.setReuseAddress(true);
-    connector.setAcceptQueueSize(config.acceptBacklog()); // Jetty's default of 50 drops connect bursts
+    connector.setAcceptQueueSize(
+        config.acceptBacklog()); // Jetty's default of 50 drops connect bursts
     long headMillis = config.requestHeadTimeout().toMillis();
     long keepAliveMillis = config.keepAliveTimeout().toMillis();
     HeadDeadline deadline = null;
@@ -89,23 +96,34 @@ final class JettyStack {
       server.addBean(new ConnectionCap(config.maxConnections(), counters.total, connector));
     }
     clientWatcher = new ClientWatcher(threads);
-    handler = new ForwardingHandler(new ProxyContext(config, client, new Destinations(client),
-        new Timeouts(scheduler, config, deadline), counters, new Ledger(counters, journal, config.accessLog(), threads),
-        clientWatcher));
+    handler =
+        new ForwardingHandler(
+            new ProxyContext(
+                config,
+                client,
+                new Destinations(client),
+                new Timeouts(scheduler, config, deadline),
+                counters,
+                new Ledger(counters, journal, config.accessLog(), threads),
+                clientWatcher));
     server.setHandler(handler);
     server.setErrorHandler(new ShortErrorHandler(counters.total));
     server.setStopTimeout(0);
   }
 
   /** The proxy client, as a transparent proxy needs it (see NOTES: Jetty's defaults that hurt). */
-  private static HttpClient newClient(ProxyConfig config, SharedSelectorConnector connector,
-      QueuedThreadPool threads, ScheduledExecutorScheduler scheduler) {
+  private static HttpClient newClient(
+      ProxyConfig config,
+      SharedSelectorConnector connector,
+      QueuedThreadPool threads,
+      ScheduledExecutorScheduler scheduler) {
     ClientConnector clientConnector = connector.newClientConnector();
     clientConnector.setExecutor(threads);
     clientConnector.setScheduler(scheduler);
     HttpClientTransportOverHTTP transport = new HttpClientTransportOverHTTP(clientConnector);
     // The response listeners (Attempt) never block: run them on the selector thread that read the
-    // response, as the server runs the NonBlocking handler, instead of handing each response to the pool.
+    // response, as the server runs the NonBlocking handler, instead of handing each response to the
+    // pool.
     transport.setInvocationType(Invocable.InvocationType.NON_BLOCKING);
     HttpClient client = new HttpClient(transport);
     client.setExecutor(threads);
@@ -115,13 +133,17 @@ final class JettyStack {
     client.setUserAgentField(null);
     client.setDefaultRequestContentType(null);
     client.setConnectTimeout(config.connectTimeout().toMillis());
-    client.setSocketAddressResolver(new SharedSelectorConnector.LiteralsInline(
-        new SocketAddressResolver.Async(threads, scheduler, config.connectTimeout().toMillis())));
+    client.setSocketAddressResolver(
+        new SharedSelectorConnector.LiteralsInline(
+            new SocketAddressResolver.Async(
+                threads, scheduler, config.connectTimeout().toMillis())));
     client.setIdleTimeout(config.upstreamIdleTimeout().toMillis());
     client.setMaxConnectionsPerDestination(config.maxConnectionsPerBackend());
     client.setMaxRequestsQueuedPerDestination(config.maxPendingRequestsPerBackend());
-    // room for the headers the proxy adds (X-Forwarded-*, Via, X-Request-ID, configured ones): a head
-    // the server accepted must never fail as too large on its way to the backend, blamed on the backend
+    // room for the headers the proxy adds (X-Forwarded-*, Via, X-Request-ID, configured ones): a
+    // head
+    // the server accepted must never fail as too large on its way to the backend, blamed on the
+    // backend
     client.setMaxRequestHeadersSize(config.maxRequestHeaderSize() + 4096);
     // a backend's head too large to forward is refused by the client (502), not by the server (500)
     client.setMaxResponseHeadersSize(MAX_RESPONSE_HEAD);
@@ -145,7 +167,8 @@ final class JettyStack {
       protocolHandlers.clear(); // no redirects, no 401/407 challenges, no upgrades
       protocolHandlers.put(new ProxyContinueHandler());
       protocolHandlers.put(new ProcessingProtocolHandler());
-      protocolHandlers.put(new EarlyHintsProtocolHandler()); // 103 is interim: dropped, the final response follows
+      protocolHandlers.put(
+          new EarlyHintsProtocolHandler()); // 103 is interim: dropped, the final response follows
       if (headDeadline != null) {
         headDeadline.start();
       }
@@ -155,15 +178,25 @@ final class JettyStack {
       BindException bind = bindException(e);
       if (bind != null) {
         String why = String.valueOf(bind.getMessage());
-        BindException named = new BindException("listen " + config.host() + ":" + config.port() + ": "
-            + (why.contains("in use") ? "address already in use" : "cannot bind") + " (" + why + ")");
+        BindException named =
+            new BindException(
+                "listen "
+                    + config.host()
+                    + ":"
+                    + config.port()
+                    + ": "
+                    + (why.contains("in use") ? "address already in use" : "cannot bind")
+                    + " ("
+                    + why
+                    + ")");
         named.initCause(e);
         throw named;
       }
       if (e instanceof IOException io) {
         throw io;
       }
-      throw new IOException("starting the HTTP proxy on " + config.host() + ":" + config.port() + ": " + e, e);
+      throw new IOException(
+          "starting the HTTP proxy on " + config.host() + ":" + config.port() + ": " + e, e);
     }
   }
 
@@ -191,11 +224,13 @@ final class JettyStack {
     if (headDeadline != null) {
       headDeadline.stop();
     }
-    // the client first: its connections run on the server connector's selectors, which stop with the server
+    // the client first: its connections run on the server connector's selectors, which stop with
+    // the server
     LifeCycle.stop(client);
     LifeCycle.stop(server);
     clientWatcher.close();
-    LifeCycle.stop(connector.getSelectorManager()); // stopped with the server, unless it never started
+    LifeCycle.stop(
+        connector.getSelectorManager()); // stopped with the server, unless it never started
     LifeCycle.stop(scheduler);
     LifeCycle.stop(threads);
   }
@@ -210,12 +245,12 @@ final class JettyStack {
   }
 
   /**
-   * The proxy's pool. When a request's callback completes after {@code handle()} returned (always, for
-   * a proxied request: it completes when the backend's response has been written), Jetty's server
-   * connection resumes reading the client's next request by handing itself to the pool: one thread
-   * wake-up and context switch per request. The handler never blocks, so that resumption runs
-   * right away on the thread that completed the request (a selector thread, usually), as it would
-   * have had the request completed inside {@code handle()}.
+   * The proxy's pool. When a request's callback completes after {@code handle()} returned (always,
+   * for a proxied request: it completes when the backend's response has been written), Jetty's
+   * server connection resumes reading the client's next request by handing itself to the pool: one
+   * thread wake-up and context switch per request. The handler never blocks, so that resumption
+   * runs right away on the thread that completed the request (a selector thread, usually), as it
+   * would have had the request completed inside {@code handle()}.
    */
   private static final class ProxyThreadPool extends QueuedThreadPool {
     ProxyThreadPool(int maxThreads, int minThreads) {
@@ -237,7 +272,9 @@ final class JettyStack {
     }
   }
 
-  /** Starts reading the body only when the backend answers 100 Continue (the client is told then). */
+  /**
+   * Starts reading the body only when the backend answers 100 Continue (the client is told then).
+   */
   private static final class ProxyContinueHandler extends ContinueProtocolHandler {
     @Override
     protected @Nullable Runnable onContinue(Request request) {

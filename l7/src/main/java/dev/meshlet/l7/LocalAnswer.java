@@ -16,6 +16,7 @@ import org.jspecify.annotations.Nullable;
 final class LocalAnswer {
   /** The header naming why the proxy refused a request with 503. */
   static final String OVERFLOW_HEADER = "X-Meshlet-Overflow";
+
   private static final String TEXT = "text/plain; charset=utf-8";
 
   private LocalAnswer() {}
@@ -27,7 +28,8 @@ final class LocalAnswer {
 
   /**
    * Answers {@code status} saying {@code why}: a 503 from a circuit breaker (named in {@link
-   * #OVERFLOW_HEADER} too) or a 502 whose cause the client may read; the response must not be committed.
+   * #OVERFLOW_HEADER} too) or a 502 whose cause the client may read; the response must not be
+   * committed.
    */
   static void withReason(Response clientResponse, int status, String why, Callback callback) {
     String line = status == 503 ? "503 Service Unavailable: " : "502 Bad Gateway: ";
@@ -41,13 +43,21 @@ final class LocalAnswer {
     write(clientResponse, true, status, text, null, false, callback);
   }
 
-  /** Writes the body of an error Jetty raised before the proxy's handler ran (its status is set). */
+  /**
+   * Writes the body of an error Jetty raised before the proxy's handler ran (its status is set).
+   */
   static void jettyError(Response clientResponse, int status, Callback callback) {
     write(clientResponse, false, status, body(status), null, false, callback);
   }
 
-  private static void write(Response clientResponse, boolean reset, int status, byte[] text,
-      @Nullable String overflow, boolean close, Callback callback) {
+  private static void write(
+      Response clientResponse,
+      boolean reset,
+      int status,
+      byte[] text,
+      @Nullable String overflow,
+      boolean close,
+      Callback callback) {
     if (reset) {
       clientResponse.reset();
       clientResponse.setStatus(status);
@@ -66,18 +76,19 @@ final class LocalAnswer {
 
   /** The fixed short body of {@code status}. */
   static byte[] body(int status) {
-    String text = switch (status) {
-      case 400 -> "400 Bad Request\n";
-      case 404 -> "404 Not Found: no route\n";
-      case 405 -> "405 Method Not Allowed\n";
-      case 408 -> "408 Request Timeout\n";
-      case 414 -> "414 URI Too Long\n";
-      case 431 -> "431 Request Header Fields Too Large\n";
-      case 502 -> "502 Bad Gateway\n";
-      case 503 -> "503 Service Unavailable: no backend\n";
-      case 504 -> "504 Gateway Timeout\n";
-      default -> status + "\n";
-    };
+    String text =
+        switch (status) {
+          case 400 -> "400 Bad Request\n";
+          case 404 -> "404 Not Found: no route\n";
+          case 405 -> "405 Method Not Allowed\n";
+          case 408 -> "408 Request Timeout\n";
+          case 414 -> "414 URI Too Long\n";
+          case 431 -> "431 Request Header Fields Too Large\n";
+          case 502 -> "502 Bad Gateway\n";
+          case 503 -> "503 Service Unavailable: no backend\n";
+          case 504 -> "504 Gateway Timeout\n";
+          default -> status + "\n";
+        };
     return text.getBytes(StandardCharsets.US_ASCII);
   }
 
@@ -87,8 +98,12 @@ final class LocalAnswer {
    */
   static byte[] rawRequestTimeout() {
     byte[] text = body(408);
-    String head = "HTTP/1.1 408 Request Timeout\r\nContent-Type: " + TEXT + "\r\nContent-Length: " + text.length
-        + "\r\nConnection: close\r\n\r\n";
+    String head =
+        "HTTP/1.1 408 Request Timeout\r\nContent-Type: "
+            + TEXT
+            + "\r\nContent-Length: "
+            + text.length
+            + "\r\nConnection: close\r\n\r\n";
     byte[] h = head.getBytes(StandardCharsets.ISO_8859_1);
     byte[] all = new byte[h.length + text.length];
     System.arraycopy(h, 0, all, 0, h.length);

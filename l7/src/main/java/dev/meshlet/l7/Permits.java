@@ -13,8 +13,10 @@ import org.jspecify.annotations.Nullable;
 final class Permits {
   private final Cluster cluster;
   private final Permit admitted;
+
   /** The place of the try being sent in the pending limit (it waits for a connection). */
   private volatile @Nullable Permit pending;
+
   /** Taken with the first retry, held to the end. */
   private @Nullable Permit retryBudget;
 

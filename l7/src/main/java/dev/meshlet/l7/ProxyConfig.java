@@ -70,7 +70,9 @@ record ProxyConfig(
       String addr = slash < 0 ? t : t.substring(0, slash);
       if (addr.isEmpty() || !(addr.indexOf(':') >= 0 || Character.isDigit(addr.charAt(0)))) {
         throw new IllegalArgumentException(
-            "trusted proxy '" + text + "': expected an IP address or CIDR block such as 10.0.0.0/8");
+            "trusted proxy '"
+                + text
+                + "': expected an IP address or CIDR block such as 10.0.0.0/8");
       }
       byte[] net;
       try {
@@ -80,7 +82,8 @@ record ProxyConfig(
         net = InetAddress.getByName(addr).getAddress();
       } catch (UnknownHostException e) {
         throw new IllegalArgumentException(
-            "trusted proxy '" + text + "': expected an IP address or CIDR block such as 10.0.0.0/8", e);
+            "trusted proxy '" + text + "': expected an IP address or CIDR block such as 10.0.0.0/8",
+            e);
       }
       int bits = net.length * 8;
       if (slash >= 0) {

@@ -59,7 +59,11 @@ final class ProxyCounters {
    * was not routed): its error kind, its bytes, its status for the route. The total's status and
    * in-flight count come after the journal entry ({@link Counters#counted}, {@link #ended}).
    */
-  void requestEnded(@Nullable Counters route, int status, HttpProxyStats.@Nullable ErrorKind kind, long in,
+  void requestEnded(
+      @Nullable Counters route,
+      int status,
+      HttpProxyStats.@Nullable ErrorKind kind,
+      long in,
       long out) {
     if (kind != null) {
       total.error(kind);

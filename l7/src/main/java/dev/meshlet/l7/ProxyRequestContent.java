@@ -22,11 +22,14 @@ import org.jspecify.annotations.Nullable;
  * stale) and dropped once its response begins.
  *
  * <p>When the proxy request fails ({@link #fail}), the client's request is left alone: the exchange
- * decides between a retry and an answer, Jetty discards the unread rest of the body when the exchange
- * ends, and a chunk still pending here stays for {@link #replay()} or {@link #discard()}.
+ * decides between a retry and an answer, Jetty discards the unread rest of the body when the
+ * exchange ends, and a chunk still pending here stays for {@link #replay()} or {@link #discard()}.
  */
 final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Content {
-  /** The proxy request's attribute holding its streamed content, which the backend's 100 Continue opens. */
+  /**
+   * The proxy request's attribute holding its streamed content, which the backend's 100 Continue
+   * opens.
+   */
   static final String ATTRIBUTE = "dev.meshlet.l7.proxy-request-content";
 
   /** Who is told what the client's body did as it is read. */
@@ -52,6 +55,7 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
 
   /** The most of a streamed body kept for a stale-connection retry. */
   static final int REPLAY_WINDOW = 64 * 1024;
+
   /**
    * The most of a chunked body read ahead before the first try is sent (see {@code
    * RequestBody#readAheadThenSend}): half the window, so that with the one chunk (one Jetty request
@@ -63,15 +67,21 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
   private final ClientSource source;
   private final ReentrantLock lock = new ReentrantLock();
   private Content.@Nullable Chunk pending;
+
   /** The array behind a pending chunk that {@link #append} made, appended to in place. */
   private byte @Nullable [] readAhead;
+
   private boolean gated;
   private @Nullable Runnable gatedDemand;
+
   /** A copy of what {@link #read()} handed out; null once that outgrew the window. */
   private @Nullable ReplayBuffer sent = new ReplayBuffer(REPLAY_WINDOW, 0);
+
   private boolean sentLast;
+
   /** Replaced by the body of a later try: the failed try's sender gets nothing more from it. */
   private boolean retired;
+
   /** The pending chunk holds bytes a failed try sent already (they count again when sent again). */
   private boolean replayed;
 
@@ -86,9 +96,9 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
   }
 
   /**
-   * Hands back a chunk read before the proxy request was sent, after those handed back before:
-   * one is held as it is, more are copied together into one chunk (in an array grown like the
-   * replay copy), so that they still go to the backend, and into a replay, as one pending chunk.
+   * Hands back a chunk read before the proxy request was sent, after those handed back before: one
+   * is held as it is, more are copied together into one chunk (in an array grown like the replay
+   * copy), so that they still go to the backend, and into a replay, as one pending chunk.
    *
    * @return the bytes held now
    */
@@ -131,7 +141,9 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
   }
 
   private static int size(Content.Chunk chunk) {
-    return chunk instanceof Trailers ? 0 : chunk.remaining(); // trailers go to the backend by the trailers supplier
+    return chunk instanceof Trailers
+        ? 0
+        : chunk.remaining(); // trailers go to the backend by the trailers supplier
   }
 
   /**
@@ -151,7 +163,8 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
         // never handed out: move it over as it is, after what was sent
         pending = null;
         if (copy.length() > 0) {
-          next.pending = Content.Chunk.from(ByteBuffer.wrap(copy.with(p.getByteBuffer())), p.isLast());
+          next.pending =
+              Content.Chunk.from(ByteBuffer.wrap(copy.with(p.getByteBuffer())), p.isLast());
           next.replayed = true;
           p.release();
         } else {

@@ -66,14 +66,16 @@ final class ProxySettings {
   void requestBodyTimeout(Duration d) {
     Objects.requireNonNull(d, "requestBodyTimeout");
     if (d.isNegative()) {
-      throw new IllegalArgumentException("requestBodyTimeout: " + d + " (expected: >= 0, 0 for none)");
+      throw new IllegalArgumentException(
+          "requestBodyTimeout: " + d + " (expected: >= 0, 0 for none)");
     }
     this.requestBodyTimeout = d;
   }
 
   void maxPendingRequestsPerBackend(int n) {
     if (n < 1) {
-      throw new IllegalArgumentException("maxPendingRequestsPerBackend: " + n + " (expected: >= 1)");
+      throw new IllegalArgumentException(
+          "maxPendingRequestsPerBackend: " + n + " (expected: >= 1)");
     }
     this.maxPendingRequestsPerBackend = n;
   }
@@ -92,10 +94,12 @@ final class ProxySettings {
   void listen(String host, int port) {
     Objects.requireNonNull(host, "host");
     if (host.isBlank()) {
-      throw new IllegalArgumentException("listen host: blank (expected: e.g. 127.0.0.1 or 0.0.0.0)");
+      throw new IllegalArgumentException(
+          "listen host: blank (expected: e.g. 127.0.0.1 or 0.0.0.0)");
     }
     if (port < 0 || port > 65535) {
-      throw new IllegalArgumentException("listen port: " + port + " (expected: 0-65535, 0 for any free port)");
+      throw new IllegalArgumentException(
+          "listen port: " + port + " (expected: 0-65535, 0 for any free port)");
     }
     this.host = host.strip();
     this.port = port;
@@ -129,7 +133,8 @@ final class ProxySettings {
   void requestHeadTimeout(Duration d) {
     Objects.requireNonNull(d, "requestHeadTimeout");
     if (d.isNegative()) {
-      throw new IllegalArgumentException("requestHeadTimeout: " + d + " (expected: >= 0, 0 for none)");
+      throw new IllegalArgumentException(
+          "requestHeadTimeout: " + d + " (expected: >= 0, 0 for none)");
     }
     requestHeadTimeout = d;
   }
@@ -137,7 +142,8 @@ final class ProxySettings {
   void keepAliveTimeout(Duration d) {
     Objects.requireNonNull(d, "keepAliveTimeout");
     if (d.isNegative()) {
-      throw new IllegalArgumentException("keepAliveTimeout: " + d + " (expected: >= 0, 0 for none)");
+      throw new IllegalArgumentException(
+          "keepAliveTimeout: " + d + " (expected: >= 0, 0 for none)");
     }
     keepAliveTimeout = d;
   }
@@ -220,14 +226,16 @@ final class ProxySettings {
   void via(String pseudonym) {
     Objects.requireNonNull(pseudonym, "pseudonym");
     if (pseudonym.isEmpty() || !pseudonym.chars().allMatch(c -> Rfc.isTokenChar((char) c))) {
-      throw new IllegalArgumentException("via '" + pseudonym + "': expected a token such as meshlet");
+      throw new IllegalArgumentException(
+          "via '" + pseudonym + "': expected a token such as meshlet");
     }
     via = pseudonym;
   }
 
   void maxRequestHeaderSize(int bytes) {
     if (bytes < 256 || bytes > 1 << 20) {
-      throw new IllegalArgumentException("maxRequestHeaderSize: " + bytes + " (expected: 256-1048576)");
+      throw new IllegalArgumentException(
+          "maxRequestHeaderSize: " + bytes + " (expected: 256-1048576)");
     }
     maxRequestHeaderSize = bytes;
   }
@@ -254,14 +262,17 @@ final class ProxySettings {
    * The settings as a {@link ProxyConfig}.
    *
    * @throws IllegalStateException when no listen port or no route is set
-   * @throws IllegalArgumentException when a route is incomplete, names repeat or the listen host is unknown
+   * @throws IllegalArgumentException when a route is incomplete, names repeat or the listen host is
+   *     unknown
    */
   ProxyConfig build() {
     if (port < 0) {
-      throw new IllegalStateException("no listen port (expected: .listen(port), 0 for any free port)");
+      throw new IllegalStateException(
+          "no listen port (expected: .listen(port), 0 for any free port)");
     }
     if (routes.isEmpty() && defaultCluster == null) {
-      throw new IllegalStateException("no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
+      throw new IllegalStateException(
+          "no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
     }
     checkRoutes(routes, defaultCluster);
     try {
@@ -274,13 +285,37 @@ final class ProxySettings {
       trusted.add(ProxyConfig.Cidr.parse(t));
     }
     return new ProxyConfig(
-        host, port, routes, defaultCluster == null ? null : HttpRoute.catchAll(defaultCluster),
-        responseTimeout, connectTimeout, drainTimeout, requestHeadTimeout, idleTimeout,
-        upstreamIdleTimeout, maxConnectionsPerBackend, maxThreads, accessLog,
-        requestHeaders.build(), responseHeaders.build(), trusted, dropClientForwardedFor, via,
-        maxRequestHeaderSize, maxUriLength, rejectUnderscoreHeaders, maxConnections, selectors(),
-        seed != null ? seed : ThreadLocalRandom.current().nextLong(), journalCapacity, retryPolicy,
-        requestTimeout, maxPendingRequestsPerBackend, keepAliveTimeout, acceptBacklog, requestBodyTimeout);
+        host,
+        port,
+        routes,
+        defaultCluster == null ? null : HttpRoute.catchAll(defaultCluster),
+        responseTimeout,
+        connectTimeout,
+        drainTimeout,
+        requestHeadTimeout,
+        idleTimeout,
+        upstreamIdleTimeout,
+        maxConnectionsPerBackend,
+        maxThreads,
+        accessLog,
+        requestHeaders.build(),
+        responseHeaders.build(),
+        trusted,
+        dropClientForwardedFor,
+        via,
+        maxRequestHeaderSize,
+        maxUriLength,
+        rejectUnderscoreHeaders,
+        maxConnections,
+        selectors(),
+        seed != null ? seed : ThreadLocalRandom.current().nextLong(),
+        journalCapacity,
+        retryPolicy,
+        requestTimeout,
+        maxPendingRequestsPerBackend,
+        keepAliveTimeout,
+        acceptBacklog,
+        requestBodyTimeout);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */
@@ -289,8 +324,12 @@ final class ProxySettings {
       return Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2));
     }
     if (selectorThreads + 4 > maxThreads) {
-      throw new IllegalArgumentException("selectorThreads (" + selectorThreads + ") + 4 exceeds maxThreads ("
-          + maxThreads + "): the pool also runs the acceptor and the requests");
+      throw new IllegalArgumentException(
+          "selectorThreads ("
+              + selectorThreads
+              + ") + 4 exceeds maxThreads ("
+              + maxThreads
+              + "): the pool also runs the acceptor and the requests");
     }
     return selectorThreads;
   }
@@ -298,12 +337,14 @@ final class ProxySettings {
   /** Checks a routing table: at least one route, names unique. */
   static void checkRoutes(List<HttpRoute> routes, @Nullable Cluster defaultCluster) {
     if (routes.isEmpty() && defaultCluster == null) {
-      throw new IllegalStateException("no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
+      throw new IllegalStateException(
+          "no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
     }
     Set<String> names = new HashSet<>();
     for (HttpRoute r : routes) {
       if (!names.add(r.name()) || r.name().equals("default") && defaultCluster != null) {
-        throw new IllegalArgumentException("route name '" + r.name() + "' used twice (expected: unique names)");
+        throw new IllegalArgumentException(
+            "route name '" + r.name() + "' used twice (expected: unique names)");
       }
     }
   }

@@ -15,7 +15,9 @@ final class ReplayBuffer {
   private byte[] bytes;
   private int length;
 
-  /** An empty copy of at most {@code limit} bytes, with room for {@code initial} (0 for none yet). */
+  /**
+   * An empty copy of at most {@code limit} bytes, with room for {@code initial} (0 for none yet).
+   */
   ReplayBuffer(int limit, int initial) {
     this.limit = limit;
     this.bytes = initial <= 0 ? EMPTY : new byte[Math.min(initial, limit)];
@@ -43,12 +45,17 @@ final class ReplayBuffer {
     return length;
   }
 
-  /** The bytes held, as a buffer over this copy (it must not be appended to while that is in use). */
+  /**
+   * The bytes held, as a buffer over this copy (it must not be appended to while that is in use).
+   */
   ByteBuffer view() {
     return ByteBuffer.wrap(bytes, 0, length);
   }
 
-  /** A new array of the bytes held followed by the remaining bytes of {@code more} (which it consumes). */
+  /**
+   * A new array of the bytes held followed by the remaining bytes of {@code more} (which it
+   * consumes).
+   */
   byte[] with(ByteBuffer more) {
     byte[] all = Arrays.copyOf(bytes, length + more.remaining());
     more.get(all, length, more.remaining());

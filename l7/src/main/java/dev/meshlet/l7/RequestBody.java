@@ -16,12 +16,12 @@ import org.jspecify.annotations.Nullable;
 /**
  * The client request's body as the tries send it, one of two ways, and what was read of it (bytes,
  * trailers, the end). <b>Buffered</b>: read whole before the first try when retries are on and it
- * fits the replay buffer, then sent with its length by every try. <b>Streamed</b>: read as the proxy
- * client asks for it ({@link ProxyRequestContent}), replayable within a window only after a stale
- * pooled connection. A buffered body that outgrows the buffer becomes a streamed one.
+ * fits the replay buffer, then sent with its length by every try. <b>Streamed</b>: read as the
+ * proxy client asks for it ({@link ProxyRequestContent}), replayable within a window only after a
+ * stale pooled connection. A buffered body that outgrows the buffer becomes a streamed one.
  *
- * <p>Made only for a request that has a body. The reads are driven by the exchange ({@link
- * Owner}), which alone decides when a try is built and sent.
+ * <p>Made only for a request that has a body. The reads are driven by the exchange ({@link Owner}),
+ * which alone decides when a try is built and sent.
  */
 final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nullable HttpFields> {
   /** At most this many stale-connection retries replay a body (as {@link Exchange} allows). */
@@ -41,7 +41,9 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
     /** Reading the body failed before anything was sent. */
     void failedEarly(Content.Chunk failure);
 
-    /** Reading the body failed: {@code failure} says whether it was malformed or the client left. */
+    /**
+     * Reading the body failed: {@code failure} says whether it was malformed or the client left.
+     */
     void bodyFailed(@Nullable Throwable failure);
 
     /** The client's body did not arrive whole within {@code millis}, the request body deadline. */
@@ -53,19 +55,27 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
   private final ProxyConfig config;
   private final HttpRoute route;
   private final boolean expectContinue;
+
   /** The whole body, when buffered for replay; null when streamed. */
   private @Nullable ReplayBuffer buffer;
+
   /** The streamed body; replaced by a stale-connection retry's replay of it. */
   private @Nullable ProxyRequestContent streamed;
+
   /** The try the body goes to now. */
   private volatile @Nullable Attempt sink;
+
   private int staleReplays;
   private volatile boolean ended;
   private volatile Scheduler.@Nullable Task deadline;
   private volatile @Nullable HttpFields trailers;
   private volatile long bytesIn;
 
-  private RequestBody(Owner owner, Request clientRequest, ProxyConfig config, HttpRoute route,
+  private RequestBody(
+      Owner owner,
+      Request clientRequest,
+      ProxyConfig config,
+      HttpRoute route,
       boolean expectContinue) {
     this.owner = owner;
     this.expectContinue = expectContinue;
@@ -77,14 +87,16 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
   /** Whether {@code clientRequest} has a body to forward. */
   static boolean present(Request clientRequest) {
     long length = clientRequest.getLength();
-    return length > 0 || (length < 0 && clientRequest.getHeaders().contains(HttpHeader.TRANSFER_ENCODING));
+    return length > 0
+        || (length < 0 && clientRequest.getHeaders().contains(HttpHeader.TRANSFER_ENCODING));
   }
 
   /**
    * The body of {@code clientRequest} (which {@linkplain #present has one}): buffered when it fits
    * {@code policy}'s replay buffer, else streamed.
    */
-  static RequestBody of(Owner owner, Request clientRequest, ProxyConfig config, HttpRoute route, RetryPolicy policy) {
+  static RequestBody of(
+      Owner owner, Request clientRequest, ProxyConfig config, HttpRoute route, RetryPolicy policy) {
     boolean expectContinue = RequestChecks.expectsContinue(clientRequest);
     int limit = policy.replayBufferBytes();
     if (policy.retries() && !expectContinue && limit > 0 && clientRequest.getLength() <= limit) {
@@ -101,8 +113,8 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
 
   /**
    * Starts the first try towards {@code first}: a buffered body is read whole first; a streamed one
-   * is read ahead, or waits for the backend's 100 Continue if the client expects one and the
-   * proxy request still says so.
+   * is read ahead, or waits for the backend's 100 Continue if the client expects one and the proxy
+   * request still says so.
    */
   void begin(Endpoint first) {
     if (buffer != null) {
@@ -115,7 +127,8 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
     // Wait for the backend's 100 only if Expect goes to it: a client's "Connection: expect" or a
     // rewrite removing Expect strips it, and a backend never asked would never send the 100.
     Attempt a = Objects.requireNonNull(sink);
-    if (!expectContinue || !a.proxyRequest.getHeaders().contains(HttpHeader.EXPECT, "100-continue")) {
+    if (!expectContinue
+        || !a.proxyRequest.getHeaders().contains(HttpHeader.EXPECT, "100-continue")) {
       open();
       readAheadThenSend();
       return;
@@ -134,13 +147,19 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
     return Objects.requireNonNull(streamed); // a stale retry's: what was sent, then the rest
   }
 
-  /** The bytes {@link #content()} sends again (a buffered body's whole length); 0 for a streamed body. */
+  /**
+   * The bytes {@link #content()} sends again (a buffered body's whole length); 0 for a streamed
+   * body.
+   */
   long replayedBytes() {
     ReplayBuffer b = buffer;
     return b != null ? b.length() : 0;
   }
 
-  /** The trailers supplier of the next try's proxy request: only a streamed chunked body passes them on. */
+  /**
+   * The trailers supplier of the next try's proxy request: only a streamed chunked body passes them
+   * on.
+   */
   @Nullable Supplier<@Nullable HttpFields> trailersSupplier() {
     return buffer == null && clientRequest.getLength() < 0 ? this : null;
   }
@@ -214,13 +233,13 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
   }
 
   /**
-   * Reads the body Jetty already has before dialing: a framing error in it is then answered 400 with
-   * nothing sent to the backend. One chunk is not enough for a chunked body: Jetty hands a chunk's
-   * data over before it checks the CRLF after it, so a chunk longer than its size, a bad size after
-   * it or a malformed trailer in the same packet would fail only once the request was sent. So reads
-   * go on until one finds nothing more, the last chunk, or {@link ProxyRequestContent#READ_AHEAD}
-   * bytes are held (then it is sent, and a framing error after that aborts it). A Content-Length body
-   * has no framing past its length: one chunk.
+   * Reads the body Jetty already has before dialing: a framing error in it is then answered 400
+   * with nothing sent to the backend. One chunk is not enough for a chunked body: Jetty hands a
+   * chunk's data over before it checks the CRLF after it, so a chunk longer than its size, a bad
+   * size after it or a malformed trailer in the same packet would fail only once the request was
+   * sent. So reads go on until one finds nothing more, the last chunk, or {@link
+   * ProxyRequestContent#READ_AHEAD} bytes are held (then it is sent, and a framing error after that
+   * aborts it). A Content-Length body has no framing past its length: one chunk.
    */
   private void readAheadThenSend() {
     ProxyRequestContent s = Objects.requireNonNull(streamed);
@@ -240,11 +259,14 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
       }
       holding = true;
       boolean last = chunk.isLast();
-      if (s.pushBack(chunk) >= ProxyRequestContent.READ_AHEAD || last || clientRequest.getLength() >= 0) {
+      if (s.pushBack(chunk) >= ProxyRequestContent.READ_AHEAD
+          || last
+          || clientRequest.getLength() >= 0) {
         break;
       }
     }
-    if (!owner.waiting()) { // answered meanwhile: its finish() may have come before the last pushBack
+    if (!owner
+        .waiting()) { // answered meanwhile: its finish() may have come before the last pushBack
       s.discard();
       return;
     }
@@ -275,7 +297,9 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
     return true;
   }
 
-  /** Whether the proxy still reads the client's body (Jetty then sees the client leave by itself). */
+  /**
+   * Whether the proxy still reads the client's body (Jetty then sees the client leave by itself).
+   */
   boolean reading() {
     return buffer == null && !ended;
   }
@@ -352,7 +376,10 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
     arrived();
   }
 
-  /** The whole body was read: its deadline is met, and the try it goes to starts its response deadline. */
+  /**
+   * The whole body was read: its deadline is met, and the try it goes to starts its response
+   * deadline.
+   */
   private void arrived() {
     ended = true;
     Timeouts.cancel(deadline);

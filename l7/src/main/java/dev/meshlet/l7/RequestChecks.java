@@ -16,8 +16,8 @@ import org.eclipse.jetty.server.Request;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The checks a client request must pass before any backend is picked or dialed, what else the
- * proxy reads from it before routing, and how to read the client's failures. Stateless.
+ * The checks a client request must pass before any backend is picked or dialed, what else the proxy
+ * reads from it before routing, and how to read the client's failures. Stateless.
  */
 final class RequestChecks {
   private RequestChecks() {}
@@ -90,7 +90,8 @@ final class RequestChecks {
     if (te > 0 && headers.contains(HttpHeader.CONTENT_LENGTH)) {
       return false;
     }
-    return te == 0 || clientRequest.getConnectionMetaData().getHttpVersion() != HttpVersion.HTTP_1_0;
+    return te == 0
+        || clientRequest.getConnectionMetaData().getHttpVersion() != HttpVersion.HTTP_1_0;
   }
 
   private static boolean hasUnderscoreHeader(Request clientRequest) {
@@ -115,7 +116,9 @@ final class RequestChecks {
   /** Whether the request is {@code OPTIONS *}, the one request whose target is not a path. */
   static boolean asteriskForm(Request clientRequest) {
     HttpURI uri = clientRequest.getHttpURI();
-    return "*".equals(uri.getPath()) && uri.getQuery() == null && HttpMethod.OPTIONS.is(clientRequest.getMethod());
+    return "*".equals(uri.getPath())
+        && uri.getQuery() == null
+        && HttpMethod.OPTIONS.is(clientRequest.getMethod());
   }
 
   /** The client's key for the balancers (its address: the same client, the same sticky backend). */
@@ -134,9 +137,9 @@ final class RequestChecks {
   }
 
   /**
-   * Whether the client's request failed for being malformed rather than for the client leaving. Jetty
-   * reports both a bad chunk and a client gone mid-body as an early EOF; only the latter has read the
-   * end of the client's stream.
+   * Whether the client's request failed for being malformed rather than for the client leaving.
+   * Jetty reports both a bad chunk and a client gone mid-body as an early EOF; only the latter has
+   * read the end of the client's stream.
    */
   static boolean malformed(Request clientRequest, @Nullable Throwable failure) {
     if (!(failure instanceof HttpException)) {

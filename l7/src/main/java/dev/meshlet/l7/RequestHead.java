@@ -40,9 +40,9 @@ public sealed interface RequestHead permits HeadView {
 
   /**
    * The decoded, normalized path routes match on, without the query: percent-encoded characters
-   * decoded where that does not change the path's meaning and dot segments resolved, so
-   * {@code /a/%62/../c} is {@code /a/c}; characters a path cannot hold literally stay encoded
-   * ({@code %20}, and {@code %2F}, which is no separator).
+   * decoded where that does not change the path's meaning and dot segments resolved, so {@code
+   * /a/%62/../c} is {@code /a/c}; characters a path cannot hold literally stay encoded ({@code
+   * %20}, and {@code %2F}, which is no separator).
    */
   String path();
 
@@ -52,18 +52,23 @@ public sealed interface RequestHead permits HeadView {
   /** The query as received (after {@code ?}, still percent-encoded), or null when there is none. */
   @Nullable String rawQuery();
 
-  /** The host the request names (from its Host header or absolute target) without any port, or null. */
+  /**
+   * The host the request names (from its Host header or absolute target) without any port, or null.
+   */
   @Nullable String host();
 
   /** The first value of header {@code name} (case-insensitive), or null when it is absent. */
   @Nullable String header(String name);
 
-  /** Every value of header {@code name} (case-insensitive), in the order received; empty when absent. */
+  /**
+   * Every value of header {@code name} (case-insensitive), in the order received; empty when
+   * absent.
+   */
   List<String> headers(String name);
 
   /**
-   * The first decoded value of query parameter {@code name} (case-sensitive; {@code +} and
-   * {@code %20} are spaces), or null when it is absent.
+   * The first decoded value of query parameter {@code name} (case-sensitive; {@code +} and {@code
+   * %20} are spaces), or null when it is absent.
    *
    * @throws IllegalArgumentException when the query is not valid UTF-8 once decoded
    */
@@ -76,7 +81,10 @@ public sealed interface RequestHead permits HeadView {
    */
   List<String> queryParams(String name);
 
-  /** Collects a request head for tests and route checks; see {@link RequestHead#builder(String, String)}. */
+  /**
+   * Collects a request head for tests and route checks; see {@link RequestHead#builder(String,
+   * String)}.
+   */
   final class Builder {
     private final String method;
     private final String target;
@@ -87,10 +95,12 @@ public sealed interface RequestHead permits HeadView {
       Objects.requireNonNull(method, "method");
       Objects.requireNonNull(target, "target");
       if (method.isEmpty() || !method.chars().allMatch(c -> Rfc.isTokenChar((char) c))) {
-        throw new IllegalArgumentException("method '" + method + "': expected an RFC 9110 token such as GET");
+        throw new IllegalArgumentException(
+            "method '" + method + "': expected an RFC 9110 token such as GET");
       }
       if (!target.startsWith("/")) {
-        throw new IllegalArgumentException("target '" + target + "': expected a path starting with /");
+        throw new IllegalArgumentException(
+            "target '" + target + "': expected a path starting with /");
       }
       this.method = method;
       this.target = target;
@@ -98,7 +108,8 @@ public sealed interface RequestHead permits HeadView {
 
     /**
      * The host the request names, with an optional port ({@code "api.example.com:8443"}); sent as
-     * its Host header. Default: the value of a {@code Host} header added with {@link #header}, else none.
+     * its Host header. Default: the value of a {@code Host} header added with {@link #header}, else
+     * none.
      */
     public Builder host(String host) {
       Objects.requireNonNull(host, "host");
@@ -114,7 +125,8 @@ public sealed interface RequestHead permits HeadView {
       Objects.requireNonNull(name, "name");
       Objects.requireNonNull(value, "value");
       if (name.isEmpty() || !name.chars().allMatch(c -> Rfc.isTokenChar((char) c))) {
-        throw new IllegalArgumentException("header name '" + name + "': expected an RFC 9110 token");
+        throw new IllegalArgumentException(
+            "header name '" + name + "': expected an RFC 9110 token");
       }
       if (value.indexOf('\r') >= 0 || value.indexOf('\n') >= 0) {
         throw new IllegalArgumentException("header " + name + ": value has a line break");

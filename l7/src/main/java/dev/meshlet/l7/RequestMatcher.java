@@ -50,7 +50,8 @@ sealed interface RequestMatcher {
       }
       if (wildcard) {
         // host is ".example.com": require at least one label before it
-        return h.length() > host.length() && h.regionMatches(true, h.length() - host.length(), host, 0, host.length());
+        return h.length() > host.length()
+            && h.regionMatches(true, h.length() - host.length(), host, 0, host.length());
       }
       return h.equalsIgnoreCase(host);
     }
@@ -99,7 +100,8 @@ sealed interface RequestMatcher {
 
     static Method of(String... methods) {
       if (methods.length == 0) {
-        throw new IllegalArgumentException("method: none given (expected: at least one, e.g. \"GET\")");
+        throw new IllegalArgumentException(
+            "method: none given (expected: at least one, e.g. \"GET\")");
       }
       String[] upper = new String[methods.length];
       for (int i = 0; i < methods.length; i++) {
@@ -121,9 +123,9 @@ sealed interface RequestMatcher {
   }
 
   /**
-   * A pattern with one {@link Matcher} per thread, reset for each input: matching
-   * allocates nothing (a new matcher per request was the routing table's only allocation). Routes
-   * are evaluated on the proxy's selector and pool threads, so there are few matchers.
+   * A pattern with one {@link Matcher} per thread, reset for each input: matching allocates nothing
+   * (a new matcher per request was the routing table's only allocation). Routes are evaluated on
+   * the proxy's selector and pool threads, so there are few matchers.
    */
   final class ReusedMatcher {
     private final Pattern pattern;

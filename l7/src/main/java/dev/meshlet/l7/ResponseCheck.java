@@ -13,7 +13,8 @@ final class ResponseCheck {
   static @Nullable String problem(Response response) {
     int status = response.getStatus();
     if (status < 200) {
-      // 100, 102 and 103 are consumed by the client's protocol handlers; the proxy never forwards an
+      // 100, 102 and 103 are consumed by the client's protocol handlers; the proxy never forwards
+      // an
       // upgrade (Upgrade is hop-by-hop), so a 101 or unknown 1xx here is not a final response
       return "interim status " + status + " as the final response";
     }

@@ -7,9 +7,9 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * When and how an {@link HttpProxy} retries a request on another backend: for a whole proxy
- * ({@link HttpProxy.Builder#retryPolicy(RetryPolicy)}) or one route
- * ({@link HttpRoute.Builder#retryPolicy(RetryPolicy)}).
+ * When and how an {@link HttpProxy} retries a request on another backend: for a whole proxy ({@link
+ * HttpProxy.Builder#retryPolicy(RetryPolicy)}) or one route ({@link
+ * HttpRoute.Builder#retryPolicy(RetryPolicy)}).
  *
  * <pre>{@code
  * RetryPolicy retries = RetryPolicy.builder()
@@ -37,20 +37,20 @@ import java.util.TreeSet;
  * received whole is never sent twice on the proxy's own initiative), and when what was sent of a
  * streamed body is at most 64 KiB (that much is kept and sent again, then the rest).
  *
- * @param maxAttempts        tries in all, the first included; 1 means no retries. Default 3
- * @param perTryTimeout      how long one try may wait for the response to begin; zero means the
- *                           route's or proxy's response timeout. Default zero
- * @param backoffBase        the first retry waits a random time up to this; each further retry
- *                           doubles it. Default 25 ms
- * @param backoffMax         the cap on the backoff. Default 250 ms
- * @param retryOn            response statuses that are retried. Default 502, 503, 504
- * @param replayBufferBytes  the largest request body buffered for replay; 0 buffers none (then only
- *                           bodiless requests are retried). Default 64 KiB
- * @param idempotentOnly     retry only idempotent methods, even when their body is replayable.
- *                           Default false
- * @param budgetPercent      retries in flight to a cluster may be at most this percentage of the
- *                           requests in flight to it (Envoy's retry budget)… Default 20
- * @param minRetries         …or this many, whichever is more. Default 3
+ * @param maxAttempts tries in all, the first included; 1 means no retries. Default 3
+ * @param perTryTimeout how long one try may wait for the response to begin; zero means the route's
+ *     or proxy's response timeout. Default zero
+ * @param backoffBase the first retry waits a random time up to this; each further retry doubles it.
+ *     Default 25 ms
+ * @param backoffMax the cap on the backoff. Default 250 ms
+ * @param retryOn response statuses that are retried. Default 502, 503, 504
+ * @param replayBufferBytes the largest request body buffered for replay; 0 buffers none (then only
+ *     bodiless requests are retried). Default 64 KiB
+ * @param idempotentOnly retry only idempotent methods, even when their body is replayable. Default
+ *     false
+ * @param budgetPercent retries in flight to a cluster may be at most this percentage of the
+ *     requests in flight to it (Envoy's retry budget)… Default 20
+ * @param minRetries …or this many, whichever is more. Default 3
  */
 public record RetryPolicy(
     int maxAttempts,
@@ -84,7 +84,8 @@ public record RetryPolicy(
     }
     retryOn = Set.copyOf(retryOn);
     if (replayBufferBytes < 0 || replayBufferBytes > 64 << 20) {
-      throw new IllegalArgumentException("replayBufferBytes: " + replayBufferBytes + " (expected: 0-67108864)");
+      throw new IllegalArgumentException(
+          "replayBufferBytes: " + replayBufferBytes + " (expected: 0-67108864)");
     }
     if (budgetPercent < 0 || budgetPercent > 100) {
       throw new IllegalArgumentException("budgetPercent: " + budgetPercent + " (expected: 0-100)");
@@ -136,12 +137,18 @@ public record RetryPolicy(
     return retries() && retryOn.contains(status);
   }
 
-  /** Whether a request of {@code method} may be tried again after {@code triesMade} tries (the budget aside). */
+  /**
+   * Whether a request of {@code method} may be tried again after {@code triesMade} tries (the
+   * budget aside).
+   */
   boolean allowsAnother(int triesMade, String method) {
     return triesMade + 1 < maxAttempts && (!idempotentOnly || idempotent(method));
   }
 
-  /** The backoff before retry number {@code retry} (1, 2, …): uniform in [0, min(max, base·2^(retry-1))]. */
+  /**
+   * The backoff before retry number {@code retry} (1, 2, …): uniform in [0, min(max,
+   * base·2^(retry-1))].
+   */
   long backoffNanos(int retry, long random) {
     long base = backoffBase.toNanos();
     if (base == 0) {
@@ -185,7 +192,10 @@ public record RetryPolicy(
       return this;
     }
 
-    /** Exponential backoff with full jitter between {@code base} and {@code max}; default 25 ms, 250 ms. */
+    /**
+     * Exponential backoff with full jitter between {@code base} and {@code max}; default 25 ms, 250
+     * ms.
+     */
     public Builder backoff(Duration base, Duration max) {
       this.backoffBase = base;
       this.backoffMax = max;
@@ -230,8 +240,16 @@ public record RetryPolicy(
 
     /** Validates and builds the policy. */
     public RetryPolicy build() {
-      return new RetryPolicy(maxAttempts, perTryTimeout, backoffBase, backoffMax, retryOn, replayBufferBytes,
-          idempotentOnly, budgetPercent, minRetries);
+      return new RetryPolicy(
+          maxAttempts,
+          perTryTimeout,
+          backoffBase,
+          backoffMax,
+          retryOn,
+          replayBufferBytes,
+          idempotentOnly,
+          budgetPercent,
+          minRetries);
     }
   }
 }

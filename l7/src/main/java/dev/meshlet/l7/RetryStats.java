@@ -4,7 +4,10 @@ import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
 
-/** The proxy-wide retry counters: retries made by reason, and retries refused (the budget is per cluster). */
+/**
+ * The proxy-wide retry counters: retries made by reason, and retries refused (the budget is per
+ * cluster).
+ */
 final class RetryStats {
   private final LongAdder[] retries = new LongAdder[HttpProxyStats.RetryReason.values().length];
   private final LongAdder budgetExhausted = new LongAdder();

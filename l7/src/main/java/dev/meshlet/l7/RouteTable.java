@@ -23,6 +23,7 @@ final class RouteTable {
 
   private final HttpRoute[] routes;
   private final @Nullable HttpRoute defaultRoute;
+
   /** Only the routes with faults; usually none. */
   private final RouteFaults[] faults;
 
@@ -40,8 +41,8 @@ final class RouteTable {
 
   /**
    * The route for {@code head}: the first whose conditions all hold, else the default route, else
-   * null (the proxy answers 404). Allocates nothing; a split's cluster is drawn by
-   * {@link HttpRoute#pickCluster()}.
+   * null (the proxy answers 404). Allocates nothing; a split's cluster is drawn by {@link
+   * HttpRoute#pickCluster()}.
    */
   @Nullable HttpRoute route(RequestHead head) {
     HeadView h = (HeadView) head; // the only RequestHead
@@ -53,7 +54,10 @@ final class RouteTable {
     return defaultRoute;
   }
 
-  /** {@link #route} with the cluster drawn, for {@link HttpProxy#routeFor(RequestHead)}; null: no route. */
+  /**
+   * {@link #route} with the cluster drawn, for {@link HttpProxy#routeFor(RequestHead)}; null: no
+   * route.
+   */
   HttpRoute.@Nullable Match match(RequestHead head) {
     HttpRoute r = route(head);
     return r == null ? null : new HttpRoute.Match(r, r.pickCluster());
@@ -106,7 +110,10 @@ final class RouteTable {
     return List.copyOf(all);
   }
 
-  /** Offers the proxy's seed to every cluster of this table, so unseeded random balancing replays too. */
+  /**
+   * Offers the proxy's seed to every cluster of this table, so unseeded random balancing replays
+   * too.
+   */
   void offerSeed(long seed) {
     for (HttpRoute r : all()) {
       for (Cluster c : r.clusters()) {

@@ -11,7 +11,6 @@ import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
@@ -33,20 +32,21 @@ import org.jspecify.annotations.Nullable;
  * The proxy's listening connector, whose selector threads also serve its upstream connections.
  *
  * <p>With a selector for the accepted connections and another for the upstream ones, every request
- * crossed between two threads twice: the thread that read the request queued a read interest on
- * the other selector and woke it (an eventfd write and a contended selector lock), and the other
- * did the same on the way back. One {@link SelectorManager} serving both sides keeps a request on
- * the thread that read it, and updates made from a selector's own thread need no wake-up.
+ * crossed between two threads twice: the thread that read the request queued a read interest on the
+ * other selector and woke it (an eventfd write and a contended selector lock), and the other did
+ * the same on the way back. One {@link SelectorManager} serving both sides keeps a request on the
+ * thread that read it, and updates made from a selector's own thread need no wake-up.
  *
  * <p>Jetty's {@link ClientConnector} tells its connections apart by their attachment, the context
  * map it passes to {@link SelectorManager#connect}; accepted connections have none. The manager
- * routes each call to the server's or the client's logic by that attachment. Not mirrored:
- * {@code ClientConnector}'s private connect-success notification of {@code ConnectListener}s, which
- * the proxy does not register.
+ * routes each call to the server's or the client's logic by that attachment. Not mirrored: {@code
+ * ClientConnector}'s private connect-success notification of {@code ConnectListener}s, which the
+ * proxy does not register.
  */
 final class SharedSelectorConnector extends ServerConnector {
   /** The first pause after a failed accept; it doubles on each failure in a row, up to the most. */
   private static final long ACCEPT_PAUSE_MIN_MILLIS = 10;
+
   private static final long ACCEPT_PAUSE_MAX_MILLIS = 200;
 
   private volatile @Nullable Upstream upstream;
@@ -54,13 +54,16 @@ final class SharedSelectorConnector extends ServerConnector {
   private final DescriptorShortage connectFailures;
   private long acceptPauseMillis; // the acceptor thread's own
 
-  SharedSelectorConnector(Server server, Counters total, int acceptors, int selectors, ConnectionFactory... factories) {
+  SharedSelectorConnector(
+      Server server, Counters total, int acceptors, int selectors, ConnectionFactory... factories) {
     super(server, acceptors, selectors, factories);
-    acceptFailures = new DescriptorShortage("accepting client connections", total,
-        HttpProxyStats.ErrorKind.ACCEPT_FAILED);
+    acceptFailures =
+        new DescriptorShortage(
+            "accepting client connections", total, HttpProxyStats.ErrorKind.ACCEPT_FAILED);
     // each request it fails is counted as OUT_OF_FILE_DESCRIPTORS where its 503 is written
-    connectFailures = new DescriptorShortage("opening sockets to backends", null,
-        HttpProxyStats.ErrorKind.OUT_OF_FILE_DESCRIPTORS);
+    connectFailures =
+        new DescriptorShortage(
+            "opening sockets to backends", null, HttpProxyStats.ErrorKind.OUT_OF_FILE_DESCRIPTORS);
   }
 
   @Override
@@ -71,10 +74,10 @@ final class SharedSelectorConnector extends ServerConnector {
   }
 
   /**
-   * Jetty logs every failed accept with its stack trace and pauses 1 s: out of file descriptors, that
-   * is a log line per second and a second of refusing clients after descriptors are free again. Here
-   * an episode is logged once and the acceptor pauses 10 ms, doubling to 200 ms: no busy loop, and
-   * clients are accepted again within 200 ms of descriptors freeing.
+   * Jetty logs every failed accept with its stack trace and pauses 1 s: out of file descriptors,
+   * that is a log line per second and a second of refusing clients after descriptors are free
+   * again. Here an episode is logged once and the acceptor pauses 10 ms, doubling to 200 ms: no
+   * busy loop, and clients are accepted again within 200 ms of descriptors freeing.
    */
   @Override
   protected boolean handleAcceptFailure(Throwable x) {
@@ -82,7 +85,8 @@ final class SharedSelectorConnector extends ServerConnector {
       return super.handleAcceptFailure(x); // stopping, interrupted or closed: Jetty's own handling
     }
     acceptFailures.failed(x);
-    acceptPauseMillis = Math.min(ACCEPT_PAUSE_MAX_MILLIS, Math.max(ACCEPT_PAUSE_MIN_MILLIS, 2 * acceptPauseMillis));
+    acceptPauseMillis =
+        Math.min(ACCEPT_PAUSE_MAX_MILLIS, Math.max(ACCEPT_PAUSE_MIN_MILLIS, 2 * acceptPauseMillis));
     try {
       Thread.sleep(acceptPauseMillis); // a back-off, not a wait for a condition
       return true;
@@ -93,7 +97,8 @@ final class SharedSelectorConnector extends ServerConnector {
   }
 
   @Override
-  protected SelectorManager newSelectorManager(Executor executor, Scheduler scheduler, int selectors) {
+  protected SelectorManager newSelectorManager(
+      Executor executor, Scheduler scheduler, int selectors) {
     return new Manager(executor, scheduler, selectors);
   }
 
@@ -134,7 +139,10 @@ final class SharedSelectorConnector extends ServerConnector {
     }
 
     @Override
-    protected void connectFailed(@Nullable SelectableChannel channel, @Nullable SocketAddress address, Throwable failure,
+    protected void connectFailed(
+        @Nullable SelectableChannel channel,
+        @Nullable SocketAddress address,
+        Throwable failure,
         Map<String, Object> context) {
       if (DescriptorShortage.isShortage(failure)) {
         connectFailures.failed(failure);
@@ -143,24 +151,39 @@ final class SharedSelectorConnector extends ServerConnector {
     }
 
     void failed(SelectableChannel channel, Throwable failure, Map<String, Object> context) {
-      connectFailed(channel, (SocketAddress) context.get(REMOTE_SOCKET_ADDRESS_CONTEXT_KEY), failure, context);
+      connectFailed(
+          channel,
+          (SocketAddress) context.get(REMOTE_SOCKET_ADDRESS_CONTEXT_KEY),
+          failure,
+          context);
     }
 
-    void acceptFailedFor(SelectableChannel channel, Throwable failure, Map<String, Object> context) {
+    void acceptFailedFor(
+        SelectableChannel channel, Throwable failure, Map<String, Object> context) {
       acceptFailed(failure, channel, context);
     }
   }
 
   /**
-   * The server connector's manager, which hands upstream connections to the client connector's logic
-   * and keeps them from the server's listeners (the connection limit counts accepted connections only).
+   * The server connector's manager, which hands upstream connections to the client connector's
+   * logic and keeps them from the server's listeners (the connection limit counts accepted
+   * connections only).
    */
   private final class Manager extends ServerConnectorManager {
-    /** Upstream channels that connected at once and are registered like accepted ones, until then. */
+    /**
+     * Upstream channels that connected at once and are registered like accepted ones, until then.
+     */
     private final Set<SelectableChannel> upstreamAccepts = ConcurrentHashMap.newKeySet();
-    /** Upstream endpoints, from creation to close: kept out of the server connector's accounting. */
+
+    /**
+     * Upstream endpoints, from creation to close: kept out of the server connector's accounting.
+     */
     private final Set<EndPoint> upstreamEndPoints = ConcurrentHashMap.newKeySet();
-    /** The selector whose thread this is, on selector threads (and on threads running their tasks inline). */
+
+    /**
+     * The selector whose thread this is, on selector threads (and on threads running their tasks
+     * inline).
+     */
     private final ThreadLocal<@Nullable ManagedSelector> selecting = new ThreadLocal<>();
 
     Manager(Executor executor, Scheduler scheduler, int selectors) {
@@ -217,10 +240,11 @@ final class SharedSelectorConnector extends ServerConnector {
     }
 
     @Override
-    protected SocketChannelEndPoint newEndPoint(SelectableChannel channel, ManagedSelector selector, SelectionKey key)
-        throws IOException {
+    protected SocketChannelEndPoint newEndPoint(
+        SelectableChannel channel, ManagedSelector selector, SelectionKey key) throws IOException {
       if (context(key.attachment()) != null) {
-        SocketChannelEndPoint endPoint = (SocketChannelEndPoint) upstream().endPoint(channel, selector, key);
+        SocketChannelEndPoint endPoint =
+            (SocketChannelEndPoint) upstream().endPoint(channel, selector, key);
         upstreamEndPoints.add(endPoint);
         return endPoint;
       }
@@ -228,10 +252,13 @@ final class SharedSelectorConnector extends ServerConnector {
     }
 
     @Override
-    public Connection newConnection(SelectableChannel channel, EndPoint endPoint, @Nullable Object attachment)
+    public Connection newConnection(
+        SelectableChannel channel, EndPoint endPoint, @Nullable Object attachment)
         throws IOException {
       Map<String, Object> context = context(attachment);
-      return context != null ? upstream().connection(endPoint, context) : super.newConnection(channel, endPoint, attachment);
+      return context != null
+          ? upstream().connection(endPoint, context)
+          : super.newConnection(channel, endPoint, attachment);
     }
 
     @Override
@@ -242,7 +269,8 @@ final class SharedSelectorConnector extends ServerConnector {
         return;
       }
       @SuppressWarnings("unchecked")
-      Promise<Connection> promise = (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);
+      Promise<Connection> promise =
+          (Promise<Connection>) context.get(ClientConnector.CONNECTION_PROMISE_CONTEXT_KEY);
       connectFailures.succeeded();
       if (promise == null) { // not a connection the client asked for: nothing waits on it
         super.connectionOpened(connection, attachment);
@@ -257,7 +285,8 @@ final class SharedSelectorConnector extends ServerConnector {
     }
 
     @Override
-    protected void connectionFailed(SelectableChannel channel, Throwable failure, @Nullable Object attachment) {
+    protected void connectionFailed(
+        SelectableChannel channel, Throwable failure, @Nullable Object attachment) {
       super.connectionFailed(channel, failure, attachment);
       Map<String, Object> context = context(attachment);
       if (context != null) {
@@ -266,7 +295,8 @@ final class SharedSelectorConnector extends ServerConnector {
     }
 
     @Override
-    protected void onAcceptFailed(SelectableChannel channel, Throwable failure, @Nullable Object attachment) {
+    protected void onAcceptFailed(
+        SelectableChannel channel, Throwable failure, @Nullable Object attachment) {
       Map<String, Object> context = context(attachment);
       if (context == null) {
         super.onAcceptFailed(channel, failure, attachment);
@@ -278,7 +308,8 @@ final class SharedSelectorConnector extends ServerConnector {
 
     @Override
     protected void endPointOpened(EndPoint endPoint) {
-      if (!upstreamEndPoints.contains(endPoint)) { // the server connector counts only its own connections
+      if (!upstreamEndPoints.contains(
+          endPoint)) { // the server connector counts only its own connections
         super.endPointOpened(endPoint);
       }
     }
@@ -293,9 +324,9 @@ final class SharedSelectorConnector extends ServerConnector {
 
   /**
    * Resolves an IP literal at once, on the calling thread (no DNS is involved), and a host name
-   * through {@code names} (Jetty's asynchronous resolver). Jetty hands every resolution to the pool;
-   * done inline, a new upstream connection is made from the thread handling the request, so it lands
-   * on that thread's selector.
+   * through {@code names} (Jetty's asynchronous resolver). Jetty hands every resolution to the
+   * pool; done inline, a new upstream connection is made from the thread handling the request, so
+   * it lands on that thread's selector.
    */
   static final class LiteralsInline implements SocketAddressResolver {
     private final SocketAddressResolver names;
@@ -305,7 +336,10 @@ final class SharedSelectorConnector extends ServerConnector {
     }
 
     @Override
-    public void resolve(String host, int port, Map<String, Object> context,
+    public void resolve(
+        String host,
+        int port,
+        Map<String, Object> context,
         Promise<List<InetSocketAddress>> promise) {
       if (!isLiteral(host)) {
         names.resolve(host, port, context, promise);

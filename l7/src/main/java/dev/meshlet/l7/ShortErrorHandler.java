@@ -22,18 +22,23 @@ final class ShortErrorHandler extends ErrorHandler {
 
   @Override
   protected void generateResponse(
-      Request request, Response response, int code, @Nullable String message, @Nullable Throwable cause,
+      Request request,
+      Response response,
+      int code,
+      @Nullable String message,
+      @Nullable Throwable cause,
       Callback callback) {
     if (request.getAttribute(ForwardingHandler.EXCHANGE_ATTRIBUTE) == null) {
       // rejected before reaching the proxy handler: count it here
       total.rejected(code);
-      HttpProxyStats.ErrorKind kind = switch (code) {
-        case 400 -> HttpProxyStats.ErrorKind.BAD_REQUEST;
-        case 408 -> HttpProxyStats.ErrorKind.REQUEST_TIMEOUT;
-        case 414 -> HttpProxyStats.ErrorKind.URI_TOO_LONG;
-        case 431 -> HttpProxyStats.ErrorKind.HEADERS_TOO_LARGE;
-        default -> null;
-      };
+      HttpProxyStats.ErrorKind kind =
+          switch (code) {
+            case 400 -> HttpProxyStats.ErrorKind.BAD_REQUEST;
+            case 408 -> HttpProxyStats.ErrorKind.REQUEST_TIMEOUT;
+            case 414 -> HttpProxyStats.ErrorKind.URI_TOO_LONG;
+            case 431 -> HttpProxyStats.ErrorKind.HEADERS_TOO_LARGE;
+            default -> null;
+          };
       if (kind != null) {
         total.error(kind);
       }

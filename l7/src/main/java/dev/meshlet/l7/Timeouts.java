@@ -53,7 +53,10 @@ final class Timeouts {
     return route.responseTimeout != null ? route.responseTimeout : config.responseTimeout();
   }
 
-  /** Starts a try's connect timeout when its route sets one; null otherwise (the client's own applies). */
+  /**
+   * Starts a try's connect timeout when its route sets one; null otherwise (the client's own
+   * applies).
+   */
   Scheduler.@Nullable Task connect(HttpRoute route, Runnable onTimeout) {
     Duration d = route.connectTimeout;
     return d == null ? null : scheduler.schedule(onTimeout, d.toNanos(), TimeUnit.NANOSECONDS);

@@ -39,11 +39,40 @@ final class TrailerPolicy {
     HttpHeader h = f.getHeader();
     if (h != null) {
       switch (h) {
-        case CONTENT_LENGTH, TRANSFER_ENCODING, HOST, CONNECTION, KEEP_ALIVE, PROXY_CONNECTION, TE,
-            UPGRADE, TRAILER, EXPECT, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, AUTHORIZATION,
-            WWW_AUTHENTICATE, COOKIE, SET_COOKIE, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PORT,
-            X_FORWARDED_PROTO, X_FORWARDED_SERVER, FORWARDED, VIA, CONTENT_TYPE, CONTENT_ENCODING,
-            CONTENT_RANGE, RANGE, CACHE_CONTROL, LOCATION, DATE, SERVER, AGE, EXPIRES, MAX_FORWARDS -> {
+        case CONTENT_LENGTH,
+            TRANSFER_ENCODING,
+            HOST,
+            CONNECTION,
+            KEEP_ALIVE,
+            PROXY_CONNECTION,
+            TE,
+            UPGRADE,
+            TRAILER,
+            EXPECT,
+            PROXY_AUTHENTICATE,
+            PROXY_AUTHORIZATION,
+            AUTHORIZATION,
+            WWW_AUTHENTICATE,
+            COOKIE,
+            SET_COOKIE,
+            X_FORWARDED_FOR,
+            X_FORWARDED_HOST,
+            X_FORWARDED_PORT,
+            X_FORWARDED_PROTO,
+            X_FORWARDED_SERVER,
+            FORWARDED,
+            VIA,
+            CONTENT_TYPE,
+            CONTENT_ENCODING,
+            CONTENT_RANGE,
+            RANGE,
+            CACHE_CONTROL,
+            LOCATION,
+            DATE,
+            SERVER,
+            AGE,
+            EXPIRES,
+            MAX_FORWARDS -> {
           return true;
         }
         default -> {
@@ -52,7 +81,10 @@ final class TrailerPolicy {
       }
     }
     String name = f.getLowerCaseName();
-    return name.equals("x-request-id") || name.equals("x-real-ip") || name.startsWith("x-forwarded-")
-        || name.indexOf('_') >= 0 || name.startsWith("proxy-");
+    return name.equals("x-request-id")
+        || name.equals("x-real-ip")
+        || name.startsWith("x-forwarded-")
+        || name.indexOf('_') >= 0
+        || name.startsWith("proxy-");
   }
 }

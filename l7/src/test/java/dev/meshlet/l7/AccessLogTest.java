@@ -31,18 +31,31 @@ class AccessLogTest {
     ByteArrayOutputStream captured = new ByteArrayOutputStream();
     appender.setStream(new PrintStream(captured, true, StandardCharsets.UTF_8));
     try (TestBackend b = TestBackend.named("logged");
-        HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0).accessLog(true)
-            .route(r -> r.name("api").pathPrefix("/api/").to(Cluster.of("logged", b.backend())))
-            .start();
+        HttpProxy proxy =
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .accessLog(true)
+                .route(r -> r.name("api").pathPrefix("/api/").to(Cluster.of("logged", b.backend())))
+                .start();
         HttpClient http = HttpClient.newHttpClient()) {
-      http.send(HttpRequest.newBuilder(proxy.uri().resolve("/api/x?y=1"))
-          .POST(HttpRequest.BodyPublishers.ofString("12345")).build(), HttpResponse.BodyHandlers.ofString());
-      http.send(HttpRequest.newBuilder(proxy.uri().resolve("/none")).build(), HttpResponse.BodyHandlers.ofString());
-      Await.until("two access log lines", () -> captured.toString(StandardCharsets.UTF_8).lines().count() >= 2);
+      http.send(
+          HttpRequest.newBuilder(proxy.uri().resolve("/api/x?y=1"))
+              .POST(HttpRequest.BodyPublishers.ofString("12345"))
+              .build(),
+          HttpResponse.BodyHandlers.ofString());
+      http.send(
+          HttpRequest.newBuilder(proxy.uri().resolve("/none")).build(),
+          HttpResponse.BodyHandlers.ofString());
+      Await.until(
+          "two access log lines",
+          () -> captured.toString(StandardCharsets.UTF_8).lines().count() >= 2);
       String log = captured.toString(StandardCharsets.UTF_8);
-      assertThat(log).containsPattern(
-          "POST /api/x\\?y=1 200 route=api backend=logged upstream_us=\\d+ total_us=\\d+ in=5 out=6");
-      assertThat(log).containsPattern("GET /none 404 route=- backend=- upstream_us=-1 total_us=\\d+ in=0 out=0 error=NO_ROUTE");
+      assertThat(log)
+          .containsPattern(
+              "POST /api/x\\?y=1 200 route=api backend=logged upstream_us=\\d+ total_us=\\d+ in=5 out=6");
+      assertThat(log)
+          .containsPattern(
+              "GET /none 404 route=- backend=- upstream_us=-1 total_us=\\d+ in=0 out=0 error=NO_ROUTE");
     } finally {
       appender.setStream(original);
     }

@@ -21,8 +21,10 @@ import java.util.concurrent.CopyOnWriteArrayList;
  */
 final class CannedBackend implements AutoCloseable {
   final Map<String, String> canned = new ConcurrentHashMap<>();
+
   /** Each request as received, bytes as ISO-8859-1 text. */
   final List<String> requests = new CopyOnWriteArrayList<>();
+
   private final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
   private final Thread acceptor;
 
@@ -69,8 +71,11 @@ final class CannedBackend implements AutoCloseable {
     }
   }
 
-  /** Reads up to and including {@code end}, appending to {@code into}; returns all of {@code into}. */
-  private static String readUntil(InputStream in, String end, ByteArrayOutputStream into) throws IOException {
+  /**
+   * Reads up to and including {@code end}, appending to {@code into}; returns all of {@code into}.
+   */
+  private static String readUntil(InputStream in, String end, ByteArrayOutputStream into)
+      throws IOException {
     int start = into.size();
     while (true) {
       int b = in.read();

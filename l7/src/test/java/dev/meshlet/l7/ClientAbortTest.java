@@ -25,12 +25,17 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** A client leaving while its backend is silent aborts the proxy request, long before any timeout. */
+/**
+ * A client leaving while its backend is silent aborts the proxy request, long before any timeout.
+ */
 @ExtendWith(NoLeakedThreads.class)
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class ClientAbortTest {
 
-  /** A backend that reads one request head, never answers, and notes when the proxy closes the connection. */
+  /**
+   * A backend that reads one request head, never answers, and notes when the proxy closes the
+   * connection.
+   */
   static final class SilentBackend implements AutoCloseable {
     final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
     final CountDownLatch headRead = new CountDownLatch(1);
@@ -74,14 +79,22 @@ class ClientAbortTest {
 
   @ParameterizedTest
   @ValueSource(booleans = {false, true})
-  void clientLeavingWhileTheBackendIsSilentAbortsTheUpstreamExchange(boolean reset) throws Exception {
+  void clientLeavingWhileTheBackendIsSilentAbortsTheUpstreamExchange(boolean reset)
+      throws Exception {
     try (SilentBackend backend = new SilentBackend();
-        HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0)
-            .responseTimeout(Duration.ofSeconds(30))
-            .defaultRoute(Cluster.of("silent", backend.backend())).start()) {
+        HttpProxy proxy =
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .responseTimeout(Duration.ofSeconds(30))
+                .defaultRoute(Cluster.of("silent", backend.backend()))
+                .start()) {
       Socket client = new Socket("127.0.0.1", proxy.port());
-      client.getOutputStream().write("GET /slow HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
-      assertThat(backend.headRead.await(10, TimeUnit.SECONDS)).as("the request reached the backend").isTrue();
+      client
+          .getOutputStream()
+          .write("GET /slow HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+      assertThat(backend.headRead.await(10, TimeUnit.SECONDS))
+          .as("the request reached the backend")
+          .isTrue();
       if (reset) {
         client.setSoLinger(true, 0);
       }
@@ -89,7 +102,8 @@ class ClientAbortTest {
       client.close();
       Await.until("the upstream connection closed", () -> backend.closedAtNanos.get() != 0);
       assertThat(Duration.ofNanos(backend.closedAtNanos.get() - closedAt))
-          .as("noticed long before the 30 s response timeout").isLessThan(Duration.ofSeconds(5));
+          .as("noticed long before the 30 s response timeout")
+          .isLessThan(Duration.ofSeconds(5));
       Idle.await(proxy);
       HttpProxyStats.Counts total = proxy.stats().total();
       assertThat(total.errors(HttpProxyStats.ErrorKind.CLIENT_ABORTED)).isEqualTo(1);
@@ -100,21 +114,33 @@ class ClientAbortTest {
 
   @Test
   void clientLeavingMidBodyCountsAsClientAbortedNotBadRequest() throws Exception {
-    try (TestBackend backend = TestBackend.with("reader", (request, response, callback) -> {
-          Content.Source.consumeAll(request, callback);
-          return true;
-        });
-        HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0)
-            .defaultRoute(Cluster.of("reader", backend.backend())).start()) {
+    try (TestBackend backend =
+            TestBackend.with(
+                "reader",
+                (request, response, callback) -> {
+                  Content.Source.consumeAll(request, callback);
+                  return true;
+                });
+        HttpProxy proxy =
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .defaultRoute(Cluster.of("reader", backend.backend()))
+                .start()) {
       try (Socket client = new Socket("127.0.0.1", proxy.port())) {
-        client.getOutputStream().write(
-            "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\nabc".getBytes(StandardCharsets.US_ASCII));
+        client
+            .getOutputStream()
+            .write(
+                "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\nabc"
+                    .getBytes(StandardCharsets.US_ASCII));
         Await.until("the request reached the backend", () -> !backend.requests.isEmpty());
       }
-      Await.until("the exchange ended", () -> proxy.stats().total().requests() == 1
-          && proxy.stats().total().inFlight() == 0);
+      Await.until(
+          "the exchange ended",
+          () -> proxy.stats().total().requests() == 1 && proxy.stats().total().inFlight() == 0);
       HttpProxyStats.Counts total = proxy.stats().total();
-      assertThat(total.errors(HttpProxyStats.ErrorKind.CLIENT_ABORTED)).as(total.toString()).isEqualTo(1);
+      assertThat(total.errors(HttpProxyStats.ErrorKind.CLIENT_ABORTED))
+          .as(total.toString())
+          .isEqualTo(1);
       assertThat(total.errors(HttpProxyStats.ErrorKind.BAD_REQUEST)).isZero();
       assertThat(total.errors(HttpProxyStats.ErrorKind.BAD_GATEWAY)).isZero();
     }
@@ -123,24 +149,42 @@ class ClientAbortTest {
   /** The watch must never take a pipelined or keep-alive request's bytes from Jetty. */
   @Test
   void slowResponsesStillServeKeepAliveAndPipelinedRequests() throws Exception {
-    try (TestBackend backend = TestBackend.with("slow", (request, response, callback) -> {
-          // silent for longer than the watch delay, then answers: no thread waits
-          CompletableFuture.delayedExecutor(400, TimeUnit.MILLISECONDS).execute(() ->
-              response.write(true, ByteBuffer.wrap(request.getHttpURI().getPath().getBytes(StandardCharsets.US_ASCII)),
-                  callback));
-          return true;
-        });
-        HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0)
-            .defaultRoute(Cluster.of("slow", backend.backend())).start()) {
+    try (TestBackend backend =
+            TestBackend.with(
+                "slow",
+                (request, response, callback) -> {
+                  // silent for longer than the watch delay, then answers: no thread waits
+                  CompletableFuture.delayedExecutor(400, TimeUnit.MILLISECONDS)
+                      .execute(
+                          () ->
+                              response.write(
+                                  true,
+                                  ByteBuffer.wrap(
+                                      request
+                                          .getHttpURI()
+                                          .getPath()
+                                          .getBytes(StandardCharsets.US_ASCII)),
+                                  callback));
+                  return true;
+                });
+        HttpProxy proxy =
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .defaultRoute(Cluster.of("slow", backend.backend()))
+                .start()) {
       try (Socket s = new Socket("127.0.0.1", proxy.port())) {
         s.setSoTimeout(20_000);
         // two pipelined at once, then (after reading them) a keep-alive one that closes
-        s.getOutputStream().write(("GET /one HTTP/1.1\r\nHost: h\r\n\r\nGET /two HTTP/1.1\r\nHost: h\r\n\r\n")
-            .getBytes(StandardCharsets.US_ASCII));
+        s.getOutputStream()
+            .write(
+                ("GET /one HTTP/1.1\r\nHost: h\r\n\r\nGET /two HTTP/1.1\r\nHost: h\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
         String first = Raw.readResponses(s.getInputStream(), 2);
         assertThat(first).contains("/one").contains("/two");
-        s.getOutputStream().write("GET /three HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
-            .getBytes(StandardCharsets.US_ASCII));
+        s.getOutputStream()
+            .write(
+                "GET /three HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
         String rest = Raw.readAll(s.getInputStream());
         assertThat(rest).startsWith("HTTP/1.1 200").endsWith("/three");
       }

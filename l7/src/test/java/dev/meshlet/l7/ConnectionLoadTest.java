@@ -36,8 +36,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(NoLeakedThreads.class)
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class ConnectionLoadTest {
-  private static final byte[] GET = "GET /load HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
-      .getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] GET =
+      "GET /load HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+          .getBytes(StandardCharsets.US_ASCII);
 
   private static TestBackend backend;
   private HttpProxy proxy;
@@ -45,12 +46,21 @@ class ConnectionLoadTest {
   @BeforeAll
   static void startBackend() throws Exception {
     // reads a request body whole before answering, as an upload endpoint does
-    backend = TestBackend.with("sink", (request, response, callback) -> {
-      Content.Source.consumeAll(request, Callback.from(
-          () -> response.write(true, ByteBuffer.wrap("ok".getBytes(StandardCharsets.US_ASCII)), callback),
-          callback::failed));
-      return true;
-    });
+    backend =
+        TestBackend.with(
+            "sink",
+            (request, response, callback) -> {
+              Content.Source.consumeAll(
+                  request,
+                  Callback.from(
+                      () ->
+                          response.write(
+                              true,
+                              ByteBuffer.wrap("ok".getBytes(StandardCharsets.US_ASCII)),
+                              callback),
+                      callback::failed));
+              return true;
+            });
   }
 
   @AfterAll
@@ -68,16 +78,24 @@ class ConnectionLoadTest {
   @Test
   void aBurstOf2000ConnectionsIsAnsweredWithin2Seconds() throws Exception {
     int n = assumeDescriptorsFor(2000);
-    proxy = HttpProxy.builder().listen("127.0.0.1", 0)
-        .maxPendingRequestsPerBackend(n) // the burst tests the listener, not the backend's circuit breaker
-        .defaultRoute(Cluster.of("sink", backend.backend())).start();
+    proxy =
+        HttpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .maxPendingRequestsPerBackend(
+                n) // the burst tests the listener, not the backend's circuit breaker
+            .defaultRoute(Cluster.of("sink", backend.backend()))
+            .start();
     // an untimed burst first: the JIT compiles the accept and request path, the backend pool fills
-    assertThat(burst(proxy.port(), n, Duration.ofSeconds(20)).answered()).as("warm-up burst answered").isEqualTo(n);
+    assertThat(burst(proxy.port(), n, Duration.ofSeconds(20)).answered())
+        .as("warm-up burst answered")
+        .isEqualTo(n);
     long start = System.nanoTime();
     Burst b = burst(proxy.port(), n, Duration.ofSeconds(20));
     Duration took = Duration.ofNanos(System.nanoTime() - start);
     assertThat(b.ok()).as("connections answered 200").isEqualTo(n);
-    assertThat(took).as("the whole burst, from the first connect to the last 200").isLessThan(Duration.ofSeconds(2));
+    assertThat(took)
+        .as("the whole burst, from the first connect to the last 200")
+        .isLessThan(Duration.ofSeconds(2));
   }
 
   /**
@@ -87,28 +105,46 @@ class ConnectionLoadTest {
   @Test
   void aBurstOf2000ConnectionsWithTheDefaultsGetsEveryAnswerWithin2Seconds() throws Exception {
     int n = assumeDescriptorsFor(2000);
-    proxy = HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(Cluster.of("sink", backend.backend())).start();
-    assertThat(burst(proxy.port(), n, Duration.ofSeconds(20)).answered()).as("warm-up burst answered").isEqualTo(n);
+    proxy =
+        HttpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .defaultRoute(Cluster.of("sink", backend.backend()))
+            .start();
+    assertThat(burst(proxy.port(), n, Duration.ofSeconds(20)).answered())
+        .as("warm-up burst answered")
+        .isEqualTo(n);
     long start = System.nanoTime();
     Burst b = burst(proxy.port(), n, Duration.ofSeconds(20));
     Duration took = Duration.ofNanos(System.nanoTime() - start);
     assertThat(b.answered()).as("connections answered").isEqualTo(n);
     assertThat(b.ok()).as("connections answered 200").isGreaterThanOrEqualTo(64 + 1024);
-    assertThat(took).as("the whole burst, from the first connect to the last answer").isLessThan(Duration.ofSeconds(2));
+    assertThat(took)
+        .as("the whole burst, from the first connect to the last answer")
+        .isLessThan(Duration.ofSeconds(2));
   }
 
   private static int assumeDescriptorsFor(int n) {
     long softLimit = openFileLimit();
-    assumeTrue(softLimit < 0 || softLimit >= 3L * n,
-        "ulimit -n is " + softLimit + ": a burst of " + n + " needs about " + 3 * n + " file descriptors");
+    assumeTrue(
+        softLimit < 0 || softLimit >= 3L * n,
+        "ulimit -n is "
+            + softLimit
+            + ": a burst of "
+            + n
+            + " needs about "
+            + 3 * n
+            + " file descriptors");
     return n;
   }
 
   @Test
   void normalRequestsAreAnsweredPromptlyWhileSlowClientsHoldConnections() throws Exception {
-    proxy = HttpProxy.builder().listen("127.0.0.1", 0)
-        .requestHeadTimeout(Duration.ofSeconds(60)) // the attack holds for the whole test
-        .defaultRoute(Cluster.of("sink", backend.backend())).start();
+    proxy =
+        HttpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .requestHeadTimeout(Duration.ofSeconds(60)) // the attack holds for the whole test
+            .defaultRoute(Cluster.of("sink", backend.backend()))
+            .start();
     List<Socket> slow = new ArrayList<>();
     Thread trickle = null;
     try {
@@ -117,22 +153,29 @@ class ConnectionLoadTest {
         slow.add(open(proxy.port(), "GET /loris HTTP/1.1\r\nHost: h\r\nX-Slow: "));
       }
       for (int i = 0; i < 50; i++) { // slow bodies: a complete head, then the body a byte at a time
-        slow.add(open(proxy.port(), "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n"));
+        slow.add(
+            open(
+                proxy.port(),
+                "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n"));
       }
-      assertThat(Duration.ofNanos(System.nanoTime() - opening)).as("opening 350 slow connections")
+      assertThat(Duration.ofNanos(System.nanoTime() - opening))
+          .as("opening 350 slow connections")
           .isLessThan(Duration.ofSeconds(2));
-      trickle = Thread.ofVirtual().start(() -> {
-        while (!Thread.currentThread().isInterrupted()) {
-          for (Socket s : slow) {
-            try {
-              s.getOutputStream().write('a');
-            } catch (IOException closed) {
-              // counted below: every slow connection must still be open at the end
-            }
-          }
-          LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1)); // the attackers' pace
-        }
-      });
+      trickle =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    while (!Thread.currentThread().isInterrupted()) {
+                      for (Socket s : slow) {
+                        try {
+                          s.getOutputStream().write('a');
+                        } catch (IOException closed) {
+                          // counted below: every slow connection must still be open at the end
+                        }
+                      }
+                      LockSupport.parkNanos(TimeUnit.SECONDS.toNanos(1)); // the attackers' pace
+                    }
+                  });
       Await.until("the slow bodies reach the backend", () -> backend.requests.size() >= 50);
       for (int i = 0; i < 100; i++) {
         long t0 = System.nanoTime();
@@ -142,13 +185,16 @@ class ConnectionLoadTest {
           Raw.Reply r = Raw.parse(Raw.readAll(s.getInputStream()));
           assertThat(r.status()).as("normal request %d", i).isEqualTo(200);
         }
-        assertThat(Duration.ofNanos(System.nanoTime() - t0)).as("normal request %d", i)
+        assertThat(Duration.ofNanos(System.nanoTime() - t0))
+            .as("normal request %d", i)
             .isLessThan(Duration.ofSeconds(2));
       }
       for (Socket s : slow) {
         s.setSoTimeout(1);
         try {
-          assertThat(s.getInputStream().read()).as("a slow connection got an answer or was closed").isEqualTo(-2);
+          assertThat(s.getInputStream().read())
+              .as("a slow connection got an answer or was closed")
+              .isEqualTo(-2);
         } catch (SocketTimeoutException stillOpen) {
           // held open, unanswered: the attack held all along
         }
@@ -164,21 +210,34 @@ class ConnectionLoadTest {
     }
   }
 
-  /** At maxConnections a new client connects (into the backlog) but gets no answer until a slot frees. */
+  /**
+   * At maxConnections a new client connects (into the backlog) but gets no answer until a slot
+   * frees.
+   */
   @Test
   void atMaxConnectionsANewClientWaitsUnansweredUntilAConnectionCloses() throws Exception {
-    proxy = HttpProxy.builder().listen("127.0.0.1", 0).maxConnections(1)
-        .defaultRoute(Cluster.of("sink", backend.backend())).start();
-    try (Socket first = new Socket("127.0.0.1", proxy.port()); Socket waiting = new Socket("127.0.0.1", proxy.port())) {
-      first.getOutputStream().write("GET /first HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+    proxy =
+        HttpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .maxConnections(1)
+            .defaultRoute(Cluster.of("sink", backend.backend()))
+            .start();
+    try (Socket first = new Socket("127.0.0.1", proxy.port());
+        Socket waiting = new Socket("127.0.0.1", proxy.port())) {
+      first
+          .getOutputStream()
+          .write("GET /first HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
       assertThat(Raw.readResponses(first.getInputStream(), 1)).startsWith("HTTP/1.1 200");
-      Await.until("the limit reached", () ->
-          proxy.stats().total().errors(HttpProxyStats.ErrorKind.CONNECTION_LIMIT) >= 1);
+      Await.until(
+          "the limit reached",
+          () -> proxy.stats().total().errors(HttpProxyStats.ErrorKind.CONNECTION_LIMIT) >= 1);
       waiting.getOutputStream().write(GET);
       waiting.setSoTimeout(500);
       try {
         int b = waiting.getInputStream().read();
-        assertThat(b).as("a client past the limit must get no answer while the limit holds").isEqualTo(-2);
+        assertThat(b)
+            .as("a client past the limit must get no answer while the limit holds")
+            .isEqualTo(-2);
       } catch (SocketTimeoutException expected) {
         // connected, unanswered
       }
@@ -227,7 +286,9 @@ class ConnectionLoadTest {
         all.add(ch);
         ch.configureBlocking(false);
         boolean connected = ch.connect(to);
-        ch.register(selector, connected ? SelectionKey.OP_WRITE : SelectionKey.OP_CONNECT,
+        ch.register(
+            selector,
+            connected ? SelectionKey.OP_WRITE : SelectionKey.OP_CONNECT,
             new ByteBuffer[] {ByteBuffer.wrap(GET), ByteBuffer.allocate(64)});
       }
       while (done < n && System.nanoTime() < deadline) {
@@ -245,7 +306,8 @@ class ConnectionLoadTest {
               }
             } else if (key.isReadable()) {
               int r = ch.read(io[1]);
-              String got = new String(io[1].array(), 0, io[1].position(), StandardCharsets.US_ASCII);
+              String got =
+                  new String(io[1].array(), 0, io[1].position(), StandardCharsets.US_ASCII);
               if (r < 0 || got.contains("\r\n") || !io[1].hasRemaining()) {
                 if (got.startsWith("HTTP/1.1 200 ")) {
                   ok++;

@@ -38,24 +38,32 @@ class FaultsTest {
   static TestBackend small;
   static TestBackend big;
   static final AtomicLong lastArrivalNanos = new AtomicLong();
-  static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+  static final HttpClient http =
+      HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
   @BeforeAll
   static void backends() throws Exception {
-    small = TestBackend.with("small", (request, response, callback) -> {
-      lastArrivalNanos.set(System.nanoTime());
-      response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/plain");
-      response.write(true, ByteBuffer.wrap("ok".getBytes(StandardCharsets.US_ASCII)), callback);
-      return true;
-    });
+    small =
+        TestBackend.with(
+            "small",
+            (request, response, callback) -> {
+              lastArrivalNanos.set(System.nanoTime());
+              response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/plain");
+              response.write(
+                  true, ByteBuffer.wrap("ok".getBytes(StandardCharsets.US_ASCII)), callback);
+              return true;
+            });
     byte[] body = new byte[BIG];
     Arrays.fill(body, (byte) 'b');
-    big = TestBackend.with("big", (request, response, callback) -> {
-      response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/octet-stream");
-      response.getHeaders().put(HttpHeader.CONTENT_LENGTH, BIG);
-      response.write(true, ByteBuffer.wrap(body), callback);
-      return true;
-    });
+    big =
+        TestBackend.with(
+            "big",
+            (request, response, callback) -> {
+              response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/octet-stream");
+              response.getHeaders().put(HttpHeader.CONTENT_LENGTH, BIG);
+              response.write(true, ByteBuffer.wrap(body), callback);
+              return true;
+            });
   }
 
   @AfterAll
@@ -66,13 +74,16 @@ class FaultsTest {
   }
 
   static HttpProxy proxy(TestBackend backend, long seed, HttpFault... faults) throws IOException {
-    return HttpProxy.builder().listen("127.0.0.1", 0).seed(seed)
-        .route(r -> {
-          r.name("faulty").to(Cluster.of(backend.name, backend.backend()));
-          for (HttpFault f : faults) {
-            r.fault(f);
-          }
-        })
+    return HttpProxy.builder()
+        .listen("127.0.0.1", 0)
+        .seed(seed)
+        .route(
+            r -> {
+              r.name("faulty").to(Cluster.of(backend.name, backend.backend()));
+              for (HttpFault f : faults) {
+                r.fault(f);
+              }
+            })
         .start();
   }
 
@@ -96,7 +107,8 @@ class FaultsTest {
   }
 
   @Test
-  void abortToxicityOverAThousandRequestsIsWithinToleranceAndReplaysWithTheSameSeed() throws Exception {
+  void abortToxicityOverAThousandRequestsIsWithinToleranceAndReplaysWithTheSameSeed()
+      throws Exception {
     HttpFault thirtyPercent = HttpFault.abort(503).toxicity(0.3);
     List<Integer> first;
     int before = small.requests.size();
@@ -107,12 +119,17 @@ class FaultsTest {
     // Binomial(1000, 0.3): mean 300, sigma 14.5; 235-365 is four and a half sigmas.
     System.out.println("abort 30% of 1000 with seed 42: " + first.size() + " aborted");
     assertThat(first.size()).as("aborted of 1000").isBetween(235, 365);
-    assertThat(small.requests.size() - before).as("requests that reached the backend").isEqualTo(1000 - first.size());
+    assertThat(small.requests.size() - before)
+        .as("requests that reached the backend")
+        .isEqualTo(1000 - first.size());
     try (HttpProxy again = proxy(small, 42, thirtyPercent)) {
-      assertThat(requestsAnswered(503, again, 1000)).as("the same seed aborts the same requests").isEqualTo(first);
+      assertThat(requestsAnswered(503, again, 1000))
+          .as("the same seed aborts the same requests")
+          .isEqualTo(first);
     }
     try (HttpProxy other = proxy(small, 43, thirtyPercent)) {
-      assertThat(requestsAnswered(503, other, 200)).isNotEqualTo(first.stream().filter(i -> i <= 200).toList());
+      assertThat(requestsAnswered(503, other, 200))
+          .isNotEqualTo(first.stream().filter(i -> i <= 200).toList());
     }
   }
 
@@ -123,28 +140,35 @@ class FaultsTest {
         assertThat(get(proxy).statusCode()).isEqualTo(200);
         HttpResponse<byte[]> faulted = get(proxy, "x-chaos", "1");
         assertThat(faulted.statusCode()).isEqualTo(418);
-        assertThat(new String(faulted.body(), StandardCharsets.US_ASCII)).isEqualTo("fault injected: 418\n");
+        assertThat(new String(faulted.body(), StandardCharsets.US_ASCII))
+            .isEqualTo("fault injected: 418\n");
       }
-      // an exchange is recorded once its last write completed, which may be just after the client saw it
+      // an exchange is recorded once its last write completed, which may be just after the client
+      // saw it
       List<HttpEvent.Completed> done = proxy.awaitRequests(40, Duration.ofSeconds(5));
       proxy.awaitIdle(Duration.ofSeconds(5));
       assertThat(done).hasSize(40);
-      assertThat(done).filteredOn(c -> c.status() == 418)
-          .allSatisfy(c -> {
-            assertThat(c.faults()).containsExactly("Abort");
-            assertThat(c.backend()).isNull();
-          });
-      assertThat(done).filteredOn(c -> c.status() == 200)
-          .allSatisfy(c -> {
-            assertThat(c.faults()).isEmpty();
-            assertThat(c.route()).isEqualTo("faulty");
-            assertThat(c.backend()).isNotNull();
-          });
+      assertThat(done)
+          .filteredOn(c -> c.status() == 418)
+          .allSatisfy(
+              c -> {
+                assertThat(c.faults()).containsExactly("Abort");
+                assertThat(c.backend()).isNull();
+              });
+      assertThat(done)
+          .filteredOn(c -> c.status() == 200)
+          .allSatisfy(
+              c -> {
+                assertThat(c.faults()).isEmpty();
+                assertThat(c.route()).isEqualTo("faulty");
+                assertThat(c.backend()).isNotNull();
+              });
     }
   }
 
   @Test
-  void aJournaledExchangeIsAlreadyCountedAndAnIdleProxyHasJournaledEveryExchange() throws Exception {
+  void aJournaledExchangeIsAlreadyCountedAndAnIdleProxyHasJournaledEveryExchange()
+      throws Exception {
     // the order finish() keeps: status counted, then journaled, then out of flight; reading right
     // after each signal catches a reordering (the client has its answer before any of the three)
     try (HttpProxy proxy = proxy(small, 1, HttpFault.abort(503).schedule(Schedule.everyNth(2)))) {
@@ -152,9 +176,13 @@ class FaultsTest {
         get(proxy);
         proxy.awaitRequests(i, Duration.ofSeconds(5));
         HttpProxyStats.Counts t = proxy.stats().total();
-        assertThat(t.status2xx() + t.status5xx()).as("counted once journaled, request " + i).isEqualTo(i);
+        assertThat(t.status2xx() + t.status5xx())
+            .as("counted once journaled, request " + i)
+            .isEqualTo(i);
         proxy.awaitIdle(Duration.ofSeconds(5));
-        assertThat(proxy.journal().entries(HttpEvent.Completed.class)).as("journaled once idle").hasSize(i);
+        assertThat(proxy.journal().entries(HttpEvent.Completed.class))
+            .as("journaled once idle")
+            .hasSize(i);
       }
       assertThat(proxy.stats().total().status5xx()).isEqualTo(100);
     }
@@ -202,7 +230,8 @@ class FaultsTest {
       for (int round = 0; round < 5; round++) {
         try (Socket s = new Socket(InetAddress.getLoopbackAddress(), proxy.port())) {
           s.setSoTimeout(10_000);
-          s.getOutputStream().write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+          s.getOutputStream()
+              .write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
           ByteArrayOutputStream got = new ByteArrayOutputStream();
           boolean reset = false;
           InputStream in = s.getInputStream();
@@ -221,7 +250,8 @@ class FaultsTest {
           assertThat(reset).as("the client saw a reset").isTrue();
         }
       }
-      HttpEvent.Completed done = proxy.journal().await(HttpEvent.Completed.class, c -> true, Duration.ofSeconds(5));
+      HttpEvent.Completed done =
+          proxy.journal().await(HttpEvent.Completed.class, c -> true, Duration.ofSeconds(5));
       assertThat(done.faults()).containsExactly("AbortBody");
     }
   }
@@ -234,7 +264,9 @@ class FaultsTest {
       double seconds = (System.nanoTime() - start) / 1e9;
       assertThat(r.body()).hasSize(BIG);
       double kibPerSecond = BIG / 1024.0 / seconds;
-      System.out.printf("slowBody: configured 96 KiB/s, measured %.1f KiB/s over %d KiB%n", kibPerSecond, BIG / 1024);
+      System.out.printf(
+          "slowBody: configured 96 KiB/s, measured %.1f KiB/s over %d KiB%n",
+          kibPerSecond, BIG / 1024);
       assertThat(kibPerSecond).as("measured KiB/s").isBetween(96 * 0.8, 96 * 1.2);
     }
   }
@@ -243,26 +275,43 @@ class FaultsTest {
   void resetRoutesUndoesReplacedRoutesAndRestartsFaultSchedules() throws Exception {
     try (HttpProxy proxy = proxy(small, 1, HttpFault.abort(503).schedule(Schedule.firstN(1)))) {
       assertThat(requestsAnswered(503, proxy, 3)).containsExactly(1);
-      proxy.replaceRoutes(t -> t.route(r -> r.name("faulty").to(Cluster.of(small.name, small.backend()))
-          .fault(HttpFault.abort(418))));
+      proxy.replaceRoutes(
+          t ->
+              t.route(
+                  r ->
+                      r.name("faulty")
+                          .to(Cluster.of(small.name, small.backend()))
+                          .fault(HttpFault.abort(418))));
       assertThat(get(proxy).statusCode()).isEqualTo(418);
 
       proxy.resetRoutes();
-      assertThat(proxy.routes()).singleElement().satisfies(r -> assertThat(r.faults())
-          .containsExactly(HttpFault.abort(503).schedule(Schedule.firstN(1))));
-      assertThat(requestsAnswered(503, proxy, 3)).as("firstN counts from 1 again").containsExactly(1);
+      assertThat(proxy.routes())
+          .singleElement()
+          .satisfies(
+              r ->
+                  assertThat(r.faults())
+                      .containsExactly(HttpFault.abort(503).schedule(Schedule.firstN(1))));
+      assertThat(requestsAnswered(503, proxy, 3))
+          .as("firstN counts from 1 again")
+          .containsExactly(1);
     }
   }
 
   @Test
   void badFaultsSayWhatToFix() {
-    assertThatThrownBy(() -> HttpFault.abort(99)).hasMessage("abort status: 99 (expected: 200-599)");
-    assertThatThrownBy(() -> HttpFault.abort(503).toxicity(1.01)).hasMessage("toxicity: 1.01 (expected: 0 to 1)");
-    assertThatThrownBy(() -> HttpFault.abort(503).toxicity(30)).as("a percentage is not a toxicity")
+    assertThatThrownBy(() -> HttpFault.abort(99))
+        .hasMessage("abort status: 99 (expected: 200-599)");
+    assertThatThrownBy(() -> HttpFault.abort(503).toxicity(1.01))
+        .hasMessage("toxicity: 1.01 (expected: 0 to 1)");
+    assertThatThrownBy(() -> HttpFault.abort(503).toxicity(30))
+        .as("a percentage is not a toxicity")
         .hasMessage("toxicity: 30.0 (expected: 0 to 1)");
-    assertThatThrownBy(() -> HttpFault.delay(Duration.ZERO).toxicity(-0.1)).hasMessage("toxicity: -0.1 (expected: 0 to 1)");
-    assertThatThrownBy(() -> HttpFault.slowBody(0)).hasMessage("slowBody: 0 KiB/s (expected: >= 1)");
-    assertThatThrownBy(() -> HttpFault.abortBody(-1)).hasMessage("abortBody: -1 bytes (expected: >= 0)");
+    assertThatThrownBy(() -> HttpFault.delay(Duration.ZERO).toxicity(-0.1))
+        .hasMessage("toxicity: -0.1 (expected: 0 to 1)");
+    assertThatThrownBy(() -> HttpFault.slowBody(0))
+        .hasMessage("slowBody: 0 KiB/s (expected: >= 1)");
+    assertThatThrownBy(() -> HttpFault.abortBody(-1))
+        .hasMessage("abortBody: -1 bytes (expected: >= 0)");
     assertThatThrownBy(() -> HttpFault.delay(Duration.ofMillis(5)).whenHeader(" "))
         .hasMessage("whenHeader: blank (expected: a header name such as x-fault)");
   }

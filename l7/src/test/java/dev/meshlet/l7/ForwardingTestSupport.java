@@ -84,7 +84,8 @@ abstract class ForwardingTestSupport {
         if (q.getValue("chunked") == null) {
           response.getHeaders().put("Content-Length", size);
         }
-        try (OutputStream out = Content.Sink.asOutputStream(response); InputStream in = new Bytes(7, size)) {
+        try (OutputStream out = Content.Sink.asOutputStream(response);
+            InputStream in = new Bytes(7, size)) {
           in.transferTo(out);
         }
         callback.succeeded();
@@ -103,15 +104,18 @@ abstract class ForwardingTestSupport {
         response.getHeaders().put("ETag", "\"v1\"");
         if (status == 200) {
           response.getHeaders().put("Content-Length", 5);
-          response.write(true, ByteBuffer.wrap("hello".getBytes(StandardCharsets.US_ASCII)), callback);
+          response.write(
+              true, ByteBuffer.wrap("hello".getBytes(StandardCharsets.US_ASCII)), callback);
         } else {
           callback.succeeded();
         }
       }
       case "/trailers" -> {
         response.setTrailersSupplier(() -> HttpFields.build().put("X-Checksum", "abc123"));
-        response.write(false, ByteBuffer.wrap("part1-".getBytes(StandardCharsets.US_ASCII)), Callback.NOOP);
-        response.write(true, ByteBuffer.wrap("part2".getBytes(StandardCharsets.US_ASCII)), callback);
+        response.write(
+            false, ByteBuffer.wrap("part1-".getBytes(StandardCharsets.US_ASCII)), Callback.NOOP);
+        response.write(
+            true, ByteBuffer.wrap("part2".getBytes(StandardCharsets.US_ASCII)), callback);
       }
       case "/request-trailers" -> {
         byte[] body;
@@ -119,7 +123,10 @@ abstract class ForwardingTestSupport {
           body = in.readAllBytes();
         }
         HttpFields trailers = request.getTrailers();
-        response.getHeaders().put("X-Got-Trailer", trailers == null ? "none" : String.valueOf(trailers.get("X-Sum")));
+        response
+            .getHeaders()
+            .put(
+                "X-Got-Trailer", trailers == null ? "none" : String.valueOf(trailers.get("X-Sum")));
         response.write(true, ByteBuffer.wrap(body), callback);
       }
       case "/reject" -> {
@@ -128,7 +135,11 @@ abstract class ForwardingTestSupport {
       }
       default -> {
         response.getHeaders().put("Content-Type", "text/plain");
-        response.write(true, ByteBuffer.wrap(("ok " + request.getHttpURI().getPathQuery()).getBytes(StandardCharsets.UTF_8)), callback);
+        response.write(
+            true,
+            ByteBuffer.wrap(
+                ("ok " + request.getHttpURI().getPathQuery()).getBytes(StandardCharsets.UTF_8)),
+            callback);
       }
     }
     return true;
@@ -149,7 +160,11 @@ abstract class ForwardingTestSupport {
   @BeforeEach
   void startProxy() throws Exception {
     backend.requests.clear();
-    proxy = HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(Cluster.of("data", backend.backend())).start();
+    proxy =
+        HttpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .defaultRoute(Cluster.of("data", backend.backend()))
+            .start();
   }
 
   @AfterEach
@@ -160,10 +175,14 @@ abstract class ForwardingTestSupport {
   void upload(boolean chunked) throws Exception {
     long size = 64L * MIB;
     String expected = sha256(new Bytes(11, size));
-    HttpRequest.BodyPublisher stream = HttpRequest.BodyPublishers.ofInputStream(() -> new Bytes(11, size));
-    HttpRequest.BodyPublisher body = chunked ? stream : HttpRequest.BodyPublishers.fromPublisher(stream, size);
-    HttpResponse<String> r = http.send(HttpRequest.newBuilder(proxy.uri().resolve("/upload")).POST(body).build(),
-        HttpResponse.BodyHandlers.ofString());
+    HttpRequest.BodyPublisher stream =
+        HttpRequest.BodyPublishers.ofInputStream(() -> new Bytes(11, size));
+    HttpRequest.BodyPublisher body =
+        chunked ? stream : HttpRequest.BodyPublishers.fromPublisher(stream, size);
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(proxy.uri().resolve("/upload")).POST(body).build(),
+            HttpResponse.BodyHandlers.ofString());
     assertThat(r.statusCode()).isEqualTo(200);
     assertThat(r.body()).isEqualTo(expected);
     assertThat(r.headers().firstValue("X-Length")).hasValue(chunked ? "-1" : String.valueOf(size));

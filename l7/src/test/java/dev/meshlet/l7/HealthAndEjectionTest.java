@@ -42,18 +42,27 @@ class HealthAndEjectionTest extends ResilienceTestSupport {
   }
 
   @Test
-  void backendKilledUnderLoadFailsNoRequestLeavesWithinDetectionAndReturnsWithSlowStart() throws Exception {
+  void backendKilledUnderLoadFailsNoRequestLeavesWithinDetectionAndReturnsWithSlowStart()
+      throws Exception {
     ManualTicker ticker = new ManualTicker();
     Box a = resources.track(new Box("a", 30_000));
     Box b = resources.track(new Box("b", 30_000));
-    Cluster cluster = Cluster.builder("web").backends(a.backend(), b.backend())
-        .outlierDetection(OutlierDetection.consecutiveFailures(3).withEjectionTime(Duration.ofSeconds(30), Duration.ofSeconds(60)))
-        .slowStart(Duration.ofSeconds(10))
-        .ticker(ticker)
-        .build();
-    HttpProxy proxy = resources.track(HttpProxy.builder().listen("127.0.0.1", 0)
-        .retryPolicy(fastRetries().perTryTimeout(Duration.ofSeconds(2)).build())
-        .defaultRoute(cluster).start());
+    Cluster cluster =
+        Cluster.builder("web")
+            .backends(a.backend(), b.backend())
+            .outlierDetection(
+                OutlierDetection.consecutiveFailures(3)
+                    .withEjectionTime(Duration.ofSeconds(30), Duration.ofSeconds(60)))
+            .slowStart(Duration.ofSeconds(10))
+            .ticker(ticker)
+            .build();
+    HttpProxy proxy =
+        resources.track(
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .retryPolicy(fastRetries().perTryTimeout(Duration.ofSeconds(2)).build())
+                .defaultRoute(cluster)
+                .start());
     Endpoint eb = cluster.endpoints().get(1);
 
     AtomicBoolean running = new AtomicBoolean(true);
@@ -61,19 +70,22 @@ class HealthAndEjectionTest extends ResilienceTestSupport {
     ConcurrentLinkedQueue<String> failures = new ConcurrentLinkedQueue<>();
     List<Thread> clients = new ArrayList<>();
     for (int i = 0; i < 2; i++) {
-      clients.add(Thread.ofVirtual().start(() -> {
-        while (running.get()) {
-          try {
-            HttpResponse<String> r = get(proxy, "/load");
-            sent.incrementAndGet();
-            if (r.statusCode() != 200) {
-              failures.add(r.statusCode() + " " + r.body());
-            }
-          } catch (Exception e) {
-            failures.add(e.toString());
-          }
-        }
-      }));
+      clients.add(
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    while (running.get()) {
+                      try {
+                        HttpResponse<String> r = get(proxy, "/load");
+                        sent.incrementAndGet();
+                        if (r.statusCode() != 200) {
+                          failures.add(r.statusCode() + " " + r.body());
+                        }
+                      } catch (Exception e) {
+                        failures.add(e.toString());
+                      }
+                    }
+                  }));
     }
     long detectionMillis;
     try {
@@ -102,7 +114,8 @@ class HealthAndEjectionTest extends ResilienceTestSupport {
       }
     }
     HttpProxyStats s = Idle.await(proxy).stats();
-    System.out.printf("kill test: %d requests, %d failed, b ejected %d ms after the kill, retries %s%n",
+    System.out.printf(
+        "kill test: %d requests, %d failed, b ejected %d ms after the kill, retries %s%n",
         sent.get(), failures.size(), detectionMillis, s.retries());
     assertThat(failures).isEmpty();
     assertThat(detectionMillis).isLessThan(5_000);
@@ -113,10 +126,17 @@ class HealthAndEjectionTest extends ResilienceTestSupport {
   void httpHealthCheckTakesAFailingBackendOutAndBringsItBack() throws Exception {
     Box a = resources.track(new Box("a", 30_000));
     Box b = resources.track(new Box("b", 30_000));
-    Cluster cluster = resources.track(Cluster.builder("web").backends(a.backend(), b.backend())
-        .healthCheck(HttpHealthCheck.get("/healthz").withInterval(Duration.ofMillis(20)).withThresholds(1, 2))
-        .build());
-    HttpProxy proxy = resources.track(HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(cluster).start());
+    Cluster cluster =
+        resources.track(
+            Cluster.builder("web")
+                .backends(a.backend(), b.backend())
+                .healthCheck(
+                    HttpHealthCheck.get("/healthz")
+                        .withInterval(Duration.ofMillis(20))
+                        .withThresholds(1, 2))
+                .build());
+    HttpProxy proxy =
+        resources.track(HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(cluster).start());
     Endpoint eb = cluster.endpoints().get(1);
     b.healthStatus = 500;
     // the flag flips just before the balancer's list is rebuilt: wait for both
@@ -132,19 +152,21 @@ class HealthAndEjectionTest extends ResilienceTestSupport {
     assertThat(b.requests.get()).isEqualTo(before);
     b.healthStatus = 200;
     Await.until("b healthy again", eb::healthy);
-    Await.until("b serves again", () -> {
-      try {
-        return get(proxy, "/x").body().equals("b");
-      } catch (Exception e) {
-        throw new AssertionError(e);
-      }
-    });
+    Await.until(
+        "b serves again",
+        () -> {
+          try {
+            return get(proxy, "/x").body().equals("b");
+          } catch (Exception e) {
+            throw new AssertionError(e);
+          }
+        });
   }
 
   @Test
   void httpHealthProbeHonoursItsTimeout() throws Exception {
     try (ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-         Cluster c = Cluster.of("c", Backend.of("127.0.0.1", silent.getLocalPort()))) {
+        Cluster c = Cluster.of("c", Backend.of("127.0.0.1", silent.getLocalPort()))) {
       HealthCheck hc = HttpHealthCheck.get("/healthz", 200, 204);
       long start = System.nanoTime();
       boolean healthy;

@@ -18,7 +18,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-/** Silence between requests is the keep-alive timeout's; a slow next head is the head deadline's. */
+/**
+ * Silence between requests is the keep-alive timeout's; a slow next head is the head deadline's.
+ */
 @ExtendWith(NoLeakedThreads.class)
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class KeepAliveTest {
@@ -40,8 +42,13 @@ class KeepAliveTest {
 
   @BeforeEach
   void startProxy() throws Exception {
-    proxy = HttpProxy.builder().listen("127.0.0.1", 0).requestHeadTimeout(HEAD).keepAliveTimeout(KEEP_ALIVE)
-        .defaultRoute(Cluster.of("b", backend.backend())).start();
+    proxy =
+        HttpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .requestHeadTimeout(HEAD)
+            .keepAliveTimeout(KEEP_ALIVE)
+            .defaultRoute(Cluster.of("b", backend.backend()))
+            .start();
   }
 
   @AfterEach
@@ -53,13 +60,15 @@ class KeepAliveTest {
   void aSilentKeptAliveConnectionIsClosedAtTheKeepAliveTimeoutWithoutAnAnswer() throws Exception {
     try (Socket s = new Socket("127.0.0.1", proxy.port())) {
       s.setSoTimeout(20_000);
-      s.getOutputStream().write("GET /first HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+      s.getOutputStream()
+          .write("GET /first HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
       InputStream in = s.getInputStream();
       assertThat(Raw.readResponses(in, 1)).startsWith("HTTP/1.1 200");
       long served = System.nanoTime();
       assertThat(in.read()).as("closed without a 408: no request began").isEqualTo(-1);
       Duration open = Duration.ofNanos(System.nanoTime() - served);
-      assertThat(open).as("kept open past the head deadline, closed at the keep-alive timeout")
+      assertThat(open)
+          .as("kept open past the head deadline, closed at the keep-alive timeout")
           .isGreaterThanOrEqualTo(KEEP_ALIVE.minusMillis(100))
           .isLessThan(KEEP_ALIVE.plusSeconds(2));
     }
@@ -70,16 +79,20 @@ class KeepAliveTest {
   void aPartialHeadAfterSilenceGets408AtTheHeadTimeoutFromItsFirstByte() throws Exception {
     try (Socket s = new Socket("127.0.0.1", proxy.port())) {
       s.setSoTimeout(20_000);
-      s.getOutputStream().write("GET /first HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+      s.getOutputStream()
+          .write("GET /first HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
       assertThat(Raw.readResponses(s.getInputStream(), 1)).startsWith("HTTP/1.1 200");
-      // silent for longer than the head deadline, within the keep-alive timeout: the scenario, not a wait
+      // silent for longer than the head deadline, within the keep-alive timeout: the scenario, not
+      // a wait
       LockSupport.parkNanos(HEAD.plusMillis(300).toNanos());
       long began = System.nanoTime();
-      s.getOutputStream().write("GET /slow HTTP/1.1\r\nHost: h\r\n".getBytes(StandardCharsets.US_ASCII));
+      s.getOutputStream()
+          .write("GET /slow HTTP/1.1\r\nHost: h\r\n".getBytes(StandardCharsets.US_ASCII));
       Raw.Reply r = Raw.parse(Raw.readAll(s.getInputStream()));
       Duration took = Duration.ofNanos(System.nanoTime() - began);
       assertThat(r.status()).isEqualTo(408);
-      assertThat(took).as("the head deadline counts from the head's first byte")
+      assertThat(took)
+          .as("the head deadline counts from the head's first byte")
           .isGreaterThanOrEqualTo(HEAD.minusMillis(150))
           .isLessThan(HEAD.plusSeconds(2));
     }
@@ -91,9 +104,15 @@ class KeepAliveTest {
     try (Socket s = new Socket("127.0.0.1", proxy.port())) {
       s.setSoTimeout(20_000);
       for (int i = 0; i < 3; i++) {
-        s.getOutputStream().write(("GET /n" + i + " HTTP/1.1\r\nHost: h\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-        assertThat(Raw.readResponses(s.getInputStream(), 1)).as("request %d", i).startsWith("HTTP/1.1 200");
-        LockSupport.parkNanos(HEAD.plusMillis(200).toNanos()); // idle past the head deadline each time
+        s.getOutputStream()
+            .write(
+                ("GET /n" + i + " HTTP/1.1\r\nHost: h\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+        assertThat(Raw.readResponses(s.getInputStream(), 1))
+            .as("request %d", i)
+            .startsWith("HTTP/1.1 200");
+        LockSupport.parkNanos(
+            HEAD.plusMillis(200).toNanos()); // idle past the head deadline each time
       }
     }
   }

@@ -31,7 +31,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class LifecycleTest {
   static TestBackend backend;
-  static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+  static final HttpClient http =
+      HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
   @BeforeAll
   static void start() throws Exception {
@@ -50,28 +51,48 @@ class LifecycleTest {
 
   static long proxyThreads() {
     return Thread.getAllStackTraces().keySet().stream()
-        .filter(t -> t.getName().startsWith("meshlet-l7")).count();
+        .filter(t -> t.getName().startsWith("meshlet-l7"))
+        .count();
   }
 
   @Test
   void aRequestsAcceptedAndUpstreamConnectionsShareOneSelector() throws Exception {
     for (int selectors : new int[] {1, 2, 3}) {
-      try (HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0).selectorThreads(selectors)
-          .defaultRoute(pool()).start();
+      try (HttpProxy proxy =
+              HttpProxy.builder()
+                  .listen("127.0.0.1", 0)
+                  .selectorThreads(selectors)
+                  .defaultRoute(pool())
+                  .start();
           Socket client = new Socket("127.0.0.1", proxy.port())) {
         client.setSoTimeout(20_000);
-        client.getOutputStream().write("GET /s HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
-        assertThat(Raw.parse(Raw.readResponses(client.getInputStream(), 1)).status()).isEqualTo(200);
+        client
+            .getOutputStream()
+            .write("GET /s HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+        assertThat(Raw.parse(Raw.readResponses(client.getInputStream(), 1)).status())
+            .isEqualTo(200);
         // both connections stay open (client keep-alive, pooled upstream): count keys per selector
-        List<Integer> keys = proxy.connector().getSelectorManager()
-            .getBeans(ManagedSelector.class).stream()
-            .map(ManagedSelector::getTotalKeys).toList();
-        assertThat(keys).as("keys per selector with %d selectors", selectors).hasSize(selectors).contains(2)
+        List<Integer> keys =
+            proxy.connector().getSelectorManager().getBeans(ManagedSelector.class).stream()
+                .map(ManagedSelector::getTotalKeys)
+                .toList();
+        assertThat(keys)
+            .as("keys per selector with %d selectors", selectors)
+            .hasSize(selectors)
+            .contains(2)
             .allMatch(k -> k == 0 || k == 2);
       }
     }
-    assertThatThrownBy(() -> HttpProxy.builder().listen("127.0.0.1", 0).selectorThreads(6).maxThreads(8)
-        .defaultRoute(pool()).start()).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("maxThreads");
+    assertThatThrownBy(
+            () ->
+                HttpProxy.builder()
+                    .listen("127.0.0.1", 0)
+                    .selectorThreads(6)
+                    .maxThreads(8)
+                    .defaultRoute(pool())
+                    .start())
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("maxThreads");
   }
 
   @Test
@@ -86,11 +107,16 @@ class LifecycleTest {
 
   @Test
   void closeFreesThePortStopsEveryThreadAndIsIdempotent() throws Exception {
-    HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(pool()).accessLog(true).start();
+    HttpProxy proxy =
+        HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(pool()).accessLog(true).start();
     int port = proxy.port();
     assertThat(port).isPositive();
     assertThat(proxy.uri().toString()).isEqualTo("http://127.0.0.1:" + port + "/");
-    assertThat(http.send(HttpRequest.newBuilder(proxy.uri()).build(), HttpResponse.BodyHandlers.ofString()).body())
+    assertThat(
+            http.send(
+                    HttpRequest.newBuilder(proxy.uri()).build(),
+                    HttpResponse.BodyHandlers.ofString())
+                .body())
         .isEqualTo("b");
     assertThat(proxyThreads()).isPositive();
     proxy.close();
@@ -106,7 +132,11 @@ class LifecycleTest {
     try (HttpProxy proxy = HttpProxy.builder().listen(0).defaultRoute(pool()).start()) {
       assertThat(proxy.address().getAddress().isAnyLocalAddress()).isTrue();
       assertThat(proxy.uri().getHost()).isEqualTo("127.0.0.1");
-      assertThat(http.send(HttpRequest.newBuilder(proxy.uri()).build(), HttpResponse.BodyHandlers.ofString()).statusCode())
+      assertThat(
+              http.send(
+                      HttpRequest.newBuilder(proxy.uri()).build(),
+                      HttpResponse.BodyHandlers.ofString())
+                  .statusCode())
           .isEqualTo(200);
     }
   }
@@ -115,12 +145,14 @@ class LifecycleTest {
   void portInUseIsABindExceptionNamingTheAddress() throws Exception {
     try (ServerSocket taken = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.1"))) {
       int port = taken.getLocalPort();
-      assertThatThrownBy(() -> HttpProxy.builder().listen("127.0.0.1", port).defaultRoute(pool()).start())
+      assertThatThrownBy(
+              () -> HttpProxy.builder().listen("127.0.0.1", port).defaultRoute(pool()).start())
           .isInstanceOf(BindException.class)
           .hasMessageStartingWith("listen 127.0.0.1:" + port + ": address already in use (");
     }
     // 192.0.2.1 (TEST-NET-1) is no address of this machine: not "in use", and said so
-    assertThatThrownBy(() -> HttpProxy.builder().listen("192.0.2.1", 0).defaultRoute(pool()).start())
+    assertThatThrownBy(
+            () -> HttpProxy.builder().listen("192.0.2.1", 0).defaultRoute(pool()).start())
         .isInstanceOf(BindException.class)
         .hasMessageStartingWith("listen 192.0.2.1:0: cannot bind (");
     Await.until("threads of the failed start gone", () -> proxyThreads() == 0);
@@ -129,24 +161,40 @@ class LifecycleTest {
   @Test
   void closeDrainsRequestsInFlight() throws Exception {
     CountDownLatch arrived = new CountDownLatch(1);
-    try (TestBackend slow = TestBackend.with("slow", (request, response, callback) -> {
-      arrived.countDown();
-      Thread.ofVirtual().start(() -> {
-        try {
-          // a slow backend: longer than the 1 s to which Jetty's connector shutdown would cut the
-          // idle timeout of the client's connection (which then fails the request with a 500)
-          Thread.sleep(2_000);
-        } catch (InterruptedException ignored) {
-          // stop
-        }
-        response.write(true, ByteBuffer.wrap("done".getBytes(StandardCharsets.US_ASCII)), callback);
-      });
-      return true;
-    })) {
-      HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0).drainTimeout(Duration.ofSeconds(10))
-          .defaultRoute(Cluster.of("slow", slow.backend())).start();
-      CompletableFuture<HttpResponse<String>> pending = http.sendAsync(
-          HttpRequest.newBuilder(proxy.uri().resolve("/slow")).build(), HttpResponse.BodyHandlers.ofString());
+    try (TestBackend slow =
+        TestBackend.with(
+            "slow",
+            (request, response, callback) -> {
+              arrived.countDown();
+              Thread.ofVirtual()
+                  .start(
+                      () -> {
+                        try {
+                          // a slow backend: longer than the 1 s to which Jetty's connector shutdown
+                          // would cut the
+                          // idle timeout of the client's connection (which then fails the request
+                          // with a 500)
+                          Thread.sleep(2_000);
+                        } catch (InterruptedException ignored) {
+                          // stop
+                        }
+                        response.write(
+                            true,
+                            ByteBuffer.wrap("done".getBytes(StandardCharsets.US_ASCII)),
+                            callback);
+                      });
+              return true;
+            })) {
+      HttpProxy proxy =
+          HttpProxy.builder()
+              .listen("127.0.0.1", 0)
+              .drainTimeout(Duration.ofSeconds(10))
+              .defaultRoute(Cluster.of("slow", slow.backend()))
+              .start();
+      CompletableFuture<HttpResponse<String>> pending =
+          http.sendAsync(
+              HttpRequest.newBuilder(proxy.uri().resolve("/slow")).build(),
+              HttpResponse.BodyHandlers.ofString());
       assertThat(arrived.await(20, TimeUnit.SECONDS)).isTrue();
       proxy.close();
       HttpResponse<String> r = pending.get(20, TimeUnit.SECONDS);
@@ -158,33 +206,52 @@ class LifecycleTest {
   @Test
   void badConfigurationSaysWhatToFix() {
     assertThatThrownBy(() -> HttpProxy.builder().defaultRoute(pool()).start())
-        .isInstanceOf(IllegalStateException.class).hasMessageContaining("listen");
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("listen");
     assertThatThrownBy(() -> HttpProxy.builder().listen(0).start())
-        .isInstanceOf(IllegalStateException.class).hasMessageContaining("no routes");
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("no routes");
     assertThatThrownBy(() -> HttpProxy.builder().listen(0).route(r -> r.pathPrefix("/a/")).start())
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no target");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("no target");
     assertThatThrownBy(() -> HttpProxy.builder().listen(0).route(r -> r.pathPrefix("api")))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("starting with /");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("starting with /");
     assertThatThrownBy(() -> HttpProxy.builder().route(r -> r.pathRegex("([a-z")))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("pathRegex '([a-z'");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("pathRegex '([a-z'");
     assertThatThrownBy(() -> HttpProxy.builder().route(r -> r.to(pool()).to(pool())))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("target set twice");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("target set twice");
     assertThatThrownBy(() -> HttpProxy.builder().route(r -> r.split(s -> s.to(pool(), 0))))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("expected: 1-1000000");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("expected: 1-1000000");
     assertThatThrownBy(() -> HttpProxy.builder().route(r -> r.host("a.*.com")))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("*.example.com");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("*.example.com");
     assertThatThrownBy(() -> HttpProxy.builder().route(r -> r.addRequestHeader("X-A", "a\r\nb")))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("CR, LF");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("CR, LF");
     assertThatThrownBy(() -> HttpProxy.builder().responseTimeout(Duration.ZERO))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("responseTimeout");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("responseTimeout");
     assertThatThrownBy(() -> HttpProxy.builder().trustedProxies("10.0.0.0/33"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("prefix length");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("prefix length");
     assertThatThrownBy(() -> HttpProxy.builder().trustedProxies("proxy.example.com"))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("CIDR");
-    assertThatThrownBy(() -> HttpProxy.builder().listen(0).route(r -> r.name("x").to(pool()))
-            .route(r -> r.name("x").to(pool())).start())
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("used twice");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("CIDR");
+    assertThatThrownBy(
+            () ->
+                HttpProxy.builder()
+                    .listen(0)
+                    .route(r -> r.name("x").to(pool()))
+                    .route(r -> r.name("x").to(pool()))
+                    .start())
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("used twice");
     assertThatThrownBy(() -> HttpProxy.builder().listen(70000))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0-65535");
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("0-65535");
   }
 }

@@ -29,20 +29,34 @@ class LiveUpdateTest extends ResilienceTestSupport {
     Box newBox = resources.track(new Box("new", 30_000));
     Cluster oldCluster = Cluster.of("old", oldBox.backend());
     Cluster newCluster = Cluster.of("new", newBox.backend());
-    HttpProxy proxy = resources.track(HttpProxy.builder().listen("127.0.0.1", 0)
-        .route(r -> r.name("api").pathPrefix("/api/").to(oldCluster)).start());
+    HttpProxy proxy =
+        resources.track(
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .route(r -> r.name("api").pathPrefix("/api/").to(oldCluster))
+                .start());
     ScheduledExecutorService pace = Executors.newSingleThreadScheduledExecutor();
-    ConcurrentLinkedQueue<CompletableFuture<HttpResponse<String>>> all = new ConcurrentLinkedQueue<>();
+    ConcurrentLinkedQueue<CompletableFuture<HttpResponse<String>>> all =
+        new ConcurrentLinkedQueue<>();
     int total = 1500; // 500 requests/s for 3 s
     CountDownLatch issued = new CountDownLatch(total);
     AtomicInteger n = new AtomicInteger();
-    var task = pace.scheduleAtFixedRate(() -> {
-      if (n.getAndIncrement() < total) {
-        all.add(http.sendAsync(HttpRequest.newBuilder(proxy.uri().resolve("/api/x")).timeout(Duration.ofSeconds(20)).build(),
-            HttpResponse.BodyHandlers.ofString()));
-        issued.countDown();
-      }
-    }, 0, 2, TimeUnit.MILLISECONDS);
+    var task =
+        pace.scheduleAtFixedRate(
+            () -> {
+              if (n.getAndIncrement() < total) {
+                all.add(
+                    http.sendAsync(
+                        HttpRequest.newBuilder(proxy.uri().resolve("/api/x"))
+                            .timeout(Duration.ofSeconds(20))
+                            .build(),
+                        HttpResponse.BodyHandlers.ofString()));
+                issued.countDown();
+              }
+            },
+            0,
+            2,
+            TimeUnit.MILLISECONDS);
     try {
       Await.until("half the load issued", () -> n.get() >= total / 2);
       proxy.replaceRoutes(t -> t.route(r -> r.name("api").pathPrefix("/api/").to(newCluster)));
@@ -68,13 +82,16 @@ class LiveUpdateTest extends ResilienceTestSupport {
           lost++;
         }
       }
-      System.out.printf("live update: %d requests, %d ok, %d lost; old served %d, new served %d%n",
+      System.out.printf(
+          "live update: %d requests, %d ok, %d lost; old served %d, new served %d%n",
           all.size(), ok, lost, oldBox.requests.get(), newBox.requests.get());
       assertThat(lost).isZero();
       assertThat(ok).isEqualTo(total);
       assertThat(tail).isNotEmpty().containsOnly("new");
       assertThat(oldBox.requests.get()).isPositive();
-      assertThat(proxy.routes()).extracting(HttpRoute::clusters).containsExactly(List.of(newCluster));
+      assertThat(proxy.routes())
+          .extracting(HttpRoute::clusters)
+          .containsExactly(List.of(newCluster));
     } finally {
       pace.shutdownNow();
     }
@@ -85,10 +102,16 @@ class LiveUpdateTest extends ResilienceTestSupport {
     Box b = resources.track(new Box("b", 30_000));
     CountDownLatch hold = new CountDownLatch(1);
     b.hold = hold;
-    HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0).drainTimeout(Duration.ofSeconds(10))
-        .defaultRoute(Cluster.of("c", b.backend())).start();
-    CompletableFuture<HttpResponse<String>> inFlight = http.sendAsync(
-        HttpRequest.newBuilder(proxy.uri().resolve("/1")).build(), HttpResponse.BodyHandlers.ofString());
+    HttpProxy proxy =
+        HttpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .drainTimeout(Duration.ofSeconds(10))
+            .defaultRoute(Cluster.of("c", b.backend()))
+            .start();
+    CompletableFuture<HttpResponse<String>> inFlight =
+        http.sendAsync(
+            HttpRequest.newBuilder(proxy.uri().resolve("/1")).build(),
+            HttpResponse.BodyHandlers.ofString());
     Await.until("request at the backend", () -> b.requests.get() == 1);
     assertThat(proxy.stats().draining()).isFalse();
     Thread closer = Thread.ofVirtual().start(proxy::close);
@@ -104,13 +127,20 @@ class LiveUpdateTest extends ResilienceTestSupport {
   void replaceRoutesValidatesTheNewTable() throws Exception {
     Box b = resources.track(new Box("b", 30_000));
     Cluster c = Cluster.of("c", b.backend());
-    HttpProxy proxy = resources.track(HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(c).start());
-    assertThatThrownBy(() -> proxy.replaceRoutes(t -> { }))
-        .isInstanceOf(IllegalStateException.class).hasMessageStartingWith("no routes");
-    assertThatThrownBy(() -> proxy.replaceRoutes(t -> t.route(r -> r.name("x").to(c)).route(r -> r.name("x").to(c))))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("used twice");
+    HttpProxy proxy =
+        resources.track(HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(c).start());
+    assertThatThrownBy(() -> proxy.replaceRoutes(t -> {}))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageStartingWith("no routes");
+    assertThatThrownBy(
+            () ->
+                proxy.replaceRoutes(
+                    t -> t.route(r -> r.name("x").to(c)).route(r -> r.name("x").to(c))))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("used twice");
     assertThat(get(proxy, "/still").statusCode()).isEqualTo(200); // the old table is untouched
     proxy.close();
-    assertThatThrownBy(() -> proxy.replaceRoutes(t -> t.defaultRoute(c))).isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(() -> proxy.replaceRoutes(t -> t.defaultRoute(c)))
+        .isInstanceOf(IllegalStateException.class);
   }
 }

@@ -40,8 +40,15 @@ class PublicApiTest {
   @Test
   void noJettyTypeInThePublicApi() throws Exception {
     List<Class<?>> published = publicTypes();
-    assertThat(published).as("public types found").contains(HttpProxy.class, HttpRoute.class, RequestHead.class,
-        HttpRoute.Builder.class, HttpRoute.Match.class, HttpFault.Abort.class);
+    assertThat(published)
+        .as("public types found")
+        .contains(
+            HttpProxy.class,
+            HttpRoute.class,
+            RequestHead.class,
+            HttpRoute.Builder.class,
+            HttpRoute.Match.class,
+            HttpFault.Abort.class);
     Set<String> leaks = new TreeSet<>();
     for (Class<?> c : published) {
       check(c.getName() + " extends", c.getGenericSuperclass(), leaks);
@@ -148,9 +155,14 @@ class PublicApiTest {
     return Modifier.isPublic(m.getModifiers()) || Modifier.isProtected(m.getModifiers());
   }
 
-  /** Every class of l7's main output (directory or jar) that a user can name: public, in public outers. */
-  private static List<Class<?>> publicTypes() throws IOException, URISyntaxException, ClassNotFoundException {
-    Path root = Path.of(HttpProxy.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+  /**
+   * Every class of l7's main output (directory or jar) that a user can name: public, in public
+   * outers.
+   */
+  private static List<Class<?>> publicTypes()
+      throws IOException, URISyntaxException, ClassNotFoundException {
+    Path root =
+        Path.of(HttpProxy.class.getProtectionDomain().getCodeSource().getLocation().toURI());
     List<String> names = new ArrayList<>();
     if (Files.isDirectory(root)) {
       try (Stream<Path> files = Files.walk(root)) {
@@ -163,11 +175,16 @@ class PublicApiTest {
     }
     List<Class<?>> out = new ArrayList<>();
     for (String n : names) {
-      if (!n.endsWith(".class") || n.endsWith("module-info.class") || n.endsWith("package-info.class")) {
+      if (!n.endsWith(".class")
+          || n.endsWith("module-info.class")
+          || n.endsWith("package-info.class")) {
         continue;
       }
-      Class<?> c = Class.forName(n.substring(0, n.length() - 6).replace('/', '.'), false,
-          PublicApiTest.class.getClassLoader());
+      Class<?> c =
+          Class.forName(
+              n.substring(0, n.length() - 6).replace('/', '.'),
+              false,
+              PublicApiTest.class.getClassLoader());
       if (reachable(c)) {
         out.add(c);
       }

@@ -57,7 +57,9 @@ final class Raw {
     for (int i = 1; i < lines.length; i++) {
       int colon = lines[i].indexOf(':');
       if (colon > 0) {
-        headers.merge(lines[i].substring(0, colon).toLowerCase(Locale.ROOT), lines[i].substring(colon + 1).strip(),
+        headers.merge(
+            lines[i].substring(0, colon).toLowerCase(Locale.ROOT),
+            lines[i].substring(colon + 1).strip(),
             (a, b) -> a + ", " + b);
       }
     }
@@ -79,7 +81,10 @@ final class Raw {
       if (head >= 0) {
         String h = all.substring(from, head).toLowerCase(Locale.ROOT);
         int at = h.indexOf("content-length:");
-        int len = Integer.parseInt(h.substring(at + 15, h.indexOf('\r', at) < 0 ? h.length() : h.indexOf('\r', at)).strip());
+        int len =
+            Integer.parseInt(
+                h.substring(at + 15, h.indexOf('\r', at) < 0 ? h.length() : h.indexOf('\r', at))
+                    .strip());
         for (int i = 0; i < len; i++) {
           all.append((char) in.read());
         }
@@ -88,4 +93,5 @@ final class Raw {
       }
     }
     return all.toString();
-  }}
+  }
+}

@@ -24,7 +24,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 class ReplaceRoutesTest {
 
   /** Polls {@code condition} for at most {@code within}; the time it took. */
-  static Duration within(Duration within, String what, BooleanSupplier condition) throws InterruptedException {
+  static Duration within(Duration within, String what, BooleanSupplier condition)
+      throws InterruptedException {
     long start = System.nanoTime();
     while (!condition.getAsBoolean()) {
       if (System.nanoTime() - start > within.toNanos()) {
@@ -37,22 +38,39 @@ class ReplaceRoutesTest {
 
   @Test
   void droppedBackendsIdleConnectionsCloseAtOnceAndBusyOnesAfterTheirExchange() throws Exception {
-    try (TestBackend old = TestBackend.with("old", (request, response, callback) -> {
-      long delay = request.getHttpURI().getPath().equals("/slow") ? 1500 : 0;
-      request.getComponents().getScheduler().schedule(() -> response.write(true,
-          ByteBuffer.wrap("old".getBytes(StandardCharsets.UTF_8)), callback), delay, TimeUnit.MILLISECONDS);
-      return true;
-    });
+    try (TestBackend old =
+            TestBackend.with(
+                "old",
+                (request, response, callback) -> {
+                  long delay = request.getHttpURI().getPath().equals("/slow") ? 1500 : 0;
+                  request
+                      .getComponents()
+                      .getScheduler()
+                      .schedule(
+                          () ->
+                              response.write(
+                                  true,
+                                  ByteBuffer.wrap("old".getBytes(StandardCharsets.UTF_8)),
+                                  callback),
+                          delay,
+                          TimeUnit.MILLISECONDS);
+                  return true;
+                });
         TestBackend next = TestBackend.named("next");
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
       Cluster oldCluster = Cluster.of("old", old.backend());
       Cluster nextCluster = Cluster.of("next", next.backend());
-      try (HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(oldCluster).start()) {
-        CompletableFuture<HttpResponse<String>> slow = http.sendAsync(
-            HttpRequest.newBuilder(proxy.uri().resolve("/slow")).build(), HttpResponse.BodyHandlers.ofString());
+      try (HttpProxy proxy =
+          HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(oldCluster).start()) {
+        CompletableFuture<HttpResponse<String>> slow =
+            http.sendAsync(
+                HttpRequest.newBuilder(proxy.uri().resolve("/slow")).build(),
+                HttpResponse.BodyHandlers.ofString());
         Await.until("the slow request reached the backend", () -> old.requests.size() == 1);
-        HttpResponse<String> fast = http.send(
-            HttpRequest.newBuilder(proxy.uri().resolve("/fast")).build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> fast =
+            http.send(
+                HttpRequest.newBuilder(proxy.uri().resolve("/fast")).build(),
+                HttpResponse.BodyHandlers.ofString());
         assertThat(fast.body()).isEqualTo("old");
         assertThat(old.open.get()).as("one busy, one idle pooled connection").isEqualTo(2);
 
@@ -62,9 +80,14 @@ class ReplaceRoutesTest {
 
         assertThat(slow.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
         assertThat(slow.get().body()).isEqualTo("old");
-        within(Duration.ofSeconds(1), "the busy connection closed after its exchange", () -> old.open.get() == 0);
-        HttpResponse<String> now = http.send(
-            HttpRequest.newBuilder(proxy.uri().resolve("/x")).build(), HttpResponse.BodyHandlers.ofString());
+        within(
+            Duration.ofSeconds(1),
+            "the busy connection closed after its exchange",
+            () -> old.open.get() == 0);
+        HttpResponse<String> now =
+            http.send(
+                HttpRequest.newBuilder(proxy.uri().resolve("/x")).build(),
+                HttpResponse.BodyHandlers.ofString());
         assertThat(now.body()).isEqualTo("next");
       }
     }

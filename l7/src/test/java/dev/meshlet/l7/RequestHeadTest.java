@@ -15,8 +15,11 @@ class RequestHeadTest {
   void theTargetGivesARawAndADecodedNormalizedPathAndTheRawQuery() {
     RequestHead h = RequestHead.builder("GET", "/a/%62/../c%20d?x=1&y=a+b").build();
     assertThat(h.method()).isEqualTo("GET");
-    assertThat(h.path()).as("unreserved decoded, dot segments resolved, a space stays encoded").isEqualTo("/a/c%20d");
-    assertThat(RequestHead.builder("GET", "/a%2fb").build().path()).as("an encoded slash is no separator")
+    assertThat(h.path())
+        .as("unreserved decoded, dot segments resolved, a space stays encoded")
+        .isEqualTo("/a/c%20d");
+    assertThat(RequestHead.builder("GET", "/a%2fb").build().path())
+        .as("an encoded slash is no separator")
         .isEqualTo("/a%2Fb");
     assertThat(h.rawPath()).isEqualTo("/a/%62/../c%20d");
     assertThat(h.rawQuery()).isEqualTo("x=1&y=a+b");
@@ -25,14 +28,19 @@ class RequestHeadTest {
 
   @Test
   void headersAreCaseInsensitiveAndKeepEveryValueInOrder() {
-    RequestHead h = RequestHead.builder("GET", "/")
-        .header("Accept", "text/html").header("X-Id", "1").header("x-id", "2, 3").build();
+    RequestHead h =
+        RequestHead.builder("GET", "/")
+            .header("Accept", "text/html")
+            .header("X-Id", "1")
+            .header("x-id", "2, 3")
+            .build();
     assertThat(h.header("accept")).isEqualTo("text/html");
     assertThat(h.header("X-ID")).isEqualTo("1");
     assertThat(h.headers("X-Id")).containsExactly("1", "2, 3");
     assertThat(h.header("X-None")).isNull();
     assertThat(h.headers("X-None")).isEmpty();
-    assertThatThrownBy(() -> h.headers("X-Id").add("4")).isInstanceOf(UnsupportedOperationException.class);
+    assertThatThrownBy(() -> h.headers("X-Id").add("4"))
+        .isInstanceOf(UnsupportedOperationException.class);
   }
 
   @Test
@@ -58,8 +66,11 @@ class RequestHeadTest {
 
   @Test
   void toStringShowsNoHeaderValueNorQuery() {
-    RequestHead h = RequestHead.builder("POST", "/login?token=s3cret").host("h")
-        .header("Authorization", "Bearer s3cret").build();
+    RequestHead h =
+        RequestHead.builder("POST", "/login?token=s3cret")
+            .host("h")
+            .header("Authorization", "Bearer s3cret")
+            .build();
     assertThat(h.toString()).contains("POST", "/login", "host=h").doesNotContain("s3cret");
   }
 

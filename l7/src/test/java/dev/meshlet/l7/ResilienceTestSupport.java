@@ -27,7 +27,9 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AutoClose;
 
-/** Restartable Jetty backends and an HTTP client for the resilience tests, closed after each test. */
+/**
+ * Restartable Jetty backends and an HTTP client for the resilience tests, closed after each test.
+ */
 abstract class ResilienceTestSupport {
   static final long CLIENT_KEY = InetAddress.getLoopbackAddress().hashCode();
 
@@ -50,6 +52,7 @@ abstract class ResilienceTestSupport {
     volatile int status = 200;
     volatile int healthStatus = 200;
     volatile @Nullable CountDownLatch hold;
+
     /** The 1st, 3rd, … request is answered 503 at once; the others wait for {@code hold}. */
     volatile boolean oddRequestsFail;
 
@@ -66,33 +69,36 @@ abstract class ResilienceTestSupport {
       connector.setReuseAddress(true);
       server.addConnector(connector);
       server.setStopTimeout(0);
-      server.setHandler(new Handler.Abstract() {
-        @Override
-        public boolean handle(Request request, Response response, Callback callback) throws Exception {
-          if (request.getHttpURI().getPath().equals("/healthz")) {
-            response.setStatus(healthStatus);
-            response.write(true, null, callback);
-            return true;
-          }
-          int n = requests.incrementAndGet();
-          if (oddRequestsFail && n % 2 == 1) {
-            response.setStatus(503);
-            response.write(true, null, callback);
-            return true;
-          }
-          CountDownLatch h = hold;
-          if (h != null) {
-            h.await(20, TimeUnit.SECONDS);
-          }
-          int bodyLength = Content.Source.asByteBuffer(request).remaining();
-          int s = status;
-          response.setStatus(s);
-          response.getHeaders().put("X-Backend", name);
-          String text = name + (bodyLength > 0 ? ":" + bodyLength : "");
-          response.write(true, ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)), callback);
-          return true;
-        }
-      });
+      server.setHandler(
+          new Handler.Abstract() {
+            @Override
+            public boolean handle(Request request, Response response, Callback callback)
+                throws Exception {
+              if (request.getHttpURI().getPath().equals("/healthz")) {
+                response.setStatus(healthStatus);
+                response.write(true, null, callback);
+                return true;
+              }
+              int n = requests.incrementAndGet();
+              if (oddRequestsFail && n % 2 == 1) {
+                response.setStatus(503);
+                response.write(true, null, callback);
+                return true;
+              }
+              CountDownLatch h = hold;
+              if (h != null) {
+                h.await(20, TimeUnit.SECONDS);
+              }
+              int bodyLength = Content.Source.asByteBuffer(request).remaining();
+              int s = status;
+              response.setStatus(s);
+              response.getHeaders().put("X-Backend", name);
+              String text = name + (bodyLength > 0 ? ":" + bodyLength : "");
+              response.write(
+                  true, ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)), callback);
+              return true;
+            }
+          });
       server.start();
       connector.setPort(connector.getLocalPort()); // a restart binds the same port
     }
@@ -116,13 +122,17 @@ abstract class ResilienceTestSupport {
   }
 
   HttpResponse<String> get(HttpProxy proxy, String path) throws Exception {
-    return http.send(HttpRequest.newBuilder(proxy.uri().resolve(path)).timeout(Duration.ofSeconds(20)).build(),
+    return http.send(
+        HttpRequest.newBuilder(proxy.uri().resolve(path)).timeout(Duration.ofSeconds(20)).build(),
         HttpResponse.BodyHandlers.ofString());
   }
 
   HttpResponse<String> post(HttpProxy proxy, int bytes) throws Exception {
-    return http.send(HttpRequest.newBuilder(proxy.uri().resolve("/p"))
-            .POST(HttpRequest.BodyPublishers.ofByteArray(new byte[bytes])).timeout(Duration.ofSeconds(20)).build(),
+    return http.send(
+        HttpRequest.newBuilder(proxy.uri().resolve("/p"))
+            .POST(HttpRequest.BodyPublishers.ofByteArray(new byte[bytes]))
+            .timeout(Duration.ofSeconds(20))
+            .build(),
         HttpResponse.BodyHandlers.ofString());
   }
 
@@ -130,7 +140,9 @@ abstract class ResilienceTestSupport {
     return RetryPolicy.builder().maxAttempts(3).backoff(Duration.ofMillis(1), Duration.ofMillis(5));
   }
 
-  /** Which of two backends the cluster picks first for requests from 127.0.0.1 (consistent hashing). */
+  /**
+   * Which of two backends the cluster picks first for requests from 127.0.0.1 (consistent hashing).
+   */
   static int firstPick(Cluster c) {
     return c.endpoints().indexOf(c.pick(CLIENT_KEY));
   }

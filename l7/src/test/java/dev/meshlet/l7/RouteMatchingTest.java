@@ -96,9 +96,18 @@ class RouteMatchingTest {
     HttpRoute r = route(b -> b.header("X-Tier", "gold"));
     assertThat(matches(r, withHeader("x-tier", "gold"))).as("names are case-insensitive").isTrue();
     assertThat(matches(r, withHeader("X-Tier", "Gold"))).as("values are not").isFalse();
-    assertThat(matches(r, RequestHead.builder("GET", "/").header("X-Tier", "silver").header("X-TIER", "gold").build()))
-        .as("the second value").isTrue();
-    assertThat(matches(r, withHeader("X-Tier", "gold, silver"))).as("values are not split at commas").isFalse();
+    assertThat(
+            matches(
+                r,
+                RequestHead.builder("GET", "/")
+                    .header("X-Tier", "silver")
+                    .header("X-TIER", "gold")
+                    .build()))
+        .as("the second value")
+        .isTrue();
+    assertThat(matches(r, withHeader("X-Tier", "gold, silver")))
+        .as("values are not split at commas")
+        .isFalse();
   }
 
   @Test
@@ -114,7 +123,13 @@ class RouteMatchingTest {
     HttpRoute r = route(b -> b.headerRegex("X-User", "u-[0-9]{3}"));
     assertThat(matches(r, withHeader("X-User", "u-123"))).isTrue();
     assertThat(matches(r, withHeader("X-User", "u-1234"))).isFalse();
-    assertThat(matches(r, RequestHead.builder("GET", "/").header("X-User", "x").header("X-User", "u-007").build()))
+    assertThat(
+            matches(
+                r,
+                RequestHead.builder("GET", "/")
+                    .header("X-User", "x")
+                    .header("X-User", "u-007")
+                    .build()))
         .isTrue();
   }
 
@@ -124,7 +139,9 @@ class RouteMatchingTest {
     assertThat(matches(r, RequestHead.builder("POST", "/").build())).isTrue();
     assertThat(matches(r, RequestHead.builder("PUT", "/").build())).isTrue();
     assertThat(matches(r, RequestHead.builder("GET", "/").build())).isFalse();
-    assertThat(matches(r, RequestHead.builder("post", "/").build())).as("methods are case-sensitive").isFalse();
+    assertThat(matches(r, RequestHead.builder("post", "/").build()))
+        .as("methods are case-sensitive")
+        .isFalse();
   }
 
   @Test
@@ -142,11 +159,16 @@ class RouteMatchingTest {
   @Test
   void everyConditionOfARouteMustHold() {
     HttpRoute r = route(b -> b.method("POST").pathPrefix("/data/").header("X-Tier", "gold"));
-    assertThat(matches(r, RequestHead.builder("POST", "/data/1").header("X-Tier", "gold").build())).isTrue();
+    assertThat(matches(r, RequestHead.builder("POST", "/data/1").header("X-Tier", "gold").build()))
+        .isTrue();
     assertThat(matches(r, RequestHead.builder("POST", "/data/1").build())).isFalse();
-    assertThat(matches(r, RequestHead.builder("GET", "/data/1").header("X-Tier", "gold").build())).isFalse();
-    assertThat(matches(r, RequestHead.builder("POST", "/other").header("X-Tier", "gold").build())).isFalse();
-    assertThat(matches(HttpRoute.build(b -> b.to(A), "any"), get("/anything"))).as("no condition").isTrue();
+    assertThat(matches(r, RequestHead.builder("GET", "/data/1").header("X-Tier", "gold").build()))
+        .isFalse();
+    assertThat(matches(r, RequestHead.builder("POST", "/other").header("X-Tier", "gold").build()))
+        .isFalse();
+    assertThat(matches(HttpRoute.build(b -> b.to(A), "any"), get("/anything")))
+        .as("no condition")
+        .isTrue();
   }
 
   @Test
@@ -155,8 +177,10 @@ class RouteMatchingTest {
     HttpRoute v2 = HttpRoute.build(r -> r.name("v2").header("X-API-Version", "v2").to(B), "x");
     RouteTable table = new RouteTable(List.of(api, v2), HttpRoute.catchAll(B));
     assertThat(table.route(get("/api/users"))).isSameAs(api);
-    assertThat(table.route(RequestHead.builder("GET", "/api/x").header("X-API-Version", "v2").build()))
-        .as("first match wins").isSameAs(api);
+    assertThat(
+            table.route(RequestHead.builder("GET", "/api/x").header("X-API-Version", "v2").build()))
+        .as("first match wins")
+        .isSameAs(api);
     assertThat(table.route(withHeader("X-API-Version", "v2"))).isSameAs(v2);
     assertThat(table.route(get("/"))).isSameAs(table.defaultRoute());
     assertThat(table.route(get("/")).name()).isEqualTo("default");
@@ -190,9 +214,14 @@ class RouteMatchingTest {
 
   @Test
   void faultStateBelongsToTheTableAndARestartedTableStartsItOver() {
-    HttpRoute r = HttpRoute.build(b -> b.name("f").to(A)
-        .fault(HttpFault.abort(503).schedule(Schedule.firstN(1)))
-        .fault(HttpFault.delay(Duration.ZERO).toxicity(0)), "x");
+    HttpRoute r =
+        HttpRoute.build(
+            b ->
+                b.name("f")
+                    .to(A)
+                    .fault(HttpFault.abort(503).schedule(Schedule.firstN(1)))
+                    .fault(HttpFault.delay(Duration.ZERO).toxicity(0)),
+            "x");
     HttpRoute plain = HttpRoute.build(b -> b.name("plain").pathPrefix("/p").to(B), "x");
     RouteTable table = new RouteTable(List.of(plain, r), null);
     assertThat(table.faults(plain)).as("a route without faults has no state").isNull();
@@ -212,7 +241,8 @@ class RouteMatchingTest {
 
   @Test
   void toxicityDrawsReplayWithTheSeedAndFollowTheProbability() {
-    HttpRoute r = HttpRoute.build(b -> b.name("t").to(A).fault(HttpFault.abort(503).toxicity(0.3)), "x");
+    HttpRoute r =
+        HttpRoute.build(b -> b.name("t").to(A).fault(HttpFault.abort(503).toxicity(0.3)), "x");
     RouteFaults one = new RouteTable(List.of(r), null).faults(r);
     RouteFaults two = new RouteTable(List.of(r), null).faults(r);
     assertThat(one).isNotNull();

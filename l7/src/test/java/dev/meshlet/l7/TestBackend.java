@@ -32,6 +32,7 @@ final class TestBackend implements AutoCloseable {
   final String name;
   final List<Seen> requests = new CopyOnWriteArrayList<>();
   final AtomicInteger connections = new AtomicInteger();
+
   /** The connections open now. */
   final AtomicInteger open = new AtomicInteger();
 
@@ -45,39 +46,47 @@ final class TestBackend implements AutoCloseable {
     connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http));
     connector.setHost("127.0.0.1");
     connector.setPort(0);
-    connector.addBean(new Connection.Listener() {
-      @Override
-      public void onOpened(Connection connection) {
-        connections.incrementAndGet();
-        open.incrementAndGet();
-      }
+    connector.addBean(
+        new Connection.Listener() {
+          @Override
+          public void onOpened(Connection connection) {
+            connections.incrementAndGet();
+            open.incrementAndGet();
+          }
 
-      @Override
-      public void onClosed(Connection connection) {
-        open.decrementAndGet();
-      }
-    });
+          @Override
+          public void onClosed(Connection connection) {
+            open.decrementAndGet();
+          }
+        });
     server.addConnector(connector);
-    server.setHandler(new Handler.Abstract() {
-      @Override
-      public boolean handle(Request request, Response response, Callback callback) throws Exception {
-        requests.add(new Seen(request.getMethod(), request.getHttpURI().getPathQuery(),
-            HttpFields.build(request.getHeaders()).asImmutable(),
-            request.getConnectionMetaData().getProtocol()));
-        return handler.handle(request, response, callback);
-      }
-    });
+    server.setHandler(
+        new Handler.Abstract() {
+          @Override
+          public boolean handle(Request request, Response response, Callback callback)
+              throws Exception {
+            requests.add(
+                new Seen(
+                    request.getMethod(),
+                    request.getHttpURI().getPathQuery(),
+                    HttpFields.build(request.getHeaders()).asImmutable(),
+                    request.getConnectionMetaData().getProtocol()));
+            return handler.handle(request, response, callback);
+          }
+        });
     server.start();
   }
 
   /** A backend that answers every request with {@code name} as its body and X-Backend header. */
   static TestBackend named(String name) throws Exception {
-    return new TestBackend(name, (request, response, callback) -> {
-      response.getHeaders().put("X-Backend", name);
-      response.getHeaders().put("Content-Type", "text/plain");
-      response.write(true, ByteBuffer.wrap(name.getBytes(StandardCharsets.UTF_8)), callback);
-      return true;
-    });
+    return new TestBackend(
+        name,
+        (request, response, callback) -> {
+          response.getHeaders().put("X-Backend", name);
+          response.getHeaders().put("Content-Type", "text/plain");
+          response.write(true, ByteBuffer.wrap(name.getBytes(StandardCharsets.UTF_8)), callback);
+          return true;
+        });
   }
 
   static TestBackend with(String name, Request.Handler handler) throws Exception {

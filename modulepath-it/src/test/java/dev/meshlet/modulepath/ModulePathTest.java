@@ -32,15 +32,22 @@ class ModulePathTest {
   @BeforeEach
   void startBackend() throws IOException {
     backend = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-    backend.createContext("/", exchange -> {
-      byte[] body = ("hello " + exchange.getRequestURI().getPath()).getBytes(StandardCharsets.UTF_8);
-      exchange.sendResponseHeaders(200, body.length);
-      try (OutputStream out = exchange.getResponseBody()) {
-        out.write(body);
-      }
-    });
+    backend.createContext(
+        "/",
+        exchange -> {
+          byte[] body =
+              ("hello " + exchange.getRequestURI().getPath()).getBytes(StandardCharsets.UTF_8);
+          exchange.sendResponseHeaders(200, body.length);
+          try (OutputStream out = exchange.getResponseBody()) {
+            out.write(body);
+          }
+        });
     backend.start();
-    http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10)).build();
+    http =
+        HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(10))
+            .build();
   }
 
   @AfterEach
@@ -66,8 +73,11 @@ class ModulePathTest {
 
   @Test
   void httpProxyForwards() throws Exception {
-    try (HttpProxy proxy = HttpProxy.builder().listen("127.0.0.1", 0)
-        .defaultRoute(Cluster.of("backend", target())).start()) {
+    try (HttpProxy proxy =
+        HttpProxy.builder()
+            .listen("127.0.0.1", 0)
+            .defaultRoute(Cluster.of("backend", target()))
+            .start()) {
       assertEquals("hello /http", get(proxy.uri().resolve("/http")));
     }
   }
@@ -77,8 +87,10 @@ class ModulePathTest {
   }
 
   private String get(URI uri) throws Exception {
-    HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).build(),
-        HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).build(),
+            HttpResponse.BodyHandlers.ofString());
     assertEquals(200, r.statusCode(), () -> "status of " + uri + ": " + r.body());
     return r.body();
   }

@@ -5,8 +5,8 @@ import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
- * Fails a test that leaves a meshlet thread (a name starting with {@code meshlet-}) running after it
- * closed its proxies; proxies name all their threads so.
+ * Fails a test that leaves a meshlet thread (a name starting with {@code meshlet-}) running after
+ * it closed its proxies; proxies name all their threads so.
  *
  * <pre>{@code
  * @ExtendWith(NoLeakedThreads.class)

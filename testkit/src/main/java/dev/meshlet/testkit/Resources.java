@@ -6,8 +6,8 @@ import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
 /**
- * What one test opened, closed in reverse order when the test ends: hold it in an {@code @AutoClose}
- * field, which JUnit closes after each test.
+ * What one test opened, closed in reverse order when the test ends: hold it in an
+ * {@code @AutoClose} field, which JUnit closes after each test.
  *
  * <pre>{@code
  * @AutoClose final Resources resources = new Resources();
@@ -34,9 +34,10 @@ public final class Resources implements AutoCloseable {
   }
 
   /**
-   * An empty list that runs {@code check} once everything in it is closed, e.g. that the proxies left
-   * no thread behind ({@link NoLeakedThreads#awaitNone(String)}). JUnit closes {@code @AutoClose}
-   * fields after every {@code AfterEachCallback}, so a check on closed resources belongs here.
+   * An empty list that runs {@code check} once everything in it is closed, e.g. that the proxies
+   * left no thread behind ({@link NoLeakedThreads#awaitNone(String)}). JUnit closes
+   * {@code @AutoClose} fields after every {@code AfterEachCallback}, so a check on closed resources
+   * belongs here.
    *
    * @param check runs after the last resource closed; it fails the test by throwing
    * @return the list

@@ -28,7 +28,8 @@ class AwaitAndResourcesTest {
     assertThatThrownBy(() -> Await.until("the moon", Duration.ofMillis(20), () -> false))
         .isInstanceOf(AssertionError.class)
         .hasMessage("timed out after PT0.02S waiting for the moon");
-    assertThatThrownBy(() -> Await.value("a miracle", Duration.ofMillis(20), () -> "no", "yes"::equals))
+    assertThatThrownBy(
+            () -> Await.value("a miracle", Duration.ofMillis(20), () -> "no", "yes"::equals))
         .hasMessageEndingWith("waiting for a miracle; last value: no");
   }
 
@@ -43,7 +44,9 @@ class AwaitAndResourcesTest {
           throw new IOException("second failed");
         });
     resources.track(() -> closed.add("third"));
-    assertThatThrownBy(resources::close).isInstanceOf(IOException.class).hasMessage("second failed");
+    assertThatThrownBy(resources::close)
+        .isInstanceOf(IOException.class)
+        .hasMessage("second failed");
     assertThat(closed).containsExactly("third", "second", "first");
   }
 
@@ -60,13 +63,17 @@ class AwaitAndResourcesTest {
   @Test
   void liveListsOnlyThreadsWithThePrefix() throws Exception {
     CountDownLatch release = new CountDownLatch(1);
-    Thread t = Thread.ofPlatform().name("meshlet-testkit-probe").start(() -> {
-      try {
-        release.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    });
+    Thread t =
+        Thread.ofPlatform()
+            .name("meshlet-testkit-probe")
+            .start(
+                () -> {
+                  try {
+                    release.await();
+                  } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                  }
+                });
     try {
       assertThat(NoLeakedThreads.live("meshlet-testkit-")).containsExactly("meshlet-testkit-probe");
     } finally {

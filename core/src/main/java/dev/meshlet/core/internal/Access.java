@@ -7,9 +7,9 @@ import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 
 /**
- * How this package reaches the package-private side of {@link Cluster}, {@link Endpoint} and
- * {@link Journal} without a public method on them, as the JDK's {@code SharedSecrets}: each of those
- * types installs its accessor from its static initializer, once.
+ * How this package reaches the package-private side of {@link Cluster}, {@link Endpoint} and {@link
+ * Journal} without a public method on them, as the JDK's {@code SharedSecrets}: each of those types
+ * installs its accessor from its static initializer, once.
  */
 public final class Access {
   private static @Nullable ClusterAccess clusters;
@@ -56,7 +56,9 @@ public final class Access {
 
   /** What {@link JournalWriter} needs of a journal. */
   public interface JournalAccess {
-    /** A new journal keeping the last {@code capacity} entries, naming {@code owner} in failures. */
+    /**
+     * A new journal keeping the last {@code capacity} entries, naming {@code owner} in failures.
+     */
     <E> Journal<E> create(int capacity, String owner);
 
     /** Appends whatever the clears. */

@@ -30,8 +30,8 @@ public final class Admission {
 
   /**
    * The pending limit: admits one more request (L7) waiting for a connection to one of the
-   * cluster's backends, or connection (L4) waiting for its backend connection, unless
-   * {@code maxPending} are waiting.
+   * cluster's backends, or connection (L4) waiting for its backend connection, unless {@code
+   * maxPending} are waiting.
    */
   public static @Nullable Permit tryEnterPending(Cluster cluster) {
     Gate g = Access.clusters().pending(Objects.requireNonNull(cluster, "cluster"));
@@ -39,9 +39,9 @@ public final class Admission {
   }
 
   /**
-   * The retry budget: admits one more retry unless the retries in flight are already
-   * {@code budgetPercent} of the connections or requests in flight ({@link #tryEnter}), or
-   * {@code minRetries}, whichever is more.
+   * The retry budget: admits one more retry unless the retries in flight are already {@code
+   * budgetPercent} of the connections or requests in flight ({@link #tryEnter}), or {@code
+   * minRetries}, whichever is more.
    */
   public static @Nullable Permit tryEnterRetry(Cluster cluster, int budgetPercent, int minRetries) {
     Access.ClusterAccess a = Access.clusters();

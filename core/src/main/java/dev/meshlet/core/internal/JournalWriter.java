@@ -20,7 +20,8 @@ public final class JournalWriter<E> {
 
   /**
    * A new journal keeping the last {@code capacity} entries (0 keeps none, everything counts as
-   * dropped) that names {@code owner} (e.g. a proxy and its seed) in failure messages, and its writer.
+   * dropped) that names {@code owner} (e.g. a proxy and its seed) in failure messages, and its
+   * writer.
    */
   public static <E> JournalWriter<E> create(int capacity, String owner) {
     Access.JournalAccess a = Access.journals();

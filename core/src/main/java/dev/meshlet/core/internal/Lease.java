@@ -8,8 +8,8 @@ import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 
 /**
- * One connection or request to one endpoint, counted in flight from {@link #begin} to
- * {@link #close()}. Its outcome, {@link #succeeded()} or {@link #failed()} (which feeds outlier
+ * One connection or request to one endpoint, counted in flight from {@link #begin} to {@link
+ * #close()}. Its outcome, {@link #succeeded()} or {@link #failed()} (which feeds outlier
  * detection), is reported at most once: later reports are ignored. Closing twice ends it once. All
  * methods are thread-safe.
  *
@@ -53,7 +53,10 @@ public final class Lease implements AutoCloseable {
     return new Lease(endpoint, a);
   }
 
-  /** Picks an endpoint of {@code cluster} ({@link Cluster#pick(long)}) and begins on it; null when none. */
+  /**
+   * Picks an endpoint of {@code cluster} ({@link Cluster#pick(long)}) and begins on it; null when
+   * none.
+   */
   public static @Nullable Lease pick(Cluster cluster, long key) {
     Endpoint e = cluster.pick(key);
     return e == null ? null : begin(e);
@@ -63,7 +66,8 @@ public final class Lease implements AutoCloseable {
    * Picks an endpoint for a retry ({@link Cluster#pick(long, int, Endpoint)}), preferring one other
    * than {@code previous}, and begins on it; null when none.
    */
-  public static @Nullable Lease pick(Cluster cluster, long key, int attempt, @Nullable Endpoint previous) {
+  public static @Nullable Lease pick(
+      Cluster cluster, long key, int attempt, @Nullable Endpoint previous) {
     Endpoint e = cluster.pick(key, attempt, previous);
     return e == null ? null : begin(e);
   }
@@ -73,7 +77,10 @@ public final class Lease implements AutoCloseable {
     return endpoint;
   }
 
-  /** Reports a success (a connect, a response that is not a server error) unless an outcome was reported. */
+  /**
+   * Reports a success (a connect, a response that is not a server error) unless an outcome was
+   * reported.
+   */
   public void succeeded() {
     if ((report() & REPORTED) == 0) {
       access.succeeded(endpoint);

@@ -18,8 +18,8 @@ public final class Mix {
   }
 
   /**
-   * The draw number {@code b} of stream {@code a} under {@code seed} (e.g. a toxic's name hash and a
-   * connection's ordinal).
+   * The draw number {@code b} of stream {@code a} under {@code seed} (e.g. a toxic's name hash and
+   * a connection's ordinal).
    */
   public static long mix(long seed, long a, long b) {
     return mix(mix(seed ^ mix(a + GOLDEN)) + b * GOLDEN);

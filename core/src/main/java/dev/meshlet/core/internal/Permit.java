@@ -19,6 +19,7 @@ public final class Permit implements AutoCloseable {
   }
 
   private final Gate gate;
+
   @SuppressWarnings("unused") // through CLOSED
   private volatile boolean closed;
 

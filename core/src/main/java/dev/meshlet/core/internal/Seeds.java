@@ -13,8 +13,8 @@ public final class Seeds {
   /**
    * Gives {@code cluster} {@code seed} for its random choices unless it already has one (its own,
    * from {@link Cluster.Builder#seed(long)}, or one offered before: the first offer wins, so a
-   * cluster shared by several proxies follows the first that offered). The cluster's picks draw from
-   * it from the next pick on.
+   * cluster shared by several proxies follows the first that offered). The cluster's picks draw
+   * from it from the next pick on.
    *
    * @return whether the cluster took the seed
    */
