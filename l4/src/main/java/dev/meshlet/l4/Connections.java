@@ -140,6 +140,29 @@ final class Connections implements ConnectionContext {
     return draining;
   }
 
+  /** A snapshot of the proxy's counters, its connections and its buffers. */
+  TcpProxyStats stats() {
+    Counters c = counters;
+    return new TcpProxyStats(
+        c.accepted.sum(),
+        active(),
+        c.rejected.sum(),
+        c.overflows.sum(),
+        c.connectFailures.sum(),
+        c.noBackend.sum(),
+        c.idleTimeouts.sum(),
+        c.resets.sum(),
+        c.bytesUpstream.sum(),
+        c.bytesDownstream.sum(),
+        pool.lent(),
+        pool.limitHits(),
+        c.acceptFailures.sum(),
+        c.noSocket.sum(),
+        c.unresolved.sum(),
+        draining,
+        cluster.stats());
+  }
+
   /**
    * Takes a connection the listener accepted: closes it at once past {@code maxConnections}, else
    * registers it, lets the toxics draw for it and starts its thread. {@code refuse}: the proxy is

@@ -1,11 +1,13 @@
 package dev.meshlet.l4;
 
 import java.io.IOException;
+import java.net.BindException;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
+import java.net.UnknownHostException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -90,15 +92,50 @@ final class Listener {
   }
 
   /**
-   * A listening channel of the address's own family: an IPv4 address (other than the wildcard,
-   * which stays dual-stack) gets an IPv4 socket, so accepted connections skip the IPv4-mapped IPv6
-   * path.
+   * Binds {@code host:port} for a new proxy.
+   *
+   * @throws BindException naming the address, when it is in use or not this machine's
+   * @throws IllegalArgumentException when {@code host} does not resolve
    */
-  static ServerSocketChannel open(InetSocketAddress address) throws IOException {
+  static ServerSocketChannel listen(String host, int port, int backlog) throws IOException {
+    InetSocketAddress address;
+    try {
+      address = new InetSocketAddress(InetAddress.getByName(host), port);
+    } catch (UnknownHostException e) {
+      throw new IllegalArgumentException("listen host '" + host + "': unknown host", e);
+    }
+    try {
+      return bind(address, backlog);
+    } catch (BindException e) {
+      String why = String.valueOf(e.getMessage());
+      String what = why.contains("in use") ? "address already in use" : "cannot bind";
+      BindException named =
+          new BindException("listen " + host + ":" + port + ": " + what + " (" + why + ")");
+      named.initCause(e);
+      throw named;
+    }
+  }
+
+  /**
+   * A channel listening on {@code address}, of the address's own family: an IPv4 address (other
+   * than the wildcard, which stays dual-stack) gets an IPv4 socket, so accepted connections skip
+   * the IPv4-mapped IPv6 path.
+   */
+  private static ServerSocketChannel bind(InetSocketAddress address, int backlog)
+      throws IOException {
     InetAddress ip = address.getAddress();
-    return ip instanceof Inet4Address && !ip.isAnyLocalAddress()
-        ? ServerSocketChannel.open(StandardProtocolFamily.INET)
-        : ServerSocketChannel.open();
+    ServerSocketChannel s =
+        ip instanceof Inet4Address && !ip.isAnyLocalAddress()
+            ? ServerSocketChannel.open(StandardProtocolFamily.INET)
+            : ServerSocketChannel.open();
+    try {
+      s.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+      s.bind(address, backlog);
+      return s;
+    } catch (IOException | RuntimeException e) {
+      s.close();
+      throw e;
+    }
   }
 
   /** Closes the listening socket, then the connections open now. */
@@ -130,14 +167,7 @@ final class Listener {
       }
       ServerSocketChannel s;
       try {
-        s = open(address);
-        try {
-          s.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-          s.bind(address, backlog);
-        } catch (IOException | RuntimeException e) {
-          s.close();
-          throw e;
-        }
+        s = bind(address, backlog);
       } catch (IOException e) {
         throw new IllegalStateException(
             "enable: cannot listen on "

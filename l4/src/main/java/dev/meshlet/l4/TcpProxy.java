@@ -4,13 +4,11 @@ import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Journal;
+import dev.meshlet.core.internal.Checks;
 import dev.meshlet.core.internal.JournalWriter;
 import java.io.IOException;
 import java.net.BindException;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.StandardSocketOptions;
-import java.net.UnknownHostException;
 import java.nio.channels.ServerSocketChannel;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -136,25 +134,7 @@ public final class TcpProxy implements AutoCloseable {
 
   /** A snapshot of the proxy's counters. */
   public TcpProxyStats stats() {
-    Counters c = counters;
-    return new TcpProxyStats(
-        c.accepted.sum(),
-        connections.active(),
-        c.rejected.sum(),
-        c.overflows.sum(),
-        c.connectFailures.sum(),
-        c.noBackend.sum(),
-        c.idleTimeouts.sum(),
-        c.resets.sum(),
-        c.bytesUpstream.sum(),
-        c.bytesDownstream.sum(),
-        pool.lent(),
-        pool.limitHits(),
-        c.acceptFailures.sum(),
-        c.noSocket.sum(),
-        c.unresolved.sum(),
-        connections.draining(),
-        cluster().stats());
+    return connections.stats();
   }
 
   /**
@@ -314,7 +294,6 @@ public final class TcpProxy implements AutoCloseable {
     private @Nullable Long seed;
     private int journalCapacity = 10_000;
     private final Map<String, Toxic> toxics = new LinkedHashMap<>();
-    private static final Duration MAX_DURATION = Duration.ofNanos(Long.MAX_VALUE);
     private static final int MAX_BUFFER = 16 * 1024 * 1024;
 
     private Builder() {}
@@ -417,7 +396,7 @@ public final class TcpProxy implements AutoCloseable {
      * default 5 s.
      */
     public Builder connectTimeout(Duration timeout) {
-      this.connectTimeout = positive("connectTimeout", timeout);
+      this.connectTimeout = Checks.positive("connectTimeout", timeout);
       return this;
     }
 
@@ -438,7 +417,7 @@ public final class TcpProxy implements AutoCloseable {
      * disables.
      */
     public Builder idleTimeout(Duration timeout) {
-      this.idleTimeout = notNegative("idleTimeout", timeout);
+      this.idleTimeout = Checks.notNegative("idleTimeout", timeout);
       return this;
     }
 
@@ -447,7 +426,7 @@ public final class TcpProxy implements AutoCloseable {
      * s.
      */
     public Builder drainTimeout(Duration timeout) {
-      this.drainTimeout = notNegative("drainTimeout", timeout);
+      this.drainTimeout = Checks.notNegative("drainTimeout", timeout);
       return this;
     }
 
@@ -587,36 +566,7 @@ public final class TcpProxy implements AutoCloseable {
                 .balancer(balancer != null ? balancer : Balancer.roundRobin())
                 .build();
       }
-      InetSocketAddress bindTo;
-      try {
-        bindTo = new InetSocketAddress(InetAddress.getByName(host), port);
-      } catch (UnknownHostException e) {
-        throw new IllegalArgumentException("listen host '" + host + "': unknown host", e);
-      }
-      ServerSocketChannel server = Listener.open(bindTo);
-      try {
-        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-        server.bind(bindTo, backlog);
-      } catch (BindException e) {
-        server.close();
-        String why = String.valueOf(e.getMessage());
-        BindException named =
-            new BindException(
-                "listen "
-                    + host
-                    + ":"
-                    + port
-                    + ": "
-                    + (why.contains("in use") ? "address already in use" : "cannot bind")
-                    + " ("
-                    + why
-                    + ")");
-        named.initCause(e);
-        throw named;
-      } catch (IOException | RuntimeException e) {
-        server.close();
-        throw e;
-      }
+      ServerSocketChannel server = Listener.listen(host, port, backlog);
       TcpProxy proxy;
       try {
         proxy = new TcpProxy(this, c, owns, server);
@@ -629,30 +579,6 @@ public final class TcpProxy implements AutoCloseable {
       proxy.listener.start();
       Log.debug(() -> "meshlet-l4 listening on " + proxy.address + " -> " + proxy.cluster());
       return proxy;
-    }
-
-    private static Duration positive(String what, Duration d) {
-      Objects.requireNonNull(d, what);
-      if (d.isNegative() || d.isZero()) {
-        throw new IllegalArgumentException(what + ": " + d + " (expected: > 0)");
-      }
-      return notTooLong(what, d);
-    }
-
-    private static Duration notNegative(String what, Duration d) {
-      Objects.requireNonNull(d, what);
-      if (d.isNegative()) {
-        throw new IllegalArgumentException(what + ": " + d + " (expected: >= 0)");
-      }
-      return notTooLong(what, d);
-    }
-
-    /** Durations are kept in nanoseconds: longer than a long holds (~292 years) is a mistake. */
-    private static Duration notTooLong(String what, Duration d) {
-      if (d.compareTo(MAX_DURATION) > 0) {
-        throw new IllegalArgumentException(what + ": " + d + " (expected: at most 292 years)");
-      }
-      return d;
     }
   }
 }
