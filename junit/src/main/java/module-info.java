@@ -7,6 +7,7 @@ module dev.meshlet.junit {
   requires transitive dev.meshlet.l4;
   requires static transitive dev.meshlet.l7;
   requires transitive org.junit.jupiter.api;
+  requires jdk.httpserver;
   requires static transitive org.jspecify;
 
   exports dev.meshlet.junit;
