@@ -5,6 +5,7 @@ import dev.meshlet.l7.HttpEvent;
 import dev.meshlet.l7.HttpProxy;
 import java.net.URI;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.extension.AfterAllCallback;
@@ -79,13 +80,14 @@ public final class HttpProxyExtension
    * journals the exchange's end, so the report first waits briefly for the requests in flight to
    * end: a test that fails right after a response reports that response's exchange too.
    */
-  private static String report(HttpProxy p) {
+  private static ProxyReport report(HttpProxy p) {
     ProxyLifecycle.waitQuietly(() -> p.awaitIdle(REPORT_WAIT));
-    return p
-        + ": replay with HttpProxy.builder().seed(0x"
-        + Long.toHexString(p.seed())
-        + "L); "
-        + p.journal().describeTail(20);
+    return new ProxyReport(
+        p
+            + ": replay with HttpProxy.builder().seed(0x"
+            + Long.toHexString(p.seed())
+            + "L); "
+            + p.journal().describeTail(20));
   }
 
   /** An extension that starts the proxy {@code builder} describes, when the tests begin. */
@@ -123,6 +125,16 @@ public final class HttpProxyExtension
   /** The proxy's journal, cleared before each test. */
   public Journal<HttpEvent> journal() {
     return proxy().journal();
+  }
+
+  /**
+   * Waits until at least {@code n} requests have completed since this test began and returns them,
+   * oldest first; see {@link HttpProxy#awaitRequests(int, Duration)}.
+   *
+   * @throws AssertionError naming the seed and the journal's last entries, on timeout
+   */
+  public List<HttpEvent.Completed> awaitRequests(int n, Duration timeout) {
+    return proxy().awaitRequests(n, timeout);
   }
 
   @Override
@@ -167,5 +179,14 @@ public final class HttpProxyExtension
   @Override
   public String toString() {
     return lifecycle.describe("HttpProxyExtension");
+  }
+
+  /** What the proxy saw, attached to a failed test as a suppressed exception; never thrown. */
+  static final class ProxyReport extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    ProxyReport(String message) {
+      super(message, null, false, false);
+    }
   }
 }

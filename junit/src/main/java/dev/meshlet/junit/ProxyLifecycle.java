@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -29,7 +30,10 @@ final class ProxyLifecycle<B, P> {
     P start(B builder) throws IOException;
   }
 
-  /** How to handle one kind of proxy; {@code report} describes it for a failing test. */
+  /**
+   * How to handle one kind of proxy; {@code report} describes it for a failing test, as an
+   * exception named after its extension.
+   */
   record Kind<B, P>(
       String noun,
       Class<P> type,
@@ -37,7 +41,14 @@ final class ProxyLifecycle<B, P> {
       ToIntFunction<P> port,
       Function<P, Journal<?>> journal,
       Consumer<P> close,
-      Function<P, String> report) {}
+      Function<P, Exception> report) {}
+
+  /**
+   * The parameter types some meshlet extension fills, by name: the L7 types may be absent from a
+   * TCP-only test's class path.
+   */
+  private static final Set<String> SUPPORTED =
+      Set.of("int", Integer.class.getName(), "dev.meshlet.l4.TcpProxy", "dev.meshlet.l7.HttpProxy");
 
   private final Kind<B, P> kind;
   private final Supplier<B> builder;
@@ -144,6 +155,16 @@ final class ProxyLifecycle<B, P> {
     if (type == kind.type()) {
       return true;
     }
+    if (annotation.isPresent() && !SUPPORTED.contains(type.getName())) {
+      throw new ParameterResolutionException(
+          "@MeshletProxy on "
+              + type.getSimpleName()
+              + " parameter '"
+              + parameter.getParameter().getName()
+              + "' of "
+              + parameter.getDeclaringExecutable()
+              + ": expected int or Integer (the port), TcpProxy or HttpProxy");
+    }
     return annotation.isPresent() && (type == int.class || type == Integer.class);
   }
 
@@ -165,7 +186,7 @@ final class ProxyLifecycle<B, P> {
   void handleTestExecutionException(Throwable failure) throws Throwable {
     P p = proxy;
     if (p != null) {
-      failure.addSuppressed(new TcpProxyExtension.ProxyReport(kind.report().apply(p)));
+      failure.addSuppressed(kind.report().apply(p));
     }
     throw failure;
   }

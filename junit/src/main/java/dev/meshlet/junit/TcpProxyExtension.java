@@ -77,15 +77,16 @@ public final class TcpProxyExtension
    * The seed, the toxics and the journal's last entries. A connection's end is journaled a moment
    * after its client sees it close, so the report first waits briefly for open connections to end.
    */
-  private static String report(TcpProxy p) {
+  private static ProxyReport report(TcpProxy p) {
     ProxyLifecycle.waitQuietly(() -> p.awaitIdle(REPORT_WAIT));
-    return p
-        + ": replay with TcpProxy.builder().seed(0x"
-        + Long.toHexString(p.seed())
-        + "L); toxics "
-        + p.toxics().list()
-        + "; "
-        + p.journal().describeTail(20);
+    return new ProxyReport(
+        p
+            + ": replay with TcpProxy.builder().seed(0x"
+            + Long.toHexString(p.seed())
+            + "L); toxics "
+            + p.toxics().list()
+            + "; "
+            + p.journal().describeTail(20));
   }
 
   private TcpProxyExtension(ProxyLifecycle<TcpProxy.Builder, TcpProxy> lifecycle) {

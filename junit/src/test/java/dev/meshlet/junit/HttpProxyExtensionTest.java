@@ -28,6 +28,7 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ParameterResolutionException;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.testkit.engine.EngineTestKit;
@@ -138,6 +139,7 @@ class HttpProxyExtensionTest {
             .orElseThrow();
     assertThat(failure).hasMessage("the client under test misbehaved");
     assertThat(failure.getSuppressed()).hasSize(1);
+    assertThat(failure.getSuppressed()[0]).isInstanceOf(HttpProxyExtension.ProxyReport.class);
     assertThat(failure.getSuppressed()[0].getMessage())
         .contains("seed(0xcafeL)")
         .contains("Completed");
@@ -190,5 +192,46 @@ class HttpProxyExtensionTest {
   void aRequestATestLeftInFlightIsNotJournaledInTheNext() {
     Events events = run(HangingExample.class);
     events.assertStatistics(s -> s.succeeded(2).failed(0));
+  }
+
+  static class ParameterExample {
+    @RegisterExtension
+    static final HttpProxyExtension gateway =
+        HttpProxyExtension.create(
+            () -> HttpProxy.builder().listen("127.0.0.1", 0).route(r -> r.to(payments())));
+
+    @Test
+    void awaitsItsRequests(@MeshletProxy int port) {
+      assertThat(port).isEqualTo(gateway.port());
+      assertThat(status(gateway.proxy())).isEqualTo(200);
+      assertThat(status(gateway.proxy())).isEqualTo(200);
+      assertThat(gateway.awaitRequests(2, Duration.ofSeconds(10)))
+          .extracting(HttpEvent.Completed::status)
+          .containsExactly(200, 200);
+    }
+
+    @Test
+    void namesAnUnsupportedParameter(@MeshletProxy String proxy) {
+      throw new AssertionError("must not run: " + proxy);
+    }
+  }
+
+  @Test
+  void awaitRequestsAndAClearErrorForAnUnsupportedParameter() {
+    Events events = run(ParameterExample.class);
+    events.assertStatistics(s -> s.succeeded(1).failed(1));
+    Throwable failure =
+        events
+            .failed()
+            .list()
+            .get(0)
+            .getPayload(TestExecutionResult.class)
+            .orElseThrow()
+            .getThrowable()
+            .orElseThrow();
+    assertThat(failure)
+        .isInstanceOf(ParameterResolutionException.class)
+        .hasMessageContaining("@MeshletProxy on String parameter")
+        .hasMessageContaining("expected int or Integer (the port), TcpProxy or HttpProxy");
   }
 }
