@@ -7,6 +7,10 @@ import java.util.Map;
 /**
  * A snapshot of a cluster's state.
  *
+ * <p>Made by meshlet for users to read, not to build: the canonical constructor is not part of the
+ * supported API and may gain components in a minor release (new components are added last); read it
+ * through the accessors.
+ *
  * @param endpoints endpoints in service (healthy or not)
  * @param available endpoints the balancer picks from now (healthy and not ejected)
  * @param panic whether no endpoint is available and the cluster is using all of them anyway

@@ -3,6 +3,10 @@ package dev.meshlet.core;
 /**
  * A snapshot of one endpoint's counters and state.
  *
+ * <p>Made by meshlet for users to read, not to build: the canonical constructor is not part of the
+ * supported API and may gain components in a minor release (new components are added last); read it
+ * through the accessors.
+ *
  * @param active connections or requests in flight now
  * @param total connections or requests ever started
  * @param failures connect failures and upstream errors

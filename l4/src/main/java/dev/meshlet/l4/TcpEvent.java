@@ -12,6 +12,10 @@ import java.time.Instant;
  * proxy.awaitIdle(Duration.ofSeconds(5)); // a connection is journaled closed just after its client sees it
  * List<TcpEvent.Closed> closed = proxy.journal().entries(TcpEvent.Closed.class);
  * }</pre>
+ *
+ * <p>Made by meshlet for users to read, not to build: the canonical constructors of its records are
+ * not part of the supported API and may gain components in a minor release (new components are
+ * added last); read them through the accessors.
  */
 public sealed interface TcpEvent {
 

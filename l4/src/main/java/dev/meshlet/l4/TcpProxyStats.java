@@ -4,6 +4,10 @@ package dev.meshlet.l4;
  * A snapshot of a {@link TcpProxy}'s counters since it started, with its cluster's state and
  * per-backend counters ({@code stats().cluster().backends().get("b").healthy()}).
  *
+ * <p>Made by meshlet for users to read, not to build: the canonical constructor is not part of the
+ * supported API and may gain components in a minor release (new components are added last); read it
+ * through the accessors.
+ *
  * @param accepted client connections accepted (including rejected ones)
  * @param active client connections open now
  * @param rejected connections closed at once because {@code maxConnections} was reached

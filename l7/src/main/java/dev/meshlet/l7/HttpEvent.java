@@ -18,6 +18,10 @@ import org.jspecify.annotations.Nullable;
  * <p>A {@link Completed} entry is recorded as the exchange ends on the proxy, which can be a moment
  * after the client has read the response; wait for it with {@link HttpProxy#awaitRequests}. After
  * the journal is cleared, nothing is recorded about a request that arrived before.
+ *
+ * <p>Made by meshlet for users to read, not to build: the canonical constructors of its records are
+ * not part of the supported API and may gain components in a minor release (new components are
+ * added last); read them through the accessors.
  */
 public sealed interface HttpEvent {
 
