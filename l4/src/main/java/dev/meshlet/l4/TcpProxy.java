@@ -347,8 +347,10 @@ public final class TcpProxy implements AutoCloseable {
     }
 
     /**
-     * Listens on all interfaces at {@code port}; 0 picks a free port. Required (or {@link
-     * #listen(String, int)}).
+     * Listens on all interfaces (the wildcard address {@code 0.0.0.0}) at {@code port}, so other
+     * machines can reach it; use {@link #listen(String, int)} with {@code 127.0.0.1} for this
+     * machine only, as a test should. 0 picks a free port. Required (or {@code listen(host,
+     * port)}).
      */
     public Builder listen(int port) {
       return listen("0.0.0.0", port);
