@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import org.jspecify.annotations.Nullable;
 
@@ -53,6 +54,33 @@ public final class Cli {
 
   /** The flags that take no value. */
   private static final List<String> SWITCHES = List.of("--access-log", "--defer-resolution");
+
+  /** The flags {@code l4} knows; any other is named as unknown before anything else is checked. */
+  static final Set<String> L4_FLAGS =
+      Set.of(
+          "--listen",
+          "--backend",
+          "--balancer",
+          "--connect-timeout",
+          "--idle-timeout",
+          "--max-connections",
+          "--drain-timeout",
+          "--defer-resolution");
+
+  /** The flags {@code l7} knows. */
+  static final Set<String> L7_FLAGS =
+      Set.of(
+          "--listen",
+          "--route",
+          "--host-route",
+          "--header-route",
+          "--default",
+          "--balancer",
+          "--connect-timeout",
+          "--response-timeout",
+          "--drain-timeout",
+          "--access-log",
+          "--defer-resolution");
 
   /**
    * {@link HttpProxy.Builder#idleTimeout(Duration)}'s default: a client connection waiting this
@@ -99,10 +127,10 @@ public final class Cli {
 
   private static int runL4(List<String> args, PrintStream out, CountDownLatch stop)
       throws Exception {
-    Flags f = new Flags(args);
+    Flags f = new Flags(args, L4_FLAGS);
     TcpProxy.Builder b = TcpProxy.builder();
     String[] listen = listen(f.required("--listen"));
-    b.listen(listen[0], port(listen[1], "--listen"));
+    b.listen(listen[0], Integer.parseInt(listen[1]));
     List<String> backends = f.all("--backend");
     if (backends.isEmpty()) {
       throw new UsageException("l4: give at least one --backend HOST:PORT");
@@ -146,10 +174,10 @@ public final class Cli {
 
   private static int runL7(List<String> args, PrintStream out, CountDownLatch stop)
       throws Exception {
-    Flags f = new Flags(args);
+    Flags f = new Flags(args, L7_FLAGS);
     HttpProxy.Builder b = HttpProxy.builder();
     String[] listen = listen(f.required("--listen"));
-    b.listen(listen[0], port(listen[1], "--listen"));
+    b.listen(listen[0], Integer.parseInt(listen[1]));
     String balancerName = f.optional("--balancer");
     Balancer balancer = balancerName == null ? Balancer.roundRobin() : balancer(balancerName);
     boolean resolve = !f.flag("--defer-resolution");
@@ -265,9 +293,16 @@ public final class Cli {
     return backend;
   }
 
-  /** {@code HOST:PORT}, {@code :PORT} or {@code PORT}; returns {host, port}. */
+  /**
+   * {@code HOST:PORT}, {@code :PORT} or {@code PORT}; returns {host, port} with the port checked to
+   * be 0-65535.
+   */
   static String[] listen(String text) {
     int colon = text.lastIndexOf(':');
+    String digits = text.substring(colon + 1);
+    if (digits.isEmpty() || !digits.chars().allMatch(c -> c >= '0' && c <= '9')) {
+      throw new UsageException("--listen '" + text + "': expected HOST:PORT (or PORT)");
+    }
     String host = colon < 0 ? "0.0.0.0" : text.substring(0, colon);
     String port = text.substring(colon + 1);
     if (host.isEmpty()) {
@@ -276,6 +311,7 @@ public final class Cli {
     if (host.startsWith("[") && host.endsWith("]")) {
       host = host.substring(1, host.length() - 1);
     }
+    port(port, "--listen");
     return new String[] {host, port};
   }
 
@@ -351,14 +387,35 @@ public final class Cli {
      */
     private final List<String> valueless = new ArrayList<>();
 
-    Flags(List<String> args) {
+    /**
+     * Reads {@code --flag value} and {@code --flag=value}; a flag not in {@code known} is named as
+     * unknown here, before any check of the flags that are known.
+     */
+    Flags(List<String> args, Set<String> known) {
       for (int i = 0; i < args.size(); i++) {
         String a = args.get(i);
         if (!a.startsWith("--")) {
           throw new UsageException("unexpected argument '" + a + "'");
         }
+        int eq = a.indexOf('=');
+        String inline = eq < 0 ? null : a.substring(eq + 1);
+        if (eq >= 0) {
+          a = a.substring(0, eq);
+        }
+        if (!known.contains(a)) {
+          throw new UsageException("unknown flag " + a);
+        }
         if (SWITCHES.contains(a)) {
+          if (inline != null) {
+            throw new UsageException(a + " takes no value (got '" + inline + "')");
+          }
           flags.add(new Flag(a, "true"));
+        } else if (inline != null) {
+          if (inline.isEmpty()) {
+            valueless.add(a);
+          } else {
+            flags.add(new Flag(a, inline));
+          }
         } else if (i + 1 < args.size() && !args.get(i + 1).startsWith("--")) {
           flags.add(new Flag(a, args.get(++i)));
         } else {

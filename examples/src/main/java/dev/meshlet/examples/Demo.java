@@ -9,6 +9,7 @@ import java.net.BindException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -22,6 +23,9 @@ public final class Demo {
       Starts demo backends, an L7 proxy on --http-port and an L4 proxy on --tcp-port; Ctrl-C stops it.
       """;
 
+  /** The flags the demo knows. */
+  static final Set<String> DEMO_FLAGS = Set.of("--host", "--http-port", "--tcp-port");
+
   private Demo() {}
 
   static int run(List<String> args, PrintStream out, PrintStream err, CountDownLatch stop) {
@@ -29,7 +33,7 @@ public final class Demo {
     int httpPort = 8080;
     int tcpPort = 9090;
     try {
-      Cli.Flags f = new Cli.Flags(args);
+      Cli.Flags f = new Cli.Flags(args, DEMO_FLAGS);
       host = f.optionalOr("--host", host);
       httpPort = Cli.port(f.optionalOr("--http-port", "8080"), "--http-port");
       tcpPort = Cli.port(f.optionalOr("--tcp-port", "9090"), "--tcp-port");

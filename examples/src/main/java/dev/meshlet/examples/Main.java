@@ -29,6 +29,12 @@ public final class Main {
     System.exit(run(Arrays.asList(args), System.out, System.err, stop));
   }
 
+  /** The version from the jar's manifest, or {@code "(development build)"} outside the jar. */
+  static String version() {
+    String v = Main.class.getPackage().getImplementationVersion();
+    return v == null ? "(development build)" : v;
+  }
+
   static int run(List<String> args, PrintStream out, PrintStream err, CountDownLatch stop) {
     if (args.isEmpty()) {
       return Demo.run(args, out, err, stop);
@@ -39,11 +45,25 @@ public final class Main {
       out.print(Cli.USAGE);
       return 0;
     }
+    if (mode.equals("--version") || mode.equals("-V") || mode.equals("version")) {
+      out.println("meshlet " + version());
+      return 0;
+    }
+    if (mode.startsWith("-") && !Demo.DEMO_FLAGS.contains(mode.split("=", 2)[0])) {
+      // A flag where the mode belongs: l4 and l7 flags given without their mode are the usual case.
+      err.println(
+          "meshlet: '"
+              + mode
+              + "' needs a mode first (expected: l4, l7 or demo, e.g. meshlet l7 --listen :8080"
+              + " --default HOST:PORT)");
+      err.print(Cli.USAGE);
+      return 2;
+    }
     if (rest.contains("--help") || rest.contains("-h")) {
       out.print(mode.equals("demo") ? Demo.USAGE : Cli.USAGE);
       return 0;
     }
-    if (mode.equals("demo") || mode.startsWith("--")) {
+    if (mode.equals("demo") || mode.startsWith("-")) {
       return Demo.run(mode.equals("demo") ? rest : args, out, err, stop);
     }
     return Cli.run(mode, rest, out, err, stop);

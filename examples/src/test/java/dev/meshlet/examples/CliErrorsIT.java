@@ -29,6 +29,9 @@ class CliErrorsIT extends CliSupport {
       {"l7", "--listen", "256.1.1.1:0", "--default", "127.0.0.1:1"},
       {"l4", "--listen", "256.1.1.1:0", "--backend", "127.0.0.1:1"},
       {"bogus"},
+      {"l4", "--listen", "nonsense", "--backend", "127.0.0.1:1"},
+      {"l4", "--listen", "127.0.0.1:0", "--bakend", "127.0.0.1:1"},
+      {"--listen", ":0", "--default", "127.0.0.1:1"},
     };
     String[] reasons = {
       "give at least one --backend",
@@ -41,6 +44,9 @@ class CliErrorsIT extends CliSupport {
       "listen host '256.1.1.1': unknown host",
       "listen host '256.1.1.1': unknown host",
       "unknown mode 'bogus'",
+      "--listen 'nonsense': expected HOST:PORT (or PORT)",
+      "unknown flag --bakend",
+      "'--listen' needs a mode first (expected: l4, l7 or demo",
     };
     for (int i = 0; i < cases.length; i++) {
       Jar jar = new Jar(cases[i]);
@@ -142,6 +148,21 @@ class CliErrorsIT extends CliSupport {
           .contains("address already in use")
           .contains("--http-port");
     }
+  }
+
+  @Test
+  void versionComesFromTheJarsManifest() throws Exception {
+    Jar jar = new Jar("--version");
+    assertThat(jar.exitCode(Duration.ofSeconds(30))).isZero();
+    assertThat(jar.stdout.poll(10, TimeUnit.SECONDS)).matches("meshlet \\d+\\.\\d+\\.\\d+.*");
+  }
+
+  @Test
+  void flagsTakeEqualsSignsAndListenTakesColonPort() throws Exception {
+    Jar jar = new Jar("l4", "--listen=:0", "--backend=127.0.0.1:1", "--connect-timeout=500ms");
+    assertThat(jar.awaitListening()).isPositive();
+    jar.process.destroy();
+    assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
   }
 
   @Test

@@ -301,8 +301,7 @@ final class Connections implements ConnectionContext {
     counters.unresolved.increment();
     if (loggedUnresolved.add(endpoint)) {
       Log.warn(
-          "meshlet-l4 "
-              + name
+          name // already "meshlet-l4 ADDRESS"
               + ": backend "
               + endpoint.backend().displayName()
               + ": host '"

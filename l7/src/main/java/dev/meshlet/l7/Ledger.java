@@ -7,11 +7,14 @@ import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.server.Request;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.ILoggerFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.helpers.NOPLoggerFactory;
 
 /**
  * Where every request is written down: its number, the faults applied to it and, when it ends, its
@@ -19,6 +22,9 @@ import org.slf4j.LoggerFactory;
  */
 final class Ledger {
   private static final Logger ACCESS_LOG = LoggerFactory.getLogger("dev.meshlet.l7.access");
+
+  /** Set once the missing-binding warning has been given, so a JVM gives it once. */
+  private static final AtomicBoolean WARNED_NO_BINDING = new AtomicBoolean();
 
   private final ProxyCounters counters;
   private final JournalWriter<HttpEvent> journal;
@@ -36,6 +42,25 @@ final class Ledger {
     this.journal = journal;
     this.accessLog = accessLog;
     this.executor = executor;
+    if (accessLog) {
+      warnIfSwallowed(LoggerFactory.getILoggerFactory(), WARNED_NO_BINDING);
+    }
+  }
+
+  /**
+   * Warns through {@link System.Logger} when SLF4J has no provider: its NOP fallback would drop
+   * every access log line without a word. Returns whether it warned.
+   */
+  static boolean warnIfSwallowed(ILoggerFactory factory, AtomicBoolean warned) {
+    if (!(factory instanceof NOPLoggerFactory) || !warned.compareAndSet(false, true)) {
+      return false;
+    }
+    System.getLogger(ACCESS_LOG.getName())
+        .log(
+            System.Logger.Level.WARNING,
+            "the access log is on but SLF4J has no provider, so its lines are dropped; add one"
+                + " (e.g. org.slf4j:slf4j-simple or logback-classic) to the classpath");
+    return true;
   }
 
   /**

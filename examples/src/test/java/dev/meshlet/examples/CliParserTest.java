@@ -1,0 +1,115 @@
+package dev.meshlet.examples;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import org.junit.jupiter.api.Test;
+
+/** The command line's parsing, without starting a proxy. */
+class CliParserTest {
+
+  @Test
+  void flagsTakeTheirValueAfterASpaceOrAnEqualsSign() {
+    Cli.Flags f =
+        new Cli.Flags(
+            List.of("--listen=:0", "--backend", "127.0.0.1:1", "--defer-resolution"), Cli.L4_FLAGS);
+    assertThat(f.required("--listen")).isEqualTo(":0");
+    assertThat(f.all("--backend")).containsExactly("127.0.0.1:1");
+    assertThat(f.flag("--defer-resolution")).isTrue();
+    f.done();
+  }
+
+  @Test
+  void aSwitchGivenAValueIsRefused() {
+    assertThatThrownBy(() -> new Cli.Flags(List.of("--access-log=yes"), Cli.L7_FLAGS))
+        .hasMessage("--access-log takes no value (got 'yes')");
+  }
+
+  @Test
+  void anEmptyInlineValueIsAMissingValue() {
+    Cli.Flags f = new Cli.Flags(List.of("--listen="), Cli.L4_FLAGS);
+    assertThatThrownBy(() -> f.required("--listen")).hasMessage("--listen: missing value");
+  }
+
+  @Test
+  void unknownFlagsAreNamedBeforeAnythingElseIsChecked() {
+    assertThatThrownBy(() -> new Cli.Flags(List.of("--bakend", "127.0.0.1:1"), Cli.L4_FLAGS))
+        .hasMessage("unknown flag --bakend");
+    assertThatThrownBy(() -> new Cli.Flags(List.of("--frobnicate=1"), Cli.L7_FLAGS))
+        .hasMessage("unknown flag --frobnicate");
+  }
+
+  @Test
+  void listenTakesPortColonPortOrHostPort() {
+    assertThat(Cli.listen("9000")).containsExactly("0.0.0.0", "9000");
+    assertThat(Cli.listen(":9000")).containsExactly("0.0.0.0", "9000");
+    assertThat(Cli.listen("127.0.0.1:9000")).containsExactly("127.0.0.1", "9000");
+    assertThat(Cli.listen("[::1]:9000")).containsExactly("::1", "9000");
+  }
+
+  @Test
+  void listenRefusesWhatIsNotHostPort() {
+    for (String bad : List.of("nonsense", "127.0.0.1", "127.0.0.1:", "host:port", ":-1")) {
+      assertThatThrownBy(() -> Cli.listen(bad))
+          .as(bad)
+          .hasMessage("--listen '" + bad + "': expected HOST:PORT (or PORT)");
+    }
+    assertThatThrownBy(() -> Cli.listen(":70000"))
+        .hasMessage("--listen: port 70000 out of range (expected: 0-65535)");
+  }
+
+  @Test
+  void durationsReadAsTheyAreWritten() {
+    assertThat(Cli.duration("500ms", "--x")).isEqualTo(Duration.ofMillis(500));
+    assertThat(Cli.duration("2s", "--x")).isEqualTo(Duration.ofSeconds(2));
+    assertThat(Cli.duration("1m", "--x")).isEqualTo(Duration.ofMinutes(1));
+    assertThat(Cli.duration("1h", "--x")).isEqualTo(Duration.ofHours(1));
+    assertThat(Cli.duration("PT2S", "--x")).isEqualTo(Duration.ofSeconds(2));
+    assertThatThrownBy(() -> Cli.duration("2 secs", "--x"))
+        .hasMessage("--x: '2 secs' is not a duration (expected e.g. 500ms, 2s, 1m, 1h)");
+  }
+
+  @Test
+  void aFlagWithoutAModeNamesTheModes() {
+    Output o = run("--listen", ":9000", "--backend", "127.0.0.1:1");
+    assertThat(o.code).isEqualTo(2);
+    assertThat(o.err)
+        .contains("'--listen' needs a mode first (expected: l4, l7 or demo")
+        .contains("usage:");
+  }
+
+  @Test
+  void versionIsPrinted() {
+    Output o = run("--version");
+    assertThat(o.code).isZero();
+    assertThat(o.out).startsWith("meshlet ").isEqualTo("meshlet " + Main.version() + "\n");
+  }
+
+  @Test
+  void demoFlagsStillStartTheDemoWithoutAMode() {
+    Output o = run("--http-port", "nonsense");
+    assertThat(o.code).isEqualTo(2);
+    assertThat(o.err).contains("meshlet demo: --http-port: 'nonsense' is not a number");
+  }
+
+  private record Output(int code, String out, String err) {}
+
+  private static Output run(String... args) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int code =
+        Main.run(
+            List.of(args),
+            new PrintStream(out, true, StandardCharsets.UTF_8),
+            new PrintStream(err, true, StandardCharsets.UTF_8),
+            new CountDownLatch(0));
+    return new Output(
+        code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  }
+}
