@@ -140,7 +140,8 @@ class CliErrorsIT extends CliSupport {
       assertThat(jar.exitCode(Duration.ofSeconds(30))).isEqualTo(1);
       assertThat(jar.stderr.toString())
           .contains("127.0.0.1:" + taken.getLocalPort())
-          .contains("address already in use");
+          .contains("address already in use")
+          .doesNotContain("Address already in use"); // said once, not twice
       Jar demo = new Jar("--http-port", String.valueOf(taken.getLocalPort()), "--tcp-port", "0");
       assertThat(demo.exitCode(Duration.ofSeconds(30))).isEqualTo(1);
       assertThat(demo.stderr.toString())

@@ -1,5 +1,6 @@
 package dev.meshlet.l4;
 
+import dev.meshlet.core.internal.Bind;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.Inet4Address;
@@ -107,12 +108,7 @@ final class Listener {
     try {
       return bind(address, backlog);
     } catch (BindException e) {
-      String why = String.valueOf(e.getMessage());
-      String what = why.contains("in use") ? "address already in use" : "cannot bind";
-      BindException named =
-          new BindException("listen " + host + ":" + port + ": " + what + " (" + why + ")");
-      named.initCause(e);
-      throw named;
+      throw Bind.failed(host, port, e);
     }
   }
 

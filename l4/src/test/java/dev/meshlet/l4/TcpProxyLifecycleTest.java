@@ -239,8 +239,7 @@ class TcpProxyLifecycleTest extends TcpProxyTestSupport {
                       .backends(Backend.of("127.0.0.1", 1))
                       .start())
           .isInstanceOf(BindException.class)
-          .hasMessageStartingWith(
-              "listen 127.0.0.1:" + taken.getLocalPort() + ": address already in use");
+          .hasMessage("listen 127.0.0.1:" + taken.getLocalPort() + ": address already in use");
     }
     // 192.0.2.1 (TEST-NET-1) is no address of this machine: not "in use", and said so
     assertThatThrownBy(

@@ -152,7 +152,11 @@ final class Destinations {
         if (t instanceof UnknownHostException) {
           String why = "backend " + backend + ": host " + uri.getHost() + " does not resolve";
           if (unresolved.compareAndSet(false, true)) {
-            LOG.warn("{} ({}); answering 502 until it resolves", why, t.getMessage());
+            String detail = t.getMessage(); // the JDK's is often just the host again
+            LOG.warn(
+                "{}{}; answering 502 until it resolves",
+                why,
+                detail == null || detail.equals(uri.getHost()) ? "" : " (" + detail + ")");
           }
           return why;
         }

@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.internal.Bind;
 import dev.meshlet.core.internal.JournalWriter;
 import java.io.IOException;
 import java.net.BindException;
@@ -177,20 +178,7 @@ final class JettyStack {
       stop();
       BindException bind = bindException(e);
       if (bind != null) {
-        String why = String.valueOf(bind.getMessage());
-        BindException named =
-            new BindException(
-                "listen "
-                    + config.host()
-                    + ":"
-                    + config.port()
-                    + ": "
-                    + (why.contains("in use") ? "address already in use" : "cannot bind")
-                    + " ("
-                    + why
-                    + ")");
-        named.initCause(e);
-        throw named;
+        throw Bind.failed(config.host(), config.port(), bind);
       }
       if (e instanceof IOException io) {
         throw io;
