@@ -200,7 +200,7 @@ final class Exchange implements RequestBody.Owner {
       }
       return;
     }
-    RequestBody b = RequestBody.of(this, clientRequest, ctx.config(), chosen, p);
+    RequestBody b = RequestBody.of(this, clientRequest, ctx.config(), ctx.bodyBudget(), chosen, p);
     body = b;
     b.deadline(ctx.timeouts(), startNanos);
     b.begin(picked);
@@ -393,6 +393,8 @@ final class Exchange implements RequestBody.Owner {
           HttpProxyStats.ErrorKind.OUT_OF_FILE_DESCRIPTORS,
           "proxy out of file descriptors",
           false);
+    } else if (idleForClient(a, failure)) { // the client paused mid-body: not the backend's fault
+      write(408, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, null, true);
     } else if (a.timedOut() || failure instanceof TimeoutException) {
       a.backendFailed();
       write(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, null, false);
@@ -407,6 +409,21 @@ final class Exchange implements RequestBody.Owner {
           unresolved,
           false);
     }
+  }
+
+  /**
+   * Whether {@code a} timed out idle while it waited for the client's body, with nothing left to
+   * send. The upstream idle timeout keeps running then (Jetty's connection is idle both ways, and a
+   * backend gone silent looks the same from the proxy's side), but the answer is the client's: 408,
+   * as when the request body deadline passes.
+   */
+  private boolean idleForClient(Attempt a, Throwable failure) {
+    RequestBody b = body;
+    return failure instanceof TimeoutException
+        && !a.timedOut()
+        && !a.headForwarded()
+        && b != null
+        && b.stalledByClient();
   }
 
   /** A timeout fired while no try was in flight: 408 when the client's body was late, else 504. */

@@ -161,7 +161,8 @@ public final class HttpProxy implements AutoCloseable {
         counters.backendSnapshots(),
         counters.retries.snapshot(),
         closed.get(),
-        jetty.handler.routes().clusterStats());
+        jetty.handler.routes().clusterStats(),
+        jetty.bodyBudget.snapshot());
   }
 
   /**
@@ -337,6 +338,32 @@ public final class HttpProxy implements AutoCloseable {
      */
     public Builder requestBodyTimeout(Duration d) {
       settings.requestBodyTimeout(d);
+      return this;
+    }
+
+    /**
+     * The largest request body (by its {@code Content-Length}) the proxy reads whole before it
+     * takes a backend connection, as nginx's {@code proxy_request_buffering} does: a slow upload
+     * then holds no pooled connection of its backend while it trickles in. Larger bodies, chunked
+     * bodies without a length and {@code Expect: 100-continue} bodies stream. The request body
+     * deadline ({@link #requestBodyTimeout(Duration)}) holds while a body is read, and a body late
+     * then is answered 408 without touching a backend. Default 64 KiB; 0 turns it off (bodies
+     * stream unless retries need them buffered).
+     */
+    public Builder requestBufferSize(int bytes) {
+      settings.requestBufferSize(bytes);
+      return this;
+    }
+
+    /**
+     * How many bytes all buffered request bodies ({@link #requestBufferSize(int)}, retry replay
+     * buffers) may hold together; a body that would take more streams instead, counted in {@link
+     * HttpProxyStats#buffering()} and logged once per episode. A buffer takes its bytes as they
+     * arrive, never a declared length up front, and gives them back when its request ends. Default
+     * 64 MiB; 0 buffers nothing.
+     */
+    public Builder requestBufferBudget(long bytes) {
+      settings.requestBufferBudget(bytes);
       return this;
     }
 

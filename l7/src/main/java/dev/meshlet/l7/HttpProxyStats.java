@@ -25,6 +25,7 @@ import java.util.Objects;
  * @param clusters the clusters the current routes reach, by name: circuit breakers, retry budget,
  *     and each backend's health, ejection and weight ({@code
  *     clusters().get("web").backends().get("b").healthy()})
+ * @param buffering the request bodies the proxy reads whole before it sends them
  */
 public record HttpProxyStats(
     Counts total,
@@ -32,11 +33,13 @@ public record HttpProxyStats(
     Map<String, Counts> backends,
     Retries retries,
     boolean draining,
-    Map<String, ClusterStats> clusters) {
+    Map<String, ClusterStats> clusters,
+    Buffering buffering) {
 
   /** Copies the maps. */
   public HttpProxyStats {
     Objects.requireNonNull(total, "total");
+    Objects.requireNonNull(buffering, "buffering");
     Objects.requireNonNull(retries, "retries");
     routes = Map.copyOf(routes);
     backends = Map.copyOf(backends);
@@ -47,6 +50,26 @@ public record HttpProxyStats(
   public HttpProxyStats(Counts total, Map<String, Counts> routes, Map<String, Counts> backends) {
     this(total, routes, backends, new Retries(Map.of(), 0, 0), false, Map.of());
   }
+
+  /** Stats without request buffering. */
+  public HttpProxyStats(
+      Counts total,
+      Map<String, Counts> routes,
+      Map<String, Counts> backends,
+      Retries retries,
+      boolean draining,
+      Map<String, ClusterStats> clusters) {
+    this(total, routes, backends, retries, draining, clusters, new Buffering(0, 0));
+  }
+
+  /**
+   * Request bodies read whole before they are sent ({@code HttpProxy.Builder.requestBufferSize}).
+   *
+   * @param bytesHeld the bytes all buffered bodies hold now, within {@code
+   *     HttpProxy.Builder.requestBufferBudget}
+   * @param budgetFallbacks bodies that streamed because that budget was spent
+   */
+  public record Buffering(long bytesHeld, long budgetFallbacks) {}
 
   /** Why a request was tried again. */
   public enum RetryReason {

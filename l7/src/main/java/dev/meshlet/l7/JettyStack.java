@@ -48,6 +48,7 @@ final class JettyStack {
   private final @Nullable HeadDeadline headDeadline;
   private final ClientWatcher clientWatcher;
   final ForwardingHandler handler;
+  final BodyBudget bodyBudget;
 
   JettyStack(ProxyConfig config, ProxyCounters counters, JournalWriter<HttpEvent> journal)
       throws IOException {
@@ -97,6 +98,7 @@ final class JettyStack {
       server.addBean(new ConnectionCap(config.maxConnections(), counters.total, connector));
     }
     clientWatcher = new ClientWatcher(threads);
+    bodyBudget = new BodyBudget(config.requestBufferBudget());
     handler =
         new ForwardingHandler(
             new ProxyContext(
@@ -106,7 +108,8 @@ final class JettyStack {
                 new Timeouts(scheduler, config, deadline),
                 counters,
                 new Ledger(counters, journal, config.accessLog(), threads),
-                clientWatcher));
+                clientWatcher,
+                bodyBudget));
     server.setHandler(handler);
     server.setErrorHandler(new ShortErrorHandler(counters.total));
     server.setStopTimeout(0);

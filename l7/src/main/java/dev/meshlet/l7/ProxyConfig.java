@@ -38,7 +38,9 @@ record ProxyConfig(
     int maxPendingRequestsPerBackend,
     Duration keepAliveTimeout,
     int acceptBacklog,
-    Duration requestBodyTimeout) {
+    Duration requestBodyTimeout,
+    int requestBufferSize,
+    long requestBufferBudget) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

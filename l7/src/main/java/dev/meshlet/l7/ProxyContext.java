@@ -13,6 +13,7 @@ import org.jspecify.annotations.Nullable;
  * @param counters every live counter
  * @param ledger where every request is written down (counts, access log, journal)
  * @param clientWatcher notices clients leaving while their backend is silent; null for none
+ * @param bodyBudget the bytes buffered request bodies may hold together
  */
 record ProxyContext(
     ProxyConfig config,
@@ -21,4 +22,5 @@ record ProxyContext(
     Timeouts timeouts,
     ProxyCounters counters,
     Ledger ledger,
-    @Nullable ClientWatcher clientWatcher) {}
+    @Nullable ClientWatcher clientWatcher,
+    BodyBudget bodyBudget) {}

@@ -338,6 +338,22 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
   }
 
   /**
+   * Whether the proxy request's sender has nothing left to send and waits for the client's next
+   * bytes: no chunk held, and its demand is pending on the client's request.
+   */
+  boolean waitsForClient() {
+    lock.lock();
+    try {
+      if (pending != null || gated || retired) {
+        return false;
+      }
+    } finally {
+      lock.unlock();
+    }
+    return source.waiting();
+  }
+
+  /**
    * The client's request as a source shared by the bodies of successive tries: Jetty allows one
    * pending demand on it, and a demand the failed try's sender left pending must wake the next try.
    */
@@ -363,6 +379,15 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
         lock.unlock();
       }
       request.demand(this::available);
+    }
+
+    boolean waiting() {
+      lock.lock();
+      try {
+        return demanded && waiting != null;
+      } finally {
+        lock.unlock();
+      }
     }
 
     void forget() {

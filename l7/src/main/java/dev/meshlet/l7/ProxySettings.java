@@ -50,6 +50,8 @@ final class ProxySettings {
   private int maxPendingRequestsPerBackend = 1024;
   private Duration keepAliveTimeout = Duration.ofSeconds(60);
   private int acceptBacklog = 1024;
+  private int requestBufferSize = 64 * 1024;
+  private long requestBufferBudget = 64L * 1024 * 1024;
 
   void retryPolicy(RetryPolicy policy) {
     this.retryPolicy = Objects.requireNonNull(policy, "policy");
@@ -70,6 +72,22 @@ final class ProxySettings {
           "requestBodyTimeout: " + d + " (expected: >= 0, 0 for none)");
     }
     this.requestBodyTimeout = d;
+  }
+
+  void requestBufferSize(int bytes) {
+    if (bytes < 0) {
+      throw new IllegalArgumentException(
+          "requestBufferSize: " + bytes + " (expected: >= 0, 0 for none)");
+    }
+    this.requestBufferSize = bytes;
+  }
+
+  void requestBufferBudget(long bytes) {
+    if (bytes < 0) {
+      throw new IllegalArgumentException(
+          "requestBufferBudget: " + bytes + " (expected: >= 0, 0 for none)");
+    }
+    this.requestBufferBudget = bytes;
   }
 
   void maxPendingRequestsPerBackend(int n) {
@@ -315,7 +333,9 @@ final class ProxySettings {
         maxPendingRequestsPerBackend,
         keepAliveTimeout,
         acceptBacklog,
-        requestBodyTimeout);
+        requestBodyTimeout,
+        requestBufferSize,
+        requestBufferBudget);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */

@@ -3,6 +3,7 @@ package dev.meshlet.l7;
 import dev.meshlet.core.Endpoint;
 import java.nio.ByteBuffer;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLongFieldUpdater;
 import java.util.function.Supplier;
 import org.eclipse.jetty.client.ByteBufferRequestContent;
 import org.eclipse.jetty.http.HttpFields;
@@ -15,10 +16,12 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The client request's body as the tries send it, one of two ways, and what was read of it (bytes,
- * trailers, the end). <b>Buffered</b>: read whole before the first try when retries are on and it
- * fits the replay buffer, then sent with its length by every try. <b>Streamed</b>: read as the
- * proxy client asks for it ({@link ProxyRequestContent}), replayable within a window only after a
- * stale pooled connection. A buffered body that outgrows the buffer becomes a streamed one.
+ * trailers, the end). <b>Buffered</b>: read whole before the first try (and before a backend
+ * connection is taken) when its length is within the request buffer size, or retries are on and it
+ * fits the replay buffer, then sent with its length by every try; its bytes count against the
+ * proxy's {@link BodyBudget} as they arrive. <b>Streamed</b>: read as the proxy client asks for it
+ * ({@link ProxyRequestContent}), replayable within a window only after a stale pooled connection. A
+ * buffered body that outgrows the buffer becomes a streamed one.
  *
  * <p>Made only for a request that has a body. The reads are driven by the exchange ({@link Owner}),
  * which alone decides when a try is built and sent.
@@ -26,6 +29,9 @@ import org.jspecify.annotations.Nullable;
 final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nullable HttpFields> {
   /** At most this many stale-connection retries replay a body (as {@link Exchange} allows). */
   static final int STALE_REPLAYS = 2;
+
+  private static final AtomicLongFieldUpdater<RequestBody> BUDGETED =
+      AtomicLongFieldUpdater.newUpdater(RequestBody.class, "budgeted");
 
   /** What the body tells the exchange that reads it. */
   interface Owner {
@@ -55,6 +61,13 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
   private final ProxyConfig config;
   private final HttpRoute route;
   private final boolean expectContinue;
+  private final BodyBudget budget;
+
+  /** The most bytes of a buffered body the retry policy replays (its replay buffer); 0: none. */
+  private int replayLimit;
+
+  /** The bytes the buffer took from the budget; -1 once the exchange ended (nothing more taken). */
+  private volatile long budgeted;
 
   /** The whole body, when buffered for replay; null when streamed. */
   private @Nullable ReplayBuffer buffer;
@@ -76,8 +89,10 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
       Request clientRequest,
       ProxyConfig config,
       HttpRoute route,
-      boolean expectContinue) {
+      boolean expectContinue,
+      BodyBudget budget) {
     this.owner = owner;
+    this.budget = budget;
     this.expectContinue = expectContinue;
     this.clientRequest = clientRequest;
     this.config = config;
@@ -92,21 +107,31 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
   }
 
   /**
-   * The body of {@code clientRequest} (which {@linkplain #present has one}): buffered when it fits
-   * {@code policy}'s replay buffer, else streamed.
+   * The body of {@code clientRequest} (which {@linkplain #present has one}): buffered when its
+   * length is within the request buffer size or, with retries on, it fits {@code policy}'s replay
+   * buffer; else (and always when the client expects 100 Continue) streamed.
    */
   static RequestBody of(
-      Owner owner, Request clientRequest, ProxyConfig config, HttpRoute route, RetryPolicy policy) {
+      Owner owner,
+      Request clientRequest,
+      ProxyConfig config,
+      BodyBudget budget,
+      HttpRoute route,
+      RetryPolicy policy) {
     boolean expectContinue = RequestChecks.expectsContinue(clientRequest);
-    int limit = policy.replayBufferBytes();
-    if (policy.retries() && !expectContinue && limit > 0 && clientRequest.getLength() <= limit) {
-      // retries on: read a body that fits the replay buffer whole before the first try
-      RequestBody b = new RequestBody(owner, clientRequest, config, route, false);
-      long length = clientRequest.getLength();
-      b.buffer = new ReplayBuffer(limit, length >= 0 ? (int) length : 8192);
+    long length = clientRequest.getLength();
+    int replay = policy.retries() ? policy.replayBufferBytes() : 0;
+    boolean forRetries = replay > 0 && length <= replay;
+    boolean small = length > 0 && length <= config.requestBufferSize() && budget.capacity() > 0;
+    if (!expectContinue && (forRetries || small)) {
+      // read whole before a backend connection is taken: a slow upload holds none while it
+      // trickles in, and every retry can send it again
+      RequestBody b = new RequestBody(owner, clientRequest, config, route, false, budget);
+      b.buffer = new ReplayBuffer(length >= 0 ? (int) length : replay, 0);
+      b.replayLimit = replay;
       return b;
     }
-    RequestBody b = new RequestBody(owner, clientRequest, config, route, expectContinue);
+    RequestBody b = new RequestBody(owner, clientRequest, config, route, expectContinue, budget);
     b.streamed = new ProxyRequestContent(b, clientRequest, expectContinue);
     return b;
   }
@@ -200,7 +225,8 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
       ReplayBuffer b = Objects.requireNonNull(buffer);
       if (chunk instanceof Trailers t) {
         trailers = t.getTrailers(); // not forwarded: a replayed body goes with Content-Length
-      } else if (chunk.hasRemaining() && !b.append(chunk.getByteBuffer())) {
+      } else if (chunk.hasRemaining()
+          && (!charge(chunk.remaining()) || !b.append(chunk.getByteBuffer()))) {
         tooLargeToReplay(first, b, chunk);
         return;
       }
@@ -217,12 +243,16 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
     }
   }
 
-  /** The body outgrew the replay buffer: stream it (what was read first), and never retry it. */
+  /**
+   * The body outgrew the replay buffer or the budget: stream it (what was read first), and never
+   * retry it.
+   */
   private void tooLargeToReplay(Endpoint first, ReplayBuffer b, Content.Chunk chunk) {
     byte[] head = b.with(chunk.getByteBuffer());
     boolean last = chunk.isLast();
     chunk.release();
     buffer = null;
+    refund(0);
     ProxyRequestContent s = new ProxyRequestContent(this, clientRequest, false);
     streamed = s;
     if (!owner.prepare(first)) {
@@ -230,6 +260,42 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
     }
     s.pushBack(Content.Chunk.from(ByteBuffer.wrap(head), last));
     owner.send();
+  }
+
+  /**
+   * Takes {@code n} more bytes from the budget for the buffer; false when it is spent or the
+   * exchange ended.
+   */
+  private boolean charge(int n) {
+    if (!budget.take(n)) {
+      return false;
+    }
+    for (; ; ) {
+      long held = budgeted;
+      if (held < 0) { // ended meanwhile: discard() gave back all it saw
+        budget.give(n);
+        return false;
+      }
+      if (BUDGETED.compareAndSet(this, held, held + n)) {
+        return true;
+      }
+    }
+  }
+
+  /** Gives the buffer's bytes back to the budget, leaving {@code next} (-1 when it ended). */
+  private void refund(long next) {
+    for (; ; ) {
+      long held = budgeted;
+      if (held < 0) {
+        return;
+      }
+      if (BUDGETED.compareAndSet(this, held, next)) {
+        if (held > 0) {
+          budget.give(held);
+        }
+        return;
+      }
+    }
   }
 
   /**
@@ -275,9 +341,13 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
 
   // --- retries
 
-  /** Whether every try can send the whole body (it is buffered). */
+  /**
+   * Whether every try can send the whole body: it is buffered and fits the retry policy's replay
+   * buffer (a body buffered only to spare a backend connection is not retried past it).
+   */
   boolean replayable() {
-    return buffer != null;
+    ReplayBuffer b = buffer;
+    return b != null && b.length() <= replayLimit;
   }
 
   /**
@@ -312,6 +382,15 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
     return buffer == null && !ended && (!expectContinue || bytesIn > 0);
   }
 
+  /**
+   * Whether a try went idle for the client, not its backend: the body is still arriving and the
+   * proxy has sent all it read of it.
+   */
+  boolean stalledByClient() {
+    ProxyRequestContent s = streamed;
+    return arriving() && s != null && s.waitsForClient();
+  }
+
   /** Whether the whole body was read from the client. */
   boolean complete() {
     return ended;
@@ -327,9 +406,10 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
     return bytesIn;
   }
 
-  /** The exchange ended: releases what a streamed body holds. */
+  /** The exchange ended: releases what a streamed body holds and gives back the budget's bytes. */
   void discard() {
     Timeouts.cancel(deadline);
+    refund(-1);
     ProxyRequestContent s = streamed;
     if (s != null) {
       s.discard();
