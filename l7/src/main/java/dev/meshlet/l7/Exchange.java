@@ -4,8 +4,6 @@ import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
 import java.time.Duration;
 import java.util.Objects;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReferenceFieldUpdater;
 import org.eclipse.jetty.io.Content;
@@ -85,8 +83,9 @@ final class Exchange implements RequestBody.Owner {
   /** The faults drawn for this request; null (the usual case) when none applies. */
   private @Nullable FaultPlan faults;
 
-  private RetryPolicy policy = RetryPolicy.none();
-  private long key;
+  /** The retry loop's state and rules; null until admitted. */
+  private @Nullable RetryLoop retries;
+
   private String target = "/";
 
   /**
@@ -97,10 +96,6 @@ final class Exchange implements RequestBody.Owner {
   // the retry loop
   private volatile @Nullable Attempt current;
 
-  /** Tries made before the current one. */
-  private int tries;
-
-  private int staleRetries;
   private volatile Scheduler.@Nullable Task backoff;
   private Scheduler.@Nullable Task requestTimeout;
   private volatile boolean requestTimedOut;
@@ -181,9 +176,10 @@ final class Exchange implements RequestBody.Owner {
     }
     permits = admitted;
     RetryPolicy p = chosen.retryPolicy != null ? chosen.retryPolicy : ctx.config().retryPolicy();
-    policy = p;
-    key = RequestChecks.clientKey(clientRequest);
-    Endpoint picked = c.pick(key);
+    RetryLoop loop =
+        new RetryLoop(p, RequestChecks.clientKey(clientRequest), ctx.counters().retries);
+    retries = loop;
+    Endpoint picked = loop.first(admitted);
     if (picked == null) {
       sendError(503, HttpProxyStats.ErrorKind.NO_BACKEND, false);
       return;
@@ -226,7 +222,7 @@ final class Exchange implements RequestBody.Owner {
               clientRequest,
               clientResponse,
               Objects.requireNonNull(route),
-              policy,
+              Objects.requireNonNull(retries).policy(),
               faults,
               endpoint,
               target,
@@ -292,29 +288,8 @@ final class Exchange implements RequestBody.Owner {
         || clientResponse.isCommitted()) {
       return false;
     }
-    RequestBody b = body;
-    if (reason == HttpProxyStats.RetryReason.STALE_CONNECTION
-        && staleRetries < RequestBody.STALE_REPLAYS) {
-      if (b != null && !b.replayForStaleRetry()) {
-        ctx.counters().retries.notReplayable();
-        return false;
-      }
-      staleRetries++;
-      Objects.requireNonNull(permits).enterRetry();
-      return true;
-    }
-    if (!policy.allowsAnother(tries, clientRequest.getMethod())) {
-      return false;
-    }
-    if (b != null && !b.replayable()) {
-      ctx.counters().retries.notReplayable();
-      return false;
-    }
-    if (!Objects.requireNonNull(permits).tryEnterRetry(policy)) {
-      ctx.counters().retries.budgetExhausted();
-      return false;
-    }
-    return true;
+    return Objects.requireNonNull(retries)
+        .allows(reason, clientRequest.getMethod(), body, Objects.requireNonNull(permits));
   }
 
   /**
@@ -323,17 +298,12 @@ final class Exchange implements RequestBody.Owner {
    */
   void retry(Attempt failed, HttpProxyStats.RetryReason reason) {
     releasePending();
-    ctx.counters().retries.retried(reason);
+    long delay = Objects.requireNonNull(retries).retried(reason);
     failed.endForRetry(reason);
-    tries++;
     if (!STATE.compareAndSet(this, State.IN_FLIGHT, State.IDLE)) {
       return; // answered meanwhile
     }
     Endpoint previous = failed.endpoint();
-    long delay =
-        reason == HttpProxyStats.RetryReason.STALE_CONNECTION
-            ? 0
-            : policy.backoffNanos(tries, ThreadLocalRandom.current().nextLong());
     if (delay <= 0) {
       nextTry(previous);
     } else {
@@ -354,7 +324,7 @@ final class Exchange implements RequestBody.Owner {
       timedOutBetweenTries();
       return;
     }
-    Endpoint next = Objects.requireNonNull(permits).cluster().pick(key, tries, previous);
+    Endpoint next = Objects.requireNonNull(retries).next(Objects.requireNonNull(permits), previous);
     if (next == null) {
       sendError(503, HttpProxyStats.ErrorKind.NO_BACKEND, false);
       return;
@@ -369,45 +339,16 @@ final class Exchange implements RequestBody.Owner {
     if (!a.headForwarded() && !claim()) {
       return; // answered by someone else
     }
-    if (client.gone()) {
-      finish(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, failure);
-    } else if (client.malformed()) {
-      write(400, HttpProxyStats.ErrorKind.BAD_REQUEST, null, true);
-    } else if (bodyLate && !a.headForwarded()) { // the client was too slow: not the backend's fault
-      write(408, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, null, true);
-    } else if (failure instanceof RejectedExecutionException && !clientResponse.isCommitted()) {
-      // Jetty's queue of requests waiting for a connection to this backend is full
-      write(
-          503,
-          HttpProxyStats.ErrorKind.PENDING_OVERFLOW,
-          "backend " + a.endpoint().backend().displayName() + " max pending requests",
-          false);
-    } else if (clientResponse.isCommitted()) {
-      a.backendFailed(); // it died mid-response: abort the client connection rather than end the
-      // body cleanly
-      finish(0, HttpProxyStats.ErrorKind.UPSTREAM_ABORTED, failure);
-    } else if (DescriptorShortage.isShortage(
-        failure)) { // the proxy's shortage, not the backend's fault
-      write(
-          503,
-          HttpProxyStats.ErrorKind.OUT_OF_FILE_DESCRIPTORS,
-          "proxy out of file descriptors",
-          false);
-    } else if (idleForClient(a, failure)) { // the client paused mid-body: not the backend's fault
-      write(408, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, null, true);
-    } else if (a.timedOut() || failure instanceof TimeoutException) {
+    FailedTry answer =
+        FailedTry.of(
+            a, failure, client, bodyLate, idleForClient(a, failure), clientResponse.isCommitted());
+    if (answer.backendFailed()) {
       a.backendFailed();
-      write(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, null, false);
+    }
+    if (answer.status() == 0) {
+      finish(0, answer.kind(), failure);
     } else {
-      a.backendFailed();
-      String unresolved = a.unresolved();
-      write(
-          502,
-          unresolved == null
-              ? HttpProxyStats.ErrorKind.BAD_GATEWAY
-              : HttpProxyStats.ErrorKind.UNRESOLVED_BACKEND,
-          unresolved,
-          false);
+      write(answer.status(), answer.kind(), answer.reason(), answer.close());
     }
   }
 

@@ -8,24 +8,20 @@ import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * An HTTP/1.1 forwarding (reverse) proxy on Jetty 12: it routes each request by path, host,
- * headers, method or query to a {@link Cluster}, rewrites it, and streams both bodies without
- * buffering whole messages.
+ * headers, method or query to a {@link Cluster}, rewrites it, and streams both bodies (a small
+ * request body is read whole first, see {@link Builder#requestBufferSize(int)}).
  *
  * <pre>{@code
  * try (HttpProxy proxy = HttpProxy.builder()
- *         .listen(0)
+ *         .listen("127.0.0.1", 0)
  *         .route(r -> r.pathPrefix("/api/").to(apiPool))
  *         .route(r -> r.host("admin.example.com").to(adminPool))
  *         .route(r -> r.header("X-API-Version", "v2").to(v2Pool))
@@ -35,22 +31,10 @@ import org.slf4j.LoggerFactory;
  * }
  * }</pre>
  *
- * <p>Only the clusters' backends are ever contacted: an absolute-form request target is routed like
- * any other request (its authority is not a destination) and CONNECT is answered 405. Requests are
- * parsed in Jetty's strictest mode, and ambiguous framing is answered 400 with the connection
- * closed.
- *
- * <p>Threads: one Jetty {@code QueuedThreadPool} named {@code meshlet-l7-N}, shared by the server
- * and the proxy client, plus one scheduler thread and one thread ({@code
- * meshlet-l7-client-watcher}) that notices clients leaving while their backend is silent. Route
- * matchers (including {@code pathRegex} and {@code headerRegex}) run on Jetty's network threads:
- * keep their regexes free of catastrophic backtracking; the access log is written from the pool. No
- * virtual threads: the forwarding path never blocks (bodies move on Jetty's demand callbacks), and
- * Jetty's proxy measured slower on virtual threads with few CPUs. {@link #close()} stops them all.
+ * <p>What it contacts, how it parses and which threads it runs: see the {@linkplain dev.meshlet.l7
+ * package}.
  */
 public final class HttpProxy implements AutoCloseable {
-  private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
-
   private final ProxyConfig config;
   private final ProxyCounters counters;
   private final JournalWriter<HttpEvent> journal;
@@ -117,20 +101,7 @@ public final class HttpProxy implements AutoCloseable {
    *     the seed and the journal's last entries
    */
   public void awaitIdle(Duration timeout) {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (counters.total.inFlight() > 0) {
-      if (System.nanoTime() - deadline > 0) {
-        throw new AssertionError(
-            this
-                + ": timed out after "
-                + timeout
-                + " waiting for no request in flight; "
-                + counters.total.inFlight()
-                + " in flight; "
-                + journal.journal().describeTail(10));
-      }
-      LockSupport.parkNanos(1_000_000);
-    }
+    counters.awaitIdle(timeout, () -> this + ": ", journal.journal());
   }
 
   /**
@@ -155,14 +126,7 @@ public final class HttpProxy implements AutoCloseable {
 
   /** A snapshot of the counters, for the proxy, per route and per backend. */
   public HttpProxyStats stats() {
-    return new HttpProxyStats(
-        counters.total.snapshot(),
-        counters.routeSnapshots(),
-        counters.backendSnapshots(),
-        counters.retries.snapshot(),
-        closed.get(),
-        jetty.handler.routes().clusterStats(),
-        jetty.bodyBudget.snapshot());
+    return counters.stats(closed.get(), jetty.handler.routes(), jetty.bodyBudget);
   }
 
   /**
@@ -188,12 +152,7 @@ public final class HttpProxy implements AutoCloseable {
     }
     Routes t = new Routes();
     spec.accept(t);
-    ProxySettings.checkRoutes(t.routes, t.defaultCluster);
-    RouteTable table =
-        new RouteTable(
-            t.routes, t.defaultCluster == null ? null : HttpRoute.catchAll(t.defaultCluster));
-    table.offerSeed(config.seed());
-    jetty.handler.replaceRoutes(table);
+    jetty.handler.replaceRoutes(RouteTable.of(t.routes, t.defaultCluster, config.seed()));
   }
 
   /**
@@ -233,32 +192,6 @@ public final class HttpProxy implements AutoCloseable {
   }
 
   /**
-   * A new routing table for {@link HttpProxy#replaceRoutes(Consumer)}, built as the builder's
-   * routes are.
-   */
-  public static final class Routes {
-    private final List<HttpRoute> routes = new ArrayList<>();
-    private @Nullable Cluster defaultCluster;
-
-    private Routes() {}
-
-    /**
-     * Adds a route; routes are tried in the order added, the first whose conditions all hold wins.
-     */
-    public Routes route(Consumer<HttpRoute.Builder> spec) {
-      Objects.requireNonNull(spec, "spec");
-      routes.add(HttpRoute.build(spec, "route-" + (routes.size() + 1)));
-      return this;
-    }
-
-    /** Where requests no route matched go (route name {@code default}); without it they get 404. */
-    public Routes defaultRoute(Cluster cluster) {
-      this.defaultCluster = Objects.requireNonNull(cluster, "cluster");
-      return this;
-    }
-  }
-
-  /**
    * Stops accepting connections, lets requests in flight finish for up to the drain timeout, then
    * stops Jetty and every thread the proxy started. Idempotent; the port can be bound again after.
    */
@@ -267,18 +200,7 @@ public final class HttpProxy implements AutoCloseable {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    jetty.shutdownConnector();
-    try {
-      if (!counters.awaitDrained(config.drainTimeout().toMillis())) {
-        LOG.warn(
-            "closing with {} requests still in flight after the drain timeout of {} ms",
-            counters.total.inFlight(),
-            config.drainTimeout().toMillis());
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-    jetty.stop();
+    jetty.close(counters, config.drainTimeout());
   }
 
   /**

@@ -4,6 +4,7 @@ import dev.meshlet.core.internal.Bind;
 import dev.meshlet.core.internal.JournalWriter;
 import java.io.IOException;
 import java.net.BindException;
+import java.time.Duration;
 import org.eclipse.jetty.client.ContinueProtocolHandler;
 import org.eclipse.jetty.client.EarlyHintsProtocolHandler;
 import org.eclipse.jetty.client.HttpClient;
@@ -208,6 +209,25 @@ final class JettyStack {
     } catch (RuntimeException e) {
       LOG.debug("shutting down the connector", e);
     }
+  }
+
+  /**
+   * Stops accepting, lets the requests in flight finish for up to {@code drain}, then stops
+   * everything.
+   */
+  void close(ProxyCounters counters, Duration drain) {
+    shutdownConnector();
+    try {
+      if (!counters.awaitDrained(drain.toMillis())) {
+        LOG.warn(
+            "closing with {} requests still in flight after the drain timeout of {} ms",
+            counters.total.inFlight(),
+            drain.toMillis());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    stop();
   }
 
   /** Stops everything the proxy started; idempotent. */

@@ -1,11 +1,15 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Endpoint;
+import dev.meshlet.core.Journal;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -108,5 +112,39 @@ final class ProxyCounters {
     } finally {
       drainLock.unlock();
     }
+  }
+
+  /**
+   * Waits until no request is in flight.
+   *
+   * @throws AssertionError naming {@code proxy}, the count and the journal's tail on timeout
+   */
+  void awaitIdle(Duration timeout, Supplier<String> proxy, Journal<HttpEvent> journal) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (total.inFlight() > 0) {
+      if (System.nanoTime() - deadline > 0) {
+        throw new AssertionError(
+            proxy.get()
+                + "timed out after "
+                + timeout
+                + " waiting for no request in flight; "
+                + total.inFlight()
+                + " in flight; "
+                + journal.describeTail(10));
+      }
+      LockSupport.parkNanos(1_000_000);
+    }
+  }
+
+  /** A snapshot of every counter, with the routes' clusters and the body budget. */
+  HttpProxyStats stats(boolean closed, RouteTable routes, BodyBudget budget) {
+    return new HttpProxyStats(
+        total.snapshot(),
+        routeSnapshots(),
+        backendSnapshots(),
+        retries.snapshot(),
+        closed,
+        routes.clusterStats(),
+        budget.snapshot());
   }
 }

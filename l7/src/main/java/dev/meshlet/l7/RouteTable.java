@@ -27,6 +27,21 @@ final class RouteTable {
   /** Only the routes with faults; usually none. */
   private final RouteFaults[] faults;
 
+  /**
+   * A table of {@code routes} and a default route to {@code defaultCluster} (if any), checked as
+   * the builder's are, offering {@code seed} to its clusters.
+   *
+   * @throws IllegalArgumentException when a route is incomplete or route names repeat
+   * @throws IllegalStateException when there is no route
+   */
+  static RouteTable of(List<HttpRoute> routes, @Nullable Cluster defaultCluster, long seed) {
+    ProxySettings.checkRoutes(routes, defaultCluster);
+    RouteTable table =
+        new RouteTable(routes, defaultCluster == null ? null : HttpRoute.catchAll(defaultCluster));
+    table.offerSeed(seed);
+    return table;
+  }
+
   RouteTable(List<HttpRoute> routes, @Nullable HttpRoute defaultRoute) {
     this.routes = routes.toArray(new HttpRoute[0]);
     this.defaultRoute = defaultRoute;

@@ -1,7 +1,21 @@
 /**
  * An HTTP/1.1 forwarding proxy on Jetty 12: {@link dev.meshlet.l7.HttpProxy} routes each request by
  * path, host, headers, method or query to a {@link dev.meshlet.core.Cluster}, rewrites it, and
- * streams both bodies without buffering whole messages.
+ * streams both bodies (a small request body is read whole first).
+ *
+ * <p>Only the clusters' backends are ever contacted: an absolute-form request target is routed like
+ * any other request (its authority is not a destination) and CONNECT is answered 405. Requests are
+ * parsed in Jetty's strictest mode, and ambiguous framing is answered 400 with the connection
+ * closed.
+ *
+ * <p>Threads: one Jetty {@code QueuedThreadPool} named {@code meshlet-l7-N}, shared by the server
+ * and the proxy client, plus one scheduler thread and one thread ({@code
+ * meshlet-l7-client-watcher}) that notices clients leaving while their backend is silent. Route
+ * matchers (including {@code pathRegex} and {@code headerRegex}) run on Jetty's network threads:
+ * keep their regexes free of catastrophic backtracking; the access log is written from the pool. No
+ * virtual threads: the forwarding path never blocks (bodies move on Jetty's demand callbacks), and
+ * Jetty's proxy measured slower on virtual threads with few CPUs. {@link HttpProxy#close()} stops
+ * them all.
  */
 @NullMarked
 package dev.meshlet.l7;
