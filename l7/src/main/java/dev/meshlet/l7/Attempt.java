@@ -323,8 +323,8 @@ final class Attempt
 
   /** Aborts the proxy request, now or when Jetty has queued it (see {@link #abortCause}). */
   void abort(Throwable cause) {
-    if (ABORT.compareAndSet(this, null, cause)
-        && queued) { // else onQueued aborts, or an abort came first
+    // else onQueued aborts, or an abort came first
+    if (ABORT.compareAndSet(this, null, cause) && queued) {
       proxyRequest.abort(cause);
     }
   }
@@ -391,8 +391,8 @@ final class Attempt
         lease.failed(); // outlier detection sees it as forwardHead would have
       }
       retryStatus = status;
-      serverResponse.abort(
-          new IOException("meshlet: retrying after status " + status)); // then onComplete
+      // then onComplete
+      serverResponse.abort(new IOException("meshlet: retrying after status " + status));
       return;
     }
     forwardHead(serverResponse);

@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import org.eclipse.jetty.io.EofException;
 import org.eclipse.jetty.server.Request;
 import org.jspecify.annotations.Nullable;
 
@@ -42,6 +43,31 @@ final class ClientSide {
   /** Whether the client's body was malformed (answered 400). */
   boolean malformed() {
     return malformed;
+  }
+
+  /**
+   * Reading the client's body failed: malformed (answered 400) or the client went away (counted as
+   * such).
+   */
+  void bodyFailed(Request clientRequest, @Nullable Throwable failure) {
+    if (RequestChecks.malformed(clientRequest, failure)) {
+      malformedBody();
+    } else {
+      left();
+    }
+  }
+
+  /**
+   * The client closed or reset its connection while the server was silent: noted, and the
+   * connection closed at once, so that nothing (not Jetty's error page either) is written to a
+   * half-closed client.
+   *
+   * @return the failure to abort the try with
+   */
+  EofException vanished(Request clientRequest) {
+    left();
+    clientRequest.getConnectionMetaData().getConnection().getEndPoint().close();
+    return new EofException("client closed the connection while the backend was silent");
   }
 
   /** The client's body was malformed, or the request could not be handled: the client's fault. */

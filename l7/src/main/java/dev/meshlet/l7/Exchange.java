@@ -2,7 +2,6 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
-import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReferenceFieldUpdater;
@@ -11,7 +10,6 @@ import org.eclipse.jetty.io.EofException;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
-import org.eclipse.jetty.util.thread.Scheduler;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -24,40 +22,11 @@ import org.jspecify.annotations.Nullable;
  * {@link Ledger}. Everything runs on Jetty's callbacks and the scheduler; nothing waits. The Jetty
  * {@code callback} is completed exactly once, in {@link #finish}.
  *
- * <h2>Who answers the client</h2>
- *
- * One {@link State}, changed only by compare-and-set. IDLE: no try in flight (before the first,
- * while the body is read, during a backoff); PREPARING: a try is being built; IN_FLIGHT: a try was
- * handed to Jetty; ANSWERING: the client response is being written; DONE: Jetty's callback
- * completed.
- *
- * <pre>
- * from        to          by
- * IDLE        PREPARING   prepare(): a try is being built (its counters begun)
- * PREPARING   IDLE        prepare(): built, not sent; a request timeout meanwhile is answered now
- * IDLE        IN_FLIGHT   send(): the try is handed to Jetty
- * IN_FLIGHT   IDLE        retry(): the failed try ended; the next waits its backoff
- * IDLE        ANSWERING   claim(): a local answer (refusal, timeout, client gone, no backend)
- * IN_FLIGHT   ANSWERING   claim(): the try in flight forwards its response or answers its failure
- * any         DONE        finish(): counters, log, journal, Jetty's callback
- * </pre>
- *
- * In IDLE, a request timeout or a client failure answers by itself (cancelling a backoff); in
- * IN_FLIGHT or ANSWERING it aborts the try, whose failure answers; in PREPARING it is noted and
- * answered when the try is built.
+ * <p>Who answers the client is one {@link AnswerState}, whose transitions are tabled there.
  */
 final class Exchange implements RequestBody.Owner {
-  /** Who answers the client: see the class comment. */
-  enum State {
-    IDLE,
-    PREPARING,
-    IN_FLIGHT,
-    ANSWERING,
-    DONE
-  }
-
-  private static final AtomicReferenceFieldUpdater<Exchange, State> STATE =
-      AtomicReferenceFieldUpdater.newUpdater(Exchange.class, State.class, "state");
+  private static final AtomicReferenceFieldUpdater<Exchange, AnswerState> STATE =
+      AtomicReferenceFieldUpdater.newUpdater(Exchange.class, AnswerState.class, "state");
 
   private final ProxyContext ctx;
   private final RouteTable table;
@@ -74,7 +43,7 @@ final class Exchange implements RequestBody.Owner {
    */
   private final long journalGeneration;
 
-  private volatile State state = State.IDLE;
+  private volatile AnswerState state = AnswerState.IDLE;
 
   // routing, decided once in start()
   private @Nullable HttpRoute route;
@@ -96,17 +65,11 @@ final class Exchange implements RequestBody.Owner {
   // the retry loop
   private volatile @Nullable Attempt current;
 
-  private volatile Scheduler.@Nullable Task backoff;
-  private Scheduler.@Nullable Task requestTimeout;
-  private volatile boolean requestTimedOut;
-
-  /** The client's body missed the request body deadline. */
-  private volatile boolean bodyLate;
-
   private @Nullable String generatedRequestId;
 
   // the client
   private final ClientSide client = new ClientSide(startNanos);
+  private final ExchangeTimers timers;
 
   /** The client's body; null when the request has none. */
   private @Nullable RequestBody body;
@@ -120,6 +83,7 @@ final class Exchange implements RequestBody.Owner {
     this.requestId = ctx.ledger().nextRequestId();
     this.journalGeneration = ctx.ledger().generation();
     this.ctx = ctx;
+    this.timers = new ExchangeTimers(ctx.timeouts());
     this.table = table;
     this.clientRequest = clientRequest;
     this.clientResponse = clientResponse;
@@ -157,15 +121,15 @@ final class Exchange implements RequestBody.Owner {
       faults = plan;
       ctx.ledger().faultsApplied(requestId, journalGeneration, chosen, plan);
       int status = plan.abortStatus;
-      if (status > 0 && claim()) {
-        LocalAnswer.fault(
-            clientResponse,
-            status,
-            Callback.from(
-                () -> finish(status, null, null),
-                x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
-      }
-      if (status > 0) {
+      if (status > 0) { // an abort fault: the route's answer, written like the proxy's own
+        if (claim()) {
+          LocalAnswer.fault(
+              clientResponse,
+              status,
+              Callback.from(
+                  () -> finish(status, null, null),
+                  x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
+        }
         return;
       }
     }
@@ -186,10 +150,7 @@ final class Exchange implements RequestBody.Owner {
     }
     target = HeaderPolicy.proxyRequestTarget(clientRequest, chosen);
     clientRequest.addFailureListener(this::onClientFailure);
-    Duration whole = ctx.timeouts().request(chosen);
-    if (!whole.isZero()) {
-      requestTimeout = ctx.timeouts().afterNanos(whole.toNanos(), this::onRequestTimeout);
-    }
+    timers.requestDeadline(ctx.timeouts().request(chosen), this::onRequestTimeout);
     if (!RequestBody.present(clientRequest)) {
       if (prepare(picked)) {
         send();
@@ -210,7 +171,7 @@ final class Exchange implements RequestBody.Owner {
    */
   @Override
   public boolean prepare(Endpoint endpoint) {
-    if (!STATE.compareAndSet(this, State.IDLE, State.PREPARING)) {
+    if (!STATE.compareAndSet(this, AnswerState.IDLE, AnswerState.PREPARING)) {
       return false;
     }
     Attempt a;
@@ -229,13 +190,13 @@ final class Exchange implements RequestBody.Owner {
               generatedRequestId,
               body);
     } catch (RuntimeException x) {
-      state = State.IDLE; // startFailed() answers
+      state = AnswerState.IDLE; // startFailed() answers
       throw x;
     }
     generatedRequestId = a.requestId();
     current = a;
-    state = State.IDLE;
-    if (requestTimedOut || bodyLate) { // a timeout fired while this ran
+    state = AnswerState.IDLE;
+    if (timers.passed()) { // a timeout fired while this ran
       timedOutBetweenTries();
       return false;
     }
@@ -244,7 +205,7 @@ final class Exchange implements RequestBody.Owner {
 
   @Override
   public boolean waiting() {
-    return state == State.IDLE;
+    return state == AnswerState.IDLE;
   }
 
   /**
@@ -254,7 +215,7 @@ final class Exchange implements RequestBody.Owner {
   @Override
   public void send() {
     Attempt a = current;
-    if (a == null || state != State.IDLE) {
+    if (a == null || state != AnswerState.IDLE) {
       return;
     }
     FaultPlan plan = faults;
@@ -263,7 +224,7 @@ final class Exchange implements RequestBody.Owner {
       ctx.timeouts().afterNanos(delay, this::send);
       return;
     }
-    if (!STATE.compareAndSet(this, State.IDLE, State.IN_FLIGHT)) {
+    if (!STATE.compareAndSet(this, AnswerState.IDLE, AnswerState.IN_FLIGHT)) {
       return; // answered first
     }
     if (!acquirePending()) {
@@ -281,10 +242,9 @@ final class Exchange implements RequestBody.Owner {
    * the rules in {@link RetryPolicy}; a true answer holds a place in the retry budget.
    */
   boolean mayRetry(HttpProxyStats.RetryReason reason) {
-    if (state != State.IN_FLIGHT
+    if (state != AnswerState.IN_FLIGHT
         || client.failed()
-        || requestTimedOut
-        || bodyLate
+        || timers.passed()
         || clientResponse.isCommitted()) {
       return false;
     }
@@ -300,27 +260,27 @@ final class Exchange implements RequestBody.Owner {
     releasePending();
     long delay = Objects.requireNonNull(retries).retried(reason);
     failed.endForRetry(reason);
-    if (!STATE.compareAndSet(this, State.IN_FLIGHT, State.IDLE)) {
+    if (!STATE.compareAndSet(this, AnswerState.IN_FLIGHT, AnswerState.IDLE)) {
       return; // answered meanwhile
     }
     Endpoint previous = failed.endpoint();
     if (delay <= 0) {
       nextTry(previous);
     } else {
-      backoff = ctx.timeouts().afterNanos(delay, () -> nextTry(previous));
+      timers.backoff(delay, () -> nextTry(previous));
     }
   }
 
   private void nextTry(Endpoint previous) {
-    backoff = null;
-    if (state != State.IDLE) {
+    timers.backoffEnded();
+    if (state != AnswerState.IDLE) {
       return;
     }
     if (client.failed()) { // the client failed while the last try ended
       endBetweenTries();
       return;
     }
-    if (requestTimedOut || bodyLate) {
+    if (timers.passed()) {
       timedOutBetweenTries();
       return;
     }
@@ -341,7 +301,12 @@ final class Exchange implements RequestBody.Owner {
     }
     FailedTry answer =
         FailedTry.of(
-            a, failure, client, bodyLate, idleForClient(a, failure), clientResponse.isCommitted());
+            a,
+            failure,
+            client,
+            timers.isBodyLate(),
+            idleForClient(a, failure),
+            clientResponse.isCommitted());
     if (answer.backendFailed()) {
       a.backendFailed();
     }
@@ -369,18 +334,16 @@ final class Exchange implements RequestBody.Owner {
 
   /** A timeout fired while no try was in flight: 408 when the client's body was late, else 504. */
   private void timedOutBetweenTries() {
-    sendError(
-        bodyLate ? 408 : 504,
-        bodyLate
-            ? HttpProxyStats.ErrorKind.REQUEST_TIMEOUT
-            : HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT,
-        bodyLate);
+    boolean late = timers.isBodyLate();
+    HttpProxyStats.ErrorKind kind =
+        late ? HttpProxyStats.ErrorKind.REQUEST_TIMEOUT : HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT;
+    sendError(late ? 408 : 504, kind, late);
   }
 
+  /** 408 now, or the try's failure answers 408: the client's fault, not its backend's. */
   @Override
-  public void bodyTimedOut(
-      long millis) { // 408 now, or the try's failure answers 408 (not its backend's fault)
-    bodyLate = true;
+  public void bodyTimedOut(long millis) {
+    timers.bodyLate();
     if (claimBetweenTries()) {
       write(408, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, null, true);
       return;
@@ -392,7 +355,7 @@ final class Exchange implements RequestBody.Owner {
   }
 
   private void onRequestTimeout() {
-    requestTimedOut = true;
+    timers.requestPassed();
     if (claimBetweenTries()) {
       // nothing in flight (a body still being read, a delay fault, a backoff): answer here
       write(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, null, false);
@@ -418,8 +381,7 @@ final class Exchange implements RequestBody.Owner {
           "cluster " + p.cluster().name() + " max pending requests");
       return false;
     }
-    if (state
-        != State.IN_FLIGHT) { // answered meanwhile: its finish() may have closed the one before
+    if (state != AnswerState.IN_FLIGHT) { // answered meanwhile, maybe closing the one before
       p.releasePending();
       return false;
     }
@@ -441,11 +403,7 @@ final class Exchange implements RequestBody.Owner {
    */
   @Override
   public void bodyFailed(@Nullable Throwable failure) {
-    if (RequestChecks.malformed(clientRequest, failure)) {
-      client.malformedBody();
-    } else {
-      client.left();
-    }
+    client.bodyFailed(clientRequest, failure);
   }
 
   /** What the exchange knows of its client; a try notes there that the client left or was cut. */
@@ -505,16 +463,10 @@ final class Exchange implements RequestBody.Owner {
 
   /** The client closed or reset its connection while the server was silent: abort the try. */
   private void onClientVanished() {
-    if (state == State.ANSWERING || state == State.DONE) {
+    if (state == AnswerState.ANSWERING || state == AnswerState.DONE) {
       return;
     }
-    client.left();
-    EofException gone =
-        new EofException("client closed the connection while the backend was silent");
-    // closed first, so that nothing (not Jetty's error page either) is written to a half-closed
-    // client
-    clientRequest.getConnectionMetaData().getConnection().getEndPoint().close();
-    clientFailed(gone);
+    clientFailed(client.vanished(clientRequest));
   }
 
   /**
@@ -522,7 +474,7 @@ final class Exchange implements RequestBody.Owner {
    * still ours to write, and end the exchange so the counters stay balanced.
    */
   void startFailed(RuntimeException failure) {
-    if (state == State.DONE) {
+    if (state == AnswerState.DONE) {
       return;
     }
     client.malformedBody(); // whatever happens to a try now is not the backend's fault
@@ -530,12 +482,8 @@ final class Exchange implements RequestBody.Owner {
     if (a != null) {
       a.abort(failure);
     }
-    if (claim()) {
-      write(
-          400,
-          HttpProxyStats.ErrorKind.BAD_REQUEST,
-          null,
-          true); // or ends it, if the response is committed
+    if (claim()) { // write() ends it instead, if the response is committed
+      write(400, HttpProxyStats.ErrorKind.BAD_REQUEST, null, true);
     }
   }
 
@@ -546,8 +494,8 @@ final class Exchange implements RequestBody.Owner {
    * finishes.
    */
   boolean claim() {
-    if (STATE.compareAndSet(this, State.IDLE, State.ANSWERING)
-        || STATE.compareAndSet(this, State.IN_FLIGHT, State.ANSWERING)) {
+    if (STATE.compareAndSet(this, AnswerState.IDLE, AnswerState.ANSWERING)
+        || STATE.compareAndSet(this, AnswerState.IN_FLIGHT, AnswerState.ANSWERING)) {
       client.stopWatching(); // a client may read its answer and close: that is not leaving
       return true;
     }
@@ -556,10 +504,10 @@ final class Exchange implements RequestBody.Owner {
 
   /** Takes the answer when no try is in flight, cancelling a backoff's next try. */
   private boolean claimBetweenTries() {
-    if (!STATE.compareAndSet(this, State.IDLE, State.ANSWERING)) {
+    if (!STATE.compareAndSet(this, AnswerState.IDLE, AnswerState.ANSWERING)) {
       return false;
     }
-    Timeouts.cancel(backoff);
+    timers.cancelBackoff();
     return true;
   }
 
@@ -596,11 +544,11 @@ final class Exchange implements RequestBody.Owner {
 
   /** Ends the exchange once: permits, counters, access log, journal, then Jetty's callback. */
   void finish(int status, HttpProxyStats.@Nullable ErrorKind kind, @Nullable Throwable failure) {
-    if (STATE.getAndSet(this, State.DONE) == State.DONE) {
+    if (STATE.getAndSet(this, AnswerState.DONE) == AnswerState.DONE) {
       return;
     }
     client.stopWatching(); // before the callback: the connection is Jetty's alone again
-    Timeouts.cancel(requestTimeout);
+    timers.cancel();
     Permits p = permits;
     if (p != null) {
       p.close();
@@ -610,8 +558,7 @@ final class Exchange implements RequestBody.Owner {
       b.discard();
     }
     Attempt a = current;
-    Attempt live =
-        a != null && !a.ended() ? a : null; // between tries, the last one has ended already
+    Attempt live = a != null && !a.ended() ? a : null; // between tries the last one has ended
     long in = b == null ? 0 : b.bytesIn();
     long out = a == null ? 0 : a.bytesOut();
     if (live != null) {
