@@ -1,14 +1,11 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Endpoint;
-import dev.meshlet.core.internal.Lease;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
 import java.util.concurrent.atomic.AtomicReferenceFieldUpdater;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -18,13 +15,11 @@ import org.eclipse.jetty.client.Response;
 import org.eclipse.jetty.client.Result;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpMethod;
-import org.eclipse.jetty.http.HttpVersion;
 import org.eclipse.jetty.io.Connection;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.Invocable;
-import org.eclipse.jetty.util.thread.Scheduler;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -38,8 +33,8 @@ import org.jspecify.annotations.Nullable;
  * the client response is written (or {@link Exchange#sendError} when its response head was
  * refused); and three notices: {@link Exchange#releasePending} (it got a connection), {@link
  * Exchange#watchClient} (its server is silent), {@link Exchange#client()} (the client left or
- * cannot be written to). Every call on the endpoint ({@code begin}, {@code end}, {@code succeeded},
- * {@code failed}, bytes) is made here.
+ * cannot be written to). What it counts against its backend is its {@link TryTally}'s, its timers
+ * are its {@link TryTimers}'.
  */
 final class Attempt
     implements Response.Listener,
@@ -51,14 +46,6 @@ final class Attempt
         FaultPlan.ShapedBody {
   private static final AtomicReferenceFieldUpdater<Attempt, @Nullable Throwable> ABORT =
       AtomicReferenceFieldUpdater.newUpdater(Attempt.class, Throwable.class, "abortCause");
-  private static final AtomicIntegerFieldUpdater<Attempt> ARMED =
-      AtomicIntegerFieldUpdater.newUpdater(Attempt.class, "responseTimerArmed");
-
-  /**
-   * How much longer than the response deadline a proxy request may stay idle, so that the deadline
-   * decides.
-   */
-  private static final long IDLE_MARGIN_MILLIS = 1000;
 
   private final Exchange exchange;
   private final ProxyContext ctx;
@@ -69,20 +56,13 @@ final class Attempt
   private final @Nullable FaultPlan faults;
   private final Endpoint endpoint;
 
-  /**
-   * The try in flight on {@link #endpoint}, begun last in the constructor; its outcome is reported
-   * once.
-   */
-  private final Lease lease;
+  /** What the try counts against its backend, begun last in the constructor, ended once. */
+  private final TryTally tally;
 
-  private final Counters backendCounters;
   private final Destinations.Server server;
 
   /** The client's body this try sends; null for none. */
   private final @Nullable RequestBody body;
-
-  /** How long the server may take to begin its response once it has the whole request, in ms. */
-  private final long responseMillis;
 
   /** The streamed body this try sends; null for a buffered body or none. */
   private @Nullable ProxyRequestContent streamed;
@@ -130,24 +110,12 @@ final class Attempt
   /** Set when the try failed because its backend's host name did not resolve: says so. */
   private volatile @Nullable String unresolved;
 
-  /**
-   * 1 once the response deadline runs: from the send, or from the end of a client body still
-   * arriving.
-   */
-  private volatile int responseTimerArmed;
-
   /** When the proxy request was sent, then how long the server took to begin its response. */
   private volatile long serverHeadNanos;
 
   private volatile long bytesOut;
   private volatile @Nullable HttpFields serverTrailers;
-  private Scheduler.@Nullable Task responseTimeout;
-  private Scheduler.@Nullable Task connectTimeout;
-
-  /**
-   * Ended by {@link #endForRetry} or {@link #end}; read only after the exchange's state changed.
-   */
-  private boolean ended;
+  private final TryTimers timers;
 
   /**
    * Builds the try towards {@code endpoint}: the proxy request to {@code target} carrying the body,
@@ -179,46 +147,29 @@ final class Attempt
     this.requestId = requestId;
     this.body = body;
     this.server = ctx.destinations().server(endpoint);
+    long responseMillis = ctx.timeouts().perTry(policy, route).toMillis();
+    this.timers = new TryTimers(this, ctx.timeouts(), ctx.clientWatcher() != null, responseMillis);
     Request r =
-        ctx.client()
-            .newRequest(server.uri)
-            .method(clientRequest.getMethod())
-            .version(HttpVersion.HTTP_1_1)
-            .path(target);
+        ctx.destinations()
+            .newRequest(
+                server,
+                clientRequest.getMethod(),
+                target,
+                ctx.timeouts().proxyRequestIdleMillis(route, responseMillis));
     r.headers(this);
     r.onRequestBegin(this);
     r.onRequestQueued(this);
     r.onRequestHeaders(this);
-    this.responseMillis = ctx.timeouts().perTry(policy, route).toMillis();
-    // Jetty applies the idle timeout while a try waits for its response too: unless the route sets
-    // one, it is kept longer than the response deadline, so that the deadline decides (both ways).
-    long idle =
-        route.idleTimeout != null
-            ? route.idleTimeout.toMillis()
-            : Math.max(
-                ctx.config().upstreamIdleTimeout().toMillis(), responseMillis + IDLE_MARGIN_MILLIS);
-    r.idleTimeout(idle, TimeUnit.MILLISECONDS);
     long replayedBytes = 0;
     if (body != null) {
-      Request.Content content = body.content();
-      r.body(content);
-      if (content instanceof ProxyRequestContent s) {
-        streamed = s;
-        r.attribute(ProxyRequestContent.ATTRIBUTE, s); // opened by the backend's 100 Continue
-      }
-      Supplier<@Nullable HttpFields> trailers = body.trailersSupplier();
-      if (trailers != null) {
-        r.trailersSupplier(trailers);
-      }
+      streamed = body.attachTo(r);
       replayedBytes = body.replayedBytes();
     }
     this.proxyRequest = r;
     // begun last: a request that failed to build has nothing to end
-    this.backendCounters = ctx.counters().backend(endpoint);
-    this.lease = Lease.begin(endpoint);
-    backendCounters.begin();
+    this.tally = TryTally.begin(endpoint, ctx.counters().backend(endpoint));
     if (replayedBytes > 0) {
-      lease.bytesOut(replayedBytes);
+      tally.bytesOut(replayedBytes);
     }
     if (body != null) {
       body.sendingTo(this);
@@ -247,10 +198,10 @@ final class Attempt
   void send() {
     serverHeadNanos = System.nanoTime();
     if (!bodyArriving()) { // else the deadline starts when the client's body has arrived
-      armResponseTimeout();
+      timers.armResponse();
     }
     if (route.connectTimeout != null) {
-      connectTimeout = ctx.timeouts().connect(route, this::onConnectTimeout);
+      timers.connectDeadline(route);
     }
     ctx.destinations().send(server, proxyRequest, this);
   }
@@ -260,53 +211,34 @@ final class Attempt
    * waiting for a slow client's body is not late; the request body deadline covers the client.
    */
   void bodyArrived() {
-    armResponseTimeout();
+    timers.armResponse();
   }
 
-  private boolean bodyArriving() {
+  boolean bodyArriving() {
     RequestBody b = body;
     return b != null && b.arriving();
   }
 
-  private void armResponseTimeout() {
-    long timeout = responseMillis;
-    if (timeout <= 0 || responseBegun || ended || !ARMED.compareAndSet(this, 0, 1)) {
-      return;
-    }
-    Timeouts timeouts = ctx.timeouts();
-    if (timeout > Timeouts.WATCH_AFTER_MILLIS && ctx.clientWatcher() != null) {
-      long rest = timeout - Timeouts.WATCH_AFTER_MILLIS;
-      responseTimeout =
-          timeouts.afterMillis(Timeouts.WATCH_AFTER_MILLIS, () -> onServerSilent(rest, timeout));
-    } else {
-      responseTimeout = timeouts.afterMillis(timeout, () -> onResponseTimeout(timeout));
-    }
+  /** Whether the server's response began or the try ended: no deadline applies any more. */
+  boolean responseBegunOrEnded() {
+    return responseBegun || tally.ended();
   }
 
-  /** The server has been silent for a while: watch the client's connection, then keep waiting. */
-  private void onServerSilent(long rest, long timeout) {
-    if (responseBegun || ended) {
-      return;
-    }
+  /** The server has been silent for a while: the client's connection is watched. */
+  void serverSilent() {
     exchange.watchClient();
-    responseTimeout = ctx.timeouts().afterMillis(rest, () -> onResponseTimeout(timeout));
   }
 
-  private void onResponseTimeout(long timeout) {
-    if (bodyArriving()) { // the body began to flow after the send (a 100 Continue): wait for it
-      ARMED.set(this, 0);
-      if (!bodyArriving()) {
-        armResponseTimeout();
-      }
-      return;
-    }
+  /** The server did not begin its response within {@code timeout} ms: abort the try. */
+  void responseDeadlinePassed(long timeout) {
     if (!responseBegun) {
       timedOut = true;
       abort(new TimeoutException("no response within " + timeout + " ms"));
     }
   }
 
-  private void onConnectTimeout() {
+  /** No connection within the route's connect timeout: abort the try. */
+  void connectDeadlinePassed() {
     if (!requestBegun && route.connectTimeout != null) {
       abort(
           new ConnectException("no connection within " + route.connectTimeout.toMillis() + " ms"));
@@ -347,7 +279,7 @@ final class Attempt
     requestBegun = true;
     server.connected();
     exchange.releasePending();
-    Timeouts.cancel(connectTimeout);
+    timers.connected();
     // Jetty counts the request being sent: more than one means a pooled connection was reused
     reusedConnection = request.getConnection() instanceof Connection c && c.getMessagesOut() > 1;
   }
@@ -367,7 +299,7 @@ final class Attempt
 
   /** {@code n} bytes of the client's body went (or go again) to this try's backend. */
   void sentBytes(int n) {
-    lease.bytesOut(n);
+    tally.bytesOut(n);
   }
 
   // --- server -> proxy -> client
@@ -375,7 +307,7 @@ final class Attempt
   @Override
   public void onBegin(Response serverResponse) {
     responseBegun = true;
-    Timeouts.cancel(responseTimeout);
+    timers.responseBegun();
     ProxyRequestContent s = streamed;
     if (s != null) {
       s.dropReplay(); // a try whose response began is never made again
@@ -388,7 +320,7 @@ final class Attempt
     serverStatus = status;
     if (policy.retriesStatus(status) && exchange.mayRetry(HttpProxyStats.RetryReason.STATUS)) {
       if (status >= 500) {
-        lease.failed(); // outlier detection sees it as forwardHead would have
+        tally.failed(); // outlier detection sees it as forwardHead would have
       }
       retryStatus = status;
       // then onComplete
@@ -419,7 +351,7 @@ final class Attempt
     // feeds the cluster's outlier detection: a server error counts against the backend at once; a
     // success only once the whole response came (onSuccess), so a backend that dies mid-body counts
     if (status >= 500) {
-      lease.failed();
+      tally.failed();
     }
     clientResponse.setStatus(status);
     if (HeaderPolicy.clientResponseHeaders(
@@ -440,7 +372,7 @@ final class Attempt
     FaultPlan plan = faults;
     ByteBuffer buffer = chunk.getByteBuffer();
     if (plan != null && plan.shapesResponse()) {
-      lease.bytesIn(buffer.remaining());
+      tally.bytesIn(buffer.remaining());
       plan.shape(clientRequest, clientResponse, ctx.timeouts().scheduler(), chunk, demander, this);
       return;
     }
@@ -451,7 +383,7 @@ final class Attempt
       return;
     }
     bytesOut += n;
-    lease.bytesIn(n);
+    tally.bytesIn(n);
     chunk.retain();
     clientResponse.write(
         false,
@@ -506,7 +438,7 @@ final class Attempt
     if (!headForwarded) {
       // A final response to "Expect: 100-continue" arrives here already buffered by Jetty.
       if (!forwardHead(serverResponse)) {
-        lease.failed();
+        tally.failed();
         exchange.sendError(502, HttpProxyStats.ErrorKind.BAD_GATEWAY, false);
         return;
       }
@@ -515,7 +447,7 @@ final class Attempt
         bytesOut += last.remaining();
       }
     }
-    lease.succeeded(); // the whole response came; a no-op after a server error's failure
+    tally.succeeded(); // the whole response came; a no-op after a server error's failure
     HttpFields trailers = serverResponse.getTrailers();
     if (trailers != null && trailers.size() > 0) {
       serverTrailers = trailers;
@@ -613,46 +545,24 @@ final class Attempt
 
   /** The backend failed this try: outlier detection counts it. */
   void backendFailed() {
-    lease.failed();
+    tally.failed();
   }
 
   /** Whether the try is over for its counters ({@link #endForRetry} or {@link #end} ran). */
   boolean ended() {
-    return ended;
+    return tally.ended();
   }
 
   /** Ends a failed try that is retried: its counters end here, the exchange's go on. */
   void endForRetry(HttpProxyStats.RetryReason reason) {
-    ended = true;
-    Timeouts.cancel(responseTimeout);
-    Timeouts.cancel(connectTimeout);
-    switch (reason) {
-      case CONNECT_FAILURE, RESET, PER_TRY_TIMEOUT -> lease.failed(); // STATUS counted in onHeaders
-      default -> {}
-    }
-    lease.close();
-    if (reason == HttpProxyStats.RetryReason.PER_TRY_TIMEOUT) {
-      backendCounters.error(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT);
-    } else if (reason != HttpProxyStats.RetryReason.STATUS) {
-      backendCounters.error(HttpProxyStats.ErrorKind.BAD_GATEWAY);
-    }
-    backendCounters.end(retryStatus);
+    timers.cancel();
+    tally.endForRetry(reason, retryStatus);
   }
 
-  /**
-   * Ends the try with its exchange: the backend's counters get the exchange's outcome and bytes.
-   */
+  /** Ends the try with its exchange: its counters get the exchange's outcome and bytes. */
   void end(int status, HttpProxyStats.@Nullable ErrorKind kind, long in, long out) {
-    ended = true;
-    Timeouts.cancel(responseTimeout);
-    Timeouts.cancel(connectTimeout);
-    if (kind != null) {
-      backendCounters.error(kind);
-    }
-    backendCounters.bytesIn(in);
-    backendCounters.bytesOut(out);
-    backendCounters.end(status);
-    lease.close();
+    timers.cancel();
+    tally.end(status, kind, in, out);
   }
 
   /** The body bytes this try wrote to the client. */

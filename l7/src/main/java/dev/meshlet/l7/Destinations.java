@@ -8,6 +8,7 @@ import java.util.Iterator;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.eclipse.jetty.client.AbstractConnectionPool;
 import org.eclipse.jetty.client.Connection;
@@ -16,6 +17,7 @@ import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.client.Request;
 import org.eclipse.jetty.client.Response;
 import org.eclipse.jetty.client.transport.HttpDestination;
+import org.eclipse.jetty.http.HttpVersion;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -50,6 +52,16 @@ final class Destinations {
       s = servers.computeIfAbsent(a, Server::new);
     }
     return s;
+  }
+
+  /** A new HTTP/1.1 proxy request to {@code server}, idle for at most {@code idleMillis}. */
+  Request newRequest(Server server, String method, String target, long idleMillis) {
+    return client
+        .newRequest(server.uri)
+        .method(method)
+        .version(HttpVersion.HTTP_1_1)
+        .path(target)
+        .idleTimeout(idleMillis, TimeUnit.MILLISECONDS);
   }
 
   /**

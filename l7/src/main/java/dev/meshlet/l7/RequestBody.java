@@ -163,30 +163,34 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
 
   // --- what each try sends
 
-  /** The content of the next try's proxy request. */
-  org.eclipse.jetty.client.Request.Content content() {
+  /**
+   * Gives the next try's proxy request this body as it is now: a buffered body's bytes, or the
+   * streamed content (a stale retry's: what was sent, then the rest) with the client's trailers.
+   *
+   * @return the streamed content, or null for a buffered body
+   */
+  @Nullable ProxyRequestContent attachTo(org.eclipse.jetty.client.Request proxyRequest) {
     ReplayBuffer b = buffer;
     if (b != null) {
-      return new ByteBufferRequestContent((String) null, b.view());
+      proxyRequest.body(new ByteBufferRequestContent((String) null, b.view()));
+      return null;
     }
-    return Objects.requireNonNull(streamed); // a stale retry's: what was sent, then the rest
+    ProxyRequestContent s = Objects.requireNonNull(streamed);
+    proxyRequest.body(s);
+    proxyRequest.attribute(ProxyRequestContent.ATTRIBUTE, s); // opened by the backend's 100
+    if (clientRequest.getLength() < 0) { // only a chunked body passes trailers on
+      proxyRequest.trailersSupplier(this);
+    }
+    return s;
   }
 
   /**
-   * The bytes {@link #content()} sends again (a buffered body's whole length); 0 for a streamed
+   * The bytes {@link #attachTo} sends again (a buffered body's whole length); 0 for a streamed
    * body.
    */
   long replayedBytes() {
     ReplayBuffer b = buffer;
     return b != null ? b.length() : 0;
-  }
-
-  /**
-   * The trailers supplier of the next try's proxy request: only a streamed chunked body passes them
-   * on.
-   */
-  @Nullable Supplier<@Nullable HttpFields> trailersSupplier() {
-    return buffer == null && clientRequest.getLength() < 0 ? this : null;
   }
 
   /** The client's trailers, filtered, as the proxy request's. */

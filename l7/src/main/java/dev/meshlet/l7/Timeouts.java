@@ -45,6 +45,17 @@ final class Timeouts {
     return route.requestTimeout != null ? route.requestTimeout : config.requestTimeout();
   }
 
+  /**
+   * How long a try's proxy request may stay idle: as its route sets, else the upstream idle timeout
+   * but at least the response deadline plus 1 s. Jetty applies the idle timeout while a try waits
+   * for its response too, so the deadline decides (both ways).
+   */
+  long proxyRequestIdleMillis(HttpRoute route, long responseMillis) {
+    return route.idleTimeout != null
+        ? route.idleTimeout.toMillis()
+        : Math.max(config.upstreamIdleTimeout().toMillis(), responseMillis + 1000);
+  }
+
   /** How long one try may wait for its response to begin. */
   Duration perTry(RetryPolicy policy, HttpRoute route) {
     if (!policy.perTryTimeout().isZero()) {
