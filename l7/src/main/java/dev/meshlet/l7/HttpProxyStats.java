@@ -16,6 +16,10 @@ import java.util.Objects;
  * long timeouts = s.total().errors(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT);
  * }</pre>
  *
+ * <p>Made by meshlet for users to read, not to build: the canonical constructor is not part of the
+ * supported API and may gain components in a minor release (new components are added last); read it
+ * through the accessors.
+ *
  * @param total every request the proxy answered, including those rejected before routing
  * @param routes requests that matched a route, by route name
  * @param backends requests forwarded to a backend, by backend display name
@@ -44,22 +48,6 @@ public record HttpProxyStats(
     routes = Map.copyOf(routes);
     backends = Map.copyOf(backends);
     clusters = Collections.unmodifiableMap(new LinkedHashMap<>(clusters));
-  }
-
-  /** Stats without retries or clusters, of a proxy that is not draining. */
-  public HttpProxyStats(Counts total, Map<String, Counts> routes, Map<String, Counts> backends) {
-    this(total, routes, backends, new Retries(Map.of(), 0, 0), false, Map.of());
-  }
-
-  /** Stats without request buffering. */
-  public HttpProxyStats(
-      Counts total,
-      Map<String, Counts> routes,
-      Map<String, Counts> backends,
-      Retries retries,
-      boolean draining,
-      Map<String, ClusterStats> clusters) {
-    this(total, routes, backends, retries, draining, clusters, new Buffering(0, 0));
   }
 
   /**
