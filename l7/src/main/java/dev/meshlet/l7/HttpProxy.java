@@ -282,7 +282,7 @@ public final class HttpProxy implements AutoCloseable {
      * buffers) may hold together; a body that would take more streams instead, counted in {@link
      * HttpProxyStats#buffering()} and logged once per episode. A buffer takes its bytes as they
      * arrive, never a declared length up front, and gives them back when its request ends. Default
-     * 64 MiB; 0 buffers nothing.
+     * 64 MiB; 0 buffers nothing (every body streams, and a retry cannot send one again).
      */
     public Builder requestBufferBudget(long bytes) {
       settings.requestBufferBudget(bytes);

@@ -120,9 +120,11 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
       RetryPolicy policy) {
     boolean expectContinue = RequestChecks.expectsContinue(clientRequest);
     long length = clientRequest.getLength();
+    // a budget of 0 turns buffering off: bodies stream, and that is no fallback to count
+    boolean buffering = budget.capacity() > 0;
     int replay = policy.retries() ? policy.replayBufferBytes() : 0;
-    boolean forRetries = replay > 0 && length <= replay;
-    boolean small = length > 0 && length <= config.requestBufferSize() && budget.capacity() > 0;
+    boolean forRetries = buffering && replay > 0 && length <= replay;
+    boolean small = buffering && length > 0 && length <= config.requestBufferSize();
     if (!expectContinue && (forRetries || small)) {
       // read whole before a backend connection is taken: a slow upload holds none while it
       // trickles in, and every retry can send it again

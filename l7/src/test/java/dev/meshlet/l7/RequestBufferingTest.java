@@ -186,6 +186,33 @@ class RequestBufferingTest {
   }
 
   @Test
+  void aBudgetOfZeroStreamsEveryBodyAndCountsNoFallback() throws Exception {
+    try (TestBackend backend = DeadlinesTest.reading(200, Duration.ZERO)) {
+      Cluster c = Cluster.of("c", backend.backend());
+      try (HttpProxy proxy =
+          HttpProxy.builder()
+              .listen("127.0.0.1", 0)
+              .defaultRoute(c)
+              .retryPolicy(RetryPolicy.builder().maxAttempts(2).idempotentOnly(false).build())
+              .requestBufferBudget(0)
+              .start()) {
+        for (int i = 0; i < 3; i++) {
+          Raw.Reply r =
+              Raw.exchange(
+                  proxy.port(),
+                  "POST /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\n"
+                      + "hello");
+          assertThat(r.status()).isEqualTo(200);
+          assertThat(r.body()).isEqualTo("got hello");
+        }
+        HttpProxyStats.Buffering b = Idle.await(proxy).stats().buffering();
+        assertThat(b.budgetFallbacks()).isZero();
+        assertThat(b.bytesHeld()).isZero();
+      }
+    }
+  }
+
+  @Test
   void aBodyLateWhileBufferedIs408WithoutTouchingTheBackend() throws Exception {
     try (TestBackend backend = DeadlinesTest.reading(200, Duration.ZERO)) {
       Cluster c = Cluster.of("c", backend.backend());
