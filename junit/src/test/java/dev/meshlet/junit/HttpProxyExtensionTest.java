@@ -84,6 +84,17 @@ class HttpProxyExtensionTest {
         .testEvents();
   }
 
+  private static Throwable firstFailure(Events events) {
+    return events
+        .failed()
+        .list()
+        .get(0)
+        .getPayload(TestExecutionResult.class)
+        .orElseThrow()
+        .getThrowable()
+        .orElseThrow();
+  }
+
   @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
   static class ResetExample {
     @RegisterExtension
@@ -128,15 +139,7 @@ class HttpProxyExtensionTest {
   void betweenTestsTheBuiltRoutesAreBackAndAFailureCarriesTheSeed() {
     Events events = run(ResetExample.class);
     events.assertStatistics(s -> s.succeeded(2).failed(1));
-    Throwable failure =
-        events
-            .failed()
-            .list()
-            .get(0)
-            .getPayload(TestExecutionResult.class)
-            .orElseThrow()
-            .getThrowable()
-            .orElseThrow();
+    Throwable failure = firstFailure(events);
     assertThat(failure).hasMessage("the client under test misbehaved");
     assertThat(failure.getSuppressed()).hasSize(1);
     assertThat(failure.getSuppressed()[0]).isInstanceOf(HttpProxyExtension.ProxyReport.class);
@@ -220,15 +223,7 @@ class HttpProxyExtensionTest {
   void awaitRequestsAndAClearErrorForAnUnsupportedParameter() {
     Events events = run(ParameterExample.class);
     events.assertStatistics(s -> s.succeeded(1).failed(1));
-    Throwable failure =
-        events
-            .failed()
-            .list()
-            .get(0)
-            .getPayload(TestExecutionResult.class)
-            .orElseThrow()
-            .getThrowable()
-            .orElseThrow();
+    Throwable failure = firstFailure(events);
     assertThat(failure)
         .isInstanceOf(ParameterResolutionException.class)
         .hasMessageContaining("@MeshletProxy on String parameter")
