@@ -2,6 +2,7 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Route;
+import dev.meshlet.core.internal.Checks;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -287,7 +288,7 @@ public final class HttpRoute implements Route<RequestHead> {
      * HttpProxy.Builder#requestTimeout(Duration)}.
      */
     public Builder requestTimeout(Duration d) {
-      this.requestTimeout = positive("requestTimeout", d);
+      this.requestTimeout = Checks.positive("requestTimeout", d);
       return this;
     }
 
@@ -297,7 +298,7 @@ public final class HttpRoute implements Route<RequestHead> {
      * HttpProxy.Builder#responseTimeout(Duration)}.
      */
     public Builder responseTimeout(Duration d) {
-      this.responseTimeout = positive("responseTimeout", d);
+      this.responseTimeout = Checks.positive("responseTimeout", d);
       return this;
     }
 
@@ -307,7 +308,7 @@ public final class HttpRoute implements Route<RequestHead> {
      * HttpProxy.Builder#connectTimeout(Duration)}, which bounds connecting only.
      */
     public Builder connectTimeout(Duration d) {
-      this.connectTimeout = positive("connectTimeout", d);
+      this.connectTimeout = Checks.positive("connectTimeout", d);
       return this;
     }
 
@@ -319,16 +320,8 @@ public final class HttpRoute implements Route<RequestHead> {
      * (with 504).
      */
     public Builder idleTimeout(Duration d) {
-      this.idleTimeout = positive("idleTimeout", d);
+      this.idleTimeout = Checks.positive("idleTimeout", d);
       return this;
-    }
-
-    private static Duration positive(String what, Duration d) {
-      Objects.requireNonNull(d, what);
-      if (d.isNegative() || d.isZero()) {
-        throw new IllegalArgumentException(what + ": " + d + " (expected: > 0)");
-      }
-      return d;
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.internal.Checks;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
@@ -133,19 +134,15 @@ final class ProxySettings {
   }
 
   void responseTimeout(Duration d) {
-    responseTimeout = positive("responseTimeout", d);
+    responseTimeout = Checks.positive("responseTimeout", d);
   }
 
   void connectTimeout(Duration d) {
-    connectTimeout = positive("connectTimeout", d);
+    connectTimeout = Checks.positive("connectTimeout", d);
   }
 
   void drainTimeout(Duration d) {
-    Objects.requireNonNull(d, "drainTimeout");
-    if (d.isNegative()) {
-      throw new IllegalArgumentException("drainTimeout: " + d + " (expected: >= 0)");
-    }
-    drainTimeout = d;
+    drainTimeout = Checks.notNegative("drainTimeout", d);
   }
 
   void requestHeadTimeout(Duration d) {
@@ -174,11 +171,11 @@ final class ProxySettings {
   }
 
   void idleTimeout(Duration d) {
-    idleTimeout = positive("idleTimeout", d);
+    idleTimeout = Checks.positive("idleTimeout", d);
   }
 
   void upstreamIdleTimeout(Duration d) {
-    upstreamIdleTimeout = positive("upstreamIdleTimeout", d);
+    upstreamIdleTimeout = Checks.positive("upstreamIdleTimeout", d);
   }
 
   void maxConnectionsPerBackend(int n) {
@@ -367,13 +364,5 @@ final class ProxySettings {
             "route name '" + r.name() + "' used twice (expected: unique names)");
       }
     }
-  }
-
-  private static Duration positive(String what, Duration d) {
-    Objects.requireNonNull(d, what);
-    if (d.isNegative() || d.isZero()) {
-      throw new IllegalArgumentException(what + ": " + d + " (expected: > 0)");
-    }
-    return d;
   }
 }

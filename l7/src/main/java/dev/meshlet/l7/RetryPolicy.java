@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.internal.Checks;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Objects;
@@ -70,9 +71,9 @@ public record RetryPolicy(
     if (maxAttempts < 1 || maxAttempts > 10) {
       throw new IllegalArgumentException("maxAttempts: " + maxAttempts + " (expected: 1-10)");
     }
-    nonNegative("perTryTimeout", perTryTimeout);
-    nonNegative("backoffBase", backoffBase);
-    nonNegative("backoffMax", backoffMax);
+    Checks.notNegative("perTryTimeout", perTryTimeout);
+    Checks.notNegative("backoffBase", backoffBase);
+    Checks.notNegative("backoffMax", backoffMax);
     if (backoffMax.compareTo(backoffBase) < 0) {
       throw new IllegalArgumentException(
           "backoffMax: " + backoffMax + " (expected: >= backoffBase " + backoffBase + ")");
@@ -92,13 +93,6 @@ public record RetryPolicy(
     }
     if (minRetries < 0) {
       throw new IllegalArgumentException("minRetries: " + minRetries + " (expected: >= 0)");
-    }
-  }
-
-  private static void nonNegative(String what, Duration d) {
-    Objects.requireNonNull(d, what);
-    if (d.isNegative()) {
-      throw new IllegalArgumentException(what + ": " + d + " (expected: >= 0)");
     }
   }
 
