@@ -4,7 +4,9 @@ import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.l4.TcpProxy;
+import dev.meshlet.l4.TcpProxyBuilder;
 import dev.meshlet.l7.HttpProxy;
+import dev.meshlet.l7.HttpProxyBuilder;
 import java.io.PrintStream;
 import java.net.BindException;
 import java.net.InetAddress;
@@ -83,8 +85,8 @@ public final class Cli {
           "--defer-resolution");
 
   /**
-   * {@link HttpProxy.Builder#idleTimeout(Duration)}'s default: a client connection waiting this
-   * long for a response is given up on, so a longer response timeout needs a longer one.
+   * {@link HttpProxyBuilder#idleTimeout(Duration)}'s default: a client connection waiting this long
+   * for a response is given up on, so a longer response timeout needs a longer one.
    */
   private static final Duration CLIENT_IDLE_DEFAULT = Duration.ofSeconds(60);
 
@@ -128,7 +130,7 @@ public final class Cli {
   private static int runL4(List<String> args, PrintStream out, CountDownLatch stop)
       throws Exception {
     Flags f = new Flags(args, L4_FLAGS);
-    TcpProxy.Builder b = TcpProxy.builder();
+    TcpProxyBuilder b = TcpProxy.builder();
     String[] listen = listen(f.required("--listen"));
     b.listen(listen[0], Integer.parseInt(listen[1]));
     List<String> backends = f.all("--backend");
@@ -175,7 +177,7 @@ public final class Cli {
   private static int runL7(List<String> args, PrintStream out, CountDownLatch stop)
       throws Exception {
     Flags f = new Flags(args, L7_FLAGS);
-    HttpProxy.Builder b = HttpProxy.builder();
+    HttpProxyBuilder b = HttpProxy.builder();
     String[] listen = listen(f.required("--listen"));
     b.listen(listen[0], Integer.parseInt(listen[1]));
     String balancerName = f.optional("--balancer");

@@ -3,6 +3,7 @@ package dev.meshlet.junit;
 import dev.meshlet.core.Journal;
 import dev.meshlet.l7.HttpEvent;
 import dev.meshlet.l7.HttpProxy;
+import dev.meshlet.l7.HttpProxyBuilder;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
@@ -59,19 +60,19 @@ public final class HttpProxyExtension
    */
   private static final Duration REPORT_WAIT = Duration.ofSeconds(1);
 
-  private static final ProxyLifecycle.Kind<HttpProxy.Builder, HttpProxy> KIND =
+  private static final ProxyLifecycle.Kind<HttpProxyBuilder, HttpProxy> KIND =
       new ProxyLifecycle.Kind<>(
           "meshlet HTTP proxy",
           HttpProxy.class,
-          HttpProxy.Builder::start,
+          HttpProxyBuilder::start,
           HttpProxy::port,
           HttpProxy::journal,
           HttpProxy::close,
           HttpProxyExtension::report);
 
-  private final ProxyLifecycle<HttpProxy.Builder, HttpProxy> lifecycle;
+  private final ProxyLifecycle<HttpProxyBuilder, HttpProxy> lifecycle;
 
-  private HttpProxyExtension(ProxyLifecycle<HttpProxy.Builder, HttpProxy> lifecycle) {
+  private HttpProxyExtension(ProxyLifecycle<HttpProxyBuilder, HttpProxy> lifecycle) {
     this.lifecycle = lifecycle;
   }
 
@@ -91,7 +92,7 @@ public final class HttpProxyExtension
   }
 
   /** An extension that starts the proxy {@code builder} describes, when the tests begin. */
-  public static HttpProxyExtension create(Supplier<HttpProxy.Builder> builder) {
+  public static HttpProxyExtension create(Supplier<HttpProxyBuilder> builder) {
     return new HttpProxyExtension(
         new ProxyLifecycle<>(KIND, Objects.requireNonNull(builder, "builder"), ""));
   }

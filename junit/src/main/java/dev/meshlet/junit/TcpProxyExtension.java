@@ -3,6 +3,7 @@ package dev.meshlet.junit;
 import dev.meshlet.core.Journal;
 import dev.meshlet.l4.TcpEvent;
 import dev.meshlet.l4.TcpProxy;
+import dev.meshlet.l4.TcpProxyBuilder;
 import dev.meshlet.l4.Toxics;
 import java.time.Duration;
 import java.util.Objects;
@@ -41,7 +42,7 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
  * declared (what the test added is removed, schedules and draws start over), it is {@linkplain
  * TcpProxy#enable() enabled} again and its journal is cleared before the next one. On an instance
  * field each test gets a fresh proxy. When a test fails, the failure carries the proxy's seed (to
- * replay the run with {@link TcpProxy.Builder#seed(long)}) and the journal's last entries as a
+ * replay the run with {@link TcpProxyBuilder#seed(long)}) and the journal's last entries as a
  * suppressed exception, after a wait of at most 250 ms for open connections to end. A connection's
  * {@code Closed} entry is recorded a moment after its client sees the close. Unlike a request under
  * {@link HttpProxyExtension}, a connection a test leaves open is journaled in whichever test it
@@ -61,17 +62,17 @@ public final class TcpProxyExtension
   /** How long a failure's report waits for the test's connections to end (and be journaled). */
   private static final Duration REPORT_WAIT = Duration.ofMillis(250);
 
-  private static final ProxyLifecycle.Kind<TcpProxy.Builder, TcpProxy> KIND =
+  private static final ProxyLifecycle.Kind<TcpProxyBuilder, TcpProxy> KIND =
       new ProxyLifecycle.Kind<>(
           "meshlet proxy",
           TcpProxy.class,
-          TcpProxy.Builder::start,
+          TcpProxyBuilder::start,
           TcpProxy::port,
           TcpProxy::journal,
           TcpProxy::close,
           TcpProxyExtension::report);
 
-  private final ProxyLifecycle<TcpProxy.Builder, TcpProxy> lifecycle;
+  private final ProxyLifecycle<TcpProxyBuilder, TcpProxy> lifecycle;
 
   /**
    * The seed, the toxics and the journal's last entries. A connection's end is journaled a moment
@@ -89,7 +90,7 @@ public final class TcpProxyExtension
             + p.journal().describeTail(20));
   }
 
-  private TcpProxyExtension(ProxyLifecycle<TcpProxy.Builder, TcpProxy> lifecycle) {
+  private TcpProxyExtension(ProxyLifecycle<TcpProxyBuilder, TcpProxy> lifecycle) {
     this.lifecycle = lifecycle;
   }
 
@@ -98,7 +99,7 @@ public final class TcpProxyExtension
    * proxy starts (before all tests for a static field), so it may read a backend's port that is
    * only known by then.
    */
-  public static TcpProxyExtension create(Supplier<TcpProxy.Builder> builder) {
+  public static TcpProxyExtension create(Supplier<TcpProxyBuilder> builder) {
     return new TcpProxyExtension(
         new ProxyLifecycle<>(KIND, Objects.requireNonNull(builder, "builder"), ""));
   }

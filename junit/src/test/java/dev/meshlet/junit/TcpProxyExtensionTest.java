@@ -5,6 +5,7 @@ import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.l4.TcpProxy;
+import dev.meshlet.l4.TcpProxyBuilder;
 import dev.meshlet.l4.Toxic;
 import dev.meshlet.testkit.EchoServer;
 import java.io.IOException;
@@ -32,7 +33,7 @@ class TcpProxyExtensionTest {
   static final List<Integer> ports = new CopyOnWriteArrayList<>();
   @AutoClose static final EchoServer backend = EchoServer.start();
 
-  static TcpProxy.Builder proxyToBackend() {
+  static TcpProxyBuilder proxyToBackend() {
     return TcpProxy.builder()
         .listen("127.0.0.1", 0)
         .backends(Backend.of("127.0.0.1", backend.port()));

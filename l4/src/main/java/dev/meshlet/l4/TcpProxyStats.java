@@ -22,8 +22,8 @@ package dev.meshlet.l4;
  * @param bufferBytes bytes of direct buffers lent to connections now (only bursts in flight hold
  *     any)
  * @param bufferLimitHits times a connection went on with a smaller buffer because {@link
- *     TcpProxy.Builder#bufferMemory(long) bufferMemory} was reached, or the JVM had no direct
- *     memory left
+ *     TcpProxyBuilder#bufferMemory(long) bufferMemory} was reached, or the JVM had no direct memory
+ *     left
  * @param acceptFailures times accepting a connection failed, most often because the process had no
  *     file descriptor left; the acceptor retries after a back-off of at most 50 ms (so it accepts
  *     again within that of descriptors being free) and logs the first failure and the recovery of

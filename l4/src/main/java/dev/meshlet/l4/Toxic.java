@@ -56,7 +56,7 @@ public sealed interface Toxic {
    * Adds {@code latency} ± up to {@code jitter} (uniformly drawn per chunk) to every chunk of data:
    * each chunk is forwarded at the time it was read plus its delay, as in Toxiproxy, while the
    * proxy goes on reading, so a stream is delayed but not slowed. Up to 16 read buffers' worth of
-   * bytes ({@link TcpProxy.Builder#bufferSize(int)}, 1 MiB by default) are held per direction; when
+   * bytes ({@link TcpProxyBuilder#bufferSize(int)}, 1 MiB by default) are held per direction; when
    * that many are in flight the proxy stops reading until the oldest is sent, so a stream faster
    * than that amount per latency period is paced by it. Chunks keep their order (jitter never
    * reorders them) and the end of stream follows the last chunk.

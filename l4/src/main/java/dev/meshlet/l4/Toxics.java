@@ -121,7 +121,7 @@ public final class Toxics {
   }
 
   /**
-   * Puts back the toxics the proxy was built with ({@link TcpProxy.Builder#toxic(String, Toxic)}):
+   * Puts back the toxics the proxy was built with ({@link TcpProxyBuilder#toxic(String, Toxic)}):
    * removes every toxic, then installs those again, their schedules counting and their draws
    * starting over as when the proxy started. The JUnit extension calls it between tests. As for
    * {@link #add(String, Toxic)}, connections still open are candidates too: for a {@code firstN}

@@ -43,15 +43,15 @@ class BalancingTest {
     return Backend.of("127.0.0.1", s.port());
   }
 
-  private TcpProxy.Builder proxyTo(EchoServer... servers) {
-    TcpProxy.Builder b = TcpProxy.builder().listen("127.0.0.1", 0);
+  private TcpProxyBuilder proxyTo(EchoServer... servers) {
+    TcpProxyBuilder b = TcpProxy.builder().listen("127.0.0.1", 0);
     for (EchoServer s : servers) {
       b.backends(backend(s));
     }
     return b;
   }
 
-  private TcpProxy start(TcpProxy.Builder b) throws IOException {
+  private TcpProxy start(TcpProxyBuilder b) throws IOException {
     return resources.track(b.start());
   }
 

@@ -23,15 +23,15 @@ abstract class TcpProxyTestSupport {
     return Backend.of("127.0.0.1", s.port());
   }
 
-  TcpProxy.Builder proxyTo(EchoServer... servers) {
-    TcpProxy.Builder b = TcpProxy.builder().listen("127.0.0.1", 0);
+  TcpProxyBuilder proxyTo(EchoServer... servers) {
+    TcpProxyBuilder b = TcpProxy.builder().listen("127.0.0.1", 0);
     for (EchoServer s : servers) {
       b.backends(backend(s));
     }
     return b;
   }
 
-  TcpProxy start(TcpProxy.Builder b) throws IOException {
+  TcpProxy start(TcpProxyBuilder b) throws IOException {
     return resources.track(b.start());
   }
 

@@ -7,7 +7,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The bytes all buffered request bodies of a proxy hold together, capped ({@link
- * HttpProxy.Builder#requestBufferBudget(long)}): a buffer takes bytes as they arrive and gives them
+ * HttpProxyBuilder#requestBufferBudget(long)}): a buffer takes bytes as they arrive and gives them
  * back when its request ends. A body refused bytes streams instead; that fallback is counted, and
  * logged once per episode (until the bytes held fall to half the budget again).
  */

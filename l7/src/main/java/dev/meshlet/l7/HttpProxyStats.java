@@ -51,10 +51,10 @@ public record HttpProxyStats(
   }
 
   /**
-   * Request bodies read whole before they are sent ({@code HttpProxy.Builder.requestBufferSize}).
+   * Request bodies read whole before they are sent ({@code HttpProxyBuilder.requestBufferSize}).
    *
    * @param bytesHeld the bytes all buffered bodies hold now, within {@code
-   *     HttpProxy.Builder.requestBufferBudget}
+   *     HttpProxyBuilder.requestBufferBudget}
    * @param budgetFallbacks bodies that streamed because that budget was spent
    */
   public record Buffering(long bytesHeld, long budgetFallbacks) {}
@@ -139,7 +139,7 @@ public record HttpProxyStats(
      * Too many requests were waiting for a backend connection: the cluster's pending circuit
      * breaker ({@code Cluster.Builder.maxPending}, 503 with {@code X-Meshlet-Overflow: cluster NAME
      * max pending requests}) or a backend's queue ({@link
-     * HttpProxy.Builder#maxPendingRequestsPerBackend(int)}, 503 with {@code X-Meshlet-Overflow:
+     * HttpProxyBuilder#maxPendingRequestsPerBackend(int)}, 503 with {@code X-Meshlet-Overflow:
      * backend NAME max pending requests}).
      */
     PENDING_OVERFLOW(503),
@@ -150,7 +150,7 @@ public record HttpProxyStats(
     /** The client went away before its response was complete: the proxy request was aborted. */
     CLIENT_ABORTED(0),
     /**
-     * Not a request: the proxy reached {@link HttpProxy.Builder#maxConnections(int)} and stopped
+     * Not a request: the proxy reached {@link HttpProxyBuilder#maxConnections(int)} and stopped
      * accepting connections until one closed; counted each time.
      */
     CONNECTION_LIMIT(0),

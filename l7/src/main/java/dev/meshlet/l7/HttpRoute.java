@@ -19,7 +19,7 @@ import org.jspecify.annotations.Nullable;
  * One entry of an {@link HttpProxy}'s routing table: conditions on the request (all must hold), the
  * cluster or weighted split of clusters that serves it, and the rewrites applied on the way.
  *
- * <p>Routes are built inside {@link HttpProxy.Builder#route(Consumer)}:
+ * <p>Routes are built inside {@link HttpProxyBuilder#route(Consumer)}:
  *
  * <pre>{@code
  * HttpProxy.builder()
@@ -273,8 +273,8 @@ public final class HttpRoute implements Route<RequestHead> {
 
     /**
      * Retries for this route's requests, instead of the proxy's {@linkplain
-     * HttpProxy.Builder#retryPolicy(RetryPolicy) default}; {@link RetryPolicy#none()} turns them
-     * off here.
+     * HttpProxyBuilder#retryPolicy(RetryPolicy) default}; {@link RetryPolicy#none()} turns them off
+     * here.
      */
     public Builder retryPolicy(RetryPolicy policy) {
       this.retryPolicy = Objects.requireNonNull(policy, "policy");
@@ -285,7 +285,7 @@ public final class HttpRoute implements Route<RequestHead> {
      * The whole-request timeout for this route, from the request's arrival to the end of its
      * response, retries and backoffs included: the client gets 504 if no response began, otherwise
      * its connection is aborted. Default: the proxy's {@link
-     * HttpProxy.Builder#requestTimeout(Duration)}.
+     * HttpProxyBuilder#requestTimeout(Duration)}.
      */
     public Builder requestTimeout(Duration d) {
       this.requestTimeout = Checks.positive("requestTimeout", d);
@@ -295,7 +295,7 @@ public final class HttpRoute implements Route<RequestHead> {
     /**
      * How long one try may wait for the backend's response to begin (504 or a retry after); default
      * the retry policy's per-try timeout, else the proxy's {@link
-     * HttpProxy.Builder#responseTimeout(Duration)}.
+     * HttpProxyBuilder#responseTimeout(Duration)}.
      */
     public Builder responseTimeout(Duration d) {
       this.responseTimeout = Checks.positive("responseTimeout", d);
@@ -305,7 +305,7 @@ public final class HttpRoute implements Route<RequestHead> {
     /**
      * How long a try may wait for a connection to the backend (connecting, or queued for a pooled
      * one) before it fails as a connect failure; default the proxy's {@link
-     * HttpProxy.Builder#connectTimeout(Duration)}, which bounds connecting only.
+     * HttpProxyBuilder#connectTimeout(Duration)}, which bounds connecting only.
      */
     public Builder connectTimeout(Duration d) {
       this.connectTimeout = Checks.positive("connectTimeout", d);
@@ -315,7 +315,7 @@ public final class HttpRoute implements Route<RequestHead> {
     /**
      * How long this route's exchange with the backend may stay silent (no byte either way) before
      * it fails; default the longer of the proxy's {@link
-     * HttpProxy.Builder#upstreamIdleTimeout(Duration)} and the try's response timeout plus 1 s. Set
+     * HttpProxyBuilder#upstreamIdleTimeout(Duration)} and the try's response timeout plus 1 s. Set
      * here, it applies as it is: shorter than the response timeout, it ends a silent exchange first
      * (with 504).
      */

@@ -15,7 +15,7 @@ import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The settings an {@link HttpProxy.Builder} collects, each checked as it is set (the builder's
+ * The settings an {@link HttpProxyBuilder} collects, each checked as it is set (the builder's
  * javadoc gives the defaults and limits); {@link #build()} checks them together and makes the
  * immutable {@link ProxyConfig}.
  */

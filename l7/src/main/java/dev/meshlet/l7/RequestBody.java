@@ -476,7 +476,7 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
   }
 
   /**
-   * Starts the request body deadline ({@link HttpProxy.Builder#requestBodyTimeout}), counted from
+   * Starts the request body deadline ({@link HttpProxyBuilder#requestBodyTimeout}), counted from
    * {@code startNanos}, when the request arrived.
    */
   void deadline(Timeouts timeouts, long startNanos) {

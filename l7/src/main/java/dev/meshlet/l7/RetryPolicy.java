@@ -9,7 +9,7 @@ import java.util.TreeSet;
 
 /**
  * When and how an {@link HttpProxy} retries a request on another backend: for a whole proxy ({@link
- * HttpProxy.Builder#retryPolicy(RetryPolicy)}) or one route ({@link
+ * HttpProxyBuilder#retryPolicy(RetryPolicy)}) or one route ({@link
  * HttpRoute.Builder#retryPolicy(RetryPolicy)}).
  *
  * <pre>{@code

@@ -351,7 +351,7 @@ class RoutingTest {
       cb.seed(clusterSeed);
     }
     Cluster cluster = cb.build();
-    HttpProxy.Builder b = HttpProxy.builder().listen("127.0.0.1", 0).seed(proxySeed);
+    HttpProxyBuilder b = HttpProxy.builder().listen("127.0.0.1", 0).seed(proxySeed);
     b = replaced ? b.defaultRoute(pool(other)) : b.defaultRoute(cluster);
     try (HttpProxy proxy = b.start()) {
       if (replaced) {

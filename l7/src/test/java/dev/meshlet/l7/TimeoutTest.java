@@ -112,7 +112,7 @@ class TimeoutTest extends ResilienceTestSupport {
     long[] timeoutsNanos = {
       1_000, 20_000, 50_000, 100_000, 200_000
     }; // about when send() refuses with 503
-    HttpProxy.Builder builder =
+    HttpProxyBuilder builder =
         HttpProxy.builder()
             .listen("127.0.0.1", 0)
             .maxConnectionsPerBackend(1)
@@ -190,7 +190,7 @@ class TimeoutTest extends ResilienceTestSupport {
     long[] timeoutsNanos = {
       1_000, 20_000, 50_000, 100_000, 200_000
     }; // about when the bad chunk is read
-    HttpProxy.Builder builder = HttpProxy.builder().listen("127.0.0.1", 0);
+    HttpProxyBuilder builder = HttpProxy.builder().listen("127.0.0.1", 0);
     for (long t : timeoutsNanos) {
       builder.route(
           r ->
@@ -262,7 +262,7 @@ class TimeoutTest extends ResilienceTestSupport {
     long[] timeoutsMicros = {
       100, 150, 200, 250, 300, 400, 600, 1_000
     }; // about when tries are handed over
-    HttpProxy.Builder builder = HttpProxy.builder().listen("127.0.0.1", 0);
+    HttpProxyBuilder builder = HttpProxy.builder().listen("127.0.0.1", 0);
     for (long t : timeoutsMicros) {
       builder.route(
           r ->

@@ -1,0 +1,377 @@
+package dev.meshlet.l7;
+
+import dev.meshlet.core.Cluster;
+import java.io.IOException;
+import java.net.BindException;
+import java.time.Duration;
+import java.util.function.Consumer;
+
+/**
+ * Collects an {@link HttpProxy}'s settings; {@link #start()} validates them all and starts it.
+ * Defaults are listed on each method.
+ */
+public final class HttpProxyBuilder {
+  private final ProxySettings settings = new ProxySettings();
+
+  HttpProxyBuilder() {}
+
+  /**
+   * Retries for routes that set none of their own; default {@link RetryPolicy#none()} (only the
+   * stale pooled connection retry, which is always made).
+   */
+  public HttpProxyBuilder retryPolicy(RetryPolicy policy) {
+    settings.retryPolicy(policy);
+    return this;
+  }
+
+  /**
+   * The whole-request timeout for routes that set none: from the request's arrival to the end of
+   * its response, retries included; 504 when no response began by then, otherwise the client
+   * connection is aborted. Default {@link Duration#ZERO}, none.
+   */
+  public HttpProxyBuilder requestTimeout(Duration d) {
+    settings.requestTimeout(d);
+    return this;
+  }
+
+  /**
+   * How long a client may take to send its whole request body, counted from the arrival of its
+   * request head; then it gets 408 Request Timeout and its connection is closed (as Envoy and
+   * HAProxy answer a client too slow to send its request), unless a response is already under way.
+   * A try in flight is aborted and not counted against its backend. The backend's {@link
+   * #responseTimeout(Duration)} runs from the end of the body, so a slow upload is never a 504. A
+   * body the backend has not asked for yet ({@code Expect: 100-continue}) is not late. Default 60
+   * s; {@link Duration#ZERO} turns the deadline off.
+   */
+  public HttpProxyBuilder requestBodyTimeout(Duration d) {
+    settings.requestBodyTimeout(d);
+    return this;
+  }
+
+  /**
+   * The largest request body (by its {@code Content-Length}) the proxy reads whole before it takes
+   * a backend connection, as nginx's {@code proxy_request_buffering} does: a slow upload then holds
+   * no pooled connection of its backend while it trickles in. Larger bodies, chunked bodies without
+   * a length and {@code Expect: 100-continue} bodies stream. The request body deadline ({@link
+   * #requestBodyTimeout(Duration)}) holds while a body is read, and a body late then is answered
+   * 408 without touching a backend. Default 64 KiB; 0 turns it off (bodies stream unless retries
+   * need them buffered).
+   */
+  public HttpProxyBuilder requestBufferSize(int bytes) {
+    settings.requestBufferSize(bytes);
+    return this;
+  }
+
+  /**
+   * How many bytes all buffered request bodies ({@link #requestBufferSize(int)}, retry replay
+   * buffers) may hold together; a body that would take more streams instead, counted in {@link
+   * HttpProxyStats#buffering()} and logged once per episode. A buffer takes its bytes as they
+   * arrive, never a declared length up front, and gives them back when its request ends. Default 64
+   * MiB; 0 buffers nothing (every body streams, and a retry cannot send one again).
+   */
+  public HttpProxyBuilder requestBufferBudget(long bytes) {
+    settings.requestBufferBudget(bytes);
+    return this;
+  }
+
+  /**
+   * The circuit breaker on pending requests: how many requests may wait for a connection to one
+   * backend (all {@link #maxConnectionsPerBackend(int)} busy); more are answered 503 at once with
+   * {@code X-Meshlet-Overflow: backend NAME max pending requests}. Default 1024.
+   */
+  public HttpProxyBuilder maxPendingRequestsPerBackend(int n) {
+    settings.maxPendingRequestsPerBackend(n);
+    return this;
+  }
+
+  /**
+   * The seed for the routes' {@link HttpFault} draws; default a random one, reported by {@link
+   * HttpProxy#seed()} and {@link HttpProxy#toString()}. The same seed and the same sequence of
+   * requests give the same faults.
+   */
+  public HttpProxyBuilder seed(long seed) {
+    settings.seed(seed);
+    return this;
+  }
+
+  /**
+   * How many entries the {@linkplain HttpProxy#journal() journal} keeps (older ones are dropped and
+   * counted); default 10,000; 0 keeps none.
+   */
+  public HttpProxyBuilder journalCapacity(int entries) {
+    settings.journalCapacity(entries);
+    return this;
+  }
+
+  /**
+   * Listens on all interfaces (the wildcard address {@code 0.0.0.0}) at {@code port}, so other
+   * machines can reach it; use {@link #listen(String, int)} with {@code 127.0.0.1} for this machine
+   * only. 0 picks a free port (see {@link HttpProxy#port()}).
+   */
+  public HttpProxyBuilder listen(int port) {
+    return listen("0.0.0.0", port);
+  }
+
+  /** Listens on {@code host} (an IP literal or name) at {@code port}; 0 picks a free port. */
+  public HttpProxyBuilder listen(String host, int port) {
+    settings.listen(host, port);
+    return this;
+  }
+
+  /**
+   * Adds a route; routes are tried in the order added, the first whose conditions all hold wins.
+   *
+   * <pre>{@code .route(r -> r.name("api").pathPrefix("/api/").to(apiCluster))}</pre>
+   */
+  public HttpProxyBuilder route(Consumer<HttpRoute.Builder> spec) {
+    settings.route(spec);
+    return this;
+  }
+
+  /** Where requests no route matched go (route name {@code default}); without it they get 404. */
+  public HttpProxyBuilder defaultRoute(Cluster cluster) {
+    settings.defaultRoute(cluster);
+    return this;
+  }
+
+  /**
+   * How long a backend may take to begin its response before the client gets 504, counted from when
+   * it has the whole request (a client's slow body is {@link #requestBodyTimeout(Duration)}'s);
+   * default 15 s. It holds both ways: unless a route sets its own idle timeout, a try's connection
+   * may stay idle for the longer of {@link #upstreamIdleTimeout(Duration)} and this plus 1 s. Keep
+   * it below {@link #idleTimeout(Duration)}: a client connection idle for that long while waiting
+   * is given up on first.
+   */
+  public HttpProxyBuilder responseTimeout(Duration d) {
+    settings.responseTimeout(d);
+    return this;
+  }
+
+  /** How long connecting to a backend may take before the client gets 502; default 5 s. */
+  public HttpProxyBuilder connectTimeout(Duration d) {
+    settings.connectTimeout(d);
+    return this;
+  }
+
+  /** How long {@link HttpProxy#close()} lets requests in flight finish; default 5 s. */
+  public HttpProxyBuilder drainTimeout(Duration d) {
+    settings.drainTimeout(d);
+    return this;
+  }
+
+  /**
+   * How long a client may take to send a complete request head (slowloris defence). On a new
+   * connection it counts from connecting: a client that sent part of a head by then gets 408, one
+   * that sent nothing at all is closed without an answer. On a kept-alive connection it counts from
+   * the first byte of the next head, seen within about a fifth of this timeout (at most 250 ms);
+   * then the client gets 408 and the connection is closed. Silence between requests is {@link
+   * #keepAliveTimeout(Duration)}'s. Default 10 s; {@link Duration#ZERO} turns the deadline off.
+   */
+  public HttpProxyBuilder requestHeadTimeout(Duration d) {
+    settings.requestHeadTimeout(d);
+    return this;
+  }
+
+  /**
+   * How long a kept-alive client connection may wait, silent, for its next request after a response
+   * (HAProxy's {@code timeout http-keep-alive}); then it is closed without an answer, as no request
+   * began. Default 60 s; {@link Duration#ZERO} leaves such connections to {@link
+   * #idleTimeout(Duration)}, which also closes them when it is the shorter.
+   */
+  public HttpProxyBuilder keepAliveTimeout(Duration d) {
+    settings.keepAliveTimeout(d);
+    return this;
+  }
+
+  /**
+   * How many connections the kernel may hold completed but not yet accepted (the listen backlog),
+   * so that a burst of clients connecting at once waits there instead of being dropped; default
+   * 1024. The kernel caps it at {@code net.core.somaxconn} on Linux (4096 on recent kernels).
+   */
+  public HttpProxyBuilder acceptBacklog(int n) {
+    settings.acceptBacklog(n);
+    return this;
+  }
+
+  /**
+   * How long a client connection may stay silent at any point (also in a request or response body);
+   * then it is closed. Default 60 s.
+   */
+  public HttpProxyBuilder idleTimeout(Duration d) {
+    settings.idleTimeout(d);
+    return this;
+  }
+
+  /**
+   * How long a pooled connection to a backend may stay idle; default 15 s, shorter than the
+   * keep-alive timeout of typical servers so that the proxy, not the backend, closes it. While a
+   * try waits for its response, its connection may be idle for the longer of this and the response
+   * timeout plus 1 s, so the response timeout is never cut short by this one.
+   */
+  public HttpProxyBuilder upstreamIdleTimeout(Duration d) {
+    settings.upstreamIdleTimeout(d);
+    return this;
+  }
+
+  /**
+   * The most connections open to one backend at a time; default 64. A request holds its connection
+   * while its body streams in: more slow uploads than this keep every other request to the backend
+   * waiting, up to the response timeout (200 bodies at a byte a second held normal requests 15 s).
+   * Raise it when clients upload slowly; a higher limit also lets a burst of requests open that
+   * many connections to the backend at once.
+   */
+  public HttpProxyBuilder maxConnectionsPerBackend(int n) {
+    settings.maxConnectionsPerBackend(n);
+    return this;
+  }
+
+  /** The most threads in the proxy's pool (named {@code meshlet-l7-N}); default 200, at least 8. */
+  public HttpProxyBuilder maxThreads(int n) {
+    settings.maxThreads(n);
+    return this;
+  }
+
+  /**
+   * The selector threads that do the network I/O of both the accepted connections and those to
+   * backends; default half the CPUs, 1 to 4. A new connection to a backend goes on the selector of
+   * the request that needs it, so such a request is handled on one thread with no hand-off; a
+   * pooled one may be on another selector. At least 4 fewer than {@link #maxThreads(int)}.
+   */
+  public HttpProxyBuilder selectorThreads(int n) {
+    settings.selectorThreads(n);
+    return this;
+  }
+
+  /**
+   * Logs one line per request at INFO to the SLF4J logger {@code dev.meshlet.l7.access}; default
+   * off.
+   */
+  public HttpProxyBuilder accessLog(boolean on) {
+    settings.accessLog(on);
+    return this;
+  }
+
+  /** Adds a header to every forwarded request (before route rewrites). */
+  public HttpProxyBuilder addRequestHeader(String name, String value) {
+    settings.addRequestHeader(name, value);
+    return this;
+  }
+
+  /** Sets a header on every forwarded request, replacing the client's (before route rewrites). */
+  public HttpProxyBuilder setRequestHeader(String name, String value) {
+    settings.setRequestHeader(name, value);
+    return this;
+  }
+
+  /** Removes a header from every forwarded request; {@code "X-Internal-*"} removes by prefix. */
+  public HttpProxyBuilder removeRequestHeader(String name) {
+    settings.removeRequestHeader(name);
+    return this;
+  }
+
+  /**
+   * Adds a header to every response (after route rewrites), e.g. {@code Strict-Transport-Security}.
+   */
+  public HttpProxyBuilder addResponseHeader(String name, String value) {
+    settings.addResponseHeader(name, value);
+    return this;
+  }
+
+  /** Sets a header on every response, replacing the backend's (after route rewrites). */
+  public HttpProxyBuilder setResponseHeader(String name, String value) {
+    settings.setResponseHeader(name, value);
+    return this;
+  }
+
+  /**
+   * Removes a header from every response, e.g. {@code Server}; {@code "X-Internal-*"} removes by
+   * prefix.
+   */
+  public HttpProxyBuilder removeResponseHeader(String name) {
+    settings.removeResponseHeader(name);
+    return this;
+  }
+
+  /**
+   * Clients (IP addresses or CIDR blocks such as {@code 10.0.0.0/8}) whose {@code
+   * X-Forwarded-Proto}, {@code -Host} and {@code -Port} are passed on; from anyone else they are
+   * overwritten. Default: none.
+   */
+  public HttpProxyBuilder trustedProxies(String... addressesOrBlocks) {
+    settings.trustedProxies(addressesOrBlocks);
+    return this;
+  }
+
+  /**
+   * At an edge, drops the client's {@code X-Forwarded-For} entries so that the header holds only
+   * the real peer address; default false (the peer is appended as the right-most entry).
+   */
+  public HttpProxyBuilder dropClientForwardedFor(boolean on) {
+    settings.dropClientForwardedFor(on);
+    return this;
+  }
+
+  /**
+   * The pseudonym in the {@code Via} header this proxy adds ({@code 1.1 meshlet}); default {@code
+   * meshlet}.
+   */
+  public HttpProxyBuilder via(String pseudonym) {
+    settings.via(pseudonym);
+    return this;
+  }
+
+  /**
+   * The largest request head (request line and headers) in bytes; larger gets 431. Default 8192.
+   */
+  public HttpProxyBuilder maxRequestHeaderSize(int bytes) {
+    settings.maxRequestHeaderSize(bytes);
+    return this;
+  }
+
+  /**
+   * The longest request target (path and query) in characters; longer gets 414. Default 8192. A
+   * target longer than {@link #maxRequestHeaderSize(int)} gets 414 or 431 from the parser.
+   */
+  public HttpProxyBuilder maxUriLength(int chars) {
+    settings.maxUriLength(chars);
+    return this;
+  }
+
+  /**
+   * What to do with request headers whose names hold an underscore ({@code X_Forwarded_For}), which
+   * CGI-style backends read as the dashed name: false (the default) drops them, true answers 400.
+   */
+  public HttpProxyBuilder rejectUnderscoreHeaders(boolean reject) {
+    settings.rejectUnderscoreHeaders(reject);
+    return this;
+  }
+
+  /**
+   * The most client connections open at once; at the limit the proxy stops accepting until one
+   * closes. What a new client sees then: its connect succeeds (the kernel completes it into the
+   * {@linkplain #acceptBacklog(int) listen backlog}) but its request gets no answer until a
+   * connection closes; then it is accepted and served, its head deadline counting from then. Once
+   * the backlog is full as well, new connects are not completed (the kernel drops or delays them).
+   * Each time the limit is reached it is counted as {@link
+   * HttpProxyStats.ErrorKind#CONNECTION_LIMIT} and the first time logged at WARN. Default 10,000.
+   * Each proxied connection costs the process two file descriptors (client and backend): keep the
+   * limit below half of {@code ulimit -n}.
+   */
+  public HttpProxyBuilder maxConnections(int n) {
+    settings.maxConnections(n);
+    return this;
+  }
+
+  /**
+   * Validates the settings and starts the proxy.
+   *
+   * @throws BindException naming the address when it cannot be bound (in use, or not an address of
+   *     this machine)
+   * @throws IllegalStateException when {@link #listen(int)} was not called or no route is set
+   * @throws IllegalArgumentException when a route is incomplete, names repeat or the listen host is
+   *     unknown
+   */
+  public HttpProxy start() throws IOException {
+    return new HttpProxy(settings.build());
+  }
+}
