@@ -10,6 +10,7 @@ import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.time.Instant;
 import java.util.concurrent.RejectedExecutionException;
@@ -25,8 +26,11 @@ import org.jspecify.annotations.Nullable;
 final class Connection {
   private final ConnectionContext context;
 
-  /** The cluster when the connection arrived: a live update applies to later connections only. */
-  private final Cluster cluster;
+  /**
+   * The cluster when the connection arrived (a live update applies to later connections only), or
+   * the one its ClientHello's server name routes to; written by the connection's thread only.
+   */
+  private Cluster cluster;
 
   private final SocketChannel client;
 
@@ -64,6 +68,17 @@ final class Connection {
   /** The toxics have drawn for this connection; guarded by the {@link Toxics} lock. */
   boolean attached;
 
+  /** When the opening (PROXY header, ClientHello, TLS handshake) must be done; 0 once it is. */
+  volatile long openingDeadline;
+
+  /** What the opening waits for now: the reaper ends the connection for it at the deadline. */
+  private volatile Cause awaited = Cause.PROXY_HEADER;
+
+  private final AtomicBoolean journaledOpen = new AtomicBoolean();
+
+  /** The client's address as the PROXY header gave it, or the socket's peer. */
+  private volatile @Nullable InetSocketAddress source;
+
   Connection(
       ConnectionContext context, Cluster cluster, SocketChannel client, long id, boolean refuse) {
     this.context = context;
@@ -74,7 +89,42 @@ final class Connection {
     this.seenSince = System.nanoTime();
     this.toBackend = Direction.toBackend(this, context, client);
     this.toClient = Direction.toClient(this, context, client);
-    context.journal().record(new TcpEvent.Opened(id, remote(client), Instant.now()));
+    if (!context.opening().proxyIn()) { // else once the header has told who the client is
+      journalOpened(remote(client));
+    }
+  }
+
+  /** Journals the connection as opened by {@code client}, once. */
+  private void journalOpened(InetSocketAddress client) {
+    if (journaledOpen.compareAndSet(false, true)) {
+      context.journal().record(new TcpEvent.Opened(id, client, Instant.now()));
+    }
+  }
+
+  /**
+   * The opening now waits for {@code what}: starts the opening's deadline, {@code timeoutNanos}
+   * from now, unless it runs already.
+   */
+  void expect(Cause what, long timeoutNanos) {
+    awaited = what;
+    if (openingDeadline == 0) {
+      long d = System.nanoTime() + timeoutNanos;
+      openingDeadline = d == 0 ? 1 : d;
+    }
+  }
+
+  /** The opening's deadline passed (called by the reaper): counted and ended for what it awaits. */
+  void openingTimedOut() {
+    if (closing) {
+      return;
+    }
+    Cause what = awaited;
+    Counters c = context.counters();
+    (what == Cause.PROXY_HEADER
+            ? c.proxyHeaderRejected
+            : what == Cause.HELLO ? c.helloTimeouts : c.tlsFailures)
+        .increment();
+    end(what, what.label() + ": timed out (handshakeTimeout)", false);
   }
 
   /** The direction a toxic for {@code side} acts on. */
@@ -100,6 +150,22 @@ final class Connection {
       end(Cause.DISABLED, Cause.DISABLED.label(), true);
       return;
     }
+    Opening opening = context.opening();
+    Preface preface = null;
+    if (opening.readsFirst()) {
+      preface =
+          new Preface(this, client, opening, context.counters(), remote(client), local(client));
+      if (!preface.read()) {
+        return; // ended with its cause
+      }
+      source = preface.source;
+      journalOpened(preface.source);
+      Cluster routed = preface.routed;
+      if (routed != null) {
+        cluster = routed;
+      }
+    }
+    openingDeadline = 0;
     SocketChannel up = dial();
     if (up == null) {
       return; // ended with its cause
@@ -109,6 +175,18 @@ final class Connection {
       context.journal().record(new TcpEvent.Connected(id, l.endpoint().backend(), Instant.now()));
       toBackend.dialled(up, l);
       toClient.dialled(up, l);
+    }
+    ProxyProtocol out = opening.proxyOut();
+    if (out != null) {
+      InetSocketAddress from = preface != null ? preface.source : remote(client);
+      InetSocketAddress to = preface != null ? preface.destination : local(client);
+      writeFully(up, ByteBuffer.wrap(ProxyHeader.encode(out, from, to)));
+    }
+    if (preface != null) {
+      ByteBuffer replay = preface.leftover(); // the hello, untouched: the backend terminates TLS
+      int n = replay.remaining();
+      writeFully(up, replay);
+      toBackend.account(n);
     }
     try {
       context.execute(toClient::pipe);
@@ -145,7 +223,11 @@ final class Connection {
   private @Nullable SocketChannel connect() {
     long key;
     try {
-      key = ((InetSocketAddress) client.getRemoteAddress()).getAddress().hashCode();
+      InetSocketAddress from = source;
+      key =
+          (from != null ? from : (InetSocketAddress) client.getRemoteAddress())
+              .getAddress()
+              .hashCode();
     } catch (IOException | RuntimeException e) {
       key = 0;
     }
@@ -245,6 +327,7 @@ final class Connection {
     }
     cause = why;
     closing = true;
+    journalOpened(remote(client)); // a connection ended before its PROXY header was read
     context
         .counters()
         .ended(how); // before the sockets close: whoever sees the close sees it counted
@@ -294,6 +377,23 @@ final class Connection {
       client.getOption(StandardSocketOptions.TCP_NODELAY),
       up != null && up.getOption(StandardSocketOptions.TCP_NODELAY)
     };
+  }
+
+  private static void writeFully(SocketChannel ch, ByteBuffer b) throws IOException {
+    while (b.hasRemaining()) {
+      ch.write(b);
+    }
+  }
+
+  private static InetSocketAddress local(SocketChannel ch) {
+    try {
+      if (ch.getLocalAddress() instanceof InetSocketAddress a) {
+        return a;
+      }
+    } catch (IOException | RuntimeException e) {
+      // closed already
+    }
+    return InetSocketAddress.createUnresolved("unknown", 0);
   }
 
   private static InetSocketAddress remote(SocketChannel ch) {

@@ -14,6 +14,9 @@ interface ConnectionContext {
   /** Where the connection's events go. */
   JournalWriter<TcpEvent> journal();
 
+  /** What a connection reads and writes before its bytes are spliced. */
+  Opening opening();
+
   /** How many backends to try, at most. */
   int connectAttempts();
 

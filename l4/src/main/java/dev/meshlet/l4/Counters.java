@@ -19,6 +19,16 @@ final class Counters {
   final LongAdder acceptFailures = new LongAdder();
   final LongAdder noSocket = new LongAdder();
   final LongAdder unresolved = new LongAdder();
+  final LongAdder proxyHeaderRejected = new LongAdder();
+  final LongAdder helloRouted = new LongAdder();
+  final LongAdder helloDefaulted = new LongAdder();
+  final LongAdder helloNotTls = new LongAdder();
+  final LongAdder helloNoServerName = new LongAdder();
+  final LongAdder helloInvalid = new LongAdder();
+  final LongAdder helloTooLarge = new LongAdder();
+  final LongAdder helloTimeouts = new LongAdder();
+  final LongAdder tlsFailures = new LongAdder();
+  final LongAdder backendTlsFailures = new LongAdder();
 
   /** Counts a connection that ended for {@code cause}, once per connection. */
   void ended(Cause cause) {

@@ -77,7 +77,8 @@ public final class TcpProxy implements AutoCloseable {
             b.maxConnections,
             b.connectAttempts,
             connectTimeoutMillis,
-            b.idleTimeout.toNanos());
+            b.idleTimeout.toNanos(),
+            b.opening());
     this.listener = new Listener(name, server, b.backlog, connections, counters, threads);
   }
 

@@ -1,5 +1,7 @@
 package dev.meshlet.l4;
 
+import dev.meshlet.core.ClusterStats;
+
 /**
  * A snapshot of a {@link TcpProxy}'s counters since it started, with its cluster's state and
  * per-backend counters ({@code stats().cluster().backends().get("b").healthy()}).
@@ -36,6 +38,16 @@ package dev.meshlet.l4;
  * @param draining whether {@link TcpProxy#close()} has begun and the proxy accepts no more
  * @param cluster the cluster new connections go to: circuit breakers and each backend's health,
  *     ejection, weight and counters
+ * @param proxyHeaderRejected connections closed, nothing forwarded, because {@link
+ *     TcpProxyBuilder#proxyProtocolIn(String...) proxyProtocolIn} is on and they did not begin with
+ *     a valid PROXY header within the handshake timeout, or came from an address that is no trusted
+ *     front
+ * @param hellos what the ClientHellos of TLS passthrough said, when {@link TcpProxyBuilder#sniRoute
+ *     sniRoute}s are set
+ * @param tlsHandshakeFailures TLS handshakes with clients that failed or took longer than the
+ *     handshake timeout (the connection is closed)
+ * @param backendTlsFailures TLS handshakes with backends that failed, each attempt (also counted in
+ *     {@code connectFailures}); the journal's {@link TcpEvent.BackendTlsFailed} says why
  */
 public record TcpProxyStats(
     long accepted,
@@ -54,4 +66,33 @@ public record TcpProxyStats(
     long noSocket,
     long unresolved,
     boolean draining,
-    dev.meshlet.core.ClusterStats cluster) {}
+    ClusterStats cluster,
+    long proxyHeaderRejected,
+    Hellos hellos,
+    long tlsHandshakeFailures,
+    long backendTlsFailures) {
+
+  /**
+   * What ClientHellos said, one count per connection (a connection may count in a reason and in
+   * {@code defaulted}).
+   *
+   * @param routed hellos whose server name matched a route
+   * @param defaulted connections sent to the default cluster: a name no route matches, or (unless
+   *     {@link TcpProxyBuilder#closeWithoutServerName(boolean) closeWithoutServerName}) no name or
+   *     no TLS
+   * @param notTls connections whose first byte is not a TLS handshake record
+   * @param noServerName hellos without a server name
+   * @param invalid broken hellos, or a client that closed before its hello was whole: closed
+   * @param tooLarge hellos larger than {@link TcpProxyBuilder#maxHelloSize(int) maxHelloSize}:
+   *     closed
+   * @param timeouts hellos not whole within the handshake timeout: closed
+   */
+  public record Hellos(
+      long routed,
+      long defaulted,
+      long notTls,
+      long noServerName,
+      long invalid,
+      long tooLarge,
+      long timeouts) {}
+}
