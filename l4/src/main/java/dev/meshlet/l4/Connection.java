@@ -1,5 +1,6 @@
 package dev.meshlet.l4;
 
+import dev.meshlet.core.ClientTls;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
 import dev.meshlet.core.internal.Admission;
@@ -79,6 +80,12 @@ final class Connection {
   /** The client's address as the PROXY header gave it, or the socket's peer. */
   private volatile @Nullable InetSocketAddress source;
 
+  /** The address the client connected to, as the PROXY header gave it, or the socket's own. */
+  private volatile @Nullable InetSocketAddress destination;
+
+  /** The backend's end as the directions use it (TLS when the cluster speaks it). */
+  private @Nullable Wire backendWire;
+
   Connection(
       ConnectionContext context, Cluster cluster, SocketChannel client, long id, boolean refuse) {
     this.context = context;
@@ -87,8 +94,9 @@ final class Connection {
     this.id = id;
     this.refuse = refuse;
     this.seenSince = System.nanoTime();
-    this.toBackend = Direction.toBackend(this, context, client);
-    this.toClient = Direction.toClient(this, context, client);
+    Wire plain = Wire.plain(client);
+    this.toBackend = Direction.toBackend(this, context, plain);
+    this.toClient = Direction.toClient(this, context, plain);
     if (!context.opening().proxyIn()) { // else once the header has told who the client is
       journalOpened(remote(client));
     }
@@ -151,41 +159,44 @@ final class Connection {
       return;
     }
     Opening opening = context.opening();
-    Preface preface = null;
+    ByteBuffer replay = ByteBuffer.allocate(0);
+    source = remote(client);
+    destination = local(client);
     if (opening.readsFirst()) {
-      preface =
+      Preface preface =
           new Preface(this, client, opening, context.counters(), remote(client), local(client));
       if (!preface.read()) {
         return; // ended with its cause
       }
       source = preface.source;
+      destination = preface.destination;
       journalOpened(preface.source);
       Cluster routed = preface.routed;
       if (routed != null) {
         cluster = routed;
       }
+      replay = preface.leftover(); // the hello, untouched, if the backend terminates TLS
+    }
+    if (opening.terminatesTls() && !secure(replay)) {
+      return; // ended with its cause
     }
     openingDeadline = 0;
     SocketChannel up = dial();
-    if (up == null) {
+    Wire upWire = backendWire;
+    if (up == null || upWire == null) {
       return; // ended with its cause
     }
     Lease l = lease;
     if (l != null) {
       context.journal().record(new TcpEvent.Connected(id, l.endpoint().backend(), Instant.now()));
-      toBackend.dialled(up, l);
-      toClient.dialled(up, l);
+      toBackend.dialled(upWire, l);
+      toClient.dialled(upWire, l);
     }
-    ProxyProtocol out = opening.proxyOut();
-    if (out != null) {
-      InetSocketAddress from = preface != null ? preface.source : remote(client);
-      InetSocketAddress to = preface != null ? preface.destination : local(client);
-      writeFully(up, ByteBuffer.wrap(ProxyHeader.encode(out, from, to)));
-    }
-    if (preface != null) {
-      ByteBuffer replay = preface.leftover(); // the hello, untouched: the backend terminates TLS
+    if (replay.hasRemaining()) {
       int n = replay.remaining();
-      writeFully(up, replay);
+      while (replay.hasRemaining()) {
+        upWire.write(replay);
+      }
       toBackend.account(n);
     }
     try {
@@ -195,6 +206,55 @@ final class Connection {
       return;
     }
     toBackend.pipe();
+  }
+
+  /**
+   * Handshakes with the client as the TLS server; {@code early} holds bytes read from it already
+   * and is consumed. False if the handshake failed (then the connection is ended and counted).
+   */
+  private boolean secure(ByteBuffer early) {
+    expect(Cause.TLS, context.opening().timeoutNanos());
+    Wire secured;
+    try {
+      secured = context.tls().acceptTls(client, early);
+    } catch (IOException | RuntimeException e) {
+      if (!closing) { // else the deadline ended it, counted
+        context.counters().tlsFailures.increment();
+        end(Cause.TLS, Cause.TLS.label() + ": " + e.getMessage(), false);
+      }
+      return false;
+    }
+    toBackend.secured(secured);
+    toClient.secured(secured);
+    return true;
+  }
+
+  /**
+   * Begins the backend connection: the PROXY header, if one is sent, then the TLS handshake, if the
+   * cluster speaks TLS (a failed one is counted and journaled with why).
+   */
+  private Wire greet(SocketChannel ch, Endpoint e) throws IOException {
+    ProxyProtocol out = context.opening().proxyOut();
+    InetSocketAddress from = source;
+    InetSocketAddress to = destination;
+    if (out != null && from != null && to != null) {
+      ByteBuffer header = ByteBuffer.wrap(ProxyHeader.encode(out, from, to));
+      while (header.hasRemaining()) {
+        ch.write(header);
+      }
+    }
+    ClientTls tls = cluster.tls();
+    if (tls == null) {
+      return Wire.plain(ch);
+    }
+    try {
+      return context.tls().connectTls(ch, tls, e, context.handshakeTimeoutMillis());
+    } catch (IOException | RuntimeException ex) {
+      context.counters().backendTlsFailures.increment();
+      String why = ex.getMessage() != null ? ex.getMessage() : ex.toString();
+      context.journal().record(new TcpEvent.BackendTlsFailed(id, e.backend(), why, Instant.now()));
+      throw ex;
+    }
   }
 
   /**
@@ -259,9 +319,10 @@ final class Connection {
       lease = l;
       try {
         ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        backend = ch; // end() closes it from here on, also while greeting
         ch.socket().connect(e.address(), context.connectTimeoutMillis());
+        backendWire = greet(ch, e);
         l.succeeded();
-        backend = ch;
         if (closing) { // end() raced with the connect and may not have seen the socket
           l.close();
           closeQuietly(ch);
@@ -269,7 +330,12 @@ final class Connection {
         }
         return ch;
       } catch (IOException | RuntimeException ex) {
+        backend = null;
         closeQuietly(ch);
+        if (closing) { // end() closed the socket under the connect: not the backend's fault
+          l.close();
+          return null;
+        }
         l.failed();
         l.close(); // no longer in flight to this endpoint; end() closing it again does nothing
         context.counters().connectFailures.increment();
@@ -377,12 +443,6 @@ final class Connection {
       client.getOption(StandardSocketOptions.TCP_NODELAY),
       up != null && up.getOption(StandardSocketOptions.TCP_NODELAY)
     };
-  }
-
-  private static void writeFully(SocketChannel ch, ByteBuffer b) throws IOException {
-    while (b.hasRemaining()) {
-      ch.write(b);
-    }
   }
 
   private static InetSocketAddress local(SocketChannel ch) {

@@ -17,6 +17,12 @@ interface ConnectionContext {
   /** What a connection reads and writes before its bytes are spliced. */
   Opening opening();
 
+  /** The proxy's TLS contexts, toward clients and toward backends. */
+  TlsSides tls();
+
+  /** How long a backend's TLS handshake may wait for each read, in milliseconds. */
+  int handshakeTimeoutMillis();
+
   /** How many backends to try, at most. */
   int connectAttempts();
 

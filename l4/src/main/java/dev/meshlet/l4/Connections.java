@@ -48,7 +48,8 @@ final class Connections implements ConnectionContext {
           TcpEvent.Connected.class,
           TcpEvent.Refused.class,
           TcpEvent.ToxicApplied.class,
-          TcpEvent.Closed.class);
+          TcpEvent.Closed.class,
+          TcpEvent.BackendTlsFailed.class);
 
   static {
     Cause.values(); // and initialised: its constants are used where nothing else may be loaded
@@ -72,6 +73,7 @@ final class Connections implements ConnectionContext {
   private final int connectTimeoutMillis;
   private final long idleTimeoutNanos;
   private final Opening opening;
+  private final TlsSides tls;
   private final AtomicBoolean loggedMaxConnections = new AtomicBoolean();
 
   /**
@@ -98,7 +100,8 @@ final class Connections implements ConnectionContext {
       int connectAttempts,
       int connectTimeoutMillis,
       long idleTimeoutNanos,
-      Opening opening) {
+      Opening opening,
+      TlsSides tls) {
     this.name = name;
     this.cluster = cluster;
     this.counters = counters;
@@ -110,6 +113,7 @@ final class Connections implements ConnectionContext {
     this.connectTimeoutMillis = connectTimeoutMillis;
     this.idleTimeoutNanos = idleTimeoutNanos;
     this.opening = opening;
+    this.tls = tls;
     this.toxics = new Toxics(this, seed, journal, toxics);
     Seeds.offer(cluster, seed); // so the proxy's seed replays the cluster's random picks too
     SniRoutes sni = opening.sni();
@@ -119,7 +123,7 @@ final class Connections implements ConnectionContext {
       }
     }
     this.reaper =
-        idleTimeoutNanos > 0 || opening.readsFirst() ? threads.named("idle", this::reapLoop) : null;
+        idleTimeoutNanos > 0 || opening.timed() ? threads.named("idle", this::reapLoop) : null;
   }
 
   void start() {
@@ -283,7 +287,7 @@ final class Connections implements ConnectionContext {
     if (idleTimeoutNanos > 0) {
       quarter = idleTimeoutNanos / 4;
     }
-    if (opening.readsFirst()) { // an opening ends at most a quarter of its timeout late
+    if (opening.timed()) { // an opening ends at most a quarter of its timeout late
       quarter = Math.min(quarter, opening.timeoutNanos() / 4);
     }
     long tick = Math.clamp(quarter, TimeUnit.MILLISECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(1));
@@ -350,6 +354,17 @@ final class Connections implements ConnectionContext {
   @Override
   public Opening opening() {
     return opening;
+  }
+
+  @Override
+  public TlsSides tls() {
+    return tls;
+  }
+
+  @Override
+  public int handshakeTimeoutMillis() {
+    return (int)
+        Math.clamp(TimeUnit.NANOSECONDS.toMillis(opening.timeoutNanos()), 1, Integer.MAX_VALUE);
   }
 
   @Override

@@ -78,7 +78,8 @@ public final class TcpProxy implements AutoCloseable {
             b.connectAttempts,
             connectTimeoutMillis,
             b.idleTimeout.toNanos(),
-            b.opening());
+            b.opening(),
+            new TlsSides(b.tls));
     this.listener = new Listener(name, server, b.backlog, connections, counters, threads);
   }
 

@@ -3,6 +3,7 @@ package dev.meshlet.l4;
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.core.internal.Checks;
 import java.io.IOException;
 import java.net.BindException;
@@ -46,6 +47,7 @@ public final class TcpProxyBuilder {
   boolean closeWithoutServerName;
   Duration handshakeTimeout = Duration.ofSeconds(5);
   int maxHelloSize = 16 * 1024;
+  @Nullable ServerTls tls;
   private static final int MAX_BUFFER = 16 * 1024 * 1024;
 
   TcpProxyBuilder() {}
@@ -376,6 +378,21 @@ public final class TcpProxyBuilder {
     return this;
   }
 
+  /**
+   * Terminates TLS: clients handshake with the proxy, which forwards their decrypted bytes to the
+   * backends (a plaintext service, such as a database, behind a TLS port). Certificates, SNI
+   * choice, client certificates and protocols are as {@code tls} says, the same as for {@code
+   * HttpProxy}. The handshake runs on the connection's own thread and must be done within {@link
+   * #handshakeTimeout}; a failed or late one closes the connection, counted in {@link
+   * TcpProxyStats#tlsHandshakeFailures()} and journaled with why. With {@link #sniRoute}s the
+   * ClientHello is read first, for routing, then given to TLS. To speak TLS to the backends, give
+   * their cluster a {@link dev.meshlet.core.Cluster.Builder#tls ClientTls}. Off by default.
+   */
+  public TcpProxyBuilder tls(ServerTls tls) {
+    this.tls = Objects.requireNonNull(tls, "tls");
+    return this;
+  }
+
   /** The connection's opening, as set. */
   Opening opening() {
     return new Opening(
@@ -385,6 +402,7 @@ public final class TcpProxyBuilder {
         sniRoutes.isEmpty() && !closeWithoutServerName
             ? null
             : new SniRoutes(sniRoutes, closeWithoutServerName),
+        tls != null,
         handshakeTimeout.toNanos(),
         maxHelloSize);
   }
