@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assumptions.assumeThat;
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.testkit.EchoServer;
+import dev.meshlet.testkit.Haproxy;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -72,7 +73,7 @@ class HaproxyPeerTest extends TcpProxyTestSupport {
           start(
               TcpProxy.builder()
                   .listen("127.0.0.1", 0)
-                  .backends(Backend.of("127.0.0.1", haproxy.port))
+                  .backends(Backend.of("127.0.0.1", haproxy.port()))
                   .proxyProtocolOut(version));
       Socket client = connect(proxy);
       assertThat(roundTrip(client, "through haproxy")).isEqualTo("through haproxy");
@@ -100,7 +101,7 @@ class HaproxyPeerTest extends TcpProxyTestSupport {
                   .proxyProtocolIn("127.0.0.1")
                   .proxyProtocolOut(ProxyProtocol.V1));
       Haproxy haproxy = resources.track(Haproxy.tcp("", proxy.port(), send));
-      Socket client = resources.track(new Socket(LOOPBACK, haproxy.port));
+      Socket client = resources.track(new Socket(LOOPBACK, haproxy.port()));
       client.setSoTimeout(10_000);
       assertThat(roundTrip(client, "from haproxy")).isEqualTo("from haproxy");
       assertThat(headerFrom(client.getLocalPort()))
@@ -109,7 +110,7 @@ class HaproxyPeerTest extends TcpProxyTestSupport {
               "PROXY TCP4 127.0.0.1 127.0.0.1 "
                   + client.getLocalPort()
                   + " "
-                  + haproxy.port
+                  + haproxy.port()
                   + "\r\n");
       proxy.awaitIdle(Duration.ofSeconds(10));
       assertThat(proxy.journal().entries(TcpEvent.Opened.class))

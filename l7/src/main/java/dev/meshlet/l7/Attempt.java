@@ -156,6 +156,7 @@ final class Attempt
                 clientRequest.getMethod(),
                 target,
                 ctx.timeouts().proxyRequestIdleMillis(route, responseMillis));
+    ProxyHeaders.tag(r, clientRequest, ctx.config().proxyProtocolOut());
     r.headers(this);
     r.onRequestBegin(this);
     r.onRequestQueued(this);

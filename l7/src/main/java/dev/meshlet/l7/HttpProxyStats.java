@@ -167,7 +167,12 @@ public record HttpProxyStats(
      * descriptors}, logged once per episode (until a connection to a backend opens again); not held
      * against the backend.
      */
-    OUT_OF_FILE_DESCRIPTORS(503);
+    OUT_OF_FILE_DESCRIPTORS(503),
+    /**
+     * Not a request: {@link HttpProxyBuilder#proxyProtocolIn(boolean) proxyProtocolIn} is on and a
+     * connection did not begin with a PROXY protocol header; it was closed, nothing forwarded.
+     */
+    PROXY_HEADER(0);
 
     private final int status;
 

@@ -73,7 +73,12 @@ final class JettyStack {
     // SharedSelectorConnector)
     connector =
         new SharedSelectorConnector(
-            server, counters.total, 1, config.selectorThreads(), new HttpConnectionFactory(http));
+            server,
+            counters.total,
+            1,
+            config.selectorThreads(),
+            ProxyHeaders.listener(
+                config.proxyProtocolIn(), counters.total, new HttpConnectionFactory(http)));
     client = newClient(config, connector, threads, scheduler);
 
     connector.setHost(config.host());

@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.l4.ProxyProtocol;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
@@ -40,7 +41,9 @@ record ProxyConfig(
     int acceptBacklog,
     Duration requestBodyTimeout,
     int requestBufferSize,
-    long requestBufferBudget) {
+    long requestBufferBudget,
+    boolean proxyProtocolIn,
+    @Nullable ProxyProtocol proxyProtocolOut) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

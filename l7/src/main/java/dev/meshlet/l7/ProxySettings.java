@@ -2,6 +2,7 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.internal.Checks;
+import dev.meshlet.l4.ProxyProtocol;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
@@ -53,6 +54,16 @@ final class ProxySettings {
   private int acceptBacklog = 1024;
   private int requestBufferSize = 64 * 1024;
   private long requestBufferBudget = 64L * 1024 * 1024;
+  private boolean proxyProtocolIn;
+  private @Nullable ProxyProtocol proxyProtocolOut;
+
+  void proxyProtocolIn(boolean on) {
+    this.proxyProtocolIn = on;
+  }
+
+  void proxyProtocolOut(ProxyProtocol version) {
+    this.proxyProtocolOut = Objects.requireNonNull(version, "version");
+  }
 
   void retryPolicy(RetryPolicy policy) {
     this.retryPolicy = Objects.requireNonNull(policy, "policy");
@@ -332,7 +343,9 @@ final class ProxySettings {
         acceptBacklog,
         requestBodyTimeout,
         requestBufferSize,
-        requestBufferBudget);
+        requestBufferBudget,
+        proxyProtocolIn,
+        proxyProtocolOut);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */

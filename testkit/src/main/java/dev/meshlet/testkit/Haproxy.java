@@ -1,4 +1,4 @@
-package dev.meshlet.l4;
+package dev.meshlet.testkit;
 
 import java.io.File;
 import java.io.IOException;
@@ -15,11 +15,16 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * HAProxy as a real peer of the PROXY protocol, run in the foreground from a config written for one
  * test; tests that need it skip when {@code haproxy} is not on the PATH.
+ *
+ * <pre>{@code
+ * assumeThat(Haproxy.installed()).isTrue();
+ * Haproxy front = resources.track(Haproxy.tcp("", proxy.port(), "send-proxy-v2"));
+ * }</pre>
  */
-final class Haproxy implements AutoCloseable {
+public final class Haproxy implements AutoCloseable {
   private final Process process;
   private final Path dir;
-  final int port;
+  private final int port;
 
   private Haproxy(Process process, Path dir, int port) {
     this.process = process;
@@ -27,8 +32,13 @@ final class Haproxy implements AutoCloseable {
     this.port = port;
   }
 
+  /** The port HAProxy listens on, on 127.0.0.1. */
+  public int port() {
+    return port;
+  }
+
   /** Whether an {@code haproxy} executable is on the PATH. */
-  static boolean installed() {
+  public static boolean installed() {
     String path = System.getenv("PATH");
     if (path == null) {
       return false;
@@ -45,8 +55,28 @@ final class Haproxy implements AutoCloseable {
    * A TCP-mode HAProxy on a free port forwarding to {@code 127.0.0.1:backendPort}; {@code bind} and
    * {@code server} are the options of its listener and of its one server ({@code accept-proxy},
    * {@code send-proxy-v2}, …).
+   *
+   * @param bind options of the {@code bind} line
+   * @param backendPort the port of the one server
+   * @param server options of the {@code server} line
+   * @throws IOException if the config cannot be written or HAProxy not started
    */
-  static Haproxy tcp(String bind, int backendPort, String server) throws IOException {
+  public static Haproxy tcp(String bind, int backendPort, String server) throws IOException {
+    return start(bind, backendPort, server, "");
+  }
+
+  /**
+   * As {@link #tcp(String, int, String)}, with {@code rules} (lines such as {@code tcp-request
+   * connection set-src ipv4(203.0.113.7)}) added to the listener.
+   *
+   * @param bind options of the {@code bind} line
+   * @param backendPort the port of the one server
+   * @param server options of the {@code server} line
+   * @param rules more lines of the listener
+   * @throws IOException if the config cannot be written or HAProxy not started
+   */
+  public static Haproxy start(String bind, int backendPort, String server, String rules)
+      throws IOException {
     int port = freePort();
     Path dir = Files.createTempDirectory("meshlet-haproxy");
     String config =
@@ -61,6 +91,7 @@ final class Haproxy implements AutoCloseable {
             "  timeout server 30s",
             "listen front",
             "  bind 127.0.0.1:" + port + " " + bind,
+            "  " + rules,
             "  server s1 127.0.0.1:" + backendPort + " " + server,
             "");
     Path file = dir.resolve("haproxy.cfg");
@@ -91,7 +122,12 @@ final class Haproxy implements AutoCloseable {
     throw new IllegalStateException("haproxy did not listen within 20 s: " + log());
   }
 
-  String log() throws IOException {
+  /**
+   * What HAProxy printed so far, for failure messages.
+   *
+   * @throws IOException if the log cannot be read
+   */
+  public String log() throws IOException {
     Path log = dir.resolve("haproxy.log");
     return Files.exists(log) ? Files.readString(log) : "";
   }

@@ -1,0 +1,69 @@
+package dev.meshlet.l7;
+
+import dev.meshlet.l4.ProxyProtocol;
+import java.nio.ByteBuffer;
+import org.eclipse.jetty.client.ProxyProtocolClientConnectionFactory.V1;
+import org.eclipse.jetty.client.ProxyProtocolClientConnectionFactory.V2;
+import org.eclipse.jetty.client.Request;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.server.ConnectionFactory;
+import org.eclipse.jetty.server.Connector;
+import org.eclipse.jetty.server.ProxyConnectionFactory;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The PROXY protocol on Jetty's own support: a strict acceptor for the listener, and the tag that
+ * makes Jetty's client send a header on a backend connection.
+ */
+final class ProxyHeaders {
+  private ProxyHeaders() {}
+
+  /**
+   * The listener's connection factories: {@code next}, behind a PROXY header acceptor if {@code
+   * in}.
+   */
+  static ConnectionFactory[] listener(boolean in, Counters total, ConnectionFactory... next) {
+    if (!in) {
+      return next;
+    }
+    ConnectionFactory[] all = new ConnectionFactory[next.length + 1];
+    all[0] = new Strict(total);
+    System.arraycopy(next, 0, all, 1, next.length);
+    return all;
+  }
+
+  /**
+   * Tags {@code proxyRequest} so that Jetty's client begins its connection with a header naming the
+   * client of {@code clientRequest}; the tag makes a destination, and so a connection pool, of its
+   * own, as a header belongs to one client connection.
+   */
+  static void tag(
+      Request proxyRequest,
+      org.eclipse.jetty.server.Request clientRequest,
+      @Nullable ProxyProtocol version) {
+    if (version == null) {
+      return;
+    }
+    String ip = org.eclipse.jetty.server.Request.getRemoteAddr(clientRequest);
+    int port = org.eclipse.jetty.server.Request.getRemotePort(clientRequest);
+    proxyRequest.tag(version == ProxyProtocol.V1 ? new V1.Tag(ip, port) : new V2.Tag(ip, port));
+  }
+
+  /**
+   * Jetty's acceptor, made strict: Jetty passes a connection without a header on to HTTP, the
+   * protocol's spec says to close it.
+   */
+  private static final class Strict extends ProxyConnectionFactory {
+    private final Counters total;
+
+    Strict(Counters total) {
+      this.total = total;
+    }
+
+    @Override
+    protected void nextProtocol(Connector connector, EndPoint endPoint, ByteBuffer buffer) {
+      total.error(HttpProxyStats.ErrorKind.PROXY_HEADER);
+      endPoint.close();
+    }
+  }
+}
