@@ -2,6 +2,7 @@ package dev.meshlet.examples;
 
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.l4.ProxyProtocol;
 import dev.meshlet.l7.HttpProxy;
 import dev.meshlet.l7.HttpProxyBuilder;
 import java.io.PrintStream;
@@ -20,6 +21,7 @@ final class L7Mode {
                  [--header-route NAME:VALUE=HOST:PORT[,...]]        (repeatable)
                  [--default HOST:PORT[,...]] [--balancer round-robin] [--connect-timeout 5s]
                  [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
+                 [--proxy-protocol-in] [--proxy-protocol-out v1|v2]
       """;
 
   static final String HELP =
@@ -27,6 +29,10 @@ final class L7Mode {
         --response-timeout   l7: how long a backend may take to begin its response, then 504;
                              a backend may also stay silent that long within an exchange
         --access-log         l7: one line per request on standard output (default off)
+        --proxy-protocol-in  l4, l7: every connection must begin with a PROXY header (v1 or v2,
+                             as HAProxy's send-proxy sends); one without is closed
+        --proxy-protocol-out l4, l7: begin each backend connection with a PROXY header naming
+                             the client (off by default)
       """;
 
   /** The flags that take a value; any other flag is named as unknown before anything is checked. */
@@ -40,10 +46,12 @@ final class L7Mode {
           "--balancer",
           "--connect-timeout",
           "--response-timeout",
-          "--drain-timeout");
+          "--drain-timeout",
+          "--proxy-protocol-out");
 
   /** The flags that take no value. */
-  static final Set<String> SWITCHES = Set.of("--access-log", "--defer-resolution");
+  static final Set<String> SWITCHES =
+      Set.of("--access-log", "--defer-resolution", "--proxy-protocol-in");
 
   /**
    * {@link HttpProxyBuilder#idleTimeout(Duration)}'s default: a client connection waiting this long
@@ -122,6 +130,11 @@ final class L7Mode {
     }
     if (f.flag("--access-log")) {
       b.accessLog(true);
+    }
+    b.proxyProtocolIn(f.flag("--proxy-protocol-in"));
+    ProxyProtocol proxyOut = Secure.proxyProtocolOut(f);
+    if (proxyOut != null) {
+      b.proxyProtocolOut(proxyOut);
     }
     b.drainTimeout(Values.duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
     f.done();
