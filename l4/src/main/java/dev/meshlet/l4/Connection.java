@@ -220,7 +220,7 @@ final class Connection {
     } catch (IOException | RuntimeException e) {
       if (!closing) { // else the deadline ended it, counted
         context.counters().tlsFailures.increment();
-        end(Cause.TLS, Cause.TLS.label() + ": " + e.getMessage(), false);
+        end(Cause.TLS, Cause.TLS.label() + ": " + why(e), false);
       }
       return false;
     }
@@ -251,8 +251,9 @@ final class Connection {
       return context.tls().connectTls(ch, tls, e, context.handshakeTimeoutMillis());
     } catch (IOException | RuntimeException ex) {
       context.counters().backendTlsFailures.increment();
-      String why = ex.getMessage() != null ? ex.getMessage() : ex.toString();
-      context.journal().record(new TcpEvent.BackendTlsFailed(id, e.backend(), why, Instant.now()));
+      context
+          .journal()
+          .record(new TcpEvent.BackendTlsFailed(id, e.backend(), why(ex), Instant.now()));
       throw ex;
     }
   }
@@ -443,6 +444,12 @@ final class Connection {
       client.getOption(StandardSocketOptions.TCP_NODELAY),
       up != null && up.getOption(StandardSocketOptions.TCP_NODELAY)
     };
+  }
+
+  /** The exception's message, or its class when it has none. */
+  private static String why(Throwable t) {
+    String m = t.getMessage();
+    return m != null ? m : t.getClass().getSimpleName();
   }
 
   private static InetSocketAddress local(SocketChannel ch) {

@@ -194,4 +194,31 @@ class TcpTlsTest extends TcpProxyTestSupport {
     assertThat(proxy.journal().entries(TcpEvent.Closed.class).get(0).cause())
         .isEqualTo("no backend");
   }
+
+  @Test
+  void requiredClientCertificatesAreCheckedAgainstTheTrust() throws Exception {
+    TcpProxy proxy =
+        start(
+            proxyTo(echo())
+                .tls(
+                    ServerTls.builder(identity(LOCALHOST))
+                        .clientAuth(ServerTls.ClientAuth.REQUIRE, TlsTrust.of(PKI.caCertificate()))
+                        .build()));
+    SSLSocket withCert =
+        tlsClient(PKI.sslContext(PKI.leaf("client.example.com")), proxy.port(), "localhost");
+    withCert.getOutputStream().write('m');
+    assertThat(withCert.getInputStream().read()).isEqualTo('m');
+    SSLSocket without = tlsClient(PKI.sslContext(), proxy.port(), "localhost");
+    // TLS 1.3: the client may finish its side before the server's refusal arrives
+    assertThatThrownBy(
+            () -> {
+              without.getOutputStream().write('x');
+              without.getInputStream().read();
+            })
+        .isInstanceOf(IOException.class);
+    withCert.close();
+    proxy.awaitIdle(Duration.ofSeconds(10));
+    assertThat(proxy.stats().tlsHandshakeFailures()).isEqualTo(1);
+    assertThat(proxy.cluster().endpoints().get(0).stats().total()).isEqualTo(1);
+  }
 }

@@ -17,6 +17,7 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -102,6 +103,28 @@ class ProxyProtocolTest {
     assertThat(r.raw()).isEmpty(); // closed: Jetty's default would have served it as plain HTTP
     Await.until(
         "counted", () -> proxy.stats().total().errors(HttpProxyStats.ErrorKind.PROXY_HEADER) == 1);
+    assertThat(backend.requests).isEmpty();
+  }
+
+  @Test
+  void aHeaderThatDoesNotArriveInTimeClosesTheConnection() throws Exception {
+    TestBackend backend = backend();
+    HttpProxy proxy =
+        resources.track(
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .defaultRoute(resources.track(Cluster.of("pp", backend.backend())))
+                .proxyProtocolIn(true)
+                .requestHeadTimeout(Duration.ofMillis(300))
+                .start());
+    try (Socket s = new Socket(InetAddress.getLoopbackAddress(), proxy.port())) {
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write("PROXY TCP4 ".getBytes(StandardCharsets.US_ASCII));
+      long started = System.nanoTime();
+      Raw.readAll(s.getInputStream()); // whatever is written, the connection ends
+      assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started))
+          .isBetween(200L, 5_000L);
+    }
     assertThat(backend.requests).isEmpty();
   }
 
