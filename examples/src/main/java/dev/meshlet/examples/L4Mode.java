@@ -22,7 +22,8 @@ final class L4Mode {
                  [--max-connections 10000] [--drain-timeout 10s] [--defer-resolution]
                  [--tls-cert FILE --tls-key FILE] [--upstream-tls [--upstream-ca FILE]]
                  [--sni-route NAME=HOST:PORT[,HOST:PORT...]]   (repeatable; *.example.com allowed)
-                 [--proxy-protocol-in] [--proxy-protocol-out v1|v2] [--handshake-timeout 5s]
+                 [--proxy-protocol-in] [--proxy-protocol-from CIDR] [--proxy-protocol-out v1|v2]
+                 [--handshake-timeout 5s]
       """;
 
   static final String HELP =
@@ -53,6 +54,7 @@ final class L4Mode {
           "--upstream-ca",
           "--sni-route",
           "--proxy-protocol-out",
+          "--proxy-protocol-from",
           "--handshake-timeout");
 
   /** The flags that take no value. */
@@ -98,9 +100,7 @@ final class L4Mode {
     if (tls != null) {
       b.tls(tls);
     }
-    if (f.flag("--proxy-protocol-in")) {
-      b.proxyProtocolIn();
-    }
+    Secure.proxyProtocolIn(f, b::proxyProtocolIn);
     ProxyProtocol proxyOut = Secure.proxyProtocolOut(f);
     if (proxyOut != null) {
       b.proxyProtocolOut(proxyOut);

@@ -21,7 +21,7 @@ final class L7Mode {
                  [--header-route NAME:VALUE=HOST:PORT[,...]]        (repeatable)
                  [--default HOST:PORT[,...]] [--balancer round-robin] [--connect-timeout 5s]
                  [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
-                 [--proxy-protocol-in] [--proxy-protocol-out v1|v2]
+                 [--proxy-protocol-in] [--proxy-protocol-from CIDR] [--proxy-protocol-out v1|v2]
       """;
 
   static final String HELP =
@@ -31,6 +31,9 @@ final class L7Mode {
         --access-log         l7: one line per request on standard output (default off)
         --proxy-protocol-in  l4, l7: every connection must begin with a PROXY header (v1 or v2,
                              as HAProxy's send-proxy sends); one without is closed
+        --proxy-protocol-from
+                             l4, l7: as --proxy-protocol-in, from these addresses or blocks only
+                             (repeatable, e.g. 10.0.0.0/8); others are closed
         --proxy-protocol-out l4, l7: begin each backend connection with a PROXY header naming
                              the client (off by default)
       """;
@@ -47,7 +50,8 @@ final class L7Mode {
           "--connect-timeout",
           "--response-timeout",
           "--drain-timeout",
-          "--proxy-protocol-out");
+          "--proxy-protocol-out",
+          "--proxy-protocol-from");
 
   /** The flags that take no value. */
   static final Set<String> SWITCHES =
@@ -131,7 +135,7 @@ final class L7Mode {
     if (f.flag("--access-log")) {
       b.accessLog(true);
     }
-    b.proxyProtocolIn(f.flag("--proxy-protocol-in"));
+    Secure.proxyProtocolIn(f, b::proxyProtocolIn);
     ProxyProtocol proxyOut = Secure.proxyProtocolOut(f);
     if (proxyOut != null) {
       b.proxyProtocolOut(proxyOut);

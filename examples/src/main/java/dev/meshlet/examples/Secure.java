@@ -6,7 +6,10 @@ import dev.meshlet.core.TlsIdentity;
 import dev.meshlet.core.TlsTrust;
 import dev.meshlet.l4.ProxyProtocol;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
+import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
 /** The flags of TLS and of the PROXY protocol, read into core's and l4's values. */
@@ -51,6 +54,24 @@ final class Secure {
       return ClientTls.builder().trust(TlsTrust.pem(Path.of(ca))).build();
     } catch (IllegalArgumentException e) {
       throw new UsageException("--upstream-ca: " + e.getMessage());
+    }
+  }
+
+  /**
+   * {@code --proxy-protocol-in} and {@code --proxy-protocol-from CIDR} (repeatable, implies the
+   * first): the trusted fronts to pass to {@code in}, if a PROXY header is required.
+   */
+  static void proxyProtocolIn(Flags f, Consumer<String[]> in) {
+    List<String> fronts = f.all("--proxy-protocol-from");
+    if (!f.flag("--proxy-protocol-in") && fronts.isEmpty()) {
+      return;
+    }
+    try {
+      in.accept(fronts.toArray(new String[0]));
+    } catch (IllegalArgumentException e) {
+      String why = Objects.requireNonNullElse(e.getMessage(), "not an address or block");
+      throw new UsageException(
+          "--proxy-protocol-from: " + why.replaceFirst("^proxyProtocolIn: ", ""));
     }
   }
 

@@ -115,6 +115,7 @@ class CliParserTest {
       {"--sni-route", "api.example.com"},
       {"--sni-route", "a/b=127.0.0.1:2"},
       {"--handshake-timeout", "soon"},
+      {"--proxy-protocol-from", "10.0.0.0/33"},
     };
     String[] reasons = {
       "meshlet: --proxy-protocol-out 'v3' (expected: v1, v2)",
@@ -126,6 +127,7 @@ class CliParserTest {
       "meshlet: --sni-route 'api.example.com' (expected: NAME=HOST:PORT[,HOST:PORT...])",
       "meshlet: --sni-route 'a/b=127.0.0.1:2': sniRoute: 'a/b'",
       "meshlet: --handshake-timeout: 'soon' is not a duration",
+      "meshlet: --proxy-protocol-from: '10.0.0.0/33' (expected: an IP address or block",
     };
     for (int i = 0; i < cases.length; i++) {
       List<String> args = new ArrayList<>(List.of(base));
@@ -154,6 +156,9 @@ class CliParserTest {
             "--sni-route",
             "*.db.example.com=127.0.0.1:4",
             "--proxy-protocol-in",
+            "--proxy-protocol-from",
+            "10.0.0.0/8",
+            "--proxy-protocol-from=2001:db8::/32",
             "--proxy-protocol-out",
             "v1",
             "--upstream-tls",

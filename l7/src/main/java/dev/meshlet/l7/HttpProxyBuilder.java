@@ -335,11 +335,16 @@ public final class HttpProxyBuilder {
    * Balancer.consistentHash()} see it. As the protocol's spec says, and unlike Jetty's default, a
    * connection without a header is closed, nothing forwarded, and counted as {@link
    * HttpProxyStats.ErrorKind#PROXY_HEADER}; one with a broken header is closed too. The header must
-   * arrive within {@link #requestHeadTimeout} and fit in 1 KiB. Off by default: with it on, the
-   * port must be reachable from the fronts only, since any client could claim any address.
+   * arrive within {@link #requestHeadTimeout} and fit in 1 KiB. Off by default.
+   *
+   * @param trustedFronts the addresses or blocks ({@code 10.0.0.0/8}, {@code 2001:db8::/32}, {@code
+   *     192.0.2.7}) the fronts connect from: a connection from any other address is closed and
+   *     counted too. None given: any address may send a header, so the port must be reachable from
+   *     the fronts only, since any client could claim any address.
+   * @throws IllegalArgumentException naming a block that does not parse
    */
-  public HttpProxyBuilder proxyProtocolIn(boolean on) {
-    settings.proxyProtocolIn(on);
+  public HttpProxyBuilder proxyProtocolIn(String... trustedFronts) {
+    settings.proxyProtocolIn(trustedFronts);
     return this;
   }
 

@@ -172,8 +172,9 @@ public record HttpProxyStats(
      */
     OUT_OF_FILE_DESCRIPTORS(503),
     /**
-     * Not a request: {@link HttpProxyBuilder#proxyProtocolIn(boolean) proxyProtocolIn} is on and a
-     * connection did not begin with a PROXY protocol header; it was closed, nothing forwarded.
+     * Not a request: {@link HttpProxyBuilder#proxyProtocolIn(String...) proxyProtocolIn} is on and
+     * a connection did not begin with a PROXY protocol header, or came from an address that is no
+     * trusted front; it was closed, nothing forwarded.
      */
     PROXY_HEADER(0);
 

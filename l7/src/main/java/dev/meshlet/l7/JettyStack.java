@@ -78,8 +78,7 @@ final class JettyStack {
             counters.total,
             1,
             config.selectorThreads(),
-            ProxyHeaders.listener(
-                config.proxyProtocolIn(), counters.total, new HttpConnectionFactory(http)));
+            ProxyHeaders.listener(config, counters.total, new HttpConnectionFactory(http)));
     client = newClient(config, connector, threads, scheduler);
 
     connector.setHost(config.host());

@@ -45,11 +45,13 @@ record ProxyConfig(
     @Nullable HeaderCapture journalHeaders,
     boolean generateTraceparent,
     boolean proxyProtocolIn,
+    List<Cidr> proxyFronts,
     @Nullable ProxyProtocol proxyProtocolOut) {
 
   ProxyConfig {
     routes = List.copyOf(routes);
     trustedProxies = List.copyOf(trustedProxies);
+    proxyFronts = List.copyOf(proxyFronts);
   }
 
   /** The routing table the proxy starts with. */

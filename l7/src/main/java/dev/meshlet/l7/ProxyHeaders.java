@@ -1,10 +1,14 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.l4.ProxyProtocol;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.nio.ByteBuffer;
+import java.util.List;
 import org.eclipse.jetty.client.ProxyProtocolClientConnectionFactory.V1;
 import org.eclipse.jetty.client.ProxyProtocolClientConnectionFactory.V2;
 import org.eclipse.jetty.client.Request;
+import org.eclipse.jetty.io.Connection;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.ConnectionFactory;
 import org.eclipse.jetty.server.Connector;
@@ -19,15 +23,16 @@ final class ProxyHeaders {
   private ProxyHeaders() {}
 
   /**
-   * The listener's connection factories: {@code next}, behind a PROXY header acceptor if {@code
-   * in}.
+   * The listener's connection factories: {@code next}, behind a PROXY header acceptor if the config
+   * asks for one.
    */
-  static ConnectionFactory[] listener(boolean in, Counters total, ConnectionFactory... next) {
-    if (!in) {
+  static ConnectionFactory[] listener(
+      ProxyConfig config, Counters total, ConnectionFactory... next) {
+    if (!config.proxyProtocolIn()) {
       return next;
     }
     ConnectionFactory[] all = new ConnectionFactory[next.length + 1];
-    all[0] = new Strict(total);
+    all[0] = new Strict(total, config.proxyFronts());
     System.arraycopy(next, 0, all, 1, next.length);
     return all;
   }
@@ -55,9 +60,32 @@ final class ProxyHeaders {
    */
   private static final class Strict extends ProxyConnectionFactory {
     private final Counters total;
+    private final List<ProxyConfig.Cidr> fronts;
 
-    Strict(Counters total) {
+    Strict(Counters total, List<ProxyConfig.Cidr> fronts) {
       this.total = total;
+      this.fronts = fronts;
+    }
+
+    /** A connection from an address that is no trusted front is closed before a byte is read. */
+    @Override
+    public Connection newConnection(Connector connector, EndPoint endPoint) {
+      if (!fronts.isEmpty() && !trusted(endPoint.getRemoteSocketAddress())) {
+        total.error(HttpProxyStats.ErrorKind.PROXY_HEADER);
+        endPoint.close();
+      }
+      return super.newConnection(connector, endPoint);
+    }
+
+    private boolean trusted(@Nullable SocketAddress remote) {
+      if (remote instanceof InetSocketAddress a && a.getAddress() != null) {
+        for (ProxyConfig.Cidr c : fronts) {
+          if (c.contains(a.getAddress())) {
+            return true;
+          }
+        }
+      }
+      return false;
     }
 
     @Override

@@ -57,10 +57,25 @@ final class ProxySettings {
   private int requestBufferSize = 64 * 1024;
   private long requestBufferBudget = 64L * 1024 * 1024;
   private boolean proxyProtocolIn;
+  private final List<ProxyConfig.Cidr> proxyFronts = new ArrayList<>();
   private @Nullable ProxyProtocol proxyProtocolOut;
 
-  void proxyProtocolIn(boolean on) {
-    this.proxyProtocolIn = on;
+  void proxyProtocolIn(String... trustedFronts) {
+    List<ProxyConfig.Cidr> parsed = new ArrayList<>();
+    for (String f : trustedFronts) {
+      try {
+        parsed.add(ProxyConfig.Cidr.parse(Objects.requireNonNull(f, "trustedFront")));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(
+            "proxyProtocolIn: '"
+                + f
+                + "' (expected: an IP address or block, e.g. 10.0.0.0/8, 192.0.2.7, 2001:db8::/32)",
+            e);
+      }
+    }
+    this.proxyProtocolIn = true;
+    proxyFronts.clear();
+    proxyFronts.addAll(parsed);
   }
 
   void proxyProtocolOut(ProxyProtocol version) {
@@ -357,6 +372,7 @@ final class ProxySettings {
         journalHeaders,
         generateTraceparent,
         proxyProtocolIn,
+        proxyFronts,
         proxyProtocolOut);
   }
 

@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assumptions.assumeThat;
 
 import dev.meshlet.core.Backend;
@@ -45,7 +46,7 @@ class ProxyProtocolTest {
         HttpProxy.builder()
             .listen("127.0.0.1", 0)
             .defaultRoute(resources.track(Cluster.of("pp", backend.backend())))
-            .proxyProtocolIn(true)
+            .proxyProtocolIn()
             .start());
   }
 
@@ -114,7 +115,7 @@ class ProxyProtocolTest {
             HttpProxy.builder()
                 .listen("127.0.0.1", 0)
                 .defaultRoute(resources.track(Cluster.of("pp", backend.backend())))
-                .proxyProtocolIn(true)
+                .proxyProtocolIn()
                 .requestHeadTimeout(Duration.ofMillis(300))
                 .start());
     try (Socket s = new Socket(InetAddress.getLoopbackAddress(), proxy.port())) {
@@ -126,6 +127,36 @@ class ProxyProtocolTest {
           .isBetween(200L, 5_000L);
     }
     assertThat(backend.requests).isEmpty();
+  }
+
+  @Test
+  void aConnectionFromAnAddressThatIsNoTrustedFrontIsClosed() throws Exception {
+    TestBackend backend = backend();
+    HttpProxy picky =
+        resources.track(
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .defaultRoute(resources.track(Cluster.of("pp", backend.backend())))
+                .proxyProtocolIn("192.0.2.0/24")
+                .start());
+    Raw.Reply r = Raw.exchange(picky.port(), "PROXY TCP4 203.0.113.9 192.0.2.1 40000 80\r\n" + GET);
+    assertThat(r.raw()).isEmpty();
+    Await.until(
+        "counted", () -> picky.stats().total().errors(HttpProxyStats.ErrorKind.PROXY_HEADER) == 1);
+    HttpProxy trusting =
+        resources.track(
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .defaultRoute(resources.track(Cluster.of("pp2", backend.backend())))
+                .proxyProtocolIn("127.0.0.0/8")
+                .start());
+    Raw.Reply ok =
+        Raw.exchange(trusting.port(), "PROXY TCP4 203.0.113.9 192.0.2.1 40000 80\r\n" + GET);
+    assertThat(ok.status()).as(ok.raw()).isEqualTo(200);
+    assertThat(backend.requests).hasSize(1);
+    assertThatThrownBy(() -> HttpProxy.builder().proxyProtocolIn("10.0.0.0/33"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("proxyProtocolIn: '10.0.0.0/33'");
   }
 
   @Test
