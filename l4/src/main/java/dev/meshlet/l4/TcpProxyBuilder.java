@@ -349,6 +349,8 @@ public final class TcpProxyBuilder {
   /**
    * With {@link #sniRoute}s, closes a connection whose first byte is not a TLS record or whose
    * ClientHello names no server, instead of sending it to the default cluster; default false.
+   * Without routes it makes a port for TLS with a server name only, every name to the default
+   * cluster.
    */
   public TcpProxyBuilder closeWithoutServerName(boolean close) {
     this.closeWithoutServerName = close;
@@ -356,9 +358,11 @@ public final class TcpProxyBuilder {
   }
 
   /**
-   * How long a client has, from accept, to send what the proxy reads before it dials a backend: the
-   * PROXY header and the ClientHello; default 5 s. A connection not done by then is closed and
-   * counted (a quarter of the timeout late at most); the acceptor never waits for it.
+   * How long a client has, from accept, for what the proxy does before it dials a backend: send the
+   * PROXY header ({@link #proxyProtocolIn}), the ClientHello ({@link #sniRoute}) and its side of
+   * the TLS handshake ({@link #tls}); default 5 s. A connection not done by then is closed and
+   * counted (a quarter of the timeout late at most); the acceptor never waits for it. A backend's
+   * TLS handshake waits at most this long for each read.
    */
   public TcpProxyBuilder handshakeTimeout(Duration timeout) {
     this.handshakeTimeout = Checks.positive("handshakeTimeout", timeout);
