@@ -25,6 +25,9 @@ import org.jspecify.annotations.Nullable;
  * ends once, through {@link #end}, with its {@link Cause}.
  */
 final class Connection {
+  /** No bytes read early: shared, as nothing reads from or writes to an empty buffer. */
+  private static final ByteBuffer NOTHING = ByteBuffer.allocate(0).asReadOnlyBuffer();
+
   private final ConnectionContext context;
 
   /**
@@ -158,15 +161,34 @@ final class Connection {
       end(Cause.DISABLED, Cause.DISABLED.label(), true);
       return;
     }
+    if (!open()) {
+      return; // ended with its cause
+    }
+    try {
+      context.execute(toClient::pipe);
+    } catch (RejectedExecutionException closing) {
+      end(Cause.PROXY_CLOSED, Cause.PROXY_CLOSED.label(), false);
+      return;
+    }
+    toBackend.pipe();
+  }
+
+  /**
+   * Everything before the splice: the client's PROXY header and ClientHello, its TLS handshake, the
+   * backend dialled and greeted, the bytes read early replayed. A method of its own so that those
+   * bytes are garbage once it returns, not held while the connection lasts. False if the connection
+   * was ended (with its cause).
+   */
+  private boolean open() throws IOException {
     Opening opening = context.opening();
-    ByteBuffer replay = ByteBuffer.allocate(0);
+    ByteBuffer replay = NOTHING;
     source = remote(client);
     destination = local(client);
     if (opening.readsFirst()) {
       Preface preface =
           new Preface(this, client, opening, context.counters(), remote(client), local(client));
       if (!preface.read()) {
-        return; // ended with its cause
+        return false; // ended with its cause
       }
       source = preface.source;
       destination = preface.destination;
@@ -178,13 +200,13 @@ final class Connection {
       replay = preface.leftover(); // the hello, untouched, if the backend terminates TLS
     }
     if (opening.terminatesTls() && !secure(replay)) {
-      return; // ended with its cause
+      return false; // ended with its cause
     }
     openingDeadline = 0;
     SocketChannel up = dial();
     Wire upWire = backendWire;
     if (up == null || upWire == null) {
-      return; // ended with its cause
+      return false; // ended with its cause
     }
     Lease l = lease;
     if (l != null) {
@@ -199,13 +221,7 @@ final class Connection {
       }
       toBackend.account(n);
     }
-    try {
-      context.execute(toClient::pipe);
-    } catch (RejectedExecutionException closing) {
-      end(Cause.PROXY_CLOSED, Cause.PROXY_CLOSED.label(), false);
-      return;
-    }
-    toBackend.pipe();
+    return true;
   }
 
   /**

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
+import java.util.Arrays;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -15,11 +16,19 @@ import org.jspecify.annotations.Nullable;
  * cause; the acceptor never waits on it.
  */
 final class Preface {
+  /**
+   * Enough for a PROXY header and a typical ClientHello (about 2 KiB with a post-quantum share).
+   */
+  private static final int INITIAL = 4096;
+
   private final Connection connection;
   private final SocketChannel client;
   private final Opening opening;
   private final Counters counters;
-  private final byte[] buf;
+
+  /** Grown as bytes arrive, up to the opening's capacity: most hellos are a fraction of it. */
+  private byte[] buf;
+
   private int len;
 
   /** The client's address: the PROXY header's source, or the socket's peer. */
@@ -42,7 +51,7 @@ final class Preface {
     this.client = client;
     this.opening = opening;
     this.counters = counters;
-    this.buf = new byte[opening.capacity()];
+    this.buf = new byte[Math.min(INITIAL, opening.capacity())];
     this.source = source;
     this.destination = destination;
   }
@@ -165,7 +174,11 @@ final class Preface {
 
   /** Reads once more, up to {@code limit} bytes in all; false at end of stream. */
   private boolean fill(int limit) throws IOException {
-    int n = client.read(ByteBuffer.wrap(buf, len, Math.min(limit, buf.length) - len));
+    int cap = Math.min(limit, opening.capacity());
+    if (len == buf.length && buf.length < cap) {
+      buf = Arrays.copyOf(buf, Math.min(cap, 2 * buf.length));
+    }
+    int n = client.read(ByteBuffer.wrap(buf, len, Math.min(cap, buf.length) - len));
     if (n < 0) {
       return false;
     }

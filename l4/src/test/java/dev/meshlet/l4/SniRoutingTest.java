@@ -100,6 +100,32 @@ class SniRoutingTest extends TcpProxyTestSupport {
   }
 
   @Test
+  void aLargeHelloBehindAProxyHeaderIsRoutedAndTheBackendGetsTheHelloOnly() throws Exception {
+    String[] protocols = new String[40];
+    for (int k = 0; k < protocols.length; k++) {
+      protocols[k] = "protocol-" + k + "-" + "p".repeat(180);
+    }
+    byte[] hello = Hellos.jdk("api.example.com", protocols);
+    assertThat(hello.length).isBetween(6_000, 16_000); // past the first buffer, within the limit
+    byte[] header =
+        "PROXY TCP4 198.51.100.7 192.0.2.1 40000 443\r\n".getBytes(StandardCharsets.US_ASCII);
+    byte[] both = Arrays.copyOf(header, header.length + hello.length);
+    System.arraycopy(hello, 0, both, header.length, hello.length);
+    TcpProxy proxy =
+        start(
+            TcpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .proxyProtocolIn()
+                .sniRoute("api.example.com", pool("api", hello.length))
+                .cluster(pool("default", hello.length)));
+    assertThat(send(proxy, both, 1000)).isEqualTo("api");
+    assertThat(received.get("api")).isEqualTo(hello);
+    proxy.awaitIdle(Duration.ofSeconds(10));
+    assertThat(proxy.journal().entries(TcpEvent.Opened.class).get(0).client().getHostString())
+        .isEqualTo("198.51.100.7");
+  }
+
+  @Test
   void noServerNameOrNoTlsGoesToTheDefaultUnlessClosing() throws Exception {
     byte[] plain = "PING\r\n".getBytes(StandardCharsets.US_ASCII);
     TcpProxy open = sniProxy(plain.length, false);
