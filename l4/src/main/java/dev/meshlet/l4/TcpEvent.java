@@ -26,10 +26,12 @@ public sealed interface TcpEvent {
   Instant at();
 
   /**
-   * A client connection was accepted.
+   * A client connection was accepted; with {@link TcpProxyBuilder#proxyProtocolIn proxyProtocolIn},
+   * recorded once its PROXY header has been read (or, if it had none, as it is closed).
    *
    * @param connection the connection number
-   * @param client the client's address
+   * @param client the client's address: the PROXY header's source, if one was read, else the
+   *     socket's peer
    * @param at when
    */
   record Opened(long connection, InetSocketAddress client, Instant at) implements TcpEvent {}

@@ -108,7 +108,10 @@ public final class TcpProxy implements AutoCloseable {
     return address;
   }
 
-  /** The cluster the proxy forwards to; add or remove backends on it while traffic flows. */
+  /**
+   * The cluster the proxy forwards to (with {@link TcpProxyBuilder#sniRoute sniRoute}s, the default
+   * one); add or remove backends on it while traffic flows.
+   */
   public Cluster cluster() {
     return connections.cluster();
   }
