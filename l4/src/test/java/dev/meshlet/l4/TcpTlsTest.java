@@ -221,4 +221,34 @@ class TcpTlsTest extends TcpProxyTestSupport {
     assertThat(proxy.stats().tlsHandshakeFailures()).isEqualTo(1);
     assertThat(proxy.cluster().endpoints().get(0).stats().total()).isEqualTo(1);
   }
+
+  @Test
+  void routesBySniThenTerminatesWithTheCertificateForThatName() throws Exception {
+    EchoServer api =
+        resources.track(
+            EchoServer.handling(
+                c -> {
+                  c.getOutputStream().write("api".getBytes(StandardCharsets.US_ASCII));
+                  c.shutdownOutput();
+                  c.getInputStream().readAllBytes();
+                }));
+    TcpProxy proxy =
+        start(
+            proxyTo(echo())
+                .sniRoute("api.example.com", resources.track(Cluster.of("api", backend(api))))
+                .tls(
+                    ServerTls.builder(identity(LOCALHOST))
+                        .sni("api.example.com", identity(PKI.leaf("api.example.com")))
+                        .build()));
+    // the hello read for routing is handed to TLS: the handshake completes over it
+    SSLSocket client = tlsClient(PKI.sslContext(), proxy.port(), "api.example.com");
+    client.startHandshake();
+    assertThat(new String(client.getInputStream().readAllBytes(), StandardCharsets.US_ASCII))
+        .isEqualTo("api");
+    SSLSocket other = tlsClient(PKI.sslContext(), proxy.port(), "localhost");
+    other.getOutputStream().write('e');
+    assertThat(other.getInputStream().read()).isEqualTo('e'); // the default cluster echoes
+    assertThat(proxy.stats().hellos().routed()).isEqualTo(1);
+    assertThat(proxy.stats().hellos().defaulted()).isEqualTo(1);
+  }
 }
