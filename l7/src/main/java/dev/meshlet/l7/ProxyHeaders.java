@@ -1,6 +1,8 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.l4.ProxyProtocol;
+import java.net.Inet6Address;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
@@ -49,9 +51,35 @@ final class ProxyHeaders {
     if (version == null) {
       return;
     }
-    String ip = org.eclipse.jetty.server.Request.getRemoteAddr(clientRequest);
-    int port = org.eclipse.jetty.server.Request.getRemotePort(clientRequest);
-    proxyRequest.tag(version == ProxyProtocol.V1 ? new V1.Tag(ip, port) : new V2.Tag(ip, port));
+    SocketAddress remote = clientRequest.getConnectionMetaData().getRemoteSocketAddress();
+    SocketAddress local = clientRequest.getConnectionMetaData().getLocalSocketAddress();
+    if (!(remote instanceof InetSocketAddress src) || src.getAddress() == null) {
+      proxyRequest.tag(version == ProxyProtocol.V1 ? V1.Tag.UNKNOWN : V2.Tag.LOCAL);
+      return;
+    }
+    // Jetty's two-argument tags take the family from the backend connection, so an IPv6 client
+    // reaching an IPv4 backend would be written "TCP4 ::1": name the family and both ends here
+    InetAddress from = src.getAddress();
+    boolean v6 = from instanceof Inet6Address;
+    InetAddress to = local instanceof InetSocketAddress dst ? dst.getAddress() : null;
+    int toPort = local instanceof InetSocketAddress dst ? dst.getPort() : 0;
+    String toText =
+        to != null && (to instanceof Inet6Address) == v6
+            ? to.getHostAddress()
+            : v6 ? "::" : "0.0.0.0"; // of another family (or none): an address of the client's
+    String fromText = from.getHostAddress(); // not getRemoteAddr's text: that brackets IPv6
+    proxyRequest.tag(
+        version == ProxyProtocol.V1
+            ? new V1.Tag(v6 ? "TCP6" : "TCP4", fromText, src.getPort(), toText, toPort)
+            : new V2.Tag(
+                V2.Tag.Command.PROXY,
+                v6 ? V2.Tag.Family.INET6 : V2.Tag.Family.INET4,
+                V2.Tag.Protocol.STREAM,
+                fromText,
+                src.getPort(),
+                toText,
+                toPort,
+                List.of()));
   }
 
   /**

@@ -240,8 +240,35 @@ class ProxyProtocolTest {
         client.getOutputStream().write(GET.getBytes(StandardCharsets.US_ASCII));
         assertThat(Raw.readAll(client.getInputStream())).startsWith("HTTP/1.1 200");
         assertThat(lines.poll(10, TimeUnit.SECONDS))
-            .startsWith("PROXY TCP4 127.0.0.1 127.0.0.1 " + client.getLocalPort() + " ");
+            .isEqualTo(
+                "PROXY TCP4 127.0.0.1 127.0.0.1 " + client.getLocalPort() + " " + proxy.port());
       }
+    }
+  }
+
+  @Test
+  void anIpv6ClientIsNamedWithoutBrackets() throws Exception {
+    BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+    ServerSocket backend = headerReadingBackend(lines);
+    HttpProxy proxy =
+        resources.track(
+            HttpProxy.builder()
+                .listen("::1", 0)
+                .defaultRoute(
+                    resources.track(
+                        Cluster.of("raw6", Backend.of("127.0.0.1", backend.getLocalPort()))))
+                .proxyProtocolOut(ProxyProtocol.V1)
+                .start());
+    try (Socket client = new Socket(InetAddress.getByName("::1"), proxy.port())) {
+      client.setSoTimeout(10_000);
+      client.getOutputStream().write(GET.getBytes(StandardCharsets.US_ASCII));
+      assertThat(Raw.readAll(client.getInputStream())).startsWith("HTTP/1.1 200");
+      assertThat(lines.poll(10, TimeUnit.SECONDS))
+          .isEqualTo(
+              "PROXY TCP6 0:0:0:0:0:0:0:1 0:0:0:0:0:0:0:1 "
+                  + client.getLocalPort()
+                  + " "
+                  + proxy.port());
     }
   }
 
