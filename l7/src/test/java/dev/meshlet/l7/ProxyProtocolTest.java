@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assumptions.assumeThat;
 
 import dev.meshlet.core.Backend;
+import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.l4.ProxyProtocol;
 import dev.meshlet.l4.TcpProxy;
@@ -19,6 +20,8 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -157,6 +160,30 @@ class ProxyProtocolTest {
     assertThatThrownBy(() -> HttpProxy.builder().proxyProtocolIn("10.0.0.0/33"))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageStartingWith("proxyProtocolIn: '10.0.0.0/33'");
+  }
+
+  @Test
+  void consistentHashingKeysOnTheAddressInTheHeader() throws Exception {
+    Cluster.Builder pool = Cluster.builder("hashed").balancer(Balancer.consistentHash());
+    for (int i = 0; i < 3; i++) {
+      pool.backends(resources.track(TestBackend.named("b" + i)).backend());
+    }
+    HttpProxy proxy =
+        resources.track(
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .defaultRoute(resources.track(pool.build()))
+                .proxyProtocolIn()
+                .start());
+    Set<String> chosen = new HashSet<>();
+    for (int ip = 1; ip <= 12; ip++) {
+      String header = "PROXY TCP4 198.51.100." + ip + " 192.0.2.1 " + (40000 + ip) + " 80\r\n";
+      Raw.Reply first = Raw.exchange(proxy.port(), header + GET);
+      Raw.Reply again = Raw.exchange(proxy.port(), header.replace(" 80\r", " 8080\r") + GET);
+      assertThat(again.body()).as("the same address, another connection").isEqualTo(first.body());
+      chosen.add(first.body());
+    }
+    assertThat(chosen).as("a hash of the header's address, not of 127.0.0.1").hasSizeGreaterThan(1);
   }
 
   @Test
