@@ -160,7 +160,9 @@ final class Connections implements ConnectionContext {
         c.noSocket.sum(),
         c.unresolved.sum(),
         draining,
-        cluster.stats());
+        cluster.stats(),
+        c.connectTime.snapshot(),
+        c.duration.snapshot());
   }
 
   /**

@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.internal.LatencyRecorder;
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
@@ -13,6 +14,8 @@ final class Counters {
   private final LongAdder[] errors = new LongAdder[HttpProxyStats.ErrorKind.values().length];
   private final LongAdder bytesIn = new LongAdder();
   private final LongAdder bytesOut = new LongAdder();
+  private final LatencyRecorder upstreamTime = new LatencyRecorder();
+  private final LatencyRecorder totalTime = new LatencyRecorder();
 
   Counters() {
     for (int i = 0; i < byClass.length; i++) {
@@ -68,6 +71,17 @@ final class Counters {
     bytesOut.add(n);
   }
 
+  /**
+   * Records a request's times: {@code upstreamNanos} until the backend's response head (negative
+   * when no head came, then not recorded) and {@code totalNanos} from arrival to the end.
+   */
+  void timed(long upstreamNanos, long totalNanos) {
+    if (upstreamNanos >= 0) {
+      upstreamTime.record(upstreamNanos);
+    }
+    totalTime.record(totalNanos);
+  }
+
   long inFlight() {
     return inFlight.get();
   }
@@ -90,7 +104,9 @@ final class Counters {
         a.status5xx() + b.status5xx(),
         e,
         a.bytesIn() + b.bytesIn(),
-        a.bytesOut() + b.bytesOut());
+        a.bytesOut() + b.bytesOut(),
+        a.upstreamTime().plus(b.upstreamTime()),
+        a.totalTime().plus(b.totalTime()));
   }
 
   HttpProxyStats.Counts snapshot() {
@@ -111,6 +127,8 @@ final class Counters {
         byClass[5].sum(),
         e,
         bytesIn.sum(),
-        bytesOut.sum());
+        bytesOut.sum(),
+        upstreamTime.snapshot(),
+        totalTime.snapshot());
   }
 }

@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.ClusterStats;
+import dev.meshlet.core.Histogram;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -194,6 +195,10 @@ public record HttpProxyStats(
    * @param errors errors by kind (kinds never seen are absent)
    * @param bytesIn request body bytes received from clients
    * @param bytesOut response body bytes sent to clients
+   * @param upstreamTime per request that reached a backend, the time from sending it to the
+   *     backend's response head (Envoy's {@code upstream_rq_time}); the last try's when retried
+   * @param totalTime per request, the time from its arrival to its end (Envoy's {@code
+   *     downstream_rq_time})
    */
   public record Counts(
       long requests,
@@ -205,11 +210,15 @@ public record HttpProxyStats(
       long status5xx,
       Map<ErrorKind, Long> errors,
       long bytesIn,
-      long bytesOut) {
+      long bytesOut,
+      Histogram upstreamTime,
+      Histogram totalTime) {
 
     /** Copies the error map. */
     public Counts {
       errors = Map.copyOf(errors);
+      Objects.requireNonNull(upstreamTime, "upstreamTime");
+      Objects.requireNonNull(totalTime, "totalTime");
     }
 
     /** The count for one error kind, 0 if never seen. */

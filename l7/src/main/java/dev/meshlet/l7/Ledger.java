@@ -118,6 +118,11 @@ final class Ledger {
       int backendStatus,
       long clientLeftNanos) {
     counters.requestEnded(routeCounters, status, kind, in, out);
+    counters.timed(
+        routeCounters,
+        endpoint,
+        serverHeadMicros < 0 ? -1 : serverHeadMicros * 1000,
+        System.nanoTime() - startNanos);
     if (accessLog && ACCESS_LOG.isInfoEnabled()) {
       Object[] line = {
         clientRequest.getMethod(),

@@ -84,6 +84,21 @@ final class ProxyCounters {
     }
   }
 
+  /**
+   * Records a request's latencies in the total, its route's and its backend's histograms; {@code
+   * upstreamNanos} is negative when no response head came from a backend.
+   */
+  void timed(
+      @Nullable Counters route, @Nullable Endpoint endpoint, long upstreamNanos, long totalNanos) {
+    total.timed(upstreamNanos, totalNanos);
+    if (route != null) {
+      route.timed(upstreamNanos, totalNanos);
+    }
+    if (endpoint != null) {
+      backend(endpoint).timed(upstreamNanos, totalNanos);
+    }
+  }
+
   /** Called when a request ends with {@code inFlight} left: wakes a draining close. */
   void ended(long inFlight) {
     if (inFlight == 0) {
