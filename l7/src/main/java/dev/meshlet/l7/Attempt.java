@@ -203,6 +203,7 @@ final class Attempt
     if (route.connectTimeout != null) {
       timers.connectDeadline(route);
     }
+    exchange.record().forwarded(endpoint.backend(), proxyRequest);
     ctx.destinations().send(server, proxyRequest, this);
   }
 

@@ -35,13 +35,8 @@ final class Exchange implements RequestBody.Owner {
   private final Callback callback;
   private final long startNanos = System.nanoTime();
 
-  /** Numbered from 1 in arrival order, for the journal and the fault draws. */
-  private final long requestId;
-
-  /**
-   * The journal's generation when the request arrived: nothing of it is journaled after a clear.
-   */
-  private final long journalGeneration;
+  /** The request's number and journal generation, where it and its tries are written down. */
+  private final RequestRecord record;
 
   private volatile AnswerState state = AnswerState.IDLE;
 
@@ -80,14 +75,17 @@ final class Exchange implements RequestBody.Owner {
       Request clientRequest,
       Response clientResponse,
       Callback callback) {
-    this.requestId = ctx.ledger().nextRequestId();
-    this.journalGeneration = ctx.ledger().generation();
+    this.record = ctx.ledger().open();
     this.ctx = ctx;
     this.timers = new ExchangeTimers(ctx.timeouts());
     this.table = table;
     this.clientRequest = clientRequest;
     this.clientResponse = clientResponse;
     this.callback = callback;
+  }
+
+  RequestRecord record() {
+    return record;
   }
 
   // --- client -> proxy
@@ -119,7 +117,7 @@ final class Exchange implements RequestBody.Owner {
     FaultPlan plan = FaultPlan.decide(table.faults(chosen), head, ctx.config().seed());
     if (plan != null) {
       faults = plan;
-      ctx.ledger().faultsApplied(requestId, journalGeneration, chosen, plan);
+      record.faultsApplied(chosen, plan);
       int status = plan.abortStatus;
       if (status > 0) { // an abort fault: the route's answer, written like the proxy's own
         if (claim()) {
@@ -574,8 +572,8 @@ final class Exchange implements RequestBody.Owner {
     ctx.ledger()
         .ended(
             clientRequest,
-            requestId,
-            journalGeneration,
+            clientResponse,
+            record,
             startNanos,
             route,
             routeCounters,

@@ -243,6 +243,18 @@ public final class HttpProxyBuilder {
   }
 
   /**
+   * Keeps request and response headers in the journal, bounded and redacted as {@code capture}
+   * says, and journals each try as an {@link HttpEvent.Forwarded} entry with the headers it sent;
+   * default off (entries hold {@linkplain RecordedHeaders#none() no headers}). {@code
+   * HeaderCapture.defaults()} keeps up to 4096 bytes per header set and redacts {@code
+   * Authorization}, {@code Proxy-Authorization}, {@code Cookie} and {@code Set-Cookie}.
+   */
+  public HttpProxyBuilder journalHeaders(HeaderCapture capture) {
+    settings.journalHeaders(capture);
+    return this;
+  }
+
+  /**
    * Logs one line per request at INFO to the SLF4J logger {@code dev.meshlet.l7.access}; default
    * off.
    */

@@ -108,7 +108,7 @@ final class JettyStack {
                 new Destinations(client),
                 new Timeouts(scheduler, config, deadline),
                 counters,
-                new Ledger(counters, journal, config.accessLog(), threads),
+                new Ledger(counters, journal, config.accessLog(), config.journalHeaders(), threads),
                 clientWatcher,
                 bodyBudget));
     server.setHandler(handler);

@@ -1,15 +1,20 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.Backend;
 import dev.meshlet.core.Endpoint;
 import dev.meshlet.core.internal.JournalWriter;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.ILoggerFactory;
 import org.slf4j.Logger;
@@ -29,18 +34,24 @@ final class Ledger {
   private final ProxyCounters counters;
   private final JournalWriter<HttpEvent> journal;
   private final boolean accessLog;
+  private final @Nullable HeaderCapture headers;
   private final Executor executor;
   private final AtomicLong requestIds = new AtomicLong();
 
-  /** {@code executor} writes the access log lines (never the network threads). */
+  /**
+   * {@code executor} writes the access log lines (never the network threads); {@code headers} says
+   * which headers the journal keeps, null for none.
+   */
   Ledger(
       ProxyCounters counters,
       JournalWriter<HttpEvent> journal,
       boolean accessLog,
+      @Nullable HeaderCapture headers,
       Executor executor) {
     this.counters = counters;
     this.journal = journal;
     this.accessLog = accessLog;
+    this.headers = headers;
     this.executor = executor;
     if (accessLog) {
       warnIfSwallowed(LoggerFactory.getILoggerFactory(), WARNED_NO_BINDING);
@@ -64,15 +75,11 @@ final class Ledger {
   }
 
   /**
-   * Numbers a request that arrived: from 1 in arrival order, for the journal and the fault draws.
+   * Opens the record of a request that arrived: numbered from 1 in arrival order, in the journal's
+   * generation now (its entries are dropped after a clear).
    */
-  long nextRequestId() {
-    return requestIds.incrementAndGet();
-  }
-
-  /** The journal's generation now: entries stamped with an older one are dropped after a clear. */
-  long generation() {
-    return journal.generation();
+  RequestRecord open() {
+    return new RequestRecord(this, requestIds.incrementAndGet(), journal.generation());
   }
 
   /** Journals the faults {@code plan} applies to request {@code id} of {@code route}. */
@@ -82,6 +89,50 @@ final class Ledger {
           new HttpEvent.FaultApplied(id, route.name(), plan.applied.get(i), Instant.now()),
           generation);
     }
+  }
+
+  /** Journals try {@code n} of a request as it goes to {@code backend}, when headers are kept. */
+  void forwarded(
+      RequestRecord request,
+      int n,
+      Backend backend,
+      org.eclipse.jetty.client.Request proxyRequest) {
+    HeaderCapture capture = headers;
+    if (capture != null && journal.journal().capacity() > 0) {
+      String query = proxyRequest.getQuery();
+      String target = query == null ? proxyRequest.getPath() : proxyRequest.getPath() + "?" + query;
+      journal.record(
+          new HttpEvent.Forwarded(
+              request.id,
+              n,
+              backend,
+              proxyRequest.getMethod(),
+              target,
+              copy(proxyRequest.getHeaders(), capture),
+              Instant.now()),
+          request.generation);
+    }
+  }
+
+  /** The headers {@code capture} keeps of {@code fields}; none when no capture is set. */
+  static RecordedHeaders copy(HttpFields fields, @Nullable HeaderCapture capture) {
+    if (capture == null) {
+      return RecordedHeaders.none();
+    }
+    List<RecordedHeaders.Field> kept = new ArrayList<>(fields.size());
+    long budget = capture.maxBytes();
+    boolean truncated = false;
+    for (HttpField f : fields) {
+      String value = capture.redacts(f.getName()) ? RecordedHeaders.REDACTED : f.getValue();
+      long cost = (long) f.getName().length() + value.length();
+      if (cost > budget) {
+        truncated = true;
+        continue; // a smaller header after it may still fit
+      }
+      budget -= cost;
+      kept.add(new RecordedHeaders.Field(f.getName(), value));
+    }
+    return new RecordedHeaders(kept, truncated);
   }
 
   /**
@@ -102,8 +153,8 @@ final class Ledger {
    */
   void ended(
       Request clientRequest,
-      long id,
-      long generation,
+      Response clientResponse,
+      RequestRecord request,
       long startNanos,
       @Nullable HttpRoute route,
       @Nullable Counters routeCounters,
@@ -152,7 +203,7 @@ final class Ledger {
     if (journal.journal().capacity() > 0) {
       journal.record(
           new HttpEvent.Completed(
-              id,
+              request.id,
               clientRequest.getMethod(),
               clientRequest.getHttpURI().getPathQuery(),
               route == null ? null : route.name(),
@@ -161,8 +212,10 @@ final class Ledger {
               backendStatus,
               clientLeftNanos < 0 ? null : Duration.ofNanos(clientLeftNanos),
               plan == null ? List.of() : plan.kinds,
-              Instant.now()),
-          generation);
+              Instant.now(),
+              copy(clientRequest.getHeaders(), headers),
+              copy(clientResponse.getHeaders(), headers)),
+          request.generation);
     }
     counters.ended(total.left());
   }

@@ -40,7 +40,8 @@ record ProxyConfig(
     int acceptBacklog,
     Duration requestBodyTimeout,
     int requestBufferSize,
-    long requestBufferBudget) {
+    long requestBufferBudget,
+    @Nullable HeaderCapture journalHeaders) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

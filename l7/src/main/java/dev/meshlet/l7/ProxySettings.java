@@ -45,6 +45,7 @@ final class ProxySettings {
   private int maxConnections = 10_000;
   private @Nullable Long seed;
   private int journalCapacity = 10_000;
+  private @Nullable HeaderCapture journalHeaders;
   private RetryPolicy retryPolicy = RetryPolicy.none();
   private Duration requestTimeout = Duration.ZERO;
   private Duration requestBodyTimeout = Duration.ofSeconds(60);
@@ -199,6 +200,10 @@ final class ProxySettings {
     selectorThreads = n;
   }
 
+  void journalHeaders(HeaderCapture capture) {
+    journalHeaders = Objects.requireNonNull(capture, "capture");
+  }
+
   void accessLog(boolean on) {
     accessLog = on;
   }
@@ -332,7 +337,8 @@ final class ProxySettings {
         acceptBacklog,
         requestBodyTimeout,
         requestBufferSize,
-        requestBufferBudget);
+        requestBufferBudget,
+        journalHeaders);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */
