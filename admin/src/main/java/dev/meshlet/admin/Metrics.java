@@ -123,7 +123,7 @@ final class Metrics {
     long[] classes = {c.status1xx(), c.status2xx(), c.status3xx(), c.status4xx(), c.status5xx()};
     for (int i = 0; i < classes.length; i++) {
       p.counter(
-          prefix + "_xx",
+          prefix + "_xx_total",
           "Final responses by status class, by " + scope,
           classes[i],
           with(labels, "response_code_class", Integer.toString(i + 1)));
@@ -211,13 +211,13 @@ final class Metrics {
         "listener",
         l);
     p.histogram(
-        "meshlet_downstream_cx_length_ms",
+        "meshlet_downstream_cx_length",
         "How long client connections lasted, ms",
         s.duration(),
         "listener",
         l);
     p.histogram(
-        "meshlet_upstream_cx_connect_ms",
+        "meshlet_upstream_cx_connect_time",
         "How long successful connects to a backend took, ms",
         s.connectTime(),
         "listener",
@@ -270,7 +270,7 @@ final class Metrics {
         healthy++;
       }
     }
-    p.gauge("meshlet_membership_total", "Endpoints in service", c.endpoints(), labels);
+    p.gauge("meshlet_membership_endpoints", "Endpoints in service", c.endpoints(), labels);
     p.gauge("meshlet_membership_healthy", "Endpoints passing health checks", healthy, labels);
     p.gauge(
         "meshlet_membership_available",
