@@ -170,7 +170,8 @@ public final class Admin implements AutoCloseable {
      *
      * @throws IllegalArgumentException if the host is not a loopback address and {@link
      *     #allowNonLoopback()} was not set, or does not resolve
-     * @throws IOException if the port cannot be bound
+     * @throws java.net.BindException if the address is in use
+     * @throws IOException if the port cannot be bound otherwise
      */
     public Admin start() throws IOException {
       InetAddress a;

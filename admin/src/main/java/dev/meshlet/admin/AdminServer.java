@@ -3,6 +3,7 @@ package dev.meshlet.admin;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.BindException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -64,6 +65,14 @@ final class AdminServer {
     } catch (Exception e) {
       LifeCycle.stop(server);
       state.close();
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        if (t instanceof BindException) {
+          BindException b =
+              new BindException("admin listen " + host + ":" + port + ": address already in use");
+          b.initCause(e);
+          throw b;
+        }
+      }
       throw new IOException(
           "admin listen "
               + host

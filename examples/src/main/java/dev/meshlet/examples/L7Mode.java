@@ -1,5 +1,6 @@
 package dev.meshlet.examples;
 
+import dev.meshlet.admin.Admin;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.l7.HttpProxy;
@@ -20,6 +21,7 @@ final class L7Mode {
                  [--header-route NAME:VALUE=HOST:PORT[,...]]        (repeatable)
                  [--default HOST:PORT[,...]] [--balancer round-robin] [--connect-timeout 5s]
                  [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
+                 [--admin 127.0.0.1:9901] [--admin-allow-remote]
       """;
 
   static final String HELP =
@@ -40,10 +42,12 @@ final class L7Mode {
           "--balancer",
           "--connect-timeout",
           "--response-timeout",
-          "--drain-timeout");
+          "--drain-timeout",
+          "--admin");
 
   /** The flags that take no value. */
-  static final Set<String> SWITCHES = Set.of("--access-log", "--defer-resolution");
+  static final Set<String> SWITCHES =
+      Set.of("--access-log", "--defer-resolution", "--admin-allow-remote");
 
   /**
    * {@link HttpProxyBuilder#idleTimeout(Duration)}'s default: a client connection waiting this long
@@ -124,11 +128,14 @@ final class L7Mode {
       b.accessLog(true);
     }
     b.drainTimeout(Values.duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
+    AdminFlags.Settings admin = AdminFlags.read(f);
     f.done();
     try (HttpProxy proxy = b.start()) {
       out.println("meshlet l7 listening on " + listen[0] + ":" + proxy.port());
       out.flush();
-      stop.await();
+      try (Admin ignored = AdminFlags.start(admin, out, a -> a.register("l7", proxy))) {
+        stop.await();
+      }
       out.println("meshlet l7 draining");
       out.flush();
     }
