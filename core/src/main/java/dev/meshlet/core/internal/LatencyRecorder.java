@@ -3,18 +3,28 @@ package dev.meshlet.core.internal;
 import dev.meshlet.core.Histogram;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A fixed-memory latency histogram written on the hot path: {@link #record(long)} takes no lock and
- * allocates nothing (a bucket search over {@link Histogram#BOUNDS} and two atomic adds); {@link
- * #snapshot()} copies it into a {@link Histogram} for readers.
+ * allocates nothing once warm (a bucket search over {@link Histogram#BOUNDS} and two {@link
+ * LongAdder} adds, which stripe under contention up to one cell per CPU instead of bouncing one
+ * cache line between threads); {@link #snapshot()} copies it into a {@link Histogram} for readers.
  */
 public final class LatencyRecorder {
   private static final long[] BOUNDS = boundsNanos();
 
-  /** One slot per bucket, the last for times over the last bound, then the sum in nanoseconds. */
-  private final AtomicLongArray slots = new AtomicLongArray(BOUNDS.length + 2);
+  /** One count per bucket, the last for times over the last bound. */
+  private final LongAdder[] counts = new LongAdder[BOUNDS.length + 1];
+
+  private final LongAdder sumNanos = new LongAdder();
+
+  /** An empty histogram. */
+  public LatencyRecorder() {
+    for (int i = 0; i < counts.length; i++) {
+      counts[i] = new LongAdder();
+    }
+  }
 
   /** Counts one time of {@code nanos} (a negative time counts as 0). */
   public void record(long nanos) {
@@ -25,21 +35,20 @@ public final class LatencyRecorder {
     while (i < BOUNDS.length && n > BOUNDS[i]) {
       i++;
     }
-    slots.getAndIncrement(i);
-    slots.getAndAdd(BOUNDS.length + 1, n);
+    counts[i].increment();
+    sumNanos.add(n);
   }
 
   /** A copy of what was recorded so far. */
   public Histogram snapshot() {
-    Long[] counts = new Long[BOUNDS.length + 1];
+    Long[] c = new Long[counts.length];
     long total = 0;
-    for (int i = 0; i < counts.length; i++) {
-      long c = slots.get(i);
-      counts[i] = c;
-      total += c;
+    for (int i = 0; i < c.length; i++) {
+      long n = counts[i].sum();
+      c[i] = n;
+      total += n;
     }
-    return new Histogram(
-        Histogram.BOUNDS, List.of(counts), total, Duration.ofNanos(slots.get(BOUNDS.length + 1)));
+    return new Histogram(Histogram.BOUNDS, List.of(c), total, Duration.ofNanos(sumNanos.sum()));
   }
 
   private static long[] boundsNanos() {
