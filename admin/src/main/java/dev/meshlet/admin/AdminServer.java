@@ -20,6 +20,7 @@ import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.component.LifeCycle;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -158,8 +159,7 @@ final class AdminServer {
     }
 
     /** The body, or null when it is over {@link #MAX_BODY}. */
-    private static byte @org.jspecify.annotations.Nullable [] readBody(Request request)
-        throws IOException {
+    private static byte @Nullable [] readBody(Request request) throws IOException {
       ByteArrayOutputStream out = new ByteArrayOutputStream();
       byte[] buf = new byte[8192];
       try (InputStream in = Content.Source.asInputStream(request)) {

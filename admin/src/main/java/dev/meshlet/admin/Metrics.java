@@ -137,6 +137,11 @@ final class Metrics {
                     n,
                     with(labels, "kind", kind.name().toLowerCase(Locale.ROOT))));
     p.counter(
+        prefix + "_faults_applied_total",
+        "HTTP faults applied to requests, by " + scope,
+        c.faultsApplied(),
+        labels);
+    p.counter(
         prefix + "_rx_bytes_total",
         "Request body bytes received from clients, by " + scope,
         c.bytesIn(),
@@ -259,6 +264,12 @@ final class Metrics {
         "listener",
         l);
     p.gauge("meshlet_toxics_active", "Toxics installed on the TCP proxy", toxics, "listener", l);
+    p.counter(
+        "meshlet_toxics_applied_total",
+        "Times a toxic was drawn to apply to a connection",
+        s.toxicsApplied(),
+        "listener",
+        l);
     cluster(p, l, proxy.cluster().name(), s.cluster(), true);
   }
 
@@ -347,6 +358,11 @@ final class Metrics {
                   e.ejections(),
                   b);
               p.gauge("meshlet_endpoint_weight", "The weight balancers use now", e.weight(), b);
+              p.counter(
+                  "meshlet_endpoint_health_transitions_total",
+                  "Times health checks flipped the endpoint between healthy and unhealthy",
+                  e.healthTransitions(),
+                  b);
             });
   }
 

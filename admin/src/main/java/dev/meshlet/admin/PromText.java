@@ -3,6 +3,7 @@ package dev.meshlet.admin;
 import dev.meshlet.core.Histogram;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Prometheus text format 0.0.4: samples collected by family in any order, written family by family
@@ -60,11 +61,7 @@ final class PromText {
   }
 
   private static void sample(
-      Family f,
-      String name,
-      String[] labels,
-      @org.jspecify.annotations.Nullable String le,
-      String value) {
+      Family f, String name, String[] labels, @Nullable String le, String value) {
     StringBuilder b = f.samples;
     b.append(name);
     if (labels.length > 0 || le != null) {

@@ -1,6 +1,7 @@
 package dev.meshlet.admin;
 
 import dev.meshlet.core.Backend;
+import dev.meshlet.core.Endpoint;
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.l4.Toxic;
 import java.io.IOException;
@@ -52,7 +53,7 @@ final class ToxiproxyApi {
   }
 
   private static String upstreamOf(TcpProxy p) {
-    List<dev.meshlet.core.Endpoint> e = p.cluster().endpoints();
+    List<Endpoint> e = p.cluster().endpoints();
     return e.isEmpty() ? "" : e.get(0).backend().authority();
   }
 
@@ -353,7 +354,19 @@ final class ToxiproxyApi {
         }
         Entry old = proxies.get(Json.string(m, "name"));
         if (old != null && old.owned) {
-          // as Toxiproxy: a proxy of the same name is replaced, keeping nothing of the old one
+          String listen = Json.string(m, "listen");
+          if ((listen.isEmpty() || listen.equals(old.listen()))
+              && Json.string(m, "upstream").equals(old.upstream)) {
+            // as Toxiproxy: the same proxy again is kept, toxics and connections included
+            if (Json.bool(m, "enabled", true)) {
+              old.proxy.enable();
+            } else {
+              old.proxy.disable();
+            }
+            done.add(show(old));
+            continue;
+          }
+          // a proxy of the same name with another address is replaced
           proxies.remove(old.name);
           old.proxy.close();
         }

@@ -66,6 +66,7 @@ final class Views {
     b.put("healthy", e.healthy());
     b.put("ejected", e.ejected());
     b.put("ejections", e.ejections());
+    b.put("healthTransitions", e.healthTransitions());
     b.put("weight", e.weight());
     b.put("inService", e.inService());
     b.put("active", e.active());

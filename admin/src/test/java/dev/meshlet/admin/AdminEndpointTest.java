@@ -7,6 +7,7 @@ import dev.meshlet.core.Backend;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.junit.HttpTestBackend;
 import dev.meshlet.l4.TcpProxy;
+import dev.meshlet.l4.Toxic;
 import dev.meshlet.l7.HttpProxy;
 import dev.meshlet.testkit.EchoServer;
 import java.io.IOException;
@@ -18,6 +19,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -152,7 +154,7 @@ class AdminEndpointTest {
     assertThat(routeNames(after)).containsExactly("v2");
     assertThat(get("/config").body()).contains("\"v2\"").doesNotContain("\"api\"");
 
-    db.toxics().add("slow", dev.meshlet.l4.Toxic.latency(Duration.ofMillis(50)));
+    db.toxics().add("slow", Toxic.latency(Duration.ofMillis(50)));
     @SuppressWarnings("unchecked")
     Map<String, Object> dbConfig =
         (Map<String, Object>) ((Object[]) json(get("/config")).get("listeners"))[1];
@@ -165,7 +167,7 @@ class AdminEndpointTest {
 
   @SuppressWarnings("unchecked")
   private static List<Object> routeNames(Map<String, Object> listener) {
-    return java.util.Arrays.stream((Object[]) listener.get("routes"))
+    return Arrays.stream((Object[]) listener.get("routes"))
         .map(r -> ((Map<String, Object>) r).get("name"))
         .toList();
   }
@@ -226,11 +228,41 @@ class AdminEndpointTest {
     assertThat(add.statusCode()).isEqualTo(200);
     assertThat(json(add)).containsEntry("name", "latency_downstream");
     assertThat(db.toxics().list()).containsKey("latency_downstream");
+    try (Socket s = new Socket("127.0.0.1", db.port())) {
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write('x');
+      assertThat(s.getInputStream().read()).isEqualTo('x');
+    }
+    assertThat(get("/stats/prometheus").body())
+        .contains("meshlet_toxics_applied_total{listener=\"db\"} 1\n");
     HttpResponse<String> move = send("POST", "/proxies/db", "{\"upstream\": \"127.0.0.1:1\"}");
     assertThat(move.statusCode()).isEqualTo(400);
     assertThat(send("DELETE", "/proxies/db", "").statusCode()).isEqualTo(400);
     assertThat(send("POST", "/reset", "").statusCode()).isEqualTo(204);
     assertThat(db.toxics().list()).isEmpty();
+  }
+
+  @Test
+  void populateCreatesProxiesAndKeepsAnUnchangedOne() throws Exception {
+    String body =
+        "[{\"name\": \"p1\", \"listen\": \"127.0.0.1:0\", \"upstream\": \"127.0.0.1:"
+            + echo.port()
+            + "\"}]";
+    HttpResponse<String> first = send("POST", "/populate", body);
+    assertThat(first.statusCode()).isEqualTo(201);
+    @SuppressWarnings("unchecked")
+    Map<String, Object> p1 = (Map<String, Object>) ((Object[]) json(first).get("proxies"))[0];
+    String listen = (String) p1.get("listen");
+    assertThat(listen).startsWith("127.0.0.1:").isNotEqualTo("127.0.0.1:0");
+    send(
+        "POST", "/proxies/p1/toxics", "{\"type\": \"limit_data\", \"attributes\": {\"bytes\": 1}}");
+    String same = body.replace("127.0.0.1:0", listen);
+    HttpResponse<String> again = send("POST", "/populate", same);
+    assertThat(again.statusCode()).isEqualTo(201);
+    assertThat(get("/proxies/p1").body()).contains("\"limit_data\"").contains(listen);
+    HttpResponse<String> bad = send("POST", "/populate", "{\"name\": \"x\"}");
+    assertThat(bad.statusCode()).isEqualTo(400);
+    assertThat((String) json(bad).get("error")).contains("expected a JSON array");
   }
 
   @Test

@@ -209,6 +209,7 @@ class MetricsTest {
       Await.until(
           "/clusters shows live healthy again",
           () -> Boolean.TRUE.equals(backendsOrThrow(admin).get("live").get("healthy")));
+      assertThat(backendsOrThrow(admin).get("live")).containsEntry("healthTransitions", 2L);
     }
   }
 

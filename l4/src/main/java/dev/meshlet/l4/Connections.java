@@ -162,7 +162,8 @@ final class Connections implements ConnectionContext {
         draining,
         cluster.stats(),
         c.connectTime.snapshot(),
-        c.duration.snapshot());
+        c.duration.snapshot(),
+        c.toxicsApplied.sum());
   }
 
   /**

@@ -20,6 +20,7 @@ final class Counters {
   final LongAdder acceptFailures = new LongAdder();
   final LongAdder noSocket = new LongAdder();
   final LongAdder unresolved = new LongAdder();
+  final LongAdder toxicsApplied = new LongAdder();
   final LatencyRecorder connectTime = new LatencyRecorder();
   final LatencyRecorder duration = new LatencyRecorder();
 

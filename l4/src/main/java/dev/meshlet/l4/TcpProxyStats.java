@@ -41,6 +41,8 @@ import dev.meshlet.core.Histogram;
  *     ejection, weight and counters
  * @param connectTime how long each successful connect to a backend took
  * @param duration how long each client connection lasted, from accept to close
+ * @param toxicsApplied times a toxic was drawn to apply to a connection (one per toxic and
+ *     connection)
  */
 public record TcpProxyStats(
     long accepted,
@@ -61,4 +63,5 @@ public record TcpProxyStats(
     boolean draining,
     ClusterStats cluster,
     Histogram connectTime,
-    Histogram duration) {}
+    Histogram duration,
+    long toxicsApplied) {}

@@ -16,6 +16,7 @@ final class Counters {
   private final LongAdder bytesOut = new LongAdder();
   private final LatencyRecorder upstreamTime = new LatencyRecorder();
   private final LatencyRecorder totalTime = new LatencyRecorder();
+  private final LongAdder faultsApplied = new LongAdder();
 
   Counters() {
     for (int i = 0; i < byClass.length; i++) {
@@ -82,6 +83,10 @@ final class Counters {
     totalTime.record(totalNanos);
   }
 
+  void faultsApplied(int n) {
+    faultsApplied.add(n);
+  }
+
   long inFlight() {
     return inFlight.get();
   }
@@ -106,7 +111,8 @@ final class Counters {
         a.bytesIn() + b.bytesIn(),
         a.bytesOut() + b.bytesOut(),
         a.upstreamTime().plus(b.upstreamTime()),
-        a.totalTime().plus(b.totalTime()));
+        a.totalTime().plus(b.totalTime()),
+        a.faultsApplied() + b.faultsApplied());
   }
 
   HttpProxyStats.Counts snapshot() {
@@ -129,6 +135,7 @@ final class Counters {
         bytesIn.sum(),
         bytesOut.sum(),
         upstreamTime.snapshot(),
-        totalTime.snapshot());
+        totalTime.snapshot(),
+        faultsApplied.sum());
   }
 }

@@ -199,6 +199,7 @@ public record HttpProxyStats(
    *     backend's response head (Envoy's {@code upstream_rq_time}); the last try's when retried
    * @param totalTime per request, the time from its arrival to its end (Envoy's {@code
    *     downstream_rq_time})
+   * @param faultsApplied faults ({@link HttpFault}) applied to requests, one per fault and request
    */
   public record Counts(
       long requests,
@@ -212,7 +213,8 @@ public record HttpProxyStats(
       long bytesIn,
       long bytesOut,
       Histogram upstreamTime,
-      Histogram totalTime) {
+      Histogram totalTime,
+      long faultsApplied) {
 
     /** Copies the error map. */
     public Counts {

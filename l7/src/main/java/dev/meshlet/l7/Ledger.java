@@ -84,6 +84,7 @@ final class Ledger {
 
   /** Journals the faults {@code plan} applies to request {@code id} of {@code route}. */
   void faultsApplied(long id, long generation, HttpRoute route, FaultPlan plan) {
+    counters.faultsApplied(route.name(), plan.applied.size());
     for (int i = 0; i < plan.applied.size(); i++) {
       journal.record(
           new HttpEvent.FaultApplied(id, route.name(), plan.applied.get(i), Instant.now()),

@@ -99,6 +99,15 @@ final class ProxyCounters {
     }
   }
 
+  /** Counts {@code n} faults applied to a request routed by {@code route}. */
+  void faultsApplied(String route, int n) {
+    total.faultsApplied(n);
+    Counters c = routes.get(route);
+    if (c != null) {
+      c.faultsApplied(n);
+    }
+  }
+
   /** Called when a request ends with {@code inFlight} left: wakes a draining close. */
   void ended(long inFlight) {
     if (inFlight == 0) {
