@@ -18,6 +18,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -133,6 +134,22 @@ class AdminEndpointTest {
           .isInstanceOf(ConnectException.class);
       assertThat(web.stats().draining()).isTrue();
       assertThat(json(get("/config")).get("draining")).isEqualTo(true);
+    }
+  }
+
+  @Test
+  void drainedHttpProxyClosesKeptAliveConnectionsAfterTheirNextResponse() throws Exception {
+    try (Socket s = new Socket("127.0.0.1", web.port())) {
+      s.setSoTimeout(10_000);
+      String req = "GET /api/a HTTP/1.1\r\nHost: x\r\n\r\n";
+      s.getOutputStream().write(req.getBytes(StandardCharsets.US_ASCII));
+      byte[] buf = new byte[4096];
+      int n = s.getInputStream().read(buf);
+      assertThat(new String(buf, 0, n, StandardCharsets.US_ASCII)).startsWith("HTTP/1.1 200");
+      admin.drain();
+      s.getOutputStream().write(req.getBytes(StandardCharsets.US_ASCII));
+      String second = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+      assertThat(second).startsWith("HTTP/1.1 200").containsIgnoringCase("connection: close");
     }
   }
 
