@@ -8,7 +8,9 @@ import dev.meshlet.core.Cluster;
 import dev.meshlet.junit.HttpTestBackend;
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.l4.Toxic;
+import dev.meshlet.l7.HttpFault;
 import dev.meshlet.l7.HttpProxy;
+import dev.meshlet.testkit.Await;
 import dev.meshlet.testkit.EchoServer;
 import java.io.IOException;
 import java.net.ConnectException;
@@ -138,18 +140,16 @@ class AdminEndpointTest {
   }
 
   @Test
-  void drainedHttpProxyClosesKeptAliveConnectionsAfterTheirNextResponse() throws Exception {
+  void drainedHttpProxyFinishesARequestInFlightAndClosesItsConnection() throws Exception {
     try (Socket s = new Socket("127.0.0.1", web.port())) {
       s.setSoTimeout(10_000);
-      String req = "GET /api/a HTTP/1.1\r\nHost: x\r\n\r\n";
+      // the backend holds the answer 500 ms: the drain comes while the request is in flight
+      String req = "GET /api/a?delay=500ms HTTP/1.1\r\nHost: x\r\n\r\n";
       s.getOutputStream().write(req.getBytes(StandardCharsets.US_ASCII));
-      byte[] buf = new byte[4096];
-      int n = s.getInputStream().read(buf);
-      assertThat(new String(buf, 0, n, StandardCharsets.US_ASCII)).startsWith("HTTP/1.1 200");
+      Await.until("the request in flight", () -> web.stats().total().inFlight() == 1);
       admin.drain();
-      s.getOutputStream().write(req.getBytes(StandardCharsets.US_ASCII));
-      String second = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
-      assertThat(second).startsWith("HTTP/1.1 200").containsIgnoringCase("connection: close");
+      String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+      assertThat(answer).startsWith("HTTP/1.1 200").containsIgnoringCase("connection: close");
     }
   }
 
@@ -187,6 +187,28 @@ class AdminEndpointTest {
     return Arrays.stream((Object[]) listener.get("routes"))
         .map(r -> ((Map<String, Object>) r).get("name"))
         .toList();
+  }
+
+  @Test
+  void faultsShowInConfigAndAreCounted() throws Exception {
+    web.replaceRoutes(
+        t ->
+            t.route(
+                r ->
+                    r.name("broken")
+                        .pathPrefix("/")
+                        .fault(HttpFault.abort(503))
+                        .to(Cluster.of("api", backend.backend()))));
+    HttpResponse<String> r =
+        http.send(
+            HttpRequest.newBuilder(web.uri().resolve("/x")).build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(503);
+    web.awaitIdle(Duration.ofSeconds(10));
+    assertThat(get("/config").body()).contains("\"broken\"").contains("Abort");
+    assertThat(get("/stats/prometheus").body())
+        .contains("meshlet_route_rq_faults_applied_total{listener=\"web\",route=\"broken\"} 1\n")
+        .contains("meshlet_downstream_rq_faults_applied_total{listener=\"web\"} 1\n");
   }
 
   @Test

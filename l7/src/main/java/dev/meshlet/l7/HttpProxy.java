@@ -195,10 +195,10 @@ public final class HttpProxy implements AutoCloseable {
 
   /**
    * Stops accepting connections and lets the connections and requests open now go on: new
-   * connections are refused, the next response on each kept-alive connection carries {@code
-   * Connection: close}, and {@link HttpProxyStats#draining()} turns true. For an orderly shutdown
-   * behind a load balancer (an admin endpoint's drain); {@link #close()} still ends what is left
-   * after the drain timeout. Idempotent; a drained proxy does not accept again.
+   * connections are refused, idle kept-alive connections are closed, a request in flight gets its
+   * response with {@code Connection: close}, and {@link HttpProxyStats#draining()} turns true. For
+   * an orderly shutdown behind a load balancer (an admin endpoint's drain); {@link #close()} still
+   * ends what is left after the drain timeout. Idempotent; a drained proxy does not accept again.
    */
   public void drain() {
     if (draining.compareAndSet(false, true)) {
