@@ -3,6 +3,7 @@ package dev.meshlet.examples;
 import dev.meshlet.admin.Admin;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.l7.AccessLog;
 import dev.meshlet.l7.HttpProxy;
 import dev.meshlet.l7.HttpProxyBuilder;
 import java.io.PrintStream;
@@ -21,6 +22,7 @@ final class L7Mode {
                  [--header-route NAME:VALUE=HOST:PORT[,...]]        (repeatable)
                  [--default HOST:PORT[,...]] [--balancer round-robin] [--connect-timeout 5s]
                  [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
+                 [--access-log-format text|json] [--generate-traceparent]
                  [--admin 127.0.0.1:9901] [--admin-allow-remote]
       """;
 
@@ -28,7 +30,9 @@ final class L7Mode {
       """
         --response-timeout   l7: how long a backend may take to begin its response, then 504;
                              a backend may also stay silent that long within an exchange
-        --access-log         l7: one line per request on standard output (default off)
+        --access-log         l7: one line per request on standard error (default off)
+        --access-log-format  l7: text or json lines; implies --access-log
+        --generate-traceparent  l7: start a W3C trace for a request without a valid traceparent
       """;
 
   /** The flags that take a value; any other flag is named as unknown before anything is checked. */
@@ -43,11 +47,13 @@ final class L7Mode {
           "--connect-timeout",
           "--response-timeout",
           "--drain-timeout",
+          "--access-log-format",
           "--admin");
 
   /** The flags that take no value. */
   static final Set<String> SWITCHES =
-      Set.of("--access-log", "--defer-resolution", "--admin-allow-remote");
+      Set.of(
+          "--access-log", "--defer-resolution", "--generate-traceparent", "--admin-allow-remote");
 
   /**
    * {@link HttpProxyBuilder#idleTimeout(Duration)}'s default: a client connection waiting this long
@@ -124,8 +130,21 @@ final class L7Mode {
     if ((v = f.optional("--connect-timeout")) != null) {
       b.connectTimeout(Values.duration(v, "--connect-timeout"));
     }
-    if (f.flag("--access-log")) {
+    String format = f.optional("--access-log-format");
+    if (format != null) {
+      b.accessLog(
+          switch (format) {
+            case "text" -> AccessLog.text();
+            case "json" -> AccessLog.json();
+            default ->
+                throw new UsageException(
+                    "--access-log-format '" + format + "' (expected: text or json)");
+          });
+    } else if (f.flag("--access-log")) {
       b.accessLog(true);
+    }
+    if (f.flag("--generate-traceparent")) {
+      b.generateTraceparent(true);
     }
     b.drainTimeout(Values.duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
     AdminFlags.Settings admin = AdminFlags.read(f);

@@ -60,8 +60,6 @@ final class Exchange implements RequestBody.Owner {
   // the retry loop
   private volatile @Nullable Attempt current;
 
-  private @Nullable String generatedRequestId;
-
   // the client
   private final ClientSide client = new ClientSide(startNanos);
   private final ExchangeTimers timers;
@@ -185,13 +183,11 @@ final class Exchange implements RequestBody.Owner {
               faults,
               endpoint,
               target,
-              generatedRequestId,
               body);
     } catch (RuntimeException x) {
       state = AnswerState.IDLE; // startFailed() answers
       throw x;
     }
-    generatedRequestId = a.requestId();
     current = a;
     state = AnswerState.IDLE;
     if (timers.passed()) { // a timeout fired while this ran
@@ -576,6 +572,7 @@ final class Exchange implements RequestBody.Owner {
             record,
             startNanos,
             route,
+            p == null ? null : p.cluster().name(),
             routeCounters,
             live == null ? null : live.endpoint(),
             live == null ? -1 : live.serverHeadMicros(),

@@ -99,6 +99,10 @@ public sealed interface HttpEvent {
    * @param responseHeaders the response headers the client was sent (the backend's after the
    *     proxy's rules, or those of the proxy's own answer), as kept; none unless the proxy keeps
    *     headers
+   * @param requestId the {@code X-Request-ID} it was forwarded with (the client's, or the one the
+   *     proxy made); null when it was never forwarded
+   * @param traceId the trace id of its W3C {@code traceparent}, as forwarded; null when it had no
+   *     valid one (and the proxy made none)
    */
   record Completed(
       long request,
@@ -112,7 +116,9 @@ public sealed interface HttpEvent {
       List<String> faults,
       Instant at,
       RecordedHeaders requestHeaders,
-      RecordedHeaders responseHeaders)
+      RecordedHeaders responseHeaders,
+      @Nullable String requestId,
+      @Nullable String traceId)
       implements HttpEvent {
     /** Copies the fault list. */
     public Completed {

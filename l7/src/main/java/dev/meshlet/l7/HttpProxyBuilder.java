@@ -4,6 +4,7 @@ import dev.meshlet.core.Cluster;
 import java.io.IOException;
 import java.net.BindException;
 import java.time.Duration;
+import java.util.Objects;
 import java.util.function.Consumer;
 
 /**
@@ -259,7 +260,28 @@ public final class HttpProxyBuilder {
    * off.
    */
   public HttpProxyBuilder accessLog(boolean on) {
-    settings.accessLog(on);
+    settings.accessLog(on ? AccessLog.text() : null);
+    return this;
+  }
+
+  /**
+   * Logs one line per request as {@code log} says (text or JSON, from a bounded queue; see {@link
+   * AccessLog}) at INFO to the SLF4J logger {@code dev.meshlet.l7.access}; default off.
+   */
+  public HttpProxyBuilder accessLog(AccessLog log) {
+    settings.accessLog(Objects.requireNonNull(log, "log"));
+    return this;
+  }
+
+  /**
+   * Starts a W3C trace for a request without a valid {@code traceparent} (none, several, or
+   * malformed): the proxy sends a new sampled one ({@code 00-<trace id>-<parent id>-01}, the same
+   * on every try) and drops the request's {@code tracestate}. Default false: {@code traceparent}
+   * and {@code tracestate} pass as they came. A valid {@code traceparent} always passes unchanged;
+   * its trace id is in the journal and the access log either way.
+   */
+  public HttpProxyBuilder generateTraceparent(boolean on) {
+    settings.generateTraceparent(on);
     return this;
   }
 

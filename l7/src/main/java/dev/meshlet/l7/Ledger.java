@@ -7,8 +7,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Executor;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.http.HttpField;
@@ -17,7 +15,6 @@ import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.ILoggerFactory;
-import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.helpers.NOPLoggerFactory;
 
@@ -26,35 +23,38 @@ import org.slf4j.helpers.NOPLoggerFactory;
  * counts, its access log line and its journal entry. The one writer of the journal.
  */
 final class Ledger {
-  private static final Logger ACCESS_LOG = LoggerFactory.getLogger("dev.meshlet.l7.access");
-
   /** Set once the missing-binding warning has been given, so a JVM gives it once. */
   private static final AtomicBoolean WARNED_NO_BINDING = new AtomicBoolean();
 
   private final ProxyCounters counters;
   private final JournalWriter<HttpEvent> journal;
-  private final boolean accessLog;
+  private final @Nullable AccessLogWriter accessLog;
   private final @Nullable HeaderCapture headers;
-  private final Executor executor;
   private final AtomicLong requestIds = new AtomicLong();
 
   /**
-   * {@code executor} writes the access log lines (never the network threads); {@code headers} says
-   * which headers the journal keeps, null for none.
+   * {@code accessLog} writes the access log lines on a thread of its own (never the network
+   * threads), null for none; {@code headers} says which headers the journal keeps, null for none.
    */
   Ledger(
       ProxyCounters counters,
       JournalWriter<HttpEvent> journal,
-      boolean accessLog,
-      @Nullable HeaderCapture headers,
-      Executor executor) {
+      @Nullable AccessLogWriter accessLog,
+      @Nullable HeaderCapture headers) {
     this.counters = counters;
     this.journal = journal;
     this.accessLog = accessLog;
     this.headers = headers;
-    this.executor = executor;
-    if (accessLog) {
+    if (accessLog != null) {
       warnIfSwallowed(LoggerFactory.getILoggerFactory(), WARNED_NO_BINDING);
+    }
+  }
+
+  /** Writes the access log lines still queued and stops its thread. */
+  void close() {
+    AccessLogWriter log = accessLog;
+    if (log != null) {
+      log.close();
     }
   }
 
@@ -66,7 +66,7 @@ final class Ledger {
     if (!(factory instanceof NOPLoggerFactory) || !warned.compareAndSet(false, true)) {
       return false;
     }
-    System.getLogger(ACCESS_LOG.getName())
+    System.getLogger(AccessLogWriter.ACCESS_LOG.getName())
         .log(
             System.Logger.Level.WARNING,
             "the access log is on but SLF4J has no provider, so its lines are dropped; add one"
@@ -142,6 +142,7 @@ final class Ledger {
    * that a test that saw the entry ({@code awaitRequests}) or no request in flight ({@code
    * awaitIdle}) reads final stats.
    *
+   * @param cluster the name of the cluster it was sent to; null when it was not
    * @param routeCounters null when it was not routed
    * @param endpoint the backend of the try it ended with; null when it ended between tries or
    *     before any
@@ -158,6 +159,7 @@ final class Ledger {
       RequestRecord request,
       long startNanos,
       @Nullable HttpRoute route,
+      @Nullable String cluster,
       @Nullable Counters routeCounters,
       @Nullable Endpoint endpoint,
       long serverHeadMicros,
@@ -175,29 +177,28 @@ final class Ledger {
         endpoint,
         serverHeadMicros < 0 ? -1 : serverHeadMicros * 1000,
         System.nanoTime() - startNanos);
-    if (accessLog && ACCESS_LOG.isInfoEnabled()) {
-      Object[] line = {
-        clientRequest.getMethod(),
-        clientRequest.getHttpURI().getPathQuery(),
-        status,
-        route == null ? "-" : route.name(),
-        endpoint == null ? "-" : endpoint.backend().displayName(),
-        serverHeadMicros,
-        (System.nanoTime() - startNanos) / 1000,
-        in,
-        out,
-        kind == null ? "" : " error=" + kind
-      };
-      // this may run on a selector thread: a synchronous appender must not stall the network
-      Runnable log =
-          () ->
-              ACCESS_LOG.info(
-                  "{} {} {} route={} backend={} upstream_us={} total_us={} in={} out={}{}", line);
-      try {
-        executor.execute(log);
-      } catch (RejectedExecutionException stopping) {
-        log.run();
-      }
+    AccessLogWriter log = accessLog;
+    if (log != null && AccessLogWriter.ACCESS_LOG.isInfoEnabled()) {
+      long totalNanos = System.nanoTime() - startNanos;
+      log.offer(
+          new AccessLogWriter.Line(
+              Instant.now().minusNanos(totalNanos),
+              Request.getRemoteAddr(clientRequest),
+              clientRequest.getMethod(),
+              clientRequest.getHttpURI().getPathQuery(),
+              status,
+              route == null ? null : route.name(),
+              cluster,
+              endpoint == null ? null : endpoint.backend().displayName(),
+              serverHeadMicros,
+              totalNanos / 1000,
+              in,
+              out,
+              request.tries(),
+              plan == null ? List.of() : plan.kinds,
+              request.requestId,
+              request.traceId,
+              kind));
     }
     Counters total = counters.total;
     total.counted(status);
@@ -215,7 +216,9 @@ final class Ledger {
               plan == null ? List.of() : plan.kinds,
               Instant.now(),
               copy(clientRequest.getHeaders(), headers),
-              copy(clientResponse.getHeaders(), headers)),
+              copy(clientResponse.getHeaders(), headers),
+              request.requestId,
+              request.traceId),
           request.generation);
     }
     counters.ended(total.left());

@@ -20,7 +20,7 @@ record ProxyConfig(
     Duration upstreamIdleTimeout,
     int maxConnectionsPerBackend,
     int maxThreads,
-    boolean accessLog,
+    @Nullable AccessLog accessLog,
     HeaderOps requestHeaders,
     HeaderOps responseHeaders,
     List<Cidr> trustedProxies,
@@ -41,7 +41,8 @@ record ProxyConfig(
     Duration requestBodyTimeout,
     int requestBufferSize,
     long requestBufferBudget,
-    @Nullable HeaderCapture journalHeaders) {
+    @Nullable HeaderCapture journalHeaders,
+    boolean generateTraceparent) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

@@ -33,7 +33,8 @@ final class ProxySettings {
   private int maxConnectionsPerBackend = 64;
   private int maxThreads = 200;
   private int selectorThreads; // 0: half the CPUs, 1 to 4
-  private boolean accessLog;
+  private @Nullable AccessLog accessLog;
+  private boolean generateTraceparent;
   private final HeaderOps.Collector requestHeaders = new HeaderOps.Collector("request");
   private final HeaderOps.Collector responseHeaders = new HeaderOps.Collector("response");
   private final List<String> trustedProxies = new ArrayList<>();
@@ -204,8 +205,12 @@ final class ProxySettings {
     journalHeaders = Objects.requireNonNull(capture, "capture");
   }
 
-  void accessLog(boolean on) {
-    accessLog = on;
+  void accessLog(@Nullable AccessLog log) {
+    accessLog = log;
+  }
+
+  void generateTraceparent(boolean on) {
+    generateTraceparent = on;
   }
 
   void addRequestHeader(String name, String value) {
@@ -338,7 +343,8 @@ final class ProxySettings {
         requestBodyTimeout,
         requestBufferSize,
         requestBufferBudget,
-        journalHeaders);
+        journalHeaders,
+        generateTraceparent);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */

@@ -2,6 +2,7 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Backend;
 import org.eclipse.jetty.client.Request;
+import org.jspecify.annotations.Nullable;
 
 /**
  * One request's place in the {@link Ledger}: its number, the journal generation it arrived in and
@@ -20,10 +21,27 @@ final class RequestRecord {
   /** The tries sent so far; tries of one request are sent one after another. */
   private volatile int tries;
 
+  /** The X-Request-ID the request went with (the client's, or one made for it); null before. */
+  volatile @Nullable String requestId;
+
+  /** Whether {@link #requestId} was made by the proxy, to be sent again on every try. */
+  volatile boolean requestIdMade;
+
+  /** The trace id of the request's {@code traceparent}; null when it has no valid one. */
+  volatile @Nullable String traceId;
+
+  /** The {@code traceparent} the proxy made for the request, sent again on every try. */
+  volatile @Nullable String traceparentMade;
+
   RequestRecord(Ledger ledger, long id, long generation) {
     this.ledger = ledger;
     this.id = id;
     this.generation = generation;
+  }
+
+  /** The tries sent so far. */
+  int tries() {
+    return tries;
   }
 
   /** Journals the faults {@code plan} applies to this request of {@code route}. */
