@@ -17,6 +17,7 @@ import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpMethod;
 import org.eclipse.jetty.io.Connection;
 import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.Invocable;
@@ -151,6 +152,10 @@ final class Attempt
                 target,
                 ctx.timeouts().proxyRequestIdleMillis(route, responseMillis));
     r.headers(this);
+    String upgrade = Upgrades.requested(clientRequest, route);
+    if (upgrade != null) {
+      Upgrades.prepare(r, upgrade, this);
+    }
     r.onRequestBegin(this);
     r.onRequestQueued(this);
     r.onRequestHeaders(this);
@@ -535,6 +540,24 @@ final class Attempt
   /** The backend failed this try: outlier detection counts it. */
   void backendFailed() {
     tally.failed();
+  }
+
+  /** The backend switched protocols: the exchange answers its 101 and opens a {@link Tunnel}. */
+  void upgraded(Response serverResponse, EndPoint backend, Callback callback) {
+    serverStatus = serverResponse.getStatus();
+    responseBegun = true;
+    headForwarded = true;
+    timers.cancel();
+    serverHeadNanos = System.nanoTime() - serverHeadNanos;
+    Tunnel.open(
+        exchange,
+        clientRequest,
+        clientResponse,
+        serverResponse,
+        backend,
+        ctx.config(),
+        route,
+        callback);
   }
 
   /** Whether the try is over for its counters ({@link #endForRetry} or {@link #end} ran). */

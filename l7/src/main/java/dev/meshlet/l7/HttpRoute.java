@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
@@ -58,6 +59,7 @@ public final class HttpRoute implements Route<RequestHead> {
   final @Nullable Duration responseTimeout;
   final @Nullable Duration connectTimeout;
   final @Nullable Duration idleTimeout;
+  private final Set<String> upgrades;
 
   private HttpRoute(Builder b, String name) {
     this.name = name;
@@ -79,6 +81,12 @@ public final class HttpRoute implements Route<RequestHead> {
     this.responseTimeout = b.responseTimeout;
     this.connectTimeout = b.connectTimeout;
     this.idleTimeout = b.idleTimeout;
+    this.upgrades = Set.copyOf(b.upgrades);
+  }
+
+  /** The upgrade protocols ({@code Upgrade} tokens, lower case) forwarded as upgrades. */
+  Set<String> upgrades() {
+    return upgrades;
   }
 
   static HttpRoute build(Consumer<Builder> spec, String defaultName) {
@@ -268,6 +276,7 @@ public final class HttpRoute implements Route<RequestHead> {
     private @Nullable Duration responseTimeout;
     private @Nullable Duration connectTimeout;
     private @Nullable Duration idleTimeout;
+    private Set<String> upgrades = Upgrades.DEFAULT_ALLOWED;
 
     private Builder() {}
 
@@ -321,6 +330,17 @@ public final class HttpRoute implements Route<RequestHead> {
      */
     public Builder idleTimeout(Duration d) {
       this.idleTimeout = Checks.positive("idleTimeout", d);
+      return this;
+    }
+
+    /**
+     * The {@code Upgrade} protocols this route forwards as upgrades: the backend's {@code 101}
+     * turns the connection into a tunnel of bytes both ways; default {@code websocket}. A request
+     * for any other upgrade is forwarded as a plain request without its {@code Upgrade}. None
+     * given: no upgrades.
+     */
+    public Builder upgrades(String... protocols) {
+      this.upgrades = Upgrades.allowed(protocols);
       return this;
     }
 

@@ -179,8 +179,9 @@ final class JettyStack {
       // 12.1 installs the default decoders at start only if none are configured: clear them after.
       client.getContentDecoderFactories().clear();
       ProtocolHandlers protocolHandlers = client.getProtocolHandlers();
-      protocolHandlers.clear(); // no redirects, no 401/407 challenges, no upgrades
+      protocolHandlers.clear(); // no redirects, no 401/407 challenges, no upgrades but ours
       protocolHandlers.put(new ProxyContinueHandler());
+      protocolHandlers.put(new Upgrades.Handler()); // a 101 to an upgrade the proxy forwarded
       protocolHandlers.put(new ProcessingProtocolHandler());
       protocolHandlers.put(
           new EarlyHintsProtocolHandler()); // 103 is interim: dropped, the final response follows

@@ -113,12 +113,11 @@ class HeadersTest {
   }
 
   @Test
-  void anUpgradeIsIgnoredAndTheRequestForwardedAsAPlainOne() throws Exception {
-    // The proxy cannot switch protocols, and a server may ignore Upgrade (RFC 9110 7.8): the
-    // request
-    // goes upstream without it, and the client gets the backend's ordinary answer, not a 101
+  void anUpgradeTheRouteDoesNotAllowIsForwardedAsAPlainRequest() throws Exception {
+    // A server may ignore Upgrade (RFC 9110 7.8): an upgrade the route does not allow goes upstream
+    // without it, and the client gets the backend's ordinary answer, not a 101
     try (HttpProxy proxy =
-        HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(pool()).start()) {
+        HttpProxy.builder().listen("127.0.0.1", 0).route(r -> r.upgrades().to(pool())).start()) {
       Raw.Reply r =
           send(
               proxy,
@@ -131,8 +130,11 @@ class HeadersTest {
           .satisfiesAnyOf(
               c -> assertThat(c).isNull(),
               c -> assertThat(c).doesNotContainIgnoringCase("upgrade"));
-      // what the JDK's HttpClient sends by default on http://: the h2c upgrade is ignored the same
-      // way
+    }
+    // what the JDK's HttpClient sends by default on http://: h2c is not an upgrade a route allows
+    // unless told to, so it is ignored the same way on the default route
+    try (HttpProxy proxy =
+        HttpProxy.builder().listen("127.0.0.1", 0).defaultRoute(pool()).start()) {
       Raw.Reply h2c =
           send(
               proxy,
