@@ -128,6 +128,14 @@ final class Metrics {
           classes[i],
           with(labels, "response_code_class", Integer.toString(i + 1)));
     }
+    c.statusCodes()
+        .forEach(
+            (code, n) ->
+                p.counter(
+                    prefix + "_code_total",
+                    "Final responses by status code, by " + scope,
+                    n,
+                    with(labels, "response_code", Integer.toString(code))));
     c.errors()
         .forEach(
             (kind, n) ->

@@ -113,6 +113,9 @@ class MetricsTest {
           .containsEntry(
               "meshlet_downstream_rq_xx_total{listener=\"web\",response_code_class=\"2\"}", 5.0);
       assertThat(m).containsEntry("meshlet_route_rq_total{listener=\"web\",route=\"api\"}", 5.0);
+      assertThat(m)
+          .containsEntry(
+              "meshlet_downstream_rq_code_total{listener=\"web\",response_code=\"200\"}", 5.0);
       String b =
           "listener=\"web\",cluster=\"api\",backend=\"" + backend.backend().displayName() + "\"";
       assertThat(m).containsEntry("meshlet_upstream_rq_total{" + b + "}", 5.0);

@@ -3,7 +3,9 @@ package dev.meshlet.l7;
 import dev.meshlet.core.internal.LatencyRecorder;
 import java.util.EnumMap;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.atomic.LongAdder;
 
 /** Live, lock-free counters behind one {@link HttpProxyStats.Counts}. */
@@ -17,6 +19,12 @@ final class Counters {
   private final LatencyRecorder upstreamTime = new LatencyRecorder();
   private final LatencyRecorder totalTime = new LatencyRecorder();
   private final LongAdder faultsApplied = new LongAdder();
+
+  /**
+   * One counter per status code 100-599, made the first time the code is seen: a scope sees a few
+   * codes, so this holds a few adders, and no request after the first of its code allocates.
+   */
+  private final AtomicReferenceArray<LongAdder> byCode = new AtomicReferenceArray<>(500);
 
   Counters() {
     for (int i = 0; i < byClass.length; i++) {
@@ -42,6 +50,7 @@ final class Counters {
   void counted(int status) {
     if (status >= 100 && status < 600) {
       byClass[status / 100].increment();
+      code(status).increment();
     }
   }
 
@@ -57,7 +66,20 @@ final class Counters {
     requests.increment();
     if (status >= 100 && status < 600) {
       byClass[status / 100].increment();
+      code(status).increment();
     }
+  }
+
+  private LongAdder code(int status) {
+    LongAdder a = byCode.get(status - 100);
+    if (a == null) {
+      LongAdder made = new LongAdder();
+      a = byCode.compareAndExchange(status - 100, null, made);
+      if (a == null) {
+        a = made;
+      }
+    }
+    return a;
   }
 
   void error(HttpProxyStats.ErrorKind kind) {
@@ -112,7 +134,25 @@ final class Counters {
         a.bytesOut() + b.bytesOut(),
         a.upstreamTime().plus(b.upstreamTime()),
         a.totalTime().plus(b.totalTime()),
-        a.faultsApplied() + b.faultsApplied());
+        a.faultsApplied() + b.faultsApplied(),
+        sumCodes(a.statusCodes(), b.statusCodes()));
+  }
+
+  private static Map<Integer, Long> sumCodes(Map<Integer, Long> a, Map<Integer, Long> b) {
+    Map<Integer, Long> m = new TreeMap<>(a);
+    b.forEach((k, v) -> m.merge(k, v, Long::sum));
+    return m;
+  }
+
+  private Map<Integer, Long> codes() {
+    Map<Integer, Long> m = new TreeMap<>();
+    for (int i = 0; i < byCode.length(); i++) {
+      LongAdder a = byCode.get(i);
+      if (a != null) {
+        m.put(i + 100, a.sum());
+      }
+    }
+    return m;
   }
 
   HttpProxyStats.Counts snapshot() {
@@ -136,6 +176,7 @@ final class Counters {
         bytesOut.sum(),
         upstreamTime.snapshot(),
         totalTime.snapshot(),
-        faultsApplied.sum());
+        faultsApplied.sum(),
+        codes());
   }
 }

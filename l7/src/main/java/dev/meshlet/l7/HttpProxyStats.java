@@ -6,6 +6,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
 
 /**
  * A snapshot of an {@link HttpProxy}'s counters: for the whole proxy, per route (by {@linkplain
@@ -203,6 +204,8 @@ public record HttpProxyStats(
    * @param totalTime per request, the time from its arrival to its end (Envoy's {@code
    *     downstream_rq_time})
    * @param faultsApplied faults ({@link HttpFault}) applied to requests, one per fault and request
+   * @param statusCodes final responses by status code, as {@code status1xx} counts them by class
+   *     (codes never seen are absent), in ascending order
    */
   public record Counts(
       long requests,
@@ -217,11 +220,13 @@ public record HttpProxyStats(
       long bytesOut,
       Histogram upstreamTime,
       Histogram totalTime,
-      long faultsApplied) {
+      long faultsApplied,
+      Map<Integer, Long> statusCodes) {
 
-    /** Copies the error map. */
+    /** Copies the maps. */
     public Counts {
       errors = Map.copyOf(errors);
+      statusCodes = Collections.unmodifiableMap(new TreeMap<>(statusCodes));
       Objects.requireNonNull(upstreamTime, "upstreamTime");
       Objects.requireNonNull(totalTime, "totalTime");
     }
