@@ -1,5 +1,6 @@
 package dev.meshlet.examples;
 
+import dev.meshlet.admin.Admin;
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.l4.TcpProxyBuilder;
 import java.io.PrintStream;
@@ -14,6 +15,7 @@ final class L4Mode {
         java -jar meshlet.jar l4 --listen HOST:PORT --backend HOST:PORT [--backend HOST:PORT ...]
                  [--balancer round-robin] [--connect-timeout 5s] [--idle-timeout 1h]
                  [--max-connections 10000] [--drain-timeout 10s] [--defer-resolution]
+                 [--admin 127.0.0.1:9901] [--admin-allow-remote]
       """;
 
   static final String HELP =
@@ -31,10 +33,11 @@ final class L4Mode {
           "--connect-timeout",
           "--idle-timeout",
           "--max-connections",
-          "--drain-timeout");
+          "--drain-timeout",
+          "--admin");
 
   /** The flags that take no value. */
-  static final Set<String> SWITCHES = Set.of("--defer-resolution");
+  static final Set<String> SWITCHES = Set.of("--defer-resolution", "--admin-allow-remote");
 
   private L4Mode() {}
 
@@ -66,6 +69,7 @@ final class L4Mode {
       b.maxConnections(Values.integer(v, "--max-connections"));
     }
     b.drainTimeout(Values.duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
+    AdminFlags.Settings admin = AdminFlags.read(f);
     f.done();
     try (TcpProxy proxy = b.start()) {
       out.println(
@@ -76,7 +80,9 @@ final class L4Mode {
               + " -> "
               + proxy.cluster().endpoints());
       out.flush();
-      stop.await();
+      try (Admin ignored = AdminFlags.start(admin, out, a -> a.register("l4", proxy))) {
+        stop.await();
+      }
       out.println("meshlet l4 draining (" + proxy.stats().active() + " connections open)");
       out.flush();
     }

@@ -1,5 +1,6 @@
 package dev.meshlet.examples;
 
+import dev.meshlet.admin.Admin;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.l7.AccessLog;
@@ -22,6 +23,7 @@ final class L7Mode {
                  [--default HOST:PORT[,...]] [--balancer round-robin] [--connect-timeout 5s]
                  [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
                  [--access-log-format text|json] [--generate-traceparent]
+                 [--admin 127.0.0.1:9901] [--admin-allow-remote]
       """;
 
   static final String HELP =
@@ -45,11 +47,13 @@ final class L7Mode {
           "--connect-timeout",
           "--response-timeout",
           "--drain-timeout",
-          "--access-log-format");
+          "--access-log-format",
+          "--admin");
 
   /** The flags that take no value. */
   static final Set<String> SWITCHES =
-      Set.of("--access-log", "--defer-resolution", "--generate-traceparent");
+      Set.of(
+          "--access-log", "--defer-resolution", "--generate-traceparent", "--admin-allow-remote");
 
   /**
    * {@link HttpProxyBuilder#idleTimeout(Duration)}'s default: a client connection waiting this long
@@ -143,11 +147,14 @@ final class L7Mode {
       b.generateTraceparent(true);
     }
     b.drainTimeout(Values.duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
+    AdminFlags.Settings admin = AdminFlags.read(f);
     f.done();
     try (HttpProxy proxy = b.start()) {
       out.println("meshlet l7 listening on " + listen[0] + ":" + proxy.port());
       out.flush();
-      stop.await();
+      try (Admin ignored = AdminFlags.start(admin, out, a -> a.register("l7", proxy))) {
+        stop.await();
+      }
       out.println("meshlet l7 draining");
       out.flush();
     }

@@ -196,9 +196,10 @@ class CliIT extends CliSupport {
 
   @Test
   void demoServesTheRoutingTable() throws Exception {
-    Jar jar = new Jar("demo", "--http-port", "0", "--tcp-port", "0");
+    Jar jar = new Jar("demo", "--http-port", "0", "--tcp-port", "0", "--admin-port", "0");
     int port = jar.awaitListening(); // the L7 line comes first
     int tcpPort = jar.awaitListening();
+    jar.awaitLine("Admin endpoint on http://127.0.0.1:");
     assertThat(List.of(get(port, "/api/users"), get(port, "/api/users")))
         .containsExactlyInAnyOrder("api-1: GET /api/users", "api-2: GET /api/users");
     assertThat(get(port, "/static/logo.png")).isEqualTo("static-1: GET /static/logo.png");

@@ -61,6 +61,9 @@ final class Connection {
   /** Numbered from 1 in accept order; the journal and the toxics' draws use it. */
   final long id;
 
+  /** When the connection was accepted, for the connection duration histogram. */
+  private final long openedNanos;
+
   /** The toxics have drawn for this connection; guarded by the {@link Toxics} lock. */
   boolean attached;
 
@@ -72,6 +75,7 @@ final class Connection {
     this.id = id;
     this.refuse = refuse;
     this.seenSince = System.nanoTime();
+    this.openedNanos = seenSince;
     this.toBackend = Direction.toBackend(this, context, client);
     this.toClient = Direction.toClient(this, context, client);
     context.journal().record(new TcpEvent.Opened(id, remote(client), Instant.now()));
@@ -177,7 +181,9 @@ final class Connection {
       lease = l;
       try {
         ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        long connectStart = System.nanoTime();
         ch.socket().connect(e.address(), context.connectTimeoutMillis());
+        context.counters().connectTime.record(System.nanoTime() - connectStart);
         l.succeeded();
         backend = ch;
         if (closing) { // end() raced with the connect and may not have seen the socket
@@ -248,6 +254,7 @@ final class Connection {
     context
         .counters()
         .ended(how); // before the sockets close: whoever sees the close sees it counted
+    context.counters().duration.record(System.nanoTime() - openedNanos);
     toBackend.closeLine();
     toClient.closeLine();
     SocketChannel up = backend;

@@ -160,7 +160,10 @@ final class Connections implements ConnectionContext {
         c.noSocket.sum(),
         c.unresolved.sum(),
         draining,
-        cluster.stats());
+        cluster.stats(),
+        c.connectTime.snapshot(),
+        c.duration.snapshot(),
+        c.toxicsApplied.sum());
   }
 
   /**

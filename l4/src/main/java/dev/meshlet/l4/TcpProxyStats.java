@@ -1,5 +1,8 @@
 package dev.meshlet.l4;
 
+import dev.meshlet.core.ClusterStats;
+import dev.meshlet.core.Histogram;
+
 /**
  * A snapshot of a {@link TcpProxy}'s counters since it started, with its cluster's state and
  * per-backend counters ({@code stats().cluster().backends().get("b").healthy()}).
@@ -36,6 +39,10 @@ package dev.meshlet.l4;
  * @param draining whether {@link TcpProxy#close()} has begun and the proxy accepts no more
  * @param cluster the cluster new connections go to: circuit breakers and each backend's health,
  *     ejection, weight and counters
+ * @param connectTime how long each successful connect to a backend took
+ * @param duration how long each client connection lasted, from accept to close
+ * @param toxicsApplied times a toxic was drawn to apply to a connection (one per toxic and
+ *     connection)
  */
 public record TcpProxyStats(
     long accepted,
@@ -54,4 +61,7 @@ public record TcpProxyStats(
     long noSocket,
     long unresolved,
     boolean draining,
-    dev.meshlet.core.ClusterStats cluster) {}
+    ClusterStats cluster,
+    Histogram connectTime,
+    Histogram duration,
+    long toxicsApplied) {}
