@@ -5,6 +5,7 @@
 module dev.meshlet.modulepath.it {
   requires dev.meshlet.l4;
   requires dev.meshlet.l7;
+  requires dev.meshlet.admin;
   requires java.net.http;
   requires jdk.httpserver;
 }

@@ -336,6 +336,7 @@ public final class Cluster implements AutoCloseable {
           System.Logger.Level.INFO,
           () -> "meshlet cluster " + name + ": " + e + (healthy ? " healthy" : " unhealthy"));
       state = s.withHealth(i, healthy, ticker.nanoTime());
+      e.healthChanged();
     } finally {
       updates.unlock();
     }

@@ -32,6 +32,7 @@ public final class Endpoint {
   private final LongAdder failures = new LongAdder();
   private final LongAdder bytesIn = new LongAdder();
   private final LongAdder bytesOut = new LongAdder();
+  private final LongAdder healthTransitions = new LongAdder();
   private volatile boolean inService = true;
 
   /** Written under the cluster's update lock, as each snapshot is built. */
@@ -149,7 +150,13 @@ public final class Endpoint {
         s.healthy(),
         s.ejected(),
         s.ejections(),
-        s.weight());
+        s.weight(),
+        healthTransitions.sum());
+  }
+
+  /** Counts a flip between healthy and unhealthy. */
+  void healthChanged() {
+    healthTransitions.increment();
   }
 
   void state(EndpointState s) {

@@ -17,6 +17,8 @@ package dev.meshlet.core;
  * @param ejected whether outlier detection has ejected it now
  * @param ejections how many times it was ejected
  * @param weight the weight balancers use now (lower during slow start)
+ * @param healthTransitions how many times active health checks flipped it between healthy and
+ *     unhealthy
  */
 public record EndpointStats(
     long active,
@@ -28,4 +30,5 @@ public record EndpointStats(
     boolean healthy,
     boolean ejected,
     int ejections,
-    int weight) {}
+    int weight,
+    long healthTransitions) {}

@@ -133,7 +133,7 @@ class AdmissionTest {
       lease.bytesOut(20);
     }
     assertThat(e.ejected()).isFalse();
-    assertThat(e.stats()).isEqualTo(new EndpointStats(0, 1, 1, 10, 20, true, true, false, 0, 1));
+    assertThat(e.stats()).isEqualTo(new EndpointStats(0, 1, 1, 10, 20, true, true, false, 0, 1, 0));
     try (Lease second = Lease.pick(c, 0, 1, null)) {
       assertThat(second).isNotNull();
     }

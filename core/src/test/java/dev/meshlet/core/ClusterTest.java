@@ -65,7 +65,7 @@ class ClusterTest {
       lease.bytesOut(20);
       lease.failed();
     }
-    assertThat(e.stats()).isEqualTo(new EndpointStats(0, 1, 1, 10, 20, true, true, false, 0, 1));
+    assertThat(e.stats()).isEqualTo(new EndpointStats(0, 1, 1, 10, 20, true, true, false, 0, 1, 0));
   }
 
   @Test

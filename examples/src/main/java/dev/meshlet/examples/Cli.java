@@ -6,8 +6,9 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * The command line: {@code meshlet l4 …} and {@code meshlet l7 …}, a thin layer that parses flags
- * and calls the public builders, nothing more. Each mode owns its flags and its usage lines.
+ * The command line: {@code meshlet l4 …}, {@code meshlet l7 …} and {@code meshlet toxiproxy …}, a
+ * thin layer that parses flags and calls the public builders, nothing more. Each mode owns its
+ * flags and its usage lines.
  */
 final class Cli {
 
@@ -18,6 +19,7 @@ final class Cli {
       """
           + L4Mode.USAGE
           + L7Mode.USAGE
+          + ToxiproxyMode.USAGE
           + """
       The values shown are the defaults.
         --connect-timeout    one attempt to connect to a backend (l4 makes up to 3)
@@ -26,6 +28,8 @@ final class Cli {
       """
           + L4Mode.HELP
           + L7Mode.HELP
+          + AdminFlags.HELP
+          + ToxiproxyMode.HELP
           + """
       balancers: round-robin, random, weighted-round-robin, least-connections, consistent-hash
       durations: 500ms, 2s, 1m, 1h or ISO-8601 (PT2S). Routes are tried in order; the first match wins.
@@ -42,8 +46,10 @@ final class Cli {
       return switch (mode) {
         case "l4" -> L4Mode.run(args, out, stop);
         case "l7" -> L7Mode.run(args, out, stop);
+        case "toxiproxy" -> ToxiproxyMode.run(args, out, stop);
         default ->
-            throw new UsageException("unknown mode '" + mode + "' (expected: l4, l7 or demo)");
+            throw new UsageException(
+                "unknown mode '" + mode + "' (expected: l4, l7, toxiproxy or demo)");
       };
     } catch (UsageException | IllegalArgumentException | IllegalStateException e) {
       err.println("meshlet: " + e.getMessage());

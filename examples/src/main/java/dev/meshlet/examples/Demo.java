@@ -1,5 +1,6 @@
 package dev.meshlet.examples;
 
+import dev.meshlet.admin.Admin;
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.l4.TcpProxy;
@@ -13,18 +14,21 @@ import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * The demo: seven named backends, an L7 proxy with a routing table in front of them, and an L4
- * proxy over the web pool, all in this process.
+ * The demo: seven named backends, an L7 proxy with a routing table in front of them, an L4 proxy
+ * over the web pool and the admin endpoint, all in this process.
  */
 public final class Demo {
   static final String USAGE =
       """
       usage: java -jar meshlet.jar [demo] [--host 127.0.0.1] [--http-port 8080] [--tcp-port 9090]
-      Starts demo backends, an L7 proxy on --http-port and an L4 proxy on --tcp-port; Ctrl-C stops it.
+                                     [--admin-port 9901]
+      Starts demo backends, an L7 proxy on --http-port, an L4 proxy on --tcp-port and the admin
+      endpoint on 127.0.0.1:--admin-port (a free port when 9901 is taken); Ctrl-C stops it.
       """;
 
   /** The flags the demo knows. */
-  static final Set<String> DEMO_FLAGS = Set.of("--host", "--http-port", "--tcp-port");
+  static final Set<String> DEMO_FLAGS =
+      Set.of("--host", "--http-port", "--tcp-port", "--admin-port");
 
   private Demo() {}
 
@@ -32,11 +36,18 @@ public final class Demo {
     String host = "127.0.0.1";
     int httpPort = 8080;
     int tcpPort = 9090;
+    int adminPort = 9901;
+    boolean adminPortGiven;
     try {
       Flags f = new Flags(args, DEMO_FLAGS, Set.of());
       host = f.optionalOr("--host", host);
       httpPort = Values.port(f.optionalOr("--http-port", "8080"), "--http-port");
       tcpPort = Values.port(f.optionalOr("--tcp-port", "9090"), "--tcp-port");
+      String ap = f.optional("--admin-port");
+      adminPortGiven = ap != null;
+      if (ap != null) {
+        adminPort = Values.port(ap, "--admin-port");
+      }
       f.done();
     } catch (UsageException e) {
       err.println("meshlet demo: " + e.getMessage());
@@ -81,10 +92,22 @@ public final class Demo {
         return 1;
       }
       running.add(tcp);
+      Admin adminEndpoint;
+      try {
+        adminEndpoint = startAdmin(adminPort, http, tcp);
+      } catch (BindException e) {
+        if (adminPortGiven) {
+          err.println("meshlet demo: " + e.getMessage() + " (choose another with --admin-port)");
+          return 1;
+        }
+        adminEndpoint = startAdmin(0, http, tcp); // the default port is taken: any free one
+      }
+      running.add(adminEndpoint);
 
       String h = host.equals("0.0.0.0") ? "127.0.0.1" : host;
       String l7 = h + ":" + http.port();
       String l4 = h + ":" + tcp.port();
+      String adminUri = adminEndpoint.uri().toString();
       out.printf(
           """
           meshlet demo
@@ -96,6 +119,7 @@ public final class Demo {
             header X-API-Version: v2          -> v2      %6$s
             anything else                     -> web     %7$s
           L4 proxy listening on %2$s   -> web (round robin, bytes only)
+          Admin endpoint on %8$s   (metrics, clusters, config, Toxiproxy API)
 
           Try (each answer names the backend that served it):
             curl http://%1$s/api/users
@@ -105,9 +129,18 @@ public final class Demo {
             curl -H 'X-API-Version: v2' http://%1$s/orders
             curl http://%1$s/
             curl http://%2$s/anything           # through the L4 proxy
+            curl %8$sstats/prometheus
+            curl %8$sclusters
           Ctrl-C stops.
           """,
-          l7, l4, backends(api), backends(statics), backends(admin), backends(v2), backends(web));
+          l7,
+          l4,
+          backends(api),
+          backends(statics),
+          backends(admin),
+          backends(v2),
+          backends(web),
+          adminUri);
       out.flush();
       stop.await();
       out.println("meshlet demo stopping");
@@ -124,6 +157,15 @@ public final class Demo {
         }
       }
     }
+  }
+
+  /** The admin endpoint on loopback, whatever --host says: it has no authentication. */
+  private static Admin startAdmin(int port, HttpProxy http, TcpProxy tcp) throws Exception {
+    return Admin.builder()
+        .listen("127.0.0.1", port)
+        .register("l7", http)
+        .register("l4", tcp)
+        .start();
   }
 
   private static Cluster pool(String name, List<AutoCloseable> running, String... backends)

@@ -1,5 +1,6 @@
 package dev.meshlet.examples;
 
+import dev.meshlet.admin.Admin;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.ClientTls;
 import dev.meshlet.core.Cluster;
@@ -24,6 +25,7 @@ final class L4Mode {
                  [--sni-route NAME=HOST:PORT[,HOST:PORT...]]   (repeatable; *.example.com allowed)
                  [--proxy-protocol-in] [--proxy-protocol-from CIDR] [--proxy-protocol-out v1|v2]
                  [--handshake-timeout 5s]
+                 [--admin 127.0.0.1:9901] [--admin-allow-remote]
       """;
 
   static final String HELP =
@@ -55,11 +57,12 @@ final class L4Mode {
           "--sni-route",
           "--proxy-protocol-out",
           "--proxy-protocol-from",
-          "--handshake-timeout");
+          "--handshake-timeout",
+          "--admin");
 
   /** The flags that take no value. */
   static final Set<String> SWITCHES =
-      Set.of("--defer-resolution", "--upstream-tls", "--proxy-protocol-in");
+      Set.of("--defer-resolution", "--upstream-tls", "--proxy-protocol-in", "--admin-allow-remote");
 
   private L4Mode() {}
 
@@ -119,6 +122,7 @@ final class L4Mode {
       b.maxConnections(Values.integer(v, "--max-connections"));
     }
     b.drainTimeout(Values.duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
+    AdminFlags.Settings admin = AdminFlags.read(f);
     f.done();
     // the proxy closes (draining its connections) before the clusters it forwards to
     try (AutoCloseable owned = () -> clusters.forEach(Cluster::close);
@@ -131,7 +135,9 @@ final class L4Mode {
               + " -> "
               + proxy.cluster().endpoints());
       out.flush();
-      stop.await();
+      try (Admin ignored = AdminFlags.start(admin, out, a -> a.register("l4", proxy))) {
+        stop.await();
+      }
       out.println("meshlet l4 draining (" + proxy.stats().active() + " connections open)");
       out.flush();
     }

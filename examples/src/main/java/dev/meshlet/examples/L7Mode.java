@@ -1,5 +1,6 @@
 package dev.meshlet.examples;
 
+import dev.meshlet.admin.Admin;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.l4.ProxyProtocol;
@@ -24,6 +25,7 @@ final class L7Mode {
                  [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
                  [--access-log-format text|json] [--generate-traceparent]
                  [--proxy-protocol-in] [--proxy-protocol-from CIDR] [--proxy-protocol-out v1|v2]
+                 [--admin 127.0.0.1:9901] [--admin-allow-remote]
       """;
 
   static final String HELP =
@@ -56,11 +58,17 @@ final class L7Mode {
           "--drain-timeout",
           "--access-log-format",
           "--proxy-protocol-out",
-          "--proxy-protocol-from");
+          "--proxy-protocol-from",
+          "--admin");
 
   /** The flags that take no value. */
   static final Set<String> SWITCHES =
-      Set.of("--access-log", "--defer-resolution", "--generate-traceparent", "--proxy-protocol-in");
+      Set.of(
+          "--access-log",
+          "--defer-resolution",
+          "--generate-traceparent",
+          "--proxy-protocol-in",
+          "--admin-allow-remote");
 
   /**
    * {@link HttpProxyBuilder#idleTimeout(Duration)}'s default: a client connection waiting this long
@@ -159,11 +167,14 @@ final class L7Mode {
       b.proxyProtocolOut(proxyOut);
     }
     b.drainTimeout(Values.duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
+    AdminFlags.Settings admin = AdminFlags.read(f);
     f.done();
     try (HttpProxy proxy = b.start()) {
       out.println("meshlet l7 listening on " + listen[0] + ":" + proxy.port());
       out.flush();
-      stop.await();
+      try (Admin ignored = AdminFlags.start(admin, out, a -> a.register("l7", proxy))) {
+        stop.await();
+      }
       out.println("meshlet l7 draining");
       out.flush();
     }

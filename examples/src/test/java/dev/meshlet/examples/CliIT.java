@@ -100,7 +100,9 @@ class CliIT extends CliSupport {
             "--generate-traceparent");
     int port = jar.awaitListening();
     assertThat(get(port, "/j")).isEqualTo("web-1: GET /j");
-    jar.process.destroy(); // the log is written before the drain ends, on standard error
+    // SIGTERM that leaves the output readable (Process.destroy() closes it): the log line is
+    // written, on standard error, before the drain ends
+    jar.process.toHandle().destroy();
     assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
     String line =
         jar.stderr
@@ -108,7 +110,7 @@ class CliIT extends CliSupport {
             .lines()
             .filter(l -> l.contains("\"path\":\"/j\""))
             .findFirst()
-            .orElseThrow();
+            .orElseThrow(() -> new AssertionError("no access log line in: " + jar.stderr));
     assertThat(line)
         .containsPattern("\"trace_id\":\"[0-9a-f]{32}\"")
         .contains("\"status\":200", "\"backend\":\"127.0.0.1:" + web.port() + "\"");
@@ -194,9 +196,10 @@ class CliIT extends CliSupport {
 
   @Test
   void demoServesTheRoutingTable() throws Exception {
-    Jar jar = new Jar("demo", "--http-port", "0", "--tcp-port", "0");
+    Jar jar = new Jar("demo", "--http-port", "0", "--tcp-port", "0", "--admin-port", "0");
     int port = jar.awaitListening(); // the L7 line comes first
     int tcpPort = jar.awaitListening();
+    jar.awaitLine("Admin endpoint on http://127.0.0.1:");
     assertThat(List.of(get(port, "/api/users"), get(port, "/api/users")))
         .containsExactlyInAnyOrder("api-1: GET /api/users", "api-2: GET /api/users");
     assertThat(get(port, "/static/logo.png")).isEqualTo("static-1: GET /static/logo.png");

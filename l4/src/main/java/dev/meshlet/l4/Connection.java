@@ -69,6 +69,9 @@ final class Connection {
   /** Numbered from 1 in accept order; the journal and the toxics' draws use it. */
   final long id;
 
+  /** When the connection was accepted, for the connection duration histogram. */
+  private final long openedNanos;
+
   /** The toxics have drawn for this connection; guarded by the {@link Toxics} lock. */
   boolean attached;
 
@@ -97,6 +100,7 @@ final class Connection {
     this.id = id;
     this.refuse = refuse;
     this.seenSince = System.nanoTime();
+    this.openedNanos = seenSince;
     Wire plain = Wire.plain(client);
     this.toBackend = Direction.toBackend(this, context, plain);
     this.toClient = Direction.toClient(this, context, plain);
@@ -337,7 +341,9 @@ final class Connection {
       try {
         ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
         backend = ch; // end() closes it from here on, also while greeting
+        long connectStart = System.nanoTime();
         ch.socket().connect(e.address(), context.connectTimeoutMillis());
+        context.counters().connectTime.record(System.nanoTime() - connectStart);
         backendWire = greet(ch, e);
         l.succeeded();
         if (closing) { // end() raced with the connect and may not have seen the socket
@@ -414,6 +420,7 @@ final class Connection {
     context
         .counters()
         .ended(how); // before the sockets close: whoever sees the close sees it counted
+    context.counters().duration.record(System.nanoTime() - openedNanos);
     toBackend.closeLine();
     toClient.closeLine();
     SocketChannel up = backend;

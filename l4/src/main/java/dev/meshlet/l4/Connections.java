@@ -176,6 +176,9 @@ final class Connections implements ConnectionContext {
         c.unresolved.sum(),
         draining,
         cluster.stats(),
+        c.connectTime.snapshot(),
+        c.duration.snapshot(),
+        c.toxicsApplied.sum(),
         c.proxyHeaderRejected.sum(),
         new TcpProxyStats.Hellos(
             c.helloRouted.sum(),

@@ -1,5 +1,6 @@
 package dev.meshlet.l4;
 
+import dev.meshlet.core.internal.LatencyRecorder;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -19,6 +20,9 @@ final class Counters {
   final LongAdder acceptFailures = new LongAdder();
   final LongAdder noSocket = new LongAdder();
   final LongAdder unresolved = new LongAdder();
+  final LongAdder toxicsApplied = new LongAdder();
+  final LatencyRecorder connectTime = new LatencyRecorder();
+  final LatencyRecorder duration = new LatencyRecorder();
   final LongAdder proxyHeaderRejected = new LongAdder();
   final LongAdder helloRouted = new LongAdder();
   final LongAdder helloDefaulted = new LongAdder();

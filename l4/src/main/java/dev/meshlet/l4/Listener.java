@@ -151,6 +151,20 @@ final class Listener {
     }
   }
 
+  /** Closes the listening socket and leaves the connections open now to finish. */
+  void stopAccepting() {
+    lock.lock();
+    try {
+      if (!enabled) {
+        return;
+      }
+      enabled = false; // before the socket closes: a connection accepted meanwhile is refused
+      closeServer();
+    } finally {
+      lock.unlock();
+    }
+  }
+
   /** Listens again on the same address. */
   void enable(String proxy) {
     lock.lock();

@@ -172,8 +172,18 @@ public final class TcpProxy implements AutoCloseable {
   }
 
   /**
-   * Brings the proxy back up after {@link #disable()}: it listens again on the same address and
-   * forwards new connections.
+   * Stops accepting connections and lets the ones open now go on until they end: new connections
+   * are refused, as after {@link #disable()}, but nothing open is cut. For an orderly shutdown
+   * behind a load balancer (an admin endpoint's drain); {@link #enable()} listens again, {@link
+   * #close()} still ends what is left after the drain timeout. Idempotent.
+   */
+  public void drain() {
+    listener.stopAccepting();
+  }
+
+  /**
+   * Brings the proxy back up after {@link #disable()} or {@link #drain()}: it listens again on the
+   * same address and forwards new connections.
    *
    * @throws IllegalStateException if the proxy is closed, or the address was taken while the proxy
    *     was down (then it stays disabled)

@@ -1,6 +1,7 @@
 package dev.meshlet.l4;
 
 import dev.meshlet.core.ClusterStats;
+import dev.meshlet.core.Histogram;
 
 /**
  * A snapshot of a {@link TcpProxy}'s counters since it started, with its cluster's state and
@@ -38,6 +39,10 @@ import dev.meshlet.core.ClusterStats;
  * @param draining whether {@link TcpProxy#close()} has begun and the proxy accepts no more
  * @param cluster the cluster new connections go to: circuit breakers and each backend's health,
  *     ejection, weight and counters
+ * @param connectTime how long each successful connect to a backend took
+ * @param duration how long each client connection lasted, from accept to close
+ * @param toxicsApplied times a toxic was drawn to apply to a connection (one per toxic and
+ *     connection)
  * @param proxyHeaderRejected connections closed, nothing forwarded, because {@link
  *     TcpProxyBuilder#proxyProtocolIn(String...) proxyProtocolIn} is on and they did not begin with
  *     a valid PROXY header within the handshake timeout, or came from an address that is no trusted
@@ -67,6 +72,9 @@ public record TcpProxyStats(
     long unresolved,
     boolean draining,
     ClusterStats cluster,
+    Histogram connectTime,
+    Histogram duration,
+    long toxicsApplied,
     long proxyHeaderRejected,
     Hellos hellos,
     long tlsHandshakeFailures,

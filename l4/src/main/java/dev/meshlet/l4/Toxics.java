@@ -222,6 +222,7 @@ public final class Toxics {
     }
     ActiveToxic a = new ActiveToxic(i, Mix.mix(draw, 0x5DEECE66DL, ordinal));
     journal.record(new TcpEvent.ToxicApplied(c.id, i.name, t, Instant.now()));
+    connections.counters().toxicsApplied.increment();
     c.direction(t.direction()).add(a);
     if (t instanceof Toxic.Timeout x
         && !x.timeout().isZero()) { // counted from when the toxic starts acting

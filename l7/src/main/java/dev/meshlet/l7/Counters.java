@@ -1,8 +1,11 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.internal.LatencyRecorder;
 import java.util.EnumMap;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.atomic.LongAdder;
 
 /** Live, lock-free counters behind one {@link HttpProxyStats.Counts}. */
@@ -13,6 +16,15 @@ final class Counters {
   private final LongAdder[] errors = new LongAdder[HttpProxyStats.ErrorKind.values().length];
   private final LongAdder bytesIn = new LongAdder();
   private final LongAdder bytesOut = new LongAdder();
+  private final LatencyRecorder upstreamTime = new LatencyRecorder();
+  private final LatencyRecorder totalTime = new LatencyRecorder();
+  private final LongAdder faultsApplied = new LongAdder();
+
+  /**
+   * One counter per status code 100-599, made the first time the code is seen: a scope sees a few
+   * codes, so this holds a few adders, and no request after the first of its code allocates.
+   */
+  private final AtomicReferenceArray<LongAdder> byCode = new AtomicReferenceArray<>(500);
 
   Counters() {
     for (int i = 0; i < byClass.length; i++) {
@@ -38,6 +50,7 @@ final class Counters {
   void counted(int status) {
     if (status >= 100 && status < 600) {
       byClass[status / 100].increment();
+      code(status).increment();
     }
   }
 
@@ -53,7 +66,20 @@ final class Counters {
     requests.increment();
     if (status >= 100 && status < 600) {
       byClass[status / 100].increment();
+      code(status).increment();
     }
+  }
+
+  private LongAdder code(int status) {
+    LongAdder a = byCode.get(status - 100);
+    if (a == null) {
+      LongAdder made = new LongAdder();
+      a = byCode.compareAndExchange(status - 100, null, made);
+      if (a == null) {
+        a = made;
+      }
+    }
+    return a;
   }
 
   void error(HttpProxyStats.ErrorKind kind) {
@@ -66,6 +92,21 @@ final class Counters {
 
   void bytesOut(long n) {
     bytesOut.add(n);
+  }
+
+  /**
+   * Records a request's times: {@code upstreamNanos} until the backend's response head (negative
+   * when no head came, then not recorded) and {@code totalNanos} from arrival to the end.
+   */
+  void timed(long upstreamNanos, long totalNanos) {
+    if (upstreamNanos >= 0) {
+      upstreamTime.record(upstreamNanos);
+    }
+    totalTime.record(totalNanos);
+  }
+
+  void faultsApplied(int n) {
+    faultsApplied.add(n);
   }
 
   long inFlight() {
@@ -90,7 +131,28 @@ final class Counters {
         a.status5xx() + b.status5xx(),
         e,
         a.bytesIn() + b.bytesIn(),
-        a.bytesOut() + b.bytesOut());
+        a.bytesOut() + b.bytesOut(),
+        a.upstreamTime().plus(b.upstreamTime()),
+        a.totalTime().plus(b.totalTime()),
+        a.faultsApplied() + b.faultsApplied(),
+        sumCodes(a.statusCodes(), b.statusCodes()));
+  }
+
+  private static Map<Integer, Long> sumCodes(Map<Integer, Long> a, Map<Integer, Long> b) {
+    Map<Integer, Long> m = new TreeMap<>(a);
+    b.forEach((k, v) -> m.merge(k, v, Long::sum));
+    return m;
+  }
+
+  private Map<Integer, Long> codes() {
+    Map<Integer, Long> m = new TreeMap<>();
+    for (int i = 0; i < byCode.length(); i++) {
+      LongAdder a = byCode.get(i);
+      if (a != null) {
+        m.put(i + 100, a.sum());
+      }
+    }
+    return m;
   }
 
   HttpProxyStats.Counts snapshot() {
@@ -111,6 +173,10 @@ final class Counters {
         byClass[5].sum(),
         e,
         bytesIn.sum(),
-        bytesOut.sum());
+        bytesOut.sum(),
+        upstreamTime.snapshot(),
+        totalTime.snapshot(),
+        faultsApplied.sum(),
+        codes());
   }
 }

@@ -39,6 +39,7 @@ public final class HttpProxy implements AutoCloseable {
   private final JournalWriter<HttpEvent> journal;
   private final JettyStack jetty;
   private final AtomicBoolean closed = new AtomicBoolean();
+  private final AtomicBoolean draining = new AtomicBoolean();
   private final int port;
 
   HttpProxy(ProxyConfig config) throws IOException {
@@ -127,7 +128,7 @@ public final class HttpProxy implements AutoCloseable {
 
   /** A snapshot of the counters, for the proxy, per route and per backend. */
   public HttpProxyStats stats() {
-    return counters.stats(closed.get(), jetty.handler.routes(), jetty.bodyBudget);
+    return counters.stats(closed.get() || draining.get(), jetty.handler.routes(), jetty.bodyBudget);
   }
 
   /**
@@ -190,6 +191,19 @@ public final class HttpProxy implements AutoCloseable {
    */
   public HttpRoute.@Nullable Match routeFor(RequestHead head) {
     return jetty.handler.routes().match(Objects.requireNonNull(head, "head"));
+  }
+
+  /**
+   * Stops accepting connections and lets the connections and requests open now go on: new
+   * connections are refused, idle kept-alive connections are closed, a request in flight gets its
+   * response with {@code Connection: close}, and {@link HttpProxyStats#draining()} turns true. For
+   * an orderly shutdown behind a load balancer (an admin endpoint's drain); {@link #close()} still
+   * ends what is left after the drain timeout. Idempotent; a drained proxy does not accept again.
+   */
+  public void drain() {
+    if (draining.compareAndSet(false, true)) {
+      jetty.shutdownConnector();
+    }
   }
 
   /**

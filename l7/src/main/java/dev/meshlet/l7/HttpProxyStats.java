@@ -1,10 +1,12 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.ClusterStats;
+import dev.meshlet.core.Histogram;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
 
 /**
  * A snapshot of an {@link HttpProxy}'s counters: for the whole proxy, per route (by {@linkplain
@@ -203,6 +205,13 @@ public record HttpProxyStats(
    * @param errors errors by kind (kinds never seen are absent)
    * @param bytesIn request body bytes received from clients
    * @param bytesOut response body bytes sent to clients
+   * @param upstreamTime per request that reached a backend, the time from sending it to the
+   *     backend's response head (Envoy's {@code upstream_rq_time}); the last try's when retried
+   * @param totalTime per request, the time from its arrival to its end (Envoy's {@code
+   *     downstream_rq_time})
+   * @param faultsApplied faults ({@link HttpFault}) applied to requests, one per fault and request
+   * @param statusCodes final responses by status code, as {@code status1xx} counts them by class
+   *     (codes never seen are absent), in ascending order
    */
   public record Counts(
       long requests,
@@ -214,11 +223,18 @@ public record HttpProxyStats(
       long status5xx,
       Map<ErrorKind, Long> errors,
       long bytesIn,
-      long bytesOut) {
+      long bytesOut,
+      Histogram upstreamTime,
+      Histogram totalTime,
+      long faultsApplied,
+      Map<Integer, Long> statusCodes) {
 
-    /** Copies the error map. */
+    /** Copies the maps. */
     public Counts {
       errors = Map.copyOf(errors);
+      statusCodes = Collections.unmodifiableMap(new TreeMap<>(statusCodes));
+      Objects.requireNonNull(upstreamTime, "upstreamTime");
+      Objects.requireNonNull(totalTime, "totalTime");
     }
 
     /** The count for one error kind, 0 if never seen. */

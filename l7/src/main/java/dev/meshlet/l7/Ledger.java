@@ -84,6 +84,7 @@ final class Ledger {
 
   /** Journals the faults {@code plan} applies to request {@code id} of {@code route}. */
   void faultsApplied(long id, long generation, HttpRoute route, FaultPlan plan) {
+    counters.faultsApplied(route.name(), plan.applied.size());
     for (int i = 0; i < plan.applied.size(); i++) {
       journal.record(
           new HttpEvent.FaultApplied(id, route.name(), plan.applied.get(i), Instant.now()),
@@ -171,6 +172,11 @@ final class Ledger {
       int backendStatus,
       long clientLeftNanos) {
     counters.requestEnded(routeCounters, status, kind, in, out);
+    counters.timed(
+        routeCounters,
+        endpoint,
+        serverHeadMicros < 0 ? -1 : serverHeadMicros * 1000,
+        System.nanoTime() - startNanos);
     AccessLogWriter log = accessLog;
     if (log != null && AccessLogWriter.ACCESS_LOG.isInfoEnabled()) {
       long totalNanos = System.nanoTime() - startNanos;

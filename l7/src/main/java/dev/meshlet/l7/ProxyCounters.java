@@ -89,6 +89,30 @@ final class ProxyCounters {
     }
   }
 
+  /**
+   * Records a request's latencies in the total, its route's and its backend's histograms; {@code
+   * upstreamNanos} is negative when no response head came from a backend.
+   */
+  void timed(
+      @Nullable Counters route, @Nullable Endpoint endpoint, long upstreamNanos, long totalNanos) {
+    total.timed(upstreamNanos, totalNanos);
+    if (route != null) {
+      route.timed(upstreamNanos, totalNanos);
+    }
+    if (endpoint != null) {
+      backend(endpoint).timed(upstreamNanos, totalNanos);
+    }
+  }
+
+  /** Counts {@code n} faults applied to a request routed by {@code route}. */
+  void faultsApplied(String route, int n) {
+    total.faultsApplied(n);
+    Counters c = routes.get(route);
+    if (c != null) {
+      c.faultsApplied(n);
+    }
+  }
+
   /** Called when a request ends with {@code inFlight} left: wakes a draining close. */
   void ended(long inFlight) {
     if (inFlight == 0) {

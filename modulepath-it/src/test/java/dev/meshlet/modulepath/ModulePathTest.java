@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.net.httpserver.HttpServer;
+import dev.meshlet.admin.Admin;
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.l4.TcpProxy;
@@ -61,6 +62,7 @@ class ModulePathTest {
     assertTrue(TcpProxy.class.getModule().isNamed(), "dev.meshlet.l4 is a named module");
     assertEquals("dev.meshlet.l4", TcpProxy.class.getModule().getName());
     assertEquals("dev.meshlet.l7", HttpProxy.class.getModule().getName());
+    assertEquals("dev.meshlet.admin", Admin.class.getModule().getName());
     assertEquals("dev.meshlet.modulepath.it", getClass().getModule().getName());
   }
 
@@ -79,6 +81,18 @@ class ModulePathTest {
             .defaultRoute(Cluster.of("backend", target()))
             .start()) {
       assertEquals("hello /http", get(proxy.uri().resolve("/http")));
+    }
+  }
+
+  @Test
+  void adminServesMetricsAndTheToxiproxyApi() throws Exception {
+    try (TcpProxy proxy = TcpProxy.builder().listen("127.0.0.1", 0).backends(target()).start();
+        Admin admin = Admin.builder().listen("127.0.0.1", 0).register("db", proxy).start()) {
+      assertEquals("hello /tcp", get(URI.create("http://127.0.0.1:" + proxy.port() + "/tcp")));
+      assertTrue(
+          get(admin.uri().resolve("/stats/prometheus"))
+              .contains("meshlet_downstream_cx_total{listener=\"db\"} 1\n"));
+      assertTrue(get(admin.uri().resolve("/proxies")).contains("\"name\":\"db\""));
     }
   }
 
