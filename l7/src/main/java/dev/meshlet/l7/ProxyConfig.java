@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.ServerTls;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
@@ -40,7 +41,10 @@ record ProxyConfig(
     int acceptBacklog,
     Duration requestBodyTimeout,
     int requestBufferSize,
-    long requestBufferBudget) {
+    long requestBufferBudget,
+    @Nullable ServerTls tls,
+    boolean watchTlsFiles,
+    boolean forwardClientCert) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.core.internal.Checks;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -53,6 +54,21 @@ final class ProxySettings {
   private int acceptBacklog = 1024;
   private int requestBufferSize = 64 * 1024;
   private long requestBufferBudget = 64L * 1024 * 1024;
+  private @Nullable ServerTls tls;
+  private boolean watchTlsFiles = true;
+  private boolean forwardClientCert;
+
+  void tls(ServerTls tls) {
+    this.tls = Objects.requireNonNull(tls, "tls");
+  }
+
+  void watchTlsFiles(boolean on) {
+    this.watchTlsFiles = on;
+  }
+
+  void forwardClientCert(boolean on) {
+    this.forwardClientCert = on;
+  }
 
   void retryPolicy(RetryPolicy policy) {
     this.retryPolicy = Objects.requireNonNull(policy, "policy");
@@ -332,7 +348,10 @@ final class ProxySettings {
         acceptBacklog,
         requestBodyTimeout,
         requestBufferSize,
-        requestBufferBudget);
+        requestBufferBudget,
+        tls,
+        watchTlsFiles,
+        forwardClientCert);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */
