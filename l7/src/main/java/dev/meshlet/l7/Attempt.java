@@ -484,9 +484,8 @@ final class Attempt
     if (failure == null) {
       failure = new IllegalStateException("proxy request failed");
     }
-    if (!requestBegun) {
-      why = server.diagnose(endpoint.backend().displayName(), failure);
-    }
+    // a TLS handshake fails after the request began: Jetty writes it as the connection opens
+    why = server.diagnose(endpoint.backend().displayName(), failure, !requestBegun);
     if (retryStatus != 0) {
       exchange.retry(this, HttpProxyStats.RetryReason.STATUS);
       return;

@@ -222,12 +222,12 @@ final class Destinations {
     }
 
     /**
-     * Why a try to {@code backend} failed before its request began, when the proxy can say: its
-     * host name did not resolve, or the TLS handshake failed (logged once per episode); null for
+     * Why a try to {@code backend} failed, when the proxy can say: its host name did not resolve
+     * ({@code beforeRequest} only), or the TLS handshake failed (logged once per episode); null for
      * other failures (refused, reset, timed out).
      */
-    @Nullable Why diagnose(String backend, Throwable failure) {
-      String why = unresolved(backend, failure);
+    @Nullable Why diagnose(String backend, Throwable failure, boolean beforeRequest) {
+      String why = beforeRequest ? unresolved(backend, failure) : null;
       if (why != null) {
         return new Why(HttpProxyStats.ErrorKind.UNRESOLVED_BACKEND, why);
       }

@@ -64,6 +64,8 @@ public sealed interface HttpEvent {
    *     write), counted from the request's arrival; null when it stayed to the end
    * @param faults the kinds of the faults applied ({@code "Abort"}, {@code "Delay"}, …), in route
    *     order
+   * @param error what the request was counted as when it failed (a backend's TLS handshake, a
+   *     timeout, a peer not allowed, …), or null when it did not
    * @param at when
    */
   record Completed(
@@ -76,6 +78,7 @@ public sealed interface HttpEvent {
       int backendStatus,
       @Nullable Duration clientLeftAfter,
       List<String> faults,
+      HttpProxyStats.@Nullable ErrorKind error,
       Instant at)
       implements HttpEvent {
     /** Copies the fault list. */

@@ -13,7 +13,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
+import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLParameters;
 import org.eclipse.jetty.client.ContinueProtocolHandler;
 import org.eclipse.jetty.client.EarlyHintsProtocolHandler;
 import org.eclipse.jetty.client.HttpClient;
@@ -216,6 +218,18 @@ final class JettyStack {
             public SSLEngine newSSLEngine(@Nullable String host, int port) {
               // the engine's peer host is what SNI names and hostname verification checks
               return super.newSSLEngine(serverName != null ? serverName : host, port);
+            }
+
+            @Override
+            public void customize(SSLEngine engine) {
+              super.customize(engine);
+              // the JDK sends no SNI for a name without a dot ("localhost"): name it explicitly
+              String name = engine.getPeerHost();
+              if (name != null && TlsContexts.isHostName(name)) {
+                SSLParameters params = engine.getSSLParameters();
+                params.setServerNames(List.of(new SNIHostName(name)));
+                engine.setSSLParameters(params);
+              }
             }
           };
       f.setSslContext(TlsContexts.clientContext(tls));

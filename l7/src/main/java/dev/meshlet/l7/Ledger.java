@@ -156,6 +156,7 @@ final class Ledger {
               backendStatus,
               clientLeftNanos < 0 ? null : Duration.ofNanos(clientLeftNanos),
               plan == null ? List.of() : plan.kinds,
+              kind,
               Instant.now()),
           generation);
     }
