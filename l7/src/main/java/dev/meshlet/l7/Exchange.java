@@ -38,9 +38,7 @@ final class Exchange implements RequestBody.Owner {
   /** Numbered from 1 in arrival order, for the journal and the fault draws. */
   private final long requestId;
 
-  /**
-   * The journal's generation when the request arrived: nothing of it is journaled after a clear.
-   */
+  /** The journal's generation at arrival: nothing of it is journaled after a clear. */
   private final long journalGeneration;
 
   private volatile AnswerState state = AnswerState.IDLE;
@@ -116,6 +114,10 @@ final class Exchange implements RequestBody.Owner {
       return;
     }
     routeCounters = ctx.counters().beginRoute(chosen);
+    if (!chosen.allows(head)) { // mutual TLS authorization: answered here, nothing forwarded
+      sendError(403, HttpProxyStats.ErrorKind.PEER_NOT_ALLOWED, false);
+      return;
+    }
     FaultPlan plan = FaultPlan.decide(table.faults(chosen), head, ctx.config().seed());
     if (plan != null) {
       faults = plan;

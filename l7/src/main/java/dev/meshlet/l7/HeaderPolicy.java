@@ -103,6 +103,8 @@ final class HeaderPolicy {
         }
       } else if (f.is(X_REQUEST_ID)) {
         hasRequestId = true;
+      } else if (f.is(Peers.XFCC)) {
+        continue; // only the proxy vouches for a client certificate: never the client's own
       } else if (TargetCheck.hasUnderscore(f.getName())) {
         continue; // X_Forwarded_For reads as X-Forwarded-For to CGI-style backends: dropped, as
         // nginx does
@@ -125,6 +127,12 @@ final class HeaderPolicy {
     }
     if (!out.contains(HttpHeader.X_FORWARDED_PORT)) {
       out.put(HttpHeader.X_FORWARDED_PORT, Integer.toString(Request.getLocalPort(clientRequest)));
+    }
+    if (config.forwardClientCert()) {
+      String xfcc = Peers.xfcc(clientRequest);
+      if (xfcc != null) {
+        out.put(Peers.XFCC, xfcc);
+      }
     }
     String hop = (http10 ? "1.0 " : "1.1 ") + config.via();
     out.put(HttpHeader.VIA, via == null ? hop : via + ", " + hop);

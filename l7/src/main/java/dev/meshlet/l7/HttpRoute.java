@@ -1,18 +1,18 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.PeerIdentity;
 import dev.meshlet.core.Route;
 import dev.meshlet.core.internal.Checks;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
-import org.eclipse.jetty.util.URIUtil;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -59,6 +59,9 @@ public final class HttpRoute implements Route<RequestHead> {
   final @Nullable Duration connectTimeout;
   final @Nullable Duration idleTimeout;
 
+  /** The peer identities allowed; null when the route authorizes every client. */
+  private final @Nullable Set<String> allowedPeers;
+
   private HttpRoute(Builder b, String name) {
     this.name = name;
     this.matchers = b.matchers.toArray(new RequestMatcher[0]);
@@ -79,6 +82,13 @@ public final class HttpRoute implements Route<RequestHead> {
     this.responseTimeout = b.responseTimeout;
     this.connectTimeout = b.connectTimeout;
     this.idleTimeout = b.idleTimeout;
+    this.allowedPeers = b.allowedPeers;
+  }
+
+  /** Whether the route lets {@code head}'s TLS peer through ({@link Builder#allowPeers}). */
+  boolean allows(RequestHead head) {
+    Set<String> allowed = allowedPeers;
+    return allowed == null || RequestMatcher.Peer.anyOf(allowed, head.peer());
   }
 
   static HttpRoute build(Consumer<Builder> spec, String defaultName) {
@@ -177,33 +187,6 @@ public final class HttpRoute implements Route<RequestHead> {
     return "HttpRoute[" + name + "]";
   }
 
-  /** How a route rewrites the path; the query string is kept as received. */
-  sealed interface PathRewrite {
-    String apply(String rawPath, String canonicalPath);
-
-    record Prefix(String from, String to) implements PathRewrite {
-      @Override
-      public String apply(String rawPath, String canonicalPath) {
-        if (rawPath.startsWith(from)) {
-          return to + rawPath.substring(from.length());
-        }
-        if (canonicalPath.startsWith(from)) { // matched on the decoded form: re-encode the rest
-          return to + URIUtil.encodePath(canonicalPath.substring(from.length()));
-        }
-        return rawPath;
-      }
-    }
-
-    record Regex(Pattern pattern, String replacement) implements PathRewrite {
-      @Override
-      public String apply(String rawPath, String canonicalPath) {
-        Matcher m = pattern.matcher(rawPath);
-        String out = m.replaceAll(replacement);
-        return out.startsWith("/") ? out : "/" + out;
-      }
-    }
-  }
-
   /**
    * The route and cluster a proxy takes for a request head, as {@link
    * HttpProxy#routeFor(RequestHead)} answers it.
@@ -268,6 +251,7 @@ public final class HttpRoute implements Route<RequestHead> {
     private @Nullable Duration responseTimeout;
     private @Nullable Duration connectTimeout;
     private @Nullable Duration idleTimeout;
+    private @Nullable Set<String> allowedPeers;
 
     private Builder() {}
 
@@ -416,6 +400,28 @@ public final class HttpRoute implements Route<RequestHead> {
         throw new IllegalArgumentException("queryParam name: empty");
       }
       matchers.add(new RequestMatcher.QueryParam(name, value));
+      return this;
+    }
+
+    /**
+     * Matches requests whose client showed a verified TLS certificate naming one of {@code
+     * identities}: a SPIFFE ID ({@code spiffe://cluster.local/ns/default/sa/web}), a URI or DNS
+     * name, or the subject ({@code CN=web,O=example}); see {@link PeerIdentity#matches(String)}.
+     * Needs a listener with client certificates ({@link HttpProxyBuilder#tls}).
+     */
+    public Builder peer(String... identities) {
+      matchers.add(new RequestMatcher.Peer(RequestMatcher.Peer.names("peer", identities)));
+      return this;
+    }
+
+    /**
+     * Authorizes this route's requests: only a client whose verified certificate names one of
+     * {@code identities} (as {@link #peer(String...)} reads them) is forwarded; any other, or one
+     * without a certificate, gets 403 and nothing reaches a backend ({@link
+     * HttpProxyStats.ErrorKind#PEER_NOT_ALLOWED}). Default: every client is.
+     */
+    public Builder allowPeers(String... identities) {
+      this.allowedPeers = RequestMatcher.Peer.names("allowPeers", identities);
       return this;
     }
 
