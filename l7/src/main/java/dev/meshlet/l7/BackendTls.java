@@ -5,6 +5,7 @@ import java.security.cert.CertPathValidatorException;
 import java.security.cert.CertificateExpiredException;
 import java.security.cert.CertificateNotYetValidException;
 import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLPeerUnverifiedException;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -40,6 +41,9 @@ final class BackendTls {
       String m = t.getMessage();
       if (m != null && m.startsWith("No subject alternative")) {
         return "certificate does not name " + host;
+      }
+      if (t instanceof SSLPeerUnverifiedException && m != null && m.contains("verification")) {
+        return "certificate names none of the peers expected";
       }
       if (tls && t.getCause() == null) {
         return m == null ? t.getClass().getSimpleName() : m;

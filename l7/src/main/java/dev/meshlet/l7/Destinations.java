@@ -235,7 +235,7 @@ final class Destinations {
       if (tls == null) {
         return null;
       }
-      why = "backend " + backend + " (" + address + "): TLS handshake failed: " + tls;
+      why = "backend " + backend + " (" + uri.getAuthority() + "): TLS handshake failed: " + tls;
       if (tlsFailing.compareAndSet(false, true)) {
         LOG.warn("{}; answering 502 until a handshake succeeds", why);
       }

@@ -187,6 +187,7 @@ class MutualTlsTest {
                     ClientTls.builder()
                         .trust(TlsTrust.of(PKI.caCertificate()))
                         .identity(id(WEB_LEAF))
+                        .peers(API) // the inbound sidecar must be the api workload
                         .build())
                 .build();
         Cluster dbToIn =

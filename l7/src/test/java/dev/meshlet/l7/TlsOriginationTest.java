@@ -148,6 +148,30 @@ class TlsOriginationTest {
   }
 
   @Test
+  void theBackendMustNameAnExpectedPeerWhenPeersAreSet() throws Exception {
+    String api = "spiffe://cluster.local/ns/default/sa/api";
+    try (TestBackend b = TestBackend.namedTls("api", PKI.spiffe(api).serverContext());
+        Cluster right =
+            Cluster.builder("api")
+                .backends(b.backend())
+                .tls(trustingPki().toBuilder().peers(api).build())
+                .build();
+        Cluster wrong =
+            Cluster.builder("api")
+                .backends(b.backend())
+                .tls(trustingPki().toBuilder().peers("spiffe://cluster.local/ns/x/sa/y").build())
+                .build();
+        HttpProxy ok = proxyTo(right);
+        HttpProxy refused = proxyTo(wrong)) {
+      assertThat(get(ok, "/x").statusCode()).isEqualTo(200);
+      HttpResponse<String> r = get(refused, "/x");
+      assertThat(r.statusCode()).isEqualTo(502);
+      assertThat(r.body()).contains("certificate names none of the peers expected");
+      assertThat(b.requests).hasSize(1);
+    }
+  }
+
+  @Test
   void plainAndTlsClustersShareOneProxy() throws Exception {
     try (TestBackend plain = TestBackend.named("plain");
         TestBackend secure = TestBackend.namedTls("secure", PKI.leaf("localhost").serverContext());
