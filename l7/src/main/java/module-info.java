@@ -14,6 +14,7 @@ module dev.meshlet.l7 {
   requires org.eclipse.jetty.io;
   requires org.eclipse.jetty.server;
   requires org.eclipse.jetty.util;
+  requires org.eclipse.jetty.util.ajax;
   requires org.slf4j;
 
   exports dev.meshlet.l7;

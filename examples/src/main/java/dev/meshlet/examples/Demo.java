@@ -33,12 +33,12 @@ public final class Demo {
     int httpPort = 8080;
     int tcpPort = 9090;
     try {
-      Cli.Flags f = new Cli.Flags(args, DEMO_FLAGS);
+      Flags f = new Flags(args, DEMO_FLAGS, Set.of());
       host = f.optionalOr("--host", host);
-      httpPort = Cli.port(f.optionalOr("--http-port", "8080"), "--http-port");
-      tcpPort = Cli.port(f.optionalOr("--tcp-port", "9090"), "--tcp-port");
+      httpPort = Values.port(f.optionalOr("--http-port", "8080"), "--http-port");
+      tcpPort = Values.port(f.optionalOr("--tcp-port", "9090"), "--tcp-port");
       f.done();
-    } catch (Cli.UsageException e) {
+    } catch (UsageException e) {
       err.println("meshlet demo: " + e.getMessage());
       err.print(USAGE);
       return 2;

@@ -87,6 +87,34 @@ class CliIT extends CliSupport {
   }
 
   @Test
+  void l7WritesJsonAccessLinesWithTheTraceItStarted() throws Exception {
+    NamedBackend web = backend("web-1");
+    Jar jar =
+        new Jar(
+            "l7",
+            "--listen",
+            "127.0.0.1:0",
+            "--default",
+            "127.0.0.1:" + web.port(),
+            "--access-log-format=json",
+            "--generate-traceparent");
+    int port = jar.awaitListening();
+    assertThat(get(port, "/j")).isEqualTo("web-1: GET /j");
+    jar.process.destroy(); // the log is written before the drain ends, on standard error
+    assertThat(jar.exitCode(Duration.ofSeconds(15))).isZero();
+    String line =
+        jar.stderr
+            .toString()
+            .lines()
+            .filter(l -> l.contains("\"path\":\"/j\""))
+            .findFirst()
+            .orElseThrow();
+    assertThat(line)
+        .containsPattern("\"trace_id\":\"[0-9a-f]{32}\"")
+        .contains("\"status\":200", "\"backend\":\"127.0.0.1:" + web.port() + "\"");
+  }
+
+  @Test
   void l7SigtermLetsARequestInFlightFinish() throws Exception {
     CountDownLatch arrived = new CountDownLatch(1);
     ServerSocket slow = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());

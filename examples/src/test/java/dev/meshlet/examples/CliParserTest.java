@@ -16,9 +16,11 @@ class CliParserTest {
 
   @Test
   void flagsTakeTheirValueAfterASpaceOrAnEqualsSign() {
-    Cli.Flags f =
-        new Cli.Flags(
-            List.of("--listen=:0", "--backend", "127.0.0.1:1", "--defer-resolution"), Cli.L4_FLAGS);
+    Flags f =
+        new Flags(
+            List.of("--listen=:0", "--backend", "127.0.0.1:1", "--defer-resolution"),
+            L4Mode.FLAGS,
+            L4Mode.SWITCHES);
     assertThat(f.required("--listen")).isEqualTo(":0");
     assertThat(f.all("--backend")).containsExactly("127.0.0.1:1");
     assertThat(f.flag("--defer-resolution")).isTrue();
@@ -27,51 +29,52 @@ class CliParserTest {
 
   @Test
   void aSwitchGivenAValueIsRefused() {
-    assertThatThrownBy(() -> new Cli.Flags(List.of("--access-log=yes"), Cli.L7_FLAGS))
+    assertThatThrownBy(() -> new Flags(List.of("--access-log=yes"), L7Mode.FLAGS, L7Mode.SWITCHES))
         .hasMessage("--access-log takes no value (got 'yes')");
   }
 
   @Test
   void anEmptyInlineValueIsAMissingValue() {
-    Cli.Flags f = new Cli.Flags(List.of("--listen="), Cli.L4_FLAGS);
+    Flags f = new Flags(List.of("--listen="), L4Mode.FLAGS, L4Mode.SWITCHES);
     assertThatThrownBy(() -> f.required("--listen")).hasMessage("--listen: missing value");
   }
 
   @Test
   void unknownFlagsAreNamedBeforeAnythingElseIsChecked() {
-    assertThatThrownBy(() -> new Cli.Flags(List.of("--bakend", "127.0.0.1:1"), Cli.L4_FLAGS))
+    assertThatThrownBy(
+            () -> new Flags(List.of("--bakend", "127.0.0.1:1"), L4Mode.FLAGS, L4Mode.SWITCHES))
         .hasMessage("unknown flag --bakend");
-    assertThatThrownBy(() -> new Cli.Flags(List.of("--frobnicate=1"), Cli.L7_FLAGS))
+    assertThatThrownBy(() -> new Flags(List.of("--frobnicate=1"), L7Mode.FLAGS, L7Mode.SWITCHES))
         .hasMessage("unknown flag --frobnicate");
   }
 
   @Test
   void listenTakesPortColonPortOrHostPort() {
-    assertThat(Cli.listen("9000")).containsExactly("0.0.0.0", "9000");
-    assertThat(Cli.listen(":9000")).containsExactly("0.0.0.0", "9000");
-    assertThat(Cli.listen("127.0.0.1:9000")).containsExactly("127.0.0.1", "9000");
-    assertThat(Cli.listen("[::1]:9000")).containsExactly("::1", "9000");
+    assertThat(Values.listen("9000")).containsExactly("0.0.0.0", "9000");
+    assertThat(Values.listen(":9000")).containsExactly("0.0.0.0", "9000");
+    assertThat(Values.listen("127.0.0.1:9000")).containsExactly("127.0.0.1", "9000");
+    assertThat(Values.listen("[::1]:9000")).containsExactly("::1", "9000");
   }
 
   @Test
   void listenRefusesWhatIsNotHostPort() {
     for (String bad : List.of("nonsense", "127.0.0.1", "127.0.0.1:", "host:port", ":-1")) {
-      assertThatThrownBy(() -> Cli.listen(bad))
+      assertThatThrownBy(() -> Values.listen(bad))
           .as(bad)
           .hasMessage("--listen '" + bad + "': expected HOST:PORT (or PORT)");
     }
-    assertThatThrownBy(() -> Cli.listen(":70000"))
+    assertThatThrownBy(() -> Values.listen(":70000"))
         .hasMessage("--listen: port 70000 out of range (expected: 0-65535)");
   }
 
   @Test
   void durationsReadAsTheyAreWritten() {
-    assertThat(Cli.duration("500ms", "--x")).isEqualTo(Duration.ofMillis(500));
-    assertThat(Cli.duration("2s", "--x")).isEqualTo(Duration.ofSeconds(2));
-    assertThat(Cli.duration("1m", "--x")).isEqualTo(Duration.ofMinutes(1));
-    assertThat(Cli.duration("1h", "--x")).isEqualTo(Duration.ofHours(1));
-    assertThat(Cli.duration("PT2S", "--x")).isEqualTo(Duration.ofSeconds(2));
-    assertThatThrownBy(() -> Cli.duration("2 secs", "--x"))
+    assertThat(Values.duration("500ms", "--x")).isEqualTo(Duration.ofMillis(500));
+    assertThat(Values.duration("2s", "--x")).isEqualTo(Duration.ofSeconds(2));
+    assertThat(Values.duration("1m", "--x")).isEqualTo(Duration.ofMinutes(1));
+    assertThat(Values.duration("1h", "--x")).isEqualTo(Duration.ofHours(1));
+    assertThat(Values.duration("PT2S", "--x")).isEqualTo(Duration.ofSeconds(2));
+    assertThatThrownBy(() -> Values.duration("2 secs", "--x"))
         .hasMessage("--x: '2 secs' is not a duration (expected e.g. 500ms, 2s, 1m, 1h)");
   }
 

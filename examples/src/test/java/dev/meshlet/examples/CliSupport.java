@@ -99,13 +99,13 @@ abstract class CliSupport {
       throw new AssertionError("no 'listening on' line within 30 s; stderr: " + stderr);
     }
 
-    /** Waits for a line of standard output containing {@code text}. */
-    void awaitLine(String text) throws Exception {
+    /** Waits for a line of standard output containing {@code text}, and returns it. */
+    String awaitLine(String text) throws Exception {
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
       while (System.nanoTime() < deadline) {
         String line = stdout.poll(100, TimeUnit.MILLISECONDS);
         if (line != null && line.contains(text)) {
-          return;
+          return line;
         }
       }
       throw new AssertionError("no line with '" + text + "' within 30 s; stderr: " + stderr);

@@ -67,9 +67,6 @@ final class Attempt
   /** The streamed body this try sends; null for a buffered body or none. */
   private @Nullable ProxyRequestContent streamed;
 
-  /** The id sent in X-Request-ID when the client sent none; null until the head is built. */
-  private @Nullable String requestId;
-
   final Request proxyRequest;
 
   /**
@@ -121,7 +118,6 @@ final class Attempt
    * Builds the try towards {@code endpoint}: the proxy request to {@code target} carrying the body,
    * and the endpoint's and the backend's counters begun.
    *
-   * @param requestId the X-Request-ID an earlier try generated; null if none did
    * @param body the client's body, which this try sends as it is now; null for none
    */
   Attempt(
@@ -134,7 +130,6 @@ final class Attempt
       @Nullable FaultPlan faults,
       Endpoint endpoint,
       String target,
-      @Nullable String requestId,
       @Nullable RequestBody body) {
     this.exchange = exchange;
     this.policy = policy;
@@ -144,7 +139,6 @@ final class Attempt
     this.route = route;
     this.faults = faults;
     this.endpoint = endpoint;
-    this.requestId = requestId;
     this.body = body;
     this.server = ctx.destinations().server(endpoint);
     long responseMillis = ctx.timeouts().perTry(policy, route).toMillis();
@@ -182,13 +176,7 @@ final class Attempt
    */
   @Override
   public void accept(HttpFields.Mutable out) {
-    requestId =
-        HeaderPolicy.proxyRequestHeaders(clientRequest, out, ctx.config(), route, requestId);
-  }
-
-  /** The X-Request-ID this try sent for the client; null when the client sent its own. */
-  @Nullable String requestId() {
-    return requestId;
+    HeaderPolicy.proxyRequestHeaders(clientRequest, out, ctx.config(), route, exchange.record());
   }
 
   /**
@@ -203,6 +191,7 @@ final class Attempt
     if (route.connectTimeout != null) {
       timers.connectDeadline(route);
     }
+    exchange.record().forwarded(endpoint.backend(), proxyRequest);
     ctx.destinations().send(server, proxyRequest, this);
   }
 

@@ -35,11 +35,8 @@ final class Exchange implements RequestBody.Owner {
   private final Callback callback;
   private final long startNanos = System.nanoTime();
 
-  /** Numbered from 1 in arrival order, for the journal and the fault draws. */
-  private final long requestId;
-
-  /** The journal's generation at arrival: nothing of it is journaled after a clear. */
-  private final long journalGeneration;
+  /** The request's number and journal generation, where it and its tries are written down. */
+  private final RequestRecord record;
 
   private volatile AnswerState state = AnswerState.IDLE;
 
@@ -63,8 +60,6 @@ final class Exchange implements RequestBody.Owner {
   // the retry loop
   private volatile @Nullable Attempt current;
 
-  private @Nullable String generatedRequestId;
-
   // the client
   private final ClientSide client = new ClientSide(startNanos);
   private final ExchangeTimers timers;
@@ -78,14 +73,17 @@ final class Exchange implements RequestBody.Owner {
       Request clientRequest,
       Response clientResponse,
       Callback callback) {
-    this.requestId = ctx.ledger().nextRequestId();
-    this.journalGeneration = ctx.ledger().generation();
+    this.record = ctx.ledger().open();
     this.ctx = ctx;
     this.timers = new ExchangeTimers(ctx.timeouts());
     this.table = table;
     this.clientRequest = clientRequest;
     this.clientResponse = clientResponse;
     this.callback = callback;
+  }
+
+  RequestRecord record() {
+    return record;
   }
 
   // --- client -> proxy
@@ -121,7 +119,7 @@ final class Exchange implements RequestBody.Owner {
     FaultPlan plan = FaultPlan.decide(table.faults(chosen), head, ctx.config().seed());
     if (plan != null) {
       faults = plan;
-      ctx.ledger().faultsApplied(requestId, journalGeneration, chosen, plan);
+      record.faultsApplied(chosen, plan);
       int status = plan.abortStatus;
       if (status > 0) { // an abort fault: the route's answer, written like the proxy's own
         if (claim()) {
@@ -189,13 +187,11 @@ final class Exchange implements RequestBody.Owner {
               faults,
               endpoint,
               target,
-              generatedRequestId,
               body);
     } catch (RuntimeException x) {
       state = AnswerState.IDLE; // startFailed() answers
       throw x;
     }
-    generatedRequestId = a.requestId();
     current = a;
     state = AnswerState.IDLE;
     if (timers.passed()) { // a timeout fired while this ran
@@ -576,10 +572,11 @@ final class Exchange implements RequestBody.Owner {
     ctx.ledger()
         .ended(
             clientRequest,
-            requestId,
-            journalGeneration,
+            clientResponse,
+            record,
             startNanos,
             route,
+            p == null ? null : p.cluster().name(),
             routeCounters,
             live == null ? null : live.endpoint(),
             live == null ? -1 : live.serverHeadMicros(),

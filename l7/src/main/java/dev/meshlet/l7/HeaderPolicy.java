@@ -28,17 +28,16 @@ final class HeaderPolicy {
   private HeaderPolicy() {}
 
   /**
-   * Copies the client request's head into the proxy request's {@code out}.
-   *
-   * @param requestId the id an earlier try sent when the client sent none; null for a new one
-   * @return the id sent for the client (to send again on a later try), or {@code requestId}
+   * Copies the client request's head into the proxy request's {@code out}, and notes in {@code
+   * record} the request id and trace it went with (an id or a trace made here is made once, for all
+   * tries of the request).
    */
-  static @Nullable String proxyRequestHeaders(
+  static void proxyRequestHeaders(
       Request clientRequest,
       HttpFields.Mutable out,
       ProxyConfig config,
       @Nullable HttpRoute route,
-      @Nullable String requestId) {
+      RequestRecord record) {
     HttpFields in = clientRequest.getHeaders();
     Set<String> named = connectionTokens(in);
     boolean trusted = config.trusted(peerAddress(clientRequest));
@@ -46,7 +45,9 @@ final class HeaderPolicy {
     StringBuilder xff = null;
     String via = null;
     String originalHost = null;
-    boolean hasRequestId = false;
+    String clientRequestId = null;
+    String traceparent = null;
+    int traceparents = 0;
     for (HttpField f : in) {
       HttpHeader h = f.getHeader();
       if (h != null) {
@@ -102,7 +103,12 @@ final class HeaderPolicy {
           default -> {}
         }
       } else if (f.is(X_REQUEST_ID)) {
-        hasRequestId = true;
+        if (clientRequestId == null) {
+          clientRequestId = f.getValue();
+        }
+      } else if (f.is(TraceContext.TRACEPARENT)) {
+        traceparent = f.getValue();
+        traceparents++;
       } else if (f.is(Peers.XFCC)) {
         continue; // only the proxy vouches for a client certificate: never the client's own
       } else if (TargetCheck.hasUnderscore(f.getName())) {
@@ -136,13 +142,18 @@ final class HeaderPolicy {
     }
     String hop = (http10 ? "1.0 " : "1.1 ") + config.via();
     out.put(HttpHeader.VIA, via == null ? hop : via + ", " + hop);
-    String id = requestId;
-    if (!hasRequestId) {
-      if (id == null) {
-        id = newRequestId(); // generated only when needed, once for all tries of a request
+    if (clientRequestId == null) {
+      String id = record.requestId;
+      if (id == null || !record.requestIdMade) { // a later try sends the id the first made
+        id = newRequestId(); // made only when needed, once for all tries of a request
+        record.requestIdMade = true;
+        record.requestId = id;
       }
       out.put(X_REQUEST_ID, id);
+    } else {
+      record.requestId = clientRequestId;
     }
+    trace(out, config, record, traceparents == 1 ? traceparent : null, traceparents);
     config.requestHeaders().apply(out);
     if (route != null) {
       route.requestHeaders().apply(out);
@@ -151,7 +162,6 @@ final class HeaderPolicy {
         out.put(HttpHeader.HOST, hostRewrite);
       }
     }
-    return id;
   }
 
   /**
@@ -266,6 +276,31 @@ final class HeaderPolicy {
       }
     }
     return names;
+  }
+
+  /**
+   * Passes a valid {@code traceparent} on as it came and notes its trace id. Without one (none,
+   * several, or malformed), a proxy that starts traces replaces it and the {@code tracestate} with
+   * a new trace, the same for every try; one that does not passes them on untouched.
+   */
+  private static void trace(
+      HttpFields.Mutable out,
+      ProxyConfig config,
+      RequestRecord record,
+      @Nullable String traceparent,
+      int traceparents) {
+    String traceId = traceparent == null ? null : TraceContext.traceId(traceparent);
+    if (traceId == null && config.generateTraceparent()) {
+      String made = record.traceparentMade;
+      if (made == null) {
+        made = TraceContext.newTraceparent();
+        record.traceparentMade = made;
+      }
+      out.remove(TraceContext.TRACESTATE); // it belongs to a trace the request is not in
+      out.put(TraceContext.TRACEPARENT, made);
+      traceId = TraceContext.traceId(made);
+    }
+    record.traceId = traceId;
   }
 
   /** 128 random bits as 32 hex digits, without SecureRandom's contention. */

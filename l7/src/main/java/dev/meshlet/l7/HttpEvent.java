@@ -13,7 +13,12 @@ import org.jspecify.annotations.Nullable;
  * <pre>{@code
  * List<HttpEvent.Completed> done = proxy.awaitRequests(3, Duration.ofSeconds(5)); // waits for 3 to end
  * List<HttpEvent.FaultApplied> faults = proxy.journal().entries(HttpEvent.FaultApplied.class);
+ * List<HttpEvent.Forwarded> tries = proxy.journal().entries(HttpEvent.Forwarded.class);
  * }</pre>
+ *
+ * <p>Headers are kept only when {@link HttpProxyBuilder#journalHeaders(HeaderCapture)} asks for
+ * them: then each try is journaled as a {@link Forwarded} entry with the headers it sent, and a
+ * {@link Completed} entry holds the request's headers as received and the response's as sent.
  *
  * <p>A {@link Completed} entry is recorded as the exchange ends on the proxy, which can be a moment
  * after the client has read the response; wait for it with {@link HttpProxy#awaitRequests}. After
@@ -43,6 +48,30 @@ public sealed interface HttpEvent {
       implements HttpEvent {}
 
   /**
+   * A try of a request was sent to a backend, with the head it sent (after the proxy's header rules
+   * and rewrites). Journaled only when the proxy keeps headers ({@link
+   * HttpProxyBuilder#journalHeaders(HeaderCapture)}); a retried request has one entry per try,
+   * which is how a test sees that a retry re-sent the same {@code Idempotency-Key}.
+   *
+   * @param request the request number
+   * @param attempt which try this was, from 1
+   * @param backend the backend it went to
+   * @param method the method sent
+   * @param target the path and query sent
+   * @param headers the headers sent, as kept
+   * @param at when
+   */
+  record Forwarded(
+      long request,
+      int attempt,
+      Backend backend,
+      String method,
+      String target,
+      RecordedHeaders headers,
+      Instant at)
+      implements HttpEvent {}
+
+  /**
    * A request ended. What the client got and what the backend answered are told apart: a client
    * that left before its response was written whole got no status ({@code status} 0, {@code
    * clientLeftAfter} set), whatever the backend answered later ({@code backendStatus}).
@@ -64,9 +93,18 @@ public sealed interface HttpEvent {
    *     write), counted from the request's arrival; null when it stayed to the end
    * @param faults the kinds of the faults applied ({@code "Abort"}, {@code "Delay"}, …), in route
    *     order
+   * @param at when
+   * @param requestHeaders the client's request headers as received, as kept; none unless the proxy
+   *     keeps headers
+   * @param responseHeaders the response headers the client was sent (the backend's after the
+   *     proxy's rules, or those of the proxy's own answer), as kept; none unless the proxy keeps
+   *     headers
+   * @param requestId the {@code X-Request-ID} it was forwarded with (the client's, or the one the
+   *     proxy made); null when it was never forwarded
+   * @param traceId the trace id of its W3C {@code traceparent}, as forwarded; null when it had no
+   *     valid one (and the proxy made none)
    * @param error what the request was counted as when it failed (a backend's TLS handshake, a
    *     timeout, a peer not allowed, …), or null when it did not
-   * @param at when
    */
   record Completed(
       long request,
@@ -78,8 +116,12 @@ public sealed interface HttpEvent {
       int backendStatus,
       @Nullable Duration clientLeftAfter,
       List<String> faults,
-      HttpProxyStats.@Nullable ErrorKind error,
-      Instant at)
+      Instant at,
+      RecordedHeaders requestHeaders,
+      RecordedHeaders responseHeaders,
+      @Nullable String requestId,
+      @Nullable String traceId,
+      HttpProxyStats.@Nullable ErrorKind error)
       implements HttpEvent {
     /** Copies the fault list. */
     public Completed {

@@ -5,6 +5,7 @@ import dev.meshlet.core.ServerTls;
 import java.io.IOException;
 import java.net.BindException;
 import java.time.Duration;
+import java.util.Objects;
 import java.util.function.Consumer;
 
 /**
@@ -244,11 +245,44 @@ public final class HttpProxyBuilder {
   }
 
   /**
+   * Keeps request and response headers in the journal, bounded and redacted as {@code capture}
+   * says, and journals each try as an {@link HttpEvent.Forwarded} entry with the headers it sent;
+   * default off (entries hold {@linkplain RecordedHeaders#none() no headers}). {@code
+   * HeaderCapture.defaults()} keeps up to 4096 bytes per header set and redacts {@code
+   * Authorization}, {@code Proxy-Authorization}, {@code Cookie} and {@code Set-Cookie}.
+   */
+  public HttpProxyBuilder journalHeaders(HeaderCapture capture) {
+    settings.journalHeaders(capture);
+    return this;
+  }
+
+  /**
    * Logs one line per request at INFO to the SLF4J logger {@code dev.meshlet.l7.access}; default
    * off.
    */
   public HttpProxyBuilder accessLog(boolean on) {
-    settings.accessLog(on);
+    settings.accessLog(on ? AccessLog.text() : null);
+    return this;
+  }
+
+  /**
+   * Logs one line per request as {@code log} says (text or JSON, from a bounded queue; see {@link
+   * AccessLog}) at INFO to the SLF4J logger {@code dev.meshlet.l7.access}; default off.
+   */
+  public HttpProxyBuilder accessLog(AccessLog log) {
+    settings.accessLog(Objects.requireNonNull(log, "log"));
+    return this;
+  }
+
+  /**
+   * Starts a W3C trace for a request without a valid {@code traceparent} (none, several, or
+   * malformed): the proxy sends a new sampled one ({@code 00-<trace id>-<parent id>-01}, the same
+   * on every try) and drops the request's {@code tracestate}. Default false: {@code traceparent}
+   * and {@code tracestate} pass as they came. A valid {@code traceparent} always passes unchanged;
+   * its trace id is in the journal and the access log either way.
+   */
+  public HttpProxyBuilder generateTraceparent(boolean on) {
+    settings.generateTraceparent(on);
     return this;
   }
 

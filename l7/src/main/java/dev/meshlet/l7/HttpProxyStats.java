@@ -30,6 +30,8 @@ import java.util.Objects;
  *     and each backend's health, ejection and weight ({@code
  *     clusters().get("web").backends().get("b").healthy()})
  * @param buffering the request bodies the proxy reads whole before it sends them
+ * @param accessLogDropped access log lines dropped because the queue of lines to write was full
+ *     ({@link AccessLog#queueSize()})
  */
 public record HttpProxyStats(
     Counts total,
@@ -38,7 +40,8 @@ public record HttpProxyStats(
     Retries retries,
     boolean draining,
     Map<String, ClusterStats> clusters,
-    Buffering buffering) {
+    Buffering buffering,
+    long accessLogDropped) {
 
   /** Copies the maps. */
   public HttpProxyStats {

@@ -78,6 +78,7 @@ final class JettyStack {
   private final SharedSelectorConnector connector;
   private final @Nullable HeadDeadline headDeadline;
   private final ClientWatcher clientWatcher;
+  private final Ledger ledger;
   final ForwardingHandler handler;
   final BodyBudget bodyBudget;
 
@@ -153,6 +154,15 @@ final class JettyStack {
       server.addBean(new ConnectionCap(config.maxConnections(), counters.total, connector));
     }
     clientWatcher = new ClientWatcher(threads);
+    AccessLog log = config.accessLog();
+    ledger =
+        new Ledger(
+            counters,
+            journal,
+            log == null
+                ? null
+                : new AccessLogWriter(log, "meshlet-l7-access-log", counters.accessLogDropped),
+            config.journalHeaders());
     bodyBudget = new BodyBudget(config.requestBufferBudget());
     handler =
         new ForwardingHandler(
@@ -162,7 +172,7 @@ final class JettyStack {
                 destinations,
                 new Timeouts(scheduler, config, deadline),
                 counters,
-                new Ledger(counters, journal, config.accessLog(), threads),
+                ledger,
                 clientWatcher,
                 bodyBudget));
     server.setHandler(handler);
@@ -433,6 +443,7 @@ final class JettyStack {
     LifeCycle.stop(client);
     LifeCycle.stop(server);
     clientWatcher.close();
+    ledger.close(); // after the server: the last requests' lines are written too
     LifeCycle.stop(
         connector.getSelectorManager()); // stopped with the server, unless it never started
     LifeCycle.stop(scheduler);

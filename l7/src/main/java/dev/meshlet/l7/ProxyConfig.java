@@ -21,7 +21,7 @@ record ProxyConfig(
     Duration upstreamIdleTimeout,
     int maxConnectionsPerBackend,
     int maxThreads,
-    boolean accessLog,
+    @Nullable AccessLog accessLog,
     HeaderOps requestHeaders,
     HeaderOps responseHeaders,
     List<Cidr> trustedProxies,
@@ -42,6 +42,8 @@ record ProxyConfig(
     Duration requestBodyTimeout,
     int requestBufferSize,
     long requestBufferBudget,
+    @Nullable HeaderCapture journalHeaders,
+    boolean generateTraceparent,
     @Nullable ServerTls tls,
     boolean watchTlsFiles,
     boolean forwardClientCert) {

@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -19,6 +20,10 @@ import org.jspecify.annotations.Nullable;
 final class ProxyCounters {
   final Counters total = new Counters();
   final RetryStats retries = new RetryStats();
+
+  /** Access log lines dropped because the writer's queue was full. */
+  final AtomicLong accessLogDropped = new AtomicLong();
+
   private final ConcurrentHashMap<String, Counters> routes = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<Endpoint, Counters> backends = new ConcurrentHashMap<>();
   private final ReentrantLock drainLock = new ReentrantLock();
@@ -145,6 +150,7 @@ final class ProxyCounters {
         retries.snapshot(),
         closed,
         routes.clusterStats(),
-        budget.snapshot());
+        budget.snapshot(),
+        accessLogDropped.get());
   }
 }

@@ -34,7 +34,8 @@ final class ProxySettings {
   private int maxConnectionsPerBackend = 64;
   private int maxThreads = 200;
   private int selectorThreads; // 0: half the CPUs, 1 to 4
-  private boolean accessLog;
+  private @Nullable AccessLog accessLog;
+  private boolean generateTraceparent;
   private final HeaderOps.Collector requestHeaders = new HeaderOps.Collector("request");
   private final HeaderOps.Collector responseHeaders = new HeaderOps.Collector("response");
   private final List<String> trustedProxies = new ArrayList<>();
@@ -46,6 +47,7 @@ final class ProxySettings {
   private int maxConnections = 10_000;
   private @Nullable Long seed;
   private int journalCapacity = 10_000;
+  private @Nullable HeaderCapture journalHeaders;
   private RetryPolicy retryPolicy = RetryPolicy.none();
   private Duration requestTimeout = Duration.ZERO;
   private Duration requestBodyTimeout = Duration.ofSeconds(60);
@@ -215,8 +217,16 @@ final class ProxySettings {
     selectorThreads = n;
   }
 
-  void accessLog(boolean on) {
-    accessLog = on;
+  void journalHeaders(HeaderCapture capture) {
+    journalHeaders = Objects.requireNonNull(capture, "capture");
+  }
+
+  void accessLog(@Nullable AccessLog log) {
+    accessLog = log;
+  }
+
+  void generateTraceparent(boolean on) {
+    generateTraceparent = on;
   }
 
   void addRequestHeader(String name, String value) {
@@ -349,6 +359,8 @@ final class ProxySettings {
         requestBodyTimeout,
         requestBufferSize,
         requestBufferBudget,
+        journalHeaders,
+        generateTraceparent,
         tls,
         watchTlsFiles,
         forwardClientCert);

@@ -1,0 +1,157 @@
+package dev.meshlet.examples;
+
+import dev.meshlet.core.Balancer;
+import dev.meshlet.core.Cluster;
+import dev.meshlet.l7.AccessLog;
+import dev.meshlet.l7.HttpProxy;
+import dev.meshlet.l7.HttpProxyBuilder;
+import java.io.PrintStream;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+
+/** {@code meshlet l7 …}: an {@link HttpProxy} from flags. */
+final class L7Mode {
+  static final String USAGE =
+      """
+        java -jar meshlet.jar l7 --listen HOST:PORT
+                 [--route PATH_PREFIX=HOST:PORT[,HOST:PORT...]]      (repeatable, kept in order)
+                 [--host-route HOST=HOST:PORT[,...]]                (repeatable; *.example.com allowed)
+                 [--header-route NAME:VALUE=HOST:PORT[,...]]        (repeatable)
+                 [--default HOST:PORT[,...]] [--balancer round-robin] [--connect-timeout 5s]
+                 [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
+                 [--access-log-format text|json] [--generate-traceparent]
+      """;
+
+  static final String HELP =
+      """
+        --response-timeout   l7: how long a backend may take to begin its response, then 504;
+                             a backend may also stay silent that long within an exchange
+        --access-log         l7: one line per request on standard error (default off)
+        --access-log-format  l7: text or json lines; implies --access-log
+        --generate-traceparent  l7: start a W3C trace for a request without a valid traceparent
+      """;
+
+  /** The flags that take a value; any other flag is named as unknown before anything is checked. */
+  static final Set<String> FLAGS =
+      Set.of(
+          "--listen",
+          "--route",
+          "--host-route",
+          "--header-route",
+          "--default",
+          "--balancer",
+          "--connect-timeout",
+          "--response-timeout",
+          "--drain-timeout",
+          "--access-log-format");
+
+  /** The flags that take no value. */
+  static final Set<String> SWITCHES =
+      Set.of("--access-log", "--defer-resolution", "--generate-traceparent");
+
+  /**
+   * {@link HttpProxyBuilder#idleTimeout(Duration)}'s default: a client connection waiting this long
+   * for a response is given up on, so a longer response timeout needs a longer one.
+   */
+  private static final Duration CLIENT_IDLE_DEFAULT = Duration.ofSeconds(60);
+
+  /** How much the client idle timeout outlasts the response timeout, so that the 504 says why. */
+  private static final Duration IDLE_MARGIN = Duration.ofSeconds(1);
+
+  private L7Mode() {}
+
+  static int run(List<String> args, PrintStream out, CountDownLatch stop) throws Exception {
+    Flags f = new Flags(args, FLAGS, SWITCHES);
+    HttpProxyBuilder b = HttpProxy.builder();
+    String[] listen = Values.listen(f.required("--listen"));
+    b.listen(listen[0], Integer.parseInt(listen[1]));
+    String balancerName = f.optional("--balancer");
+    Balancer balancer =
+        balancerName == null ? Balancer.roundRobin() : Values.balancer(balancerName);
+    boolean resolve = !f.flag("--defer-resolution");
+    String rt = f.optional("--response-timeout");
+    Duration responseTimeout = rt == null ? null : Values.duration(rt, "--response-timeout");
+    if (responseTimeout != null) {
+      b.responseTimeout(responseTimeout); // the upstream idle timeout follows it in the proxy
+      if (responseTimeout.compareTo(CLIENT_IDLE_DEFAULT) >= 0) {
+        b.idleTimeout(responseTimeout.plus(IDLE_MARGIN));
+      }
+    }
+    int routes = 0;
+    for (Flags.Flag flag : f.inOrder("--route", "--host-route", "--header-route")) {
+      int eq = flag.value().indexOf('=');
+      if (eq <= 0 || eq == flag.value().length() - 1) {
+        throw new UsageException(
+            flag.name() + " '" + flag.value() + "': expected MATCH=HOST:PORT[,HOST:PORT...]");
+      }
+      String match = flag.value().substring(0, eq);
+      Cluster cluster =
+          Values.cluster(
+              "route-" + (++routes) + " " + match,
+              flag.value().substring(eq + 1),
+              balancer,
+              resolve);
+      switch (flag.name()) {
+        case "--route" -> {
+          if (!match.startsWith("/")) {
+            throw new UsageException(
+                "--route '" + flag.value() + "': the path prefix must start with /");
+          }
+          b.route(r -> r.name(match).pathPrefix(match).to(cluster));
+        }
+        case "--host-route" -> b.route(r -> r.name(match).host(match).to(cluster));
+        default -> {
+          int colon = match.indexOf(':');
+          if (colon <= 0 || colon == match.length() - 1) {
+            throw new UsageException(
+                "--header-route '" + flag.value() + "': expected NAME:VALUE=HOST:PORT[,...]");
+          }
+          String name = match.substring(0, colon);
+          String value = match.substring(colon + 1);
+          b.route(r -> r.name(match).header(name, value).to(cluster));
+        }
+      }
+    }
+    String def = f.optional("--default");
+    if (def != null) {
+      b.defaultRoute(Values.cluster("default", def, balancer, resolve));
+    }
+    if (routes == 0 && def == null) {
+      throw new UsageException(
+          "l7: give at least one --route, --host-route, --header-route or --default");
+    }
+    String v;
+    if ((v = f.optional("--connect-timeout")) != null) {
+      b.connectTimeout(Values.duration(v, "--connect-timeout"));
+    }
+    String format = f.optional("--access-log-format");
+    if (format != null) {
+      b.accessLog(
+          switch (format) {
+            case "text" -> AccessLog.text();
+            case "json" -> AccessLog.json();
+            default ->
+                throw new UsageException(
+                    "--access-log-format '" + format + "' (expected: text or json)");
+          });
+    } else if (f.flag("--access-log")) {
+      b.accessLog(true);
+    }
+    if (f.flag("--generate-traceparent")) {
+      b.generateTraceparent(true);
+    }
+    b.drainTimeout(Values.duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
+    f.done();
+    try (HttpProxy proxy = b.start()) {
+      out.println("meshlet l7 listening on " + listen[0] + ":" + proxy.port());
+      out.flush();
+      stop.await();
+      out.println("meshlet l7 draining");
+      out.flush();
+    }
+    out.println("meshlet l7 stopped");
+    return 0;
+  }
+}
