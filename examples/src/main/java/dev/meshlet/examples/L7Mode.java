@@ -1,12 +1,15 @@
 package dev.meshlet.examples;
 
 import dev.meshlet.core.Balancer;
+import dev.meshlet.core.ClientTls;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.l7.AccessLog;
 import dev.meshlet.l7.HttpProxy;
 import dev.meshlet.l7.HttpProxyBuilder;
 import java.io.PrintStream;
 import java.time.Duration;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
@@ -22,7 +25,8 @@ final class L7Mode {
                  [--default HOST:PORT[,...]] [--balancer round-robin] [--connect-timeout 5s]
                  [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
                  [--access-log-format text|json] [--generate-traceparent]
-      """;
+      """
+          + TlsFlags.USAGE;
 
   static final String HELP =
       """
@@ -31,11 +35,13 @@ final class L7Mode {
         --access-log         l7: one line per request on standard error (default off)
         --access-log-format  l7: text or json lines; implies --access-log
         --generate-traceparent  l7: start a W3C trace for a request without a valid traceparent
-      """;
+      """
+          + TlsFlags.HELP;
 
   /** The flags that take a value; any other flag is named as unknown before anything is checked. */
   static final Set<String> FLAGS =
-      Set.of(
+      union(
+          TlsFlags.FLAGS,
           "--listen",
           "--route",
           "--host-route",
@@ -49,7 +55,7 @@ final class L7Mode {
 
   /** The flags that take no value. */
   static final Set<String> SWITCHES =
-      Set.of("--access-log", "--defer-resolution", "--generate-traceparent");
+      union(TlsFlags.SWITCHES, "--access-log", "--defer-resolution", "--generate-traceparent");
 
   /**
    * {@link HttpProxyBuilder#idleTimeout(Duration)}'s default: a client connection waiting this long
@@ -62,6 +68,12 @@ final class L7Mode {
 
   private L7Mode() {}
 
+  private static Set<String> union(Set<String> more, String... names) {
+    Set<String> all = new HashSet<>(more);
+    all.addAll(List.of(names));
+    return Set.copyOf(all);
+  }
+
   static int run(List<String> args, PrintStream out, CountDownLatch stop) throws Exception {
     Flags f = new Flags(args, FLAGS, SWITCHES);
     HttpProxyBuilder b = HttpProxy.builder();
@@ -71,6 +83,11 @@ final class L7Mode {
     Balancer balancer =
         balancerName == null ? Balancer.roundRobin() : Values.balancer(balancerName);
     boolean resolve = !f.flag("--defer-resolution");
+    ServerTls tls = TlsFlags.server(f);
+    if (tls != null) {
+      b.tls(tls);
+    }
+    ClientTls upstream = TlsFlags.upstream(f);
     String rt = f.optional("--response-timeout");
     Duration responseTimeout = rt == null ? null : Values.duration(rt, "--response-timeout");
     if (responseTimeout != null) {
@@ -92,7 +109,8 @@ final class L7Mode {
               "route-" + (++routes) + " " + match,
               flag.value().substring(eq + 1),
               balancer,
-              resolve);
+              resolve,
+              upstream);
       switch (flag.name()) {
         case "--route" -> {
           if (!match.startsWith("/")) {
@@ -116,7 +134,7 @@ final class L7Mode {
     }
     String def = f.optional("--default");
     if (def != null) {
-      b.defaultRoute(Values.cluster("default", def, balancer, resolve));
+      b.defaultRoute(Values.cluster("default", def, balancer, resolve, upstream));
     }
     if (routes == 0 && def == null) {
       throw new UsageException(
@@ -145,7 +163,12 @@ final class L7Mode {
     b.drainTimeout(Values.duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
     f.done();
     try (HttpProxy proxy = b.start()) {
-      out.println("meshlet l7 listening on " + listen[0] + ":" + proxy.port());
+      out.println(
+          "meshlet l7 listening on "
+              + listen[0]
+              + ":"
+              + proxy.port()
+              + (tls == null ? "" : " (TLS, " + tls.clientAuth() + " client certificates)"));
       out.flush();
       stop.await();
       out.println("meshlet l7 draining");
