@@ -15,6 +15,7 @@ final class Cli {
       """
       usage:
         java -jar meshlet.jar                      run the demo (see: java -jar meshlet.jar demo --help)
+        java -jar meshlet.jar sidecars             two workloads' sidecars over mutual TLS (--help)
       """
           + L4Mode.USAGE
           + L7Mode.USAGE
@@ -43,7 +44,8 @@ final class Cli {
         case "l4" -> L4Mode.run(args, out, stop);
         case "l7" -> L7Mode.run(args, out, stop);
         default ->
-            throw new UsageException("unknown mode '" + mode + "' (expected: l4, l7 or demo)");
+            throw new UsageException(
+                "unknown mode '" + mode + "' (expected: l4, l7, demo or sidecars)");
       };
     } catch (UsageException | IllegalArgumentException | IllegalStateException e) {
       err.println("meshlet: " + e.getMessage());
