@@ -6,6 +6,7 @@ import dev.meshlet.core.Route;
 import dev.meshlet.core.internal.Checks;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
@@ -83,6 +84,12 @@ public final class HttpRoute implements Route<RequestHead> {
     this.connectTimeout = b.connectTimeout;
     this.idleTimeout = b.idleTimeout;
     this.allowedPeers = b.allowedPeers;
+  }
+
+  /** Whether the route matches on or authorizes the client's TLS identity. */
+  boolean readsPeer() {
+    return allowedPeers != null
+        || Arrays.stream(matchers).anyMatch(m -> m instanceof RequestMatcher.Peer);
   }
 
   /** Whether the route lets {@code head}'s TLS peer through ({@link Builder#allowPeers}). */

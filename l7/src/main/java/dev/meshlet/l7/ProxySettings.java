@@ -316,6 +316,15 @@ final class ProxySettings {
           "no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
     }
     checkRoutes(routes, defaultCluster);
+    for (HttpRoute r : routes) {
+      if (r.readsPeer() && (tls == null || tls.clientAuth() == ServerTls.ClientAuth.NONE)) {
+        throw new IllegalStateException(
+            "route '"
+                + r.name()
+                + "': peer(...)/allowPeers(...) need client certificates (expected: .tls(ServerTls"
+                + " with clientAuth REQUEST or REQUIRE))");
+      }
+    }
     try {
       InetAddress.getByName(host); // as TcpProxy: an unknown listen host is a configuration error
     } catch (UnknownHostException e) {

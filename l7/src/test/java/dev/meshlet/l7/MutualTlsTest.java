@@ -129,6 +129,23 @@ class MutualTlsTest {
   }
 
   @Test
+  void peerRulesWithoutClientCertificatesAreRefusedAtStart() {
+    Cluster c = Cluster.of("app", app.backend());
+    assertThatThrownBy(
+            () ->
+                HttpProxy.builder()
+                    .listen("127.0.0.1", 0)
+                    .tls(ServerTls.of(id(PKI.leaf("localhost"))))
+                    .route(r -> r.name("orders").allowPeers(WEB).to(c))
+                    .start())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("route 'orders': peer(...)/allowPeers(...) need client certificates");
+    assertThatThrownBy(
+            () -> HttpProxy.builder().listen("127.0.0.1", 0).route(r -> r.peer(WEB).to(c)).start())
+        .isInstanceOf(IllegalStateException.class);
+  }
+
+  @Test
   void routesMatchOnTheSpiffeId() throws Exception {
     try (TestBackend admin = TestBackend.named("admin");
         HttpProxy proxy =
