@@ -68,6 +68,7 @@ public final class Cluster implements AutoCloseable {
   private final LongAdder ejections = new LongAdder();
   private final ReentrantLock updates = new ReentrantLock();
   private final @Nullable HealthChecker health;
+  private final @Nullable ClientTls tls;
 
   /** The one snapshot stats and picks read; replaced whole, under the updates lock. */
   private volatile ClusterState state;
@@ -77,6 +78,7 @@ public final class Cluster implements AutoCloseable {
     this.balancer = b.balancer;
     this.ticker = b.ticker;
     this.outlier = b.outlier;
+    this.tls = b.tls;
     this.active =
         new Gate(
             "meshlet cluster "
@@ -133,6 +135,14 @@ public final class Cluster implements AutoCloseable {
   /** The balancer that picks among the endpoints. */
   public Balancer balancer() {
     return balancer;
+  }
+
+  /**
+   * TLS to this cluster's backends, or null for plain connections (the default). It is transport
+   * configuration: an L7 proxy sends its requests over it, an L4 proxy wraps its connections in it.
+   */
+  public @Nullable ClientTls tls() {
+    return tls;
   }
 
   /** The endpoints in service now (healthy or not), in the order they were added. */
@@ -386,6 +396,7 @@ public final class Cluster implements AutoCloseable {
     private Ticker ticker = Ticker.system();
     private @Nullable HealthCheck healthCheck;
     private @Nullable OutlierDetection outlier;
+    private @Nullable ClientTls tls;
     private Duration slowStart = Duration.ZERO;
     private NoneAvailable noneAvailable = NoneAvailable.USE_ALL;
     private int maxActive = Integer.MAX_VALUE;
@@ -430,6 +441,15 @@ public final class Cluster implements AutoCloseable {
     /** Active health checks; none by default. */
     public Builder healthCheck(HealthCheck healthCheck) {
       this.healthCheck = Objects.requireNonNull(healthCheck, "healthCheck");
+      return this;
+    }
+
+    /**
+     * Speaks TLS to this cluster's backends, as {@code tls} says; plain by default. The SNI name
+     * and the name verified are each backend's host unless {@link ClientTls#serverName()} is set.
+     */
+    public Builder tls(ClientTls tls) {
+      this.tls = Objects.requireNonNull(tls, "tls");
       return this;
     }
 

@@ -2,12 +2,15 @@ package dev.meshlet.examples;
 
 import dev.meshlet.admin.Admin;
 import dev.meshlet.core.Balancer;
+import dev.meshlet.core.ClientTls;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.l7.AccessLog;
 import dev.meshlet.l7.HttpProxy;
 import dev.meshlet.l7.HttpProxyBuilder;
 import java.io.PrintStream;
 import java.time.Duration;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
@@ -24,7 +27,8 @@ final class L7Mode {
                  [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
                  [--access-log-format text|json] [--generate-traceparent]
                  [--admin 127.0.0.1:9901] [--admin-allow-remote]
-      """;
+      """
+          + TlsFlags.USAGE;
 
   static final String HELP =
       """
@@ -33,11 +37,13 @@ final class L7Mode {
         --access-log         l7: one line per request on standard error (default off)
         --access-log-format  l7: text or json lines; implies --access-log
         --generate-traceparent  l7: start a W3C trace for a request without a valid traceparent
-      """;
+      """
+          + TlsFlags.HELP;
 
   /** The flags that take a value; any other flag is named as unknown before anything is checked. */
   static final Set<String> FLAGS =
-      Set.of(
+      union(
+          TlsFlags.FLAGS,
           "--listen",
           "--route",
           "--host-route",
@@ -52,8 +58,12 @@ final class L7Mode {
 
   /** The flags that take no value. */
   static final Set<String> SWITCHES =
-      Set.of(
-          "--access-log", "--defer-resolution", "--generate-traceparent", "--admin-allow-remote");
+      union(
+          TlsFlags.SWITCHES,
+          "--access-log",
+          "--defer-resolution",
+          "--generate-traceparent",
+          "--admin-allow-remote");
 
   /**
    * {@link HttpProxyBuilder#idleTimeout(Duration)}'s default: a client connection waiting this long
@@ -66,6 +76,12 @@ final class L7Mode {
 
   private L7Mode() {}
 
+  private static Set<String> union(Set<String> more, String... names) {
+    Set<String> all = new HashSet<>(more);
+    all.addAll(List.of(names));
+    return Set.copyOf(all);
+  }
+
   static int run(List<String> args, PrintStream out, CountDownLatch stop) throws Exception {
     Flags f = new Flags(args, FLAGS, SWITCHES);
     HttpProxyBuilder b = HttpProxy.builder();
@@ -75,6 +91,11 @@ final class L7Mode {
     Balancer balancer =
         balancerName == null ? Balancer.roundRobin() : Values.balancer(balancerName);
     boolean resolve = !f.flag("--defer-resolution");
+    ServerTls tls = TlsFlags.server(f);
+    if (tls != null) {
+      b.tls(tls);
+    }
+    ClientTls upstream = TlsFlags.upstream(f);
     String rt = f.optional("--response-timeout");
     Duration responseTimeout = rt == null ? null : Values.duration(rt, "--response-timeout");
     if (responseTimeout != null) {
@@ -96,7 +117,8 @@ final class L7Mode {
               "route-" + (++routes) + " " + match,
               flag.value().substring(eq + 1),
               balancer,
-              resolve);
+              resolve,
+              upstream);
       switch (flag.name()) {
         case "--route" -> {
           if (!match.startsWith("/")) {
@@ -120,7 +142,7 @@ final class L7Mode {
     }
     String def = f.optional("--default");
     if (def != null) {
-      b.defaultRoute(Values.cluster("default", def, balancer, resolve));
+      b.defaultRoute(Values.cluster("default", def, balancer, resolve, upstream));
     }
     if (routes == 0 && def == null) {
       throw new UsageException(
@@ -150,7 +172,12 @@ final class L7Mode {
     AdminFlags.Settings admin = AdminFlags.read(f);
     f.done();
     try (HttpProxy proxy = b.start()) {
-      out.println("meshlet l7 listening on " + listen[0] + ":" + proxy.port());
+      out.println(
+          "meshlet l7 listening on "
+              + listen[0]
+              + ":"
+              + proxy.port()
+              + (tls == null ? "" : " (TLS, " + tls.clientAuth() + " client certificates)"));
       out.flush();
       try (Admin ignored = AdminFlags.start(admin, out, a -> a.register("l7", proxy))) {
         stop.await();

@@ -2,19 +2,30 @@ package dev.meshlet.examples;
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
+import dev.meshlet.core.ClientTls;
 import dev.meshlet.core.Cluster;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.Objects;
+import org.jspecify.annotations.Nullable;
 
 /** Parses the values flags take: addresses, backends, numbers, durations and balancers. */
 final class Values {
   private Values() {}
 
   static Cluster cluster(String name, String backends, Balancer balancer, boolean resolve) {
+    return cluster(name, backends, balancer, resolve, null);
+  }
+
+  /** A cluster of {@code backends}, reached over {@code tls} when it is set. */
+  static Cluster cluster(
+      String name, String backends, Balancer balancer, boolean resolve, @Nullable ClientTls tls) {
     Cluster.Builder c = Cluster.builder(name).balancer(balancer);
+    if (tls != null) {
+      c.tls(tls);
+    }
     for (String part : backends.split(",", -1)) {
       c.backends(backend(part, resolve));
     }

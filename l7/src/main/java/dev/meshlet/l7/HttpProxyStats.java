@@ -172,7 +172,19 @@ public record HttpProxyStats(
      * descriptors}, logged once per episode (until a connection to a backend opens again); not held
      * against the backend.
      */
-    OUT_OF_FILE_DESCRIPTORS(503);
+    OUT_OF_FILE_DESCRIPTORS(503),
+    /**
+     * The TLS handshake with the backend failed (a certificate that is expired, untrusted or does
+     * not name the backend, or no common protocol): 502 whose short body names the backend and the
+     * reason, also in the journal; logged once per backend until a handshake succeeds again;
+     * counted against the backend.
+     */
+    BACKEND_TLS(502),
+    /**
+     * The route allows only some TLS peers ({@link HttpRouteBuilder#allowPeers(String...)}) and the
+     * client's certificate named none of them, or it sent none: 403, nothing forwarded.
+     */
+    PEER_NOT_ALLOWED(403);
 
     private final int status;
 

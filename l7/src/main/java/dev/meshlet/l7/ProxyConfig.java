@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.ServerTls;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
@@ -42,7 +43,10 @@ record ProxyConfig(
     int requestBufferSize,
     long requestBufferBudget,
     @Nullable HeaderCapture journalHeaders,
-    boolean generateTraceparent) {
+    boolean generateTraceparent,
+    @Nullable ServerTls tls,
+    boolean watchTlsFiles,
+    boolean forwardClientCert) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.core.internal.Checks;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -55,6 +56,21 @@ final class ProxySettings {
   private int acceptBacklog = 1024;
   private int requestBufferSize = 64 * 1024;
   private long requestBufferBudget = 64L * 1024 * 1024;
+  private @Nullable ServerTls tls;
+  private boolean watchTlsFiles = true;
+  private boolean forwardClientCert;
+
+  void tls(ServerTls tls) {
+    this.tls = Objects.requireNonNull(tls, "tls");
+  }
+
+  void watchTlsFiles(boolean on) {
+    this.watchTlsFiles = on;
+  }
+
+  void forwardClientCert(boolean on) {
+    this.forwardClientCert = on;
+  }
 
   void retryPolicy(RetryPolicy policy) {
     this.retryPolicy = Objects.requireNonNull(policy, "policy");
@@ -126,7 +142,7 @@ final class ProxySettings {
     this.port = port;
   }
 
-  void route(Consumer<HttpRoute.Builder> spec) {
+  void route(Consumer<HttpRouteBuilder> spec) {
     Objects.requireNonNull(spec, "spec");
     routes.add(HttpRoute.build(spec, "route-" + (routes.size() + 1)));
   }
@@ -300,6 +316,15 @@ final class ProxySettings {
           "no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
     }
     checkRoutes(routes, defaultCluster);
+    for (HttpRoute r : routes) {
+      if (r.readsPeer() && (tls == null || tls.clientAuth() == ServerTls.ClientAuth.NONE)) {
+        throw new IllegalStateException(
+            "route '"
+                + r.name()
+                + "': peer(...)/allowPeers(...) need client certificates (expected: .tls(ServerTls"
+                + " with clientAuth REQUEST or REQUIRE))");
+      }
+    }
     try {
       InetAddress.getByName(host); // as TcpProxy: an unknown listen host is a configuration error
     } catch (UnknownHostException e) {
@@ -344,7 +369,10 @@ final class ProxySettings {
         requestBufferSize,
         requestBufferBudget,
         journalHeaders,
-        generateTraceparent);
+        generateTraceparent,
+        tls,
+        watchTlsFiles,
+        forwardClientCert);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */
