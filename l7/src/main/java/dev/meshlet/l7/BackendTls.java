@@ -2,10 +2,10 @@ package dev.meshlet.l7;
 
 import java.security.cert.CertPathBuilderException;
 import java.security.cert.CertPathValidatorException;
+import java.security.cert.CertificateException;
 import java.security.cert.CertificateExpiredException;
 import java.security.cert.CertificateNotYetValidException;
 import javax.net.ssl.SSLException;
-import javax.net.ssl.SSLPeerUnverifiedException;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -42,8 +42,10 @@ final class BackendTls {
       if (m != null && m.startsWith("No subject alternative")) {
         return "certificate does not name " + host;
       }
-      if (t instanceof SSLPeerUnverifiedException && m != null && m.contains("verification")) {
-        return "certificate names none of the peers expected";
+      if (t instanceof CertificateException
+          && m != null
+          && m.startsWith("certificate names none of the peers expected")) {
+        return m; // the check the client's trust manager makes, with the peers it expected
       }
       if (tls && t.getCause() == null) {
         return m == null ? t.getClass().getSimpleName() : m;

@@ -8,7 +8,6 @@ import dev.meshlet.core.internal.TlsContexts;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.InetSocketAddress;
-import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -17,8 +16,6 @@ import java.util.concurrent.locks.ReentrantLock;
 import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLParameters;
-import javax.net.ssl.SSLPeerUnverifiedException;
-import javax.net.ssl.SSLSession;
 import org.eclipse.jetty.client.ContinueProtocolHandler;
 import org.eclipse.jetty.client.EarlyHintsProtocolHandler;
 import org.eclipse.jetty.client.HttpClient;
@@ -249,9 +246,6 @@ final class JettyStack {
       f.setEndpointIdentificationAlgorithm(tls.verifyHostname() ? "HTTPS" : null);
       f.setIncludeProtocols(tls.protocols().toArray(new String[0]));
       f.setRenegotiationAllowed(false);
-      if (!tls.peers().isEmpty()) {
-        f.setHostnameVerifier((host, session) -> acceptsPeer(tls, session));
-      }
       ClientConnector cc = new ClientConnector();
       cc.setSslContextFactory(f);
       cc.setSelectors(1);
@@ -276,15 +270,6 @@ final class JettyStack {
       return created;
     } finally {
       tlsClientsLock.unlock();
-    }
-  }
-
-  /** Whether the backend's verified certificate names one of {@code tls}'s peers. */
-  private static boolean acceptsPeer(ClientTls tls, SSLSession session) {
-    try {
-      return session.getPeerCertificates()[0] instanceof X509Certificate c && tls.acceptsPeer(c);
-    } catch (SSLPeerUnverifiedException e) {
-      return false;
     }
   }
 
