@@ -1,7 +1,9 @@
 package dev.meshlet.core;
 
+import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -26,6 +28,7 @@ public final class ClientTls {
   private final boolean verifyHostname;
   private final @Nullable String serverName;
   private final List<String> protocols;
+  private final Set<String> peers;
 
   private ClientTls(Builder b) {
     this.trust = b.trust;
@@ -33,6 +36,7 @@ public final class ClientTls {
     this.verifyHostname = b.verifyHostname;
     this.serverName = b.serverName;
     this.protocols = b.protocols;
+    this.peers = b.peers;
   }
 
   /** Starts from the defaults in the class description. */
@@ -53,6 +57,7 @@ public final class ClientTls {
     b.verifyHostname = verifyHostname;
     b.serverName = serverName;
     b.protocols = protocols;
+    b.peers = peers;
     return b;
   }
 
@@ -84,6 +89,28 @@ public final class ClientTls {
     return protocols;
   }
 
+  /**
+   * The identities the backend's certificate must name one of (SPIFFE IDs, URI or DNS names,
+   * subjects; see {@link PeerIdentity#matches(String)}); empty (the default) for any.
+   */
+  public Set<String> peers() {
+    return peers;
+  }
+
+  /** Whether {@code certificate} names one of {@link #peers()}, or there are none to name. */
+  public boolean acceptsPeer(X509Certificate certificate) {
+    if (peers.isEmpty()) {
+      return true;
+    }
+    PeerIdentity p = PeerIdentity.from(certificate);
+    for (String n : peers) {
+      if (p.matches(n)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** This same configuration read again from its files (certificate and CA rotation). */
   public ClientTls reload() {
     Builder b = toBuilder();
@@ -99,12 +126,13 @@ public final class ClientTls {
         && Objects.equals(c.identity, identity)
         && c.verifyHostname == verifyHostname
         && Objects.equals(c.serverName, serverName)
-        && c.protocols.equals(protocols);
+        && c.protocols.equals(protocols)
+        && c.peers.equals(peers);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(trust, identity, verifyHostname, serverName, protocols);
+    return Objects.hash(trust, identity, verifyHostname, serverName, protocols, peers);
   }
 
   @Override
@@ -117,6 +145,7 @@ public final class ClientTls {
         + (serverName == null ? "" : ", serverName=" + serverName)
         + ", protocols="
         + protocols
+        + (peers.isEmpty() ? "" : ", peers=" + peers)
         + "]";
   }
 
@@ -127,8 +156,30 @@ public final class ClientTls {
     private boolean verifyHostname = true;
     private @Nullable String serverName;
     private List<String> protocols = ServerTls.DEFAULT_PROTOCOLS;
+    private Set<String> peers = Set.of();
 
     private Builder() {}
+
+    /**
+     * Requires the backend's certificate to name one of {@code identities}, e.g. the SPIFFE ID of
+     * the workload behind it ({@code spiffe://cluster.local/ns/default/sa/api}), as a mesh checks
+     * the server's identity; checked in addition to hostname verification, which a sidecar dialling
+     * 127.0.0.1 may turn off. Any identity by default.
+     *
+     * @throws IllegalArgumentException when none is given or one is blank
+     */
+    public Builder peers(String... identities) {
+      if (identities.length == 0) {
+        throw new IllegalArgumentException("peers: none given (expected: at least one identity)");
+      }
+      for (String i : identities) {
+        if (i == null || i.isBlank()) {
+          throw new IllegalArgumentException("peers: blank identity");
+        }
+      }
+      this.peers = Set.of(identities);
+      return this;
+    }
 
     /** Whom to trust; default {@link TlsTrust#system()}. */
     public Builder trust(TlsTrust trust) {

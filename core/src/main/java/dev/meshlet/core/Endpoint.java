@@ -52,6 +52,11 @@ public final class Endpoint {
     return backend;
   }
 
+  /** The cluster this endpoint belongs to (its {@link Cluster#tls()} says how to reach it). */
+  public Cluster cluster() {
+    return cluster;
+  }
+
   /** The backend's address, resolved when the endpoint joined its cluster (may be unresolved). */
   public InetSocketAddress address() {
     return address;

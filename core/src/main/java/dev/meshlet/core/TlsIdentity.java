@@ -68,7 +68,7 @@ public final class TlsIdentity {
 
   /**
    * Reads the one private-key entry of a PKCS#12 or JKS keystore (told apart by content); the
-   * password opens both the store and the key.
+   * password opens both the store and the key, and a copy of it is kept for {@link #reload()}.
    *
    * @throws IllegalArgumentException naming the file when it is missing, unreadable, has a wrong
    *     password, or holds no or several private keys

@@ -16,6 +16,7 @@ final class Cli {
       """
       usage:
         java -jar meshlet.jar                      run the demo (see: java -jar meshlet.jar demo --help)
+        java -jar meshlet.jar sidecars             two workloads' sidecars over mutual TLS (--help)
       """
           + L4Mode.USAGE
           + L7Mode.USAGE
@@ -49,7 +50,7 @@ final class Cli {
         case "toxiproxy" -> ToxiproxyMode.run(args, out, stop);
         default ->
             throw new UsageException(
-                "unknown mode '" + mode + "' (expected: l4, l7, toxiproxy or demo)");
+                "unknown mode '" + mode + "' (expected: l4, l7, toxiproxy, demo or sidecars)");
       };
     } catch (UsageException | IllegalArgumentException | IllegalStateException e) {
       err.println("meshlet: " + e.getMessage());

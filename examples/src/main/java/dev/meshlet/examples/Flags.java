@@ -1,6 +1,7 @@
 package dev.meshlet.examples;
 
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import org.jspecify.annotations.Nullable;
@@ -56,6 +57,13 @@ final class Flags {
         valueless.add(a);
       }
     }
+  }
+
+  /** {@code more} and {@code names}: a mode's flags with those it shares with another. */
+  static Set<String> union(Set<String> more, String... names) {
+    Set<String> all = new HashSet<>(more);
+    all.addAll(List.of(names));
+    return Set.copyOf(all);
   }
 
   String required(String name) {

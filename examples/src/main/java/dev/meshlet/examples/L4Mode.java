@@ -21,21 +21,16 @@ final class L4Mode {
         java -jar meshlet.jar l4 --listen HOST:PORT --backend HOST:PORT [--backend HOST:PORT ...]
                  [--balancer round-robin] [--connect-timeout 5s] [--idle-timeout 1h]
                  [--max-connections 10000] [--drain-timeout 10s] [--defer-resolution]
-                 [--tls-cert FILE --tls-key FILE] [--upstream-tls [--upstream-ca FILE]]
                  [--sni-route NAME=HOST:PORT[,HOST:PORT...]]   (repeatable; *.example.com allowed)
                  [--proxy-protocol-in] [--proxy-protocol-from CIDR] [--proxy-protocol-out v1|v2]
-                 [--handshake-timeout 5s]
-                 [--admin 127.0.0.1:9901] [--admin-allow-remote]
+                 [--handshake-timeout 5s] [--admin 127.0.0.1:9901] [--admin-allow-remote]
+                 [the TLS flags of l7, below: termination, client certificates, upstream TLS]
       """;
 
   static final String HELP =
       """
         --idle-timeout       l4: a connection with no bytes either way is closed (0s: never)
         --max-connections    l4: client connections open at once; more are closed on accept
-        --tls-cert, --tls-key
-                             l4: terminate TLS with this PEM chain and PKCS#8 PEM key
-        --upstream-tls       l4: speak TLS to the backends, their host name verified
-        --upstream-ca        l4: the PEM CA bundle backends' certificates chain to (default: the JDK's)
         --sni-route          l4: TLS passthrough by server name, the first match wins; other names,
                              no name and no TLS go to the --backends
         --handshake-timeout  l4: for the PROXY header, the ClientHello and the client's TLS handshake
@@ -43,7 +38,8 @@ final class L4Mode {
 
   /** The flags that take a value; any other flag is named as unknown before anything is checked. */
   static final Set<String> FLAGS =
-      Set.of(
+      Flags.union(
+          TlsFlags.FLAGS,
           "--listen",
           "--backend",
           "--balancer",
@@ -51,9 +47,6 @@ final class L4Mode {
           "--idle-timeout",
           "--max-connections",
           "--drain-timeout",
-          "--tls-cert",
-          "--tls-key",
-          "--upstream-ca",
           "--sni-route",
           "--proxy-protocol-out",
           "--proxy-protocol-from",
@@ -62,7 +55,8 @@ final class L4Mode {
 
   /** The flags that take no value. */
   static final Set<String> SWITCHES =
-      Set.of("--defer-resolution", "--upstream-tls", "--proxy-protocol-in", "--admin-allow-remote");
+      Flags.union(
+          TlsFlags.SWITCHES, "--defer-resolution", "--proxy-protocol-in", "--admin-allow-remote");
 
   private L4Mode() {}
 
@@ -79,7 +73,7 @@ final class L4Mode {
     String balancerName = f.optional("--balancer");
     Balancer balancer =
         balancerName == null ? Balancer.roundRobin() : Values.balancer(balancerName);
-    ClientTls upstream = Secure.upstream(f);
+    ClientTls upstream = TlsFlags.upstream(f);
     List<Cluster> clusters = new ArrayList<>(); // the command line's own, closed when it stops
     clusters.add(Values.cluster("l4", String.join(",", backends), balancer, resolve, upstream));
     b.cluster(clusters.get(0));
@@ -99,12 +93,12 @@ final class L4Mode {
         throw new UsageException("--sni-route '" + route + "': " + e.getMessage());
       }
     }
-    ServerTls tls = Secure.server(f);
+    ServerTls tls = TlsFlags.server(f);
     if (tls != null) {
       b.tls(tls);
     }
-    Secure.proxyProtocolIn(f, b::proxyProtocolIn);
-    ProxyProtocol proxyOut = Secure.proxyProtocolOut(f);
+    ProxyProtocolFlags.proxyProtocolIn(f, b::proxyProtocolIn);
+    ProxyProtocol proxyOut = ProxyProtocolFlags.proxyProtocolOut(f);
     if (proxyOut != null) {
       b.proxyProtocolOut(proxyOut);
     }

@@ -2,7 +2,9 @@ package dev.meshlet.examples;
 
 import dev.meshlet.admin.Admin;
 import dev.meshlet.core.Balancer;
+import dev.meshlet.core.ClientTls;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.l4.ProxyProtocol;
 import dev.meshlet.l7.AccessLog;
 import dev.meshlet.l7.HttpProxy;
@@ -26,7 +28,8 @@ final class L7Mode {
                  [--access-log-format text|json] [--generate-traceparent]
                  [--proxy-protocol-in] [--proxy-protocol-from CIDR] [--proxy-protocol-out v1|v2]
                  [--admin 127.0.0.1:9901] [--admin-allow-remote]
-      """;
+      """
+          + TlsFlags.USAGE;
 
   static final String HELP =
       """
@@ -42,11 +45,13 @@ final class L7Mode {
                              (repeatable, e.g. 10.0.0.0/8); others are closed
         --proxy-protocol-out l4, l7: begin each backend connection with a PROXY header naming
                              the client (off by default)
-      """;
+      """
+          + TlsFlags.HELP;
 
   /** The flags that take a value; any other flag is named as unknown before anything is checked. */
   static final Set<String> FLAGS =
-      Set.of(
+      Flags.union(
+          TlsFlags.FLAGS,
           "--listen",
           "--route",
           "--host-route",
@@ -63,7 +68,8 @@ final class L7Mode {
 
   /** The flags that take no value. */
   static final Set<String> SWITCHES =
-      Set.of(
+      Flags.union(
+          TlsFlags.SWITCHES,
           "--access-log",
           "--defer-resolution",
           "--generate-traceparent",
@@ -90,6 +96,11 @@ final class L7Mode {
     Balancer balancer =
         balancerName == null ? Balancer.roundRobin() : Values.balancer(balancerName);
     boolean resolve = !f.flag("--defer-resolution");
+    ServerTls tls = TlsFlags.server(f);
+    if (tls != null) {
+      b.tls(tls);
+    }
+    ClientTls upstream = TlsFlags.upstream(f);
     String rt = f.optional("--response-timeout");
     Duration responseTimeout = rt == null ? null : Values.duration(rt, "--response-timeout");
     if (responseTimeout != null) {
@@ -111,7 +122,8 @@ final class L7Mode {
               "route-" + (++routes) + " " + match,
               flag.value().substring(eq + 1),
               balancer,
-              resolve);
+              resolve,
+              upstream);
       switch (flag.name()) {
         case "--route" -> {
           if (!match.startsWith("/")) {
@@ -135,7 +147,7 @@ final class L7Mode {
     }
     String def = f.optional("--default");
     if (def != null) {
-      b.defaultRoute(Values.cluster("default", def, balancer, resolve));
+      b.defaultRoute(Values.cluster("default", def, balancer, resolve, upstream));
     }
     if (routes == 0 && def == null) {
       throw new UsageException(
@@ -161,8 +173,8 @@ final class L7Mode {
     if (f.flag("--generate-traceparent")) {
       b.generateTraceparent(true);
     }
-    Secure.proxyProtocolIn(f, b::proxyProtocolIn);
-    ProxyProtocol proxyOut = Secure.proxyProtocolOut(f);
+    ProxyProtocolFlags.proxyProtocolIn(f, b::proxyProtocolIn);
+    ProxyProtocol proxyOut = ProxyProtocolFlags.proxyProtocolOut(f);
     if (proxyOut != null) {
       b.proxyProtocolOut(proxyOut);
     }
@@ -170,7 +182,12 @@ final class L7Mode {
     AdminFlags.Settings admin = AdminFlags.read(f);
     f.done();
     try (HttpProxy proxy = b.start()) {
-      out.println("meshlet l7 listening on " + listen[0] + ":" + proxy.port());
+      out.println(
+          "meshlet l7 listening on "
+              + listen[0]
+              + ":"
+              + proxy.port()
+              + (tls == null ? "" : " (TLS, " + tls.clientAuth() + " client certificates)"));
       out.flush();
       try (Admin ignored = AdminFlags.start(admin, out, a -> a.register("l7", proxy))) {
         stop.await();

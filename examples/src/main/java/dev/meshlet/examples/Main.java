@@ -7,10 +7,10 @@ import java.util.concurrent.CountDownLatch;
 import sun.misc.Signal;
 
 /**
- * {@code java -jar meshlet.jar [demo|l4|l7] …}: the demo with no arguments, otherwise the command
- * line. Exit codes: 0 after a clean stop (SIGTERM or Ctrl-C drain first), 1 when the proxy cannot
- * start (e.g. the port is in use), 2 for a bad flag or value (a backend name that does not resolve,
- * unless {@code --defer-resolution} is given).
+ * {@code java -jar meshlet.jar [demo|sidecars|l4|l7] …}: the demo with no arguments, otherwise the
+ * command line. Exit codes: 0 after a clean stop (SIGTERM or Ctrl-C drain first), 1 when the proxy
+ * cannot start (e.g. the port is in use), 2 for a bad flag or value (a backend name that does not
+ * resolve, unless {@code --defer-resolution} is given).
  */
 public final class Main {
   private Main() {}
@@ -54,14 +54,22 @@ public final class Main {
       err.println(
           "meshlet: '"
               + mode
-              + "' needs a mode first (expected: l4, l7 or demo, e.g. meshlet l7 --listen :8080"
+              + "' needs a mode first (expected: l4, l7, demo or sidecars, e.g. meshlet l7 --listen :8080"
               + " --default HOST:PORT)");
       err.print(Cli.USAGE);
       return 2;
     }
     if (rest.contains("--help") || rest.contains("-h")) {
-      out.print(mode.equals("demo") ? Demo.USAGE : Cli.USAGE);
+      out.print(
+          switch (mode) {
+            case "demo" -> Demo.USAGE;
+            case "sidecars" -> Sidecars.USAGE;
+            default -> Cli.USAGE;
+          });
       return 0;
+    }
+    if (mode.equals("sidecars")) {
+      return Sidecars.run(rest, out, err, stop);
     }
     if (mode.equals("demo") || mode.startsWith("-")) {
       return Demo.run(mode.equals("demo") ? rest : args, out, err, stop);

@@ -14,7 +14,8 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 /**
  * A small Jetty HTTP server that answers every request with its own name, the method and the path
  * ({@code api-1: GET /api/users}), and the header {@code X-Served-By}: a backend whose answers show
- * which one served them.
+ * which one served them. Behind a sidecar that forwards the client's certificate, the answer also
+ * quotes the {@code x-forwarded-client-cert} it got.
  *
  * <pre>{@code
  * try (NamedBackend api1 = NamedBackend.start("api-1")) {
@@ -47,6 +48,10 @@ public final class NamedBackend implements AutoCloseable {
                     + " "
                     + request.getHttpURI().getPathQuery()
                     + "\n";
+            String xfcc = request.getHeaders().get("x-forwarded-client-cert");
+            if (xfcc != null) { // behind a sidecar that vouches for its client: say who it was
+              body += "  x-forwarded-client-cert: " + xfcc + "\n";
+            }
             response.setStatus(200);
             response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/plain; charset=utf-8");
             response.getHeaders().put("X-Served-By", name);

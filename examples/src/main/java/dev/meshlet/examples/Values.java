@@ -19,15 +19,15 @@ final class Values {
     return cluster(name, backends, balancer, resolve, null);
   }
 
-  /** A cluster of {@code backends} ({@code HOST:PORT,...}), speaking {@code tls} if not null. */
+  /** A cluster of {@code backends}, reached over {@code tls} when it is set. */
   static Cluster cluster(
       String name, String backends, Balancer balancer, boolean resolve, @Nullable ClientTls tls) {
     Cluster.Builder c = Cluster.builder(name).balancer(balancer);
-    for (String part : backends.split(",", -1)) {
-      c.backends(backend(part, resolve));
-    }
     if (tls != null) {
       c.tls(tls);
+    }
+    for (String part : backends.split(",", -1)) {
+      c.backends(backend(part, resolve));
     }
     return c.build();
   }

@@ -84,7 +84,7 @@ class CliParserTest {
     Output o = run("--listen", ":9000", "--backend", "127.0.0.1:1");
     assertThat(o.code).isEqualTo(2);
     assertThat(o.err)
-        .contains("'--listen' needs a mode first (expected: l4, l7 or demo")
+        .contains("'--listen' needs a mode first (expected: l4, l7, demo or sidecars")
         .contains("usage:");
   }
 
@@ -119,10 +119,10 @@ class CliParserTest {
     };
     String[] reasons = {
       "meshlet: --proxy-protocol-out 'v3' (expected: v1, v2)",
-      "meshlet: --tls-cert needs --tls-key too",
-      "meshlet: --tls-key needs --tls-cert too",
+      "meshlet: --tls-cert needs --tls-key",
+      "meshlet: --tls-key needs --tls-cert",
       "meshlet: --tls-cert/--tls-key: ",
-      "meshlet: --upstream-ca applies to --upstream-tls",
+      "meshlet: --upstream-ca needs --upstream-tls",
       "meshlet: --upstream-ca: ",
       "meshlet: --sni-route 'api.example.com' (expected: NAME=HOST:PORT[,HOST:PORT...])",
       "meshlet: --sni-route 'a/b=127.0.0.1:2': sniRoute: 'a/b'",

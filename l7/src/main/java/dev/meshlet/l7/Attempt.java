@@ -106,7 +106,7 @@ final class Attempt
   private volatile int serverStatus;
 
   /** Set when the try failed because its backend's host name did not resolve: says so. */
-  private volatile @Nullable String unresolved;
+  private volatile Destinations.@Nullable Why why;
 
   /** When the proxy request was sent, then how long the server took to begin its response. */
   private volatile long serverHeadNanos;
@@ -479,9 +479,8 @@ final class Attempt
     if (failure == null) {
       failure = new IllegalStateException("proxy request failed");
     }
-    if (!requestBegun) {
-      unresolved = server.unresolved(endpoint.backend().displayName(), failure);
-    }
+    // a TLS handshake fails after the request began: Jetty writes it as the connection opens
+    why = server.diagnose(endpoint.backend().displayName(), failure, !requestBegun);
     if (retryStatus != 0) {
       exchange.retry(this, HttpProxyStats.RetryReason.STATUS);
       return;
@@ -523,9 +522,9 @@ final class Attempt
     return headForwarded;
   }
 
-  /** Why the try failed when its backend's host name did not resolve; null otherwise. */
-  @Nullable String unresolved() {
-    return unresolved;
+  /** Why the try failed, when its host did not resolve or its TLS handshake failed; else null. */
+  Destinations.@Nullable Why why() {
+    return why;
   }
 
   /** The status the server answered with; 0 when no response head came. */

@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.ClientTls;
 import dev.meshlet.core.Endpoint;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -10,6 +11,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
 import org.eclipse.jetty.client.AbstractConnectionPool;
 import org.eclipse.jetty.client.Connection;
 import org.eclipse.jetty.client.Destination;
@@ -24,7 +26,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The backends' addresses as the proxy client sees them: the base URI of each, and its Jetty
- * destination, resolved once per address rather than per request.
+ * destination, resolved once per address rather than per request. A backend of a cluster with
+ * {@link ClientTls} is reached by the client for that TLS configuration, at {@code https://} and
+ * its configured host name (the name verified and sent in SNI), connecting to the address its
+ * endpoint resolved (see {@link #pinned}).
  */
 final class Destinations {
   private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
@@ -34,10 +39,31 @@ final class Destinations {
   private static final long DRAINED_MAX_DURATION_MILLIS = 1;
 
   private final HttpClient client;
+  private final Function<ClientTls, HttpClient> tlsClients;
   private final ConcurrentHashMap<InetSocketAddress, Server> servers = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<TlsKey, Server> tlsServers = new ConcurrentHashMap<>();
 
-  Destinations(HttpClient client) {
+  /** The address each TLS backend's {@code host:port} connects to, as its endpoint resolved it. */
+  private final ConcurrentHashMap<String, InetSocketAddress> pinned = new ConcurrentHashMap<>();
+
+  /**
+   * @param client the plain proxy client
+   * @param tlsClients the client for a TLS configuration (one per distinct {@link ClientTls})
+   */
+  Destinations(HttpClient client, Function<ClientTls, HttpClient> tlsClients) {
     this.client = client;
+    this.tlsClients = tlsClients;
+  }
+
+  /** A TLS server: its address and its cluster's TLS configuration. */
+  private record TlsKey(InetSocketAddress address, String host, ClientTls tls) {}
+
+  /**
+   * The address {@code host:port} of a TLS backend connects to, or null when it is no backend's: a
+   * TLS request names its backend by host name, and this saves a lookup per connection.
+   */
+  @Nullable InetSocketAddress pinned(String host, int port) {
+    return pinned.get(host + ":" + port);
   }
 
   /**
@@ -47,16 +73,41 @@ final class Destinations {
    */
   Server server(Endpoint endpoint) {
     InetSocketAddress a = endpoint.address();
+    ClientTls tls = endpoint.cluster().tls();
+    if (tls != null) {
+      return tlsServers.computeIfAbsent(
+          new TlsKey(a, endpoint.backend().host(), tls), this::tlsServer);
+    }
     Server s = servers.get(a);
     if (s == null) {
-      s = servers.computeIfAbsent(a, Server::new);
+      s = servers.computeIfAbsent(a, addr -> new Server(client, uri("http", addr), addr));
     }
     return s;
   }
 
+  private Server tlsServer(TlsKey k) {
+    if (!k.address.isUnresolved()) {
+      pinned.put(k.host + ":" + k.address.getPort(), k.address);
+    }
+    URI uri =
+        URI.create(
+            "https://"
+                + (k.host.indexOf(':') >= 0 ? "[" + k.host + "]" : k.host)
+                + ":"
+                + k.address.getPort());
+    return new Server(tlsClients.apply(k.tls), uri, k.address);
+  }
+
+  private static URI uri(String scheme, InetSocketAddress a) {
+    String host = a.isUnresolved() ? a.getHostString() : a.getAddress().getHostAddress();
+    String authority = host.indexOf(':') >= 0 ? "[" + host + "]" : host; // IPv6 literal
+    return URI.create(scheme + "://" + authority + ":" + a.getPort());
+  }
+
   /** A new HTTP/1.1 proxy request to {@code server}, idle for at most {@code idleMillis}. */
   Request newRequest(Server server, String method, String target, long idleMillis) {
-    return client
+    return server
+        .client
         .newRequest(server.uri)
         .method(method)
         .version(HttpVersion.HTTP_1_1)
@@ -100,7 +151,7 @@ final class Destinations {
       return cached;
     }
     // Jetty's own resolution: creates the destination if absent or stale, and marks it active
-    Destination fresh = client.resolveDestination(proxyRequest);
+    Destination fresh = server.client.resolveDestination(proxyRequest);
     if (fresh instanceof HttpDestination d
         && d.getConnectionPool() instanceof AbstractConnectionPool pool
         && pool.getMaxDuration() == DRAINED_MAX_DURATION_MILLIS) {
@@ -121,19 +172,29 @@ final class Destinations {
     for (Iterator<Map.Entry<InetSocketAddress, Server>> it = servers.entrySet().iterator();
         it.hasNext(); ) {
       Map.Entry<InetSocketAddress, Server> e = it.next();
-      if (reachable.contains(e.getKey())) {
-        continue;
+      if (!reachable.contains(e.getKey())) {
+        it.remove();
+        drain(e.getValue());
       }
-      it.remove();
-      // the destination stays Jetty's (removing it would close its busy connections too); once
-      // empty, Jetty's sweeper drops it
-      if (e.getValue().destination instanceof HttpDestination d
-          && d.getConnectionPool() instanceof AbstractConnectionPool pool) {
-        pool.setMaxDuration(
-            DRAINED_MAX_DURATION_MILLIS); // a busy connection is closed when released
-        for (Connection idle = pool.acquire(false); idle != null; idle = pool.acquire(false)) {
-          idle.close();
-        }
+    }
+    for (Iterator<Map.Entry<TlsKey, Server>> it = tlsServers.entrySet().iterator();
+        it.hasNext(); ) {
+      Map.Entry<TlsKey, Server> e = it.next();
+      if (!reachable.contains(e.getKey().address)) {
+        it.remove();
+        drain(e.getValue());
+      }
+    }
+  }
+
+  private static void drain(Server server) {
+    // the destination stays Jetty's (removing it would close its busy connections too); once
+    // empty, Jetty's sweeper drops it
+    if (server.destination instanceof HttpDestination d
+        && d.getConnectionPool() instanceof AbstractConnectionPool pool) {
+      pool.setMaxDuration(DRAINED_MAX_DURATION_MILLIS); // a busy connection is closed when released
+      for (Connection idle = pool.acquire(false); idle != null; idle = pool.acquire(false)) {
+        idle.close();
       }
     }
   }
@@ -149,21 +210,47 @@ final class Destinations {
      */
     final URI uri;
 
+    /** The proxy client that reaches it: the plain one, or the one for its cluster's TLS. */
+    final HttpClient client;
+
+    private final InetSocketAddress address;
     private volatile @Nullable Destination destination;
     private volatile long checkedNanos;
     private final AtomicBoolean unresolved = new AtomicBoolean();
+    private final AtomicBoolean tlsFailing = new AtomicBoolean();
 
-    Server(InetSocketAddress a) {
-      String host = a.isUnresolved() ? a.getHostString() : a.getAddress().getHostAddress();
-      String authority = host.indexOf(':') >= 0 ? "[" + host + "]" : host; // IPv6 literal
-      this.uri = URI.create("http://" + authority + ":" + a.getPort());
+    Server(HttpClient client, URI uri, InetSocketAddress address) {
+      this.client = client;
+      this.uri = uri;
+      this.address = address;
+    }
+
+    /**
+     * Why a try to {@code backend} failed, when the proxy can say: its host name did not resolve
+     * ({@code beforeRequest} only), or the TLS handshake failed (logged once per episode); null for
+     * other failures (refused, reset, timed out).
+     */
+    @Nullable Why diagnose(String backend, Throwable failure, boolean beforeRequest) {
+      String why = beforeRequest ? unresolved(backend, failure) : null;
+      if (why != null) {
+        return new Why(HttpProxyStats.ErrorKind.UNRESOLVED_BACKEND, why);
+      }
+      String tls = BackendTls.reason(failure, uri.getHost());
+      if (tls == null) {
+        return null;
+      }
+      why = "backend " + backend + " (" + uri.getAuthority() + "): TLS handshake failed: " + tls;
+      if (tlsFailing.compareAndSet(false, true)) {
+        LOG.warn("{}; answering 502 until a handshake succeeds", why);
+      }
+      return new Why(HttpProxyStats.ErrorKind.BACKEND_TLS, why);
     }
 
     /**
      * Why a try to {@code backend} failed, when its host name did not resolve ({@code failure} or a
      * cause is an {@link UnknownHostException}); null otherwise. Logs the first of an episode.
      */
-    @Nullable String unresolved(String backend, Throwable failure) {
+    private @Nullable String unresolved(String backend, Throwable failure) {
       for (Throwable t = failure; t != null; t = t.getCause()) {
         if (t instanceof UnknownHostException) {
           String why = "backend " + backend + ": host " + uri.getHost() + " does not resolve";
@@ -180,11 +267,24 @@ final class Destinations {
       return null;
     }
 
-    /** A connection to the server was made: a resolution failure episode, if any, is over. */
+    /**
+     * A connection to the server was made: a resolution or TLS failure episode, if any, is over.
+     */
     void connected() {
       if (unresolved.get() && unresolved.compareAndSet(true, false)) {
         LOG.info("backend {}: resolves again", uri.getHost());
       }
+      if (tlsFailing.get() && tlsFailing.compareAndSet(true, false)) {
+        LOG.info("backend {}: TLS handshakes succeed again", uri.getAuthority());
+      }
     }
   }
+
+  /**
+   * What a failed try is counted as and the reason said to the client and in the journal.
+   *
+   * @param kind the error kind
+   * @param reason the reason, naming the backend
+   */
+  record Why(HttpProxyStats.ErrorKind kind, String reason) {}
 }

@@ -112,6 +112,10 @@ final class Exchange implements RequestBody.Owner {
       return;
     }
     routeCounters = ctx.counters().beginRoute(chosen);
+    if (!chosen.allows(head)) { // mutual TLS authorization: answered here, nothing forwarded
+      sendError(403, HttpProxyStats.ErrorKind.PEER_NOT_ALLOWED, false);
+      return;
+    }
     FaultPlan plan = FaultPlan.decide(table.faults(chosen), head, ctx.config().seed());
     if (plan != null) {
       faults = plan;

@@ -68,9 +68,9 @@ record FailedTry(
     if (a.timedOut() || failure instanceof TimeoutException) {
       return new FailedTry(504, HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT, null, false, true);
     }
-    String unresolved = a.unresolved();
-    return unresolved == null
+    Destinations.Why why = a.why();
+    return why == null
         ? new FailedTry(502, HttpProxyStats.ErrorKind.BAD_GATEWAY, null, false, true)
-        : new FailedTry(502, HttpProxyStats.ErrorKind.UNRESOLVED_BACKEND, unresolved, false, true);
+        : new FailedTry(502, why.kind(), why.reason(), false, true);
   }
 }

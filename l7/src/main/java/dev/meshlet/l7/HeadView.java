@@ -1,5 +1,7 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.PeerIdentity;
+import java.security.cert.X509Certificate;
 import java.util.List;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
@@ -22,29 +24,53 @@ final class HeadView implements RequestHead {
   private final HttpFields fields;
   private final String path;
 
+  /** The client's verified certificate, read into {@link #peer} when a route first asks. */
+  private final @Nullable X509Certificate peerCertificate;
+
+  private volatile @Nullable PeerIdentity peer;
+
   /**
    * Decoded on first use; volatile because a head built by a user may be shared between threads.
    */
   private volatile @Nullable Fields query;
 
-  private HeadView(String method, HttpURI uri, HttpFields fields, String path) {
+  private HeadView(
+      String method,
+      HttpURI uri,
+      HttpFields fields,
+      String path,
+      @Nullable X509Certificate peerCertificate,
+      @Nullable PeerIdentity peer) {
     this.method = method;
     this.uri = uri;
     this.fields = fields;
     this.path = path;
+    this.peerCertificate = peerCertificate;
+    this.peer = peer;
   }
 
   /**
    * The proxy's view of {@code request}, whose decoded, normalized path it has already computed.
    */
   static HeadView of(Request request, String path) {
-    return new HeadView(request.getMethod(), request.getHttpURI(), request.getHeaders(), path);
+    return new HeadView(
+        request.getMethod(),
+        request.getHttpURI(),
+        request.getHeaders(),
+        path,
+        Peers.certificate(request),
+        null);
   }
 
   /**
    * A head built by {@link RequestHead.Builder}: {@code headers} holds names and values in turn.
    */
-  static HeadView of(String method, String target, @Nullable String host, List<String> headers) {
+  static HeadView of(
+      String method,
+      String target,
+      @Nullable String host,
+      List<String> headers,
+      @Nullable PeerIdentity peer) {
     HttpFields.Mutable f = HttpFields.build();
     String authority = host;
     for (int i = 0; i < headers.size(); i += 2) {
@@ -80,7 +106,7 @@ final class HeadView implements RequestHead {
         || !TargetCheck.percentEncodingValid(parsed.getPath(), parsed.getQuery())) {
       throw new IllegalArgumentException("target '" + target + "': not a valid path and query");
     }
-    HeadView head = new HeadView(method, parsed, f.asImmutable(), canonical);
+    HeadView head = new HeadView(method, parsed, f.asImmutable(), canonical, null, peer);
     try {
       head.query();
     } catch (IllegalArgumentException e) {
@@ -153,6 +179,17 @@ final class HeadView implements RequestHead {
     Fields q = query();
     List<String> values = q == null ? null : q.getValues(name);
     return values == null ? List.of() : List.copyOf(values);
+  }
+
+  @Override
+  public @Nullable PeerIdentity peer() {
+    PeerIdentity p = peer;
+    X509Certificate c = peerCertificate;
+    if (p == null && c != null) {
+      p = PeerIdentity.from(c);
+      peer = p;
+    }
+    return p;
   }
 
   /** The decoded query, or null when the request has none. */

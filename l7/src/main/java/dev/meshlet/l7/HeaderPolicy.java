@@ -109,6 +109,8 @@ final class HeaderPolicy {
       } else if (f.is(TraceContext.TRACEPARENT)) {
         traceparent = f.getValue();
         traceparents++;
+      } else if (f.is(Peers.XFCC)) {
+        continue; // only the proxy vouches for a client certificate: never the client's own
       } else if (TargetCheck.hasUnderscore(f.getName())) {
         continue; // X_Forwarded_For reads as X-Forwarded-For to CGI-style backends: dropped, as
         // nginx does
@@ -131,6 +133,12 @@ final class HeaderPolicy {
     }
     if (!out.contains(HttpHeader.X_FORWARDED_PORT)) {
       out.put(HttpHeader.X_FORWARDED_PORT, Integer.toString(Request.getLocalPort(clientRequest)));
+    }
+    if (config.forwardClientCert()) {
+      String xfcc = Peers.xfcc(clientRequest);
+      if (xfcc != null) {
+        out.put(Peers.XFCC, xfcc);
+      }
     }
     String hop = (http10 ? "1.0 " : "1.1 ") + config.via();
     out.put(HttpHeader.VIA, via == null ? hop : via + ", " + hop);

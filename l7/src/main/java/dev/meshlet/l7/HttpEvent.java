@@ -103,6 +103,8 @@ public sealed interface HttpEvent {
    *     proxy made); null when it was never forwarded
    * @param traceId the trace id of its W3C {@code traceparent}, as forwarded; null when it had no
    *     valid one (and the proxy made none)
+   * @param error what the request was counted as when it failed (a backend's TLS handshake, a
+   *     timeout, a peer not allowed, …), or null when it did not
    */
   record Completed(
       long request,
@@ -118,7 +120,8 @@ public sealed interface HttpEvent {
       RecordedHeaders requestHeaders,
       RecordedHeaders responseHeaders,
       @Nullable String requestId,
-      @Nullable String traceId)
+      @Nullable String traceId,
+      HttpProxyStats.@Nullable ErrorKind error)
       implements HttpEvent {
     /** Copies the fault list. */
     public Completed {

@@ -2,6 +2,7 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Journal;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.core.internal.JournalWriter;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -10,8 +11,11 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * An HTTP/1.1 forwarding (reverse) proxy on Jetty 12: it routes each request by path, host,
@@ -34,6 +38,7 @@ import org.jspecify.annotations.Nullable;
  * package}.
  */
 public final class HttpProxy implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(HttpProxy.class);
   private final ProxyConfig config;
   private final ProxyCounters counters;
   private final JournalWriter<HttpEvent> journal;
@@ -41,6 +46,9 @@ public final class HttpProxy implements AutoCloseable {
   private final AtomicBoolean closed = new AtomicBoolean();
   private final AtomicBoolean draining = new AtomicBoolean();
   private final int port;
+  private final ReentrantLock tlsReloads = new ReentrantLock();
+  private volatile @Nullable ServerTls tls;
+  private final @Nullable TlsFileWatch tlsWatch;
 
   HttpProxy(ProxyConfig config) throws IOException {
     this.config = config;
@@ -52,6 +60,70 @@ public final class HttpProxy implements AutoCloseable {
     jetty = new JettyStack(config, counters, journal);
     jetty.start();
     port = jetty.port();
+    ServerTls t = config.tls();
+    tls = t;
+    TlsFileWatch w = null;
+    if (t != null && config.watchTlsFiles()) {
+      try {
+        w = TlsFileWatch.start(t, this::reloadFromWatch, port);
+      } catch (IOException | RuntimeException e) {
+        jetty.stop();
+        throw new IOException("watching the TLS files of " + t + ": " + e.getMessage(), e);
+      }
+    }
+    tlsWatch = w;
+  }
+
+  /** The listener's TLS now (after any reload), or null for plain HTTP. */
+  public @Nullable ServerTls tls() {
+    return tls;
+  }
+
+  /**
+   * Replaces the listener's certificates, keys and client trust: the next handshake uses {@code
+   * tls}; open connections go on with the session they have, nothing is dropped.
+   *
+   * @throws IllegalStateException when the proxy was started without {@link
+   *     HttpProxyBuilder#tls(ServerTls) tls}
+   */
+  public void reloadTls(ServerTls tls) {
+    Objects.requireNonNull(tls, "tls");
+    tlsReloads.lock();
+    try {
+      jetty.reloadTls(tls);
+      this.tls = tls;
+    } finally {
+      tlsReloads.unlock();
+    }
+  }
+
+  /**
+   * Reads the listener's certificates, keys and client trust again from the files they came from
+   * ({@link ServerTls#reload()}) and uses them from the next handshake on.
+   *
+   * @return the configuration now in use
+   * @throws IllegalArgumentException naming the file when one no longer reads; the certificates in
+   *     use stay
+   * @throws IllegalStateException when the proxy was started without TLS
+   */
+  public ServerTls reloadTls() {
+    tlsReloads.lock();
+    try {
+      ServerTls current = tls;
+      if (current == null) {
+        throw new IllegalStateException("reloadTls: the proxy was started without tls(...)");
+      }
+      ServerTls fresh = current.reload();
+      reloadTls(fresh);
+      return fresh;
+    } finally {
+      tlsReloads.unlock();
+    }
+  }
+
+  private void reloadFromWatch() {
+    ServerTls fresh = reloadTls();
+    LOG.info("TLS files changed: reloaded {}", fresh);
   }
 
   /**
@@ -71,7 +143,10 @@ public final class HttpProxy implements AutoCloseable {
     return new InetSocketAddress(config.host(), port);
   }
 
-  /** {@code http://HOST:PORT/}, with 127.0.0.1 for a proxy listening on all interfaces. */
+  /**
+   * {@code http://HOST:PORT/} ({@code https://} with {@link HttpProxyBuilder#tls(ServerTls) TLS}),
+   * with 127.0.0.1 for a proxy listening on all interfaces.
+   */
   public URI uri() {
     String h = config.host();
     if (h.equals("0.0.0.0") || h.equals("::") || h.equals("0:0:0:0:0:0:0:0")) {
@@ -79,7 +154,7 @@ public final class HttpProxy implements AutoCloseable {
     } else if (h.indexOf(':') >= 0) {
       h = "[" + h + "]";
     }
-    return URI.create("http://" + h + ":" + port + "/");
+    return URI.create((config.tls() == null ? "http://" : "https://") + h + ":" + port + "/");
   }
 
   /**
@@ -214,6 +289,9 @@ public final class HttpProxy implements AutoCloseable {
   public void close() {
     if (!closed.compareAndSet(false, true)) {
       return;
+    }
+    if (tlsWatch != null) {
+      tlsWatch.close();
     }
     jetty.close(counters, config.drainTimeout());
   }

@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.l4.ProxyProtocol;
 import java.io.IOException;
 import java.net.BindException;
@@ -125,7 +126,7 @@ public final class HttpProxyBuilder {
    *
    * <pre>{@code .route(r -> r.name("api").pathPrefix("/api/").to(apiCluster))}</pre>
    */
-  public HttpProxyBuilder route(Consumer<HttpRoute.Builder> spec) {
+  public HttpProxyBuilder route(Consumer<HttpRouteBuilder> spec) {
     settings.route(spec);
     return this;
   }
@@ -427,6 +428,51 @@ public final class HttpProxyBuilder {
    */
   public HttpProxyBuilder maxConnections(int n) {
     settings.maxConnections(n);
+    return this;
+  }
+
+  /**
+   * Terminates TLS on the listener: the certificates to show (chosen by SNI among several), TLS 1.3
+   * and 1.2 only with the JDK's modern cipher suites, no renegotiation, and client certificates
+   * when {@code tls} asks for them (mutual TLS; the peer's identity is then what {@link
+   * HttpRouteBuilder#peer(String...)} matches and {@link HttpRouteBuilder#allowPeers(String...)}
+   * authorizes). Requests then get {@code X-Forwarded-Proto: https}. Plain HTTP by default.
+   * Certificates can be replaced while running: {@link HttpProxy#reloadTls(ServerTls)}, and, when
+   * they were read from files, whenever those files change ({@link #watchTlsFiles(boolean)}).
+   *
+   * <pre>{@code
+   * HttpProxy proxy = HttpProxy.builder()
+   *     .listen(8443)
+   *     .tls(ServerTls.of(TlsIdentity.pem(Path.of("server.crt"), Path.of("server.key"))))
+   *     .defaultRoute(cluster)
+   *     .start();
+   * }</pre>
+   */
+  public HttpProxyBuilder tls(ServerTls tls) {
+    settings.tls(tls);
+    return this;
+  }
+
+  /**
+   * Whether the proxy watches the files its {@link #tls(ServerTls)} certificates, keys and client
+   * trust were read from, and reloads them when they change (open connections are kept); default
+   * true. A change that does not read (a key that no longer matches, a half-written file) is logged
+   * and the certificates in use stay; the watch tries again on the next change.
+   */
+  public HttpProxyBuilder watchTlsFiles(boolean on) {
+    settings.watchTlsFiles(on);
+    return this;
+  }
+
+  /**
+   * Whether the client's verified certificate is described to the backend in an {@code
+   * x-forwarded-client-cert} header, in Envoy's shape: {@code By=<proxy's URI SAN>;Hash=<SHA-256 of
+   * the certificate, hex>;Subject="...";URI=...;DNS=...}; default false. An {@code
+   * x-forwarded-client-cert} header sent by the client is always removed, whatever this says: only
+   * the proxy vouches for a peer.
+   */
+  public HttpProxyBuilder forwardClientCert(boolean on) {
+    settings.forwardClientCert(on);
     return this;
   }
 

@@ -174,6 +174,18 @@ public record HttpProxyStats(
      */
     OUT_OF_FILE_DESCRIPTORS(503),
     /**
+     * The TLS handshake with the backend failed (a certificate that is expired, untrusted or does
+     * not name the backend, or no common protocol): 502 whose short body names the backend and the
+     * reason, also in the journal; logged once per backend until a handshake succeeds again;
+     * counted against the backend.
+     */
+    BACKEND_TLS(502),
+    /**
+     * The route allows only some TLS peers ({@link HttpRouteBuilder#allowPeers(String...)}) and the
+     * client's certificate named none of them, or it sent none: 403, nothing forwarded.
+     */
+    PEER_NOT_ALLOWED(403),
+    /**
      * Not a request: {@link HttpProxyBuilder#proxyProtocolIn(String...) proxyProtocolIn} is on and
      * a connection did not begin with a PROXY protocol header, or came from an address that is no
      * trusted front; it was closed, nothing forwarded.

@@ -1,10 +1,21 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.ClientTls;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.core.internal.Bind;
 import dev.meshlet.core.internal.JournalWriter;
+import dev.meshlet.core.internal.TlsContexts;
 import java.io.IOException;
 import java.net.BindException;
+import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+import javax.net.ssl.SNIHostName;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLParameters;
 import org.eclipse.jetty.client.ContinueProtocolHandler;
 import org.eclipse.jetty.client.EarlyHintsProtocolHandler;
 import org.eclipse.jetty.client.HttpClient;
@@ -17,11 +28,16 @@ import org.eclipse.jetty.http.HttpCookieStore;
 import org.eclipse.jetty.http.UriCompliance;
 import org.eclipse.jetty.io.ClientConnector;
 import org.eclipse.jetty.server.AbstractMetaDataConnection;
+import org.eclipse.jetty.server.ConnectionFactory;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.SecureRequestCustomizer;
 import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.SslConnectionFactory;
+import org.eclipse.jetty.util.Promise;
 import org.eclipse.jetty.util.SocketAddressResolver;
 import org.eclipse.jetty.util.component.LifeCycle;
+import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.Invocable;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
@@ -44,6 +60,17 @@ final class JettyStack {
   private final QueuedThreadPool threads;
   private final ScheduledExecutorScheduler scheduler;
   private final HttpClient client;
+  private final Destinations destinations;
+
+  /** One client per distinct upstream TLS configuration, made when a route first reaches it. */
+  private final Map<ClientTls, HttpClient> tlsClients = new ConcurrentHashMap<>();
+
+  private final ReentrantLock tlsClientsLock = new ReentrantLock();
+  private volatile boolean stopped;
+
+  /** The listener's TLS, reloaded in place; null for plain HTTP. */
+  private final SslContextFactory.@Nullable Server serverTls;
+
   private final Server server;
   private final SharedSelectorConnector connector;
   private final @Nullable HeadDeadline headDeadline;
@@ -70,6 +97,21 @@ final class JettyStack {
     http.setResponseHeaderSize(
         MAX_RESPONSE_HEAD + 4096); // room for the response headers the proxy adds
     http.setIdleTimeout(config.idleTimeout().toMillis());
+    HttpConnectionFactory http1 = new HttpConnectionFactory(http);
+    ConnectionFactory[] factories = {http1};
+    ServerTls tls = config.tls();
+    if (tls != null) {
+      // no SNI host check: the certificate was chosen by SNI, the Host header is routed, not
+      // matched against it (a request to 127.0.0.1 with a localhost certificate is fine)
+      http.addCustomizer(new SecureRequestCustomizer(false));
+      serverTls = new SslContextFactory.Server();
+      serverTls.setRenegotiationAllowed(false);
+      apply(serverTls, tls);
+      // ALPN goes between the two once HTTP/2 is offered; HTTP/1.1 needs no negotiation
+      factories = new ConnectionFactory[] {new SslConnectionFactory(serverTls, "http/1.1"), http1};
+    } else {
+      serverTls = null;
+    }
     // one selector thread serves the accepted and the proxy client's connections (see
     // SharedSelectorConnector)
     connector =
@@ -78,8 +120,18 @@ final class JettyStack {
             counters.total,
             1,
             config.selectorThreads(),
-            ProxyHeaders.listener(config, counters.total, new HttpConnectionFactory(http)));
-    client = newClient(config, connector, threads, scheduler);
+            ProxyHeaders.listener(config, counters.total, factories));
+    ClientConnector clientConnector = connector.newClientConnector();
+    client =
+        newClient(
+            config,
+            clientConnector,
+            threads,
+            scheduler,
+            new SharedSelectorConnector.LiteralsInline(
+                new SocketAddressResolver.Async(
+                    threads, scheduler, config.connectTimeout().toMillis())));
+    destinations = new Destinations(client, this::tlsClient);
 
     connector.setHost(config.host());
     connector.setPort(config.port());
@@ -119,7 +171,7 @@ final class JettyStack {
             new ProxyContext(
                 config,
                 client,
-                new Destinations(client),
+                destinations,
                 new Timeouts(scheduler, config, deadline),
                 counters,
                 ledger,
@@ -130,13 +182,109 @@ final class JettyStack {
     server.setStopTimeout(0);
   }
 
+  /** Sets {@code tls}'s certificates, trust, protocols and client-auth mode on {@code f}. */
+  private static void apply(SslContextFactory.Server f, ServerTls tls) {
+    f.setSslContext(TlsContexts.serverContext(tls));
+    f.setIncludeProtocols(tls.protocols().toArray(new String[0]));
+    f.setNeedClientAuth(tls.clientAuth() == ServerTls.ClientAuth.REQUIRE);
+    f.setWantClientAuth(tls.clientAuth() == ServerTls.ClientAuth.REQUEST);
+  }
+
+  /**
+   * Replaces the listener's certificates and trust: handshakes from now on use {@code tls}, open
+   * connections keep the session they have.
+   *
+   * @throws IllegalStateException when the proxy was started without TLS
+   */
+  void reloadTls(ServerTls tls) {
+    SslContextFactory.Server f = serverTls;
+    if (f == null) {
+      throw new IllegalStateException("reloadTls: the proxy was started without tls(...)");
+    }
+    try {
+      f.reload(x -> apply((SslContextFactory.Server) x, tls));
+    } catch (Exception e) {
+      throw new IllegalStateException("reloadTls: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * The proxy client for backends reached with {@code tls}: its own connector and selector (the
+   * shared selector's connector holds one TLS configuration, the plain one), started on first use.
+   */
+  private HttpClient tlsClient(ClientTls tls) {
+    HttpClient c = tlsClients.get(tls);
+    if (c != null) {
+      return c;
+    }
+    tlsClientsLock.lock();
+    try {
+      c = tlsClients.get(tls);
+      if (c != null) {
+        return c;
+      }
+      if (stopped) {
+        throw new IllegalStateException("the proxy is stopped");
+      }
+      String serverName = tls.serverName();
+      SslContextFactory.Client f =
+          new SslContextFactory.Client() {
+            @Override
+            public SSLEngine newSSLEngine(@Nullable String host, int port) {
+              // the engine's peer host is what SNI names and hostname verification checks
+              return super.newSSLEngine(serverName != null ? serverName : host, port);
+            }
+
+            @Override
+            public void customize(SSLEngine engine) {
+              super.customize(engine);
+              // the JDK sends no SNI for a name without a dot ("localhost"): name it explicitly
+              String name = engine.getPeerHost();
+              if (name != null && TlsContexts.isHostName(name)) {
+                SSLParameters params = engine.getSSLParameters();
+                params.setServerNames(List.of(new SNIHostName(name)));
+                engine.setSSLParameters(params);
+              }
+            }
+          };
+      f.setSslContext(TlsContexts.clientContext(tls));
+      f.setEndpointIdentificationAlgorithm(tls.verifyHostname() ? "HTTPS" : null);
+      f.setIncludeProtocols(tls.protocols().toArray(new String[0]));
+      f.setRenegotiationAllowed(false);
+      ClientConnector cc = new ClientConnector();
+      cc.setSslContextFactory(f);
+      cc.setSelectors(1);
+      HttpClient created =
+          newClient(
+              config,
+              cc,
+              threads,
+              scheduler,
+              new Pinned(
+                  destinations,
+                  new SocketAddressResolver.Async(
+                      threads, scheduler, config.connectTimeout().toMillis())));
+      try {
+        created.start();
+        configureStarted(created);
+      } catch (Exception e) {
+        LifeCycle.stop(created);
+        throw new IllegalStateException("starting the TLS client for " + tls + ": " + e, e);
+      }
+      tlsClients.put(tls, created);
+      return created;
+    } finally {
+      tlsClientsLock.unlock();
+    }
+  }
+
   /** The proxy client, as a transparent proxy needs it (see NOTES: Jetty's defaults that hurt). */
   private static HttpClient newClient(
       ProxyConfig config,
-      SharedSelectorConnector connector,
+      ClientConnector clientConnector,
       QueuedThreadPool threads,
-      ScheduledExecutorScheduler scheduler) {
-    ClientConnector clientConnector = connector.newClientConnector();
+      ScheduledExecutorScheduler scheduler,
+      SocketAddressResolver resolver) {
     clientConnector.setExecutor(threads);
     clientConnector.setScheduler(scheduler);
     HttpClientTransportOverHTTP transport = new HttpClientTransportOverHTTP(clientConnector);
@@ -152,10 +300,7 @@ final class JettyStack {
     client.setUserAgentField(null);
     client.setDefaultRequestContentType(null);
     client.setConnectTimeout(config.connectTimeout().toMillis());
-    client.setSocketAddressResolver(
-        new SharedSelectorConnector.LiteralsInline(
-            new SocketAddressResolver.Async(
-                threads, scheduler, config.connectTimeout().toMillis())));
+    client.setSocketAddressResolver(resolver);
     client.setIdleTimeout(config.upstreamIdleTimeout().toMillis());
     client.setMaxConnectionsPerDestination(config.maxConnectionsPerBackend());
     client.setMaxRequestsQueuedPerDestination(config.maxPendingRequestsPerBackend());
@@ -180,15 +325,7 @@ final class JettyStack {
       scheduler.start();
       connector.getSelectorManager().start(); // the client's connections use it: before the client
       client.start();
-      // 12.1 installs the default decoders at start only if none are configured: clear them after.
-      client.getContentDecoderFactories().clear();
-      ProtocolHandlers protocolHandlers = client.getProtocolHandlers();
-      protocolHandlers.clear(); // no redirects, no 401/407 challenges, no upgrades but ours
-      protocolHandlers.put(new ProxyContinueHandler());
-      protocolHandlers.put(new Upgrades.Handler()); // a 101 to an upgrade the proxy forwarded
-      protocolHandlers.put(new ProcessingProtocolHandler());
-      protocolHandlers.put(
-          new EarlyHintsProtocolHandler()); // 103 is interim: dropped, the final response follows
+      configureStarted(client);
       if (headDeadline != null) {
         headDeadline.start();
       }
@@ -204,6 +341,40 @@ final class JettyStack {
       }
       throw new IOException(
           "starting the HTTP proxy on " + config.host() + ":" + config.port() + ": " + e, e);
+    }
+  }
+
+  /** What a transparent proxy's client must change after its start. */
+  private static void configureStarted(HttpClient client) {
+    // 12.1 installs the default decoders at start only if none are configured: clear them after.
+    client.getContentDecoderFactories().clear();
+    ProtocolHandlers protocolHandlers = client.getProtocolHandlers();
+    protocolHandlers.clear(); // no redirects, no 401/407 challenges, no upgrades but ours
+    protocolHandlers.put(new ProxyContinueHandler());
+    protocolHandlers.put(new Upgrades.Handler()); // a 101 to an upgrade the proxy forwarded
+    protocolHandlers.put(new ProcessingProtocolHandler());
+    protocolHandlers.put(
+        new EarlyHintsProtocolHandler()); // 103 is interim: dropped, the final response follows
+  }
+
+  /**
+   * Resolves a TLS backend's host name to the address its endpoint resolved when it joined its
+   * cluster: no lookup per connection, and the connection goes to that endpoint.
+   */
+  private record Pinned(Destinations destinations, SocketAddressResolver names)
+      implements SocketAddressResolver {
+    @Override
+    public void resolve(
+        String host,
+        int port,
+        Map<String, Object> context,
+        Promise<List<InetSocketAddress>> promise) {
+      InetSocketAddress a = destinations.pinned(host, port);
+      if (a != null) {
+        promise.succeeded(List.of(a));
+      } else {
+        names.resolve(host, port, context, promise);
+      }
     }
   }
 
@@ -250,8 +421,16 @@ final class JettyStack {
     if (headDeadline != null) {
       headDeadline.stop();
     }
-    // the client first: its connections run on the server connector's selectors, which stop with
-    // the server
+    // the clients first: the plain one's connections run on the server connector's selectors,
+    // which stop with the server
+    tlsClientsLock.lock();
+    try {
+      stopped = true;
+      tlsClients.values().forEach(c -> LifeCycle.stop(c));
+      tlsClients.clear();
+    } finally {
+      tlsClientsLock.unlock();
+    }
     LifeCycle.stop(client);
     LifeCycle.stop(server);
     clientWatcher.close();

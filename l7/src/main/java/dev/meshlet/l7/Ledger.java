@@ -218,7 +218,8 @@ final class Ledger {
               copy(clientRequest.getHeaders(), headers),
               copy(clientResponse.getHeaders(), headers),
               request.requestId,
-              request.traceId),
+              request.traceId,
+              kind),
           request.generation);
     }
     counters.ended(total.left());

@@ -79,6 +79,7 @@ final class LocalAnswer {
     String text =
         switch (status) {
           case 400 -> "400 Bad Request\n";
+          case 403 -> "403 Forbidden: peer not allowed\n";
           case 404 -> "404 Not Found: no route\n";
           case 405 -> "405 Method Not Allowed\n";
           case 408 -> "408 Request Timeout\n";

@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.l4.ProxyProtocol;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -44,6 +45,9 @@ record ProxyConfig(
     long requestBufferBudget,
     @Nullable HeaderCapture journalHeaders,
     boolean generateTraceparent,
+    @Nullable ServerTls tls,
+    boolean watchTlsFiles,
+    boolean forwardClientCert,
     boolean proxyProtocolIn,
     List<Cidr> proxyFronts,
     @Nullable ProxyProtocol proxyProtocolOut) {

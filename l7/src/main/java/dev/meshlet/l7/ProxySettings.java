@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.core.internal.Checks;
 import dev.meshlet.l4.ProxyProtocol;
 import java.net.InetAddress;
@@ -56,6 +57,22 @@ final class ProxySettings {
   private int acceptBacklog = 1024;
   private int requestBufferSize = 64 * 1024;
   private long requestBufferBudget = 64L * 1024 * 1024;
+  private @Nullable ServerTls tls;
+  private boolean watchTlsFiles = true;
+  private boolean forwardClientCert;
+
+  void tls(ServerTls tls) {
+    this.tls = Objects.requireNonNull(tls, "tls");
+  }
+
+  void watchTlsFiles(boolean on) {
+    this.watchTlsFiles = on;
+  }
+
+  void forwardClientCert(boolean on) {
+    this.forwardClientCert = on;
+  }
+
   private boolean proxyProtocolIn;
   private final List<ProxyConfig.Cidr> proxyFronts = new ArrayList<>();
   private @Nullable ProxyProtocol proxyProtocolOut;
@@ -152,7 +169,7 @@ final class ProxySettings {
     this.port = port;
   }
 
-  void route(Consumer<HttpRoute.Builder> spec) {
+  void route(Consumer<HttpRouteBuilder> spec) {
     Objects.requireNonNull(spec, "spec");
     routes.add(HttpRoute.build(spec, "route-" + (routes.size() + 1)));
   }
@@ -326,6 +343,15 @@ final class ProxySettings {
           "no routes (expected: at least one .route(...) or .defaultRoute(cluster))");
     }
     checkRoutes(routes, defaultCluster);
+    for (HttpRoute r : routes) {
+      if (r.readsPeer() && (tls == null || tls.clientAuth() == ServerTls.ClientAuth.NONE)) {
+        throw new IllegalStateException(
+            "route '"
+                + r.name()
+                + "': peer(...)/allowPeers(...) need client certificates (expected: .tls(ServerTls"
+                + " with clientAuth REQUEST or REQUIRE))");
+      }
+    }
     try {
       InetAddress.getByName(host); // as TcpProxy: an unknown listen host is a configuration error
     } catch (UnknownHostException e) {
@@ -371,6 +397,9 @@ final class ProxySettings {
         requestBufferBudget,
         journalHeaders,
         generateTraceparent,
+        tls,
+        watchTlsFiles,
+        forwardClientCert,
         proxyProtocolIn,
         proxyFronts,
         proxyProtocolOut);

@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.PeerIdentity;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -82,6 +83,12 @@ public sealed interface RequestHead permits HeadView {
   List<String> queryParams(String name);
 
   /**
+   * The identity in the client's verified TLS certificate, or null when the connection is plain or
+   * the client showed none.
+   */
+  @Nullable PeerIdentity peer();
+
+  /**
    * Collects a request head for tests and route checks; see {@link RequestHead#builder(String,
    * String)}.
    */
@@ -90,6 +97,7 @@ public sealed interface RequestHead permits HeadView {
     private final String target;
     private @Nullable String host;
     private final List<String> headers = new ArrayList<>();
+    private @Nullable PeerIdentity peer;
 
     private Builder(String method, String target) {
       Objects.requireNonNull(method, "method");
@@ -136,6 +144,12 @@ public sealed interface RequestHead permits HeadView {
       return this;
     }
 
+    /** The client's TLS identity, as a proxy with mutual TLS would have verified it. */
+    public Builder peer(PeerIdentity peer) {
+      this.peer = Objects.requireNonNull(peer, "peer");
+      return this;
+    }
+
     /**
      * The request head.
      *
@@ -144,7 +158,7 @@ public sealed interface RequestHead permits HeadView {
      *     host is not a host or host:port
      */
     public RequestHead build() {
-      return HeadView.of(method, target, host, headers);
+      return HeadView.of(method, target, host, headers, peer);
     }
   }
 }

@@ -1,16 +1,52 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.core.PeerIdentity;
 import java.util.Locale;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.eclipse.jetty.http.HttpField;
+import org.jspecify.annotations.Nullable;
 
 /** One condition of an {@link HttpRoute}; a route matches when all of its matchers hold. */
 sealed interface RequestMatcher {
 
   /** Whether {@code head} satisfies this condition. */
   boolean matches(HeadView head);
+
+  /** The client's verified TLS certificate names one of {@code names}. */
+  record Peer(Set<String> names) implements RequestMatcher {
+    @Override
+    public boolean matches(HeadView head) {
+      return anyOf(names, head.peer());
+    }
+
+    static boolean anyOf(Set<String> names, @Nullable PeerIdentity peer) {
+      if (peer == null) {
+        return false;
+      }
+      for (String n : names) {
+        if (peer.matches(n)) {
+          return true;
+        }
+      }
+      return false;
+    }
+
+    /** The identities given to {@code what}, checked: at least one, none blank. */
+    static Set<String> names(String what, String... identities) {
+      if (identities.length == 0) {
+        throw new IllegalArgumentException(
+            what + ": none given (expected: at least one identity, e.g. spiffe://td/ns/a/sa/b)");
+      }
+      for (String i : identities) {
+        if (i == null || i.isBlank()) {
+          throw new IllegalArgumentException(what + ": blank identity");
+        }
+      }
+      return Set.of(identities);
+    }
+  }
 
   record PathPrefix(String prefix) implements RequestMatcher {
     @Override

@@ -10,7 +10,7 @@ import java.util.TreeSet;
 /**
  * When and how an {@link HttpProxy} retries a request on another backend: for a whole proxy ({@link
  * HttpProxyBuilder#retryPolicy(RetryPolicy)}) or one route ({@link
- * HttpRoute.Builder#retryPolicy(RetryPolicy)}).
+ * HttpRouteBuilder#retryPolicy(RetryPolicy)}).
  *
  * <pre>{@code
  * RetryPolicy retries = RetryPolicy.builder()

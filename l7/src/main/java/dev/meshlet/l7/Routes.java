@@ -20,7 +20,7 @@ public final class Routes {
   /**
    * Adds a route; routes are tried in the order added, the first whose conditions all hold wins.
    */
-  public Routes route(Consumer<HttpRoute.Builder> spec) {
+  public Routes route(Consumer<HttpRouteBuilder> spec) {
     Objects.requireNonNull(spec, "spec");
     routes.add(HttpRoute.build(spec, "route-" + (routes.size() + 1)));
     return this;

@@ -46,7 +46,7 @@ class PublicApiTest {
             HttpProxy.class,
             HttpRoute.class,
             RequestHead.class,
-            HttpRoute.Builder.class,
+            HttpRouteBuilder.class,
             HttpRoute.Match.class,
             HttpFault.Abort.class);
     Set<String> leaks = new TreeSet<>();

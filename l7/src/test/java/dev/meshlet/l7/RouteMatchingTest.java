@@ -18,7 +18,7 @@ class RouteMatchingTest {
   static final Cluster A = Cluster.of("a", Backend.of("127.0.0.1", 1));
   static final Cluster B = Cluster.of("b", Backend.of("127.0.0.1", 2));
 
-  static HttpRoute route(Consumer<HttpRoute.Builder> spec) {
+  static HttpRoute route(Consumer<HttpRouteBuilder> spec) {
     return HttpRoute.build(spec.andThen(r -> r.to(A)), "r");
   }
 

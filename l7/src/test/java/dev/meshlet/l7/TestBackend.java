@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import javax.net.ssl.SSLContext;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.io.Connection;
 import org.eclipse.jetty.server.Handler;
@@ -13,9 +14,12 @@ import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.SecureRequestCustomizer;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.SslConnectionFactory;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /** A real Jetty server on 127.0.0.1:0 that records what reached it. */
@@ -37,13 +41,30 @@ final class TestBackend implements AutoCloseable {
   final AtomicInteger open = new AtomicInteger();
 
   private TestBackend(String name, Request.Handler handler) throws Exception {
+    this(name, handler, null);
+  }
+
+  private TestBackend(String name, Request.Handler handler, SSLContext tls) throws Exception {
     this.name = name;
     QueuedThreadPool threads = new QueuedThreadPool(32, 2);
     threads.setName("backend-" + name);
     server = new Server(threads);
     HttpConfiguration http = new HttpConfiguration();
     http.setSendServerVersion(false);
-    connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http));
+    if (tls == null) {
+      connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http));
+    } else {
+      http.addCustomizer(new SecureRequestCustomizer(false));
+      SslContextFactory.Server ssl = new SslContextFactory.Server();
+      ssl.setSslContext(tls);
+      connector =
+          new ServerConnector(
+              server,
+              1,
+              1,
+              new SslConnectionFactory(ssl, "http/1.1"),
+              new HttpConnectionFactory(http));
+    }
     connector.setHost("127.0.0.1");
     connector.setPort(0);
     connector.addBean(
@@ -87,6 +108,18 @@ final class TestBackend implements AutoCloseable {
           response.write(true, ByteBuffer.wrap(name.getBytes(StandardCharsets.UTF_8)), callback);
           return true;
         });
+  }
+
+  /** A {@link #named} backend speaking TLS with {@code tls}'s certificate. */
+  static TestBackend namedTls(String name, SSLContext tls) throws Exception {
+    return new TestBackend(
+        name,
+        (request, response, callback) -> {
+          response.getHeaders().put("X-Backend", name);
+          response.write(true, ByteBuffer.wrap(name.getBytes(StandardCharsets.UTF_8)), callback);
+          return true;
+        },
+        tls);
   }
 
   static TestBackend with(String name, Request.Handler handler) throws Exception {

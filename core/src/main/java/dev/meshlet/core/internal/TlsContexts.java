@@ -42,6 +42,7 @@ import javax.net.ssl.SSLSocket;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 import javax.net.ssl.X509ExtendedKeyManager;
+import javax.net.ssl.X509ExtendedTrustManager;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -190,8 +191,8 @@ public final class TlsContexts {
           case "Ed448" -> "Ed448";
           default -> null;
         };
-    if (alg == null || !key.getAlgorithm().equals(leaf.getPublicKey().getAlgorithm())) {
-      return alg != null && "EdDSA".equals(leaf.getPublicKey().getAlgorithm());
+    if (alg == null) {
+      return false;
     }
     try {
       byte[] probe = "meshlet key check".getBytes(StandardCharsets.US_ASCII);
@@ -200,7 +201,7 @@ public final class TlsContexts {
       signer.update(probe);
       byte[] signature = signer.sign();
       Signature verifier = Signature.getInstance(alg);
-      verifier.initVerify(leaf.getPublicKey());
+      verifier.initVerify(leaf.getPublicKey()); // a key of another type throws: no match
       verifier.update(probe);
       return verifier.verify(signature);
     } catch (GeneralSecurityException e) {
@@ -302,12 +303,22 @@ public final class TlsContexts {
         clientTrust == null ? null : trustManagers(clientTrust));
   }
 
-  /** A client {@link SSLContext} for {@code tls}: its trust and, if any, its client identity. */
+  /**
+   * A client {@link SSLContext} for {@code tls}: its trust and, if any, its client identity; with
+   * {@linkplain ClientTls#peers() peers} set, the handshake fails unless the server's certificate
+   * names one of them.
+   */
   public static SSLContext clientContext(ClientTls tls) {
     TlsIdentity identity = tls.identity();
-    return context(
-        identity == null ? null : new KeyManager[] {keyManager(identity)},
-        trustManagers(tls.trust()));
+    TrustManager[] tms = trustManagers(tls.trust());
+    if (!tls.peers().isEmpty()) {
+      for (int i = 0; i < tms.length; i++) {
+        if (tms[i] instanceof X509ExtendedTrustManager x) {
+          tms[i] = new PeerTrustManager(x, tls);
+        }
+      }
+    }
+    return context(identity == null ? null : new KeyManager[] {keyManager(identity)}, tms);
   }
 
   private static SSLContext context(KeyManager @Nullable [] kms, TrustManager @Nullable [] tms) {
