@@ -7,11 +7,14 @@ import static org.assertj.core.api.Assumptions.assumeThat;
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
+import dev.meshlet.core.TlsIdentity;
 import dev.meshlet.l4.ProxyProtocol;
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.testkit.Await;
 import dev.meshlet.testkit.Haproxy;
 import dev.meshlet.testkit.Resources;
+import dev.meshlet.testkit.TestPki;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -25,6 +28,7 @@ import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLSocket;
 import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -184,6 +188,37 @@ class ProxyProtocolTest {
       chosen.add(first.body());
     }
     assertThat(chosen).as("a hash of the header's address, not of 127.0.0.1").hasSizeGreaterThan(1);
+  }
+
+  @Test
+  void aHeaderComesBeforeTheTlsHandshakeOnATlsListener() throws Exception {
+    TestPki pki = TestPki.create();
+    TestPki.Leaf leaf = pki.leaf("localhost");
+    TestBackend backend = backend();
+    HttpProxy proxy =
+        resources.track(
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .defaultRoute(resources.track(Cluster.of("pp", backend.backend())))
+                .tls(ServerTls.of(TlsIdentity.of(leaf.privateKey(), leaf.chain())))
+                .proxyProtocolIn()
+                .start());
+    try (Socket raw = new Socket(InetAddress.getLoopbackAddress(), proxy.port())) {
+      raw.setSoTimeout(10_000);
+      raw.getOutputStream()
+          .write(
+              "PROXY TCP4 203.0.113.44 192.0.2.1 40000 443\r\n"
+                  .getBytes(StandardCharsets.US_ASCII));
+      SSLSocket tls =
+          (SSLSocket)
+              pki.sslContext()
+                  .getSocketFactory()
+                  .createSocket(raw, "localhost", proxy.port(), false);
+      tls.getOutputStream().write(GET.getBytes(StandardCharsets.US_ASCII));
+      assertThat(Raw.readAll(tls.getInputStream())).startsWith("HTTP/1.1 200");
+    }
+    assertThat(backend.last().header("X-Forwarded-For")).isEqualTo("203.0.113.44");
+    assertThat(backend.last().header("X-Forwarded-Proto")).isEqualTo("https");
   }
 
   @Test
