@@ -8,6 +8,7 @@
 @SuppressWarnings("module")
 module dev.meshlet.l7 {
   requires transitive dev.meshlet.core;
+  requires transitive dev.meshlet.l4;
   requires static transitive org.jspecify;
   requires org.eclipse.jetty.client;
   requires org.eclipse.jetty.http;

@@ -5,6 +5,7 @@ import dev.meshlet.core.Balancer;
 import dev.meshlet.core.ClientTls;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.ServerTls;
+import dev.meshlet.l4.ProxyProtocol;
 import dev.meshlet.l7.AccessLog;
 import dev.meshlet.l7.HttpProxy;
 import dev.meshlet.l7.HttpProxyBuilder;
@@ -26,6 +27,7 @@ final class L7Mode {
                  [--default HOST:PORT[,...]] [--balancer round-robin] [--connect-timeout 5s]
                  [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
                  [--access-log-format text|json] [--generate-traceparent]
+                 [--proxy-protocol-in] [--proxy-protocol-from CIDR] [--proxy-protocol-out v1|v2]
                  [--admin 127.0.0.1:9901] [--admin-allow-remote]
       """
           + TlsFlags.USAGE;
@@ -37,6 +39,13 @@ final class L7Mode {
         --access-log         l7: one line per request on standard error (default off)
         --access-log-format  l7: text or json lines; implies --access-log
         --generate-traceparent  l7: start a W3C trace for a request without a valid traceparent
+        --proxy-protocol-in  l4, l7: every connection must begin with a PROXY header (v1 or v2,
+                             as HAProxy's send-proxy sends); one without is closed
+        --proxy-protocol-from
+                             l4, l7: as --proxy-protocol-in, from these addresses or blocks only
+                             (repeatable, e.g. 10.0.0.0/8); others are closed
+        --proxy-protocol-out l4, l7: begin each backend connection with a PROXY header naming
+                             the client (off by default)
       """
           + TlsFlags.HELP;
 
@@ -54,6 +63,8 @@ final class L7Mode {
           "--response-timeout",
           "--drain-timeout",
           "--access-log-format",
+          "--proxy-protocol-out",
+          "--proxy-protocol-from",
           "--admin");
 
   /** The flags that take no value. */
@@ -63,6 +74,7 @@ final class L7Mode {
           "--access-log",
           "--defer-resolution",
           "--generate-traceparent",
+          "--proxy-protocol-in",
           "--admin-allow-remote");
 
   /**
@@ -167,6 +179,11 @@ final class L7Mode {
     }
     if (f.flag("--generate-traceparent")) {
       b.generateTraceparent(true);
+    }
+    Secure.proxyProtocolIn(f, b::proxyProtocolIn);
+    ProxyProtocol proxyOut = Secure.proxyProtocolOut(f);
+    if (proxyOut != null) {
+      b.proxyProtocolOut(proxyOut);
     }
     b.drainTimeout(Values.duration(f.optionalOr("--drain-timeout", "10s"), "--drain-timeout"));
     AdminFlags.Settings admin = AdminFlags.read(f);

@@ -29,6 +29,9 @@ final class Values {
     for (String part : backends.split(",", -1)) {
       c.backends(backend(part, resolve));
     }
+    if (tls != null) {
+      c.tls(tls);
+    }
     return c.build();
   }
 

@@ -7,6 +7,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.Test;
@@ -99,6 +100,72 @@ class CliParserTest {
     Output o = run("--http-port", "nonsense");
     assertThat(o.code).isEqualTo(2);
     assertThat(o.err).contains("meshlet demo: --http-port: 'nonsense' is not a number");
+  }
+
+  @Test
+  void badTlsSniAndProxyProtocolValuesExitTwoNamingTheFlag() {
+    String[] base = {"l4", "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:1"};
+    String[][] cases = {
+      {"--proxy-protocol-out", "v3"},
+      {"--tls-cert", "chain.pem"},
+      {"--tls-key", "key.pem"},
+      {"--tls-cert", "/nonexistent/chain.pem", "--tls-key", "/nonexistent/key.pem"},
+      {"--upstream-ca", "ca.pem"},
+      {"--upstream-tls", "--upstream-ca", "/nonexistent/ca.pem"},
+      {"--sni-route", "api.example.com"},
+      {"--sni-route", "a/b=127.0.0.1:2"},
+      {"--handshake-timeout", "soon"},
+      {"--proxy-protocol-from", "10.0.0.0/33"},
+    };
+    String[] reasons = {
+      "meshlet: --proxy-protocol-out 'v3' (expected: v1, v2)",
+      "meshlet: --tls-cert needs --tls-key too",
+      "meshlet: --tls-key needs --tls-cert too",
+      "meshlet: --tls-cert/--tls-key: ",
+      "meshlet: --upstream-ca applies to --upstream-tls",
+      "meshlet: --upstream-ca: ",
+      "meshlet: --sni-route 'api.example.com' (expected: NAME=HOST:PORT[,HOST:PORT...])",
+      "meshlet: --sni-route 'a/b=127.0.0.1:2': sniRoute: 'a/b'",
+      "meshlet: --handshake-timeout: 'soon' is not a duration",
+      "meshlet: --proxy-protocol-from: '10.0.0.0/33' (expected: an IP address or block",
+    };
+    for (int i = 0; i < cases.length; i++) {
+      List<String> args = new ArrayList<>(List.of(base));
+      args.addAll(List.of(cases[i]));
+      Output o = run(args.toArray(new String[0]));
+      assertThat(o.code).as(String.join(" ", cases[i])).isEqualTo(2);
+      assertThat(o.err).as(String.join(" ", cases[i])).startsWith(reasons[i]);
+    }
+    Output l7 =
+        run("l7", "--listen", "127.0.0.1:0", "--default", "127.0.0.1:1", "--proxy-protocol-out=4");
+    assertThat(l7.code).isEqualTo(2);
+    assertThat(l7.err).startsWith("meshlet: --proxy-protocol-out '4' (expected: v1, v2)");
+  }
+
+  @Test
+  void l4StartsWithSniRoutesAndBothProxyProtocolFlags() {
+    Output o =
+        run(
+            "l4",
+            "--listen",
+            "127.0.0.1:0",
+            "--backend",
+            "127.0.0.1:1",
+            "--sni-route",
+            "api.example.com=127.0.0.1:2,127.0.0.1:3",
+            "--sni-route",
+            "*.db.example.com=127.0.0.1:4",
+            "--proxy-protocol-in",
+            "--proxy-protocol-from",
+            "10.0.0.0/8",
+            "--proxy-protocol-from=2001:db8::/32",
+            "--proxy-protocol-out",
+            "v1",
+            "--upstream-tls",
+            "--handshake-timeout",
+            "2s");
+    assertThat(o.code).as(o.err).isZero();
+    assertThat(o.out).contains("meshlet l4 listening on 127.0.0.1:").contains("stopped");
   }
 
   private record Output(int code, String out, String err) {}

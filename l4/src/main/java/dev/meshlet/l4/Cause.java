@@ -25,7 +25,13 @@ enum Cause {
   /** A cluster circuit breaker was open. */
   OVERFLOW("overflow"),
   /** The proxy had no file descriptor left for the backend socket. */
-  NO_SOCKET("no socket");
+  NO_SOCKET("no socket"),
+  /** No valid PROXY protocol header, in time, from a trusted front. */
+  PROXY_HEADER("proxy header"),
+  /** The ClientHello was broken, too large, late, or named no server where one is required. */
+  HELLO("client hello"),
+  /** The TLS handshake with the client failed or took too long. */
+  TLS("tls handshake");
 
   private final String label;
 

@@ -1,5 +1,6 @@
 package dev.meshlet.l4;
 
+import dev.meshlet.core.ClientTls;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Endpoint;
 import dev.meshlet.core.internal.Admission;
@@ -10,6 +11,7 @@ import java.net.Inet4Address;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.time.Instant;
 import java.util.concurrent.RejectedExecutionException;
@@ -23,10 +25,16 @@ import org.jspecify.annotations.Nullable;
  * ends once, through {@link #end}, with its {@link Cause}.
  */
 final class Connection {
+  /** No bytes read early: shared, as nothing reads from or writes to an empty buffer. */
+  private static final ByteBuffer NOTHING = ByteBuffer.allocate(0).asReadOnlyBuffer();
+
   private final ConnectionContext context;
 
-  /** The cluster when the connection arrived: a live update applies to later connections only. */
-  private final Cluster cluster;
+  /**
+   * The cluster when the connection arrived (a live update applies to later connections only), or
+   * the one its ClientHello's server name routes to; written by the connection's thread only.
+   */
+  private Cluster cluster;
 
   private final SocketChannel client;
 
@@ -67,6 +75,23 @@ final class Connection {
   /** The toxics have drawn for this connection; guarded by the {@link Toxics} lock. */
   boolean attached;
 
+  /** When the opening (PROXY header, ClientHello, TLS handshake) must be done; 0 once it is. */
+  volatile long openingDeadline;
+
+  /** What the opening waits for now: the reaper ends the connection for it at the deadline. */
+  private volatile Cause awaited = Cause.PROXY_HEADER;
+
+  private final AtomicBoolean journaledOpen = new AtomicBoolean();
+
+  /** The client's address as the PROXY header gave it, or the socket's peer. */
+  private volatile @Nullable InetSocketAddress source;
+
+  /** The address the client connected to, as the PROXY header gave it, or the socket's own. */
+  private volatile @Nullable InetSocketAddress destination;
+
+  /** The backend's end as the directions use it (TLS when the cluster speaks it). */
+  private @Nullable Wire backendWire;
+
   Connection(
       ConnectionContext context, Cluster cluster, SocketChannel client, long id, boolean refuse) {
     this.context = context;
@@ -76,9 +101,45 @@ final class Connection {
     this.refuse = refuse;
     this.seenSince = System.nanoTime();
     this.openedNanos = seenSince;
-    this.toBackend = Direction.toBackend(this, context, client);
-    this.toClient = Direction.toClient(this, context, client);
-    context.journal().record(new TcpEvent.Opened(id, remote(client), Instant.now()));
+    Wire plain = Wire.plain(client);
+    this.toBackend = Direction.toBackend(this, context, plain);
+    this.toClient = Direction.toClient(this, context, plain);
+    if (!context.opening().proxyIn()) { // else once the header has told who the client is
+      journalOpened(remote(client));
+    }
+  }
+
+  /** Journals the connection as opened by {@code client}, once. */
+  private void journalOpened(InetSocketAddress client) {
+    if (journaledOpen.compareAndSet(false, true)) {
+      context.journal().record(new TcpEvent.Opened(id, client, Instant.now()));
+    }
+  }
+
+  /**
+   * The opening now waits for {@code what}: starts the opening's deadline, {@code timeoutNanos}
+   * from now, unless it runs already.
+   */
+  void expect(Cause what, long timeoutNanos) {
+    awaited = what;
+    if (openingDeadline == 0) {
+      long d = System.nanoTime() + timeoutNanos;
+      openingDeadline = d == 0 ? 1 : d;
+    }
+  }
+
+  /** The opening's deadline passed (called by the reaper): counted and ended for what it awaits. */
+  void openingTimedOut() {
+    if (closing) {
+      return;
+    }
+    Cause what = awaited;
+    Counters c = context.counters();
+    (what == Cause.PROXY_HEADER
+            ? c.proxyHeaderRejected
+            : what == Cause.HELLO ? c.helloTimeouts : c.tlsFailures)
+        .increment();
+    end(what, what.label() + ": timed out (handshakeTimeout)", false);
   }
 
   /** The direction a toxic for {@code side} acts on. */
@@ -104,15 +165,8 @@ final class Connection {
       end(Cause.DISABLED, Cause.DISABLED.label(), true);
       return;
     }
-    SocketChannel up = dial();
-    if (up == null) {
+    if (!open()) {
       return; // ended with its cause
-    }
-    Lease l = lease;
-    if (l != null) {
-      context.journal().record(new TcpEvent.Connected(id, l.endpoint().backend(), Instant.now()));
-      toBackend.dialled(up, l);
-      toClient.dialled(up, l);
     }
     try {
       context.execute(toClient::pipe);
@@ -121,6 +175,107 @@ final class Connection {
       return;
     }
     toBackend.pipe();
+  }
+
+  /**
+   * Everything before the splice: the client's PROXY header and ClientHello, its TLS handshake, the
+   * backend dialled and greeted, the bytes read early replayed. A method of its own so that those
+   * bytes are garbage once it returns, not held while the connection lasts. False if the connection
+   * was ended (with its cause).
+   */
+  private boolean open() throws IOException {
+    Opening opening = context.opening();
+    ByteBuffer replay = NOTHING;
+    source = remote(client);
+    destination = local(client);
+    if (opening.readsFirst()) {
+      Preface preface =
+          new Preface(this, client, opening, context.counters(), remote(client), local(client));
+      if (!preface.read()) {
+        return false; // ended with its cause
+      }
+      source = preface.source;
+      destination = preface.destination;
+      journalOpened(preface.source);
+      Cluster routed = preface.routed;
+      if (routed != null) {
+        cluster = routed;
+      }
+      replay = preface.leftover(); // the hello, untouched, if the backend terminates TLS
+    }
+    if (opening.terminatesTls() && !secure(replay)) {
+      return false; // ended with its cause
+    }
+    openingDeadline = 0;
+    SocketChannel up = dial();
+    Wire upWire = backendWire;
+    if (up == null || upWire == null) {
+      return false; // ended with its cause
+    }
+    Lease l = lease;
+    if (l != null) {
+      context.journal().record(new TcpEvent.Connected(id, l.endpoint().backend(), Instant.now()));
+      toBackend.dialled(upWire, l);
+      toClient.dialled(upWire, l);
+    }
+    if (replay.hasRemaining()) {
+      int n = replay.remaining();
+      while (replay.hasRemaining()) {
+        upWire.write(replay);
+      }
+      toBackend.account(n);
+    }
+    return true;
+  }
+
+  /**
+   * Handshakes with the client as the TLS server; {@code early} holds bytes read from it already
+   * and is consumed. False if the handshake failed (then the connection is ended and counted).
+   */
+  private boolean secure(ByteBuffer early) {
+    expect(Cause.TLS, context.opening().timeoutNanos());
+    Wire secured;
+    try {
+      secured = context.tls().acceptTls(client, early);
+    } catch (IOException | RuntimeException e) {
+      if (!closing) { // else the deadline ended it, counted
+        context.counters().tlsFailures.increment();
+        end(Cause.TLS, Cause.TLS.label() + ": " + why(e), false);
+      }
+      return false;
+    }
+    toBackend.secured(secured);
+    toClient.secured(secured);
+    return true;
+  }
+
+  /**
+   * Begins the backend connection: the PROXY header, if one is sent, then the TLS handshake, if the
+   * cluster speaks TLS (a failed one is counted and journaled with why).
+   */
+  private Wire greet(SocketChannel ch, Endpoint e) throws IOException {
+    ProxyProtocol out = context.opening().proxyOut();
+    InetSocketAddress from = source;
+    InetSocketAddress to = destination;
+    if (out != null && from != null && to != null) {
+      ByteBuffer header = ByteBuffer.wrap(ProxyHeader.encode(out, from, to));
+      while (header.hasRemaining()) {
+        ch.write(header);
+      }
+    }
+    ClientTls tls = cluster.tls();
+    if (tls == null) {
+      return Wire.plain(ch);
+    }
+    try {
+      return context.tls().connectTls(ch, tls, e, context.handshakeTimeoutMillis());
+    } catch (IOException | RuntimeException ex) {
+      context.counters().backendTlsFailures.increment();
+      context
+          .journal()
+          .record(new TcpEvent.BackendTlsFailed(id, e.backend(), why(ex), Instant.now()));
+      throw ex;
+    }
   }
 
   /**
@@ -149,7 +304,11 @@ final class Connection {
   private @Nullable SocketChannel connect() {
     long key;
     try {
-      key = ((InetSocketAddress) client.getRemoteAddress()).getAddress().hashCode();
+      InetSocketAddress from = source;
+      key =
+          (from != null ? from : (InetSocketAddress) client.getRemoteAddress())
+              .getAddress()
+              .hashCode();
     } catch (IOException | RuntimeException e) {
       key = 0;
     }
@@ -181,11 +340,12 @@ final class Connection {
       lease = l;
       try {
         ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        backend = ch; // end() closes it from here on, also while greeting
         long connectStart = System.nanoTime();
         ch.socket().connect(e.address(), context.connectTimeoutMillis());
         context.counters().connectTime.record(System.nanoTime() - connectStart);
+        backendWire = greet(ch, e);
         l.succeeded();
-        backend = ch;
         if (closing) { // end() raced with the connect and may not have seen the socket
           l.close();
           closeQuietly(ch);
@@ -193,7 +353,12 @@ final class Connection {
         }
         return ch;
       } catch (IOException | RuntimeException ex) {
+        backend = null;
         closeQuietly(ch);
+        if (closing) { // end() closed the socket under the connect: not the backend's fault
+          l.close();
+          return null;
+        }
         l.failed();
         l.close(); // no longer in flight to this endpoint; end() closing it again does nothing
         context.counters().connectFailures.increment();
@@ -251,6 +416,7 @@ final class Connection {
     }
     cause = why;
     closing = true;
+    journalOpened(remote(client)); // a connection ended before its PROXY header was read
     context
         .counters()
         .ended(how); // before the sockets close: whoever sees the close sees it counted
@@ -301,6 +467,23 @@ final class Connection {
       client.getOption(StandardSocketOptions.TCP_NODELAY),
       up != null && up.getOption(StandardSocketOptions.TCP_NODELAY)
     };
+  }
+
+  /** The exception's message, or its class when it has none. */
+  private static String why(Throwable t) {
+    String m = t.getMessage();
+    return m != null ? m : t.getClass().getSimpleName();
+  }
+
+  private static InetSocketAddress local(SocketChannel ch) {
+    try {
+      if (ch.getLocalAddress() instanceof InetSocketAddress a) {
+        return a;
+      }
+    } catch (IOException | RuntimeException e) {
+      // closed already
+    }
+    return InetSocketAddress.createUnresolved("unknown", 0);
   }
 
   private static InetSocketAddress remote(SocketChannel ch) {

@@ -14,6 +14,15 @@ interface ConnectionContext {
   /** Where the connection's events go. */
   JournalWriter<TcpEvent> journal();
 
+  /** What a connection reads and writes before its bytes are spliced. */
+  Opening opening();
+
+  /** The proxy's TLS contexts, toward clients and toward backends. */
+  TlsSides tls();
+
+  /** How long a backend's TLS handshake may wait for each read, in milliseconds. */
+  int handshakeTimeoutMillis();
+
   /** How many backends to try, at most. */
   int connectAttempts();
 

@@ -38,6 +38,7 @@ final class Connections implements ConnectionContext {
           Counters.class,
           Log.class,
           Connection.class,
+          Preface.class,
           Direction.class,
           ReadBuffers.class,
           DelayLine.class,
@@ -47,7 +48,8 @@ final class Connections implements ConnectionContext {
           TcpEvent.Connected.class,
           TcpEvent.Refused.class,
           TcpEvent.ToxicApplied.class,
-          TcpEvent.Closed.class);
+          TcpEvent.Closed.class,
+          TcpEvent.BackendTlsFailed.class);
 
   static {
     Cause.values(); // and initialised: its constants are used where nothing else may be loaded
@@ -70,6 +72,8 @@ final class Connections implements ConnectionContext {
   private final int connectAttempts;
   private final int connectTimeoutMillis;
   private final long idleTimeoutNanos;
+  private final Opening opening;
+  private final TlsSides tls;
   private final AtomicBoolean loggedMaxConnections = new AtomicBoolean();
 
   /**
@@ -95,7 +99,9 @@ final class Connections implements ConnectionContext {
       int maxConnections,
       int connectAttempts,
       int connectTimeoutMillis,
-      long idleTimeoutNanos) {
+      long idleTimeoutNanos,
+      Opening opening,
+      TlsSides tls) {
     this.name = name;
     this.cluster = cluster;
     this.counters = counters;
@@ -106,9 +112,18 @@ final class Connections implements ConnectionContext {
     this.connectAttempts = connectAttempts;
     this.connectTimeoutMillis = connectTimeoutMillis;
     this.idleTimeoutNanos = idleTimeoutNanos;
+    this.opening = opening;
+    this.tls = tls;
     this.toxics = new Toxics(this, seed, journal, toxics);
     Seeds.offer(cluster, seed); // so the proxy's seed replays the cluster's random picks too
-    this.reaper = idleTimeoutNanos > 0 ? threads.named("idle", this::reapLoop) : null;
+    SniRoutes sni = opening.sni();
+    if (sni != null) {
+      for (SniRoutes.Route r : sni.routes()) {
+        Seeds.offer(r.cluster(), seed);
+      }
+    }
+    this.reaper =
+        idleTimeoutNanos > 0 || opening.timed() ? threads.named("idle", this::reapLoop) : null;
   }
 
   void start() {
@@ -163,7 +178,18 @@ final class Connections implements ConnectionContext {
         cluster.stats(),
         c.connectTime.snapshot(),
         c.duration.snapshot(),
-        c.toxicsApplied.sum());
+        c.toxicsApplied.sum(),
+        c.proxyHeaderRejected.sum(),
+        new TcpProxyStats.Hellos(
+            c.helloRouted.sum(),
+            c.helloDefaulted.sum(),
+            c.helloNotTls.sum(),
+            c.helloNoServerName.sum(),
+            c.helloInvalid.sum(),
+            c.helloTooLarge.sum(),
+            c.helloTimeouts.sum()),
+        c.tlsFailures.sum(),
+        c.backendTlsFailures.sum());
   }
 
   /**
@@ -260,9 +286,14 @@ final class Connections implements ConnectionContext {
   }
 
   private void reapLoop() {
-    long tick =
-        Math.clamp(
-            idleTimeoutNanos / 4, TimeUnit.MILLISECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(1));
+    long quarter = Long.MAX_VALUE;
+    if (idleTimeoutNanos > 0) {
+      quarter = idleTimeoutNanos / 4;
+    }
+    if (opening.timed()) { // an opening ends at most a quarter of its timeout late
+      quarter = Math.min(quarter, opening.timeoutNanos() / 4);
+    }
+    long tick = Math.clamp(quarter, TimeUnit.MILLISECONDS.toNanos(5), TimeUnit.SECONDS.toNanos(1));
     while (!draining) {
       try {
         Thread.sleep(Duration.ofNanos(tick));
@@ -271,6 +302,14 @@ final class Connections implements ConnectionContext {
       }
       long now = System.nanoTime();
       for (Connection c : live) {
+        long deadline = c.openingDeadline;
+        if (deadline != 0 && now - deadline >= 0) {
+          c.openingTimedOut();
+          continue;
+        }
+        if (idleTimeoutNanos <= 0) {
+          continue;
+        }
         long seen = c.activity;
         if (seen != c.seenActivity) {
           c.seenActivity = seen;
@@ -313,6 +352,22 @@ final class Connections implements ConnectionContext {
               + cluster.name()
               + "; connections to it fail until it is added again");
     }
+  }
+
+  @Override
+  public Opening opening() {
+    return opening;
+  }
+
+  @Override
+  public TlsSides tls() {
+    return tls;
+  }
+
+  @Override
+  public int handshakeTimeoutMillis() {
+    return (int)
+        Math.clamp(TimeUnit.NANOSECONDS.toMillis(opening.timeoutNanos()), 1, Integer.MAX_VALUE);
   }
 
   @Override

@@ -23,6 +23,16 @@ final class Counters {
   final LongAdder toxicsApplied = new LongAdder();
   final LatencyRecorder connectTime = new LatencyRecorder();
   final LatencyRecorder duration = new LatencyRecorder();
+  final LongAdder proxyHeaderRejected = new LongAdder();
+  final LongAdder helloRouted = new LongAdder();
+  final LongAdder helloDefaulted = new LongAdder();
+  final LongAdder helloNotTls = new LongAdder();
+  final LongAdder helloNoServerName = new LongAdder();
+  final LongAdder helloInvalid = new LongAdder();
+  final LongAdder helloTooLarge = new LongAdder();
+  final LongAdder helloTimeouts = new LongAdder();
+  final LongAdder tlsFailures = new LongAdder();
+  final LongAdder backendTlsFailures = new LongAdder();
 
   /** Counts a connection that ended for {@code cause}, once per connection. */
   void ended(Cause cause) {

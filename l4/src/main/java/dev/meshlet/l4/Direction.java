@@ -2,9 +2,7 @@ package dev.meshlet.l4;
 
 import dev.meshlet.core.internal.Lease;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.util.Arrays;
 import java.util.concurrent.atomic.LongAdder;
 import org.jspecify.annotations.Nullable;
@@ -34,15 +32,12 @@ final class Direction {
    * Both set before the direction's thread starts: the client side at accept, the backend side once
    * dialled.
    */
-  private @Nullable SocketChannel src;
+  private @Nullable Wire src;
 
-  private @Nullable SocketChannel dst;
+  private @Nullable Wire dst;
 
   /** The connection's lease on its backend, which counts the bytes; set with the backend side. */
   private @Nullable Lease lease;
-
-  /** Made at the first read that filled a buffer; used for FIONREAD. */
-  private @Nullable InputStream waitingIn;
 
   /** Replaced (copy on write) under the {@link Toxics} lock; read once per chunk of data. */
   private volatile ActiveToxic[] toxics = NONE;
@@ -59,8 +54,8 @@ final class Direction {
       Connection connection,
       ConnectionContext context,
       Toxic.Direction side,
-      @Nullable SocketChannel src,
-      @Nullable SocketChannel dst) {
+      @Nullable Wire src,
+      @Nullable Wire dst) {
     this.connection = connection;
     this.context = context;
     this.side = side;
@@ -74,19 +69,17 @@ final class Direction {
   }
 
   /** Client to backend: its source is the client. */
-  static Direction toBackend(
-      Connection connection, ConnectionContext context, SocketChannel client) {
+  static Direction toBackend(Connection connection, ConnectionContext context, Wire client) {
     return new Direction(connection, context, Toxic.Direction.UPSTREAM, client, null);
   }
 
   /** Backend to client: its destination is the client. */
-  static Direction toClient(
-      Connection connection, ConnectionContext context, SocketChannel client) {
+  static Direction toClient(Connection connection, ConnectionContext context, Wire client) {
     return new Direction(connection, context, Toxic.Direction.DOWNSTREAM, null, client);
   }
 
   /** The backend is dialled: the other end of this direction. Called before its thread starts. */
-  void dialled(SocketChannel backend, Lease lease) {
+  void dialled(Wire backend, Lease lease) {
     if (side == Toxic.Direction.UPSTREAM) {
       dst = backend;
     } else {
@@ -95,13 +88,22 @@ final class Direction {
     this.lease = lease;
   }
 
+  /** The client's end now speaks TLS, its handshake done. Called before the thread starts. */
+  void secured(Wire client) {
+    if (side == Toxic.Direction.UPSTREAM) {
+      src = client;
+    } else {
+      dst = client;
+    }
+  }
+
   /**
    * Copies bytes until the source ends (then half-closes the destination) or fails (then resets
    * both).
    */
   void pipe() {
-    SocketChannel src = this.src;
-    SocketChannel dst = this.dst;
+    Wire src = this.src;
+    Wire dst = this.dst;
     try {
       if (src == null || dst == null) {
         throw new IllegalStateException(
@@ -141,7 +143,7 @@ final class Direction {
     }
   }
 
-  private void endOfStream(SocketChannel dst) throws IOException {
+  private void endOfStream(Wire dst) throws IOException {
     DelayLine held = line;
     if (held != null) {
       held.drain(); // the end of stream follows the delayed data
@@ -161,12 +163,8 @@ final class Direction {
    */
   private int waiting() {
     try {
-      InputStream in = waitingIn;
-      SocketChannel s = src;
-      if (in == null && s != null) {
-        in = waitingIn = s.socket().getInputStream();
-      }
-      return in != null ? in.available() : 0;
+      Wire s = src;
+      return s != null ? s.available() : 0;
     } catch (IOException e) { // closed or shut down: nothing more to read for this burst
       return 0;
     }
@@ -195,8 +193,8 @@ final class Direction {
   }
 
   /** The destination (set once the backend is dialled). */
-  SocketChannel destination() {
-    SocketChannel d = dst;
+  Wire destination() {
+    Wire d = dst;
     if (d == null) {
       throw new IllegalStateException("direction " + side + " has no destination yet");
     }
@@ -219,7 +217,7 @@ final class Direction {
    */
   @Nullable DelayLine delayLine(boolean create) {
     DelayLine held = line;
-    SocketChannel d = dst;
+    Wire d = dst;
     if (held == null && create && d != null) {
       held = new DelayLine(this, context, 16 * context.pool().bufferSize());
       line = held;

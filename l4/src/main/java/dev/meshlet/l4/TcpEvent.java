@@ -26,10 +26,12 @@ public sealed interface TcpEvent {
   Instant at();
 
   /**
-   * A client connection was accepted.
+   * A client connection was accepted; with {@link TcpProxyBuilder#proxyProtocolIn proxyProtocolIn},
+   * recorded once its PROXY header has been read (or, if it had none, as it is closed).
    *
    * @param connection the connection number
-   * @param client the client's address
+   * @param client the client's address: the PROXY header's source, if one was read, else the
+   *     socket's peer
    * @param at when
    */
   record Opened(long connection, InetSocketAddress client, Instant at) implements TcpEvent {}
@@ -65,6 +67,19 @@ public sealed interface TcpEvent {
   record ToxicApplied(long connection, String name, Toxic toxic, Instant at) implements TcpEvent {}
 
   /**
+   * A TLS handshake with a backend failed (the attempt counts as a failed connect; the next backend
+   * is tried, if attempts are left).
+   *
+   * @param connection the connection number
+   * @param backend the backend
+   * @param reason why, as the JDK's TLS said it (e.g. "No subject alternative names matching IP
+   *     address 127.0.0.1 found", or "Read timed out")
+   * @param at when
+   */
+  record BackendTlsFailed(long connection, Backend backend, String reason, Instant at)
+      implements TcpEvent {}
+
+  /**
    * A connection ended.
    *
    * @param connection the connection number
@@ -74,7 +89,9 @@ public sealed interface TcpEvent {
    *     timeout"}, {@code "proxy closed"}, {@code "no backend"}, {@code "disabled"}, {@code
    *     "overflow: cluster <name> max active|max pending"} (a circuit breaker), {@code "no socket:
    *     <error>"} (no file descriptor left for the backend socket), or {@code "toxic <name>:
-   *     <what>"} when a toxic ended it
+   *     <what>"} when a toxic ended it, {@code "proxy header: <why>"}, {@code "client hello:
+   *     <why>"}, {@code "tls handshake: <why>"} (each of these three also {@code ": timed out
+   *     (handshakeTimeout)"})
    * @param at when
    */
   record Closed(long connection, long bytesUpstream, long bytesDownstream, String cause, Instant at)

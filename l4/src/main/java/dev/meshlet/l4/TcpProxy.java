@@ -77,7 +77,9 @@ public final class TcpProxy implements AutoCloseable {
             b.maxConnections,
             b.connectAttempts,
             connectTimeoutMillis,
-            b.idleTimeout.toNanos());
+            b.idleTimeout.toNanos(),
+            b.opening(),
+            new TlsSides(b.tls));
     this.listener = new Listener(name, server, b.backlog, connections, counters, threads);
   }
 
@@ -106,7 +108,10 @@ public final class TcpProxy implements AutoCloseable {
     return address;
   }
 
-  /** The cluster the proxy forwards to; add or remove backends on it while traffic flows. */
+  /**
+   * The cluster the proxy forwards to (with {@link TcpProxyBuilder#sniRoute sniRoute}s, the default
+   * one); add or remove backends on it while traffic flows.
+   */
   public Cluster cluster() {
     return connections.cluster();
   }

@@ -3,6 +3,7 @@ package dev.meshlet.l4;
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Balancer;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.core.internal.Checks;
 import java.io.IOException;
 import java.net.BindException;
@@ -39,6 +40,14 @@ public final class TcpProxyBuilder {
   @Nullable Long seed;
   int journalCapacity = 10_000;
   final Map<String, Toxic> toxics = new LinkedHashMap<>();
+  boolean proxyProtocolIn;
+  final List<Cidr> trustedFronts = new ArrayList<>();
+  @Nullable ProxyProtocol proxyProtocolOut;
+  final List<SniRoutes.Route> sniRoutes = new ArrayList<>();
+  boolean closeWithoutServerName;
+  Duration handshakeTimeout = Duration.ofSeconds(5);
+  int maxHelloSize = 16 * 1024;
+  @Nullable ServerTls tls;
   private static final int MAX_BUFFER = 16 * 1024 * 1024;
 
   TcpProxyBuilder() {}
@@ -267,6 +276,139 @@ public final class TcpProxyBuilder {
     }
     this.backlog = backlog;
     return this;
+  }
+
+  /**
+   * Requires every connection to begin with a PROXY protocol header, v1 or v2 (HAProxy's {@code
+   * send-proxy} / {@code send-proxy-v2}, or a meshlet in front with {@link #proxyProtocolOut}): its
+   * source address is the client's, for the journal, {@link Balancer#consistentHash()} and the
+   * header sent on with {@code proxyProtocolOut}. As the protocol's spec says, a connection without
+   * a valid header is closed, nothing forwarded, and counted in {@link
+   * TcpProxyStats#proxyHeaderRejected()}; so is one whose header is not whole within {@link
+   * #handshakeTimeout} or is over 4 KiB. A v2 LOCAL header (a front's health check) keeps the
+   * connection's own address. Off by default.
+   *
+   * @param trustedFronts the addresses or blocks ({@code 10.0.0.0/8}, {@code 2001:db8::/32}, {@code
+   *     192.0.2.7}) the fronts connect from: a connection from any other address is closed and
+   *     counted too. None given: any address may send the header, so the port must be reachable
+   *     from the fronts only.
+   * @throws IllegalArgumentException naming a block that does not parse
+   */
+  public TcpProxyBuilder proxyProtocolIn(String... trustedFronts) {
+    List<Cidr> parsed = new ArrayList<>();
+    for (String f : trustedFronts) {
+      parsed.add(Cidr.parse("proxyProtocolIn", Objects.requireNonNull(f, "trustedFront")));
+    }
+    this.proxyProtocolIn = true;
+    this.trustedFronts.clear();
+    this.trustedFronts.addAll(parsed);
+    return this;
+  }
+
+  /**
+   * Sends each backend a PROXY protocol header of {@code version} before the client's first byte,
+   * so the backend (HAProxy with {@code accept-proxy}, nginx with {@code proxy_protocol}, a meshlet
+   * with {@code proxyProtocolIn}) sees the client's address and the address it connected to: the
+   * socket's, or what a PROXY header received said. Off by default.
+   */
+  public TcpProxyBuilder proxyProtocolOut(ProxyProtocol version) {
+    this.proxyProtocolOut = Objects.requireNonNull(version, "version");
+    return this;
+  }
+
+  /**
+   * Routes TLS passthrough by server name: the proxy reads the client's ClientHello without
+   * terminating TLS and sends a connection whose SNI name matches {@code serverName} to {@code
+   * cluster}, replaying the hello and then splicing the untouched stream (the backend terminates
+   * TLS and sees the client's own hello). {@code serverName} is a host name or {@code
+   * *.example.com} (any name ending in {@code .example.com}); routes are tried in the order added,
+   * the first match wins; a name no route matches goes to the default cluster ({@link #backends} or
+   * {@link #cluster}). A connection whose first byte is not TLS, or whose hello has no name, goes
+   * to the default cluster too, unless {@link #closeWithoutServerName(boolean)}. The hello must be
+   * whole within {@link #handshakeTimeout} and {@link #maxHelloSize}; each outcome is counted in
+   * {@link TcpProxyStats#hellos()}. The cluster is the caller's: the proxy does not close it.
+   *
+   * <pre>{@code
+   * TcpProxy.builder().listen(443)
+   *     .sniRoute("api.example.com", api)
+   *     .sniRoute("*.internal.example.com", internal)
+   *     .cluster(fallback)
+   *     .start();
+   * }</pre>
+   *
+   * @throws IllegalArgumentException if {@code serverName} is neither a host name nor {@code
+   *     *.suffix}
+   */
+  public TcpProxyBuilder sniRoute(String serverName, Cluster cluster) {
+    Objects.requireNonNull(serverName, "serverName");
+    Objects.requireNonNull(cluster, "cluster");
+    sniRoutes.add(SniRoutes.Route.of(serverName, cluster));
+    return this;
+  }
+
+  /**
+   * With {@link #sniRoute}s, closes a connection whose first byte is not a TLS record or whose
+   * ClientHello names no server, instead of sending it to the default cluster; default false.
+   * Without routes it makes a port for TLS with a server name only, every name to the default
+   * cluster.
+   */
+  public TcpProxyBuilder closeWithoutServerName(boolean close) {
+    this.closeWithoutServerName = close;
+    return this;
+  }
+
+  /**
+   * How long a client has, from accept, for what the proxy does before it dials a backend: send the
+   * PROXY header ({@link #proxyProtocolIn}), the ClientHello ({@link #sniRoute}) and its side of
+   * the TLS handshake ({@link #tls}); default 5 s. A connection not done by then is closed and
+   * counted (a quarter of the timeout late at most); the acceptor never waits for it. A backend's
+   * TLS handshake waits at most this long for each read.
+   */
+  public TcpProxyBuilder handshakeTimeout(Duration timeout) {
+    this.handshakeTimeout = Checks.positive("handshakeTimeout", timeout);
+    return this;
+  }
+
+  /**
+   * The largest ClientHello {@link #sniRoute} routing reads; default 16 KiB, between 512 bytes and
+   * 64 KiB. A larger one closes the connection, counted in {@link TcpProxyStats.Hellos#tooLarge()}.
+   */
+  public TcpProxyBuilder maxHelloSize(int bytes) {
+    if (bytes < 512 || bytes > 64 * 1024) {
+      throw new IllegalArgumentException(
+          "maxHelloSize: " + bytes + " (expected: 512 to 65536 bytes)");
+    }
+    this.maxHelloSize = bytes;
+    return this;
+  }
+
+  /**
+   * Terminates TLS: clients handshake with the proxy, which forwards their decrypted bytes to the
+   * backends (a plaintext service, such as a database, behind a TLS port). Certificates, SNI
+   * choice, client certificates and protocols are as {@code tls} says, the same as for {@code
+   * HttpProxy}. The handshake runs on the connection's own thread and must be done within {@link
+   * #handshakeTimeout}; a failed or late one closes the connection, counted in {@link
+   * TcpProxyStats#tlsHandshakeFailures()} and journaled with why. With {@link #sniRoute}s the
+   * ClientHello is read first, for routing, then given to TLS. To speak TLS to the backends, give
+   * their cluster a {@link dev.meshlet.core.Cluster.Builder#tls ClientTls}. Off by default.
+   */
+  public TcpProxyBuilder tls(ServerTls tls) {
+    this.tls = Objects.requireNonNull(tls, "tls");
+    return this;
+  }
+
+  /** The connection's opening, as set. */
+  Opening opening() {
+    return new Opening(
+        proxyProtocolIn,
+        trustedFronts,
+        proxyProtocolOut,
+        sniRoutes.isEmpty() && !closeWithoutServerName
+            ? null
+            : new SniRoutes(sniRoutes, closeWithoutServerName),
+        tls != null,
+        handshakeTimeout.toNanos(),
+        maxHelloSize);
   }
 
   /**

@@ -43,6 +43,16 @@ import dev.meshlet.core.Histogram;
  * @param duration how long each client connection lasted, from accept to close
  * @param toxicsApplied times a toxic was drawn to apply to a connection (one per toxic and
  *     connection)
+ * @param proxyHeaderRejected connections closed, nothing forwarded, because {@link
+ *     TcpProxyBuilder#proxyProtocolIn(String...) proxyProtocolIn} is on and they did not begin with
+ *     a valid PROXY header within the handshake timeout, or came from an address that is no trusted
+ *     front
+ * @param hellos what the ClientHellos of TLS passthrough said, when {@link TcpProxyBuilder#sniRoute
+ *     sniRoute}s are set
+ * @param tlsHandshakeFailures TLS handshakes with clients that failed or took longer than the
+ *     handshake timeout (the connection is closed)
+ * @param backendTlsFailures TLS handshakes with backends that failed, each attempt (also counted in
+ *     {@code connectFailures}); the journal's {@link TcpEvent.BackendTlsFailed} says why
  */
 public record TcpProxyStats(
     long accepted,
@@ -64,4 +74,33 @@ public record TcpProxyStats(
     ClusterStats cluster,
     Histogram connectTime,
     Histogram duration,
-    long toxicsApplied) {}
+    long toxicsApplied,
+    long proxyHeaderRejected,
+    Hellos hellos,
+    long tlsHandshakeFailures,
+    long backendTlsFailures) {
+
+  /**
+   * What ClientHellos said, one count per connection (a connection may count in a reason and in
+   * {@code defaulted}).
+   *
+   * @param routed hellos whose server name matched a route
+   * @param defaulted connections sent to the default cluster: a name no route matches, or (unless
+   *     {@link TcpProxyBuilder#closeWithoutServerName(boolean) closeWithoutServerName}) no name or
+   *     no TLS
+   * @param notTls connections whose first byte is not a TLS handshake record
+   * @param noServerName hellos without a server name
+   * @param invalid broken hellos, or a client that closed before its hello was whole: closed
+   * @param tooLarge hellos larger than {@link TcpProxyBuilder#maxHelloSize(int) maxHelloSize}:
+   *     closed
+   * @param timeouts hellos not whole within the handshake timeout: closed
+   */
+  public record Hellos(
+      long routed,
+      long defaulted,
+      long notTls,
+      long noServerName,
+      long invalid,
+      long tooLarge,
+      long timeouts) {}
+}

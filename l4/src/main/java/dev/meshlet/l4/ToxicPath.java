@@ -3,7 +3,6 @@ package dev.meshlet.l4;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.time.Duration;
 
 /**
@@ -49,7 +48,7 @@ final class ToxicPath {
    * Runs on the direction's thread or, for a delayed chunk, on its delay line's thread, never both.
    */
   static int pass(Direction direction, ActiveToxic[] toxics, ByteBuffer buf) throws IOException {
-    SocketChannel dst = direction.destination();
+    Wire dst = direction.destination();
     int n = buf.remaining();
     long now = System.nanoTime();
     // Toxics that swallow the chunk come first: nothing after them sees the data.

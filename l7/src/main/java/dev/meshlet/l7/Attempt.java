@@ -151,6 +151,7 @@ final class Attempt
                 clientRequest.getMethod(),
                 target,
                 ctx.timeouts().proxyRequestIdleMillis(route, responseMillis));
+    ProxyHeaders.tag(r, clientRequest, ctx.config().proxyProtocolOut());
     r.headers(this);
     String upgrade = Upgrades.requested(clientRequest, route);
     if (upgrade != null) {

@@ -121,6 +121,10 @@ final class Destinations {
    * every request to that backend, a lock that stalls them all on one CPU.
    */
   void send(Server server, Request proxyRequest, Response.CompleteListener listener) {
+    if (proxyRequest.getTag() != null) { // a PROXY header's: a destination per client connection
+      proxyRequest.send(listener);
+      return;
+    }
     @Nullable Destination d = server.destination;
     long now = System.nanoTime();
     if (d == null || now - server.checkedNanos > STALE_CHECK_NANOS) {

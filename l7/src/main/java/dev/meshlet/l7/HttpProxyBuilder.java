@@ -2,6 +2,7 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.ServerTls;
+import dev.meshlet.l4.ProxyProtocol;
 import java.io.IOException;
 import java.net.BindException;
 import java.time.Duration;
@@ -324,6 +325,39 @@ public final class HttpProxyBuilder {
    */
   public HttpProxyBuilder removeResponseHeader(String name) {
     settings.removeResponseHeader(name);
+    return this;
+  }
+
+  /**
+   * Requires every client connection to begin with a PROXY protocol header, v1 or v2 (HAProxy's
+   * {@code send-proxy} / {@code send-proxy-v2}, or a {@code TcpProxy} in front with {@code
+   * proxyProtocolOut}), as an L7 tier behind an L4 one needs. The header's source address is the
+   * client's: {@code X-Forwarded-For}, the access log, the journal and {@code
+   * Balancer.consistentHash()} see it. As the protocol's spec says, and unlike Jetty's default, a
+   * connection without a header is closed, nothing forwarded, and counted as {@link
+   * HttpProxyStats.ErrorKind#PROXY_HEADER}; one with a broken header is closed too. The header must
+   * arrive within {@link #requestHeadTimeout} and fit in 1 KiB. Off by default.
+   *
+   * @param trustedFronts the addresses or blocks ({@code 10.0.0.0/8}, {@code 2001:db8::/32}, {@code
+   *     192.0.2.7}) the fronts connect from: a connection from any other address is closed and
+   *     counted too. None given: any address may send a header, so the port must be reachable from
+   *     the fronts only, since any client could claim any address.
+   * @throws IllegalArgumentException naming a block that does not parse
+   */
+  public HttpProxyBuilder proxyProtocolIn(String... trustedFronts) {
+    settings.proxyProtocolIn(trustedFronts);
+    return this;
+  }
+
+  /**
+   * Sends each backend connection a PROXY protocol header of {@code version} naming the client's
+   * address (the one a received PROXY header gave, with {@link #proxyProtocolIn}). The header
+   * belongs to one client connection, so a backend connection carries the requests of that client
+   * connection only: backend connections are pooled per client connection, not shared. Off by
+   * default.
+   */
+  public HttpProxyBuilder proxyProtocolOut(ProxyProtocol version) {
+    settings.proxyProtocolOut(version);
     return this;
   }
 

@@ -184,7 +184,13 @@ public record HttpProxyStats(
      * The route allows only some TLS peers ({@link HttpRouteBuilder#allowPeers(String...)}) and the
      * client's certificate named none of them, or it sent none: 403, nothing forwarded.
      */
-    PEER_NOT_ALLOWED(403);
+    PEER_NOT_ALLOWED(403),
+    /**
+     * Not a request: {@link HttpProxyBuilder#proxyProtocolIn(String...) proxyProtocolIn} is on and
+     * a connection did not begin with a PROXY protocol header, or came from an address that is no
+     * trusted front; it was closed, nothing forwarded.
+     */
+    PROXY_HEADER(0);
 
     private final int status;
 

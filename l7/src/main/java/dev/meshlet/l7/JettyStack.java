@@ -115,7 +115,12 @@ final class JettyStack {
     // one selector thread serves the accepted and the proxy client's connections (see
     // SharedSelectorConnector)
     connector =
-        new SharedSelectorConnector(server, counters.total, 1, config.selectorThreads(), factories);
+        new SharedSelectorConnector(
+            server,
+            counters.total,
+            1,
+            config.selectorThreads(),
+            ProxyHeaders.listener(config, counters.total, factories));
     ClientConnector clientConnector = connector.newClientConnector();
     client =
         newClient(

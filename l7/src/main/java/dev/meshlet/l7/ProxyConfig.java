@@ -1,6 +1,7 @@
 package dev.meshlet.l7;
 
 import dev.meshlet.core.ServerTls;
+import dev.meshlet.l4.ProxyProtocol;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
@@ -46,11 +47,15 @@ record ProxyConfig(
     boolean generateTraceparent,
     @Nullable ServerTls tls,
     boolean watchTlsFiles,
-    boolean forwardClientCert) {
+    boolean forwardClientCert,
+    boolean proxyProtocolIn,
+    List<Cidr> proxyFronts,
+    @Nullable ProxyProtocol proxyProtocolOut) {
 
   ProxyConfig {
     routes = List.copyOf(routes);
     trustedProxies = List.copyOf(trustedProxies);
+    proxyFronts = List.copyOf(proxyFronts);
   }
 
   /** The routing table the proxy starts with. */

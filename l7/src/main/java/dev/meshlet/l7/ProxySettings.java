@@ -3,6 +3,7 @@ package dev.meshlet.l7;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.ServerTls;
 import dev.meshlet.core.internal.Checks;
+import dev.meshlet.l4.ProxyProtocol;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
@@ -70,6 +71,32 @@ final class ProxySettings {
 
   void forwardClientCert(boolean on) {
     this.forwardClientCert = on;
+  }
+
+  private boolean proxyProtocolIn;
+  private final List<ProxyConfig.Cidr> proxyFronts = new ArrayList<>();
+  private @Nullable ProxyProtocol proxyProtocolOut;
+
+  void proxyProtocolIn(String... trustedFronts) {
+    List<ProxyConfig.Cidr> parsed = new ArrayList<>();
+    for (String f : trustedFronts) {
+      try {
+        parsed.add(ProxyConfig.Cidr.parse(Objects.requireNonNull(f, "trustedFront")));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(
+            "proxyProtocolIn: '"
+                + f
+                + "' (expected: an IP address or block, e.g. 10.0.0.0/8, 192.0.2.7, 2001:db8::/32)",
+            e);
+      }
+    }
+    this.proxyProtocolIn = true;
+    proxyFronts.clear();
+    proxyFronts.addAll(parsed);
+  }
+
+  void proxyProtocolOut(ProxyProtocol version) {
+    this.proxyProtocolOut = Objects.requireNonNull(version, "version");
   }
 
   void retryPolicy(RetryPolicy policy) {
@@ -372,7 +399,10 @@ final class ProxySettings {
         generateTraceparent,
         tls,
         watchTlsFiles,
-        forwardClientCert);
+        forwardClientCert,
+        proxyProtocolIn,
+        proxyFronts,
+        proxyProtocolOut);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */
