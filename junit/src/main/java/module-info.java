@@ -8,8 +8,7 @@ module dev.meshlet.junit {
   requires static transitive dev.meshlet.l7;
   requires transitive org.junit.jupiter.api;
   requires jdk.httpserver;
-  requires org.bouncycastle.pkix;
-  requires org.bouncycastle.provider;
+  requires transitive dev.meshlet.testpki;
   requires static transitive org.jspecify;
 
   exports dev.meshlet.junit;

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.meshlet.core.internal.TlsContexts;
-import dev.meshlet.testkit.TestPki;
+import dev.meshlet.testpki.TestPki;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;

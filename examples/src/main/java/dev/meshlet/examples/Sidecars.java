@@ -4,8 +4,10 @@ import dev.meshlet.core.Backend;
 import dev.meshlet.core.ClientTls;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.ServerTls;
-import dev.meshlet.junit.TestPki;
+import dev.meshlet.core.TlsIdentity;
+import dev.meshlet.core.TlsTrust;
 import dev.meshlet.l7.HttpProxy;
+import dev.meshlet.testpki.TestPki;
 import java.io.PrintStream;
 import java.net.BindException;
 import java.time.Duration;
@@ -65,8 +67,8 @@ final class Sidecars {
           HttpProxy.builder()
               .listen(host, inboundPort)
               .tls(
-                  ServerTls.builder(pki.spiffe(orders, "localhost").tlsIdentity())
-                      .clientAuth(ServerTls.ClientAuth.REQUIRE, pki.trust())
+                  ServerTls.builder(identity(pki.spiffe(orders, "localhost")))
+                      .clientAuth(ServerTls.ClientAuth.REQUIRE, TlsTrust.of(pki.caCertificate()))
                       .build())
               .forwardClientCert(true)
               .route(
@@ -149,8 +151,8 @@ final class Sidecars {
             .backend("127.0.0.1:" + inboundPort)
             .tls(
                 ClientTls.builder()
-                    .trust(pki.trust())
-                    .identity(me.tlsIdentity())
+                    .trust(TlsTrust.of(pki.caCertificate()))
+                    .identity(identity(me))
                     .peers(server) // the server must be the orders workload
                     .build())
             .build();
@@ -159,5 +161,9 @@ final class Sidecars {
         .defaultRoute(upstream)
         .drainTimeout(Duration.ofSeconds(2))
         .start();
+  }
+
+  private static TlsIdentity identity(TestPki.Leaf leaf) {
+    return TlsIdentity.of(leaf.privateKey(), leaf.chain());
   }
 }

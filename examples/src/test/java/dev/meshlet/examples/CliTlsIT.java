@@ -2,7 +2,7 @@ package dev.meshlet.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.meshlet.testkit.TestPki;
+import dev.meshlet.testpki.TestPki;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;

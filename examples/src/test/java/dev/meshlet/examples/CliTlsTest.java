@@ -3,7 +3,7 @@ package dev.meshlet.examples;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.testkit.Await;
-import dev.meshlet.testkit.TestPki;
+import dev.meshlet.testpki.TestPki;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.URI;

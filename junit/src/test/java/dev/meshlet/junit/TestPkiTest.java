@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.meshlet.core.PeerIdentity;
 import dev.meshlet.core.TlsIdentity;
 import dev.meshlet.core.TlsTrust;
+import dev.meshlet.testpki.TestPki;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -32,8 +33,8 @@ class TestPkiTest {
     TestPki.Pem pem = leaf.writePem(dir);
     TlsIdentity id = TlsIdentity.pem(pem.chain(), pem.key());
     assertThat(id.leaf()).isEqualTo(leaf.certificate());
-    assertThat(id).isEqualTo(leaf.tlsIdentity());
-    assertThat(TlsTrust.pem(PKI.caPem(dir))).isEqualTo(PKI.trust());
+    assertThat(id).isEqualTo(TlsIdentity.of(leaf.privateKey(), leaf.chain()));
+    assertThat(TlsTrust.pem(PKI.caPem(dir))).isEqualTo(TlsTrust.of(PKI.caCertificate()));
     assertThat(PeerIdentity.from(leaf.certificate()).ipAddresses()).containsExactly("127.0.0.1");
   }
 

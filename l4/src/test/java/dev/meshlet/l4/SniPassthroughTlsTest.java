@@ -3,7 +3,7 @@ package dev.meshlet.l4;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.meshlet.core.Cluster;
-import dev.meshlet.testkit.TestPki;
+import dev.meshlet.testpki.TestPki;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.FilterOutputStream;

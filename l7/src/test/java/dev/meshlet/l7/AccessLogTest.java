@@ -28,14 +28,21 @@ import org.slf4j.LoggerFactory;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class AccessLogTest {
 
+  /** Sends the access logger's output to {@code out} until closed, then puts the stream back. */
+  private static AutoCloseable accessLogTo(OutputStream out) {
+    StdErrAppender appender =
+        (StdErrAppender)
+            ((JettyLogger) LoggerFactory.getLogger("dev.meshlet.l7.access")).getAppender();
+    PrintStream original = appender.getStream();
+    appender.setStream(new PrintStream(out, true, StandardCharsets.UTF_8));
+    return () -> appender.setStream(original);
+  }
+
   @Test
   void oneLinePerRequestWithMethodPathStatusRouteBackendDurationsAndBytes() throws Exception {
-    JettyLogger logger = (JettyLogger) LoggerFactory.getLogger("dev.meshlet.l7.access");
-    StdErrAppender appender = (StdErrAppender) logger.getAppender();
-    PrintStream original = appender.getStream();
     ByteArrayOutputStream captured = new ByteArrayOutputStream();
-    appender.setStream(new PrintStream(captured, true, StandardCharsets.UTF_8));
-    try (TestBackend b = TestBackend.named("logged");
+    try (AutoCloseable redirected = accessLogTo(captured);
+        TestBackend b = TestBackend.named("logged");
         HttpProxy proxy =
             HttpProxy.builder()
                 .listen("127.0.0.1", 0)
@@ -64,8 +71,6 @@ class AccessLogTest {
           .containsPattern(
               "GET /none 404 route=- cluster=- backend=- upstream_us=-1 total_us=\\d+ in=0 out=0"
                   + " tries=0 client=127.0.0.1 request_id=- trace_id=- error=NO_ROUTE");
-    } finally {
-      appender.setStream(original);
     }
   }
 
@@ -78,12 +83,9 @@ class AccessLogTest {
 
   @Test
   void jsonLinesCarryTheSameFields() throws Exception {
-    JettyLogger logger = (JettyLogger) LoggerFactory.getLogger("dev.meshlet.l7.access");
-    StdErrAppender appender = (StdErrAppender) logger.getAppender();
-    PrintStream original = appender.getStream();
     ByteArrayOutputStream captured = new ByteArrayOutputStream();
-    appender.setStream(new PrintStream(captured, true, StandardCharsets.UTF_8));
-    try (TestBackend b = TestBackend.named("logged");
+    try (AutoCloseable redirected = accessLogTo(captured);
+        TestBackend b = TestBackend.named("logged");
         HttpProxy proxy =
             HttpProxy.builder()
                 .listen("127.0.0.1", 0)
@@ -116,16 +118,11 @@ class AccessLogTest {
           .containsEntry("client", "127.0.0.1")
           .containsEntry("error", null)
           .containsKeys("start_time", "upstream_us", "total_us", "bytes_in", "bytes_out", "faults");
-    } finally {
-      appender.setStream(original);
     }
   }
 
   @Test
   void aStalledAppenderDropsLinesCountedAndTheLogResumes() throws Exception {
-    JettyLogger logger = (JettyLogger) LoggerFactory.getLogger("dev.meshlet.l7.access");
-    StdErrAppender appender = (StdErrAppender) logger.getAppender();
-    PrintStream original = appender.getStream();
     CountDownLatch release = new CountDownLatch(1);
     CountDownLatch writing = new CountDownLatch(1);
     ByteArrayOutputStream captured = new ByteArrayOutputStream();
@@ -149,8 +146,8 @@ class AccessLogTest {
             }
           }
         };
-    appender.setStream(new PrintStream(stalled, true, StandardCharsets.UTF_8));
-    try (TestBackend b = TestBackend.named("logged");
+    try (AutoCloseable redirected = accessLogTo(stalled);
+        TestBackend b = TestBackend.named("logged");
         HttpProxy proxy =
             HttpProxy.builder()
                 .listen("127.0.0.1", 0)
@@ -192,7 +189,6 @@ class AccessLogTest {
       assertThat(proxy.stats().accessLogDropped()).isEqualTo(7);
     } finally {
       release.countDown();
-      appender.setStream(original);
     }
   }
 }

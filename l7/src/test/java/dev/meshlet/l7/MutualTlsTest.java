@@ -10,7 +10,7 @@ import dev.meshlet.core.ServerTls;
 import dev.meshlet.core.TlsIdentity;
 import dev.meshlet.core.TlsTrust;
 import dev.meshlet.testkit.NoLeakedThreads;
-import dev.meshlet.testkit.TestPki;
+import dev.meshlet.testpki.TestPki;
 import java.io.IOException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;

@@ -14,7 +14,7 @@ import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.testkit.Await;
 import dev.meshlet.testkit.Haproxy;
 import dev.meshlet.testkit.Resources;
-import dev.meshlet.testkit.TestPki;
+import dev.meshlet.testpki.TestPki;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;

@@ -10,7 +10,7 @@ import dev.meshlet.core.TlsIdentity;
 import dev.meshlet.core.TlsTrust;
 import dev.meshlet.core.internal.TlsContexts;
 import dev.meshlet.testkit.NoLeakedThreads;
-import dev.meshlet.testkit.TestPki;
+import dev.meshlet.testpki.TestPki;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;

@@ -8,7 +8,7 @@ import dev.meshlet.core.ServerTls;
 import dev.meshlet.core.TlsIdentity;
 import dev.meshlet.testkit.Await;
 import dev.meshlet.testkit.NoLeakedThreads;
-import dev.meshlet.testkit.TestPki;
+import dev.meshlet.testpki.TestPki;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;

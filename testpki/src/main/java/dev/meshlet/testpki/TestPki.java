@@ -1,4 +1,4 @@
-package dev.meshlet.testkit;
+package dev.meshlet.testpki;
 
 import java.io.IOException;
 import java.io.OutputStream;
