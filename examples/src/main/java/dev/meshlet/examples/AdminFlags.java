@@ -3,6 +3,8 @@ package dev.meshlet.examples;
 import dev.meshlet.admin.Admin;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.util.function.UnaryOperator;
 import org.jspecify.annotations.Nullable;
 
@@ -32,6 +34,14 @@ final class AdminFlags {
     return new String[] {host, port};
   }
 
+  private static boolean loopback(String host) {
+    try {
+      return InetAddress.getByName(host).isLoopbackAddress();
+    } catch (UnknownHostException e) {
+      throw new UsageException("--admin: host '" + host + "' does not resolve");
+    }
+  }
+
   /** What {@code --admin} and {@code --admin-allow-remote} asked for. */
   record Settings(String host, int port, boolean allowRemote) {}
 
@@ -46,6 +56,15 @@ final class AdminFlags {
       return null;
     }
     String[] a = address(value, "--admin");
+    if (!remote && !loopback(a[0])) { // checked before the proxy starts and says it listens
+      throw new UsageException(
+          "admin listen "
+              + a[0]
+              + ":"
+              + a[1]
+              + ": not a loopback address; the admin endpoint can drain proxies and inject faults"
+              + " and has no authentication: give --admin-allow-remote to bind it there anyway");
+    }
     return new Settings(a[0], Integer.parseInt(a[1]), remote);
   }
 

@@ -54,7 +54,7 @@ public final class Main {
       err.println(
           "meshlet: '"
               + mode
-              + "' needs a mode first (expected: l4, l7, demo or sidecars, e.g. meshlet l7 --listen :8080"
+              + "' needs a mode first (expected: l4, l7, toxiproxy, demo or sidecars, e.g. meshlet l7 --listen :8080"
               + " --default HOST:PORT)");
       err.print(Cli.USAGE);
       return 2;

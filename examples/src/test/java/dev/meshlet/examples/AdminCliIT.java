@@ -100,5 +100,7 @@ class AdminCliIT extends CliSupport {
     assertThat(jar.stderr.toString())
         .contains("admin listen 0.0.0.0:0: not a loopback address")
         .contains("--admin-allow-remote");
+    // refused before the proxy starts: nothing said it listens
+    assertThat(jar.stdout).noneMatch(line -> line.contains("listening on"));
   }
 }

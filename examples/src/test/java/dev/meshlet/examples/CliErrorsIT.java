@@ -46,7 +46,7 @@ class CliErrorsIT extends CliSupport {
       "unknown mode 'bogus'",
       "--listen 'nonsense': expected HOST:PORT (or PORT)",
       "unknown flag --bakend",
-      "'--listen' needs a mode first (expected: l4, l7, demo or sidecars",
+      "'--listen' needs a mode first (expected: l4, l7, toxiproxy, demo or sidecars",
     };
     for (int i = 0; i < cases.length; i++) {
       Jar jar = new Jar(cases[i]);

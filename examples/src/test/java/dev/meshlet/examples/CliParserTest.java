@@ -84,7 +84,7 @@ class CliParserTest {
     Output o = run("--listen", ":9000", "--backend", "127.0.0.1:1");
     assertThat(o.code).isEqualTo(2);
     assertThat(o.err)
-        .contains("'--listen' needs a mode first (expected: l4, l7, demo or sidecars")
+        .contains("'--listen' needs a mode first (expected: l4, l7, toxiproxy, demo or sidecars")
         .contains("usage:");
   }
 
