@@ -278,7 +278,40 @@ final class Metrics {
         s.toxicsApplied(),
         "listener",
         l);
+    tls(p, l, s);
     cluster(p, l, proxy.cluster().name(), s.cluster(), true);
+  }
+
+  /** The TCP proxy's PROXY header, ClientHello and TLS handshake outcomes. */
+  private static void tls(PromText p, String l, TcpProxyStats s) {
+    p.counter(
+        "meshlet_downstream_cx_proxy_header_rejected_total",
+        "Connections closed for a missing or bad PROXY header, or from an untrusted front",
+        s.proxyHeaderRejected(),
+        "listener",
+        l);
+    TcpProxyStats.Hellos h = s.hellos();
+    String name = "meshlet_tls_inspector_hellos_total";
+    String help = "Connections by what their first bytes (a TLS ClientHello, for SNI routes) said";
+    p.counter(name, help, h.routed(), "listener", l, "outcome", "routed");
+    p.counter(name, help, h.defaulted(), "listener", l, "outcome", "defaulted");
+    p.counter(name, help, h.notTls(), "listener", l, "outcome", "not_tls");
+    p.counter(name, help, h.noServerName(), "listener", l, "outcome", "no_server_name");
+    p.counter(name, help, h.invalid(), "listener", l, "outcome", "invalid");
+    p.counter(name, help, h.tooLarge(), "listener", l, "outcome", "too_large");
+    p.counter(name, help, h.timeouts(), "listener", l, "outcome", "timeout");
+    p.counter(
+        "meshlet_downstream_tls_handshake_failures_total",
+        "Client TLS handshakes that failed where the proxy terminates TLS",
+        s.tlsHandshakeFailures(),
+        "listener",
+        l);
+    p.counter(
+        "meshlet_upstream_tls_handshake_failures_total",
+        "TLS handshakes with backends that failed",
+        s.backendTlsFailures(),
+        "listener",
+        l);
   }
 
   private static void cluster(PromText p, String l, String name, ClusterStats c, boolean tcp) {

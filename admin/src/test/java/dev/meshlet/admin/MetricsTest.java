@@ -135,6 +135,12 @@ class MetricsTest {
       assertThat(m).containsEntry("meshlet_downstream_cx_tx_bytes_total" + db1, 5.0);
       assertThat(m).containsEntry("meshlet_upstream_cx_connect_time_count" + db1, 1.0);
       assertThat(m).containsEntry("meshlet_downstream_cx_length_count" + db1, 1.0);
+      // no PROXY header, SNI route or TLS on this listener: its counters are there, at 0
+      assertThat(m).containsEntry("meshlet_downstream_cx_proxy_header_rejected_total" + db1, 0.0);
+      String hellos = "meshlet_tls_inspector_hellos_total" + db1.replace("\"}", "\",outcome=");
+      assertThat(m).containsEntry(hellos + "\"routed\"}", 0.0);
+      assertThat(m).containsEntry(hellos + "\"timeout\"}", 0.0);
+      assertThat(m).containsEntry("meshlet_upstream_tls_handshake_failures_total" + db1, 0.0);
       assertThat(r.body())
           .contains("# TYPE meshlet_upstream_rq_time histogram\n")
           .contains("# TYPE meshlet_downstream_rq_total counter\n");
