@@ -41,22 +41,26 @@ public class HistogramBench {
     }
   }
 
+  /** One time from the first buckets, where most request times fall. */
   @Benchmark
   public void record(Times t) {
     recorder.record(t.next());
   }
 
+  /** A time past every bound: the longest bucket scan. */
   @Benchmark
   public void recordSlow() {
     recorder.record(TimeUnit.HOURS.toNanos(2));
   }
 
+  /** Two threads recording into one histogram, as two selectors would. */
   @Benchmark
   @Threads(2)
   public void recordContended(Times t) {
     recorder.record(t.next());
   }
 
+  /** What a scrape pays per histogram. */
   @Benchmark
   public Histogram snapshot() {
     return recorder.snapshot();

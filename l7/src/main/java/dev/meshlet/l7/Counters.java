@@ -64,10 +64,7 @@ final class Counters {
   /** Counts a response the proxy sent without a request ever reaching a handler. */
   void rejected(int status) {
     requests.increment();
-    if (status >= 100 && status < 600) {
-      byClass[status / 100].increment();
-      code(status).increment();
-    }
+    counted(status);
   }
 
   private LongAdder code(int status) {

@@ -24,8 +24,10 @@ final class Peers {
 
   /** The client's verified leaf certificate, or null (plain connection, no certificate sent). */
   static @Nullable X509Certificate certificate(Request request) {
-    if (!(request.getAttribute(EndPoint.SslSessionData.ATTRIBUTE)
-        instanceof EndPoint.SslSessionData data)) {
+    // a plain connection has no session: skip the attribute lookup every request would pay
+    if (!request.isSecure()
+        || !(request.getAttribute(EndPoint.SslSessionData.ATTRIBUTE)
+            instanceof EndPoint.SslSessionData data)) {
       return null;
     }
     X509Certificate[] chain = data.peerCertificates();
