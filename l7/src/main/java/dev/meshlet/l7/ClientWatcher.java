@@ -7,6 +7,7 @@ import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.util.Iterator;
 import java.util.concurrent.Executor;
+import java.util.concurrent.locks.ReentrantLock;
 import org.eclipse.jetty.server.Request;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -23,23 +24,58 @@ import org.slf4j.LoggerFactory;
  * with bytes means a pipelined request: the watch ends and the bytes stay for Jetty.
  *
  * <p>Exchanges register only once their request body is complete and their backend has been silent
- * for a while, so fast requests never touch it. One platform thread, named {@code
- * meshlet-l7-client-watcher}, stopped by {@link #close()}.
+ * for a while, so fast requests never touch it; the watcher's selector and its platform thread,
+ * named {@code meshlet-l7-client-watcher}, are made by the first watch (a proxy that never waits
+ * long on a backend never starts a thread for it) and stopped by {@link #close()}.
  */
 final class ClientWatcher implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ClientWatcher.class);
 
-  private final Selector selector;
   private final Executor executor;
-  private final Thread thread;
+  private final ReentrantLock lock = new ReentrantLock();
+
+  /** Made with {@link #thread} by the first watch; written under {@link #lock}. */
+  private volatile @Nullable Selector selector;
+
+  private @Nullable Thread thread;
   private volatile boolean running = true;
 
-  ClientWatcher(Executor executor) throws IOException {
+  ClientWatcher(Executor executor) {
     this.executor = executor;
-    this.selector = Selector.open();
-    this.thread =
-        Thread.ofPlatform().daemon().name("meshlet-l7-client-watcher").unstarted(this::loop);
-    thread.start();
+  }
+
+  /** The selector, opened with its thread on first use; null once closed or when none opens. */
+  private @Nullable Selector selector() {
+    Selector s = selector;
+    if (s != null) {
+      return s;
+    }
+    lock.lock();
+    try {
+      if (!running) {
+        return null;
+      }
+      s = selector;
+      if (s == null) {
+        s = Selector.open();
+        Selector opened = s;
+        Thread t =
+            Thread.ofPlatform()
+                .daemon()
+                .name("meshlet-l7-client-watcher")
+                .unstarted(() -> loop(opened));
+        t.start();
+        thread = t;
+        selector = s;
+      }
+      return s;
+    } catch (IOException e) {
+      LOG.warn("client watcher: no selector: clients leaving will be noticed only by timeouts", e);
+      running = false;
+      return null;
+    } finally {
+      lock.unlock();
+    }
   }
 
   /** One watched connection; {@link #cancel()} ends the watch and is idempotent. */
@@ -80,6 +116,10 @@ final class ClientWatcher implements AutoCloseable {
             instanceof SocketChannel channel)) {
       return null;
     }
+    Selector selector = selector();
+    if (selector == null) {
+      return null;
+    }
     Watch w = new Watch(onGone);
     try {
       w.key = channel.register(selector, SelectionKey.OP_READ, w);
@@ -90,7 +130,7 @@ final class ClientWatcher implements AutoCloseable {
     return w;
   }
 
-  private void loop() {
+  private void loop(Selector selector) {
     try {
       while (running) {
         selector.select(
@@ -129,7 +169,19 @@ final class ClientWatcher implements AutoCloseable {
 
   @Override
   public void close() {
-    running = false;
+    Selector selector;
+    Thread thread;
+    lock.lock();
+    try {
+      running = false;
+      selector = this.selector;
+      thread = this.thread;
+    } finally {
+      lock.unlock();
+    }
+    if (selector == null || thread == null) {
+      return;
+    }
     selector.wakeup();
     try {
       thread.join(2000);
