@@ -69,6 +69,7 @@ public final class Cluster implements AutoCloseable {
   private final ReentrantLock updates = new ReentrantLock();
   private final @Nullable HealthChecker health;
   private final @Nullable ClientTls tls;
+  private final @Nullable Discovery discovery;
 
   /** The one snapshot stats and picks read; replaced whole, under the updates lock. */
   private volatile ClusterState state;
@@ -115,6 +116,10 @@ public final class Cluster implements AutoCloseable {
       updates.unlock();
     }
     this.health = b.healthCheck == null ? null : new HealthChecker(this, b.healthCheck);
+    this.discovery = b.discovery;
+    if (discovery != null) {
+      discovery.start(new DiscoverySink(this));
+    }
   }
 
   /** Starts a cluster with the given name (used in stats and logs). */
@@ -274,11 +279,38 @@ public final class Cluster implements AutoCloseable {
     }
   }
 
-  /** Stops the health checks, if any. Picks keep working on the last known state. Idempotent. */
+  /**
+   * Replaces the backends in service with {@code backends} in one change, as a discovery does:
+   * backends in both sets (same host, port, name and weight) keep their endpoint and its state, the
+   * others leave or join as {@link #remove} and {@link #add} would.
+   *
+   * @return whether anything changed
+   * @throws IllegalArgumentException when two of {@code backends} share a host and port
+   */
+  public boolean replaceBackends(Collection<Backend> backends) {
+    List<Backend> wanted = ClusterState.distinct(name, backends);
+    updates.lock();
+    try {
+      ClusterState s = state.replaced(wanted, b -> new Endpoint(this, b), ticker.nanoTime());
+      boolean changed = s != state;
+      state = s;
+      return changed;
+    } finally {
+      updates.unlock();
+    }
+  }
+
+  /**
+   * Stops the health checks and the discovery, if any. Picks keep working on the last known state.
+   * Idempotent.
+   */
   @Override
   public void close() {
     if (health != null) {
       health.close();
+    }
+    if (discovery != null) {
+      discovery.close();
     }
   }
 
@@ -397,6 +429,7 @@ public final class Cluster implements AutoCloseable {
     private @Nullable HealthCheck healthCheck;
     private @Nullable OutlierDetection outlier;
     private @Nullable ClientTls tls;
+    private @Nullable Discovery discovery;
     private Duration slowStart = Duration.ZERO;
     private NoneAvailable noneAvailable = NoneAvailable.USE_ALL;
     private int maxActive = Integer.MAX_VALUE;
@@ -450,6 +483,16 @@ public final class Cluster implements AutoCloseable {
      */
     public Builder tls(ClientTls tls) {
       this.tls = Objects.requireNonNull(tls, "tls");
+      return this;
+    }
+
+    /**
+     * Where the backends come from besides those listed: the cluster starts {@code discovery} when
+     * built (it may wait for its first answer) and closes it with the cluster; each set it finds
+     * replaces the backends in service ({@link Cluster#replaceBackends}).
+     */
+    public Builder discovery(Discovery discovery) {
+      this.discovery = Objects.requireNonNull(discovery, "discovery");
       return this;
     }
 

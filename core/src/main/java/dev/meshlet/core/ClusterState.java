@@ -2,10 +2,12 @@ package dev.meshlet.core;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -135,6 +137,45 @@ final class ClusterState {
 
   ClusterState withDraws(Draws draws, long now) {
     return build(rules, draws, new ArrayList<>(endpoints), states.clone(), now);
+  }
+
+  /**
+   * The state with {@code wanted} in service: endpoints whose backend is wanted stay as they are,
+   * the others retire and leave, and each wanted backend not in service joins through {@code make}.
+   * This very state when nothing changes.
+   */
+  ClusterState replaced(List<Backend> wanted, Function<Backend, Endpoint> make, long now) {
+    ClusterState s = this;
+    List<Endpoint> in = endpoints();
+    for (int i = in.size() - 1; i >= 0; i--) {
+      if (!wanted.contains(in.get(i).backend())) {
+        in.get(i).retire();
+        s = s.without(i, now);
+      }
+    }
+    List<Backend> kept = s.endpoints().stream().map(Endpoint::backend).toList();
+    for (Backend b : wanted) {
+      if (!kept.contains(b)) {
+        s = s.withAdded(make.apply(b), now);
+      }
+    }
+    return s;
+  }
+
+  /** {@code backends} as a list, checked to name each host and port once. */
+  static List<Backend> distinct(String cluster, Collection<Backend> backends) {
+    List<Backend> list = List.copyOf(backends);
+    for (int i = 0; i < list.size(); i++) {
+      for (int j = 0; j < i; j++) {
+        Backend a = list.get(i);
+        Backend b = list.get(j);
+        if (a.port() == b.port() && a.host().equalsIgnoreCase(b.host())) {
+          throw new IllegalArgumentException(
+              "cluster " + cluster + ": backend " + a.authority() + " is listed twice");
+        }
+      }
+    }
+    return list;
   }
 
   ClusterState withAdded(Endpoint e, long now) {
