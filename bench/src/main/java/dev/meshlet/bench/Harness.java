@@ -108,6 +108,9 @@ final class Harness {
     if (o.phases.contains("bulk")) {
       bulk();
     }
+    if (o.phases.contains("httpbulk") && o.l7) {
+      httpBulk();
+    }
     if (o.phases.contains("latency")) {
       latency();
     }
@@ -351,24 +354,81 @@ final class Harness {
     }
   }
 
+  /** An HTTP download through the L7 proxies: a Content-Length body, then a chunked one. */
+  private void httpBulk() throws Exception {
+    Proc server =
+        Proc.role(
+            "http-bulk-server", Proc.pinned(o.cpu, Proc.javaRole(List.of(), "http-bulk-server")));
+    int port = Integer.parseInt(server.expect("PORT ", Duration.ofSeconds(30)));
+    List<Targets.Target> targets = new ArrayList<>();
+    targets.add(new Targets.Target("direct", "direct", port, null, false));
+    List<Targets.Target> proxies = procs.proxies(port, o.cpu, false, true);
+    targets.addAll(proxies);
+    try {
+      line("## L7 download throughput (one response, 1 MiB writes; Content-Length vs chunked)");
+      line("");
+      line("| target | body | Gbit/s (median) | runs | ratio to direct |");
+      line("|---|---|---|---|---|");
+      for (String path : new String[] {"/cl", "/chunked"}) {
+        Map<String, double[]> g = new LinkedHashMap<>();
+        for (Targets.Target t : targets) {
+          g.put(t.name(), new double[o.rounds]);
+        }
+        for (int r = 0; r < o.rounds; r++) {
+          for (Targets.Target t : targets) {
+            measured(g, t.name())[r] = httpBulkRun(t, path, r == 0 ? o.warmup : 1);
+          }
+        }
+        double direct = median(measured(g, "direct"));
+        for (Targets.Target t : targets) {
+          double m = median(measured(g, t.name()));
+          line(
+              String.format(
+                  Locale.ROOT,
+                  "| %s | %s | %.1f | %s | %.2f |",
+                  t.name(),
+                  path.equals("/cl") ? "Content-Length" : "chunked",
+                  m,
+                  runs(measured(g, t.name())),
+                  m / direct));
+        }
+      }
+      line("");
+      line("load average: " + loadavg());
+      line("");
+    } finally {
+      proxies.forEach(Targets.Target::stop);
+      server.close();
+    }
+  }
+
   private double bulkRun(Targets.Target t, int streams, double warmup) {
+    return gbits(t, warmup, "bulk-client", streams + " streams", String.valueOf(streams));
+  }
+
+  private double httpBulkRun(Targets.Target t, String path, double warmup) {
+    return gbits(t, warmup, "http-bulk-client", path, path);
+  }
+
+  /** Runs a throughput client role against {@code t}: {@code role <port> <arg> <warmup> <s>}. */
+  private double gbits(Targets.Target t, double warmup, String role, String label, String arg) {
     Proc c =
         Proc.role(
-            "bulk-client",
+            role,
             Proc.pinned(
                 o.cpu,
                 Proc.javaRole(
                     List.of(),
-                    "bulk-client",
+                    role,
                     String.valueOf(t.port()),
-                    String.valueOf(streams),
+                    arg,
                     String.valueOf(warmup),
                     String.valueOf(o.seconds))));
     try {
       double g =
           Double.parseDouble(
               c.expect("GBITS ", Duration.ofSeconds((long) (warmup + o.seconds) + 30)));
-      System.err.printf(Locale.ROOT, "  bulk %-14s %d streams %.1f Gbit/s%n", t.name(), streams, g);
+      System.err.printf(Locale.ROOT, "  %s %-14s %s %.1f Gbit/s%n", role, t.name(), label, g);
       return g;
     } finally {
       c.close();

@@ -16,7 +16,8 @@ public final class Main {
           """
           usage: java -jar meshlet-bench.jar load [options]   load harness (see bench/README.md)
                  java -jar meshlet-bench.jar jmh [jmh options] microbenchmarks, e.g. jmh -prof gc
-          roles started by the harness: proxy, bulk-server, bulk-client, latency, hold""");
+          roles started by the harness: proxy, bulk-server, bulk-client, http-bulk-server,
+                 http-bulk-client, latency, hold""");
       System.exit(2);
     }
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -27,6 +28,8 @@ public final class Main {
       case "jetty-proxy" -> JettyProxyRole.main(rest);
       case "bulk-server" -> Bulk.server(rest);
       case "bulk-client" -> Bulk.client(rest);
+      case "http-bulk-server" -> HttpBulk.server(rest);
+      case "http-bulk-client" -> HttpBulk.client(rest);
       case "latency" -> LatencyClient.main(rest);
       case "hold" -> HoldClient.main(rest);
       default -> {
@@ -34,7 +37,7 @@ public final class Main {
             "unknown command: "
                 + args[0]
                 + " (expected: load, jmh, proxy, bulk-server, "
-                + "bulk-client, latency, hold)");
+                + "bulk-client, http-bulk-server, http-bulk-client, latency, hold)");
         System.exit(2);
       }
     }

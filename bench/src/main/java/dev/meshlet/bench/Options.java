@@ -39,7 +39,8 @@ final class Options {
   boolean latencyWrkSaturation;
 
   Set<String> phases =
-      new LinkedHashSet<>(List.of("keepalive", "newconn", "bulk", "latency", "memory", "split"));
+      new LinkedHashSet<>(
+          List.of("keepalive", "newconn", "bulk", "httpbulk", "latency", "memory", "split"));
   boolean l7 = true;
   List<Peer> peers = new ArrayList<>();
   List<String> proxyJvm = new ArrayList<>(List.of("-Xms512m", "-Xmx512m", "-XX:+AlwaysPreTouch"));
@@ -194,7 +195,8 @@ final class Options {
       --latency-saturation client|wrk
                            saturation measured by the latency client itself, closed loop (default),
                            or taken from wrk's keep-alive run (which costs the CPU less per request)
-      --only a,b           phases: keepalive,newconn,bulk,latency,memory,split (default all)
+      --only a,b           phases: keepalive,newconn,bulk,httpbulk,latency,memory,split
+                             (default all)
       --peer NAME=LAYER:CMD  an external proxy measured in the same run; CMD listens on $LISTEN_PORT
                            and forwards to 127.0.0.1:$BACKEND_PORT ({port} and {backend_port} are
                            replaced in CMD too); LAYER is l4 or l7. Repeatable.
