@@ -48,6 +48,7 @@ final class AdsStream {
   private final Map<String, String> versions = new HashMap<>();
   private final Map<String, String> nonces = new HashMap<>();
   private final Map<String, Set<String>> subscribed = new HashMap<>();
+  private final Map<String, Rejection> rejections = new HashMap<>();
   private @Nullable StreamObserver<DiscoveryRequest> requests;
   private int generation;
   private boolean listenersWanted;
@@ -164,21 +165,14 @@ final class AdsStream {
       try {
         apply(type, response.getResourcesList());
         versions.put(type, response.getVersionInfo());
+        rejections.remove(type);
         acks++;
         send(type, subscribed.getOrDefault(type, Set.of()), null);
       } catch (IllegalArgumentException | IllegalStateException e) {
         String reason = e.getMessage() == null ? e.toString() : e.getMessage();
         lastNack = reason;
         nacks++;
-        LOG.log(
-            Level.WARNING,
-            "xDS "
-                + shortName(type)
-                + " version "
-                + response.getVersionInfo()
-                + " rejected: "
-                + reason);
-        send(type, subscribed.getOrDefault(type, Set.of()), reason);
+        reject(type, response, reason);
       }
       switch (type) {
         case XdsStatus.CLUSTER -> {
@@ -195,6 +189,52 @@ final class AdsStream {
       lock.unlock();
     }
   }
+
+  /**
+   * NACKs a response. A control plane answers a NACK by sending what it holds again, so the same
+   * refused response comes back at once: that one is NACKed after a delay that doubles up to the
+   * reconnect backoff's cap, and logged only the first time.
+   */
+  private void reject(String type, DiscoveryResponse response, String reason) {
+    Rejection prev = rejections.get(type);
+    int hash = response.getResourcesList().hashCode();
+    if (prev == null || !prev.version().equals(response.getVersionInfo()) || prev.hash() != hash) {
+      LOG.log(
+          Level.WARNING,
+          "xDS "
+              + shortName(type)
+              + " version "
+              + response.getVersionInfo()
+              + " rejected: "
+              + reason);
+      rejections.put(type, new Rejection(response.getVersionInfo(), hash, initialBackoff));
+      send(type, subscribed.getOrDefault(type, Set.of()), reason);
+      return;
+    }
+    Duration next = prev.delay().multipliedBy(2);
+    rejections.put(
+        type,
+        new Rejection(prev.version(), hash, next.compareTo(maxBackoff) > 0 ? maxBackoff : next));
+    int g = generation;
+    String nonce = response.getNonce();
+    var unused =
+        timer.schedule(
+            () -> {
+              lock.lock();
+              try {
+                // a newer response or stream has been answered since
+                if (g == generation && !closed && nonce.equals(nonces.get(type))) {
+                  send(type, subscribed.getOrDefault(type, Set.of()), reason);
+                }
+              } finally {
+                lock.unlock();
+              }
+            },
+            prev.delay().toMillis(),
+            TimeUnit.MILLISECONDS);
+  }
+
+  private record Rejection(String version, int hash, Duration delay) {}
 
   private void apply(String type, List<Any> resources) {
     switch (type) {
@@ -242,7 +282,7 @@ final class AdsStream {
               + wait.toMillis()
               + " ms");
       reconnects++;
-      timer.schedule(this::open, wait.toMillis(), TimeUnit.MILLISECONDS);
+      var unused = timer.schedule(this::open, wait.toMillis(), TimeUnit.MILLISECONDS);
     } finally {
       lock.unlock();
     }

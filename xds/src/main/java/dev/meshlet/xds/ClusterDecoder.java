@@ -132,7 +132,7 @@ final class ClusterDecoder {
     Duration base =
         o.hasBaseEjectionTime() ? Durations.of(o.getBaseEjectionTime()) : Duration.ofSeconds(30);
     Duration max =
-        o.hasMaxEjectionTime() ? Durations.of(o.getMaxEjectionTime()) : Duration.ofSeconds(300);
+        o.hasMaxEjectionTime() ? Durations.of(o.getMaxEjectionTime()) : Duration.ofMinutes(5);
     int percent = o.hasMaxEjectionPercent() ? o.getMaxEjectionPercent().getValue() : 10;
     return new OutlierDetection(n, base, max.compareTo(base) < 0 ? base : max, percent);
   }

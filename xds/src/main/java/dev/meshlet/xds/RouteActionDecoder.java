@@ -109,56 +109,59 @@ final class RouteActionDecoder {
 
   private static Consumer<HttpRouteBuilder> target(
       String at, RouteAction a, Function<String, @Nullable Cluster> clusters) {
-    switch (a.getClusterSpecifierCase()) {
+    return switch (a.getClusterSpecifierCase()) {
       case CLUSTER -> {
         Cluster c = cluster(at, a.getCluster(), clusters);
-        return b -> b.to(c);
+        yield b -> b.to(c);
       }
-      case WEIGHTED_CLUSTERS -> {
-        List<Cluster> cs = new ArrayList<>();
-        List<Integer> weights = new ArrayList<>();
-        for (WeightedCluster.ClusterWeight w : a.getWeightedClusters().getClustersList()) {
-          if (w.getRequestHeadersToAddCount() > 0
-              || w.getResponseHeadersToAddCount() > 0
-              || w.getRequestHeadersToRemoveCount() > 0
-              || w.getResponseHeadersToRemoveCount() > 0) {
-            throw new IllegalArgumentException(
-                at + "weighted cluster " + w.getName() + ": header changes not supported");
-          }
-          int weight = w.hasWeight() ? w.getWeight().getValue() : 0;
-          if (weight < 0 || weight > 1_000_000) {
-            throw new IllegalArgumentException(
-                at
-                    + "weighted cluster "
-                    + w.getName()
-                    + ": weight "
-                    + weight
-                    + " (expected: 0-1000000)");
-          }
-          Cluster c = cluster(at, w.getName(), clusters);
-          if (weight > 0) {
-            cs.add(c);
-            weights.add(weight);
-          }
-        }
-        if (cs.isEmpty()) {
-          throw new IllegalArgumentException(
-              at + "weighted_clusters: no cluster with a weight above 0");
-        }
-        return b ->
-            b.split(
-                s -> {
-                  for (int i = 0; i < cs.size(); i++) {
-                    s.to(cs.get(i), weights.get(i));
-                  }
-                });
-      }
+      case WEIGHTED_CLUSTERS -> split(at, a.getWeightedClusters(), clusters);
       default ->
           throw new IllegalArgumentException(
               at
                   + a.getClusterSpecifierCase()
                   + " not supported (expected: cluster or weighted_clusters)");
+    };
+  }
+
+  private static Consumer<HttpRouteBuilder> split(
+      String at, WeightedCluster split, Function<String, @Nullable Cluster> clusters) {
+    List<Cluster> cs = new ArrayList<>();
+    List<Integer> weights = new ArrayList<>();
+    for (WeightedCluster.ClusterWeight w : split.getClustersList()) {
+      if (w.getRequestHeadersToAddCount() > 0
+          || w.getResponseHeadersToAddCount() > 0
+          || w.getRequestHeadersToRemoveCount() > 0
+          || w.getResponseHeadersToRemoveCount() > 0) {
+        throw new IllegalArgumentException(
+            at + "weighted cluster " + w.getName() + ": header changes not supported");
+      }
+      int weight = w.hasWeight() ? w.getWeight().getValue() : 0;
+      if (weight < 0 || weight > 1_000_000) {
+        throw new IllegalArgumentException(
+            at
+                + "weighted cluster "
+                + w.getName()
+                + ": weight "
+                + weight
+                + " (expected: 0-1000000)");
+      }
+      Cluster c = cluster(at, w.getName(), clusters);
+      if (weight > 0) {
+        cs.add(c);
+        weights.add(weight);
+      }
     }
+    if (cs.isEmpty()) {
+      throw new IllegalArgumentException(
+          at + "weighted_clusters: no cluster with a weight above 0");
+    }
+    return b ->
+        b.split(
+            s -> {
+              for (int i = 0; i < cs.size(); i++) {
+                s.to(cs.get(i), weights.get(i));
+              }
+            });
   }
 
   private static Cluster cluster(
@@ -178,7 +181,7 @@ final class RouteActionDecoder {
           at + "retry_policy num_retries: " + retries + " (expected: 0-9)");
     }
     TreeSet<Integer> statuses = new TreeSet<>();
-    for (String token : p.getRetryOn().split(",")) {
+    for (String token : p.getRetryOn().split(",", -1)) {
       switch (token.strip()) {
         case "5xx" -> {
           for (int s = 500; s < 600; s++) {
@@ -219,6 +222,7 @@ final class RouteActionDecoder {
     }
   }
 
+  @SuppressWarnings("deprecation") // `append` is deprecated for append_action, still sent
   private static Consumer<HttpRouteBuilder> headers(
       String at, boolean request, List<HeaderValueOption> add, List<String> remove) {
     List<Consumer<HttpRouteBuilder>> ops = new ArrayList<>();

@@ -51,7 +51,7 @@ final class RouteDecoder {
     }
     domains.sort(
         Comparator.comparingInt((Domain d) -> rank(d.domain()))
-            .thenComparing(d -> -d.domain().length()));
+            .thenComparingInt(d -> -d.domain().length()));
     List<Consumer<HttpRouteBuilder>> routes = new ArrayList<>();
     Set<String> names = new HashSet<>();
     for (Domain d : domains) {
@@ -179,6 +179,7 @@ final class RouteDecoder {
     return b -> parts.forEach(p -> p.accept(b));
   }
 
+  @SuppressWarnings("deprecation") // control planes still send the pre-string_match fields
   private static Consumer<HttpRouteBuilder> header(String at, HeaderMatcher h) {
     String name = h.getName();
     String where = at + "header " + name + ": ";

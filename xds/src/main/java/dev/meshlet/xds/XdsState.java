@@ -40,7 +40,6 @@ final class XdsState {
     ListenerSpec spec;
     @Nullable HttpProxy http;
     @Nullable TcpProxy tcp;
-    @Nullable RouteTable table;
 
     Live(ListenerSpec spec) {
       this.spec = spec;
@@ -297,7 +296,6 @@ final class XdsState {
 
   /** Starts the listener's HTTP proxy on {@code table}, or swaps its routes if it runs. */
   private void run(Live live, RouteTable table) throws IOException {
-    live.table = table;
     if (live.http != null) {
       live.http.replaceRoutes(table::applyTo);
       return;
