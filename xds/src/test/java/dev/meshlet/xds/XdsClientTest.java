@@ -13,9 +13,14 @@ import dev.meshlet.l7.HttpProxy;
 import dev.meshlet.testkit.Await;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.HeaderValue;
+import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.envoyproxy.envoy.config.route.v3.RouteAction;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.route.v3.RouteMatch;
 import io.envoyproxy.envoy.extensions.filters.network.rbac.v3.RBAC;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import java.io.IOException;
@@ -160,6 +165,38 @@ class XdsClientTest {
     assertThat(old.statusCode()).isEqualTo(200);
     assertThat(old.body()).isEqualTo("a /slow");
     assertThat(xds.httpProxy("ingress")).isSameAs(proxy); // replaced routes, not restarted
+  }
+
+  @Test
+  void rewritesAndHeaderChangesReachTheBackendAndTheClient() throws Exception {
+    Route r =
+        Route.newBuilder()
+            .setName("v1")
+            .setMatch(RouteMatch.newBuilder().setPrefix("/v1/"))
+            .setRoute(RouteAction.newBuilder().setCluster("a").setPrefixRewrite("/api/v1/"))
+            .addRequestHeadersToAdd(
+                HeaderValueOption.newBuilder()
+                    .setHeader(HeaderValue.newBuilder().setKey("x-added").setValue("yes")))
+            .addResponseHeadersToAdd(
+                HeaderValueOption.newBuilder()
+                    .setHeader(HeaderValue.newBuilder().setKey("x-served-by").setValue("meshlet")))
+            .addResponseHeadersToRemove("x-backend")
+            .build();
+    push(
+        "1",
+        List.of(edsCluster("a")),
+        List.of(assignment("a", a.port())),
+        List.of(httpListener("ingress", "web")),
+        List.of(routes("web", r)));
+    client();
+    awaitVersions("1");
+
+    HttpResponse<String> res = get(ingress(), "/v1/users");
+
+    assertThat(res.body()).isEqualTo("a /api/v1/users yes");
+    assertThat(res.headers().firstValue("x-served-by")).hasValue("meshlet");
+    assertThat(res.headers().firstValue("x-backend")).isEmpty();
+    assertThat(get(ingress(), "/other").statusCode()).isEqualTo(404);
   }
 
   @Test
