@@ -98,9 +98,11 @@ final class AdsStream {
       // a new stream tells the control plane what is in force, so it sends only what changed
       send(XdsStatus.CLUSTER, Set.of(), null);
       if (listenersWanted) {
-        send(XdsStatus.ENDPOINT, state.edsNames(), null);
+        subscribed.remove(XdsStatus.ENDPOINT);
+        subscribed.remove(XdsStatus.ROUTE);
+        follow(XdsStatus.ENDPOINT, state.edsNames());
         send(XdsStatus.LISTENER, Set.of(), null);
-        send(XdsStatus.ROUTE, state.rdsNames(), null);
+        follow(XdsStatus.ROUTE, state.rdsNames());
       }
     } finally {
       lock.unlock();
@@ -146,9 +148,16 @@ final class AdsStream {
     r.onNext(b.build());
   }
 
-  /** Resubscribes to endpoints and routes when the names in force changed. */
+  /**
+   * Resubscribes to endpoints and routes when the names in force changed. No names is not asked for
+   * until something was: to a control plane an empty list means every resource.
+   */
   private void follow(String type, Set<String> names) {
-    if (!names.equals(subscribed.get(type))) {
+    Set<String> now = subscribed.get(type);
+    if (names.isEmpty() && now == null) {
+      return;
+    }
+    if (!names.equals(now)) {
       send(type, names, null);
     }
   }

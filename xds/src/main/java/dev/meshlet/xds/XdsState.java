@@ -352,6 +352,7 @@ final class XdsState {
    */
   private void retire(String name, Live live, boolean now) {
     LOG.log(Level.INFO, "listener " + name + " removed: draining");
+    drains.removeIf(t -> !t.isAlive());
     if (now) {
       live.close();
     } else {
