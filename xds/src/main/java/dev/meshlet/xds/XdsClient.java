@@ -2,6 +2,7 @@ package dev.meshlet.xds;
 
 import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
+import dev.meshlet.core.ClientTls;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.l7.HttpProxy;
@@ -37,7 +38,8 @@ import org.jspecify.annotations.Nullable;
  * }
  * }</pre>
  *
- * <p>Plain-text gRPC to the control plane only. The README lists what maps and what is rejected.
+ * <p>gRPC to the control plane is plain text unless {@link Builder#tls} is set. The README lists
+ * what maps and what is rejected.
  */
 public final class XdsClient implements AutoCloseable {
   private static final AtomicInteger IDS = new AtomicInteger();
@@ -61,7 +63,14 @@ public final class XdsClient implements AutoCloseable {
             .setMetadata(metadata)
             .setUserAgentName("meshlet")
             .build();
-    this.channel = NettyChannelBuilder.forAddress(b.host, b.port).usePlaintext().build();
+    NettyChannelBuilder grpc =
+        b.tls == null
+            ? NettyChannelBuilder.forAddress(b.host, b.port).usePlaintext()
+            : NettyChannelBuilder.forAddress(b.host, b.port, ControlPlaneTls.credentials(b.tls));
+    if (b.tls != null && b.tls.serverName() != null) {
+      grpc.overrideAuthority(b.tls.serverName());
+    }
+    this.channel = grpc.build();
     int id = IDS.incrementAndGet();
     this.timer =
         Executors.newSingleThreadScheduledExecutor(
@@ -162,10 +171,26 @@ public final class XdsClient implements AutoCloseable {
     private Duration initialBackoff = Duration.ofMillis(100);
     private Duration maxBackoff = Duration.ofSeconds(10);
     private Duration drainTimeout = Duration.ofSeconds(5);
+    private @Nullable ClientTls tls;
 
     private Builder() {}
 
-    /** The control plane's gRPC address (plain text); required. */
+    /**
+     * TLS to the control plane (mTLS with {@link ClientTls.Builder#identity}): the trust and client
+     * certificate of {@code tls}; the server's certificate must name the host given to {@link
+     * #server} or {@link ClientTls.Builder#serverName}. Default: plain text.
+     *
+     * @throws IllegalArgumentException if {@code tls} turns hostname verification off or pins
+     *     peers, which gRPC's TLS does not offer
+     */
+    public Builder tls(ClientTls tls) {
+      Objects.requireNonNull(tls, "tls");
+      ControlPlaneTls.check(tls);
+      this.tls = tls;
+      return this;
+    }
+
+    /** The control plane's gRPC address; required. */
     public Builder server(String host, int port) {
       Objects.requireNonNull(host, "host");
       if (host.isBlank()) {

@@ -7,12 +7,14 @@ import io.envoyproxy.controlplane.server.V3DiscoveryServer;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.grpc.Server;
+import io.grpc.ServerCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Envoy's java-control-plane in process: a {@link SimpleCache} served over ADS on 127.0.0.1, that
@@ -23,10 +25,17 @@ final class ControlPlane implements AutoCloseable {
 
   final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
   final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
+  private final @Nullable ServerCredentials tls;
   private Server server;
   private final int port;
 
   ControlPlane() throws IOException {
+    this(null);
+  }
+
+  /** A control plane behind TLS with {@code tls} (e.g. requiring client certificates). */
+  ControlPlane(@Nullable ServerCredentials tls) throws IOException {
+    this.tls = tls;
     server = serve(0);
     port = server.getPort();
   }
@@ -43,10 +52,10 @@ final class ControlPlane implements AutoCloseable {
           public void onV3StreamDeltaRequest(long streamId, DeltaDiscoveryRequest request) {}
         };
     V3DiscoveryServer discovery = new V3DiscoveryServer(callbacks, cache);
-    return NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", p))
-        .addService(discovery.getAggregatedDiscoveryServiceImpl())
-        .build()
-        .start();
+    InetSocketAddress at = new InetSocketAddress("127.0.0.1", p);
+    NettyServerBuilder b =
+        tls == null ? NettyServerBuilder.forAddress(at) : NettyServerBuilder.forAddress(at, tls);
+    return b.addService(discovery.getAggregatedDiscoveryServiceImpl()).build().start();
   }
 
   int port() {
