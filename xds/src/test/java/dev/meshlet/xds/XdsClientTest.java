@@ -223,6 +223,28 @@ class XdsClientTest {
   }
 
   @Test
+  void changedClusterDefinitionMovesRunningRoutesOntoTheNewCluster() throws Exception {
+    pushWeb("1", "a");
+    client();
+    awaitVersions("1");
+    HttpProxy proxy = ingress();
+    dev.meshlet.core.Cluster before = xds.clusters().get("a");
+
+    // cluster "a" turns from EDS into a STATIC cluster of backend b
+    push(
+        "2",
+        List.of(Envoy.staticCluster("a", b.port()), edsCluster("b")),
+        List.of(assignment("b", b.port())),
+        List.of(httpListener("ingress", "web")),
+        List.of(routes("web", prefixRoute("all", "/", "a"))));
+    awaitVersions("2");
+
+    assertThat(xds.clusters().get("a")).isNotSameAs(before);
+    assertThat(get(proxy, "/moved").body()).isEqualTo("b /moved");
+    assertThat(xds.httpProxy("ingress")).isSameAs(proxy);
+  }
+
+  @Test
   void invalidRouteIsNackedWithReasonAndOldConfigKeepsServing() throws Exception {
     pushWeb("1", "a");
     client();
