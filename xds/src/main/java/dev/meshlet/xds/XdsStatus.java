@@ -15,7 +15,7 @@ import org.jspecify.annotations.Nullable;
  *     control plane), or null if none was
  * @param acks responses accepted since start
  * @param nacks responses rejected since start
- * @param reconnects streams opened after the first one
+ * @param reconnects times the stream broke (or could not be opened) and a reconnect was scheduled
  */
 public record XdsStatus(
     boolean connected,
