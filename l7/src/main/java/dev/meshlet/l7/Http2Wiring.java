@@ -1,5 +1,7 @@
 package dev.meshlet.l7;
 
+import java.io.IOException;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.eclipse.jetty.client.ConnectionPool;
 import org.eclipse.jetty.client.Destination;
@@ -96,13 +98,33 @@ final class Http2Wiring {
       t.setConnectionPoolFactory(d -> cappedPool(d, cap));
       return t;
     }
-    HttpClientTransportDynamic t =
-        new HttpClientTransportDynamic(
-            connector,
-            new ClientConnectionFactoryOverHTTP2.HTTP2(http2),
-            HttpClientConnectionFactory.HTTP11);
+    HttpClientTransportDynamic t = new AlpnFallback(connector, http2);
     t.setConnectionPoolFactory(d -> cappedPool(d, cap));
     return t;
+  }
+
+  /**
+   * Offers h2 then http/1.1 by ALPN. Jetty's transport speaks its first protocol (h2) to a server
+   * that answers without ALPN, as an HTTP/1.1-only server does, which fails every request: here
+   * such a server is spoken to in HTTP/1.1.
+   */
+  private static final class AlpnFallback extends HttpClientTransportDynamic {
+    AlpnFallback(ClientConnector connector, HTTP2Client http2) {
+      super(
+          connector,
+          new ClientConnectionFactoryOverHTTP2.HTTP2(http2),
+          HttpClientConnectionFactory.HTTP11);
+    }
+
+    @Override
+    public Connection newConnection(EndPoint endPoint, Map<String, Object> context)
+        throws IOException {
+      Object alpn = context.get(ClientConnector.APPLICATION_PROTOCOL_CONTEXT_KEY);
+      if (alpn == null || alpn.toString().isEmpty()) {
+        context.put(ClientConnector.APPLICATION_PROTOCOL_CONTEXT_KEY, "http/1.1");
+      }
+      return super.newConnection(endPoint, context);
+    }
   }
 
   /**
