@@ -155,7 +155,7 @@ final class Http2Wiring {
                     c instanceof ConnectionPool.MaxMultiplexable m
                         ? Math.min(cap, m.getMaxMultiplex())
                         : 1),
-        1) {};
+        cap) {};
   }
 
   /**

@@ -120,7 +120,13 @@ class Http2TlsTest {
                 .upstreamProtocol(c, UpstreamProtocol.H2)
                 .defaultRoute(c)
                 .start()) {
+      long t0 = System.nanoTime();
       HttpResponse<String> r = get(HttpClient.Version.HTTP_1_1, p.uri().resolve("/x"));
+      System.err.println(
+          "DBG get "
+              + (System.nanoTime() - t0) / 1000000
+              + " inflight "
+              + p.stats().total().inFlight());
       assertThat(r.statusCode()).isEqualTo(200);
       assertThat(r.body()).isEqualTo("old");
       assertThat(b.last().version()).isEqualTo("HTTP/1.1");
