@@ -295,11 +295,12 @@ final class Attempt
   public void onHeaders(Response serverResponse) {
     int status = serverResponse.getStatus();
     serverStatus = status;
-    if (policy.retriesStatus(status) && exchange.mayRetry(HttpProxyStats.RetryReason.STATUS)) {
+    HttpProxyStats.RetryReason reason = RetryLoop.responseReason(policy, serverResponse);
+    if (reason != null && exchange.mayRetry(reason)) {
       if (status >= 500) {
         tally.failed(); // outlier detection sees it as forwardHead would have
       }
-      progress.retryResponse(HttpProxyStats.RetryReason.STATUS, status);
+      progress.retryResponse(reason, status);
       // then onComplete
       serverResponse.abort(new IOException("meshlet: retrying after status " + status));
       return;

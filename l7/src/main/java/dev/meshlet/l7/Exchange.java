@@ -115,12 +115,14 @@ final class Exchange implements RequestBody.Owner {
     Cluster c = Objects.requireNonNull(choice.cluster());
     FaultPlan plan = choice.faults();
     faults = plan;
-    if (plan != null && plan.abortStatus > 0) { // the route's answer, written like the proxy's own
-      int status = plan.abortStatus;
+    if (plan != null && plan.aborts()) { // the route's answer, written like the proxy's own
+      boolean grpc = Grpc.is(clientRequest);
+      int status = plan.abortAnswer(grpc);
       if (claim()) {
         LocalAnswer.fault(
             clientResponse,
-            status,
+            plan,
+            grpc,
             Callback.from(
                 () -> finish(status, null, null),
                 x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
@@ -144,7 +146,8 @@ final class Exchange implements RequestBody.Owner {
     }
     target = HeaderPolicy.proxyRequestTarget(clientRequest, chosen);
     clientRequest.addFailureListener(this::onClientFailure);
-    timers.requestDeadline(ctx.timeouts().request(chosen), this::onRequestTimeout);
+    timers.requestDeadline(
+        Grpc.deadline(ctx.timeouts().request(chosen), clientRequest), this::onRequestTimeout);
     if (!RequestBody.present(clientRequest)) {
       if (prepare(picked)) {
         send();
@@ -496,13 +499,20 @@ final class Exchange implements RequestBody.Owner {
   }
 
   /**
-   * Writes a local answer, saying why when {@code reason} is set (a circuit breaker's 503); the
-   * caller holds the answer.
+   * Writes a local answer, saying why when {@code reason} is set (a circuit breaker's 503), as a
+   * gRPC status to a gRPC call; the caller holds the answer.
    */
   private void write(
       int status, HttpProxyStats.ErrorKind kind, @Nullable String reason, boolean close) {
     if (clientResponse.isCommitted()) {
       finish(0, kind, new IllegalStateException(status + " after the response was committed"));
+      return;
+    }
+    if (Grpc.is(clientRequest)) { // a status gRPC clients read, in a Trailers-Only answer
+      Callback done = Callback.from(() -> finish(200, kind, null), x -> finish(200, kind, x));
+      String message = LocalAnswer.grpcMessage(status, reason);
+      int code = Grpc.localStatus(status, kind);
+      LocalAnswer.grpc(clientResponse, code, message, status == 503 ? reason : null, close, done);
       return;
     }
     Callback done = Callback.from(() -> finish(status, kind, null), x -> finish(status, kind, x));
