@@ -147,7 +147,8 @@ final class Exchange implements RequestBody.Owner {
     target = HeaderPolicy.proxyRequestTarget(clientRequest, chosen);
     clientRequest.addFailureListener(this::onClientFailure);
     timers.requestDeadline(
-        Grpc.deadline(ctx.timeouts().request(chosen), clientRequest), this::onRequestTimeout);
+        Grpc.deadline(ctx.timeouts().request(chosen), chosen, clientRequest),
+        this::onRequestTimeout);
     if (!RequestBody.present(clientRequest)) {
       if (prepare(picked)) {
         send();

@@ -47,18 +47,20 @@ final class Grpc {
   }
 
   /**
-   * The deadline of a request: {@code route}'s whole-request timeout (zero for none), shortened to
-   * the call's {@code grpc-timeout} for a gRPC call that sends a well-formed one.
+   * The deadline of a request: {@code timeout}, the route's whole-request timeout (zero for none),
+   * shortened to the call's {@code grpc-timeout} less the route's offset (at least 1 ms) for a gRPC
+   * call that sends a well-formed one.
    */
-  static Duration deadline(Duration route, Request request) {
+  static Duration deadline(Duration timeout, HttpRoute route, Request request) {
     if (!is(request)) {
-      return route;
+      return timeout;
     }
     long nanos = timeoutNanos(request.getHeaders().get(TIMEOUT));
-    if (nanos <= 0 || !route.isZero() && route.toNanos() <= nanos) {
-      return route;
+    if (nanos <= 0) {
+      return timeout;
     }
-    return Duration.ofNanos(nanos);
+    nanos = Math.max(1_000_000L, nanos - route.grpcTimeoutOffset.toNanos());
+    return !timeout.isZero() && timeout.toNanos() <= nanos ? timeout : Duration.ofNanos(nanos);
   }
 
   /**

@@ -78,6 +78,28 @@ class GrpcSemanticsTest extends ResilienceTestSupport {
   }
 
   @Test
+  void theRoutesOffsetIsTakenOffTheGrpcTimeout() throws Exception {
+    TestBackend backend = silent();
+    HttpProxy proxy =
+        resources.track(
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .route(r -> r.grpcTimeoutOffset(Duration.ofMillis(700)).to(cluster(backend)))
+                .start());
+
+    long start = System.nanoTime();
+    assertGrpcStatus(call(proxy, "/svc/Get", "grpc-timeout", "1S"), 4);
+    long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+    assertThat(millis).isBetween(290L, 950L); // 1 s less 700 ms
+
+    start = System.nanoTime();
+    assertGrpcStatus(call(proxy, "/svc/Get", "grpc-timeout", "500m"), 4); // at least 1 ms
+    assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(490L);
+    assertThatThrownBy(() -> new HttpRouteBuilder().grpcTimeoutOffset(Duration.ofMillis(-1)))
+        .hasMessageContaining("grpcTimeoutOffset");
+  }
+
+  @Test
   void aMalformedGrpcTimeoutIsIgnoredAndTheRouteTimeoutApplies() throws Exception {
     TestBackend backend = silent();
     HttpProxy proxy =
