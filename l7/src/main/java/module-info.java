@@ -10,13 +10,22 @@ module dev.meshlet.l7 {
   requires transitive dev.meshlet.core;
   requires transitive dev.meshlet.l4;
   requires static transitive org.jspecify;
+  requires org.eclipse.jetty.alpn.server;
   requires org.eclipse.jetty.client;
+  requires org.eclipse.jetty.http2.client;
+  requires org.eclipse.jetty.http2.client.transport;
+  requires org.eclipse.jetty.http2.common;
+  requires org.eclipse.jetty.http2.server;
   requires org.eclipse.jetty.http;
   requires org.eclipse.jetty.io;
   requires org.eclipse.jetty.server;
   requires org.eclipse.jetty.util;
   requires org.eclipse.jetty.util.ajax;
   requires org.slf4j;
+
+  // the JDK's ALPN for Jetty's TLS, on both sides: found as services, never referenced
+  requires org.eclipse.jetty.alpn.java.client;
+  requires org.eclipse.jetty.alpn.java.server;
 
   exports dev.meshlet.l7;
 }

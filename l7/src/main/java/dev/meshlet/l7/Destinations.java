@@ -11,7 +11,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Function;
 import org.eclipse.jetty.client.AbstractConnectionPool;
 import org.eclipse.jetty.client.Connection;
 import org.eclipse.jetty.client.Destination;
@@ -39,24 +38,43 @@ final class Destinations {
   private static final long DRAINED_MAX_DURATION_MILLIS = 1;
 
   private final HttpClient client;
-  private final Function<ClientTls, HttpClient> tlsClients;
+  private final @Nullable HttpClient h2cClient;
+  private final TlsClients tlsClients;
+  private final ProxyConfig config;
   private final ConcurrentHashMap<InetSocketAddress, Server> servers = new ConcurrentHashMap<>();
+
+  /** The servers reached in h2c: a backend in two clusters may be reached both ways. */
+  private final ConcurrentHashMap<InetSocketAddress, Server> h2cServers = new ConcurrentHashMap<>();
+
   private final ConcurrentHashMap<TlsKey, Server> tlsServers = new ConcurrentHashMap<>();
 
   /** The address each TLS backend's {@code host:port} connects to, as its endpoint resolved it. */
   private final ConcurrentHashMap<String, InetSocketAddress> pinned = new ConcurrentHashMap<>();
 
-  /**
-   * @param client the plain proxy client
-   * @param tlsClients the client for a TLS configuration (one per distinct {@link ClientTls})
-   */
-  Destinations(HttpClient client, Function<ClientTls, HttpClient> tlsClients) {
-    this.client = client;
-    this.tlsClients = tlsClients;
+  /** The proxy client for a TLS configuration, offering h2 by ALPN or not. */
+  interface TlsClients {
+    HttpClient client(ClientTls tls, boolean h2);
   }
 
-  /** A TLS server: its address and its cluster's TLS configuration. */
-  private record TlsKey(InetSocketAddress address, String host, ClientTls tls) {}
+  /**
+   * @param client the plain proxy client
+   * @param h2cClient the proxy client for h2c backends; null when no cluster is reached in HTTP/2
+   * @param tlsClients the client for a TLS configuration (one per distinct {@link ClientTls})
+   * @param config the protocol of each cluster
+   */
+  Destinations(
+      HttpClient client,
+      @Nullable HttpClient h2cClient,
+      TlsClients tlsClients,
+      ProxyConfig config) {
+    this.client = client;
+    this.h2cClient = h2cClient;
+    this.tlsClients = tlsClients;
+    this.config = config;
+  }
+
+  /** A TLS server: its address, its cluster's TLS configuration, and whether h2 is offered. */
+  private record TlsKey(InetSocketAddress address, String host, ClientTls tls, boolean h2) {}
 
   /**
    * The address {@code host:port} of a TLS backend connects to, or null when it is no backend's: a
@@ -74,13 +92,27 @@ final class Destinations {
   Server server(Endpoint endpoint) {
     InetSocketAddress a = endpoint.address();
     ClientTls tls = endpoint.cluster().tls();
+    UpstreamProtocol protocol = config.upstreamProtocol(endpoint.cluster().name());
     if (tls != null) {
       return tlsServers.computeIfAbsent(
-          new TlsKey(a, endpoint.backend().host(), tls), this::tlsServer);
+          new TlsKey(a, endpoint.backend().host(), tls, protocol != UpstreamProtocol.HTTP_1_1),
+          this::tlsServer);
+    }
+    HttpClient h2c = h2cClient;
+    if (protocol != UpstreamProtocol.HTTP_1_1 && h2c != null) {
+      Server s = h2cServers.get(a);
+      if (s == null) {
+        s =
+            h2cServers.computeIfAbsent(
+                a, addr -> new Server(h2c, uri("http", addr), addr, HttpVersion.HTTP_2));
+      }
+      return s;
     }
     Server s = servers.get(a);
     if (s == null) {
-      s = servers.computeIfAbsent(a, addr -> new Server(client, uri("http", addr), addr));
+      s =
+          servers.computeIfAbsent(
+              a, addr -> new Server(client, uri("http", addr), addr, HttpVersion.HTTP_1_1));
     }
     return s;
   }
@@ -95,7 +127,9 @@ final class Destinations {
                 + (k.host.indexOf(':') >= 0 ? "[" + k.host + "]" : k.host)
                 + ":"
                 + k.address.getPort());
-    return new Server(tlsClients.apply(k.tls), uri, k.address);
+    // h2 over TLS: no version, so that ALPN offers h2 and http/1.1 and the backend chooses
+    return new Server(
+        tlsClients.client(k.tls, k.h2), uri, k.address, k.h2 ? null : HttpVersion.HTTP_1_1);
   }
 
   private static URI uri(String scheme, InetSocketAddress a) {
@@ -104,15 +138,17 @@ final class Destinations {
     return URI.create(scheme + "://" + authority + ":" + a.getPort());
   }
 
-  /** A new HTTP/1.1 proxy request to {@code server}, idle for at most {@code idleMillis}. */
+  /** A new proxy request to {@code server} in its protocol, idle for at most {@code idleMillis}. */
   Request newRequest(Server server, String method, String target, long idleMillis) {
-    return server
-        .client
-        .newRequest(server.uri)
-        .method(method)
-        .version(HttpVersion.HTTP_1_1)
-        .path(target)
-        .idleTimeout(idleMillis, TimeUnit.MILLISECONDS);
+    Request r =
+        server
+            .client
+            .newRequest(server.uri)
+            .method(method)
+            .path(target)
+            .idleTimeout(idleMillis, TimeUnit.MILLISECONDS);
+    HttpVersion v = server.version;
+    return v == null ? r : r.version(v);
   }
 
   /**
@@ -134,6 +170,9 @@ final class Destinations {
         proxyRequest.send(listener); // Jetty's path, which fails the request as it should
         return;
       }
+    }
+    if (server.version != HttpVersion.HTTP_1_1) {
+      Http2Authority.fromHost(proxyRequest); // the destination is resolved: the host may change
     }
     d.send(proxyRequest, listener);
   }
@@ -177,6 +216,14 @@ final class Destinations {
         drain(e.getValue());
       }
     }
+    for (Iterator<Map.Entry<InetSocketAddress, Server>> it = h2cServers.entrySet().iterator();
+        it.hasNext(); ) {
+      Map.Entry<InetSocketAddress, Server> e = it.next();
+      if (!reachable.contains(e.getKey())) {
+        it.remove();
+        drain(e.getValue());
+      }
+    }
     for (Iterator<Map.Entry<TlsKey, Server>> it = tlsServers.entrySet().iterator();
         it.hasNext(); ) {
       Map.Entry<TlsKey, Server> e = it.next();
@@ -213,14 +260,18 @@ final class Destinations {
     /** The proxy client that reaches it: the plain one, or the one for its cluster's TLS. */
     final HttpClient client;
 
+    /** The version of its requests: null when ALPN chooses (h2 over TLS). */
+    final @Nullable HttpVersion version;
+
     private final InetSocketAddress address;
     private volatile @Nullable Destination destination;
     private volatile long checkedNanos;
     private final AtomicBoolean unresolved = new AtomicBoolean();
     private final AtomicBoolean tlsFailing = new AtomicBoolean();
 
-    Server(HttpClient client, URI uri, InetSocketAddress address) {
+    Server(HttpClient client, URI uri, InetSocketAddress address, @Nullable HttpVersion version) {
       this.client = client;
+      this.version = version;
       this.uri = uri;
       this.address = address;
     }

@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.eclipse.jetty.http2.HTTP2Connection;
 import org.eclipse.jetty.io.Connection;
 import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.util.Callback;
@@ -68,6 +69,10 @@ final class HeadDeadline implements Connection.Listener, Runnable {
 
   @Override
   public void onOpened(Connection connection) {
+    if (connection instanceof HTTP2Connection) {
+      // streams come and go on an HTTP/2 connection: its idle timeout and stream limits bound it
+      return;
+    }
     State s = new State(connection);
     s.arm(System.nanoTime());
     states.put(connection, s);

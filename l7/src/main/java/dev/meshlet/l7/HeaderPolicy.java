@@ -41,7 +41,8 @@ final class HeaderPolicy {
     HttpFields in = clientRequest.getHeaders();
     Set<String> named = connectionTokens(in);
     boolean trusted = config.trusted(peerAddress(clientRequest));
-    boolean http10 = clientRequest.getConnectionMetaData().getHttpVersion() == HttpVersion.HTTP_1_0;
+    HttpVersion version = clientRequest.getConnectionMetaData().getHttpVersion();
+    boolean http10 = version == HttpVersion.HTTP_1_0;
     StringBuilder xff = null;
     String via = null;
     String originalHost = null;
@@ -57,10 +58,17 @@ final class HeaderPolicy {
             out.add(f); // never stripped, even when named in Connection
             continue;
           }
+          case TE -> {
+            // an HTTP/2 client's "te: trailers" (the only TE HTTP/2 allows) says it takes
+            // trailers, which the proxy forwards: gRPC backends require it
+            if (version == HttpVersion.HTTP_2 && f.contains("trailers")) {
+              out.add(HttpHeader.TE, "trailers");
+            }
+            continue;
+          }
           case CONNECTION,
               KEEP_ALIVE,
               PROXY_CONNECTION,
-              TE,
               TRANSFER_ENCODING,
               UPGRADE,
               PROXY_AUTHENTICATE,
@@ -119,6 +127,14 @@ final class HeaderPolicy {
       }
       out.add(f);
     }
+    if (originalHost == null && version == HttpVersion.HTTP_2) {
+      // HTTP/2 names the host in :authority, not in a Host header
+      String authority = clientRequest.getHttpURI().getAuthority();
+      if (authority != null && !authority.isEmpty()) {
+        originalHost = authority;
+        out.put(HttpHeader.HOST, authority);
+      }
+    }
     String peer = Request.getRemoteAddr(clientRequest);
     out.put(
         HttpHeader.X_FORWARDED_FOR, xff == null ? peer : xff.append(", ").append(peer).toString());
@@ -140,7 +156,7 @@ final class HeaderPolicy {
         out.put(Peers.XFCC, xfcc);
       }
     }
-    String hop = (http10 ? "1.0 " : "1.1 ") + config.via();
+    String hop = viaVersion(version) + config.via();
     out.put(HttpHeader.VIA, via == null ? hop : via + ", " + hop);
     if (clientRequestId == null) {
       String id = record.requestId;
@@ -227,9 +243,11 @@ final class HeaderPolicy {
       }
       out.add(f);
     }
+    if (serverResponse.getVersion() == HttpVersion.HTTP_2) {
+      chunked = true; // any HTTP/2 response may end with trailers
+    }
     // RFC 9110 §7.6.3: a proxy adds itself to Via in both directions
-    String hop =
-        (serverResponse.getVersion() == HttpVersion.HTTP_1_0 ? "1.0 " : "1.1 ") + config.via();
+    String hop = viaVersion(serverResponse.getVersion()) + config.via();
     out.put(HttpHeader.VIA, via == null ? hop : via + ", " + hop);
     if (route != null) {
       route.responseHeaders().apply(out);
@@ -255,6 +273,11 @@ final class HeaderPolicy {
   private static @Nullable InetAddress peerAddress(Request clientRequest) {
     SocketAddress remote = clientRequest.getConnectionMetaData().getRemoteSocketAddress();
     return remote instanceof InetSocketAddress isa ? isa.getAddress() : null;
+  }
+
+  /** The protocol version a Via entry names for a hop in {@code v}, with its space. */
+  private static String viaVersion(HttpVersion v) {
+    return v == HttpVersion.HTTP_1_0 ? "1.0 " : v == HttpVersion.HTTP_2 ? "2.0 " : "1.1 ";
   }
 
   /** The lower-case header names listed in Connection, or null when there are none. */

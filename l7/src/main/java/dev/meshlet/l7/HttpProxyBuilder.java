@@ -477,6 +477,53 @@ public final class HttpProxyBuilder {
   }
 
   /**
+   * Whether the listener also speaks HTTP/2 in clear text (h2c), on the same port as HTTP/1.1: by
+   * prior knowledge (the client begins with the HTTP/2 preface) and by {@code Upgrade: h2c}.
+   * Default false: a plain listener speaks HTTP/1.1 only, with nothing added to its path. See
+   * {@link #http2(Http2Limits)} for the limits.
+   */
+  public HttpProxyBuilder h2c(boolean on) {
+    settings.h2c(on);
+    return this;
+  }
+
+  /**
+   * Whether a {@link #tls(ServerTls) TLS} listener offers HTTP/2 by ALPN ({@code h2}, then {@code
+   * http/1.1}); default true. A client that offers no ALPN, or only {@code http/1.1}, speaks
+   * HTTP/1.1.
+   */
+  public HttpProxyBuilder h2(boolean on) {
+    settings.h2(on);
+    return this;
+  }
+
+  /** The HTTP/2 limits of both sides; default {@link Http2Limits#defaults()}. */
+  public HttpProxyBuilder http2(Http2Limits limits) {
+    settings.http2(limits);
+    return this;
+  }
+
+  /**
+   * The protocol spoken to the backends of {@code cluster} (matched by its name, also in routes
+   * replaced later); default {@link UpstreamProtocol#HTTP_1_1}. Clients keep their own protocol.
+   *
+   * <pre>{@code
+   * HttpProxy proxy = HttpProxy.builder()
+   *     .listen(8080)
+   *     .h2c(true)
+   *     .upstreamProtocol(grpcBackends, UpstreamProtocol.H2C)
+   *     .defaultRoute(grpcBackends)
+   *     .start();
+   * }</pre>
+   *
+   * @throws IllegalArgumentException for {@link UpstreamProtocol#H2C} on a cluster with TLS
+   */
+  public HttpProxyBuilder upstreamProtocol(Cluster cluster, UpstreamProtocol protocol) {
+    settings.upstreamProtocol(cluster, protocol);
+    return this;
+  }
+
+  /**
    * Validates the settings and starts the proxy.
    *
    * @throws BindException naming the address when it cannot be bound (in use, or not an address of

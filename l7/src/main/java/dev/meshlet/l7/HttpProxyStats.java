@@ -172,6 +172,20 @@ public record HttpProxyStats(
      */
     ACCEPT_FAILED(0),
     /**
+     * Not a request: an HTTP/2 client sent more control frames (resets, SETTINGS, PING, empty
+     * frames) than {@link Http2Limits#maxControlFramesPerSecond()} allows, as the rapid reset and
+     * flood attacks do; its connection was closed with {@code GOAWAY ENHANCE_YOUR_CALM}. Counted
+     * per connection, logged once.
+     */
+    H2_FLOOD(0),
+    /**
+     * Not a request: an HTTP/2 client broke the protocol (a malformed frame, a header block over
+     * {@link Http2Limits#maxHeaderListSize()} however many CONTINUATION frames carry it, a bad
+     * preface); its connection was closed with a {@code GOAWAY} naming the error. Counted per
+     * connection, logged once.
+     */
+    H2_PROTOCOL(0),
+    /**
      * The proxy could not open a socket to the backend because the process ran out of file
      * descriptors (EMFILE or ENFILE): 503 with {@code X-Meshlet-Overflow: proxy out of file
      * descriptors}, logged once per episode (until a connection to a backend opens again); not held

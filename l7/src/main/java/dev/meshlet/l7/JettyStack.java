@@ -16,9 +16,11 @@ import java.util.concurrent.locks.ReentrantLock;
 import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLParameters;
+import org.eclipse.jetty.alpn.server.ALPNServerConnectionFactory;
 import org.eclipse.jetty.client.ContinueProtocolHandler;
 import org.eclipse.jetty.client.EarlyHintsProtocolHandler;
 import org.eclipse.jetty.client.HttpClient;
+import org.eclipse.jetty.client.HttpClientTransport;
 import org.eclipse.jetty.client.ProcessingProtocolHandler;
 import org.eclipse.jetty.client.ProtocolHandlers;
 import org.eclipse.jetty.client.Request;
@@ -62,8 +64,14 @@ final class JettyStack {
   private final HttpClient client;
   private final Destinations destinations;
 
-  /** One client per distinct upstream TLS configuration, made when a route first reaches it. */
-  private final Map<ClientTls, HttpClient> tlsClients = new ConcurrentHashMap<>();
+  /** The client for h2c backends (sharing the plain one's selectors); null when none is h2c. */
+  private final @Nullable HttpClient h2cClient;
+
+  /**
+   * One client per distinct upstream TLS configuration and protocol, made when a route first
+   * reaches it.
+   */
+  private final Map<TlsProfile, HttpClient> tlsClients = new ConcurrentHashMap<>();
 
   private final ReentrantLock tlsClientsLock = new ReentrantLock();
   private volatile boolean stopped;
@@ -98,7 +106,10 @@ final class JettyStack {
         MAX_RESPONSE_HEAD + 4096); // room for the response headers the proxy adds
     http.setIdleTimeout(config.idleTimeout().toMillis());
     HttpConnectionFactory http1 = new HttpConnectionFactory(http);
-    ConnectionFactory[] factories = {http1};
+    ConnectionFactory[] factories =
+        config.h2c()
+            ? new ConnectionFactory[] {http1, Http2Wiring.h2c(http, config, counters.total)}
+            : new ConnectionFactory[] {http1};
     ServerTls tls = config.tls();
     if (tls != null) {
       // no SNI host check: the certificate was chosen by SNI, the Host header is routed, not
@@ -107,8 +118,21 @@ final class JettyStack {
       serverTls = new SslContextFactory.Server();
       serverTls.setRenegotiationAllowed(false);
       apply(serverTls, tls);
-      // ALPN goes between the two once HTTP/2 is offered; HTTP/1.1 needs no negotiation
-      factories = new ConnectionFactory[] {new SslConnectionFactory(serverTls, "http/1.1"), http1};
+      if (config.h2()) {
+        // ALPN picks h2 or http/1.1; a client that offers neither (or no ALPN) gets HTTP/1.1
+        ALPNServerConnectionFactory alpn = new ALPNServerConnectionFactory("h2", "http/1.1");
+        alpn.setDefaultProtocol("http/1.1");
+        factories =
+            new ConnectionFactory[] {
+              new SslConnectionFactory(serverTls, alpn.getProtocol()),
+              alpn,
+              Http2Wiring.h2(http, config, counters.total),
+              http1
+            };
+      } else {
+        factories =
+            new ConnectionFactory[] {new SslConnectionFactory(serverTls, "http/1.1"), http1};
+      }
     } else {
       serverTls = null;
     }
@@ -122,16 +146,29 @@ final class JettyStack {
             config.selectorThreads(),
             ProxyHeaders.listener(config, counters.total, factories));
     ClientConnector clientConnector = connector.newClientConnector();
-    client =
-        newClient(
-            config,
-            clientConnector,
-            threads,
-            scheduler,
-            new SharedSelectorConnector.LiteralsInline(
-                new SocketAddressResolver.Async(
-                    threads, scheduler, config.connectTimeout().toMillis())));
-    destinations = new Destinations(client, this::tlsClient);
+    clientConnector.setExecutor(threads);
+    clientConnector.setScheduler(scheduler);
+    HttpClientTransportOverHTTP http11 = new HttpClientTransportOverHTTP(clientConnector);
+    // The response listeners (Attempt) never block: run them on the selector thread that read the
+    // response, as the server runs the NonBlocking handler, instead of handing each response to the
+    // pool.
+    http11.setInvocationType(Invocable.InvocationType.NON_BLOCKING);
+    SocketAddressResolver literalsInline =
+        new SharedSelectorConnector.LiteralsInline(
+            new SocketAddressResolver.Async(
+                threads, scheduler, config.connectTimeout().toMillis()));
+    client = newClient(config, http11, threads, scheduler, literalsInline);
+    // the h2c client shares the plain one's connector, and so the server's selectors
+    h2cClient =
+        config.upstreamProtocols().isEmpty()
+            ? null
+            : newClient(
+                config,
+                Http2Wiring.upstreamTransport(clientConnector, config, false),
+                threads,
+                scheduler,
+                literalsInline);
+    destinations = new Destinations(client, h2cClient, this::tlsClient, config);
 
     connector.setHost(config.host());
     connector.setPort(config.port());
@@ -212,14 +249,15 @@ final class JettyStack {
    * The proxy client for backends reached with {@code tls}: its own connector and selector (the
    * shared selector's connector holds one TLS configuration, the plain one), started on first use.
    */
-  private HttpClient tlsClient(ClientTls tls) {
-    HttpClient c = tlsClients.get(tls);
+  private HttpClient tlsClient(ClientTls tls, boolean h2) {
+    TlsProfile profile = new TlsProfile(tls, h2);
+    HttpClient c = tlsClients.get(profile);
     if (c != null) {
       return c;
     }
     tlsClientsLock.lock();
     try {
-      c = tlsClients.get(tls);
+      c = tlsClients.get(profile);
       if (c != null) {
         return c;
       }
@@ -254,10 +292,12 @@ final class JettyStack {
       ClientConnector cc = new ClientConnector();
       cc.setSslContextFactory(f);
       cc.setSelectors(1);
+      cc.setExecutor(threads);
+      cc.setScheduler(scheduler);
       HttpClient created =
           newClient(
               config,
-              cc,
+              h2 ? Http2Wiring.upstreamTransport(cc, config, true) : http11Transport(cc),
               threads,
               scheduler,
               new Pinned(
@@ -271,27 +311,30 @@ final class JettyStack {
         LifeCycle.stop(created);
         throw new IllegalStateException("starting the TLS client for " + tls + ": " + e, e);
       }
-      tlsClients.put(tls, created);
+      tlsClients.put(profile, created);
       return created;
     } finally {
       tlsClientsLock.unlock();
     }
   }
 
+  /** A TLS client's upstream configuration: its TLS, and whether it offers h2 by ALPN. */
+  private record TlsProfile(ClientTls tls, boolean h2) {}
+
+  /** The HTTP/1.1 transport, whose response listeners run on the thread that read the response. */
+  private static HttpClientTransportOverHTTP http11Transport(ClientConnector cc) {
+    HttpClientTransportOverHTTP transport = new HttpClientTransportOverHTTP(cc);
+    transport.setInvocationType(Invocable.InvocationType.NON_BLOCKING);
+    return transport;
+  }
+
   /** The proxy client, as a transparent proxy needs it (see NOTES: Jetty's defaults that hurt). */
   private static HttpClient newClient(
       ProxyConfig config,
-      ClientConnector clientConnector,
+      HttpClientTransport transport,
       QueuedThreadPool threads,
       ScheduledExecutorScheduler scheduler,
       SocketAddressResolver resolver) {
-    clientConnector.setExecutor(threads);
-    clientConnector.setScheduler(scheduler);
-    HttpClientTransportOverHTTP transport = new HttpClientTransportOverHTTP(clientConnector);
-    // The response listeners (Attempt) never block: run them on the selector thread that read the
-    // response, as the server runs the NonBlocking handler, instead of handing each response to the
-    // pool.
-    transport.setInvocationType(Invocable.InvocationType.NON_BLOCKING);
     HttpClient client = new HttpClient(transport);
     client.setExecutor(threads);
     client.setScheduler(scheduler);
@@ -326,6 +369,10 @@ final class JettyStack {
       connector.getSelectorManager().start(); // the client's connections use it: before the client
       client.start();
       configureStarted(client);
+      if (h2cClient != null) {
+        Http2Wiring.startShared(h2cClient); // its connector is running: the plain client's
+        configureStarted(h2cClient);
+      }
       if (headDeadline != null) {
         headDeadline.start();
       }
@@ -430,6 +477,9 @@ final class JettyStack {
       tlsClients.clear();
     } finally {
       tlsClientsLock.unlock();
+    }
+    if (h2cClient != null) {
+      LifeCycle.stop(h2cClient);
     }
     LifeCycle.stop(client);
     LifeCycle.stop(server);

@@ -6,6 +6,7 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /** The validated, immutable settings of an {@link HttpProxy}. */
@@ -50,12 +51,30 @@ record ProxyConfig(
     boolean forwardClientCert,
     boolean proxyProtocolIn,
     List<Cidr> proxyFronts,
-    @Nullable ProxyProtocol proxyProtocolOut) {
+    @Nullable ProxyProtocol proxyProtocolOut,
+    boolean h2c,
+    boolean h2,
+    Http2Limits http2,
+    Map<String, UpstreamProtocol> upstreamProtocols) {
 
   ProxyConfig {
     routes = List.copyOf(routes);
+    upstreamProtocols = Map.copyOf(upstreamProtocols);
     trustedProxies = List.copyOf(trustedProxies);
     proxyFronts = List.copyOf(proxyFronts);
+  }
+
+  /** The protocol to speak to the backends of the cluster named {@code cluster}. */
+  UpstreamProtocol upstreamProtocol(String cluster) {
+    if (upstreamProtocols.isEmpty()) {
+      return UpstreamProtocol.HTTP_1_1; // no lookup on the default path
+    }
+    return upstreamProtocols.getOrDefault(cluster, UpstreamProtocol.HTTP_1_1);
+  }
+
+  /** The largest HTTP/2 header block a client may send, in bytes. */
+  int maxHeaderListSize() {
+    return http2.maxHeaderListSize() > 0 ? http2.maxHeaderListSize() : maxRequestHeaderSize;
   }
 
   /** The routing table the proxy starts with. */

@@ -117,6 +117,25 @@ final class ProxyRequestContent implements org.eclipse.jetty.client.Request.Cont
     }
   }
 
+  /**
+   * Whether the whole body is one pending empty last chunk, nothing sent yet: a body that turned
+   * out to be none.
+   */
+  boolean endsEmpty() {
+    lock.lock();
+    try {
+      Content.Chunk p = pending;
+      return p != null
+          && p.isLast()
+          && !p.hasRemaining()
+          && !(p instanceof Trailers)
+          && !Content.Chunk.isFailure(p)
+          && !replayed;
+    } finally {
+      lock.unlock();
+    }
+  }
+
   /** Copies {@code chunk} after the pending {@code p}; releases both. Called holding the lock. */
   private int append(Content.Chunk p, Content.Chunk chunk) {
     int held = size(p);

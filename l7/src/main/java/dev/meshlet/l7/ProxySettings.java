@@ -8,8 +8,10 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
@@ -60,6 +62,34 @@ final class ProxySettings {
   private @Nullable ServerTls tls;
   private boolean watchTlsFiles = true;
   private boolean forwardClientCert;
+  private boolean h2c;
+  private boolean h2 = true;
+  private Http2Limits http2 = Http2Limits.defaults();
+  private final Map<String, UpstreamProtocol> upstreamProtocols = new HashMap<>();
+
+  void h2c(boolean on) {
+    this.h2c = on;
+  }
+
+  void h2(boolean on) {
+    this.h2 = on;
+  }
+
+  void http2(Http2Limits limits) {
+    this.http2 = Objects.requireNonNull(limits, "http2");
+  }
+
+  void upstreamProtocol(Cluster cluster, UpstreamProtocol protocol) {
+    Objects.requireNonNull(cluster, "cluster");
+    Objects.requireNonNull(protocol, "protocol");
+    if (protocol == UpstreamProtocol.H2C && cluster.tls() != null) {
+      throw new IllegalArgumentException(
+          "upstreamProtocol: cluster '"
+              + cluster.name()
+              + "' has TLS (expected: UpstreamProtocol.H2 for HTTP/2 over TLS)");
+    }
+    upstreamProtocols.put(cluster.name(), protocol);
+  }
 
   void tls(ServerTls tls) {
     this.tls = Objects.requireNonNull(tls, "tls");
@@ -402,7 +432,11 @@ final class ProxySettings {
         forwardClientCert,
         proxyProtocolIn,
         proxyFronts,
-        proxyProtocolOut);
+        proxyProtocolOut,
+        h2c,
+        h2,
+        http2,
+        upstreamProtocols);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */

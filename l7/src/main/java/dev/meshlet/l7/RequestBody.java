@@ -8,6 +8,7 @@ import java.util.function.Supplier;
 import org.eclipse.jetty.client.ByteBufferRequestContent;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpVersion;
 import org.eclipse.jetty.http.Trailers;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Request;
@@ -103,7 +104,11 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
   static boolean present(Request clientRequest) {
     long length = clientRequest.getLength();
     return length > 0
-        || (length < 0 && clientRequest.getHeaders().contains(HttpHeader.TRANSFER_ENCODING));
+        || (length < 0
+            && (clientRequest.getHeaders().contains(HttpHeader.TRANSFER_ENCODING)
+                // HTTP/2 frames a body of no declared length by END_STREAM, which may come
+                // later: read it, and send none if it turns out empty (see attachTo)
+                || clientRequest.getConnectionMetaData().getHttpVersion() == HttpVersion.HTTP_2));
   }
 
   /**
@@ -173,8 +178,15 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
    */
   @Nullable ProxyRequestContent attachTo(org.eclipse.jetty.client.Request proxyRequest) {
     ReplayBuffer b = buffer;
+    boolean undeclared = clientRequest.getLength() < 0;
     if (b != null) {
+      if (undeclared && b.length() == 0 && trailers == null) {
+        return null; // an HTTP/2 request whose stream ended with its head: no body
+      }
       proxyRequest.body(new ByteBufferRequestContent((String) null, b.view()));
+      if (trailers != null && proxyRequest.getVersion() == HttpVersion.HTTP_2) {
+        proxyRequest.trailersSupplier(this); // HTTP/2 (unlike 1.1) has trailers after a length
+      }
       return null;
     }
     ProxyRequestContent s = Objects.requireNonNull(streamed);
@@ -341,6 +353,13 @@ final class RequestBody implements ProxyRequestContent.Listener, Supplier<@Nulla
         .waiting()) { // answered meanwhile: its finish() may have come before the last pushBack
       s.discard();
       return;
+    }
+    Attempt a = sink;
+    if (a != null && clientRequest.getLength() < 0 && s.endsEmpty()) {
+      // an HTTP/2 request whose stream ended with its head: it goes with no body (a GET would
+      // otherwise reach an HTTP/1.1 backend chunked)
+      a.proxyRequest.body(null);
+      a.proxyRequest.trailersSupplier(null);
     }
     owner.send();
   }
