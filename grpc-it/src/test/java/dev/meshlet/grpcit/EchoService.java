@@ -60,6 +60,10 @@ final class EchoService {
   static final MethodDescriptor<String, String> HANG =
       method("Hang", MethodDescriptor.MethodType.UNARY);
 
+  /** One message, then nothing (the call is held until the server stops). */
+  static final MethodDescriptor<String, String> TRICKLE =
+      method("Trickle", MethodDescriptor.MethodType.SERVER_STREAMING);
+
   /** NOT_FOUND before any message: a Trailers-Only response. */
   static final MethodDescriptor<String, String> FIND =
       method("Find", MethodDescriptor.MethodType.UNARY);
@@ -106,6 +110,14 @@ final class EchoService {
                   calls.incrementAndGet();
                   out.onError(
                       Status.NOT_FOUND.withDescription("no item " + request).asRuntimeException());
+                }))
+        .addMethod(
+            TRICKLE,
+            ServerCalls.asyncServerStreamingCall(
+                (String request, StreamObserver<String> out) -> {
+                  calls.incrementAndGet();
+                  out.onNext("first");
+                  held.add(out);
                 }))
         .addMethod(PAGES, ServerCalls.asyncServerStreamingCall(this::pages))
         .addMethod(FLAKY, ServerCalls.asyncUnaryCall(this::flaky))

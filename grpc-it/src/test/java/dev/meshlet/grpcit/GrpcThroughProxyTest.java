@@ -100,6 +100,14 @@ class GrpcThroughProxyTest {
         channel, method, CallOptions.DEFAULT.withDeadlineAfter(20, TimeUnit.SECONDS), request);
   }
 
+  /**
+   * Connects the channel (and warms both sides) with one call, so that a short deadline measures
+   * the call, not the connection.
+   */
+  void warmUp() {
+    assertThat(unary(EchoService.SAY, "warm")).isEqualTo("hello warm");
+  }
+
   static StatusRuntimeException failure(Runnable call) {
     return catchThrowableOfType(StatusRuntimeException.class, call::run);
   }
@@ -167,6 +175,7 @@ class GrpcThroughProxyTest {
     // the offset makes the proxy's deadline pass before the client's own: its status is the one
     // seen
     start(r -> r.requestTimeout(Duration.ofSeconds(20)).grpcTimeoutOffset(Duration.ofMillis(100)));
+    warmUp();
     long begin = System.nanoTime();
     StatusRuntimeException x =
         failure(
@@ -181,8 +190,33 @@ class GrpcThroughProxyTest {
     assertThat(x.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
     assertThat(x.getStatus().getDescription()).isEqualTo("meshlet: 504 Gateway Timeout");
     assertThat(millis).isBetween(150L, 5_000L);
-    assertThat(service.calls.get()).isEqualTo(1);
+    assertThat(service.calls.get()).isEqualTo(2);
     assertThat(idleStats().total().errors(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT)).isEqualTo(1);
+  }
+
+  @Test
+  void aDeadlineThatPassesMidStreamEndsTheCallAndTheProxyServesOn() throws Exception {
+    start(r -> r.grpcTimeoutOffset(Duration.ofMillis(100)));
+    warmUp();
+    List<String> got = new ArrayList<>();
+    long begin = System.nanoTime();
+    StatusRuntimeException x =
+        failure(
+            () ->
+                ClientCalls.blockingServerStreamingCall(
+                        channel,
+                        EchoService.TRICKLE,
+                        CallOptions.DEFAULT.withDeadlineAfter(300, TimeUnit.MILLISECONDS),
+                        "q")
+                    .forEachRemaining(got::add));
+    long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - begin);
+
+    assertThat(got).containsExactly("first"); // the head and a message were forwarded: a reset
+    assertThat(x.getStatus().getCode()).isNotEqualTo(Status.Code.OK);
+    assertThat(millis).isLessThan(5_000L);
+    HttpProxyStats s = idleStats();
+    assertThat(s.total().errors(HttpProxyStats.ErrorKind.UPSTREAM_ABORTED)).isEqualTo(1);
+    assertThat(unary(EchoService.SAY, "ann")).isEqualTo("hello ann");
   }
 
   @Test
