@@ -9,8 +9,10 @@ import dev.meshlet.l4.ProxyProtocol;
 import dev.meshlet.l7.AccessLog;
 import dev.meshlet.l7.HttpProxy;
 import dev.meshlet.l7.HttpProxyBuilder;
+import dev.meshlet.l7.UpstreamProtocol;
 import java.io.PrintStream;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
@@ -27,6 +29,7 @@ final class L7Mode {
                  [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
                  [--access-log-format text|json] [--generate-traceparent]
                  [--proxy-protocol-in] [--proxy-protocol-from CIDR] [--proxy-protocol-out v1|v2]
+                 [--h2c] [--upstream-h2c | --upstream-h2]
                  [--admin 127.0.0.1:9901] [--admin-allow-remote]
       """
           + TlsFlags.USAGE;
@@ -45,6 +48,11 @@ final class L7Mode {
                              (repeatable, e.g. 10.0.0.0/8); others are closed
         --proxy-protocol-out l4, l7: begin each backend connection with a PROXY header naming
                              the client (off by default)
+        --h2c                l7: also speak HTTP/2 in clear text on the listen port (prior
+                             knowledge and Upgrade: h2c); a TLS listener offers h2 by ALPN anyway
+        --upstream-h2c       l7: speak HTTP/2 in clear text (prior knowledge) to every backend
+        --upstream-h2        l7: offer HTTP/2 by ALPN to every backend (needs --upstream-tls);
+                             a backend that declines is spoken to in HTTP/1.1
       """
           + TlsFlags.HELP;
 
@@ -74,6 +82,9 @@ final class L7Mode {
           "--defer-resolution",
           "--generate-traceparent",
           "--proxy-protocol-in",
+          "--h2c",
+          "--upstream-h2c",
+          "--upstream-h2",
           "--admin-allow-remote");
 
   /**
@@ -86,6 +97,24 @@ final class L7Mode {
   private static final Duration IDLE_MARGIN = Duration.ofSeconds(1);
 
   private L7Mode() {}
+
+  /** The protocol to backends from {@code --upstream-h2c} and {@code --upstream-h2}. */
+  private static UpstreamProtocol upstreamProtocol(Flags f, boolean tls) {
+    boolean h2c = f.flag("--upstream-h2c");
+    boolean h2 = f.flag("--upstream-h2");
+    if (h2c && h2) {
+      throw new UsageException("--upstream-h2c and --upstream-h2: give one (h2c is clear text)");
+    }
+    if (h2c && tls) {
+      throw new UsageException(
+          "--upstream-h2c with --upstream-tls: h2c is clear text (expected: --upstream-h2)");
+    }
+    if (h2 && !tls) {
+      throw new UsageException(
+          "--upstream-h2 needs --upstream-tls (expected: --upstream-h2c for clear text)");
+    }
+    return h2c ? UpstreamProtocol.H2C : h2 ? UpstreamProtocol.H2 : UpstreamProtocol.HTTP_1_1;
+  }
 
   static int run(List<String> args, PrintStream out, CountDownLatch stop) throws Exception {
     Flags f = new Flags(args, FLAGS, SWITCHES);
@@ -101,6 +130,8 @@ final class L7Mode {
       b.tls(tls);
     }
     ClientTls upstream = TlsFlags.upstream(f);
+    UpstreamProtocol protocol = upstreamProtocol(f, upstream != null);
+    List<Cluster> clusters = new ArrayList<>();
     String rt = f.optional("--response-timeout");
     Duration responseTimeout = rt == null ? null : Values.duration(rt, "--response-timeout");
     if (responseTimeout != null) {
@@ -124,6 +155,7 @@ final class L7Mode {
               balancer,
               resolve,
               upstream);
+      clusters.add(cluster);
       switch (flag.name()) {
         case "--route" -> {
           if (!match.startsWith("/")) {
@@ -147,7 +179,17 @@ final class L7Mode {
     }
     String def = f.optional("--default");
     if (def != null) {
-      b.defaultRoute(Values.cluster("default", def, balancer, resolve, upstream));
+      Cluster cluster = Values.cluster("default", def, balancer, resolve, upstream);
+      clusters.add(cluster);
+      b.defaultRoute(cluster);
+    }
+    if (protocol != UpstreamProtocol.HTTP_1_1) {
+      for (Cluster c : clusters) {
+        b.upstreamProtocol(c, protocol);
+      }
+    }
+    if (f.flag("--h2c")) {
+      b.h2c(true);
     }
     if (routes == 0 && def == null) {
       throw new UsageException(
@@ -187,7 +229,8 @@ final class L7Mode {
               + listen[0]
               + ":"
               + proxy.port()
-              + (tls == null ? "" : " (TLS, " + tls.clientAuth() + " client certificates)"));
+              + (tls == null ? "" : " (TLS, " + tls.clientAuth() + " client certificates)")
+              + (f.flag("--h2c") ? " (h2c)" : ""));
       out.flush();
       try (Admin ignored = AdminFlags.start(admin, out, a -> a.register("l7", proxy))) {
         stop.await();
