@@ -15,6 +15,7 @@ module dev.meshlet.l7 {
   requires org.eclipse.jetty.http2.client;
   requires org.eclipse.jetty.http2.client.transport;
   requires org.eclipse.jetty.http2.common;
+  requires org.eclipse.jetty.http2.hpack;
   requires org.eclipse.jetty.http2.server;
   requires org.eclipse.jetty.http;
   requires org.eclipse.jetty.io;

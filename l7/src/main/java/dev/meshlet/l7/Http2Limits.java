@@ -11,9 +11,9 @@ package dev.meshlet.l7;
  * {@link #maxHeaderListSize()} closes the connection; more than {@link
  * #maxControlFramesPerSecond()} of the frames that cost the proxy work without a request (resets,
  * SETTINGS, PING, empty frames: the rapid reset and flood attacks) closes the connection with
- * {@code GOAWAY ENHANCE_YOUR_CALM}. Each closure is counted in {@link HttpProxyStats#errors()}
- * ({@link HttpProxyStats.ErrorKind#H2_FLOOD}, {@link HttpProxyStats.ErrorKind#H2_PROTOCOL}) and
- * logged once.
+ * {@code GOAWAY ENHANCE_YOUR_CALM}. Each closure and refused stream is counted in the stats errors
+ * ({@link HttpProxyStats.ErrorKind#H2_FLOOD}, {@link HttpProxyStats.ErrorKind#H2_PROTOCOL}, {@link
+ * HttpProxyStats.ErrorKind#H2_STREAM_REFUSED}) and the first of each kind logged.
  *
  * @param maxConcurrentStreams the most streams a client may have open on one connection; default
  *     128

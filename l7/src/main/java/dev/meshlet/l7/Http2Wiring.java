@@ -1,5 +1,7 @@
 package dev.meshlet.l7;
 
+import java.io.IOException;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.eclipse.jetty.client.ConnectionPool;
 import org.eclipse.jetty.client.Destination;
@@ -17,6 +19,7 @@ import org.eclipse.jetty.http2.client.transport.ClientConnectionFactoryOverHTTP2
 import org.eclipse.jetty.http2.client.transport.HttpClientTransportOverHTTP2;
 import org.eclipse.jetty.http2.frames.Frame;
 import org.eclipse.jetty.http2.frames.GoAwayFrame;
+import org.eclipse.jetty.http2.frames.ResetFrame;
 import org.eclipse.jetty.http2.server.AbstractHTTP2ServerConnectionFactory;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.http2.server.HTTP2ServerConnectionFactory;
@@ -45,14 +48,16 @@ final class Http2Wiring {
   static AbstractHTTP2ServerConnectionFactory h2c(
       HttpConfiguration http, ProxyConfig config, Counters total) {
     HttpConfiguration h2 = headerLimited(http, config);
-    return configure(new GuardedH2c(h2, new Guard(total)), config);
+    return configure(
+        new GuardedH2c(h2, new Guard(total, config.http2().maxConcurrentStreams())), config);
   }
 
   /** The listener's h2 factory, chosen by ALPN on a TLS listener. */
   static AbstractHTTP2ServerConnectionFactory h2(
       HttpConfiguration http, ProxyConfig config, Counters total) {
     HttpConfiguration h2 = headerLimited(http, config);
-    return configure(new GuardedH2(h2, new Guard(total)), config);
+    return configure(
+        new GuardedH2(h2, new Guard(total, config.http2().maxConcurrentStreams())), config);
   }
 
   /** HTTP/2 decodes header blocks against the request header size of its configuration. */
@@ -96,13 +101,33 @@ final class Http2Wiring {
       t.setConnectionPoolFactory(d -> cappedPool(d, cap));
       return t;
     }
-    HttpClientTransportDynamic t =
-        new HttpClientTransportDynamic(
-            connector,
-            new ClientConnectionFactoryOverHTTP2.HTTP2(http2),
-            HttpClientConnectionFactory.HTTP11);
+    HttpClientTransportDynamic t = new AlpnFallback(connector, http2);
     t.setConnectionPoolFactory(d -> cappedPool(d, cap));
     return t;
+  }
+
+  /**
+   * Offers h2 then http/1.1 by ALPN. Jetty's transport speaks its first protocol (h2) to a server
+   * that answers without ALPN, as an HTTP/1.1-only server does, which fails every request: here
+   * such a server is spoken to in HTTP/1.1.
+   */
+  private static final class AlpnFallback extends HttpClientTransportDynamic {
+    AlpnFallback(ClientConnector connector, HTTP2Client http2) {
+      super(
+          connector,
+          new ClientConnectionFactoryOverHTTP2.HTTP2(http2),
+          HttpClientConnectionFactory.HTTP11);
+    }
+
+    @Override
+    public Connection newConnection(EndPoint endPoint, Map<String, Object> context)
+        throws IOException {
+      Object alpn = context.get(ClientConnector.APPLICATION_PROTOCOL_CONTEXT_KEY);
+      if (alpn == null || alpn.toString().isEmpty()) {
+        context.put(ClientConnector.APPLICATION_PROTOCOL_CONTEXT_KEY, "http/1.1");
+      }
+      return super.newConnection(endPoint, context);
+    }
   }
 
   /**
@@ -133,7 +158,7 @@ final class Http2Wiring {
                     c instanceof ConnectionPool.MaxMultiplexable m
                         ? Math.min(cap, m.getMaxMultiplex())
                         : 1),
-        1) {};
+        cap) {};
   }
 
   /**
@@ -144,9 +169,13 @@ final class Http2Wiring {
     private final Counters total;
     private final AtomicBoolean floodLogged = new AtomicBoolean();
     private final AtomicBoolean protocolLogged = new AtomicBoolean();
+    private final AtomicBoolean refusedLogged = new AtomicBoolean();
 
-    Guard(Counters total) {
+    private final int maxStreams;
+
+    Guard(Counters total, int maxStreams) {
       this.total = total;
+      this.maxStreams = maxStreams;
     }
 
     void watch(Connection connection) {
@@ -157,6 +186,11 @@ final class Http2Wiring {
 
     @Override
     public void onOutgoingFrame(Session session, Frame frame) {
+      if (frame instanceof ResetFrame reset
+          && reset.getError() == ErrorCode.REFUSED_STREAM_ERROR.code) {
+        refused(session);
+        return;
+      }
       if (!(frame instanceof GoAwayFrame goAway) || goAway.getError() == ErrorCode.NO_ERROR.code) {
         return;
       }
@@ -176,6 +210,18 @@ final class Http2Wiring {
             flood ? "H2_FLOOD" : "H2_PROTOCOL");
       } else {
         LOG.debug("closed an HTTP/2 client connection with GOAWAY {}", what);
+      }
+    }
+
+    /** A client opened a stream past the concurrent stream limit: Jetty refused it. */
+    private void refused(Session session) {
+      total.error(HttpProxyStats.ErrorKind.H2_STREAM_REFUSED);
+      if (refusedLogged.compareAndSet(false, true)) {
+        LOG.warn(
+            "refused a stream of HTTP/2 client {} past its {} concurrent streams (RST_STREAM"
+                + " REFUSED_STREAM); later ones are counted in the stats as H2_STREAM_REFUSED",
+            session.getRemoteSocketAddress(),
+            maxStreams);
       }
     }
   }

@@ -25,7 +25,9 @@ import java.util.Objects;
  * }</pre>
  *
  * <p>A probe opens a fresh connection (plain HTTP/1.1, {@code Connection: close}), reads only the
- * status line and closes; it runs on the cluster's health-check virtual threads and may block.
+ * status line and closes; it runs on the cluster's health-check virtual threads and may block. For
+ * a cluster the proxy reaches in h2c ({@link UpstreamProtocol#H2C}), whose backends may speak
+ * nothing else, {@link #h2c(String, int...)} probes in h2c by prior knowledge.
  */
 public final class HttpHealthCheck {
   private HttpHealthCheck() {}
@@ -43,6 +45,27 @@ public final class HttpHealthCheck {
    *     control characters, or a status is outside 100-599
    */
   public static HealthCheck get(String path, int... statuses) {
+    int[] expected = checked(path, statuses);
+    return HealthCheck.of((endpoint, timeout) -> probe(endpoint, timeout, path, expected));
+  }
+
+  /**
+   * A check that sends {@code GET path} in h2c by prior knowledge (the HTTP/2 preface, then one
+   * stream), as the proxy speaks to a cluster with {@link UpstreamProtocol#H2C}, and expects one of
+   * {@code statuses} (200 when none is given) within the check's timeout; core's defaults for
+   * timings. The {@code :authority} is the endpoint's host and port.
+   *
+   * @throws IllegalArgumentException if the path does not start with {@code /} or holds spaces or
+   *     control characters, or a status is outside 100-599
+   */
+  public static HealthCheck h2c(String path, int... statuses) {
+    int[] expected = checked(path, statuses.length == 0 ? new int[] {200} : statuses);
+    return HealthCheck.of(
+        (endpoint, timeout) ->
+            expected(H2cProbe.status(endpoint, timeout, path, authority(endpoint)), expected));
+  }
+
+  private static int[] checked(String path, int[] statuses) {
     Objects.requireNonNull(path, "path");
     if (!path.startsWith("/") || path.chars().anyMatch(c -> c <= ' ' || c >= 127)) {
       throw new IllegalArgumentException(
@@ -56,8 +79,21 @@ public final class HttpHealthCheck {
         throw new IllegalArgumentException("health check status: " + s + " (expected: 100-599)");
       }
     }
-    int[] expected = statuses.clone();
-    return HealthCheck.of((endpoint, timeout) -> probe(endpoint, timeout, path, expected));
+    return statuses.clone();
+  }
+
+  private static String authority(Endpoint endpoint) {
+    String host = endpoint.backend().host();
+    return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + endpoint.backend().port();
+  }
+
+  private static boolean expected(int status, int[] expected) {
+    for (int s : expected) {
+      if (s == status) {
+        return true;
+      }
+    }
+    return false;
   }
 
   static boolean probe(Endpoint endpoint, Duration timeout, String path, int[] expected)
@@ -110,7 +146,7 @@ public final class HttpHealthCheck {
     }
   }
 
-  private static int millisLeft(long deadline) throws SocketTimeoutException {
+  static int millisLeft(long deadline) throws SocketTimeoutException {
     long left = (deadline - System.nanoTime()) / 1_000_000L;
     if (left <= 0) {
       throw new SocketTimeoutException("health check timed out");

@@ -186,6 +186,12 @@ public record HttpProxyStats(
      */
     H2_PROTOCOL(0),
     /**
+     * An HTTP/2 client opened a stream past {@link Http2Limits#maxConcurrentStreams()}: it was
+     * refused ({@code RST_STREAM REFUSED_STREAM}, which a client may retry), nothing forwarded, the
+     * connection kept. Counted per stream, logged once.
+     */
+    H2_STREAM_REFUSED(0),
+    /**
      * The proxy could not open a socket to the backend because the process ran out of file
      * descriptors (EMFILE or ENFILE): 503 with {@code X-Meshlet-Overflow: proxy out of file
      * descriptors}, logged once per episode (until a connection to a backend opens again); not held

@@ -2,6 +2,8 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Backend;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLContext;
@@ -10,6 +12,8 @@ import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.http2.server.HTTP2ServerConnectionFactory;
 import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.io.SocketChannelEndPoint;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
@@ -36,6 +40,7 @@ final class H2Backend implements AutoCloseable {
   final String name;
   final List<Seen> requests = new CopyOnWriteArrayList<>();
   final AtomicInteger connections = new AtomicInteger();
+  private final Set<EndPoint> sockets = ConcurrentHashMap.newKeySet();
 
   private H2Backend(String name, Request.Handler handler, SSLContext tls, int maxStreams)
       throws Exception {
@@ -73,7 +78,11 @@ final class H2Backend implements AutoCloseable {
         new Connection.Listener() {
           @Override
           public void onOpened(Connection connection) {
-            connections.incrementAndGet();
+            // one TCP connection opens several Jetty connections (TLS, ALPN, HTTP/1.1 then h2):
+            // count the sockets
+            if (connection.getEndPoint() instanceof SocketChannelEndPoint e && sockets.add(e)) {
+              connections.incrementAndGet();
+            }
           }
         });
     server.addConnector(connector);

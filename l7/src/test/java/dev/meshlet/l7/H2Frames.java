@@ -25,6 +25,7 @@ final class H2Frames implements AutoCloseable {
   static final int END_STREAM = 0x1;
   static final int END_HEADERS = 0x4;
 
+  static final int REFUSED_STREAM = 0x7;
   static final int ENHANCE_YOUR_CALM = 0xb;
 
   private final Socket socket;
@@ -135,6 +136,32 @@ final class H2Frames implements AutoCloseable {
       return -1;
     } catch (SocketTimeoutException e) {
       throw new AssertionError("no GOAWAY within 10 s", e);
+    }
+  }
+
+  /**
+   * Reads frames until a RST_STREAM and returns its stream and error code; fails if the connection
+   * ends or goes away first.
+   */
+  int[] awaitReset() throws IOException {
+    while (true) {
+      int length = in.readUnsignedByte() << 16 | in.readUnsignedByte() << 8 | in.readUnsignedByte();
+      int type = in.readUnsignedByte();
+      in.readUnsignedByte(); // flags
+      int stream = in.readInt() & 0x7fffffff;
+      byte[] payload = new byte[length];
+      in.readFully(payload);
+      if (type == GOAWAY) {
+        throw new AssertionError("GOAWAY before any RST_STREAM");
+      }
+      if (type == RST_STREAM) {
+        int error =
+            (payload[0] & 0xff) << 24
+                | (payload[1] & 0xff) << 16
+                | (payload[2] & 0xff) << 8
+                | (payload[3] & 0xff);
+        return new int[] {stream, error};
+      }
     }
   }
 

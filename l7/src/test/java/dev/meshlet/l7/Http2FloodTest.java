@@ -6,6 +6,7 @@ import dev.meshlet.core.Cluster;
 import dev.meshlet.testkit.Await;
 import dev.meshlet.testkit.NoLeakedThreads;
 import java.io.IOException;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.jetty.client.ContentResponse;
 import org.eclipse.jetty.client.HttpClient;
@@ -95,6 +96,43 @@ class Http2FloodTest {
     assertStillServes();
     // the requests it did begin were answered or cancelled: none is left in flight
     Await.until("nothing in flight", () -> proxy.stats().total().inFlight() == 0);
+  }
+
+  @Test
+  void streamsPastTheConcurrentLimitAreRefusedAndCounted() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    try (TestBackend held =
+            TestBackend.with(
+                "held",
+                (request, response, callback) -> {
+                  release.await();
+                  response.write(true, null, callback);
+                  return true;
+                });
+        Cluster c = Cluster.of("c", held.backend());
+        HttpProxy p =
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .h2c(true)
+                .http2(Http2Limits.builder().maxConcurrentStreams(2).build())
+                .defaultRoute(c)
+                .start();
+        H2Frames f = new H2Frames(p.port())) {
+      for (int stream = 1; stream <= 5; stream += 2) {
+        f.frame(
+            H2Frames.HEADERS,
+            H2Frames.END_HEADERS | H2Frames.END_STREAM,
+            stream,
+            H2Frames.getRequest());
+      }
+      assertThat(f.awaitReset()).containsExactly(5, H2Frames.REFUSED_STREAM);
+      Await.until("two streams at the backend", () -> held.requests.size() == 2);
+      assertThat(p.stats().total().errors(HttpProxyStats.ErrorKind.H2_STREAM_REFUSED)).isEqualTo(1);
+      release.countDown();
+      Await.until("both answered", () -> p.stats().total().status2xx() == 2);
+    } finally {
+      release.countDown();
+    }
   }
 
   @Test
