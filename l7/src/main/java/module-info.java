@@ -1,8 +1,8 @@
 /**
- * meshlet's HTTP/1.1 (L7) proxy: {@link dev.meshlet.l7.HttpProxy} on Jetty's server and client. It
- * reaches core's internal package (admission permits, endpoint leases, the journal writer), which
- * core exports to meshlet's own modules only. No Jetty type is in its API, so Jetty is not required
- * transitively.
+ * meshlet's HTTP/1.1 and HTTP/2 (L7) proxy: {@link dev.meshlet.l7.HttpProxy} on Jetty's server and
+ * client. It reaches core's internal package (admission permits, endpoint leases, the journal
+ * writer), which core exports to meshlet's own modules only. No Jetty type is in its API, so Jetty
+ * is not required transitively.
  */
 // "l7" ends in a digit, which javac's lint warns of: it is the layer's name, as in the artifact's
 @SuppressWarnings("module")

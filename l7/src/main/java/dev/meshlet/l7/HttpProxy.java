@@ -18,9 +18,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * An HTTP/1.1 forwarding (reverse) proxy on Jetty 12: it routes each request by path, host,
- * headers, method or query to a {@link Cluster}, rewrites it, and streams both bodies (a small
- * request body is read whole first, see {@link HttpProxyBuilder#requestBufferSize(int)}).
+ * An HTTP/1.1 and HTTP/2 forwarding (reverse) proxy on Jetty 12: it routes each request by path,
+ * host, headers, method or query to a {@link Cluster}, rewrites it, and streams both bodies (a
+ * small request body is read whole first, see {@link HttpProxyBuilder#requestBufferSize(int)}).
  *
  * <pre>{@code
  * try (HttpProxy proxy = HttpProxy.builder()

@@ -1,7 +1,7 @@
 /**
- * An HTTP/1.1 forwarding proxy on Jetty 12: {@link dev.meshlet.l7.HttpProxy} routes each request by
- * path, host, headers, method or query to a {@link dev.meshlet.core.Cluster}, rewrites it, and
- * streams both bodies (a small request body is read whole first).
+ * An HTTP/1.1 and HTTP/2 forwarding proxy on Jetty 12: {@link dev.meshlet.l7.HttpProxy} routes each
+ * request by path, host, headers, method or query to a {@link dev.meshlet.core.Cluster}, rewrites
+ * it, and streams both bodies (a small request body is read whole first).
  *
  * <p>TLS: {@link dev.meshlet.l7.HttpProxyBuilder#tls(dev.meshlet.core.ServerTls)} terminates it
  * (certificates chosen by SNI, reloaded in place, client certificates whose identity routes match

@@ -1,5 +1,6 @@
 package dev.meshlet.l7;
 
+import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
@@ -36,13 +37,15 @@ final class H2Frames implements AutoCloseable {
   H2Frames(int port) throws IOException {
     socket = new Socket("127.0.0.1", port);
     socket.setSoTimeout(10_000);
-    out = socket.getOutputStream();
+    // frames go out together on flush: a flood that arrives in one read is read whole before the
+    // proxy closes, so its close is a FIN after the GOAWAY, not a reset that may discard it
+    out = new BufferedOutputStream(socket.getOutputStream(), 64 * 1024);
     in = new DataInputStream(socket.getInputStream());
     out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
     frame(SETTINGS, 0, 0, new byte[0]);
   }
 
-  /** Writes one frame (buffered by the socket; no flush needed). */
+  /** Buffers one frame; {@link #flush()} or a read sends it. */
   void frame(int type, int flags, int stream, byte[] payload) throws IOException {
     byte[] f = new byte[9 + payload.length];
     f[0] = (byte) (payload.length >>> 16);
@@ -117,6 +120,7 @@ final class H2Frames implements AutoCloseable {
    */
   int awaitGoAway() throws IOException {
     try {
+      out.flush();
       while (true) {
         int length =
             in.readUnsignedByte() << 16 | in.readUnsignedByte() << 8 | in.readUnsignedByte();
@@ -144,6 +148,7 @@ final class H2Frames implements AutoCloseable {
    * ends or goes away first.
    */
   int[] awaitReset() throws IOException {
+    out.flush();
     while (true) {
       int length = in.readUnsignedByte() << 16 | in.readUnsignedByte() << 8 | in.readUnsignedByte();
       int type = in.readUnsignedByte();
@@ -163,6 +168,11 @@ final class H2Frames implements AutoCloseable {
         return new int[] {stream, error};
       }
     }
+  }
+
+  /** Sends the frames buffered so far. */
+  void flush() throws IOException {
+    out.flush();
   }
 
   @Override
