@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.meshlet.core.Cluster;
+import dev.meshlet.testkit.Await;
 import dev.meshlet.testkit.NoLeakedThreads;
 import java.io.File;
 import java.io.IOException;
@@ -82,7 +83,7 @@ class Http2ToolsTest {
       assertThat(done.find()).as(out).isTrue();
       assertThat(done.group(1)).as(out).isEqualTo("2000");
       assertThat(out).as(out).contains("status codes: 2000 2xx, 0 3xx, 0 4xx, 0 5xx");
-      assertThat(p.stats().total().status2xx()).isEqualTo(2000);
+      Await.until("2000 2xx counted", () -> p.stats().total().status2xx() == 2000);
       assertThat(p.stats().total().errors(HttpProxyStats.ErrorKind.H2_FLOOD)).isZero();
     }
   }
