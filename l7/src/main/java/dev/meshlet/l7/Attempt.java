@@ -4,7 +4,6 @@ import dev.meshlet.core.Endpoint;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.nio.ByteBuffer;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReferenceFieldUpdater;
 import java.util.function.Consumer;
@@ -35,7 +34,8 @@ import org.jspecify.annotations.Nullable;
  * refused); and three notices: {@link Exchange#releasePending} (it got a connection), {@link
  * Exchange#watchClient} (its server is silent), {@link Exchange#client()} (the client left or
  * cannot be written to). What it counts against its backend is its {@link TryTally}'s, its timers
- * are its {@link TryTimers}'.
+ * are its {@link TryTimers}', how far it got (and so whether its failure is retried) is its {@link
+ * TryProgress}'.
  */
 final class Attempt
     implements Response.Listener,
@@ -80,27 +80,10 @@ final class Attempt
   private volatile @Nullable Throwable abortCause;
 
   private volatile boolean queued;
-  private volatile boolean requestBegun;
-  private volatile boolean reusedConnection;
-
-  /**
-   * The proxy request's head was handed to the connection to be written: from then on the backend
-   * may have all of it. Set when Jetty is about to write the head (its "headers" event), not when
-   * the write has completed ("commit"): that notice can come after the backend has read the whole
-   * request, closed, and the failure was seen.
-   */
-  private volatile boolean headMayBeWritten;
-
-  private volatile boolean responseBegun;
-  private volatile boolean timedOut;
   private volatile boolean headForwarded;
   private volatile boolean responseSucceeded;
   private volatile boolean noBody;
-
-  /**
-   * Set when a status listed by the retry policy is to be retried: the abort that follows is ours.
-   */
-  private volatile int retryStatus;
+  private final TryProgress progress = new TryProgress();
 
   /** The status the server answered this try with; 0 before (or without) a response head. */
   private volatile int serverStatus;
@@ -216,7 +199,7 @@ final class Attempt
 
   /** Whether the server's response began or the try ended: no deadline applies any more. */
   boolean responseBegunOrEnded() {
-    return responseBegun || tally.ended();
+    return progress.isResponseBegun() || tally.ended();
   }
 
   /** The server has been silent for a while: the client's connection is watched. */
@@ -226,15 +209,15 @@ final class Attempt
 
   /** The server did not begin its response within {@code timeout} ms: abort the try. */
   void responseDeadlinePassed(long timeout) {
-    if (!responseBegun) {
-      timedOut = true;
+    if (!progress.isResponseBegun()) {
+      progress.timedOut();
       abort(new TimeoutException("no response within " + timeout + " ms"));
     }
   }
 
   /** No connection within the route's connect timeout: abort the try. */
   void connectDeadlinePassed() {
-    if (!requestBegun && route.connectTimeout != null) {
+    if (!progress.requestBegun() && route.connectTimeout != null) {
       abort(
           new ConnectException("no connection within " + route.connectTimeout.toMillis() + " ms"));
     }
@@ -243,7 +226,7 @@ final class Attempt
   /** The whole-request timeout fired while this try was in flight or forwarding. */
   void requestTimedOut() {
     if (!responseSucceeded) {
-      timedOut = true;
+      progress.timedOut();
       abort(new TimeoutException("request not complete within its request timeout"));
     }
   }
@@ -271,17 +254,16 @@ final class Attempt
    */
   @Override
   public void onBegin(Request request) {
-    requestBegun = true;
+    // Jetty counts the request being sent: more than one means a pooled connection was reused
+    progress.connected(request.getConnection() instanceof Connection c && c.getMessagesOut() > 1);
     server.connected();
     exchange.releasePending();
     timers.connected();
-    // Jetty counts the request being sent: more than one means a pooled connection was reused
-    reusedConnection = request.getConnection() instanceof Connection c && c.getMessagesOut() > 1;
   }
 
   @Override
   public void onHeaders(Request request) {
-    headMayBeWritten = true;
+    progress.headMayBeWritten();
   }
 
   /**
@@ -289,7 +271,7 @@ final class Attempt
    * on a reused connection, and before its response began.
    */
   boolean keepsForReplay() {
-    return reusedConnection && !responseBegun;
+    return progress.keepsForReplay();
   }
 
   /** {@code n} bytes of the client's body went (or go again) to this try's backend. */
@@ -301,7 +283,7 @@ final class Attempt
 
   @Override
   public void onBegin(Response serverResponse) {
-    responseBegun = true;
+    progress.responseBegun();
     timers.responseBegun();
     ProxyRequestContent s = streamed;
     if (s != null) {
@@ -313,11 +295,12 @@ final class Attempt
   public void onHeaders(Response serverResponse) {
     int status = serverResponse.getStatus();
     serverStatus = status;
-    if (policy.retriesStatus(status) && exchange.mayRetry(HttpProxyStats.RetryReason.STATUS)) {
+    HttpProxyStats.RetryReason reason = RetryLoop.responseReason(policy, serverResponse);
+    if (reason != null && exchange.mayRetry(reason)) {
       if (status >= 500) {
         tally.failed(); // outlier detection sees it as forwardHead would have
       }
-      retryStatus = status;
+      progress.retryResponse(reason, status);
       // then onComplete
       serverResponse.abort(new IOException("meshlet: retrying after status " + status));
       return;
@@ -480,39 +463,19 @@ final class Attempt
       failure = new IllegalStateException("proxy request failed");
     }
     // a TLS handshake fails after the request began: Jetty writes it as the connection opens
-    why = server.diagnose(endpoint.backend().displayName(), failure, !requestBegun);
-    if (retryStatus != 0) {
-      exchange.retry(this, HttpProxyStats.RetryReason.STATUS);
+    why = server.diagnose(endpoint.backend().displayName(), failure, !progress.requestBegun());
+    HttpProxyStats.RetryReason retried = progress.responseRetry();
+    if (retried != null) { // mayRetry allowed it at the response head
+      exchange.retry(this, retried);
       return;
     }
-    HttpProxyStats.RetryReason reason = headForwarded ? null : retryReason(failure);
+    HttpProxyStats.RetryReason reason =
+        headForwarded ? null : progress.retryReason(failure, clientRequest.getMethod());
     if (reason != null && exchange.mayRetry(reason)) {
       exchange.retry(this, reason);
       return;
     }
     exchange.tryFailed(this, failure);
-  }
-
-  /** What went wrong with this try, as a retry reason; null when it must not be retried. */
-  private HttpProxyStats.@Nullable RetryReason retryReason(Throwable failure) {
-    if (failure instanceof RejectedExecutionException || responseBegun) {
-      return null;
-    }
-    if (timedOut) {
-      return HttpProxyStats.RetryReason.PER_TRY_TIMEOUT;
-    }
-    if (!requestBegun) {
-      return HttpProxyStats.RetryReason.CONNECT_FAILURE;
-    }
-    if (reusedConnection
-        && failure instanceof IOException
-        && (RetryPolicy.idempotent(clientRequest.getMethod()) || !headMayBeWritten)) {
-      // The keep-alive race, retried whatever the policy. The backend may have received a request
-      // whose head was written and acted on it before closing, so a non-idempotent one (RFC 9110
-      // §9.2.2) is a stale retry only when none of it was written; otherwise the policy decides.
-      return HttpProxyStats.RetryReason.STALE_CONNECTION;
-    }
-    return HttpProxyStats.RetryReason.RESET;
   }
 
   // --- what the exchange reads once the try is over
@@ -534,7 +497,7 @@ final class Attempt
 
   /** Whether the try failed by a timeout of its own or of the request. */
   boolean timedOut() {
-    return timedOut;
+    return progress.isTimedOut();
   }
 
   /** The backend failed this try: outlier detection counts it. */
@@ -545,7 +508,7 @@ final class Attempt
   /** The backend switched protocols: the exchange answers its 101 and opens a {@link Tunnel}. */
   void upgraded(Response serverResponse, EndPoint backend, Callback callback) {
     serverStatus = serverResponse.getStatus();
-    responseBegun = true;
+    progress.responseBegun();
     headForwarded = true;
     timers.cancel();
     serverHeadNanos = System.nanoTime() - serverHeadNanos;
@@ -568,7 +531,7 @@ final class Attempt
   /** Ends a failed try that is retried: its counters end here, the exchange's go on. */
   void endForRetry(HttpProxyStats.RetryReason reason) {
     timers.cancel();
-    tally.endForRetry(reason, retryStatus);
+    tally.endForRetry(reason, progress.retriedStatus());
   }
 
   /** Ends the try with its exchange: its counters get the exchange's outcome and bytes. */

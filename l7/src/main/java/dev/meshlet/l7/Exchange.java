@@ -19,8 +19,9 @@ import org.jspecify.annotations.Nullable;
  * <p>It owns what only it can own: who answers the client, once; when to take and give back its
  * {@link Permits} (the cluster's circuit breaker, pending limit and retry budget); the retry loop.
  * The client's body is its {@link RequestBody}'s, the end of the request is written down by the
- * {@link Ledger}. Everything runs on Jetty's callbacks and the scheduler; nothing waits. The Jetty
- * {@code callback} is completed exactly once, in {@link #finish}.
+ * {@link Ledger}, where it goes is its {@link RouteChoice}. Everything runs on Jetty's callbacks
+ * and the scheduler; nothing waits. The Jetty {@code callback} is completed exactly once, in {@link
+ * #finish}.
  *
  * <p>Who answers the client is one {@link AnswerState}, whose transitions are tabled there.
  */
@@ -102,36 +103,31 @@ final class Exchange implements RequestBody.Owner {
       sendError(refusal.status, refusal.kind, true);
       return;
     }
-    RequestHead head = HeadView.of(clientRequest, RequestChecks.routingPath(clientRequest));
-    // the first route to select a cluster wins (a split draws one here), else the default route
-    HttpRoute chosen = table.route(head);
-    Cluster c = chosen == null ? null : chosen.pickCluster();
-    route = chosen;
-    if (chosen == null || c == null) {
-      sendError(404, HttpProxyStats.ErrorKind.NO_ROUTE, false);
+    RouteChoice choice = RouteChoice.of(ctx, table, clientRequest, record);
+    route = choice.route();
+    routeCounters = choice.counters();
+    HttpProxyStats.ErrorKind refused = choice.kind();
+    if (refused != null) {
+      sendError(choice.refusal(), refused, false);
       return;
     }
-    routeCounters = ctx.counters().beginRoute(chosen);
-    if (!chosen.allows(head)) { // mutual TLS authorization: answered here, nothing forwarded
-      sendError(403, HttpProxyStats.ErrorKind.PEER_NOT_ALLOWED, false);
-      return;
-    }
-    FaultPlan plan = FaultPlan.decide(table.faults(chosen), head, ctx.config().seed());
-    if (plan != null) {
-      faults = plan;
-      record.faultsApplied(chosen, plan);
-      int status = plan.abortStatus;
-      if (status > 0) { // an abort fault: the route's answer, written like the proxy's own
-        if (claim()) {
-          LocalAnswer.fault(
-              clientResponse,
-              status,
-              Callback.from(
-                  () -> finish(status, null, null),
-                  x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
-        }
-        return;
+    HttpRoute chosen = Objects.requireNonNull(choice.route());
+    Cluster c = Objects.requireNonNull(choice.cluster());
+    FaultPlan plan = choice.faults();
+    faults = plan;
+    if (plan != null && plan.aborts()) { // the route's answer, written like the proxy's own
+      boolean grpc = Grpc.is(clientRequest);
+      int status = plan.abortAnswer(grpc);
+      if (claim()) {
+        LocalAnswer.fault(
+            clientResponse,
+            plan,
+            grpc,
+            Callback.from(
+                () -> finish(status, null, null),
+                x -> finish(status, HttpProxyStats.ErrorKind.CLIENT_ABORTED, x)));
       }
+      return;
     }
     Permits admitted = Permits.enter(c);
     if (admitted == null) { // the circuit breaker: refuse at once, say why
@@ -150,7 +146,9 @@ final class Exchange implements RequestBody.Owner {
     }
     target = HeaderPolicy.proxyRequestTarget(clientRequest, chosen);
     clientRequest.addFailureListener(this::onClientFailure);
-    timers.requestDeadline(ctx.timeouts().request(chosen), this::onRequestTimeout);
+    timers.requestDeadline(
+        Grpc.deadline(ctx.timeouts().request(chosen), chosen, clientRequest),
+        this::onRequestTimeout);
     if (!RequestBody.present(clientRequest)) {
       if (prepare(picked)) {
         send();
@@ -298,13 +296,7 @@ final class Exchange implements RequestBody.Owner {
       return; // answered by someone else
     }
     FailedTry answer =
-        FailedTry.of(
-            a,
-            failure,
-            client,
-            timers.isBodyLate(),
-            idleForClient(a, failure),
-            clientResponse.isCommitted());
+        FailedTry.of(a, failure, client, timers.isBodyLate(), body, clientResponse.isCommitted());
     if (answer.backendFailed()) {
       a.backendFailed();
     }
@@ -313,21 +305,6 @@ final class Exchange implements RequestBody.Owner {
     } else {
       write(answer.status(), answer.kind(), answer.reason(), answer.close());
     }
-  }
-
-  /**
-   * Whether {@code a} timed out idle while it waited for the client's body, with nothing left to
-   * send. The upstream idle timeout keeps running then (Jetty's connection is idle both ways, and a
-   * backend gone silent looks the same from the proxy's side), but the answer is the client's: 408,
-   * as when the request body deadline passes.
-   */
-  private boolean idleForClient(Attempt a, Throwable failure) {
-    RequestBody b = body;
-    return failure instanceof TimeoutException
-        && !a.timedOut()
-        && !a.headForwarded()
-        && b != null
-        && b.stalledByClient();
   }
 
   /** A timeout fired while no try was in flight: 408 when the client's body was late, else 504. */
@@ -523,13 +500,20 @@ final class Exchange implements RequestBody.Owner {
   }
 
   /**
-   * Writes a local answer, saying why when {@code reason} is set (a circuit breaker's 503); the
-   * caller holds the answer.
+   * Writes a local answer, saying why when {@code reason} is set (a circuit breaker's 503), as a
+   * gRPC status to a gRPC call; the caller holds the answer.
    */
   private void write(
       int status, HttpProxyStats.ErrorKind kind, @Nullable String reason, boolean close) {
     if (clientResponse.isCommitted()) {
       finish(0, kind, new IllegalStateException(status + " after the response was committed"));
+      return;
+    }
+    if (Grpc.is(clientRequest)) { // a status gRPC clients read, in a Trailers-Only answer
+      Callback done = Callback.from(() -> finish(200, kind, null), x -> finish(200, kind, x));
+      String message = LocalAnswer.grpcMessage(status, reason);
+      int code = Grpc.localStatus(status, kind);
+      LocalAnswer.grpc(clientResponse, code, message, status == 503 ? reason : null, close, done);
       return;
     }
     Callback done = Callback.from(() -> finish(status, kind, null), x -> finish(status, kind, x));

@@ -26,8 +26,7 @@ record FailedTry(
    * The answer for {@code a}'s {@code failure}.
    *
    * @param bodyLate the client's body missed its deadline
-   * @param clientIdle the try timed out idle while it waited for the client's body, nothing left to
-   *     send
+   * @param body the client's body; null for none
    * @param committed the client response is committed
    */
   static FailedTry of(
@@ -35,7 +34,7 @@ record FailedTry(
       Throwable failure,
       ClientSide client,
       boolean bodyLate,
-      boolean clientIdle,
+      @Nullable RequestBody body,
       boolean committed) {
     if (client.gone()) {
       return new FailedTry(0, HttpProxyStats.ErrorKind.CLIENT_ABORTED, null, false, false);
@@ -62,7 +61,7 @@ record FailedTry(
           false,
           false);
     }
-    if (clientIdle) { // the client paused mid-body: not the backend's fault
+    if (idleForClient(a, failure, body)) { // the client paused mid-body: not the backend's fault
       return new FailedTry(408, HttpProxyStats.ErrorKind.REQUEST_TIMEOUT, null, true, false);
     }
     if (a.timedOut() || failure instanceof TimeoutException) {
@@ -72,5 +71,19 @@ record FailedTry(
     return why == null
         ? new FailedTry(502, HttpProxyStats.ErrorKind.BAD_GATEWAY, null, false, true)
         : new FailedTry(502, why.kind(), why.reason(), false, true);
+  }
+
+  /**
+   * Whether {@code a} timed out idle while it waited for the client's body, with nothing left to
+   * send. The upstream idle timeout keeps running then (Jetty's connection is idle both ways, and a
+   * backend gone silent looks the same from the proxy's side), but the answer is the client's: 408,
+   * as when the request body deadline passes.
+   */
+  private static boolean idleForClient(Attempt a, Throwable failure, @Nullable RequestBody body) {
+    return failure instanceof TimeoutException
+        && !a.timedOut()
+        && !a.headForwarded()
+        && body != null
+        && body.stalledByClient();
   }
 }

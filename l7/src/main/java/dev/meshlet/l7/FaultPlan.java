@@ -22,8 +22,11 @@ import org.jspecify.annotations.Nullable;
  */
 final class FaultPlan {
 
-  /** 0: no abort. */
+  /** 0: no abort (or a gRPC one). */
   int abortStatus;
+
+  /** The gRPC status of a gRPC abort; 0: none. */
+  int abortGrpc;
 
   /** Consumed by the first send. */
   private long requestDelayNanos;
@@ -87,8 +90,13 @@ final class FaultPlan {
     kinds.add(f.getClass().getSimpleName());
     switch (f) {
       case HttpFault.Abort a -> {
-        if (abortStatus == 0) {
+        if (!aborts()) {
           abortStatus = a.status();
+        }
+      }
+      case HttpFault.GrpcAbort a -> {
+        if (!aborts()) {
+          abortGrpc = a.code();
         }
       }
       case HttpFault.Delay d -> requestDelayNanos += d.delay().toNanos();
@@ -100,6 +108,16 @@ final class FaultPlan {
         bytesPerSecond = bytesPerSecond == 0 ? rate : Math.min(bytesPerSecond, rate);
       }
     }
+  }
+
+  /** Whether an abort fault answers the request (the first drawn wins). */
+  boolean aborts() {
+    return abortStatus > 0 || abortGrpc > 0;
+  }
+
+  /** The HTTP status the abort answers: 200 for a gRPC call or a gRPC abort (Trailers-Only). */
+  int abortAnswer(boolean grpc) {
+    return abortGrpc > 0 || grpc ? 200 : abortStatus;
   }
 
   /** Whether the response body needs the shaped (paced, limited or delayed) write path. */

@@ -19,6 +19,10 @@ import org.jspecify.annotations.Nullable;
  *     .start();
  * }</pre>
  *
+ * <p>An abort of a gRPC call (content type {@code application/grpc}) is answered the way gRPC
+ * clients read: HTTP 200 with the status in {@code grpc-status} (an abort of HTTP 503 as 14
+ * UNAVAILABLE, see {@link HttpProxy}), or {@link #grpcAbort(int)}'s code.
+ *
  * <p>Each fault of a route is drawn independently for each request, from the proxy's {@linkplain
  * HttpProxy#seed() seeded} random source: the same seed and the same sequence of requests give the
  * same faults. An abort answers at once and reaches no backend; the other faults shape a forwarded
@@ -41,6 +45,16 @@ public sealed interface HttpFault {
   /** Answers with {@code status} without forwarding the request (Envoy's abort). */
   static Abort abort(int status) {
     return new Abort(status, 1, null, Schedule.always());
+  }
+
+  /**
+   * Answers a gRPC call with gRPC status {@code code} (1 to 16, e.g. 14 UNAVAILABLE) without
+   * forwarding it, as Envoy's abort with {@code grpc_status}: a Trailers-Only response (HTTP 200,
+   * {@code content-type: application/grpc}, {@code grpc-status: code}, {@code grpc-message: fault
+   * injected}) and no body, whatever the request's content type.
+   */
+  static GrpcAbort grpcAbort(int code) {
+    return new GrpcAbort(code, 1, null, Schedule.always());
   }
 
   /** Holds the request for {@code delay} before forwarding it (Envoy's fixed delay). */
@@ -95,6 +109,7 @@ public sealed interface HttpFault {
   private HttpFault with(double p, @Nullable String h, Schedule s) {
     return switch (this) {
       case Abort x -> new Abort(x.status, p, h, s);
+      case GrpcAbort x -> new GrpcAbort(x.code, p, h, s);
       case Delay x -> new Delay(x.delay, p, h, s);
       case ResponseDelay x -> new ResponseDelay(x.delay, p, h, s);
       case AbortBody x -> new AbortBody(x.bytes, p, h, s);
@@ -116,6 +131,25 @@ public sealed interface HttpFault {
     public Abort {
       if (status < 200 || status > 599) {
         throw new IllegalArgumentException("abort status: " + status + " (expected: 200-599)");
+      }
+      FaultChecks.common(toxicity, schedule);
+    }
+  }
+
+  /**
+   * An immediate gRPC status. See {@link HttpFault#grpcAbort(int)}.
+   *
+   * @param code the gRPC status code, 1 to 16
+   * @param toxicity probability per request, 0 to 1
+   * @param header required request header, or null
+   * @param schedule which requests
+   */
+  record GrpcAbort(int code, double toxicity, @Nullable String header, Schedule schedule)
+      implements HttpFault {
+    /** Validates the parameters. */
+    public GrpcAbort {
+      if (code < 1 || code > 16) {
+        throw new IllegalArgumentException("grpcAbort code: " + code + " (expected: 1-16)");
       }
       FaultChecks.common(toxicity, schedule);
     }

@@ -34,6 +34,18 @@ import org.slf4j.LoggerFactory;
  * }
  * }</pre>
  *
+ * <p><b>gRPC.</b> A gRPC call (content type {@code application/grpc}, {@code application/grpc+...}
+ * or {@code application/grpc;...}) is proxied like any request, with gRPC's rules as Envoy applies
+ * them. Its {@code grpc-timeout} (1 to 8 digits and a unit {@code H M S m u n}), less the route's
+ * {@link HttpRouteBuilder#grpcTimeoutOffset(Duration) offset}, shortens the route's request
+ * timeout; a malformed one is ignored. Whatever the proxy answers itself (no route, no backend, a
+ * circuit breaker, a failed or timed-out try, an abort fault) reaches the call as a Trailers-Only
+ * response: HTTP 200, {@code grpc-status} and {@code grpc-message}, no body; 502, 503, 504 and 429
+ * are 14 UNAVAILABLE, 404 is 12 UNIMPLEMENTED, 403 7, 401 16, 400 13, others 2 UNKNOWN, and a
+ * deadline or timeout that passed is 4 DEADLINE_EXCEEDED. Such an answer counts as the 200 the
+ * client got; its {@link HttpProxyStats.ErrorKind} says why. {@link
+ * RetryPolicy.Builder#retryOnGrpcStatus(int...)} retries a gRPC status in a response head.
+ *
  * <p>What it contacts, how it parses and which threads it runs: see the {@linkplain dev.meshlet.l7
  * package}.
  */

@@ -78,7 +78,12 @@ public record HttpProxyStats(
     /** The try's response did not begin within the per-try timeout. */
     PER_TRY_TIMEOUT,
     /** The backend answered a status the policy retries (502, 503, 504 by default). */
-    STATUS
+    STATUS,
+    /**
+     * The backend's response head carried a gRPC status the policy retries ({@code
+     * RetryPolicy.Builder.retryOnGrpcStatus}): a Trailers-Only response.
+     */
+    GRPC_STATUS
   }
 
   /**

@@ -55,6 +55,10 @@ public final class HttpRoute implements Route<RequestHead> {
   final @Nullable Duration responseTimeout;
   final @Nullable Duration connectTimeout;
   final @Nullable Duration idleTimeout;
+
+  /** Taken off a gRPC call's {@code grpc-timeout}; zero by default. */
+  final Duration grpcTimeoutOffset;
+
   private final Set<String> upgrades;
 
   /** The peer identities allowed; null when the route authorizes every client. */
@@ -80,6 +84,7 @@ public final class HttpRoute implements Route<RequestHead> {
     this.responseTimeout = b.responseTimeout;
     this.connectTimeout = b.connectTimeout;
     this.idleTimeout = b.idleTimeout;
+    this.grpcTimeoutOffset = b.grpcTimeoutOffset;
     this.upgrades = Set.copyOf(b.upgrades);
     this.allowedPeers = b.allowedPeers;
   }

@@ -33,6 +33,7 @@ public final class HttpRouteBuilder {
   @Nullable Duration responseTimeout;
   @Nullable Duration connectTimeout;
   @Nullable Duration idleTimeout;
+  Duration grpcTimeoutOffset = Duration.ZERO;
   Set<String> upgrades = Upgrades.DEFAULT_ALLOWED;
   @Nullable Set<String> allowedPeers;
 
@@ -56,6 +57,17 @@ public final class HttpRouteBuilder {
    */
   public HttpRouteBuilder requestTimeout(Duration d) {
     this.requestTimeout = Checks.positive("requestTimeout", d);
+    return this;
+  }
+
+  /**
+   * Taken off a gRPC call's {@code grpc-timeout} before it becomes the call's deadline (Envoy's
+   * {@code grpc_timeout_header_offset}), so that the proxy's DEADLINE_EXCEEDED, which says where
+   * the time went, reaches the client before its own deadline passes; a deadline it would leave at
+   * zero or less is then 1 ms. Default zero. See {@link HttpProxy} on gRPC.
+   */
+  public HttpRouteBuilder grpcTimeoutOffset(Duration d) {
+    this.grpcTimeoutOffset = Checks.notNegative("grpcTimeoutOffset", d);
     return this;
   }
 

@@ -5,6 +5,7 @@ import java.nio.charset.StandardCharsets;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
 import org.jspecify.annotations.Nullable;
 
@@ -37,10 +38,55 @@ final class LocalAnswer {
     write(clientResponse, true, status, text, status == 503 ? why : null, false, callback);
   }
 
-  /** Answers an injected abort fault's {@code status}. */
-  static void fault(Response clientResponse, int status, Callback callback) {
+  /**
+   * Answers the abort fault of {@code plan}: its status, or a gRPC status for a gRPC call or a gRPC
+   * abort ({@link FaultPlan#abortAnswer} says which HTTP status is written).
+   */
+  static void fault(Response clientResponse, FaultPlan plan, boolean grpc, Callback callback) {
+    int status = plan.abortStatus;
+    if (plan.abortGrpc > 0 || grpc) {
+      int code = plan.abortGrpc > 0 ? plan.abortGrpc : Grpc.localStatus(status, null);
+      String what = plan.abortGrpc > 0 ? "fault injected" : "fault injected: " + status;
+      grpc(clientResponse, code, what, null, false, callback);
+      return;
+    }
     byte[] text = ("fault injected: " + status + "\n").getBytes(StandardCharsets.US_ASCII);
     write(clientResponse, true, status, text, null, false, callback);
+  }
+
+  /**
+   * Answers a gRPC call with gRPC status {@code code} saying {@code message}, as a Trailers-Only
+   * response: HTTP 200, {@code application/grpc}, {@code grpc-status} and {@code grpc-message} in
+   * the head, no body (on HTTP/2 one HEADERS frame that ends the stream). {@code overflow} names
+   * the circuit breaker that refused it, or is null.
+   */
+  static void grpc(
+      Response clientResponse,
+      int code,
+      String message,
+      @Nullable String overflow,
+      boolean close,
+      Callback callback) {
+    clientResponse.reset();
+    clientResponse.setStatus(200);
+    HttpFields.Mutable h = clientResponse.getHeaders();
+    h.put(HttpHeader.CONTENT_TYPE, Grpc.CONTENT_TYPE);
+    h.put(Grpc.STATUS, Integer.toString(code));
+    h.put(Grpc.MESSAGE, Grpc.encodeMessage(message));
+    h.put(HttpHeader.CONTENT_LENGTH, 0);
+    if (overflow != null) {
+      h.put(OVERFLOW_HEADER, overflow);
+    }
+    if (close) {
+      h.put(HttpHeader.CONNECTION, "close");
+    }
+    clientResponse.write(true, BufferUtil.EMPTY_BUFFER, callback);
+  }
+
+  /** The {@code grpc-message} of the proxy's own answer of {@code status}, saying {@code why}. */
+  static String grpcMessage(int status, @Nullable String why) {
+    String line = new String(body(status), StandardCharsets.US_ASCII).strip();
+    return why == null ? "meshlet: " + line : "meshlet: " + status + ": " + why;
   }
 
   /**

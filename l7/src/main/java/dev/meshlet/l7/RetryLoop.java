@@ -2,6 +2,7 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Endpoint;
 import java.util.concurrent.ThreadLocalRandom;
+import org.eclipse.jetty.client.Response;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -28,6 +29,22 @@ final class RetryLoop {
 
   RetryPolicy policy() {
     return policy;
+  }
+
+  /**
+   * Why {@code policy} retries a response with this head: its status, or the gRPC status it carries
+   * (a Trailers-Only response); null when it does not.
+   */
+  static HttpProxyStats.@Nullable RetryReason responseReason(
+      RetryPolicy policy, Response serverResponse) {
+    if (policy.retriesStatus(serverResponse.getStatus())) {
+      return HttpProxyStats.RetryReason.STATUS;
+    }
+    if (!policy.retryOnGrpc().isEmpty()
+        && policy.retriesGrpc(Grpc.status(serverResponse.getHeaders()))) {
+      return HttpProxyStats.RetryReason.GRPC_STATUS;
+    }
+    return null;
   }
 
   /** The first backend, picked from {@code permits}' cluster by the client's key. */

@@ -18,14 +18,16 @@ import java.util.TreeSet;
  *     .perTryTimeout(Duration.ofSeconds(2))
  *     .backoff(Duration.ofMillis(25), Duration.ofMillis(250))
  *     .retryOnStatus(429)                               // besides 502, 503, 504
+ *     .retryOnGrpcStatus(14)                            // gRPC UNAVAILABLE, Trailers-Only
  *     .build();
  * }</pre>
  *
  * <p>A request is retried after a connect failure, a reset or close before any response byte, a
- * per-try timeout, or a response status in {@code retryOn} (502, 503 and 504 by default), and only
- * while nothing of the response has been sent to the client. A retry prefers a backend other than
- * the one that failed, waits an exponential backoff with full jitter, and is refused when the retry
- * budget is spent (then the client gets the failure as it is).
+ * per-try timeout, a response status in {@code retryOn} (502, 503 and 504 by default) or a gRPC
+ * status in {@code retryOnGrpc} in a response head, and only while nothing of the response has been
+ * sent to the client. A retry prefers a backend other than the one that failed, waits an
+ * exponential backoff with full jitter, and is refused when the retry budget is spent (then the
+ * client gets the failure as it is).
  *
  * <p>Only what is safe is retried. A request body is replayed from a bounded buffer: with a policy
  * that retries, a body of at most {@code replayBufferBytes} is read whole before the first try; a
@@ -52,6 +54,11 @@ import java.util.TreeSet;
  * @param budgetPercent retries in flight to a cluster may be at most this percentage of the
  *     requests in flight to it (Envoy's retry budget)… Default 20
  * @param minRetries …or this many, whichever is more. Default 3
+ * @param retryOnGrpc gRPC status codes that are retried when a response head carries them (a
+ *     Trailers-Only response), as Envoy's {@code retry_on} {@code cancelled} (1), {@code
+ *     deadline-exceeded} (4), {@code resource-exhausted} (8), {@code internal} (13) and {@code
+ *     unavailable} (14). A status that comes in the trailers of a response whose head and messages
+ *     were forwarded is never retried: the client has part of the answer. Default none
  */
 public record RetryPolicy(
     int maxAttempts,
@@ -62,7 +69,8 @@ public record RetryPolicy(
     int replayBufferBytes,
     boolean idempotentOnly,
     int budgetPercent,
-    int minRetries) {
+    int minRetries,
+    Set<Integer> retryOnGrpc) {
 
   private static final RetryPolicy NONE = builder().maxAttempts(1).replayBuffer(0).build();
 
@@ -91,6 +99,12 @@ public record RetryPolicy(
     if (budgetPercent < 0 || budgetPercent > 100) {
       throw new IllegalArgumentException("budgetPercent: " + budgetPercent + " (expected: 0-100)");
     }
+    for (Integer c : Objects.requireNonNull(retryOnGrpc, "retryOnGrpc")) {
+      if (c == null || c < 1 || c > 16) {
+        throw new IllegalArgumentException("retryOnGrpc status: " + c + " (expected: 1-16)");
+      }
+    }
+    retryOnGrpc = Set.copyOf(retryOnGrpc);
     if (minRetries < 0) {
       throw new IllegalArgumentException("minRetries: " + minRetries + " (expected: >= 0)");
     }
@@ -118,6 +132,7 @@ public record RetryPolicy(
     b.idempotentOnly = idempotentOnly;
     b.budgetPercent = budgetPercent;
     b.minRetries = minRetries;
+    b.retryOnGrpc = new TreeSet<>(retryOnGrpc);
     return b;
   }
 
@@ -129,6 +144,11 @@ public record RetryPolicy(
   /** Whether a response of {@code status} is retried by this policy. */
   boolean retriesStatus(int status) {
     return retries() && retryOn.contains(status);
+  }
+
+  /** Whether a response head carrying gRPC status {@code code} is retried by this policy. */
+  boolean retriesGrpc(int code) {
+    return retries() && retryOnGrpc.contains(code);
   }
 
   /**
@@ -171,6 +191,7 @@ public record RetryPolicy(
     private boolean idempotentOnly;
     private int budgetPercent = 20;
     private int minRetries = 3;
+    private Set<Integer> retryOnGrpc = new TreeSet<>();
 
     private Builder() {}
 
@@ -210,6 +231,20 @@ public record RetryPolicy(
       return retryOnStatus(statuses);
     }
 
+    /**
+     * Also retries a response whose head carries one of these gRPC status codes (1-16): a
+     * Trailers-Only response, as a gRPC server sends for a call it fails before any message. None
+     * by default. Envoy's {@code retry_on} names: {@code cancelled} 1, {@code deadline-exceeded} 4,
+     * {@code resource-exhausted} 8, {@code internal} 13, {@code unavailable} 14. A status in the
+     * trailers that end a streamed response is not retried (its head and messages were forwarded).
+     */
+    public Builder retryOnGrpcStatus(int... codes) {
+      for (int c : codes) {
+        retryOnGrpc.add(c);
+      }
+      return this;
+    }
+
     /** The largest request body buffered for replay, in bytes; default 65536; 0 buffers none. */
     public Builder replayBuffer(int bytes) {
       this.replayBufferBytes = bytes;
@@ -243,7 +278,8 @@ public record RetryPolicy(
           replayBufferBytes,
           idempotentOnly,
           budgetPercent,
-          minRetries);
+          minRetries,
+          retryOnGrpc);
     }
   }
 }

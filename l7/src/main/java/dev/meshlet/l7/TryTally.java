@@ -63,7 +63,8 @@ final class TryTally {
     lease.close();
     if (reason == HttpProxyStats.RetryReason.PER_TRY_TIMEOUT) {
       backend.error(HttpProxyStats.ErrorKind.GATEWAY_TIMEOUT);
-    } else if (reason != HttpProxyStats.RetryReason.STATUS) {
+    } else if (reason != HttpProxyStats.RetryReason.STATUS
+        && reason != HttpProxyStats.RetryReason.GRPC_STATUS) {
       backend.error(HttpProxyStats.ErrorKind.BAD_GATEWAY);
     }
     backend.end(status);
