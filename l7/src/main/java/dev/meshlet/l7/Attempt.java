@@ -557,6 +557,7 @@ final class Attempt
         backend,
         ctx.config(),
         route,
+        ctx.tunnels().of(route),
         callback);
   }
 

@@ -79,6 +79,9 @@ final class JettyStack {
   final ForwardingHandler handler;
   final BodyBudget bodyBudget;
 
+  /** Each route's splicer of upgraded connections; closed after the server. */
+  final TunnelSplicers tunnels;
+
   JettyStack(ProxyConfig config, ProxyCounters counters, JournalWriter<HttpEvent> journal)
       throws IOException {
     this.config = config;
@@ -166,6 +169,7 @@ final class JettyStack {
                 : new AccessLogWriter(log, "meshlet-l7-access-log", counters.accessLogDropped),
             config.journalHeaders());
     bodyBudget = new BodyBudget(config.requestBufferBudget());
+    tunnels = new TunnelSplicers(config.seed(), "meshlet-l7");
     handler =
         new ForwardingHandler(
             new ProxyContext(
@@ -176,7 +180,8 @@ final class JettyStack {
                 counters,
                 ledger,
                 clientWatcher,
-                bodyBudget));
+                bodyBudget,
+                tunnels));
     server.setHandler(handler);
     server.setErrorHandler(new ShortErrorHandler(counters.total));
     server.setStopTimeout(0);
@@ -433,6 +438,7 @@ final class JettyStack {
     }
     LifeCycle.stop(client);
     LifeCycle.stop(server);
+    tunnels.close(); // after the server, which closed the tunnels' endpoints
     clientWatcher.close();
     ledger.close(); // after the server: the last requests' lines are written too
     LifeCycle.stop(
