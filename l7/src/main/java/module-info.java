@@ -11,6 +11,9 @@ module dev.meshlet.l7 {
   requires transitive dev.meshlet.l4;
   requires static transitive org.jspecify;
   requires org.eclipse.jetty.client;
+  requires org.eclipse.jetty.compression;
+  requires org.eclipse.jetty.compression.gzip;
+  requires org.eclipse.jetty.compression.server;
   requires org.eclipse.jetty.http;
   requires org.eclipse.jetty.io;
   requires org.eclipse.jetty.server;

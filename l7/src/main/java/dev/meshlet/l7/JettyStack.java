@@ -182,7 +182,7 @@ final class JettyStack {
                 clientWatcher,
                 bodyBudget,
                 tunnels));
-    server.setHandler(handler);
+    server.setHandler(Compressing.wrap(handler, config.compression()));
     server.setErrorHandler(new ShortErrorHandler(counters.total));
     server.setStopTimeout(0);
   }

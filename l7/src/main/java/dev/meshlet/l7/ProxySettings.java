@@ -76,6 +76,7 @@ final class ProxySettings {
   private boolean proxyProtocolIn;
   private final List<ProxyConfig.Cidr> proxyFronts = new ArrayList<>();
   private @Nullable ProxyProtocol proxyProtocolOut;
+  private @Nullable ResponseCompression compression;
 
   void proxyProtocolIn(String... trustedFronts) {
     List<ProxyConfig.Cidr> parsed = new ArrayList<>();
@@ -93,6 +94,10 @@ final class ProxySettings {
     this.proxyProtocolIn = true;
     proxyFronts.clear();
     proxyFronts.addAll(parsed);
+  }
+
+  void compression(ResponseCompression c) {
+    this.compression = Objects.requireNonNull(c, "compression");
   }
 
   void proxyProtocolOut(ProxyProtocol version) {
@@ -402,7 +407,8 @@ final class ProxySettings {
         forwardClientCert,
         proxyProtocolIn,
         proxyFronts,
-        proxyProtocolOut);
+        proxyProtocolOut,
+        compression);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */
