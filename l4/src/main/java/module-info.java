@@ -10,4 +10,7 @@ module dev.meshlet.l4 {
   requires static transitive org.jspecify;
 
   exports dev.meshlet.l4;
+  // the splicer for upgraded HTTP connections, for meshlet's L7 proxy only
+  exports dev.meshlet.l4.internal to
+      dev.meshlet.l7;
 }

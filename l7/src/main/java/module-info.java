@@ -12,6 +12,9 @@ module dev.meshlet.l7 {
   requires static transitive org.jspecify;
   requires org.eclipse.jetty.alpn.server;
   requires org.eclipse.jetty.client;
+  requires org.eclipse.jetty.compression;
+  requires org.eclipse.jetty.compression.gzip;
+  requires org.eclipse.jetty.compression.server;
   requires org.eclipse.jetty.http2.client;
   requires org.eclipse.jetty.http2.client.transport;
   requires org.eclipse.jetty.http2.common;

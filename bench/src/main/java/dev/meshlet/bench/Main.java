@@ -16,6 +16,8 @@ public final class Main {
           """
           usage: java -jar meshlet-bench.jar load [options]   load harness (see bench/README.md)
                  java -jar meshlet-bench.jar jmh [jmh options] microbenchmarks, e.g. jmh -prof gc
+                 java -jar meshlet-bench.jar tunnel [connections] [seconds] [rounds] [bytes]
+                                                       echo round trips/s, L7 tunnel vs L4
           roles started by the harness: proxy, bulk-server, bulk-client, http-bulk-server,
                  http-bulk-client, latency, hold""");
       System.exit(2);
@@ -32,12 +34,13 @@ public final class Main {
       case "http-bulk-client" -> HttpBulk.client(rest);
       case "latency" -> LatencyClient.main(rest);
       case "hold" -> HoldClient.main(rest);
+      case "tunnel" -> TunnelBench.main(rest);
       default -> {
         System.err.println(
             "unknown command: "
                 + args[0]
                 + " (expected: load, jmh, proxy, bulk-server, "
-                + "bulk-client, http-bulk-server, http-bulk-client, latency, hold)");
+                + "bulk-client, http-bulk-server, http-bulk-client, latency, hold, tunnel)");
         System.exit(2);
       }
     }

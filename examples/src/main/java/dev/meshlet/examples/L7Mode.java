@@ -9,6 +9,7 @@ import dev.meshlet.l4.ProxyProtocol;
 import dev.meshlet.l7.AccessLog;
 import dev.meshlet.l7.HttpProxy;
 import dev.meshlet.l7.HttpProxyBuilder;
+import dev.meshlet.l7.ResponseCompression;
 import dev.meshlet.l7.UpstreamProtocol;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -27,7 +28,7 @@ final class L7Mode {
                  [--header-route NAME:VALUE=HOST:PORT[,...]]        (repeatable)
                  [--default HOST:PORT[,...]] [--balancer round-robin] [--connect-timeout 5s]
                  [--response-timeout 15s] [--drain-timeout 10s] [--access-log] [--defer-resolution]
-                 [--access-log-format text|json] [--generate-traceparent]
+                 [--access-log-format text|json] [--generate-traceparent] [--compress]
                  [--proxy-protocol-in] [--proxy-protocol-from CIDR] [--proxy-protocol-out v1|v2]
                  [--h2c] [--upstream-h2c | --upstream-h2]
                  [--admin 127.0.0.1:9901] [--admin-allow-remote]
@@ -41,6 +42,8 @@ final class L7Mode {
         --access-log         l7: one line per request on standard error (default off)
         --access-log-format  l7: text or json lines; implies --access-log
         --generate-traceparent  l7: start a W3C trace for a request without a valid traceparent
+        --compress           l7: gzip text responses of 1 KiB or more for clients that accept
+                             it (never gRPC or bodies already encoded; streams flushed as they go)
         --proxy-protocol-in  l4, l7: every connection must begin with a PROXY header (v1 or v2,
                              as HAProxy's send-proxy sends); one without is closed
         --proxy-protocol-from
@@ -81,6 +84,7 @@ final class L7Mode {
           "--access-log",
           "--defer-resolution",
           "--generate-traceparent",
+          "--compress",
           "--proxy-protocol-in",
           "--h2c",
           "--upstream-h2c",
@@ -214,6 +218,9 @@ final class L7Mode {
     }
     if (f.flag("--generate-traceparent")) {
       b.generateTraceparent(true);
+    }
+    if (f.flag("--compress")) {
+      b.compression(ResponseCompression.defaults());
     }
     ProxyProtocolFlags.proxyProtocolIn(f, b::proxyProtocolIn);
     ProxyProtocol proxyOut = ProxyProtocolFlags.proxyProtocolOut(f);

@@ -16,7 +16,6 @@ import java.nio.channels.SocketChannel;
 import java.time.Instant;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -24,7 +23,7 @@ import org.jspecify.annotations.Nullable;
  * backend the cluster picks, then pipes both {@link Direction}s, each on its own virtual thread. It
  * ends once, through {@link #end}, with its {@link Cause}.
  */
-final class Connection {
+final class Connection extends Splice {
   /** No bytes read early: shared, as nothing reads from or writes to an empty buffer. */
   private static final ByteBuffer NOTHING = ByteBuffer.allocate(0).asReadOnlyBuffer();
 
@@ -53,27 +52,17 @@ final class Connection {
 
   final Direction toBackend;
   final Direction toClient;
-  private final AtomicInteger openDirections = new AtomicInteger(2);
   private final AtomicBoolean ended = new AtomicBoolean();
   private volatile boolean closing;
   private volatile @Nullable String cause;
-
-  /** Bumped on every read in either direction; the idle reaper compares it between scans. */
-  volatile long activity;
 
   /** Owned by the reaper thread. */
   long seenActivity = -1;
 
   long seenSince;
 
-  /** Numbered from 1 in accept order; the journal and the toxics' draws use it. */
-  final long id;
-
   /** When the connection was accepted, for the connection duration histogram. */
   private final long openedNanos;
-
-  /** The toxics have drawn for this connection; guarded by the {@link Toxics} lock. */
-  boolean attached;
 
   /** When the opening (PROXY header, ClientHello, TLS handshake) must be done; 0 once it is. */
   volatile long openingDeadline;
@@ -94,10 +83,10 @@ final class Connection {
 
   Connection(
       ConnectionContext context, Cluster cluster, SocketChannel client, long id, boolean refuse) {
+    super(id);
     this.context = context;
     this.cluster = cluster;
     this.client = client;
-    this.id = id;
     this.refuse = refuse;
     this.seenSince = System.nanoTime();
     this.openedNanos = seenSince;
@@ -142,7 +131,7 @@ final class Connection {
     end(what, what.label() + ": timed out (handshakeTimeout)", false);
   }
 
-  /** The direction a toxic for {@code side} acts on. */
+  @Override
   Direction direction(Toxic.Direction side) {
     return side == Toxic.Direction.UPSTREAM ? toBackend : toClient;
   }
@@ -380,26 +369,7 @@ final class Connection {
         : SocketChannel.open();
   }
 
-  /** Whether neither direction has ended yet (so an end of stream half-closes). */
-  boolean bothDirectionsOpen() {
-    return openDirections.get() > 1;
-  }
-
-  /** A direction's thread is done; the second one to finish closes the connection. */
-  void directionEnded() {
-    if (openDirections.decrementAndGet() == 0) {
-      end(Cause.CLOSED, Cause.CLOSED.label(), false);
-    }
-  }
-
-  /** A read or write failed: a reset or I/O error on one side is sent as RST to both. */
-  void failed() {
-    if (!closing) {
-      end(Cause.RESET, Cause.RESET.label(), true);
-    }
-  }
-
-  /** Whether the connection is ending (its sockets' failing I/O is then no reason to reset). */
+  @Override
   boolean isClosing() {
     return closing;
   }
@@ -410,6 +380,7 @@ final class Connection {
    * written, even if a direction's thread is still blocked. Releases the backend and the cluster's
    * admission, and journals {@code why}.
    */
+  @Override
   void end(Cause how, String why, boolean reset) {
     if (!ended.compareAndSet(false, true)) {
       return;

@@ -4,13 +4,7 @@ import dev.meshlet.core.Endpoint;
 import dev.meshlet.core.internal.JournalWriter;
 
 /** What a connection needs from its proxy, and all it may ask of it. */
-interface ConnectionContext {
-  /** The direct buffers directions borrow while a burst lasts. */
-  BufferPool pool();
-
-  /** The proxy's counters. */
-  Counters counters();
-
+interface ConnectionContext extends SpliceContext {
   /** Where the connection's events go. */
   JournalWriter<TcpEvent> journal();
 
@@ -28,13 +22,6 @@ interface ConnectionContext {
 
   /** How long one connect attempt may take, in milliseconds (at least 1). */
   int connectTimeoutMillis();
-
-  /**
-   * Runs {@code task} on a new virtual thread of the proxy.
-   *
-   * @throws java.util.concurrent.RejectedExecutionException once the proxy is closing
-   */
-  void execute(Runnable task);
 
   /**
    * A connect attempt found {@code endpoint}'s host unresolved (its name did not resolve when it

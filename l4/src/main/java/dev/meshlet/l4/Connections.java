@@ -26,7 +26,7 @@ import org.jspecify.annotations.Nullable;
  * {@code maxConnections}), times out idle ones, drains them on close, and is the {@link
  * ConnectionContext} each connection sees its proxy through.
  */
-final class Connections implements ConnectionContext {
+final class Connections implements ConnectionContext, SpliceRegistry {
   /**
    * Classes a connection may first need on a failure path, loaded with the proxy: loading a class
    * from a directory or a jar not yet open takes a file descriptor, and a class that failed to load
@@ -243,7 +243,8 @@ final class Connections implements ConnectionContext {
    * The open connections, oldest first: the order the toxics visit them in, whatever the
    * registry's.
    */
-  List<Connection> inAcceptOrder() {
+  @Override
+  public List<Connection> inAcceptOrder() {
     List<Connection> open = new ArrayList<>(live);
     open.sort(Comparator.comparingLong(c -> c.id));
     return open;
@@ -380,8 +381,8 @@ final class Connections implements ConnectionContext {
     return connectTimeoutMillis;
   }
 
-  /** The executor the toxics' timers run on. */
-  ExecutorService executor() {
+  @Override
+  public ExecutorService executor() {
     return threads.executor();
   }
 

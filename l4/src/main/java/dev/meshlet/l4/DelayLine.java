@@ -24,7 +24,7 @@ final class DelayLine {
   private static final int CHUNK_OVERHEAD = 64;
 
   private final Direction direction;
-  private final ConnectionContext context;
+  private final SpliceContext context;
   private final int capacity;
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
@@ -36,7 +36,7 @@ final class DelayLine {
 
   private boolean closed;
 
-  DelayLine(Direction direction, ConnectionContext context, int capacity) {
+  DelayLine(Direction direction, SpliceContext context, int capacity) {
     this.direction = direction;
     this.context = context;
     this.capacity = capacity;
@@ -157,9 +157,8 @@ final class DelayLine {
       }
     } catch (Throwable e) { // an I/O error or anything else: the connection is reset
       close();
-      direction
-          .connection()
-          .failed(); // as a failed write on the direction's own thread: the connection is reset
+      // as a failed write on the direction's own thread: the splice is reset
+      direction.connection().failed(e);
     }
   }
 }

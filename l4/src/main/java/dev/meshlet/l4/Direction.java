@@ -17,8 +17,8 @@ import org.jspecify.annotations.Nullable;
 final class Direction {
   static final ActiveToxic[] NONE = new ActiveToxic[0];
 
-  private final Connection connection;
-  private final ConnectionContext context;
+  private final Splice connection;
+  private final SpliceContext context;
 
   /** Which toxics apply: those for {@link Toxic.Direction#UPSTREAM} go client to backend. */
   final Toxic.Direction side;
@@ -51,8 +51,8 @@ final class Direction {
   private long bytes;
 
   private Direction(
-      Connection connection,
-      ConnectionContext context,
+      Splice connection,
+      SpliceContext context,
       Toxic.Direction side,
       @Nullable Wire src,
       @Nullable Wire dst) {
@@ -69,17 +69,17 @@ final class Direction {
   }
 
   /** Client to backend: its source is the client. */
-  static Direction toBackend(Connection connection, ConnectionContext context, Wire client) {
+  static Direction toBackend(Splice connection, SpliceContext context, Wire client) {
     return new Direction(connection, context, Toxic.Direction.UPSTREAM, client, null);
   }
 
   /** Backend to client: its destination is the client. */
-  static Direction toClient(Connection connection, ConnectionContext context, Wire client) {
+  static Direction toClient(Splice connection, SpliceContext context, Wire client) {
     return new Direction(connection, context, Toxic.Direction.DOWNSTREAM, null, client);
   }
 
   /** The backend is dialled: the other end of this direction. Called before its thread starts. */
-  void dialled(Wire backend, Lease lease) {
+  void dialled(Wire backend, @Nullable Lease lease) {
     if (side == Toxic.Direction.UPSTREAM) {
       dst = backend;
     } else {
@@ -136,7 +136,7 @@ final class Direction {
         buffers.afterRead(n, faults.length == 0);
       }
     } catch (Throwable e) { // an I/O error, a reset, or anything else: the connection is reset
-      connection.failed();
+      connection.failed(e);
     } finally {
       buffers.release();
       connection.directionEnded();
@@ -206,8 +206,8 @@ final class Direction {
     return toxics;
   }
 
-  /** The connection this direction belongs to (a toxic may end it). */
-  Connection connection() {
+  /** The splice this direction belongs to (a toxic may end it). */
+  Splice connection() {
     return connection;
   }
 

@@ -32,8 +32,8 @@ import org.jspecify.annotations.Nullable;
 public final class Toxics {
   private static final Installed[] NONE = new Installed[0];
 
-  /** The proxy's live connections, which the toxics are drawn for. */
-  private final Connections connections;
+  /** The live connections (or tunnels), which the toxics are drawn for. */
+  private final SpliceRegistry connections;
 
   private final long seed;
   private final JournalWriter<TcpEvent> journal;
@@ -45,7 +45,7 @@ public final class Toxics {
   private volatile Installed[] installed = NONE;
 
   Toxics(
-      Connections connections,
+      SpliceRegistry connections,
       long seed,
       JournalWriter<TcpEvent> journal,
       Map<String, Toxic> initial) {
@@ -77,7 +77,7 @@ public final class Toxics {
       Installed[] next = Arrays.copyOf(now, now.length + 1);
       next[now.length] = added;
       installed = next;
-      for (Connection c :
+      for (Splice c :
           connections.inAcceptOrder()) { // the ordinals follow accept order, so draws replay
         if (c.attached) {
           decide(c, added);
@@ -101,7 +101,7 @@ public final class Toxics {
           System.arraycopy(now, 0, next, 0, k);
           System.arraycopy(now, k + 1, next, k, now.length - k - 1);
           installed = next;
-          for (Connection c : connections.inAcceptOrder()) {
+          for (Splice c : connections.inAcceptOrder()) {
             removeFrom(c, gone);
           }
           return true;
@@ -172,7 +172,7 @@ public final class Toxics {
    * Draws the installed toxics for a new connection; called on the acceptor thread, in accept
    * order.
    */
-  void attach(Connection c) {
+  void attach(Splice c) {
     lock.lock();
     try {
       c.attached = true;
@@ -185,12 +185,12 @@ public final class Toxics {
   }
 
   /** The connection ended: its toxics' timers stop. */
-  void detach(Connection c) {
-    c.toBackend.cancelTimers();
-    c.toClient.cancelTimers();
+  void detach(Splice c) {
+    c.direction(Toxic.Direction.UPSTREAM).cancelTimers();
+    c.direction(Toxic.Direction.DOWNSTREAM).cancelTimers();
   }
 
-  private void removeFrom(Connection c, Installed gone) {
+  private void removeFrom(Splice c, Installed gone) {
     ActiveToxic removed = c.direction(gone.toxic.direction()).remove(gone);
     if (removed != null) {
       removed.cancelTimer();
@@ -205,7 +205,7 @@ public final class Toxics {
   }
 
   /** Draws whether {@code i} applies to connection {@code c}; under the lock. */
-  private void decide(Connection c, Installed i) {
+  private void decide(Splice c, Installed i) {
     long ordinal = ++i.candidates;
     Toxic t = i.toxic;
     Duration since = Duration.ofNanos(System.nanoTime() - i.installedNanos);

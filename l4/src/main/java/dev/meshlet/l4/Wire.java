@@ -1,5 +1,6 @@
 package dev.meshlet.l4;
 
+import dev.meshlet.l4.internal.Pipe;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -12,10 +13,12 @@ import org.jspecify.annotations.Nullable;
  * One end of a connection as its directions read and write it: the socket's channel, or TLS over
  * that channel (the JDK's {@link SSLSocket} layered on the channel's socket, so the handshake and
  * the records run on the connection's virtual threads). Plain bytes go straight to the channel; TLS
- * ones through a heap array, as the JDK's TLS streams take no direct buffers.
+ * ones through a heap array, as the JDK's TLS streams take no direct buffers. A tunnel's end is a
+ * {@link Pipe} another module supplies (an upgraded HTTP connection), used as it is.
  */
 final class Wire {
-  private final SocketChannel channel;
+  private final @Nullable SocketChannel channel;
+  private final @Nullable Pipe pipe;
   private final @Nullable SSLSocket tls;
   private final @Nullable InputStream in;
   private final @Nullable OutputStream out;
@@ -28,8 +31,10 @@ final class Wire {
   /** The plain socket's stream, for FIONREAD only; made by the reading thread when first asked. */
   private @Nullable InputStream waitingIn;
 
-  private Wire(SocketChannel channel, @Nullable SSLSocket tls) throws IOException {
+  private Wire(@Nullable SocketChannel channel, @Nullable SSLSocket tls, @Nullable Pipe pipe)
+      throws IOException {
     this.channel = channel;
+    this.pipe = pipe;
     this.tls = tls;
     this.in = tls != null ? tls.getInputStream() : null;
     this.out = tls != null ? tls.getOutputStream() : null;
@@ -38,7 +43,7 @@ final class Wire {
   /** The channel itself. */
   static Wire plain(SocketChannel channel) {
     try {
-      return new Wire(channel, null);
+      return new Wire(channel, null, null);
     } catch (IOException e) {
       throw new AssertionError("a plain wire opens no stream", e);
     }
@@ -46,12 +51,24 @@ final class Wire {
 
   /** TLS over {@code channel}, its handshake done. */
   static Wire tls(SocketChannel channel, SSLSocket socket) throws IOException {
-    return new Wire(channel, socket);
+    return new Wire(channel, socket, null);
   }
 
-  /** The socket underneath (closed, reset or half-closed by the connection's end). */
-  SocketChannel channel() {
-    return channel;
+  /** A tunnel's end. */
+  static Wire of(Pipe pipe) {
+    try {
+      return new Wire(null, null, pipe);
+    } catch (IOException e) {
+      throw new AssertionError("a pipe's wire opens no stream", e);
+    }
+  }
+
+  private SocketChannel channel() {
+    SocketChannel c = channel;
+    if (c == null) {
+      throw new IllegalStateException("a pipe's wire has no channel");
+    }
+    return c;
   }
 
   /** Whether this end speaks TLS. */
@@ -63,7 +80,8 @@ final class Wire {
   int read(ByteBuffer b) throws IOException {
     InputStream s = in;
     if (s == null) {
-      return channel.read(b);
+      Pipe p = pipe;
+      return p != null ? p.read(b) : channel().read(b);
     }
     if (b.hasArray()) {
       int n = s.read(b.array(), b.arrayOffset() + b.position(), b.remaining());
@@ -87,7 +105,13 @@ final class Wire {
   int write(ByteBuffer b) throws IOException {
     OutputStream s = out;
     if (s == null) {
-      return channel.write(b);
+      Pipe p = pipe;
+      if (p != null) {
+        int n = b.remaining();
+        p.write(b);
+        return n;
+      }
+      return channel().write(b);
     }
     int n = b.remaining();
     if (b.hasArray()) {
@@ -112,18 +136,26 @@ final class Wire {
     SSLSocket t = tls;
     if (t != null) {
       t.shutdownOutput();
+    } else if (pipe != null) {
+      pipe.shutdownOutput();
     } else {
-      channel.shutdownOutput();
+      channel().shutdownOutput();
     }
   }
 
-  /** Bytes readable without blocking: on the socket (FIONREAD), or decrypted and buffered. */
+  /**
+   * Bytes readable without blocking: on the socket (FIONREAD), or decrypted and buffered. A pipe
+   * cannot tell: after a read that filled the buffer more is taken to follow (a burst).
+   */
   int available() throws IOException {
     InputStream s = in;
     if (s == null) {
+      if (pipe != null) {
+        return Integer.MAX_VALUE; // a burst: the next read may take a larger buffer
+      }
       s = waitingIn;
       if (s == null) {
-        s = waitingIn = channel.socket().getInputStream();
+        s = waitingIn = channel().socket().getInputStream();
       }
     }
     return s.available();

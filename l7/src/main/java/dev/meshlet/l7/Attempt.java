@@ -520,6 +520,7 @@ final class Attempt
         backend,
         ctx.config(),
         route,
+        ctx.tunnels().of(route),
         callback);
   }
 

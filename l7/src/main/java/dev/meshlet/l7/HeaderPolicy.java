@@ -49,6 +49,8 @@ final class HeaderPolicy {
     String clientRequestId = null;
     String traceparent = null;
     int traceparents = 0;
+    ResponseCompression compression = config.compression();
+    boolean dropAcceptEncoding = compression != null && compression.removeAcceptEncoding();
     for (HttpField f : in) {
       HttpHeader h = f.getHeader();
       if (h != null) {
@@ -75,6 +77,11 @@ final class HeaderPolicy {
               PROXY_AUTHORIZATION,
               CONTENT_LENGTH -> {
             continue;
+          }
+          case ACCEPT_ENCODING -> { // the proxy compresses, when so configured
+            if (dropAcceptEncoding) {
+              continue;
+            }
           }
           default -> {}
         }

@@ -4,10 +4,13 @@ import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Journal;
 import dev.meshlet.core.ServerTls;
 import dev.meshlet.core.internal.JournalWriter;
+import dev.meshlet.l4.Toxics;
+import dev.meshlet.l4.internal.TunnelSplicer;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -216,6 +219,56 @@ public final class HttpProxy implements AutoCloseable {
   /** A snapshot of the counters, for the proxy, per route and per backend. */
   public HttpProxyStats stats() {
     return counters.stats(closed.get() || draining.get(), jetty.handler.routes(), jetty.bodyBudget);
+  }
+
+  /**
+   * The L4 toxics of route {@code routeName}'s upgraded connections (WebSocket tunnels), to add or
+   * remove at runtime: as on a {@code TcpProxy}, a toxic added applies to new tunnels and to the
+   * open ones, and a toxic removed stops acting at their next chunk of data. It starts with the
+   * route's {@link HttpRouteBuilder#tunnelToxic tunnel toxics}; {@link Toxics#reset()} puts those
+   * back. Kept by route name across {@link #replaceRoutes}.
+   *
+   * <pre>{@code
+   * proxy.tunnelToxics("ws").add("cut", Toxic.resetPeer(Duration.ZERO).downstream());
+   * }</pre>
+   *
+   * @throws IllegalArgumentException if no route in use now has that name
+   */
+  public Toxics tunnelToxics(String routeName) {
+    return jetty.tunnels.of(route(routeName)).toxics();
+  }
+
+  /**
+   * The counts of route {@code routeName}'s upgraded connections: tunnels, bytes each way, toxics
+   * applied, resets and idle timeouts.
+   *
+   * @throws IllegalArgumentException if no route in use now has that name
+   */
+  public TunnelStats tunnelStats(String routeName) {
+    TunnelSplicer s = jetty.tunnels.of(route(routeName));
+    return new TunnelStats(
+        s.opened(),
+        s.open(),
+        s.bytesUpstream(),
+        s.bytesDownstream(),
+        s.toxicsApplied(),
+        s.resets(),
+        s.idleTimeouts());
+  }
+
+  private HttpRoute route(String name) {
+    Objects.requireNonNull(name, "routeName");
+    List<HttpRoute> all = routes();
+    for (HttpRoute r : all) {
+      if (r.name().equals(name)) {
+        return r;
+      }
+    }
+    List<String> names = new ArrayList<>();
+    for (HttpRoute r : all) {
+      names.add(r.name());
+    }
+    throw new IllegalArgumentException("route: '" + name + "' (expected one of " + names + ")");
   }
 
   /**

@@ -66,6 +66,20 @@ public final class HttpProxyBuilder {
   }
 
   /**
+   * Compresses responses (gzip) for clients whose {@code Accept-Encoding} allows it, as {@code
+   * compression} says: never gRPC, already encoded or small bodies; each write flushed as it
+   * streams. Off by default.
+   *
+   * <pre>{@code
+   * HttpProxy.builder().compression(ResponseCompression.defaults())
+   * }</pre>
+   */
+  public HttpProxyBuilder compression(ResponseCompression compression) {
+    settings.compression(compression);
+    return this;
+  }
+
+  /**
    * How many bytes all buffered request bodies ({@link #requestBufferSize(int)}, retry replay
    * buffers) may hold together; a body that would take more streams instead, counted in {@link
    * HttpProxyStats#buffering()} and logged once per episode. A buffer takes its bytes as they

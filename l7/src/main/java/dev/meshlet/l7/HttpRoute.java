@@ -2,10 +2,14 @@ package dev.meshlet.l7;
 
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.Route;
+import dev.meshlet.l4.Toxic;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
@@ -60,6 +64,7 @@ public final class HttpRoute implements Route<RequestHead> {
   final Duration grpcTimeoutOffset;
 
   private final Set<String> upgrades;
+  private final Map<String, Toxic> tunnelToxics;
 
   /** The peer identities allowed; null when the route authorizes every client. */
   private final @Nullable Set<String> allowedPeers;
@@ -86,12 +91,18 @@ public final class HttpRoute implements Route<RequestHead> {
     this.idleTimeout = b.idleTimeout;
     this.grpcTimeoutOffset = b.grpcTimeoutOffset;
     this.upgrades = Set.copyOf(b.upgrades);
+    this.tunnelToxics = Collections.unmodifiableMap(new LinkedHashMap<>(b.tunnelToxics));
     this.allowedPeers = b.allowedPeers;
   }
 
   /** The upgrade protocols ({@code Upgrade} tokens, lower case) forwarded as upgrades. */
   Set<String> upgrades() {
     return upgrades;
+  }
+
+  /** The L4 toxics its tunnels start with, by name, in the order given. */
+  Map<String, Toxic> tunnelToxics() {
+    return tunnelToxics;
   }
 
   /** Whether the route matches on or authorizes the client's TLS identity. */

@@ -3,9 +3,12 @@ package dev.meshlet.l7;
 import dev.meshlet.core.Cluster;
 import dev.meshlet.core.PeerIdentity;
 import dev.meshlet.core.internal.Checks;
+import dev.meshlet.l4.Toxic;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -35,6 +38,7 @@ public final class HttpRouteBuilder {
   @Nullable Duration idleTimeout;
   Duration grpcTimeoutOffset = Duration.ZERO;
   Set<String> upgrades = Upgrades.DEFAULT_ALLOWED;
+  final Map<String, Toxic> tunnelToxics = new LinkedHashMap<>();
   @Nullable Set<String> allowedPeers;
 
   HttpRouteBuilder() {}
@@ -110,6 +114,28 @@ public final class HttpRouteBuilder {
    */
   public HttpRouteBuilder upgrades(String... protocols) {
     this.upgrades = Upgrades.allowed(protocols);
+    return this;
+  }
+
+  /**
+   * Applies an L4 {@code toxic} to this route's upgraded connections (WebSocket tunnels), as a
+   * {@code TcpProxy} applies it to its TCP connections: {@link Toxic.Direction#UPSTREAM upstream}
+   * is client to backend. Installed under {@code name} when the route's first tunnel opens; change
+   * them at runtime with {@link HttpProxy#tunnelToxics(String)}. None by default.
+   *
+   * <pre>{@code
+   * r.name("ws").to(cluster).tunnelToxic("lag", Toxic.latency(Duration.ofMillis(50)).downstream());
+   * }</pre>
+   *
+   * @throws IllegalArgumentException if a tunnel toxic of that name is given already
+   */
+  public HttpRouteBuilder tunnelToxic(String name, Toxic toxic) {
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(toxic, "toxic");
+    if (tunnelToxics.putIfAbsent(name, toxic) != null) {
+      throw new IllegalArgumentException(
+          "tunnelToxic: '" + name + "' given twice (expected: one toxic per name)");
+    }
     return this;
   }
 

@@ -89,6 +89,9 @@ final class JettyStack {
   final ForwardingHandler handler;
   final BodyBudget bodyBudget;
 
+  /** Each route's splicer of upgraded connections; closed after the server. */
+  final TunnelSplicers tunnels;
+
   JettyStack(ProxyConfig config, ProxyCounters counters, JournalWriter<HttpEvent> journal)
       throws IOException {
     this.config = config;
@@ -208,6 +211,7 @@ final class JettyStack {
                 : new AccessLogWriter(log, "meshlet-l7-access-log", counters.accessLogDropped),
             config.journalHeaders());
     bodyBudget = new BodyBudget(config.requestBufferBudget());
+    tunnels = new TunnelSplicers(config.seed(), "meshlet-l7");
     handler =
         new ForwardingHandler(
             new ProxyContext(
@@ -218,8 +222,9 @@ final class JettyStack {
                 counters,
                 ledger,
                 clientWatcher,
-                bodyBudget));
-    server.setHandler(handler);
+                bodyBudget,
+                tunnels));
+    server.setHandler(Compressing.wrap(handler, config.compression()));
     server.setErrorHandler(new ShortErrorHandler(counters.total));
     server.setStopTimeout(0);
   }
@@ -491,6 +496,7 @@ final class JettyStack {
     }
     LifeCycle.stop(client);
     LifeCycle.stop(server);
+    tunnels.close(); // after the server, which closed the tunnels' endpoints
     clientWatcher.close();
     ledger.close(); // after the server: the last requests' lines are written too
     LifeCycle.stop(

@@ -55,7 +55,8 @@ record ProxyConfig(
     boolean h2c,
     boolean h2,
     Http2Limits http2,
-    Map<String, UpstreamProtocol> upstreamProtocols) {
+    Map<String, UpstreamProtocol> upstreamProtocols,
+    @Nullable ResponseCompression compression) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

@@ -14,6 +14,7 @@ import org.jspecify.annotations.Nullable;
  * @param ledger where every request is written down (counts, access log, journal)
  * @param clientWatcher notices clients leaving while their backend is silent; null for none
  * @param bodyBudget the bytes buffered request bodies may hold together
+ * @param tunnels the L4 splicers upgraded connections are handed to, one per route
  */
 record ProxyContext(
     ProxyConfig config,
@@ -23,4 +24,5 @@ record ProxyContext(
     ProxyCounters counters,
     Ledger ledger,
     @Nullable ClientWatcher clientWatcher,
-    BodyBudget bodyBudget) {}
+    BodyBudget bodyBudget,
+    TunnelSplicers tunnels) {}

@@ -106,6 +106,7 @@ final class ProxySettings {
   private boolean proxyProtocolIn;
   private final List<ProxyConfig.Cidr> proxyFronts = new ArrayList<>();
   private @Nullable ProxyProtocol proxyProtocolOut;
+  private @Nullable ResponseCompression compression;
 
   void proxyProtocolIn(String... trustedFronts) {
     List<ProxyConfig.Cidr> parsed = new ArrayList<>();
@@ -123,6 +124,10 @@ final class ProxySettings {
     this.proxyProtocolIn = true;
     proxyFronts.clear();
     proxyFronts.addAll(parsed);
+  }
+
+  void compression(ResponseCompression c) {
+    this.compression = Objects.requireNonNull(c, "compression");
   }
 
   void proxyProtocolOut(ProxyProtocol version) {
@@ -436,7 +441,8 @@ final class ProxySettings {
         h2c,
         h2,
         http2,
-        upstreamProtocols);
+        upstreamProtocols,
+        compression);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */

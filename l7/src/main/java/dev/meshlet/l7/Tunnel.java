@@ -1,8 +1,8 @@
 package dev.meshlet.l7;
 
+import dev.meshlet.l4.internal.TunnelSplicer;
 import java.nio.ByteBuffer;
 import java.util.concurrent.Executor;
-import java.util.concurrent.TimeoutException;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.AbstractConnection;
 import org.eclipse.jetty.io.Connection;
@@ -10,27 +10,25 @@ import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.HttpStream;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
-import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
 import org.jspecify.annotations.Nullable;
 
 /**
  * An upgraded exchange: the client's and the backend's connections, taken over from HTTP once the
- * backend answered {@code 101}, pass bytes both ways untouched. Each way reads only after the other
- * end took the last read whole, so a slow reader holds back its writer instead of filling memory;
+ * backend answered {@code 101}, are handed to the L4 splicer as two {@link EndPointPipe}s, through
+ * the route's tunnel toxics. As for a TCP connection, each way reads only after the other end took
+ * the last read whole (a slow reader holds back its writer), bytes read before the switch go first,
  * an end of stream is passed on as a half-close, and the tunnel closes when both ways ended, one
- * end failed, or an end stayed idle for its idle timeout.
+ * end failed, a toxic ended it, or an end stayed idle for its idle timeout.
  */
 final class Tunnel {
-  private static final int BUFFER = 16 * 1024;
-
   private Tunnel() {}
 
   /**
    * Answers the client with the backend's {@code 101} (its headers through the proxy's response
-   * rules, the upgrade itself kept) and joins the two connections, if the exchange can still
-   * answer. {@code done} (the backend connection's handover) completes and the exchange ends when
-   * the {@code 101} is written; Jetty then hands the client's connection over.
+   * rules, the upgrade itself kept) and splices the two connections with {@code splicer}, if the
+   * exchange can still answer. {@code done} (the backend connection's handover) completes and the
+   * exchange ends when the {@code 101} is written; Jetty then hands the client's connection over.
    */
   static void open(
       Exchange exchange,
@@ -40,6 +38,7 @@ final class Tunnel {
       EndPoint backend,
       ProxyConfig config,
       HttpRoute route,
+      TunnelSplicer splicer,
       Callback done) {
     int status = serverResponse.getStatus();
     if (!exchange.claim()) {
@@ -56,13 +55,14 @@ final class Tunnel {
     clientResponse.getHeaders().put(HttpHeader.UPGRADE, upgrade);
     clientResponse.getHeaders().put(HttpHeader.CONNECTION, "Upgrade");
     Executor executor = clientRequest.getConnectionMetaData().getConnector().getExecutor();
+    End fromBackend = new End(backend, executor, null, splicer);
     End fromClient =
-        new End(clientRequest.getConnectionMetaData().getConnection().getEndPoint(), executor);
-    End fromBackend = new End(backend, executor);
-    fromClient.peer = fromBackend;
-    fromBackend.peer = fromClient;
-    fromClient.startsBoth = true;
-    backend.upgrade(fromBackend); // reads nothing until the client's end opens
+        new End(
+            clientRequest.getConnectionMetaData().getConnection().getEndPoint(),
+            executor,
+            fromBackend,
+            splicer);
+    backend.upgrade(fromBackend); // its leftover bytes kept; nothing read until the splice starts
     clientRequest.setAttribute(HttpStream.UPGRADE_CONNECTION_ATTRIBUTE, fromClient);
     clientResponse.write(
         true,
@@ -79,105 +79,46 @@ final class Tunnel {
             }));
   }
 
-  /** One end: reads its endpoint and writes what it read to the other end's. */
+  /**
+   * One end as Jetty sees it: the connection an upgraded endpoint now has, which only keeps the
+   * bytes read before the switch and, for the client's end, starts the splice once Jetty opened it.
+   * The splicer's threads do the reading and writing, so Jetty never calls {@link #onFillable}.
+   */
   static final class End extends AbstractConnection implements Connection.UpgradeTo {
-    private final ByteBuffer buffer = BufferUtil.allocate(BUFFER);
-    private @Nullable End peer;
+    final EndPointPipe pipe;
 
-    /** The client's end: opened by Jetty after the 101 is written, it starts both ways. */
-    private boolean startsBoth;
+    /**
+     * The backend's end, for the client's end (which starts the splice); null for the backend's.
+     */
+    private final @Nullable End backend;
 
-    private volatile boolean ended;
+    private final TunnelSplicer splicer;
 
-    End(EndPoint endPoint, Executor executor) {
+    End(EndPoint endPoint, Executor executor, @Nullable End backend, TunnelSplicer splicer) {
       super(endPoint, executor);
-    }
-
-    private End peer() {
-      End p = peer;
-      if (p == null) {
-        throw new IllegalStateException("a tunnel end without its peer");
-      }
-      return p;
+      this.pipe = new EndPointPipe(endPoint);
+      this.backend = backend;
+      this.splicer = splicer;
     }
 
     /** Bytes that came with the last HTTP read, before the other side switched: sent first. */
     @Override
     public void onUpgradeTo(ByteBuffer prefilled) {
-      if (prefilled.hasRemaining()) {
-        BufferUtil.append(buffer, prefilled);
-      }
+      pipe.leftover(prefilled);
     }
 
     @Override
     public void onOpen() {
       super.onOpen();
-      if (startsBoth) {
-        start();
-        peer().start();
-      }
-    }
-
-    private void start() {
-      if (buffer.hasRemaining()) {
-        forward();
-      } else {
-        fillInterested();
+      End b = backend;
+      if (b != null) {
+        splicer.splice(pipe, b.pipe, (up, down, why) -> {});
       }
     }
 
     @Override
     public void onFillable() {
-      try {
-        BufferUtil.clear(buffer);
-        int n = getEndPoint().fill(buffer);
-        if (n > 0) {
-          forward();
-        } else if (n == 0) {
-          fillInterested();
-        } else {
-          ended = true;
-          End p = peer();
-          if (p.ended) {
-            close();
-          } else {
-            p.getEndPoint().shutdownOutput(); // the other way goes on until it ends too
-          }
-        }
-      } catch (Throwable x) {
-        fail(x);
-      }
-    }
-
-    /** Writes what was read to the other end, then reads again once it took all of it. */
-    private void forward() {
-      peer().getEndPoint().write(Callback.from(this::fillInterested, this::fail), buffer);
-    }
-
-    private void fail(Throwable x) {
-      getEndPoint().close(x);
-      peer().getEndPoint().close(x);
-    }
-
-    @Override
-    protected boolean onReadTimeout(TimeoutException timeout) {
-      fail(timeout);
-      return true;
-    }
-
-    @Override
-    public void close() {
-      getEndPoint().close();
-      peer().getEndPoint().close();
-    }
-
-    @Override
-    public void onClose(@Nullable Throwable cause) {
-      super.onClose(cause);
-      End p = peer;
-      if (p != null) {
-        p.getEndPoint().close(cause);
-      }
+      // the splicer reads with callbacks of its own, never through this connection
     }
   }
 }
