@@ -24,6 +24,9 @@ final class ProxyCounters {
   /** Access log lines dropped because the writer's queue was full. */
   final AtomicLong accessLogDropped = new AtomicLong();
 
+  /** The listener's client connections: a bean of its connector. */
+  final ConnectionCount connections = new ConnectionCount();
+
   private final ConcurrentHashMap<String, Counters> routes = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<Endpoint, Counters> backends = new ConcurrentHashMap<>();
   private final ReentrantLock drainLock = new ReentrantLock();
@@ -175,6 +178,7 @@ final class ProxyCounters {
         closed,
         routes.clusterStats(),
         budget.snapshot(),
-        accessLogDropped.get());
+        accessLogDropped.get(),
+        connections.snapshot());
   }
 }
