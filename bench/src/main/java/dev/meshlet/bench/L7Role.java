@@ -12,7 +12,7 @@ final class L7Role {
 
   record Started(AutoCloseable proxy, int port) {}
 
-  static Started start(int backendPort, int listenPort) throws IOException {
+  static Started start(int backendPort, int listenPort, boolean histograms) throws IOException {
     Cluster backend = Cluster.of("bench", Backend.of("127.0.0.1", backendPort));
     HttpProxy p =
         HttpProxy.builder()
@@ -21,6 +21,7 @@ final class L7Role {
             .defaultRoute(backend)
             .idleTimeout(Duration.ofMinutes(10)) // the memory test holds connections idle
             .maxConnectionsPerBackend(64)
+            .latencyHistograms(histograms)
             .start();
     return new Started(p, p.port());
   }

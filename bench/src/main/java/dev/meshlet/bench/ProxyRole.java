@@ -10,11 +10,12 @@ import java.nio.charset.StandardCharsets;
 /**
  * Child role: a meshlet proxy (L4 or L7) in its own JVM, forwarding to one backend on loopback.
  *
- * <p>Usage: {@code proxy l4|l7 <backend port> [listen port]} (0 or absent: any free port, as the
- * harness starts it; a fixed port lets a meshlet variant, e.g. with other JVM options, run as a
- * {@code --peer}). Prints {@code PORT n} once listening. Reads commands on stdin: {@code mem}
- * prints {@code MEM <heap bytes after GC> <rss bytes after trimming the native heap> <platform
- * threads> <active connections>}; end of input closes the proxy and exits.
+ * <p>Usage: {@code proxy l4|l7 <backend port> [listen port] [--no-histograms]} (0 or absent: any
+ * free port, as the harness starts it; a fixed port lets a meshlet variant, e.g. with other JVM
+ * options, run as a {@code --peer}; {@code --no-histograms} turns the L7 proxy's latency histograms
+ * off, to measure what they cost). Prints {@code PORT n} once listening. Reads commands on stdin:
+ * {@code mem} prints {@code MEM <heap bytes after GC> <rss bytes after trimming the native heap>
+ * <platform threads> <active connections>}; end of input closes the proxy and exits.
  */
 final class ProxyRole {
   private ProxyRole() {}
@@ -24,7 +25,8 @@ final class ProxyRole {
       throw new IllegalArgumentException("usage: proxy l4|l7 <backend port> [listen port]");
     }
     int backendPort = Integer.parseInt(args[1]);
-    int listenPort = args.length > 2 ? Integer.parseInt(args[2]) : 0;
+    int listenPort = args.length > 2 && !args[2].startsWith("--") ? Integer.parseInt(args[2]) : 0;
+    boolean histograms = !java.util.Arrays.asList(args).contains("--no-histograms");
     AutoCloseable proxy;
     int port;
     java.util.function.LongSupplier active;
@@ -41,7 +43,7 @@ final class ProxyRole {
         active = () -> p.stats().active();
       }
       case "l7" -> {
-        L7Role.Started s = L7Role.start(backendPort, listenPort);
+        L7Role.Started s = L7Role.start(backendPort, listenPort, histograms);
         proxy = s.proxy();
         port = s.port();
         active = () -> -1;

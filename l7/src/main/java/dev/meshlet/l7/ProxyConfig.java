@@ -50,7 +50,8 @@ record ProxyConfig(
     boolean forwardClientCert,
     boolean proxyProtocolIn,
     List<Cidr> proxyFronts,
-    @Nullable ProxyProtocol proxyProtocolOut) {
+    @Nullable ProxyProtocol proxyProtocolOut,
+    boolean latencyHistograms) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

@@ -32,7 +32,11 @@ final class ProxyCounters {
   private final ReentrantLock drainLock = new ReentrantLock();
   private final Condition drained = drainLock.newCondition();
 
-  ProxyCounters(RouteTable table) {
+  /** Whether {@link #timed} records (HttpProxyBuilder.latencyHistograms). */
+  private final boolean histograms;
+
+  ProxyCounters(RouteTable table, boolean histograms) {
+    this.histograms = histograms;
     for (HttpRoute r : table.routes()) {
       routes.put(r.name(), new Counters());
     }
@@ -98,6 +102,9 @@ final class ProxyCounters {
    */
   void timed(
       @Nullable Counters route, @Nullable Endpoint endpoint, long upstreamNanos, long totalNanos) {
+    if (!histograms) {
+      return;
+    }
     total.timed(upstreamNanos, totalNanos);
     if (route != null) {
       route.timed(upstreamNanos, totalNanos);
