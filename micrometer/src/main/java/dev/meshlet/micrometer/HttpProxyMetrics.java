@@ -20,7 +20,7 @@ import java.util.Objects;
  * read within 100 ms, so a scrape reads the stats once); the proxy does no work per request for
  * them. Counters are {@code FunctionCounter}s, gauges {@code Gauge}s, and each latency histogram a
  * {@code FunctionTimer} (count and total, in the registry's time unit) with a gauge per bucket,
- * {@code <name>.histogram} tagged {@code le} (the bucket's bound in that unit, or {@code +Inf}),
+ * {@code <name>.buckets} tagged {@code le} (the bucket's bound in that unit, or {@code +Inf}),
  * counting cumulatively as Prometheus's {@code _bucket} series do; the buckets are {@link
  * dev.meshlet.core.Histogram#BOUNDS}.
  *

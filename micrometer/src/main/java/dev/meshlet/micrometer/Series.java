@@ -25,8 +25,9 @@ import java.util.function.ToDoubleFunction;
 /**
  * One series of one family (a name and its tags) and the meters that read it in each registry: a
  * {@code FunctionCounter}, a {@code Gauge}, or for a histogram a {@code FunctionTimer} (count and
- * total) with one gauge per bucket ({@code <name>.histogram}, tag {@code le}, cumulative, as
- * Micrometer's {@link HistogramGauges} writes the buckets of its own timers).
+ * total) with one gauge per bucket ({@code <name>.buckets}, tag {@code le}, cumulative), made by
+ * Micrometer's {@link HistogramGauges} as for its own timers; not its {@code .histogram} name,
+ * which {@code promtool check metrics} rejects for naming a type.
  */
 final class Series {
   enum Kind {
@@ -109,7 +110,7 @@ final class Series {
             p -> name + ".percentile",
             p -> tags,
             p -> p.value(unit),
-            b -> name + ".histogram",
+            b -> name + ".buckets",
             b ->
                 tags.and(
                     "le",

@@ -91,7 +91,7 @@ class HttpProxyMetricsTest {
       // cumulative buckets in the registry's unit (seconds here): all five under an hour
       assertThat(
               registry
-                  .get("meshlet.upstream.rq.time.histogram")
+                  .get("meshlet.upstream.rq.time.buckets")
                   .tags(b)
                   .tag("le", "+Inf")
                   .gauge()
@@ -99,7 +99,7 @@ class HttpProxyMetricsTest {
           .isEqualTo(5);
       assertThat(
               registry
-                  .get("meshlet.upstream.rq.time.histogram")
+                  .get("meshlet.upstream.rq.time.buckets")
                   .tags(b)
                   .tag("le", "3600")
                   .gauge()
@@ -107,7 +107,7 @@ class HttpProxyMetricsTest {
           .isEqualTo(5);
       assertThat(
               registry
-                  .get("meshlet.upstream.rq.time.histogram")
+                  .get("meshlet.upstream.rq.time.buckets")
                   .tags(b)
                   .tag("le", "0.0005")
                   .gauge()
@@ -146,8 +146,8 @@ class HttpProxyMetricsTest {
           () -> {
             scrape(registry);
             return registry
-                    .find("meshlet.upstream.rq.total")
-                    .tags("backend", "b2")
+                    .find("meshlet.downstream.rq.code.total")
+                    .tags("listener", "web", "response_code", "200")
                     .functionCounter()
                 != null;
           });
