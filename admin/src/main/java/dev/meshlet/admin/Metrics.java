@@ -29,6 +29,17 @@ final class Metrics {
   }
 
   private static void http(PromText p, String l, HttpProxyStats s) {
+    HttpProxyStats.Connections cx = s.connections();
+    p.counter(
+        "meshlet_downstream_cx_total", "Client connections accepted", cx.accepted(), "listener", l);
+    p.gauge(
+        "meshlet_downstream_cx_active", "Client connections open now", cx.active(), "listener", l);
+    p.counter(
+        "meshlet_downstream_cx_destroy_total",
+        "Client connections closed (HTTP listeners)",
+        cx.closed(),
+        "listener",
+        l);
     counts(p, "meshlet_downstream_rq", "the proxy", s.total(), "listener", l);
     p.histogram(
         "meshlet_downstream_rq_time",

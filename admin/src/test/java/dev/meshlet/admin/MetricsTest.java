@@ -23,7 +23,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -145,20 +147,74 @@ class MetricsTest {
           .contains("# TYPE meshlet_upstream_rq_time histogram\n")
           .contains("# TYPE meshlet_downstream_rq_total counter\n");
 
-      Path promtool = promtool();
-      assumeTrue(
-          Files.isExecutable(promtool), "promtool not installed (apt-get install prometheus)");
-      Process p =
-          new ProcessBuilder(promtool.toString(), "check", "metrics")
-              .redirectErrorStream(true)
-              .start();
-      try (OutputStream in = p.getOutputStream()) {
-        in.write(r.body().getBytes(StandardCharsets.UTF_8));
-      }
-      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-      assertThat(p.waitFor(20, TimeUnit.SECONDS)).isTrue();
-      assertThat(p.exitValue()).as("promtool check metrics said: %s", out).isZero();
+      assertPromtoolAccepts(r.body());
     }
+  }
+
+  @Test
+  void httpListenerExportsItsClientConnections() throws Exception {
+    try (HttpTestBackend backend = HttpTestBackend.start("b1");
+        HttpProxy web =
+            HttpProxy.builder()
+                .listen("127.0.0.1", 0)
+                .defaultRoute(Cluster.of("api", backend.backend()))
+                .start();
+        Admin admin = Admin.builder().listen("127.0.0.1", 0).register("web", web).start()) {
+      String l = "{listener=\"web\"}";
+      List<Socket> clients = new ArrayList<>();
+      try {
+        for (int i = 0; i < 3; i++) {
+          Socket s = new Socket("127.0.0.1", web.port());
+          s.setSoTimeout(10_000);
+          clients.add(s);
+          s.getOutputStream()
+              .write("GET / HTTP/1.1\r\nHost: a\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+          assertThat(new String(s.getInputStream().readNBytes(12), StandardCharsets.US_ASCII))
+              .isEqualTo("HTTP/1.1 200");
+        }
+        String open = get(admin, "/stats/prometheus").body();
+        assertThat(samples(open))
+            .containsEntry("meshlet_downstream_cx_total" + l, 3.0)
+            .containsEntry("meshlet_downstream_cx_active" + l, 3.0)
+            .containsEntry("meshlet_downstream_cx_destroy_total" + l, 0.0);
+        assertPromtoolAccepts(open);
+      } finally {
+        for (Socket s : clients) {
+          s.close();
+        }
+      }
+      Await.until(
+          "the three connections closed in the metrics",
+          () ->
+              Double.valueOf(0)
+                  .equals(samples(scrape(admin)).get("meshlet_downstream_cx_active" + l)));
+      assertThat(samples(scrape(admin)))
+          .containsEntry("meshlet_downstream_cx_total" + l, 3.0)
+          .containsEntry("meshlet_downstream_cx_destroy_total" + l, 3.0);
+    }
+  }
+
+  private String scrape(Admin admin) {
+    try {
+      return get(admin, "/stats/prometheus").body();
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static void assertPromtoolAccepts(String text) throws Exception {
+    Path promtool = promtool();
+    assumeTrue(Files.isExecutable(promtool), "promtool not installed (apt-get install prometheus)");
+    Process p =
+        new ProcessBuilder(promtool.toString(), "check", "metrics")
+            .redirectErrorStream(true)
+            .start();
+    try (OutputStream in = p.getOutputStream()) {
+      in.write(text.getBytes(StandardCharsets.UTF_8));
+    }
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(20, TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).as("promtool check metrics said: %s", out).isZero();
   }
 
   @Test

@@ -120,6 +120,9 @@ final class Harness {
     if (o.phases.contains("memory")) {
       memory();
     }
+    if (o.phases.contains("tls")) {
+      new TlsPhase(o, work, procs.nginxPort(), this::line).run();
+    }
     line("- load average at end: " + loadavg());
     if (o.out != null) {
       Files.writeString(o.out, report);

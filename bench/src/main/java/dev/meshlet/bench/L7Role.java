@@ -2,9 +2,12 @@ package dev.meshlet.bench;
 
 import dev.meshlet.core.Backend;
 import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
 import dev.meshlet.l7.HttpProxy;
+import dev.meshlet.l7.HttpProxyBuilder;
 import java.io.IOException;
 import java.time.Duration;
+import org.jspecify.annotations.Nullable;
 
 /** Starts meshlet's L7 proxy in front of one backend, as the harness measures it. */
 final class L7Role {
@@ -12,16 +15,21 @@ final class L7Role {
 
   record Started(AutoCloseable proxy, int port) {}
 
-  static Started start(int backendPort, int listenPort) throws IOException {
+  static Started start(int backendPort, int listenPort, boolean histograms, @Nullable ServerTls tls)
+      throws IOException {
     Cluster backend = Cluster.of("bench", Backend.of("127.0.0.1", backendPort));
-    HttpProxy p =
+    HttpProxyBuilder b =
         HttpProxy.builder()
             .listen("127.0.0.1", listenPort)
             .route(r -> r.pathPrefix("/api/").to(backend))
             .defaultRoute(backend)
             .idleTimeout(Duration.ofMinutes(10)) // the memory test holds connections idle
             .maxConnectionsPerBackend(64)
-            .start();
+            .latencyHistograms(histograms);
+    if (tls != null) {
+      b.tls(tls);
+    }
+    HttpProxy p = b.start();
     return new Started(p, p.port());
   }
 

@@ -196,7 +196,9 @@ final class Options {
                            saturation measured by the latency client itself, closed loop (default),
                            or taken from wrk's keep-alive run (which costs the CPU less per request)
       --only a,b           phases: keepalive,newconn,bulk,httpbulk,latency,memory,split
-                             (default all)
+                           (default all), and tls: TLS keep-alive, handshakes (ECDSA, RSA)
+                           and L4 SNI passthrough beside HAProxy and nginx (not in the default;
+                           needs haproxy, nginx, openssl)
       --peer NAME=LAYER:CMD  an external proxy measured in the same run; CMD listens on $LISTEN_PORT
                            and forwards to 127.0.0.1:$BACKEND_PORT ({port} and {backend_port} are
                            replaced in CMD too); LAYER is l4 or l7. Repeatable.

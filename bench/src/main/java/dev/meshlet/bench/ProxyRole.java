@@ -1,47 +1,75 @@
 package dev.meshlet.bench;
 
 import dev.meshlet.core.Backend;
+import dev.meshlet.core.Cluster;
+import dev.meshlet.core.ServerTls;
+import dev.meshlet.core.TlsIdentity;
 import dev.meshlet.l4.TcpProxy;
+import dev.meshlet.l4.TcpProxyBuilder;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.LongSupplier;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Child role: a meshlet proxy (L4 or L7) in its own JVM, forwarding to one backend on loopback.
  *
- * <p>Usage: {@code proxy l4|l7 <backend port> [listen port]} (0 or absent: any free port, as the
- * harness starts it; a fixed port lets a meshlet variant, e.g. with other JVM options, run as a
- * {@code --peer}). Prints {@code PORT n} once listening. Reads commands on stdin: {@code mem}
- * prints {@code MEM <heap bytes after GC> <rss bytes after trimming the native heap> <platform
- * threads> <active connections>}; end of input closes the proxy and exits.
+ * <p>Usage: {@code proxy l4|l7 <backend port> [listen port] [--no-histograms] [--tls-cert FILE
+ * --tls-key FILE] [--sni NAME]} (0 or absent: any free port, as the harness starts it; a fixed port
+ * lets a meshlet variant, e.g. with other JVM options, run as a {@code --peer}; {@code
+ * --no-histograms} turns the L7 proxy's latency histograms off, to measure what they cost; {@code
+ * --tls-*} terminates TLS at L7 with PEM files; {@code --sni} routes TLS passthrough at L4 by that
+ * server name). Prints {@code PORT n} once listening. Reads commands on stdin: {@code mem} prints
+ * {@code MEM <heap bytes after GC> <rss bytes after trimming the native heap> <platform threads>
+ * <active connections>}; end of input closes the proxy and exits.
  */
 final class ProxyRole {
   private ProxyRole() {}
 
   static void main(String[] args) throws Exception {
     if (args.length < 2) {
-      throw new IllegalArgumentException("usage: proxy l4|l7 <backend port> [listen port]");
+      throw new IllegalArgumentException(
+          "usage: proxy l4|l7 <backend port> [listen port] [--no-histograms]"
+              + " [--tls-cert FILE --tls-key FILE] [--sni NAME]");
     }
     int backendPort = Integer.parseInt(args[1]);
-    int listenPort = args.length > 2 ? Integer.parseInt(args[2]) : 0;
+    int listenPort = args.length > 2 && !args[2].startsWith("--") ? Integer.parseInt(args[2]) : 0;
+    List<String> flags = Arrays.asList(args);
+    boolean histograms = !flags.contains("--no-histograms");
+    String cert = flag(flags, "--tls-cert");
+    String key = flag(flags, "--tls-key");
+    ServerTls tls =
+        cert == null || key == null
+            ? null
+            : ServerTls.of(TlsIdentity.pem(Path.of(cert), Path.of(key)));
+    String sni = flag(flags, "--sni");
     AutoCloseable proxy;
     int port;
-    java.util.function.LongSupplier active;
+    LongSupplier active;
     switch (args[0]) {
       case "l4" -> {
-        TcpProxy p =
+        Backend backend = Backend.of("127.0.0.1", backendPort);
+        TcpProxyBuilder b =
             TcpProxy.builder()
                 .listen("127.0.0.1", listenPort)
-                .backends(Backend.of("127.0.0.1", backendPort))
-                .maxConnections(20_000)
-                .start();
+                .backends(backend)
+                .maxConnections(20_000);
+        if (sni != null) {
+          // TLS passthrough: the ClientHello is read for its server name, then spliced
+          b.sniRoute(sni, Cluster.of("sni", backend));
+        }
+        TcpProxy p = b.start();
         proxy = p;
         port = p.port();
         active = () -> p.stats().active();
       }
       case "l7" -> {
-        L7Role.Started s = L7Role.start(backendPort, listenPort);
+        L7Role.Started s = L7Role.start(backendPort, listenPort, histograms, tls);
         proxy = s.proxy();
         port = s.port();
         active = () -> -1;
@@ -68,6 +96,17 @@ final class ProxyRole {
       }
     }
     System.exit(0);
+  }
+
+  private static @Nullable String flag(List<String> args, String name) {
+    int i = args.indexOf(name);
+    if (i < 0) {
+      return null;
+    }
+    if (i + 1 >= args.size()) {
+      throw new IllegalArgumentException(name + ": missing value");
+    }
+    return args.get(i + 1);
   }
 
   /**

@@ -7,6 +7,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.eclipse.jetty.http2.HTTP2Connection;
 import org.eclipse.jetty.io.Connection;
 import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.io.ssl.SslConnection;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.Scheduler;
 import org.jspecify.annotations.Nullable;
@@ -69,8 +70,11 @@ final class HeadDeadline implements Connection.Listener, Runnable {
 
   @Override
   public void onOpened(Connection connection) {
-    if (connection instanceof HTTP2Connection) {
-      // streams come and go on an HTTP/2 connection: its idle timeout and stream limits bound it
+    // streams come and go on an HTTP/2 connection: its idle timeout and stream limits bound it;
+    // the TLS connection under the HTTP one never sees a head arrive or a response end, so its
+    // clock would expire a busy connection (and write the 408 as plain bytes into the TLS
+    // stream); a handshake that stalls leaves the HTTP connection above it silent instead
+    if (connection instanceof HTTP2Connection || connection instanceof SslConnection) {
       return;
     }
     State s = new State(connection);

@@ -67,7 +67,7 @@ public final class HttpProxy implements AutoCloseable {
 
   HttpProxy(ProxyConfig config) throws IOException {
     this.config = config;
-    counters = new ProxyCounters(config.initialRoutes());
+    counters = new ProxyCounters(config.initialRoutes(), config.latencyHistograms());
     config.initialRoutes().offerSeed(config.seed());
     journal =
         JournalWriter.create(

@@ -301,6 +301,18 @@ public final class HttpProxyBuilder {
     return this;
   }
 
+  /**
+   * Whether requests' latencies go into the stats' histograms ({@link
+   * HttpProxyStats.Counts#totalTime()} and {@code upstreamTime()}, for the proxy, each route and
+   * each backend). Default true. Off, the histograms stay empty and every other counter is kept: a
+   * switch for measuring what recording costs (about 10 ns per histogram, three per request), not a
+   * setting a proxy needs.
+   */
+  public HttpProxyBuilder latencyHistograms(boolean on) {
+    settings.latencyHistograms(on);
+    return this;
+  }
+
   /** Adds a header to every forwarded request (before route rewrites). */
   public HttpProxyBuilder addRequestHeader(String name, String value) {
     settings.addRequestHeader(name, value);

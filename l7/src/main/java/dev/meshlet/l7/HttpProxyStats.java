@@ -34,6 +34,7 @@ import java.util.TreeMap;
  * @param buffering the request bodies the proxy reads whole before it sends them
  * @param accessLogDropped access log lines dropped because the queue of lines to write was full
  *     ({@link AccessLog#queueSize()})
+ * @param connections the listener's client connections: accepted, open now and closed
  */
 public record HttpProxyStats(
     Counts total,
@@ -43,17 +44,31 @@ public record HttpProxyStats(
     boolean draining,
     Map<String, ClusterStats> clusters,
     Buffering buffering,
-    long accessLogDropped) {
+    long accessLogDropped,
+    Connections connections) {
 
   /** Copies the maps. */
   public HttpProxyStats {
     Objects.requireNonNull(total, "total");
     Objects.requireNonNull(buffering, "buffering");
     Objects.requireNonNull(retries, "retries");
+    Objects.requireNonNull(connections, "connections");
     routes = Map.copyOf(routes);
     backends = Map.copyOf(backends);
     clusters = Collections.unmodifiableMap(new LinkedHashMap<>(clusters));
   }
+
+  /**
+   * The listener's client connections, counted once per TCP connection whatever it carries (TLS,
+   * HTTP/1.1 keep-alive, an upgraded tunnel), as Envoy's {@code downstream_cx_*}. At {@link
+   * HttpProxyBuilder#maxConnections(int)} the proxy stops accepting, so {@code active} stays at or
+   * under that limit.
+   *
+   * @param accepted client connections accepted since the proxy started
+   * @param active client connections open now ({@code accepted - closed})
+   * @param closed client connections closed, by either side or by the proxy's close
+   */
+  public record Connections(long accepted, long active, long closed) {}
 
   /**
    * Request bodies read whole before they are sent ({@code HttpProxyBuilder.requestBufferSize}).

@@ -197,6 +197,7 @@ final class JettyStack {
     }
     headDeadline = deadline;
     server.addConnector(connector);
+    connector.addBean(counters.connections);
     if (config.maxConnections() > 0) {
       server.addBean(new ConnectionCap(config.maxConnections(), counters.total, connector));
     }

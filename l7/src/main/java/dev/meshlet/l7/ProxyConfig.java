@@ -56,7 +56,8 @@ record ProxyConfig(
     boolean h2,
     Http2Limits http2,
     Map<String, UpstreamProtocol> upstreamProtocols,
-    @Nullable ResponseCompression compression) {
+    @Nullable ResponseCompression compression,
+    boolean latencyHistograms) {
 
   ProxyConfig {
     routes = List.copyOf(routes);

@@ -24,12 +24,19 @@ final class ProxyCounters {
   /** Access log lines dropped because the writer's queue was full. */
   final AtomicLong accessLogDropped = new AtomicLong();
 
+  /** The listener's client connections: a bean of its connector. */
+  final ConnectionCount connections = new ConnectionCount();
+
   private final ConcurrentHashMap<String, Counters> routes = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<Endpoint, Counters> backends = new ConcurrentHashMap<>();
   private final ReentrantLock drainLock = new ReentrantLock();
   private final Condition drained = drainLock.newCondition();
 
-  ProxyCounters(RouteTable table) {
+  /** Whether {@link #timed} records (HttpProxyBuilder.latencyHistograms). */
+  private final boolean histograms;
+
+  ProxyCounters(RouteTable table, boolean histograms) {
+    this.histograms = histograms;
     for (HttpRoute r : table.routes()) {
       routes.put(r.name(), new Counters());
     }
@@ -95,6 +102,9 @@ final class ProxyCounters {
    */
   void timed(
       @Nullable Counters route, @Nullable Endpoint endpoint, long upstreamNanos, long totalNanos) {
+    if (!histograms) {
+      return;
+    }
     total.timed(upstreamNanos, totalNanos);
     if (route != null) {
       route.timed(upstreamNanos, totalNanos);
@@ -175,6 +185,7 @@ final class ProxyCounters {
         closed,
         routes.clusterStats(),
         budget.snapshot(),
-        accessLogDropped.get());
+        accessLogDropped.get(),
+        connections.snapshot());
   }
 }

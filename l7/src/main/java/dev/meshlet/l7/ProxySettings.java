@@ -39,6 +39,7 @@ final class ProxySettings {
   private int selectorThreads; // 0: half the CPUs, 1 to 4
   private @Nullable AccessLog accessLog;
   private boolean generateTraceparent;
+  private boolean latencyHistograms = true;
   private final HeaderOps.Collector requestHeaders = new HeaderOps.Collector("request");
   private final HeaderOps.Collector responseHeaders = new HeaderOps.Collector("response");
   private final List<String> trustedProxies = new ArrayList<>();
@@ -287,6 +288,10 @@ final class ProxySettings {
     accessLog = log;
   }
 
+  void latencyHistograms(boolean on) {
+    latencyHistograms = on;
+  }
+
   void generateTraceparent(boolean on) {
     generateTraceparent = on;
   }
@@ -442,7 +447,8 @@ final class ProxySettings {
         h2,
         http2,
         upstreamProtocols,
-        compression);
+        compression,
+        latencyHistograms);
   }
 
   /** The selector threads: as set (checked against maxThreads), or half the CPUs, 1 to 4. */

@@ -44,7 +44,8 @@ import org.jspecify.annotations.Nullable;
 /**
  * An in-process certificate authority for TLS tests: a CA and leaf certificates for DNS names, IP
  * addresses and SPIFFE IDs, expired ones and ones naming the wrong host, as JDK objects or PEM
- * files. Keys are EC P-256 (fast to make); nothing touches the network or the JDK's trust.
+ * files. Keys are EC P-256 (fast to make; {@link #rsaLeaf} for RSA 2048); nothing touches the
+ * network or the JDK's trust.
  *
  * <pre>{@code
  * TestPki pki = TestPki.create();
@@ -153,6 +154,20 @@ public final class TestPki {
     return leafFor(List.of(dnsNames), ips);
   }
 
+  /**
+   * A leaf for DNS names, as {@link #leaf(String...)}, whose key is RSA 2048 rather than EC P-256
+   * (signed by the same EC CA): to measure or test what an RSA server key costs.
+   */
+  public Leaf rsaLeaf(String... dnsNames) {
+    List<String> ips = new ArrayList<>();
+    for (String n : dnsNames) {
+      if (n.equals("localhost")) {
+        ips.add("127.0.0.1");
+      }
+    }
+    return issue(List.of(dnsNames), ips, List.of(), Duration.ofDays(1), false, rsaKeyPair());
+  }
+
   /** A leaf for DNS names and IP addresses, valid from an hour ago for a day. */
   public Leaf leafFor(List<String> dnsNames, List<String> ipAddresses) {
     return issue(dnsNames, ipAddresses, List.of(), Duration.ofDays(1), false);
@@ -180,7 +195,16 @@ public final class TestPki {
 
   private Leaf issue(
       List<String> dns, List<String> ips, List<String> uris, Duration life, boolean expired) {
-    KeyPair keys = newKeyPair();
+    return issue(dns, ips, uris, life, expired, newKeyPair());
+  }
+
+  private Leaf issue(
+      List<String> dns,
+      List<String> ips,
+      List<String> uris,
+      Duration life,
+      boolean expired,
+      KeyPair keys) {
     Instant now = Instant.now();
     Instant from =
         expired ? now.minus(life).minus(Duration.ofHours(1)) : now.minus(Duration.ofHours(1));
@@ -309,6 +333,16 @@ public final class TestPki {
 
   private static String fileName(String s) {
     return s.replaceAll("[^A-Za-z0-9._-]+", "_");
+  }
+
+  private static KeyPair rsaKeyPair() {
+    try {
+      KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
+      g.initialize(2048);
+      return g.generateKeyPair();
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   private static KeyPair newKeyPair() {
