@@ -10,7 +10,10 @@ module dev.meshlet.l4 {
   requires static transitive org.jspecify;
 
   exports dev.meshlet.l4;
-  // the splicer for upgraded HTTP connections, for meshlet's L7 proxy only
+  // the splicer for upgraded HTTP connections (the L7 proxy) and the stats as metric families
+  // (the admin endpoint, the Micrometer binders): for meshlet's own modules only
   exports dev.meshlet.l4.internal to
-      dev.meshlet.l7;
+      dev.meshlet.l7,
+      dev.meshlet.admin,
+      dev.meshlet.micrometer;
 }

@@ -32,4 +32,8 @@ module dev.meshlet.l7 {
   requires org.eclipse.jetty.alpn.java.server;
 
   exports dev.meshlet.l7;
+  // the stats as metric families, for the admin endpoint and the Micrometer binders only
+  exports dev.meshlet.l7.internal to
+      dev.meshlet.admin,
+      dev.meshlet.micrometer;
 }

@@ -1,6 +1,7 @@
 package dev.meshlet.admin;
 
 import dev.meshlet.core.Histogram;
+import dev.meshlet.l4.internal.MetricSink;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
@@ -9,7 +10,7 @@ import org.jspecify.annotations.Nullable;
  * Prometheus text format 0.0.4: samples collected by family in any order, written family by family
  * (the format wants a family's samples together, after its {@code # HELP} and {@code # TYPE}).
  */
-final class PromText {
+final class PromText implements MetricSink {
   private static final class Family {
     final String help;
     final String type;
@@ -24,17 +25,20 @@ final class PromText {
   private final Map<String, Family> families = new LinkedHashMap<>();
 
   /** A counter sample; {@code labels} are name, value pairs. */
-  void counter(String name, String help, long value, String... labels) {
+  @Override
+  public void counter(String name, String help, long value, String... labels) {
     sample(family(name, help, "counter"), name, labels, null, Long.toString(value));
   }
 
   /** A gauge sample; {@code labels} are name, value pairs. */
-  void gauge(String name, String help, double value, String... labels) {
+  @Override
+  public void gauge(String name, String help, double value, String... labels) {
     sample(family(name, help, "gauge"), name, labels, null, number(value));
   }
 
   /** A histogram in milliseconds, as Envoy's: {@code _bucket{le}}, {@code _sum}, {@code _count}. */
-  void histogram(String name, String help, Histogram h, String... labels) {
+  @Override
+  public void histogram(String name, String help, Histogram h, String... labels) {
     Family f = family(name, help, "histogram");
     long cumulative = 0;
     for (int i = 0; i < h.bounds().size(); i++) {

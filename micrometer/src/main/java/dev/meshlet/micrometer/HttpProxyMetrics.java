@@ -1,6 +1,7 @@
 package dev.meshlet.micrometer;
 
 import dev.meshlet.l7.HttpProxy;
+import dev.meshlet.l7.internal.HttpFamilies;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.MeterBinder;
 import java.util.List;

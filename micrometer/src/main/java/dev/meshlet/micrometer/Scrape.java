@@ -1,6 +1,7 @@
 package dev.meshlet.micrometer;
 
 import dev.meshlet.core.Histogram;
+import dev.meshlet.l4.internal.MetricSink;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -25,7 +26,7 @@ final class Scrape {
   /** How long one stats snapshot serves the meters read after it: longer than one scrape takes. */
   static final long MAX_AGE_NANOS = 100_000_000L;
 
-  private final Consumer<Sink> writer;
+  private final Consumer<MetricSink> writer;
   private final ReentrantLock lock = new ReentrantLock();
   private final Map<String, Series> series = new LinkedHashMap<>();
   private final List<MeterRegistry> registries = new CopyOnWriteArrayList<>();
@@ -33,7 +34,7 @@ final class Scrape {
   private boolean taken;
 
   /** {@code writer} takes the proxy's stats once and writes every family's samples. */
-  Scrape(Consumer<Sink> writer) {
+  Scrape(Consumer<MetricSink> writer) {
     this.writer = writer;
   }
 
@@ -85,7 +86,7 @@ final class Scrape {
     }
     List<Series> added = new ArrayList<>();
     writer.accept(
-        new Sink() {
+        new MetricSink() {
           @Override
           public void counter(String name, String help, long value, String... labels) {
             series(Series.Kind.COUNTER, name, help, labels, added).set(value);

@@ -1,6 +1,7 @@
 package dev.meshlet.micrometer;
 
 import dev.meshlet.l4.TcpProxy;
+import dev.meshlet.l4.internal.TcpFamilies;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.MeterBinder;
 import java.util.List;

@@ -1,16 +1,21 @@
-package dev.meshlet.micrometer;
+package dev.meshlet.l7.internal;
 
+import dev.meshlet.l4.internal.ClusterFamilies;
+import dev.meshlet.l4.internal.MetricSink;
 import dev.meshlet.l7.HttpProxyStats;
 import java.util.Locale;
 
 /**
- * An {@code HttpProxy}'s families, as the admin endpoint's {@code /stats/prometheus} writes them
- * (same names, labels and help; kept in step by {@code SameFamiliesTest}).
+ * An {@code HttpProxy}'s stats as metric families, named after Envoy's statistics with a {@code
+ * meshlet_} prefix and labelled by {@code listener}, {@code route}, {@code cluster} and {@code
+ * backend} (histograms in milliseconds): what the admin endpoint's {@code /stats/prometheus} and
+ * the Micrometer binders both write.
  */
-final class HttpFamilies {
+public final class HttpFamilies {
   private HttpFamilies() {}
 
-  static void write(Sink p, String l, HttpProxyStats s) {
+  /** Writes the families of stats {@code s}, labelled {@code listener=l}, to {@code p}. */
+  public static void write(MetricSink p, String l, HttpProxyStats s) {
     HttpProxyStats.Connections cx = s.connections();
     p.counter(
         "meshlet_downstream_cx_total", "Client connections accepted", cx.accepted(), "listener", l);
@@ -110,7 +115,7 @@ final class HttpFamilies {
   }
 
   private static void counts(
-      Sink p, String prefix, String scope, HttpProxyStats.Counts c, String... labels) {
+      MetricSink p, String prefix, String scope, HttpProxyStats.Counts c, String... labels) {
     p.counter(prefix + "_total", "Requests started, by " + scope, c.requests(), labels);
     p.gauge(prefix + "_active", "Requests in flight, by " + scope, c.inFlight(), labels);
     long[] classes = {c.status1xx(), c.status2xx(), c.status3xx(), c.status4xx(), c.status5xx()};

@@ -1,16 +1,18 @@
-package dev.meshlet.micrometer;
+package dev.meshlet.l4.internal;
 
 import dev.meshlet.l4.TcpProxy;
 import dev.meshlet.l4.TcpProxyStats;
 
 /**
- * A {@code TcpProxy}'s families, as the admin endpoint's {@code /stats/prometheus} writes them
- * (same names, labels and help; kept in step by {@code SameFamiliesTest}).
+ * A {@code TcpProxy}'s stats as metric families, named after Envoy's statistics with a {@code
+ * meshlet_} prefix and labelled by {@code listener}: what the admin endpoint's {@code
+ * /stats/prometheus} and the Micrometer binders both write.
  */
-final class TcpFamilies {
+public final class TcpFamilies {
   private TcpFamilies() {}
 
-  static void write(Sink p, String l, TcpProxy proxy) {
+  /** Writes {@code proxy}'s families, labelled {@code listener=l}, to {@code p}. */
+  public static void write(MetricSink p, String l, TcpProxy proxy) {
     TcpProxyStats s = proxy.stats();
     boolean enabled = proxy.isEnabled();
     int toxics = proxy.toxics().list().size();
@@ -132,7 +134,7 @@ final class TcpFamilies {
   }
 
   /** The TCP proxy's PROXY header, ClientHello and TLS handshake outcomes. */
-  private static void tls(Sink p, String l, TcpProxyStats s) {
+  private static void tls(MetricSink p, String l, TcpProxyStats s) {
     p.counter(
         "meshlet_downstream_cx_proxy_header_rejected_total",
         "Connections closed for a missing or bad PROXY header, or from an untrusted front",

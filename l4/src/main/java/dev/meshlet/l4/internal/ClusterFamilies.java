@@ -1,17 +1,18 @@
-package dev.meshlet.micrometer;
+package dev.meshlet.l4.internal;
 
 import dev.meshlet.core.ClusterStats;
 import dev.meshlet.core.EndpointStats;
 import java.util.Map;
 
 /**
- * A cluster's families, as the admin endpoint's {@code /stats/prometheus} writes them (same names,
- * labels and help).
+ * A cluster's stats as metric families (per cluster and per backend), for both proxies' family
+ * writers.
  */
-final class ClusterFamilies {
+public final class ClusterFamilies {
   private ClusterFamilies() {}
 
-  static void write(Sink p, String l, String name, ClusterStats c, boolean tcp) {
+  /** Writes cluster {@code name}'s families, of a TCP proxy's cluster when {@code tcp}. */
+  public static void write(MetricSink p, String l, String name, ClusterStats c, boolean tcp) {
     String[] labels = {"listener", l, "cluster", name};
     long healthy = 0;
     for (EndpointStats e : c.backends().values()) {
@@ -104,7 +105,8 @@ final class ClusterFamilies {
             });
   }
 
-  static String clusterOf(Map<String, ClusterStats> clusters, String backend) {
+  /** The name of the cluster whose stats list {@code backend}, or the empty string. */
+  public static String clusterOf(Map<String, ClusterStats> clusters, String backend) {
     for (Map.Entry<String, ClusterStats> c : clusters.entrySet()) {
       if (c.getValue().backends().containsKey(backend)) {
         return c.getKey();
@@ -113,7 +115,8 @@ final class ClusterFamilies {
     return "";
   }
 
-  static String[] with(String[] labels, String name, String value) {
+  /** {@code labels} with one more name, value pair. */
+  public static String[] with(String[] labels, String name, String value) {
     String[] out = new String[labels.length + 2];
     System.arraycopy(labels, 0, out, 0, labels.length);
     out[labels.length] = name;
