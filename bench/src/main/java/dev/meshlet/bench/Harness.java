@@ -123,6 +123,12 @@ final class Harness {
     if (o.phases.contains("tls")) {
       new TlsPhase(o, work, procs.nginxPort(), this::line).run();
     }
+    if (o.phases.contains("h2")) {
+      new H2Phase(o, work, this::line).run();
+    }
+    if (o.phases.contains("grpc")) {
+      new GrpcPhase(o, this::line).run();
+    }
     line("- load average at end: " + loadavg());
     if (o.out != null) {
       Files.writeString(o.out, report);

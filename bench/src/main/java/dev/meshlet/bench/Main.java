@@ -19,7 +19,7 @@ public final class Main {
                  java -jar meshlet-bench.jar tunnel [connections] [seconds] [rounds] [bytes]
                                                        echo round trips/s, L7 tunnel vs L4
           roles started by the harness: proxy, bulk-server, bulk-client, http-bulk-server,
-                 http-bulk-client, latency, hold""");
+                 http-bulk-client, latency, hold, grpc-server, grpc-client""");
       System.exit(2);
     }
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -35,12 +35,15 @@ public final class Main {
       case "latency" -> LatencyClient.main(rest);
       case "hold" -> HoldClient.main(rest);
       case "tunnel" -> TunnelBench.main(rest);
+      case "grpc-server" -> GrpcRoles.server(rest);
+      case "grpc-client" -> GrpcRoles.client(rest);
       default -> {
         System.err.println(
             "unknown command: "
                 + args[0]
                 + " (expected: load, jmh, proxy, bulk-server, "
-                + "bulk-client, http-bulk-server, http-bulk-client, latency, hold, tunnel)");
+                + "bulk-client, http-bulk-server, http-bulk-client, latency, hold, tunnel,"
+                + " grpc-server, grpc-client)");
         System.exit(2);
       }
     }

@@ -198,7 +198,9 @@ final class Options {
       --only a,b           phases: keepalive,newconn,bulk,httpbulk,latency,memory,split
                            (default all), and tls: TLS keep-alive, handshakes (ECDSA, RSA)
                            and L4 SNI passthrough beside HAProxy and nginx (not in the default;
-                           needs haproxy, nginx, openssl)
+                           needs haproxy, nginx, openssl); h2: h2c with h2load -c16 -m10 (meshlet,
+                           HAProxy, nginx) beside meshlet's HTTP/1.1 keep-alive (needs h2load);
+                           grpc: grpc-java unary calls/s, direct and through meshlet (not default)
       --peer NAME=LAYER:CMD  an external proxy measured in the same run; CMD listens on $LISTEN_PORT
                            and forwards to 127.0.0.1:$BACKEND_PORT ({port} and {backend_port} are
                            replaced in CMD too); LAYER is l4 or l7. Repeatable.

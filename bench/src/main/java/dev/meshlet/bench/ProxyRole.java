@@ -20,13 +20,14 @@ import org.jspecify.annotations.Nullable;
  * Child role: a meshlet proxy (L4 or L7) in its own JVM, forwarding to one backend on loopback.
  *
  * <p>Usage: {@code proxy l4|l7 <backend port> [listen port] [--no-histograms] [--tls-cert FILE
- * --tls-key FILE] [--sni NAME]} (0 or absent: any free port, as the harness starts it; a fixed port
- * lets a meshlet variant, e.g. with other JVM options, run as a {@code --peer}; {@code
+ * --tls-key FILE] [--sni NAME] [--h2c]} (0 or absent: any free port, as the harness starts it; a
+ * fixed port lets a meshlet variant, e.g. with other JVM options, run as a {@code --peer}; {@code
  * --no-histograms} turns the L7 proxy's latency histograms off, to measure what they cost; {@code
  * --tls-*} terminates TLS at L7 with PEM files; {@code --sni} routes TLS passthrough at L4 by that
- * server name). Prints {@code PORT n} once listening. Reads commands on stdin: {@code mem} prints
- * {@code MEM <heap bytes after GC> <rss bytes after trimming the native heap> <platform threads>
- * <active connections>}; end of input closes the proxy and exits.
+ * server name; {@code --h2c} makes the L7 proxy accept h2c and forward in h2c). Prints {@code PORT
+ * n} once listening. Reads commands on stdin: {@code mem} prints {@code MEM <heap bytes after GC>
+ * <rss bytes after trimming the native heap> <platform threads> <active connections>}; end of input
+ * closes the proxy and exits.
  */
 final class ProxyRole {
   private ProxyRole() {}
@@ -35,7 +36,7 @@ final class ProxyRole {
     if (args.length < 2) {
       throw new IllegalArgumentException(
           "usage: proxy l4|l7 <backend port> [listen port] [--no-histograms]"
-              + " [--tls-cert FILE --tls-key FILE] [--sni NAME]");
+              + " [--tls-cert FILE --tls-key FILE] [--sni NAME] [--h2c]");
     }
     int backendPort = Integer.parseInt(args[1]);
     int listenPort = args.length > 2 && !args[2].startsWith("--") ? Integer.parseInt(args[2]) : 0;
@@ -69,7 +70,8 @@ final class ProxyRole {
         active = () -> p.stats().active();
       }
       case "l7" -> {
-        L7Role.Started s = L7Role.start(backendPort, listenPort, histograms, tls);
+        L7Role.Started s =
+            L7Role.start(backendPort, listenPort, histograms, tls, flags.contains("--h2c"));
         proxy = s.proxy();
         port = s.port();
         active = () -> -1;
