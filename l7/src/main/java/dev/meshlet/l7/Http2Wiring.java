@@ -30,6 +30,7 @@ import org.eclipse.jetty.io.WindowRateControl;
 import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.util.ConcurrentPool;
+import org.eclipse.jetty.util.thread.Invocable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -96,13 +97,17 @@ final class Http2Wiring {
     http2.setConnectTimeout(config.connectTimeout().toMillis());
     http2.setIdleTimeout(config.upstreamIdleTimeout().toMillis());
     int cap = limits.maxStreamsPerUpstreamConnection();
+    // the response listeners (Attempt) never block: run them on the thread that read the frame,
+    // as over HTTP/1.1, instead of handing each response to the pool
     if (!tls) {
       HttpClientTransportOverHTTP2 t = new HttpClientTransportOverHTTP2(http2);
       t.setConnectionPoolFactory(d -> cappedPool(d, cap));
+      t.setInvocationType(Invocable.InvocationType.NON_BLOCKING);
       return t;
     }
     HttpClientTransportDynamic t = new AlpnFallback(connector, http2);
     t.setConnectionPoolFactory(d -> cappedPool(d, cap));
+    t.setInvocationType(Invocable.InvocationType.NON_BLOCKING);
     return t;
   }
 
