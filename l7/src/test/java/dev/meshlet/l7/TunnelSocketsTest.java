@@ -12,9 +12,13 @@ import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -67,8 +71,14 @@ class TunnelSocketsTest extends ResilienceTestSupport {
       try (s) {
         s.setSoTimeout(20_000);
         InputStream in = s.getInputStream();
-        readHead(in);
+        String head = readHead(in);
         OutputStream out = s.getOutputStream();
+        if (!head.toLowerCase(Locale.ROOT).contains("upgrade: websocket")) {
+          out.write(
+              "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nplain"
+                  .getBytes(StandardCharsets.US_ASCII));
+          return;
+        }
         out.write(
             ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
                     + early)
@@ -141,6 +151,37 @@ class TunnelSocketsTest extends ResilienceTestSupport {
                 && openSockets(towardsBackend, backend.port()).isEmpty());
     assertThat(proxy.stats().connections().active()).isZero();
     assertThat(proxy.tunnelStats("ws").opened()).isEqualTo(1);
+  }
+
+  @Test
+  void theBackendConnectionOfAnOpenTunnelIsNotReusedForRequests() throws Exception {
+    RawBackend backend = resources.track(new RawBackend(""));
+    HttpProxy proxy = proxy(backend);
+    try (Socket s = new Socket(InetAddress.getLoopbackAddress(), proxy.port())) {
+      s.setSoTimeout(10_000);
+      OutputStream out = s.getOutputStream();
+      out.write(UPGRADE.getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+      InputStream in = s.getInputStream();
+      assertThat(readHead(in)).startsWith("HTTP/1.1 101");
+
+      // were the tunnel's connection back in the pool, this request would go into the tunnel
+      HttpResponse<String> plain =
+          http.send(
+              HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + "/plain"))
+                  .timeout(Duration.ofSeconds(10))
+                  .build(),
+              HttpResponse.BodyHandlers.ofString());
+      assertThat(plain.statusCode()).isEqualTo(200);
+      assertThat(plain.body()).isEqualTo("plain");
+      assertThat(backend.peers).hasSize(2);
+
+      out.write("ping".getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+      assertThat(new String(in.readNBytes(4), StandardCharsets.US_ASCII)).isEqualTo("ping");
+    }
+    // the client's keep-alive connection stays open: only the tunnel ends
+    Await.until("the tunnel ended", () -> proxy.tunnelStats("ws").open() == 0);
   }
 
   private HttpProxy proxy(RawBackend backend) throws Exception {
