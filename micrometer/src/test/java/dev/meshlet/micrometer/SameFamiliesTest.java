@@ -95,8 +95,14 @@ class SameFamiliesTest {
                 boolean same = m.keySet().equals(previous);
                 previous.clear();
                 previous.addAll(m.keySet());
+                // each proxy's snapshot is its own: both must show the traffic
                 return same
-                    && Double.valueOf(3).equals(m.get("meshlet_downstream_rq_total{listener=web}"));
+                    && Double.valueOf(3).equals(m.get("meshlet_downstream_rq_total{listener=web}"))
+                    && Double.valueOf(5)
+                        .equals(
+                            m.get(
+                                "meshlet_endpoint_rx_bytes_total{backend=echo,"
+                                    + "cluster=l4-ephemeral,listener=db}"));
               });
       Map<String, String> adminTypes = types(adminText);
       Map<String, String> ourTypes = types(ours);
