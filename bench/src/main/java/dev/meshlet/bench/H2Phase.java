@@ -277,28 +277,7 @@ final class H2Phase {
   private void nginx(String name, String servers, int port) throws IOException {
     Path dir = work.resolve(name + "-" + port);
     Files.createDirectories(dir.resolve("logs"));
-    String conf =
-        """
-        worker_processes 1;
-        daemon off;
-        master_process off;
-        pid %1$s/nginx.pid;
-        error_log stderr warn;
-        worker_rlimit_nofile 20000;
-        events { worker_connections 20000; }
-        http {
-          access_log off;
-          keepalive_timeout 600s;
-          keepalive_requests 100000000;
-          client_body_temp_path %1$s/body;
-          proxy_temp_path %1$s/proxy;
-          fastcgi_temp_path %1$s/fastcgi;
-          uwsgi_temp_path %1$s/uwsgi;
-          scgi_temp_path %1$s/scgi;
-        %2$s
-        }
-        """
-            .formatted(dir, servers);
+    String conf = NginxConf.http(dir, servers);
     Files.writeString(dir.resolve("nginx.conf"), conf);
     Proc p =
         Proc.external(

@@ -376,45 +376,29 @@ final class TlsPhase {
             ? "return 200 \"ok\";"
             : "proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";";
     String conf =
-        """
-        worker_processes 1;
-        daemon off;
-        master_process off;
-        pid %1$s/nginx.pid;
-        error_log stderr warn;
-        worker_rlimit_nofile 20000;
-        events { worker_connections 20000; }
-        http {
-          access_log off;
-          keepalive_timeout 600s;
-          keepalive_requests 100000000;
-          client_body_temp_path %1$s/body;
-          proxy_temp_path %1$s/proxy;
-          fastcgi_temp_path %1$s/fastcgi;
-          uwsgi_temp_path %1$s/uwsgi;
-          scgi_temp_path %1$s/scgi;
-          upstream backend {
-            server 127.0.0.1:%2$d;
-            keepalive 128;
-            keepalive_requests 100000000;
-            keepalive_timeout 600s;
-          }
-          server {
-            listen 127.0.0.1:%3$d ssl backlog=4096;
-            ssl_protocols TLSv1.2 TLSv1.3;
-            ssl_certificate %4$s;
-            ssl_certificate_key %5$s;
-            location / { %6$s }
-          }
-        }
-        """
-            .formatted(
-                dir,
-                upstream == null ? backendPort : upstream,
-                port,
-                tls.chain(),
-                tls.key(),
-                location);
+        NginxConf.http(
+            dir,
+            """
+              upstream backend {
+                server 127.0.0.1:%1$d;
+                keepalive 128;
+                keepalive_requests 100000000;
+                keepalive_timeout 600s;
+              }
+              server {
+                listen 127.0.0.1:%2$d ssl backlog=4096;
+                ssl_protocols TLSv1.2 TLSv1.3;
+                ssl_certificate %3$s;
+                ssl_certificate_key %4$s;
+                location / { %5$s }
+              }
+            """
+                .formatted(
+                    upstream == null ? backendPort : upstream,
+                    port,
+                    tls.chain(),
+                    tls.key(),
+                    location));
     Files.writeString(dir.resolve("nginx.conf"), conf);
     Proc p =
         Proc.external(
