@@ -10,6 +10,8 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
@@ -66,6 +68,7 @@ class LiveUpdateTest extends ResilienceTestSupport {
       int ok = 0;
       int lost = 0;
       int i = 0;
+      Map<String, Integer> reasons = new TreeMap<>();
       List<String> tail = new ArrayList<>();
       for (CompletableFuture<HttpResponse<String>> f : all) {
         try {
@@ -74,18 +77,22 @@ class LiveUpdateTest extends ResilienceTestSupport {
             ok++;
           } else {
             lost++;
+            reasons.merge(r.statusCode() + " " + r.body(), 1, Integer::sum);
           }
           if (i++ > afterUpdate + 50) {
             tail.add(r.body());
           }
         } catch (Exception e) {
           lost++;
+          Throwable cause = e.getCause() != null ? e.getCause() : e;
+          reasons.merge(
+              cause.getClass().getSimpleName() + ": " + cause.getMessage(), 1, Integer::sum);
         }
       }
       System.out.printf(
           "live update: %d requests, %d ok, %d lost; old served %d, new served %d%n",
           all.size(), ok, lost, oldBox.requests.get(), newBox.requests.get());
-      assertThat(lost).isZero();
+      assertThat(lost).as("lost requests by reason: %s", reasons).isZero();
       assertThat(ok).isEqualTo(total);
       assertThat(tail).isNotEmpty().containsOnly("new");
       assertThat(oldBox.requests.get()).isPositive();
