@@ -7,8 +7,11 @@ import java.net.InetAddress;
 import java.net.URI;
 import java.net.UnknownHostException;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.function.Supplier;
 
 /**
  * An admin endpoint for meshlet's proxies, on a port of its own: Prometheus metrics, cluster and
@@ -91,8 +94,57 @@ public final class Admin implements AutoCloseable {
     private int port = 9901;
     private boolean allowNonLoopback;
     private final List<Registered> proxies = new ArrayList<>();
+    private final List<Supplier<? extends Map<String, HttpProxy>>> httpSuppliers =
+        new ArrayList<>();
+    private final List<Supplier<? extends Map<String, TcpProxy>>> tcpSuppliers = new ArrayList<>();
+    private final Map<String, Supplier<? extends Map<String, ?>>> sections = new LinkedHashMap<>();
 
     private Builder() {}
+
+    /**
+     * Serves HTTP proxies that come and go at run time, such as those an xDS client runs for its
+     * listeners ({@code XdsClient::httpProxies}): {@code proxies} is asked on every request to
+     * {@code /stats/prometheus}, {@code /clusters} and {@code /config}, and on {@code /drain}, for
+     * the proxies in force by name. It must be cheap and thread-safe (an immutable snapshot). A
+     * name already used by a registered proxy is skipped. Supplied proxies do not count for {@code
+     * /ready}: one being removed drains by design. They stay the caller's to close.
+     */
+    public Builder httpProxies(Supplier<? extends Map<String, HttpProxy>> proxies) {
+      httpSuppliers.add(Objects.requireNonNull(proxies, "proxies"));
+      return this;
+    }
+
+    /** Serves TCP proxies that come and go at run time, as {@link #httpProxies(Supplier)} does. */
+    public Builder tcpProxies(Supplier<? extends Map<String, TcpProxy>> proxies) {
+      tcpSuppliers.add(Objects.requireNonNull(proxies, "proxies"));
+      return this;
+    }
+
+    /**
+     * Adds a section to {@code GET /config}: the map {@code section} gives on each request is
+     * rendered as a JSON object under {@code name}, next to {@code listeners}. Values may be
+     * strings, numbers, booleans, null, lists and maps of those. It is how a module the admin
+     * endpoint does not know shows its state, e.g. {@code .configSection("xds",
+     * xdsClient::statusView)}. The supplier must be cheap and thread-safe, and must never give
+     * secrets: whatever it gives is served in clear.
+     *
+     * @throws IllegalArgumentException if {@code name} is empty, {@code "listeners"}, {@code
+     *     "draining"} or used twice
+     */
+    public Builder configSection(String name, Supplier<? extends Map<String, ?>> section) {
+      Objects.requireNonNull(name, "name");
+      Objects.requireNonNull(section, "section");
+      if (name.isEmpty() || name.equals("listeners") || name.equals("draining")) {
+        throw new IllegalArgumentException(
+            "configSection: '"
+                + name
+                + "' (expected: a non-empty name other than listeners, draining)");
+      }
+      if (sections.putIfAbsent(name, section) != null) {
+        throw new IllegalArgumentException("configSection: name '" + name + "' used twice");
+      }
+      return this;
+    }
 
     /**
      * Listens on {@code host} at {@code port}; 0 picks a free port. Default {@code 127.0.0.1:9901}.
@@ -191,7 +243,9 @@ public final class Admin implements AutoCloseable {
                 + " faults and has no authentication, so it binds to 127.0.0.1 unless"
                 + " allowNonLoopback() is set (--admin-allow-remote on the command line)");
       }
-      return new Admin(AdminServer.start(host, port, proxies));
+      return new Admin(
+          AdminServer.start(
+              host, port, proxies, new Dynamic(httpSuppliers, tcpSuppliers, sections)));
     }
   }
 }

@@ -47,7 +47,8 @@ final class AdminServer {
     this.state = state;
   }
 
-  static AdminServer start(String host, int port, List<Registered> proxies) throws IOException {
+  static AdminServer start(String host, int port, List<Registered> proxies, Dynamic dynamic)
+      throws IOException {
     QueuedThreadPool threads = new QueuedThreadPool(8, 2);
     threads.setName("meshlet-admin-" + port);
     Server server = new Server(threads);
@@ -58,7 +59,7 @@ final class AdminServer {
     connector.setHost(host);
     connector.setPort(port);
     server.addConnector(connector);
-    AdminState state = new AdminState(proxies);
+    AdminState state = new AdminState(proxies, dynamic);
     Routes routes = new Routes(state);
     server.setHandler(new AdminHandler(routes));
     try {

@@ -21,7 +21,7 @@ final class Routes {
             : Reply.methodNotAllowed(method, path, "GET");
       case "/config":
         return get(method, path)
-            ? Reply.json(200, Views.config(state.all(), state.draining()))
+            ? Reply.json(200, Views.config(state.all(), state.draining(), state.sections()))
             : Reply.methodNotAllowed(method, path, "GET");
       case "/ready":
         if (!get(method, path)) {

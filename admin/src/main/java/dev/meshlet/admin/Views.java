@@ -76,8 +76,12 @@ final class Views {
     b.put("bytesOut", e.bytesOut());
   }
 
-  /** {@code /config}: listeners with their routes or cluster, toxics and faults in force. */
-  static Map<String, Object> config(List<Registered> proxies, boolean draining) {
+  /**
+   * {@code /config}: listeners with their routes or cluster, toxics and faults in force, then the
+   * extra sections under their names.
+   */
+  static Map<String, Object> config(
+      List<Registered> proxies, boolean draining, Map<String, Object> sections) {
     List<Object> listeners = new ArrayList<>();
     for (Registered r : proxies) {
       listeners.add(
@@ -89,6 +93,7 @@ final class Views {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("draining", draining);
     m.put("listeners", listeners);
+    m.putAll(sections);
     return m;
   }
 

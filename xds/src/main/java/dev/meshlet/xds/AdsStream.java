@@ -16,6 +16,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.stub.StreamObserver;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -56,6 +57,7 @@ final class AdsStream {
   private boolean closed;
   private boolean connected;
   private @Nullable String lastNack;
+  private @Nullable Nack lastNackDetail;
   private long acks;
   private long nacks;
   private long reconnects;
@@ -80,6 +82,16 @@ final class AdsStream {
     lock.lock();
     try {
       return new XdsStatus(connected, versions, lastNack, acks, nacks, reconnects);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** The last rejection in full, or null if none. */
+  @Nullable Nack lastNack() {
+    lock.lock();
+    try {
+      return lastNackDetail;
     } finally {
       lock.unlock();
     }
@@ -180,6 +192,8 @@ final class AdsStream {
       } catch (IllegalArgumentException | IllegalStateException e) {
         String reason = e.getMessage() == null ? e.toString() : e.getMessage();
         lastNack = reason;
+        lastNackDetail =
+            new Nack(reason, type, response.getVersionInfo(), response.getNonce(), Instant.now());
         nacks++;
         reject(type, response, reason);
       }

@@ -122,6 +122,32 @@ public final class XdsClient implements AutoCloseable {
     return state.tcpProxy(Objects.requireNonNull(listener, "listener"));
   }
 
+  /**
+   * {@link #status()} as a JSON-ready map, for the admin endpoint's {@code /config} ({@code
+   * Admin.builder().configSection("xds", xds::statusView)}): {@code server}, {@code connected},
+   * {@code versions} by short name ({@code LDS}, {@code RDS}, {@code CDS}, {@code EDS}) and {@code
+   * versionsByTypeUrl}, {@code lastNack} ({@code reason}, {@code type}, {@code typeUrl}, {@code
+   * rejectedVersion}, {@code nonce}, {@code at} as ISO-8601; null when nothing was rejected),
+   * {@code acks}, {@code nacks}, {@code reconnects}. A new map on each call; it holds no resource
+   * body, so no secret.
+   */
+  public Map<String, Object> statusView() {
+    return StatusView.of(target, stream.status(), stream.lastNack());
+  }
+
+  /**
+   * The HTTP proxies in force, by listener name: an unmodifiable snapshot, cheap to take. For the
+   * admin endpoint: {@code Admin.builder().httpProxies(xds::httpProxies)}.
+   */
+  public Map<String, HttpProxy> httpProxies() {
+    return state.httpProxies();
+  }
+
+  /** The TCP proxies in force, by listener name: an unmodifiable snapshot, cheap to take. */
+  public Map<String, TcpProxy> tcpProxies() {
+    return state.tcpProxies();
+  }
+
   /** The clusters in force, by CDS name (an unmodifiable snapshot). */
   public Map<String, Cluster> clusters() {
     return state.clusters();

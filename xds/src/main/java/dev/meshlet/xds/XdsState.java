@@ -77,6 +77,14 @@ final class XdsState {
     return tcpProxies.get(listener);
   }
 
+  Map<String, HttpProxy> httpProxies() {
+    return httpProxies;
+  }
+
+  Map<String, TcpProxy> tcpProxies() {
+    return tcpProxies;
+  }
+
   Map<String, Cluster> clusters() {
     return liveClusters;
   }
